@@ -1,0 +1,84 @@
+"""The Litestar application: routers, the two request walls (key → TenantContext,
+tenant transaction), problem details, and the database lifespan."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from litestar import Litestar, Router
+from litestar.config.app import AppConfig
+from litestar.di import Provide
+from litestar.middleware.base import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from api.auth import ApiKeyAuthMiddleware, current_context
+from api.controllers.consents import ConsentCheckController, LedgerController
+from api.controllers.contacts import ContactController
+from api.controllers.health import health, ready
+from api.controllers.purposes import NoticeController, PurposeController
+from api.controllers.tenant import TenantController
+from api.problems import to_problem
+from api.transaction import TenantTransactionMiddleware
+from optinbase import db
+from optinbase.settings import Settings, get_settings
+from tenants.keys import KeyAuthenticator
+from tenants.service import TenantDirectory
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def database(app: Litestar) -> AsyncIterator[None]:
+        await db.start(max_size=settings.db_pool_max)
+        try:
+            yield
+        finally:
+            await db.stop()
+
+    v1 = Router(
+        path="/",
+        route_handlers=[
+            TenantController,
+            PurposeController,
+            NoticeController,
+            ContactController,
+            ConsentCheckController,
+            LedgerController,
+        ],
+        middleware=[
+            DefineMiddleware(ApiKeyAuthMiddleware),
+            DefineMiddleware(TenantTransactionMiddleware, max_body_bytes=settings.max_body_bytes),
+        ],
+        dependencies={"ctx": Provide(current_context, sync_to_thread=False)},
+        security=[{"apiKey": []}],
+    )
+    app = Litestar(
+        route_handlers=[health, ready, v1],
+        lifespan=[database],
+        exception_handlers={Exception: to_problem},
+        openapi_config=OpenAPIConfig(
+            title="Optinbase API",
+            version="1",
+            description="Consents with proof, per channel and purpose, for each tenant.",
+            path="/schema",
+            components=Components(
+                security_schemes={
+                    "apiKey": SecurityScheme(
+                        type="http", scheme="bearer", description="obk_<id>_<secret>"
+                    )
+                }
+            ),
+        ),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+        logging_config=None,
+    )
+    app.state.settings = settings
+    app.state.key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
+    app.state.tenant_directory = TenantDirectory(ttl_seconds=settings.key_cache_seconds)
+    logging.basicConfig(level=logging.INFO)
+    return app

@@ -1,0 +1,68 @@
+from typing import Annotated, Optional
+from uuid import UUID
+
+from litestar import Controller, get, patch, post
+from litestar.params import Parameter
+
+from api.auth import requires
+from consent import consents, contacts
+from consent.schemas import (
+    ConsentEventOut,
+    ConsentIn,
+    ConsentStateOut,
+    ContactIn,
+    ContactOut,
+    ContactPatch,
+    Page,
+)
+from optinbase.context import TenantContext
+
+Limit = Annotated[int, Parameter(ge=1, le=500)]
+
+
+class ContactController(Controller):
+    path = "/v1/contacts"
+    tags = ["contacts"]
+
+    @post("/", guards=[requires("contacts:write")])
+    async def create(self, ctx: TenantContext, data: ContactIn) -> ContactOut:
+        return await contacts.create_contact(ctx, data)
+
+    @get("/", guards=[requires("contacts:read")])
+    async def index(
+        self,
+        ctx: TenantContext,
+        email: Optional[str] = None,
+        phone: Optional[str] = None,
+        external_id: Optional[str] = None,
+        limit: Limit = 50,
+        cursor: Optional[str] = None,
+    ) -> Page:
+        return await contacts.list_contacts(
+            ctx, email=email, phone=phone, external_id=external_id, limit=limit, cursor=cursor
+        )
+
+    @get("/{contact_id:uuid}", guards=[requires("contacts:read")])
+    async def show(self, ctx: TenantContext, contact_id: UUID) -> ContactOut:
+        return await contacts.get_contact(ctx, contact_id)
+
+    @patch("/{contact_id:uuid}", guards=[requires("contacts:write")])
+    async def update(self, ctx: TenantContext, contact_id: UUID, data: ContactPatch) -> ContactOut:
+        return await contacts.patch_contact(ctx, contact_id, data)
+
+    @post("/{contact_id:uuid}/consents", guards=[requires("consents:write")])
+    async def record_consent(
+        self, ctx: TenantContext, contact_id: UUID, data: ConsentIn
+    ) -> ConsentEventOut:
+        return await consents.record_consent(ctx, contact_id, data)
+
+    @get("/{contact_id:uuid}/consents", guards=[requires("consents:read")])
+    async def consent_states(self, ctx: TenantContext, contact_id: UUID) -> list[ConsentStateOut]:
+        return await consents.list_states(ctx, contact_id)
+
+    @get("/{contact_id:uuid}/consent-events", guards=[requires("consents:read")])
+    async def consent_events(
+        self, ctx: TenantContext, contact_id: UUID, limit: Limit = 100,
+        cursor: Optional[str] = None,
+    ) -> Page:
+        return await consents.list_events(ctx, contact_id, limit, cursor)

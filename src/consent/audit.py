@@ -1,0 +1,64 @@
+"""Audit trail of staff and integrator actions. Details never carry personal
+data (field names, counts and ids only), so erasure has little to scrub."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any, Optional
+
+from consent import cursors
+from consent.schemas import AuditEventOut, Page
+from optinbase import db
+from optinbase.context import TenantContext
+
+
+async def record(
+    ctx: TenantContext,
+    action: str,
+    object_type: str,
+    object_id: Any = None,
+    details: Optional[dict[str, Any]] = None,
+) -> None:
+    db.require_tenant(ctx.tenant_id)
+    await db.execute(
+        "INSERT INTO audit_event (id, tenant_id, at, actor, action, object_type, object_id,"
+        " details) VALUES ({}, {}, {}, {}, {}, {}, {}, {})",
+        uuid.uuid4(), ctx.tenant_id, dt.datetime.now(dt.timezone.utc), ctx.actor, action,
+        object_type, None if object_id is None else str(object_id), json.dumps(details or {}),
+    )
+
+
+async def list_events(ctx: TenantContext, limit: int, cursor: Optional[str]) -> Page:
+    db.require_tenant(ctx.tenant_id)
+    after_at, after_id = cursors.decode_pair(cursor) if cursor else (None, None)
+    if after_at is None:
+        rows = await db.fetch(
+            "SELECT id, at, actor, action, object_type, object_id, details FROM audit_event"
+            " WHERE tenant_id = {} ORDER BY at, id LIMIT {}",
+            ctx.tenant_id, limit + 1,
+        )
+    else:
+        rows = await db.fetch(
+            "SELECT id, at, actor, action, object_type, object_id, details FROM audit_event"
+            " WHERE tenant_id = {} AND (at > {} OR (at = {} AND id > {}))"
+            " ORDER BY at, id LIMIT {}",
+            ctx.tenant_id, after_at, after_at, after_id, limit + 1,
+        )
+    items = [
+        AuditEventOut(
+            id=db_uuid(r["id"]), at=r["at"], actor=r["actor"], action=r["action"],
+            object_type=r["object_type"], object_id=r["object_id"],
+            details=json.loads(r["details"]) if isinstance(r["details"], str) else r["details"],
+        )
+        for r in rows[:limit]
+    ]
+    next_cursor = (
+        cursors.encode_pair(items[-1].at, items[-1].id) if len(rows) > limit else None
+    )
+    return Page(items=items, next_cursor=next_cursor)
+
+
+def db_uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

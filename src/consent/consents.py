@@ -1,0 +1,250 @@
+"""Recording consent changes and answering "may we contact this person?".
+
+A change is one ledger event plus the matching state row, in the caller's
+transaction. The state follows the event the person made last (by
+`collected_at`): importing an old grant never overrides a later withdrawal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import uuid
+from typing import Any, Optional
+
+from consent import contacts, cursors, ledger, notices, purposes
+from consent.audit import db_uuid
+from consent.schemas import (
+    CheckItem,
+    CheckOut,
+    ConsentEventOut,
+    ConsentIn,
+    ConsentStateOut,
+    Page,
+)
+from optinbase import db
+from optinbase.context import TenantContext
+from optinbase.errors import NotFound, invalid_field
+
+EVENT_ACTION = {"grant": "granted", "withdraw": "withdrawn", "refuse": "refused"}
+STATUS_OF = {
+    "requested": "pending",
+    "granted": "granted",
+    "confirmed": "granted",
+    "withdrawn": "withdrawn",
+    "refused": "refused",
+    "expired": "expired",
+}
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+_UPSERT_STATE = (
+    "INSERT INTO consent_state (id, tenant_id, contact_id, channel, purpose_id, status, since,"
+    " expires_at, event_id, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
+    " ON CONFLICT (tenant_id, contact_id, channel, purpose_id) DO UPDATE SET"
+    " status = excluded.status, since = excluded.since, expires_at = excluded.expires_at,"
+    " event_id = excluded.event_id, updated_at = excluded.updated_at"
+    " WHERE consent_state.since <= excluded.since"
+)
+
+
+def _check_ip(ip: Optional[str]) -> Optional[str]:
+    if ip is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(ip.strip()))
+    except ValueError:
+        raise invalid_field("ip", "is not an IPv4 or IPv6 address") from None
+
+
+async def _validated_notice(
+    ctx: TenantContext, notice_id: uuid.UUID, purpose_id: uuid.UUID, channel: str
+) -> uuid.UUID:
+    notice = await notices.find_notice(ctx, notice_id)
+    if notice is None:
+        raise invalid_field("notice_id", "unknown notice")
+    if db_uuid(notice["purpose_id"]) != purpose_id:
+        raise invalid_field("notice_id", "the notice was written for another purpose")
+    channels = notice["channels"]
+    if channel not in (json.loads(channels) if isinstance(channels, str) else channels):
+        raise invalid_field("notice_id", f"the notice does not cover the {channel} channel")
+    return notice_id
+
+
+async def record_consent(
+    ctx: TenantContext, contact_id: uuid.UUID, data: ConsentIn
+) -> ConsentEventOut:
+    db.require_tenant(ctx.tenant_id)
+    if await contacts.find_contact(ctx, contact_id) is None:
+        raise NotFound("contact not found")
+    purpose = await purposes.find_purpose(ctx, data.purpose)
+    if purpose is None:
+        raise invalid_field("purpose", f"unknown purpose {data.purpose!r}")
+    purpose_id = db_uuid(purpose["id"])
+    notice_id = None
+    if data.action == "grant":
+        if purpose["retired"]:
+            raise invalid_field("purpose", f"purpose {data.purpose!r} is retired")
+        if data.notice_id is None:
+            raise invalid_field("notice_id", "a grant needs the notice shown to the person")
+    if data.notice_id is not None:
+        notice_id = await _validated_notice(ctx, data.notice_id, purpose_id, data.channel)
+    now = dt.datetime.now(dt.timezone.utc)
+    collected_at = data.collected_at or now
+    if collected_at.tzinfo is None:
+        raise invalid_field("collected_at", "needs a time zone (RFC 3339, e.g. ...Z)")
+    if collected_at > now + CLOCK_SKEW:
+        raise invalid_field("collected_at", "is in the future")
+    action = "requested" if data.action == "grant" and data.double_opt_in else EVENT_ACTION[data.action]
+    [event] = await ledger.append(
+        [
+            ledger.NewEvent(
+                tenant_id=ctx.tenant_id, contact_id=contact_id, channel=data.channel,
+                purpose_id=purpose_id, action=action, method=data.method,
+                collected_at=collected_at, recorded_at=now, notice_id=notice_id,
+                source=data.source, actor=ctx.actor, ip=_check_ip(data.ip),
+                user_agent=data.user_agent,
+            )
+        ]
+    )
+    status = await apply_to_state(ctx, event)
+    return _event_out(event, data.purpose, status)
+
+
+async def apply_to_state(ctx: TenantContext, event: dict[str, Any]) -> str:
+    """Projects one ledger event onto consent_state; returns the resulting status."""
+    await db.execute(
+        _UPSERT_STATE,
+        uuid.uuid4(), ctx.tenant_id, event["contact_id"], event["channel"],
+        event["purpose_id"], STATUS_OF[event["action"]], event["collected_at"], None,
+        event["id"], event["recorded_at"],
+    )
+    await db.execute(
+        "UPDATE contact SET last_activity_at = {} WHERE tenant_id = {} AND id = {}"
+        " AND (last_activity_at IS NULL OR last_activity_at < {})",
+        event["collected_at"], ctx.tenant_id, event["contact_id"], event["collected_at"],
+    )
+    return await db.fetchval(
+        "SELECT status FROM consent_state WHERE tenant_id = {} AND contact_id = {}"
+        " AND channel = {} AND purpose_id = {}",
+        ctx.tenant_id, event["contact_id"], event["channel"], event["purpose_id"],
+    )
+
+
+def _event_out(row: Any, purpose_key: str, status: Optional[str] = None) -> ConsentEventOut:
+    return ConsentEventOut(
+        id=db_uuid(row["id"]), seq=int(row["seq"]),
+        contact_id=None if row["contact_id"] is None else db_uuid(row["contact_id"]),
+        channel=row["channel"], purpose=purpose_key, action=row["action"], status=status,
+        notice_id=None if row["notice_id"] is None else db_uuid(row["notice_id"]),
+        method=row["method"], source=row["source"], collected_at=row["collected_at"],
+        recorded_at=row["recorded_at"], actor=row["actor"], ip=row["ip"],
+        user_agent=row["user_agent"], prev_hash=row["prev_hash"], hash=row["hash"],
+    )
+
+
+async def list_states(ctx: TenantContext, contact_id: uuid.UUID) -> list[ConsentStateOut]:
+    if await contacts.find_contact(ctx, contact_id) is None:
+        raise NotFound("contact not found")
+    rows = await db.fetch(
+        "SELECT s.channel, p.key AS purpose, s.status, s.since, s.expires_at, s.event_id"
+        " FROM consent_state s JOIN purpose p ON p.tenant_id = s.tenant_id AND p.id = s.purpose_id"
+        " WHERE s.tenant_id = {} AND s.contact_id = {} ORDER BY p.key, s.channel",
+        ctx.tenant_id, contact_id,
+    )
+    now = dt.datetime.now(dt.timezone.utc)
+    return [
+        ConsentStateOut(
+            channel=r["channel"], purpose=r["purpose"],
+            status=_effective_status(r["status"], r["expires_at"], now),
+            since=r["since"], expires_at=r["expires_at"], event_id=db_uuid(r["event_id"]),
+        )
+        for r in rows
+    ]
+
+
+_EVENT_COLUMNS = (
+    "e.id, e.seq, e.contact_id, e.channel, p.key AS purpose, e.action, e.notice_id, e.method,"
+    " e.source, e.collected_at, e.recorded_at, e.actor, e.ip, e.user_agent, e.prev_hash, e.hash"
+)
+
+
+async def list_events(
+    ctx: TenantContext, contact_id: uuid.UUID, limit: int, cursor: Optional[str]
+) -> Page:
+    if await contacts.find_contact(ctx, contact_id) is None:
+        raise NotFound("contact not found")
+    after = cursors.decode_int(cursor) if cursor else 0
+    rows = await db.fetch(
+        f"SELECT {_EVENT_COLUMNS} FROM consent_event e"
+        " JOIN purpose p ON p.tenant_id = e.tenant_id AND p.id = e.purpose_id"
+        " WHERE e.tenant_id = {} AND e.contact_id = {} AND e.seq > {} ORDER BY e.seq LIMIT {}",
+        ctx.tenant_id, contact_id, after, limit + 1,
+    )
+    items = [_event_out(r, r["purpose"]) for r in rows[:limit]]
+    next_cursor = cursors.encode_int(items[-1].seq) if len(rows) > limit else None
+    return Page(items=items, next_cursor=next_cursor)
+
+
+async def get_event(ctx: TenantContext, event_id: uuid.UUID) -> ConsentEventOut:
+    db.require_tenant(ctx.tenant_id)
+    row = await db.fetchrow(
+        f"SELECT {_EVENT_COLUMNS} FROM consent_event e"
+        " JOIN purpose p ON p.tenant_id = e.tenant_id AND p.id = e.purpose_id"
+        " WHERE e.tenant_id = {} AND e.id = {}",
+        ctx.tenant_id, event_id,
+    )
+    if row is None:
+        raise NotFound("consent event not found")
+    return _event_out(row, row["purpose"])
+
+
+# --- checks ---------------------------------------------------------------------
+
+# The question asked before every send: one round trip, by the identifier the
+# caller holds. A purpose row always comes back when the key exists, so "no
+# row" means an unknown purpose and "no contact" means an unknown person.
+_CHECK = (
+    "SELECT c.id AS contact_id, s.status, s.since, s.expires_at, s.event_id"
+    " FROM purpose p"
+    " LEFT JOIN contact c ON c.tenant_id = p.tenant_id AND c.{column} = {{}}"
+    " LEFT JOIN consent_state s ON s.tenant_id = p.tenant_id AND s.contact_id = c.id"
+    "  AND s.purpose_id = p.id AND s.channel = {{}}"
+    " WHERE p.tenant_id = {{}} AND p.key = {{}}"
+)
+CHECK_BY = {name: _CHECK.format(column=name) for name in ("email", "phone", "id")}
+
+
+def _effective_status(status: str, expires_at: Optional[dt.datetime], now: dt.datetime) -> str:
+    if status == "granted" and expires_at is not None and expires_at <= now:
+        return "expired"
+    return status
+
+
+async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
+    db.require_tenant(ctx.tenant_id)
+    given = [(n, v) for n, v in (("email", item.email), ("phone", item.phone),
+                                 ("id", item.contact_id)) if v is not None]
+    if len(given) != 1:
+        raise invalid_field("email", "give exactly one of email, phone or contact_id")
+    column, value = given[0]
+    if column != "id":
+        value = contacts.normalised(ctx, {column: value})[column]
+    row = await db.fetchrow(CHECK_BY[column], value, item.channel, ctx.tenant_id, item.purpose)
+    if row is None:
+        raise invalid_field("purpose", f"unknown purpose {item.purpose!r}")
+    if row["contact_id"] is None or row["status"] is None:
+        return CheckOut(allowed=False, status="none")
+    status = _effective_status(row["status"], row["expires_at"], dt.datetime.now(dt.timezone.utc))
+    return CheckOut(
+        allowed=status == "granted", status=status, since=row["since"],
+        event_id=db_uuid(row["event_id"]),
+    )
+
+
+async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOut]:
+    return [await check(ctx, item) for item in items]
+
+
+async def verify_ledger(ctx: TenantContext) -> ledger.VerifyResult:
+    return await ledger.verify(ctx.tenant_id)

@@ -1,0 +1,61 @@
+"""Opaque pagination cursors. They carry only the last key seen; a forged cursor
+can move the window but never widen the tenant filter."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+
+from optinbase.errors import invalid_field
+
+
+def _enc(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _dec(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except Exception:
+        raise invalid_field("cursor", "is not a cursor this API returned") from None
+
+
+def encode_uuid(value: uuid.UUID) -> str:
+    return _enc(f"u:{value}")
+
+
+def decode_uuid(cursor: str) -> uuid.UUID:
+    text = _dec(cursor)
+    try:
+        assert text.startswith("u:")
+        return uuid.UUID(text[2:])
+    except (AssertionError, ValueError):
+        raise invalid_field("cursor", "is not a cursor this API returned") from None
+
+
+def encode_int(value: int) -> str:
+    return _enc(f"i:{value}")
+
+
+def decode_int(cursor: str) -> int:
+    text = _dec(cursor)
+    try:
+        assert text.startswith("i:")
+        return int(text[2:])
+    except (AssertionError, ValueError):
+        raise invalid_field("cursor", "is not a cursor this API returned") from None
+
+
+def encode_pair(at: dt.datetime, value: uuid.UUID) -> str:
+    return _enc(f"p:{at.isoformat()}|{value}")
+
+
+def decode_pair(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    text = _dec(cursor)
+    try:
+        assert text.startswith("p:")
+        at, value = text[2:].split("|")
+        return dt.datetime.fromisoformat(at), uuid.UUID(value)
+    except (AssertionError, ValueError):
+        raise invalid_field("cursor", "is not a cursor this API returned") from None

@@ -1,0 +1,35 @@
+"""Normalised identifiers: the form stored, compared, hashed for suppression and
+for ad-platform audiences."""
+
+from __future__ import annotations
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from optinbase.errors import invalid_field
+
+
+def normalise_email(raw: str, field: str = "email") -> str:
+    """Trimmed; domain lower-cased (IDNA); local part kept, lower-cased too, since
+    practically every provider treats it case-insensitively and duplicates by case
+    are the common failure."""
+    value = raw.strip()
+    if not value or len(value) > 254:
+        raise invalid_field(field, "is not a valid e-mail address")
+    try:
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise invalid_field(field, f"is not a valid e-mail address ({exc})") from None
+    return f"{result.local_part.lower()}@{result.ascii_domain.lower()}"
+
+
+def normalise_phone(raw: str, default_region: str | None = None, field: str = "phone") -> str:
+    """E.164. A number without +country code is read in the tenant's country."""
+    value = raw.strip()
+    try:
+        parsed = phonenumbers.parse(value, (default_region or "").upper() or None)
+    except phonenumbers.NumberParseException:
+        raise invalid_field(field, "is not a valid phone number (use E.164, e.g. +33612345678)") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise invalid_field(field, "is not a valid phone number (use E.164, e.g. +33612345678)")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -1,0 +1,95 @@
+"""Notices: the exact wording shown when consent was asked. Versioned per
+purpose, hashed, never edited (a database trigger refuses updates)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from typing import Any, Optional
+
+from consent import audit, purposes
+from consent.audit import db_uuid
+from consent.schemas import NoticeIn, NoticeOut
+from optinbase import db
+from optinbase.context import TenantContext
+from optinbase.errors import NotFound, invalid_field
+
+_SELECT = (
+    "SELECT n.id, p.key AS purpose, n.purpose_id, n.channels, n.language, n.version, n.text,"
+    " n.text_sha256, n.partners, n.policy_url, n.created_at FROM notice n"
+    " JOIN purpose p ON p.tenant_id = n.tenant_id AND p.id = n.purpose_id"
+)
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _out(row: Any) -> NoticeOut:
+    return NoticeOut(
+        id=db_uuid(row["id"]), purpose=row["purpose"], channels=_json(row["channels"]),
+        language=row["language"], version=int(row["version"]), text=row["text"],
+        text_sha256=row["text_sha256"], partners=_json(row["partners"]),
+        policy_url=row["policy_url"], created_at=row["created_at"],
+    )
+
+
+async def create_notice(ctx: TenantContext, data: NoticeIn) -> NoticeOut:
+    purpose = await purposes.find_purpose(ctx, data.purpose)
+    if purpose is None:
+        raise invalid_field("purpose", f"unknown purpose {data.purpose!r}")
+    if purpose["retired"]:
+        raise invalid_field("purpose", f"purpose {data.purpose!r} is retired")
+    if len(set(data.channels)) != len(data.channels):
+        raise invalid_field("channels", "lists a channel twice")
+    purpose_id = db_uuid(purpose["id"])
+    version = (
+        await db.fetchval(
+            "SELECT COALESCE(MAX(version), 0) FROM notice WHERE tenant_id = {} AND purpose_id = {}",
+            ctx.tenant_id, purpose_id,
+        )
+        or 0
+    ) + 1
+    notice_id = uuid.uuid4()
+    await db.execute(
+        "INSERT INTO notice (id, tenant_id, purpose_id, channels, language, version, text,"
+        " text_sha256, partners, policy_url, created_at)"
+        " VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+        notice_id, ctx.tenant_id, purpose_id, json.dumps(data.channels), data.language,
+        version, data.text, hashlib.sha256(data.text.encode()).hexdigest(),
+        json.dumps(data.partners), data.policy_url, dt.datetime.now(dt.timezone.utc),
+    )
+    await audit.record(
+        ctx, "notice.created", "notice", notice_id, {"purpose": data.purpose, "version": version}
+    )
+    return await get_notice(ctx, notice_id)
+
+
+async def find_notice(ctx: TenantContext, notice_id: uuid.UUID) -> Optional[Any]:
+    db.require_tenant(ctx.tenant_id)
+    return await db.fetchrow(
+        _SELECT + " WHERE n.tenant_id = {} AND n.id = {}", ctx.tenant_id, notice_id
+    )
+
+
+async def get_notice(ctx: TenantContext, notice_id: uuid.UUID) -> NoticeOut:
+    row = await find_notice(ctx, notice_id)
+    if row is None:
+        raise NotFound("notice not found")
+    return _out(row)
+
+
+async def list_notices(ctx: TenantContext, purpose: Optional[str]) -> list[NoticeOut]:
+    db.require_tenant(ctx.tenant_id)
+    if purpose:
+        rows = await db.fetch(
+            _SELECT + " WHERE n.tenant_id = {} AND p.key = {} ORDER BY p.key, n.version",
+            ctx.tenant_id, purpose,
+        )
+    else:
+        rows = await db.fetch(
+            _SELECT + " WHERE n.tenant_id = {} ORDER BY p.key, n.version", ctx.tenant_id
+        )
+    return [_out(r) for r in rows]

@@ -1,0 +1,31 @@
+import os
+
+from piccolo.conf.apps import AppConfig
+
+from consent.tables import (
+    AuditEvent,
+    ConsentEvent,
+    ConsentState,
+    Contact,
+    IdempotencyRecord,
+    LedgerHead,
+    Notice,
+    Purpose,
+)
+
+APP_CONFIG = AppConfig(
+    app_name="consent",
+    migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
+    table_classes=[
+        Contact,
+        Purpose,
+        Notice,
+        ConsentEvent,
+        LedgerHead,
+        ConsentState,
+        AuditEvent,
+        IdempotencyRecord,
+    ],
+    migration_dependencies=["tenants.piccolo_app"],
+    commands=[],
+)

@@ -1,0 +1,70 @@
+"""Purposes: what a consent is for (newsletter, partner offers, ...), per tenant."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Optional
+
+from consent import audit
+from consent.audit import db_uuid
+from consent.schemas import PurposeIn, PurposeOut
+from optinbase import db
+from optinbase.context import TenantContext
+from optinbase.errors import Conflict, NotFound
+
+_COLUMNS = "id, key, name, description, legal_basis, dpv_purpose, retired, created_at"
+
+
+def _out(row: Any) -> PurposeOut:
+    return PurposeOut(
+        id=db_uuid(row["id"]), key=row["key"], name=row["name"],
+        description=row["description"], legal_basis=row["legal_basis"],
+        dpv_purpose=row["dpv_purpose"], retired=bool(row["retired"]),
+        created_at=row["created_at"],
+    )
+
+
+async def create_purpose(ctx: TenantContext, data: PurposeIn) -> PurposeOut:
+    db.require_tenant(ctx.tenant_id)
+    if await db.fetchrow(
+        "SELECT 1 FROM purpose WHERE tenant_id = {} AND key = {}", ctx.tenant_id, data.key
+    ):
+        raise Conflict(f"purpose {data.key!r} already exists")
+    purpose_id = uuid.uuid4()
+    await db.execute(
+        "INSERT INTO purpose (id, tenant_id, key, name, description, legal_basis, dpv_purpose,"
+        " retired, created_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
+        purpose_id, ctx.tenant_id, data.key, data.name, data.description, data.legal_basis,
+        data.dpv_purpose, False, dt.datetime.now(dt.timezone.utc),
+    )
+    await audit.record(ctx, "purpose.created", "purpose", purpose_id, {"key": data.key})
+    return await get_purpose(ctx, data.key)
+
+
+async def get_purpose(ctx: TenantContext, key: str) -> PurposeOut:
+    row = await find_purpose(ctx, key)
+    if row is None:
+        raise NotFound(f"purpose {key!r} not found")
+    return _out(row)
+
+
+async def find_purpose(ctx: TenantContext, key: str) -> Optional[Any]:
+    db.require_tenant(ctx.tenant_id)
+    return await db.fetchrow(
+        f"SELECT {_COLUMNS} FROM purpose WHERE tenant_id = {{}} AND key = {{}}",
+        ctx.tenant_id, key,
+    )
+
+
+async def list_purposes(ctx: TenantContext) -> list[PurposeOut]:
+    db.require_tenant(ctx.tenant_id)
+    rows = await db.fetch(
+        f"SELECT {_COLUMNS} FROM purpose WHERE tenant_id = {{}} ORDER BY key", ctx.tenant_id
+    )
+    return [_out(r) for r in rows]
+
+
+async def purpose_keys(ctx: TenantContext) -> dict[uuid.UUID, str]:
+    rows = await db.fetch("SELECT id, key FROM purpose WHERE tenant_id = {}", ctx.tenant_id)
+    return {db_uuid(r["id"]): r["key"] for r in rows}

@@ -1,0 +1,223 @@
+"""Request and response bodies of the consent domain (msgspec).
+
+Inputs forbid unknown fields: a silently ignored typo in a consent payload is a
+legal risk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal, Optional, Union
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+Channel = Literal["email", "sms", "phone", "postal", "social_ads", "push"]
+CHANNELS: tuple[str, ...] = ("email", "sms", "phone", "postal", "social_ads", "push")
+Action = Literal["grant", "withdraw", "refuse"]
+Method = Literal[
+    "web_form", "api", "import", "admin", "double_opt_in", "preference_centre",
+    "one_click_unsubscribe", "sms_stop", "phone_call", "dsr", "paper",
+]
+LegalBasis = Literal[
+    "consent", "contract", "legal_obligation", "vital_interests", "public_task",
+    "legitimate_interest",
+]
+
+Key = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", max_length=63)]
+Short = Annotated[str, Meta(max_length=200)]
+Language = Annotated[str, Meta(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
+Country = Annotated[str, Meta(pattern=r"^[A-Z]{2}$")]
+Url = Annotated[str, Meta(max_length=2000, pattern=r"^https?://")]
+BirthYear = Annotated[int, Meta(ge=1900, le=2100)]
+
+
+class Input(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    pass
+
+
+# --- purposes and notices ----------------------------------------------------
+
+
+class PurposeIn(Input):
+    key: Key
+    name: Short
+    description: Annotated[str, Meta(max_length=5000)] = ""
+    legal_basis: LegalBasis = "consent"
+    dpv_purpose: Annotated[str, Meta(max_length=100)] = ""
+
+
+class PurposeOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    key: str
+    name: str
+    description: str
+    legal_basis: str
+    dpv_purpose: str
+    retired: bool
+    created_at: dt.datetime
+
+
+class NoticeIn(Input):
+    purpose: Key
+    channels: Annotated[list[Channel], Meta(min_length=1, max_length=6)]
+    language: Language
+    text: Annotated[str, Meta(min_length=1, max_length=20_000)]
+    partners: Annotated[list[Short], Meta(max_length=200)] = []
+    policy_url: Optional[Url] = None
+
+
+class NoticeOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    purpose: str
+    channels: list[str]
+    language: str
+    version: int
+    text: str
+    text_sha256: str
+    partners: list[str]
+    policy_url: Optional[str]
+    created_at: dt.datetime
+
+
+# --- contacts ------------------------------------------------------------------
+
+Attributes = dict[Annotated[str, Meta(pattern=r"^[A-Za-z0-9_]{1,63}$")], Any]
+
+
+class ContactIn(Input):
+    email: Optional[Annotated[str, Meta(max_length=254)]] = None
+    phone: Optional[Annotated[str, Meta(max_length=32)]] = None
+    external_id: Optional[Short] = None
+    first_name: Optional[Short] = None
+    last_name: Optional[Short] = None
+    locale: Optional[Language] = None
+    country: Optional[Country] = None
+    postal_code: Optional[Annotated[str, Meta(max_length=20)]] = None
+    birth_year: Optional[BirthYear] = None
+    gender: Optional[Annotated[str, Meta(max_length=20)]] = None
+    language: Optional[Language] = None
+    attributes: Optional[Attributes] = None
+    source: Optional[Annotated[str, Meta(max_length=500)]] = None
+
+
+class ContactPatch(Input):
+    """Absent = unchanged; null = cleared."""
+
+    email: Union[Annotated[str, Meta(max_length=254)], None, UnsetType] = UNSET
+    phone: Union[Annotated[str, Meta(max_length=32)], None, UnsetType] = UNSET
+    external_id: Union[Short, None, UnsetType] = UNSET
+    first_name: Union[Short, None, UnsetType] = UNSET
+    last_name: Union[Short, None, UnsetType] = UNSET
+    locale: Union[Language, None, UnsetType] = UNSET
+    country: Union[Country, None, UnsetType] = UNSET
+    postal_code: Union[Annotated[str, Meta(max_length=20)], None, UnsetType] = UNSET
+    birth_year: Union[BirthYear, None, UnsetType] = UNSET
+    gender: Union[Annotated[str, Meta(max_length=20)], None, UnsetType] = UNSET
+    language: Union[Language, None, UnsetType] = UNSET
+    attributes: Union[Attributes, None, UnsetType] = UNSET
+    source: Union[Annotated[str, Meta(max_length=500)], None, UnsetType] = UNSET
+
+
+class ContactOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    email: Optional[str]
+    phone: Optional[str]
+    external_id: Optional[str]
+    first_name: Optional[str]
+    last_name: Optional[str]
+    locale: Optional[str]
+    country: Optional[str]
+    postal_code: Optional[str]
+    birth_year: Optional[int]
+    gender: Optional[str]
+    language: Optional[str]
+    attributes: dict[str, Any]
+    source: Optional[str]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    last_activity_at: Optional[dt.datetime]
+
+
+class Page(msgspec.Struct, kw_only=True):
+    items: list[Any]
+    next_cursor: Optional[str]
+
+
+# --- consents ------------------------------------------------------------------
+
+
+class ConsentIn(Input):
+    channel: Channel
+    purpose: Key
+    action: Action
+    method: Method
+    notice_id: Optional[uuid.UUID] = None
+    source: Optional[Annotated[str, Meta(max_length=2000)]] = None
+    collected_at: Optional[dt.datetime] = None
+    ip: Optional[Annotated[str, Meta(max_length=64)]] = None
+    user_agent: Optional[Annotated[str, Meta(max_length=1000)]] = None
+    double_opt_in: bool = False
+
+
+class ConsentEventOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    seq: int
+    contact_id: Optional[uuid.UUID]
+    channel: str
+    purpose: str
+    action: str
+    status: Optional[str] = None
+    notice_id: Optional[uuid.UUID]
+    method: str
+    source: Optional[str]
+    collected_at: dt.datetime
+    recorded_at: dt.datetime
+    actor: Optional[str]
+    ip: Optional[str]
+    user_agent: Optional[str]
+    prev_hash: str
+    hash: str
+
+
+class ConsentStateOut(msgspec.Struct, kw_only=True):
+    channel: str
+    purpose: str
+    status: str
+    since: dt.datetime
+    expires_at: Optional[dt.datetime]
+    event_id: uuid.UUID
+
+
+class CheckOut(msgspec.Struct, kw_only=True):
+    allowed: bool
+    status: str
+    since: Optional[dt.datetime] = None
+    event_id: Optional[uuid.UUID] = None
+
+
+class CheckItem(Input):
+    channel: Channel
+    purpose: Key
+    email: Optional[Annotated[str, Meta(max_length=254)]] = None
+    phone: Optional[Annotated[str, Meta(max_length=32)]] = None
+    contact_id: Optional[uuid.UUID] = None
+
+
+class CheckBatchIn(Input):
+    items: Annotated[list[CheckItem], Meta(min_length=1, max_length=1000)]
+
+
+class CheckBatchOut(msgspec.Struct):
+    results: list[CheckOut]
+
+
+class AuditEventOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    at: dt.datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: Optional[str]
+    details: dict[str, Any]

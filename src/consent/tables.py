@@ -1,0 +1,165 @@
+"""Tenant data: contacts, purposes, notices, the consent ledger and its projection.
+
+Every table carries `tenant_id NOT NULL`; every unique key includes it (see the
+`constraints` migration). Foreign keys to tenant rows are composite
+`(tenant_id, id)` on PostgreSQL and trigger-checked on SQLite, so a row can never
+point at another tenant's row.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSONB,
+    UUID,
+    BigInt,
+    Boolean,
+    ForeignKey,
+    Integer,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import OnDelete
+from piccolo.columns.readable import Readable
+from piccolo.table import Table
+
+from tenants.tables import Tenant
+
+
+def _tenant() -> ForeignKey:
+    return ForeignKey(
+        Tenant, null=False, on_delete=OnDelete.restrict, db_column_name="tenant_id"
+    )
+
+
+class Contact(Table, tablename="contact"):
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    email = Varchar(length=254, null=True, default=None)
+    phone = Varchar(length=20, null=True, default=None)
+    external_id = Varchar(length=200, null=True, default=None)
+    first_name = Varchar(length=200, null=True, default=None)
+    last_name = Varchar(length=200, null=True, default=None)
+    locale = Varchar(length=35, null=True, default=None)
+    country = Varchar(length=2, null=True, default=None)
+    postal_code = Varchar(length=20, null=True, default=None)
+    birth_year = Integer(null=True, default=None)
+    gender = Varchar(length=20, null=True, default=None)
+    language = Varchar(length=35, null=True, default=None)
+    attributes = JSONB(default={})
+    source = Varchar(length=500, null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+    last_activity_at = Timestamptz(null=True, default=None)
+
+    @classmethod
+    def get_readable(cls) -> Readable:
+        return Readable(template="%s", columns=[cls.email])
+
+
+class Purpose(Table, tablename="purpose"):
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    key = Varchar(length=63)
+    name = Varchar(length=200)
+    description = Text(default="")
+    legal_basis = Varchar(length=32, default="consent")
+    dpv_purpose = Varchar(length=100, default="")
+    retired = Boolean(default=False)
+    created_at = Timestamptz()
+
+    @classmethod
+    def get_readable(cls) -> Readable:
+        return Readable(template="%s", columns=[cls.key])
+
+
+class Notice(Table, tablename="notice"):
+    """The exact wording shown when consent was asked. Never updated."""
+
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    purpose = ForeignKey(Purpose, on_delete=OnDelete.restrict, db_column_name="purpose_id")
+    channels = JSONB(default=[])
+    language = Varchar(length=35)
+    version = Integer()
+    text = Text()
+    text_sha256 = Varchar(length=64)
+    partners = JSONB(default=[])
+    policy_url = Varchar(length=2000, null=True, default=None)
+    created_at = Timestamptz()
+
+
+class ConsentEvent(Table, tablename="consent_event"):
+    """The append-only ledger, hash-chained per tenant by `seq`.
+
+    Personal fields (contact_id, actor, ip, user_agent, pii_salt) are only ever
+    blanked, by erasure; `personal_digest` keeps the chain verifiable after that.
+    """
+
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    seq = BigInt()
+    contact_id = UUID(null=True, default=None)
+    channel = Varchar(length=16)
+    purpose_id = UUID()
+    action = Varchar(length=16)
+    notice_id = UUID(null=True, default=None)
+    method = Varchar(length=32)
+    source = Varchar(length=2000, null=True, default=None)
+    collected_at = Timestamptz()
+    recorded_at = Timestamptz()
+    actor = Varchar(length=200, null=True, default=None)
+    ip = Varchar(length=64, null=True, default=None)
+    user_agent = Varchar(length=1000, null=True, default=None)
+    pii_salt = Varchar(length=32, null=True, default=None)
+    personal_digest = Varchar(length=64)
+    prev_hash = Varchar(length=64)
+    hash = Varchar(length=64)
+
+
+class LedgerHead(Table, tablename="ledger_head"):
+    """Last link of each tenant's chain; its row lock serialises appends."""
+
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    seq = BigInt(default=0)
+    hash = Varchar(length=64)
+
+
+class ConsentState(Table, tablename="consent_state"):
+    """Current status per contact × channel × purpose; a projection of the ledger."""
+
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    contact_id = UUID()
+    channel = Varchar(length=16)
+    purpose_id = UUID()
+    status = Varchar(length=16)
+    since = Timestamptz()
+    expires_at = Timestamptz(null=True, default=None)
+    event_id = UUID()
+    updated_at = Timestamptz()
+
+
+class AuditEvent(Table, tablename="audit_event"):
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    at = Timestamptz()
+    actor = Varchar(length=200)
+    action = Varchar(length=64)
+    object_type = Varchar(length=32)
+    object_id = Varchar(length=64, null=True, default=None)
+    details = JSONB(default={})
+
+
+class IdempotencyRecord(Table, tablename="idempotency_record"):
+    """First answer to a write sent with an `Idempotency-Key`, replayed on retry."""
+
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    key = Varchar(length=255)
+    fingerprint = Varchar(length=64)
+    status_code = Integer()
+    content_type = Varchar(length=100)
+    body = Text()
+    created_at = Timestamptz()

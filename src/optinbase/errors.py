@@ -1,0 +1,59 @@
+"""Domain errors. Services raise these; `api.problems.to_problem` turns them into
+RFC 9457 problem documents. Nothing here knows about HTTP frameworks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    status = 400
+    title = "Bad request"
+    slug = "bad-request"
+
+    def __init__(self, detail: str, **extra: Any):
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(DomainError):
+    """Also the answer for another tenant's object: the two are indistinguishable."""
+
+    status = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class Conflict(DomainError):
+    status = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class Invalid(DomainError):
+    """Well-formed input that breaks a rule; `errors` names each bad field."""
+
+    status = 422
+    title = "Invalid input"
+    slug = "invalid"
+
+    def __init__(self, detail: str, errors: list[dict[str, str]] | None = None, **extra: Any):
+        super().__init__(detail, **extra)
+        self.extra["errors"] = errors or []
+
+
+class Unauthorized(DomainError):
+    status = 401
+    title = "Unauthorized"
+    slug = "unauthorized"
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"
+
+
+def invalid_field(field: str, message: str) -> Invalid:
+    return Invalid(f"{field}: {message}", errors=[{"field": field, "message": message}])

@@ -1,0 +1,92 @@
+"""Configuration, read once from the environment (documented in README and .env.example)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message says which."""
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _secret_key(environment: str) -> str:
+    key = os.environ.get("SECRET_KEY", "")
+    if key:
+        if len(key) < 32:
+            raise ConfigError("SECRET_KEY must be at least 32 characters")
+        return key
+    if environment == "production":
+        raise ConfigError("SECRET_KEY is required when OPTINBASE_ENV=production")
+    # Development: generate once and keep it beside the database.
+    path = Path(os.environ.get("SECRET_KEY_FILE", ".optinbase-secret"))
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str
+    database_url: str
+    database_owner_url: str
+    secret_key: str
+    public_url: str
+    host: str
+    port: int
+    smtp_url: str
+    max_body_bytes: int
+    key_cache_seconds: int
+    db_pool_max: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def production(self) -> bool:
+        return self.environment == "production"
+
+
+def load_settings() -> Settings:
+    environment = os.environ.get("OPTINBASE_ENV", "development")
+    database_url = os.environ.get("DATABASE_URL") or "sqlite:///optinbase.sqlite3"
+    if not database_url.startswith(("sqlite:///", "postgres://", "postgresql://")):
+        raise ConfigError(
+            "DATABASE_URL must start with sqlite:///, postgres:// or postgresql://"
+        )
+    return Settings(
+        environment=environment,
+        database_url=database_url,
+        database_owner_url=os.environ.get("DATABASE_OWNER_URL") or database_url,
+        secret_key=_secret_key(environment),
+        public_url=(os.environ.get("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+        host=os.environ.get("HOST") or "127.0.0.1",
+        port=_int("PORT", 8000),
+        smtp_url=os.environ.get("SMTP_URL", ""),
+        max_body_bytes=_int("MAX_BODY_BYTES", 1_048_576),
+        key_cache_seconds=_int("API_KEY_CACHE_SECONDS", 30),
+        db_pool_max=_int("DATABASE_POOL_MAX", 20),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,190 @@
+"""SQL for the control plane: tenants, agencies, API keys. Rows stay here;
+callers get plain records (`TenantRecord`, `KeyRecord`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any, Optional
+
+import msgspec
+
+from optinbase import db
+
+
+class TenantRecord(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    slug: str
+    name: str
+    legal_name: str
+    dpo_email: str
+    country: str
+    agency_id: Optional[uuid.UUID]
+    settings: dict[str, Any]
+    secret: str
+    created_at: dt.datetime
+
+
+class KeyRecord(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    key_id: str
+    tenant_id: Optional[uuid.UUID]
+    agency_id: Optional[uuid.UUID]
+    name: str
+    secret_hash: str
+    scopes: list[str]
+    created_at: dt.datetime
+    expires_at: Optional[dt.datetime]
+    revoked_at: Optional[dt.datetime]
+
+
+def _uuid(value: Any) -> Optional[uuid.UUID]:
+    if value is None or isinstance(value, uuid.UUID):
+        return value
+    return uuid.UUID(str(value))
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def _tenant(row: Any) -> TenantRecord:
+    return TenantRecord(
+        id=_uuid(row["id"]),
+        slug=row["slug"],
+        name=row["name"],
+        legal_name=row["legal_name"],
+        dpo_email=row["dpo_email"],
+        country=row["country"],
+        agency_id=_uuid(row["agency_id"]),
+        settings=_json(row["settings"]) or {},
+        secret=row["secret"],
+        created_at=row["created_at"],
+    )
+
+
+_TENANT_COLUMNS = (
+    "id, slug, name, legal_name, dpo_email, country, agency_id, settings, secret, created_at"
+)
+
+
+async def tenant_by_slug(slug: str) -> Optional[TenantRecord]:
+    row = await db.fetchrow(f"SELECT {_TENANT_COLUMNS} FROM tenant WHERE slug = {{}}", slug)
+    return _tenant(row) if row else None
+
+
+async def tenant_by_id(tenant_id: uuid.UUID) -> Optional[TenantRecord]:
+    row = await db.fetchrow(f"SELECT {_TENANT_COLUMNS} FROM tenant WHERE id = {{}}", tenant_id)
+    return _tenant(row) if row else None
+
+
+async def insert_tenant(record: TenantRecord) -> None:
+    await db.execute(
+        "INSERT INTO tenant (id, slug, name, legal_name, dpo_email, country, agency_id,"
+        " settings, secret, created_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+        record.id, record.slug, record.name, record.legal_name, record.dpo_email,
+        record.country, record.agency_id, json.dumps(record.settings), record.secret,
+        record.created_at,
+    )
+
+
+async def agency_by_slug(slug: str) -> Optional[dict[str, Any]]:
+    row = await db.fetchrow("SELECT id, slug, name FROM agency WHERE slug = {}", slug)
+    return {"id": _uuid(row["id"]), "slug": row["slug"], "name": row["name"]} if row else None
+
+
+async def insert_agency(agency_id: uuid.UUID, slug: str, name: str, now: dt.datetime) -> None:
+    await db.execute(
+        "INSERT INTO agency (id, slug, name, created_at) VALUES ({}, {}, {}, {})",
+        agency_id, slug, name, now,
+    )
+
+
+# --- API keys ----------------------------------------------------------------
+
+_KEY_COLUMNS = (
+    "id, key_id, tenant_id, agency_id, name, secret_hash, scopes, created_at,"
+    " expires_at, revoked_at"
+)
+
+
+def _key(row: Any) -> KeyRecord:
+    return KeyRecord(
+        id=_uuid(row["id"]),
+        key_id=row["key_id"],
+        tenant_id=_uuid(row["tenant_id"]),
+        agency_id=_uuid(row["agency_id"]),
+        name=row["name"],
+        secret_hash=row["secret_hash"],
+        scopes=list(_json(row["scopes"]) or []),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+async def key_by_key_id(key_id: str, touch: Optional[dt.datetime] = None) -> Optional[KeyRecord]:
+    """The one key whose public id is presented; on PostgreSQL RLS lets this
+    transaction see that row only (policy `key_lookup`). `touch` records use."""
+    engine = db.get_engine()
+    if db.is_postgres(engine):
+        async with engine.pool.acquire() if engine.pool else _connect(engine) as conn:
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('app.key_id', $1, true)", key_id)
+                row = await conn.fetchrow(
+                    f"SELECT {_KEY_COLUMNS} FROM api_key WHERE key_id = $1", key_id
+                )
+                if row and touch:
+                    await conn.execute(
+                        "UPDATE api_key SET last_used_at = $1 WHERE key_id = $2", touch, key_id
+                    )
+        return _key(row) if row else None
+    row = await db.fetchrow(f"SELECT {_KEY_COLUMNS} FROM api_key WHERE key_id = {{}}", key_id)
+    if row and touch:
+        await db.execute("UPDATE api_key SET last_used_at = {} WHERE key_id = {}", touch, key_id)
+    return _key(row) if row else None
+
+
+class _connect:
+    """`async with` a fresh connection when no pool runs (CLI)."""
+
+    def __init__(self, engine: Any):
+        self.engine = engine
+
+    async def __aenter__(self) -> Any:
+        self.conn = await self.engine.get_new_connection()
+        return self.conn
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.conn.close()
+
+
+async def insert_key(record: KeyRecord) -> None:
+    """Runs inside the key's tenant transaction (RLS checks tenant_id)."""
+    await db.execute(
+        "INSERT INTO api_key (id, key_id, tenant_id, agency_id, name, secret_hash, scopes,"
+        " created_at, expires_at, revoked_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+        record.id, record.key_id, record.tenant_id, record.agency_id, record.name,
+        record.secret_hash, json.dumps(record.scopes), record.created_at, record.expires_at,
+        record.revoked_at,
+    )
+
+
+async def revoke_key(key_id: str, now: dt.datetime) -> bool:
+    engine = db.get_engine()
+    if db.is_postgres(engine):
+        async with engine.pool.acquire() if engine.pool else _connect(engine) as conn:
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('app.key_id', $1, true)", key_id)
+                status = await conn.execute(
+                    "UPDATE api_key SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL",
+                    now, key_id,
+                )
+                exists = await conn.fetchval("SELECT 1 FROM api_key WHERE key_id = $1", key_id)
+        return bool(exists) and status is not None
+    exists = await db.fetchval("SELECT 1 FROM api_key WHERE key_id = {}", key_id)
+    await db.execute(
+        "UPDATE api_key SET revoked_at = {} WHERE key_id = {} AND revoked_at IS NULL", now, key_id
+    )
+    return bool(exists)

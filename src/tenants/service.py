@@ -1,0 +1,163 @@
+"""Agencies, tenants and staff: creation and the cached directory used on every request."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+import time
+import uuid
+from typing import Any, Optional
+
+from optinbase import db
+from optinbase.errors import Conflict, Invalid, NotFound, invalid_field
+from tenants import repository
+from tenants.repository import TenantRecord
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+ROLES = ("owner", "manager", "editor", "viewer", "dpo")
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "double_opt_in_channels": [],
+    "confirmation_token_hours": 72,
+    "retention_months": 36,
+    "default_locale": "fr",
+    "sender": "",
+}
+
+
+def _check_slug(slug: str) -> None:
+    if not SLUG.match(slug):
+        raise invalid_field("slug", "must be 1-63 lower-case letters, digits or dashes")
+
+
+async def create_agency(slug: str, name: str) -> uuid.UUID:
+    _check_slug(slug)
+    if await repository.agency_by_slug(slug):
+        raise Conflict(f"agency {slug!r} already exists")
+    agency_id = uuid.uuid4()
+    await repository.insert_agency(agency_id, slug, name or slug, dt.datetime.now(dt.timezone.utc))
+    return agency_id
+
+
+async def create_tenant(
+    slug: str,
+    name: str,
+    *,
+    agency_slug: Optional[str] = None,
+    legal_name: str = "",
+    dpo_email: str = "",
+    country: str = "",
+    settings: Optional[dict[str, Any]] = None,
+) -> TenantRecord:
+    _check_slug(slug)
+    if country and not re.fullmatch(r"[A-Z]{2}", country):
+        raise invalid_field("country", "must be an ISO 3166-1 alpha-2 code such as FR")
+    agency_id = None
+    if agency_slug:
+        agency = await repository.agency_by_slug(agency_slug)
+        if agency is None:
+            raise NotFound(f"no agency {agency_slug!r}")
+        agency_id = agency["id"]
+    if await repository.tenant_by_slug(slug):
+        raise Conflict(f"tenant {slug!r} already exists")
+    record = TenantRecord(
+        id=uuid.uuid4(),
+        slug=slug,
+        name=name or slug,
+        legal_name=legal_name,
+        dpo_email=dpo_email,
+        country=country,
+        agency_id=agency_id,
+        settings={**DEFAULT_SETTINGS, **(settings or {})},
+        secret=secrets.token_hex(32),
+        created_at=dt.datetime.now(dt.timezone.utc),
+    )
+    await repository.insert_tenant(record)
+    return record
+
+
+class TenantDirectory:
+    """Tenants by id and slug, cached briefly: read on every request, rarely changed."""
+
+    def __init__(self, ttl_seconds: float = 30.0):
+        self.ttl = ttl_seconds
+        self._by_id: dict[uuid.UUID, tuple[float, TenantRecord]] = {}
+        self._by_slug: dict[str, tuple[float, TenantRecord]] = {}
+
+    def _put(self, record: TenantRecord) -> TenantRecord:
+        stamp = time.monotonic() + self.ttl
+        self._by_id[record.id] = (stamp, record)
+        self._by_slug[record.slug] = (stamp, record)
+        return record
+
+    async def by_id(self, tenant_id: uuid.UUID) -> TenantRecord:
+        hit = self._by_id.get(tenant_id)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        record = await repository.tenant_by_id(tenant_id)
+        if record is None:
+            raise NotFound("tenant not found")
+        return self._put(record)
+
+    async def by_slug(self, slug: str) -> TenantRecord:
+        hit = self._by_slug.get(slug)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        record = await repository.tenant_by_slug(slug) if SLUG.match(slug) else None
+        if record is None:
+            raise NotFound("tenant not found")
+        return self._put(record)
+
+    def forget(self, record: TenantRecord) -> None:
+        self._by_id.pop(record.id, None)
+        self._by_slug.pop(record.slug, None)
+
+
+async def create_staff(
+    email: str,
+    password: str,
+    *,
+    tenant_slug: Optional[str] = None,
+    agency_slug: Optional[str] = None,
+    superuser: bool = False,
+    role: str = "manager",
+) -> int:
+    """A staff user with one membership (tenant or agency) or superuser rights."""
+    from consent.normalise import normalise_email
+    from tenants.tables import Membership, StaffUser
+
+    email = normalise_email(email)
+    if role not in ROLES:
+        raise invalid_field("role", f"must be one of {', '.join(ROLES)}")
+    if sum(bool(x) for x in (tenant_slug, agency_slug, superuser)) != 1:
+        raise Invalid("give exactly one of --tenant, --agency or --superuser")
+    tenant_id = agency_id = None
+    if tenant_slug:
+        tenant = await repository.tenant_by_slug(tenant_slug)
+        if tenant is None:
+            raise NotFound(f"no tenant {tenant_slug!r}")
+        tenant_id = tenant.id
+    if agency_slug:
+        agency = await repository.agency_by_slug(agency_slug)
+        if agency is None:
+            raise NotFound(f"no agency {agency_slug!r}")
+        agency_id = agency["id"]
+    if await StaffUser.exists().where(StaffUser.username == email):
+        raise Conflict(f"staff user {email!r} already exists")
+    try:
+        async with db.tenant_transaction(None):
+            user = await StaffUser.create_user(
+                username=email, password=password, email=email, active=True,
+                admin=True, superuser=superuser,
+            )
+            if not superuser:
+                await Membership.insert(
+                    Membership(
+                        user=user.id, tenant=tenant_id, agency=agency_id, role=role,
+                        created_at=dt.datetime.now(dt.timezone.utc),
+                    )
+                )
+    except ValueError as exc:
+        raise invalid_field("password", str(exc)) from None
+    return user.id
