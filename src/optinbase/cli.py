@@ -20,6 +20,12 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
 
 
+def _as_owner() -> None:
+    """Management commands (tenants, keys, staff) and migrations connect as the
+    owner role (DATABASE_OWNER_URL); row-level security is forced on it too."""
+    os.environ["OPTINBASE_DB_ROLE"] = "owner"
+
+
 async def _with_engine(fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     from optinbase import db
 
@@ -31,8 +37,7 @@ async def _with_engine(fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
-    # Migrations run as the owner role; the application role only gets grants.
-    os.environ["OPTINBASE_DB_ROLE"] = "owner"
+    _as_owner()  # the application role only gets grants
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     from optinbase import db
@@ -74,6 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 
 def cmd_tenants_create(args: argparse.Namespace) -> None:
+    _as_owner()
     from tenants import service
 
     record = _run(
@@ -88,6 +94,7 @@ def cmd_tenants_create(args: argparse.Namespace) -> None:
 
 
 def cmd_agencies_create(args: argparse.Namespace) -> None:
+    _as_owner()
     from tenants import service
 
     agency_id = _run(_with_engine(lambda: service.create_agency(args.slug, args.name)))
@@ -95,6 +102,7 @@ def cmd_agencies_create(args: argparse.Namespace) -> None:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> None:
+    _as_owner()
     from optinbase import db
     from optinbase.errors import NotFound
     from tenants import keys, repository
@@ -131,6 +139,7 @@ def cmd_keys_create(args: argparse.Namespace) -> None:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> None:
+    _as_owner()
     from tenants import keys
 
     key_id = args.key_id
@@ -141,6 +150,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> None:
 
 
 def cmd_staff_create(args: argparse.Namespace) -> None:
+    _as_owner()
     from tenants import service
 
     if args.password_stdin:

@@ -1,10 +1,9 @@
-from typing import Annotated, Optional
 from uuid import UUID
 
 from litestar import Controller, get, patch, post
-from litestar.params import Parameter
 
 from api.auth import requires
+from api.params import Body, Ctx, Limit, Path, Query
 from consent import consents, contacts
 from consent.schemas import (
     ConsentEventOut,
@@ -15,9 +14,6 @@ from consent.schemas import (
     ContactPatch,
     Page,
 )
-from optinbase.context import TenantContext
-
-Limit = Annotated[int, Parameter(ge=1, le=500)]
 
 
 class ContactController(Controller):
@@ -25,44 +21,40 @@ class ContactController(Controller):
     tags = ["contacts"]
 
     @post("/", guards=[requires("contacts:write")])
-    async def create(self, ctx: TenantContext, data: ContactIn) -> ContactOut:
+    async def create(self, ctx: Ctx, data: Body[ContactIn]) -> ContactOut:
         return await contacts.create_contact(ctx, data)
 
     @get("/", guards=[requires("contacts:read")])
     async def index(
-        self,
-        ctx: TenantContext,
-        email: Optional[str] = None,
-        phone: Optional[str] = None,
-        external_id: Optional[str] = None,
-        limit: Limit = 50,
-        cursor: Optional[str] = None,
+        self, ctx: Ctx, email: Query = None, phone: Query = None, external_id: Query = None,
+        limit: Limit = 50, cursor: Query = None,
     ) -> Page:
         return await contacts.list_contacts(
             ctx, email=email, phone=phone, external_id=external_id, limit=limit, cursor=cursor
         )
 
     @get("/{contact_id:uuid}", guards=[requires("contacts:read")])
-    async def show(self, ctx: TenantContext, contact_id: UUID) -> ContactOut:
+    async def show(self, ctx: Ctx, contact_id: Path[UUID]) -> ContactOut:
         return await contacts.get_contact(ctx, contact_id)
 
     @patch("/{contact_id:uuid}", guards=[requires("contacts:write")])
-    async def update(self, ctx: TenantContext, contact_id: UUID, data: ContactPatch) -> ContactOut:
+    async def update(
+        self, ctx: Ctx, contact_id: Path[UUID], data: Body[ContactPatch]
+    ) -> ContactOut:
         return await contacts.patch_contact(ctx, contact_id, data)
 
     @post("/{contact_id:uuid}/consents", guards=[requires("consents:write")])
     async def record_consent(
-        self, ctx: TenantContext, contact_id: UUID, data: ConsentIn
+        self, ctx: Ctx, contact_id: Path[UUID], data: Body[ConsentIn]
     ) -> ConsentEventOut:
         return await consents.record_consent(ctx, contact_id, data)
 
     @get("/{contact_id:uuid}/consents", guards=[requires("consents:read")])
-    async def consent_states(self, ctx: TenantContext, contact_id: UUID) -> list[ConsentStateOut]:
+    async def consent_states(self, ctx: Ctx, contact_id: Path[UUID]) -> list[ConsentStateOut]:
         return await consents.list_states(ctx, contact_id)
 
     @get("/{contact_id:uuid}/consent-events", guards=[requires("consents:read")])
     async def consent_events(
-        self, ctx: TenantContext, contact_id: UUID, limit: Limit = 100,
-        cursor: Optional[str] = None,
+        self, ctx: Ctx, contact_id: Path[UUID], limit: Limit = 100, cursor: Query = None
     ) -> Page:
         return await consents.list_events(ctx, contact_id, limit, cursor)

@@ -2,7 +2,7 @@ from typing import Any
 
 from litestar import Controller, Request, get
 
-from optinbase.context import TenantContext
+from api.params import Ctx
 
 
 class TenantController(Controller):
@@ -10,7 +10,7 @@ class TenantController(Controller):
     tags = ["tenant"]
 
     @get("/")
-    async def show(self, ctx: TenantContext, request: Request) -> dict[str, Any]:
+    async def show(self, ctx: Ctx, request: Request) -> dict[str, Any]:
         tenant = await request.app.state.tenant_directory.by_id(ctx.tenant_id)
         return {
             "id": str(tenant.id),
