@@ -1,0 +1,39 @@
+# Optinbase — `make run` serves on http://127.0.0.1:8000, `make test` runs the suite.
+VENV ?= .venv
+PYTHON ?= python3
+BIN = $(VENV)/bin
+PG_TEST_DB ?= optinbase_test
+
+.PHONY: install migrate run test test-postgres bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(BIN)/optinbase migrate
+
+run: migrate
+	$(BIN)/optinbase serve
+
+# Runs on SQLite; on PostgreSQL too when TEST_POSTGRES_URL is set (see test-postgres).
+test: install
+	$(BIN)/pytest
+
+# Prepares a local PostgreSQL (owner + application roles, fresh database) and
+# runs the whole suite on both engines.
+test-postgres: install
+	scripts/prepare-postgres.sh $(PG_TEST_DB)
+	TEST_POSTGRES_URL=postgresql://optinbase_app@127.0.0.1:5432/$(PG_TEST_DB) \
+	TEST_POSTGRES_OWNER_URL=postgresql://optinbase_owner@127.0.0.1:5432/$(PG_TEST_DB) \
+	$(BIN)/pytest
+
+bench: install
+	bash bench/run.sh
+
+clean:
+	rm -rf $(VENV) *.egg-info src/*.egg-info .pytest_cache
