@@ -45,7 +45,7 @@ async def create_purpose(ctx: TenantContext, data: PurposeIn) -> PurposeOut:
 async def get_purpose(ctx: TenantContext, key: str) -> PurposeOut:
     row = await find_purpose(ctx, key)
     if row is None:
-        raise NotFound(f"purpose {key!r} not found")
+        raise NotFound("purpose not found")
     return _out(row)
 
 
