@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from typing import Any
 
@@ -70,7 +71,8 @@ def to_problem(request: Request | None, exc: Exception) -> Response:
         return problem(exc.status, exc.detail, exc.slug, **exc.extra)
     if isinstance(exc, ValidationException):
         errors = [
-            {"field": _field_path(e.get("key")), "message": e.get("message", "")}
+            {"field": _field_path(e.get("key"), e.get("message", "")),
+             "message": e.get("message", "")}
             for e in (exc.extra or [])
             if isinstance(e, dict)
         ]
@@ -86,7 +88,12 @@ def to_problem(request: Request | None, exc: Exception) -> Response:
     return problem(500, "An unexpected error occurred; it has been logged.")
 
 
-def _field_path(key: Any) -> str:
-    if not key:
-        return "body"
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")
+
+
+def _field_path(key: Any, message: str) -> str:
+    """Litestar names the whole body `data`; an unknown field is named in the message."""
+    if not key or key == "data":
+        match = _UNKNOWN_FIELD.search(message)
+        return match.group(1) if match else "body"
     return str(key)
