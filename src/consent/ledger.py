@@ -154,40 +154,56 @@ _VERIFY_BATCH = 5000
 
 async def verify(tenant_id: uuid.UUID) -> VerifyResult:
     """Walks the tenant's chain in seq order, in batches, and names the first
-    event whose links, digest or hash do not hold."""
+    broken event.
+
+    An event whose own digest or hash does not match its fields is certainly
+    the altered one, so it is named before any broken link (a renumbered or
+    deleted event also breaks the link of the event after it).
+    """
     db.require_tenant(tenant_id)
-    expected_seq, prev, count = 1, GENESIS, 0
+    after_seq, expected_seq, prev, count = 0, 1, GENESIS, 0
+    first_altered: Optional[tuple[str, str]] = None
+    first_unlinked: Optional[tuple[str, str]] = None
     while True:
         rows = await db.fetch(
             "SELECT id, tenant_id, seq, contact_id, channel, purpose_id, action, notice_id,"
             " method, source, collected_at, recorded_at, actor, ip, user_agent, pii_salt,"
             " personal_digest, prev_hash, hash FROM consent_event"
-            " WHERE tenant_id = {} AND seq >= {} ORDER BY seq LIMIT {}",
-            tenant_id, expected_seq, _VERIFY_BATCH,
+            " WHERE tenant_id = {} AND seq > {} ORDER BY seq LIMIT {}",
+            tenant_id, after_seq, _VERIFY_BATCH,
         )
         for row in rows:
             count += 1
-            reason = None
-            if int(row["seq"]) != expected_seq:
-                reason = f"sequence gap: expected {expected_seq}, found {row['seq']}"
-            elif row["prev_hash"] != prev:
-                reason = "previous-hash link broken"
-            elif row["pii_salt"] is not None and row["personal_digest"] != personal_digest(
-                row["pii_salt"], row["contact_id"], row["ip"], row["user_agent"]
-            ):
-                reason = "personal fields altered"
-            elif event_hash(row) != row["hash"]:
-                reason = "event hash mismatch"
-            if reason:
-                return VerifyResult(False, count, str(row["id"]), reason)
+            after_seq = int(row["seq"])
+            if first_altered is None:
+                if row["pii_salt"] is not None and row["personal_digest"] != personal_digest(
+                    row["pii_salt"], row["contact_id"], row["ip"], row["user_agent"]
+                ):
+                    first_altered = (str(row["id"]), "personal fields altered")
+                elif event_hash(row) != row["hash"]:
+                    first_altered = (str(row["id"]), "event fields altered (hash mismatch)")
+            if first_unlinked is None:
+                if after_seq != expected_seq:
+                    first_unlinked = (
+                        str(row["id"]),
+                        f"sequence gap: expected event {expected_seq}, found {after_seq}",
+                    )
+                elif row["prev_hash"] != prev:
+                    first_unlinked = (str(row["id"]), "previous-hash link broken")
             prev = row["hash"]
-            expected_seq += 1
+            expected_seq = after_seq + 1
         if len(rows) < _VERIFY_BATCH:
             break
+    broken = first_altered or first_unlinked
+    if broken:
+        return VerifyResult(False, count, broken[0], broken[1])
     head = await db.fetchrow(
         "SELECT seq, hash FROM ledger_head WHERE tenant_id = {}", tenant_id
     )
     head_seq, head_hash = (int(head["seq"]), head["hash"]) if head else (0, GENESIS)
     if head_seq != expected_seq - 1 or head_hash != prev:
-        return VerifyResult(False, count, None, "chain head does not match the last event")
+        return VerifyResult(
+            False, count, None,
+            f"chain head records event {head_seq} but the ledger ends at {expected_seq - 1}",
+        )
     return VerifyResult(True, count)
