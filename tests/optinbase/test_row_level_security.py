@@ -1,0 +1,169 @@
+"""Wall 3: PostgreSQL row-level security, checked with raw connections as the
+application role, below every line of application code."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+
+from tests import databases
+from tests.factories import make_world
+
+TENANT_TABLES = ["api_key", "contact", "purpose", "notice", "consent_event", "ledger_head",
+                 "consent_state", "audit_event", "idempotency_record"]
+# Read before any tenant is known (staff login): guarded by grants, not RLS.
+CONTROL_PLANE_WITH_TENANT_ID = {"membership"}
+
+
+@pytest.fixture
+async def two_worlds(client, backend):
+    if backend != "postgres":
+        pytest.skip("row-level security is PostgreSQL's wall")
+    return await make_world(client), await make_world(client)
+
+
+async def _connect(url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(url)
+
+
+async def test_every_table_with_tenant_id_has_forced_rls(two_worlds):
+    conn = await _connect(databases.POSTGRES_URL)
+    try:
+        rows = await conn.fetch(
+            "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c"
+            " JOIN information_schema.columns col ON col.table_name = c.relname"
+            " AND col.column_name = 'tenant_id' AND col.table_schema = 'public'"
+            " WHERE c.relkind = 'r'"
+        )
+    finally:
+        await conn.close()
+    tables = {r["relname"]: (r["relrowsecurity"], r["relforcerowsecurity"]) for r in rows}
+    assert set(tables) - CONTROL_PLANE_WITH_TENANT_ID == set(TENANT_TABLES)
+    for name in TENANT_TABLES:
+        assert tables[name] == (True, True), name
+
+
+async def test_roles_cannot_bypass(two_worlds):
+    conn = await _connect(databases.POSTGRES_URL)
+    try:
+        me = await conn.fetchrow(
+            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+        )
+        owned = await conn.fetchval(
+            "SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles"
+            " WHERE rolname = current_user)"
+        )
+    finally:
+        await conn.close()
+    assert (me["rolsuper"], me["rolbypassrls"]) == (False, False)
+    assert owned == 0
+
+
+@pytest.mark.parametrize("url_name", ["POSTGRES_URL", "POSTGRES_OWNER_URL"])
+async def test_no_tenant_set_reads_nothing(two_worlds, url_name):
+    """Fail closed, for the application role and (forced RLS) the owner too."""
+    conn = await _connect(getattr(databases, url_name))
+    try:
+        for table in TENANT_TABLES:
+            assert await conn.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', '', true)")
+            assert await conn.fetchval("SELECT count(*) FROM contact") == 0
+    finally:
+        await conn.close()
+
+
+async def test_tenant_set_sees_only_its_rows(two_worlds):
+    a, b = two_worlds
+    conn = await _connect(databases.POSTGRES_URL)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(b.tenant.id))
+            for table in ("contact", "purpose", "notice", "consent_event", "consent_state",
+                          "api_key", "audit_event"):
+                tenants = {r[0] for r in await conn.fetch(f"SELECT DISTINCT tenant_id FROM {table}")}
+                assert tenants == {b.tenant.id}, table
+    finally:
+        await conn.close()
+
+
+async def test_tenant_b_cannot_write_a_rows(two_worlds):
+    a, b = two_worlds
+    a_contact = uuid.UUID(a.contact["id"])
+    b_contact = uuid.UUID(b.contact["id"])
+    conn = await _connect(databases.POSTGRES_URL)
+    try:
+        async def as_b(sql: str, *args):
+            async with conn.transaction():
+                await conn.execute("SELECT set_config('app.tenant_id', $1, true)",
+                                   str(b.tenant.id))
+                return await conn.execute(sql, *args)
+
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await as_b(
+                "INSERT INTO contact (id, tenant_id, email, attributes, created_at, updated_at)"
+                " VALUES ($1, $2, 'x@example.com', '{}', now(), now())",
+                uuid.uuid4(), a.tenant.id,
+            )
+        assert await as_b("UPDATE contact SET first_name = 'M' WHERE id = $1", a_contact) == "UPDATE 0"
+        assert await as_b("DELETE FROM contact WHERE id = $1", a_contact) == "DELETE 0"
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await as_b("UPDATE contact SET tenant_id = $1 WHERE id = $2", a.tenant.id, b_contact)
+        # A foreign key cannot point across tenants either (composite keys).
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            await as_b(
+                "INSERT INTO consent_state (id, tenant_id, contact_id, channel, purpose_id, status,"
+                " since, event_id, updated_at) VALUES ($1, $2, $3, 'email', $4, 'granted', now(),"
+                " $5, now())",
+                uuid.uuid4(), b.tenant.id, a_contact, uuid.UUID(b.purpose["id"]),
+                uuid.UUID(b.event["id"]),
+            )
+    finally:
+        await conn.close()
+    # A's row is untouched.
+    owner = await _connect(databases.POSTGRES_OWNER_URL)
+    try:
+        async with owner.transaction():
+            await owner.execute("SELECT set_config('app.tenant_id', $1, true)", str(a.tenant.id))
+            row = await owner.fetchrow("SELECT first_name, tenant_id FROM contact WHERE id = $1",
+                                       a_contact)
+    finally:
+        await owner.close()
+    assert row["first_name"] is None and row["tenant_id"] == a.tenant.id
+
+
+async def test_api_keys_are_visible_only_by_their_presented_id(two_worlds):
+    a, _ = two_worlds
+    a_key_id = a.tenant.key.split("_")[1]
+    conn = await _connect(databases.POSTGRES_URL)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.key_id', $1, true)", a_key_id)
+            rows = await conn.fetch("SELECT key_id FROM api_key")
+    finally:
+        await conn.close()
+    assert [r["key_id"] for r in rows] == [a_key_id]
+
+
+async def test_policy_violation_maps_to_404_not_500(two_worlds):
+    from api.problems import to_problem
+
+    a, b = two_worlds
+    conn = await _connect(databases.POSTGRES_URL)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(b.tenant.id))
+            try:
+                await conn.execute(
+                    "INSERT INTO purpose (id, tenant_id, key, name, description, legal_basis,"
+                    " dpv_purpose, retired, created_at) VALUES ($1, $2, 'k', 'K', '', 'consent',"
+                    " '', false, now())", uuid.uuid4(), a.tenant.id,
+                )
+            except asyncpg.InsufficientPrivilegeError as exc:
+                caught = exc
+    finally:
+        await conn.close()
+    response = to_problem(None, caught)
+    assert response.status_code == 404
