@@ -71,6 +71,14 @@ class _Entry(msgspec.Struct):
     checked_at: float
 
 
+class _LockSlot:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
 class KeyAuthenticator:
     def __init__(self, recheck_seconds: float = 30.0, clock=time.monotonic):
         self.recheck_seconds = recheck_seconds
@@ -79,8 +87,11 @@ class KeyAuthenticator:
         self._verified: dict[str, _Entry] = {}
         # Recently failed (key id, digest) pairs: a guessing loop against a real
         # key id costs one argon2 verify per distinct guess, not per request.
+        # Unknown key ids are remembered too: ids are random, so an id unknown
+        # now only becomes known as a brand-new key nobody is using yet.
         self._failed: dict[tuple[str, bytes], float] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._unknown: dict[str, float] = {}
+        self._locks: dict[str, _LockSlot] = {}
 
     def _digest(self, secret: str) -> bytes:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).digest()
@@ -106,12 +117,22 @@ class KeyAuthenticator:
         hit = self.cached(key_id, secret)
         if hit is not None:
             return hit
-        lock = self._locks.setdefault(key_id, asyncio.Lock())
-        async with lock:  # one verify per key at a time; the rest reuse its result
-            hit = self.cached(key_id, secret)
-            if hit is not None:
-                return hit
-            return await self._load(key_id, secret)
+        if self._unknown.get(key_id, 0) > self._clock():
+            raise Unauthorized("The API key is not valid.")
+        # One load per key id at a time; concurrent callers reuse its result.
+        # The lock lives only while someone holds or awaits it.
+        slot = self._locks.setdefault(key_id, _LockSlot())
+        slot.users += 1
+        try:
+            async with slot.lock:
+                hit = self.cached(key_id, secret)
+                if hit is not None:
+                    return hit
+                return await self._load(key_id, secret)
+        finally:
+            slot.users -= 1
+            if slot.users == 0:
+                self._locks.pop(key_id, None)
 
     async def _load(self, key_id: str, secret: str) -> VerifiedKey:
         digest = self._digest(secret)
@@ -121,6 +142,10 @@ class KeyAuthenticator:
         entry = self._verified.get(key_id)
         wall_now = dt.datetime.now(dt.timezone.utc)
         record = await repository.key_by_key_id(key_id, touch=wall_now)
+        if record is None:
+            if len(self._unknown) > 10_000:
+                self._unknown.clear()
+            self._unknown[key_id] = now + 5
         if record is None or record.revoked_at is not None or (
             record.expires_at is not None and record.expires_at <= wall_now
         ):

@@ -177,12 +177,12 @@ async def revoke_key(key_id: str, now: dt.datetime) -> bool:
         async with engine.pool.acquire() if engine.pool else _connect(engine) as conn:
             async with conn.transaction():
                 await conn.execute("SELECT set_config('app.key_id', $1, true)", key_id)
-                status = await conn.execute(
+                await conn.execute(
                     "UPDATE api_key SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL",
                     now, key_id,
                 )
                 exists = await conn.fetchval("SELECT 1 FROM api_key WHERE key_id = $1", key_id)
-        return bool(exists) and status is not None
+        return bool(exists)
     exists = await db.fetchval("SELECT 1 FROM api_key WHERE key_id = {}", key_id)
     await db.execute(
         "UPDATE api_key SET revoked_at = {} WHERE key_id = {} AND revoked_at IS NULL", now, key_id
