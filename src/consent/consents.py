@@ -25,7 +25,7 @@ from consent.schemas import (
 )
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.errors import NotFound, invalid_field
+from optinbase.errors import Invalid, NotFound, invalid_field
 
 EVENT_ACTION = {"grant": "granted", "withdraw": "withdrawn", "refuse": "refused"}
 STATUS_OF = {
@@ -243,7 +243,14 @@ async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
 
 
 async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOut]:
-    return [await check(ctx, item) for item in items]
+    results = []
+    for index, item in enumerate(items):
+        try:
+            results.append(await check(ctx, item))
+        except Invalid as exc:  # name the item, as `items[3].email`
+            errors = [{**e, "field": f"items[{index}].{e['field']}"} for e in exc.extra["errors"]]
+            raise Invalid(f"items[{index}]: {exc.detail}", errors=errors) from None
+    return results
 
 
 async def verify_ledger(ctx: TenantContext) -> ledger.VerifyResult:

@@ -116,3 +116,17 @@ async def test_double_opt_in_grant_is_pending(client):
     )
     assert check.json()["allowed"] is False
     assert check.json()["status"] == "pending"
+
+
+async def test_batch_check_names_the_bad_item(client):
+    world = await make_world(client)
+    response = await client.post(
+        "/v1/consent-check",
+        json={"items": [
+            {"email": world.contact["email"], "channel": "email", "purpose": "newsletter"},
+            {"email": "not-an-email", "channel": "email", "purpose": "newsletter"},
+        ]},
+        headers=world.tenant.headers,
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "items[1].email"
