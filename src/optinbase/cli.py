@@ -193,9 +193,16 @@ def cmd_ledger_verify(args: argparse.Namespace) -> None:
     )
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes get one line, like every other error (`--help` stays full)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="optinbase", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _OneLineParser(prog="optinbase", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
 

@@ -1,0 +1,239 @@
+"""The `optinbase` command line as real subprocesses against a fresh SQLite file
+(and, when TEST_POSTGRES_URL is set, a separate PostgreSQL database)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import AsyncIterator
+
+import httpx
+import pytest
+
+from optinbase import db
+from tests import databases
+from tests.factories import TenantFixture, grant, make_contact, make_notice, make_purpose
+
+ROOT = Path(__file__).resolve().parents[2]
+_SCRIPT = Path(sys.executable).with_name("optinbase")
+COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "optinbase.cli"]
+KEY = re.compile(r"^obk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$")
+PASSWORD = "a long enough password"
+
+
+class Cli:
+    def __init__(self, workdir: Path, **env: str):
+        self.workdir = workdir
+        self.env = {k: v for k, v in os.environ.items()
+                    if k not in ("DATABASE_OWNER_URL", "OPTINBASE_DB_ROLE", "SECRET_KEY",
+                                 "OPTINBASE_ENV")}
+        self.env.update(SECRET_KEY_FILE=str(workdir / "secret"), **env)
+
+    def __call__(self, *args: str, stdin: str | None = None, **env: str):
+        return subprocess.run(
+            [*COMMAND, *args], input=stdin, capture_output=True, text=True, timeout=120,
+            cwd=self.workdir, env={**self.env, **env},
+        )
+
+    def ok(self, *args: str, stdin: str | None = None) -> str:
+        result = self(*args, stdin=stdin)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return result.stdout
+
+    def new_key(self, *args: str) -> str:
+        last = self.ok("keys", "create", *args).splitlines()[-1]
+        assert KEY.fullmatch(last), last
+        return last
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory) -> Cli:
+    workdir = tmp_path_factory.mktemp("cli")
+    runner = Cli(workdir, DATABASE_URL=f"sqlite:///{workdir / 'x.sqlite3'}")
+    assert "migrations applied" in runner.ok("migrate")
+    runner.ok("tenants", "create", "acme", "--name", "Acme")
+    return runner
+
+
+@contextlib.asynccontextmanager
+async def app_on(url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app, in this process, on the database the CLI wrote."""
+    from api.app import create_app
+
+    previous = db.get_engine()
+    engine = db.engine_from_url(url)
+    db.use_engine(engine)
+    await db.start(engine)
+    try:
+        transport = httpx.ASGITransport(app=create_app(), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
+    finally:
+        await db.stop(engine)
+        db.use_engine(previous)
+
+
+def bearer(key: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}", **extra}
+
+
+async def test_key_created_by_cli_works_until_revoked(cli):
+    cli.ok("tenants", "create", "keyco", "--name", "Key Co")
+    result = cli("keys", "create", "--tenant", "keyco", "--name", "crm")
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.splitlines()[-1]
+    assert KEY.fullmatch(key)
+    assert key not in result.stderr
+    spare = cli.new_key("--tenant", "keyco", "--scope", "contacts:read")
+    async with app_on(cli.env["DATABASE_URL"]) as client:
+        tenant = await client.get("/v1/tenant", headers=bearer(key))
+        assert tenant.status_code == 200, tenant.text
+        assert tenant.json()["slug"] == "keyco"
+        limited = await client.get("/v1/tenant", headers=bearer(spare))
+        assert limited.json()["scopes"] == ["contacts:read"]
+    assert "revoked" in cli.ok("keys", "revoke", key.split("_")[1])
+    cli.ok("keys", "revoke", spare)  # the full key is accepted too
+    async with app_on(cli.env["DATABASE_URL"]) as client:
+        for revoked in (key, spare):
+            response = await client.get("/v1/tenant", headers=bearer(revoked))
+            assert response.status_code == 401, response.text
+
+
+async def test_staff_create_reads_the_password_from_stdin(cli):
+    out = cli.ok("staff", "create", "Dpo@Example.COM", "--tenant", "acme", "--role", "dpo",
+                 "--password-stdin", stdin=PASSWORD + "\n")
+    assert "created" in out
+    from tenants.tables import Membership, StaffUser
+
+    async with app_on(cli.env["DATABASE_URL"]):
+        user_id = await StaffUser.login("dpo@example.com", PASSWORD)
+        assert user_id is not None
+        assert await StaffUser.login("dpo@example.com", PASSWORD + "x") is None
+        stored = await db.fetchval("SELECT password FROM staff_user WHERE id = {}", user_id)
+        assert stored.startswith("$argon2id$")
+        rows = await Membership.select(Membership.role, Membership.tenant.slug.as_alias("tenant")).where(
+            Membership.user == user_id).run()
+        assert rows == [{"role": "dpo", "tenant": "acme"}]
+
+
+async def test_agency_tenants_and_agency_key(cli):
+    assert "created" in cli.ok("agencies", "create", "bigagency", "--name", "Big Agency")
+    cli.ok("tenants", "create", "client-a", "--name", "Client A", "--agency", "bigagency")
+    agency_key = cli.new_key("--agency", "bigagency")
+    async with app_on(cli.env["DATABASE_URL"]) as client:
+        inside = await client.get("/v1/tenant", headers=bearer(agency_key, **{"X-Tenant": "client-a"}))
+        assert inside.status_code == 200, inside.text
+        assert inside.json()["slug"] == "client-a"
+        outside = await client.get("/v1/tenant", headers=bearer(agency_key, **{"X-Tenant": "acme"}))
+        assert outside.status_code == 404
+
+
+async def test_ledger_verify_reads_the_chain(cli):
+    cli.ok("tenants", "create", "ledgerco", "--name", "Ledger Co")
+    key = cli.new_key("--tenant", "ledgerco")
+    async with app_on(cli.env["DATABASE_URL"]) as client:
+        me = (await client.get("/v1/tenant", headers=bearer(key))).json()
+        tenant = TenantFixture(me["id"], "ledgerco", key, bearer(key))
+        await make_purpose(client, tenant)
+        notice = await make_notice(client, tenant)
+        for _ in range(2):
+            contact = await make_contact(client, tenant)
+            await grant(client, tenant, contact["id"], notice["id"])
+    result = cli("ledger", "verify", "--tenant", "ledgerco")
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout and "2 events" in result.stdout
+
+
+BAD_INPUT = [
+    (("tenants", "create", "Bad Slug", "--name", "X"), None, {}, "slug"),
+    (("tenants", "create", "acme", "--name", "Again"), None, {}, "already exists"),
+    (("keys", "create", "--tenant", "no-such-tenant"), None, {}, "no-such-tenant"),
+    (("keys", "create", "--tenant", "acme", "--scope", "contacts:read", "--scope", "everything"),
+     None, {}, "everything"),
+    (("staff", "create", "short@example.com", "--tenant", "acme", "--password-stdin"),
+     "short\n", {}, "password"),
+    (("keys", "revoke", "0123456789abcdef"), None, {}, "0123456789abcdef"),
+    (("keys", "revoke", "not-a-key-id"), None, {}, "not-a-key-id"),
+    (("ledger", "verify", "--tenant", "no-such-tenant"), None, {}, "no-such-tenant"),
+    (("keys", "create", "--tenant", "acme", "--expires-in-days", "0"), None, {},
+     "--expires-in-days"),
+    (("tenants", "create", "orphan", "--name", "O", "--agency", "no-such-agency"), None, {},
+     "no-such-agency"),
+    (("staff", "create", "role@example.com", "--tenant", "acme", "--role", "king",
+      "--password-stdin"), PASSWORD + "\n", {}, "role"),
+    (("migrate",), None, {"DATABASE_URL": "mysql://u@127.0.0.1/db"}, "DATABASE_URL"),
+    (("tenants", "create", "mysqlco", "--name", "M"), None,
+     {"DATABASE_URL": "mysql://u@127.0.0.1/db"}, "DATABASE_URL"),
+    (("tenants", "create", "no-name"), None, {}, "--name"),
+    (("keys", "create", "--tenant", "acme", "--expires-in-days", "soon"), None, {}, "soon"),
+    (("frobnicate",), None, {}, "frobnicate"),
+]
+
+
+@pytest.mark.parametrize(("args", "stdin", "env", "names"), BAD_INPUT,
+                         ids=[" ".join(case[0][:3]) for case in BAD_INPUT])
+def test_bad_input_exits_nonzero_with_one_line(cli, args, stdin, env, names):
+    result = cli(*args, stdin=stdin, **env)
+    assert result.returncode != 0, result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert names in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+    assert not KEY.search(result.stdout)
+
+
+def test_bad_input_changed_nothing(cli):
+    # After the refused commands above (or on their own): no second acme, no short-password user.
+    result = cli("tenants", "create", "acme", "--name", "Acme")
+    assert result.returncode != 0
+    assert cli("keys", "create", "--tenant", "no-such-tenant").returncode != 0
+    staff = cli("staff", "create", "short@example.com", "--tenant", "acme", "--password-stdin",
+                stdin=PASSWORD + "\n")
+    assert staff.returncode == 0, staff.stderr  # the earlier short-password attempt left no row
+
+
+@pytest.fixture(scope="module")
+def postgres_cli(tmp_path_factory) -> Cli:
+    if not databases.POSTGRES_URL:
+        pytest.skip("the PostgreSQL CLI test needs TEST_POSTGRES_URL (a prepared server)")
+    prepared = subprocess.run(
+        [str(ROOT / "scripts" / "prepare-postgres.sh"), "optinbase_cli_test"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert prepared.returncode == 0, prepared.stderr
+    env = dict(line.split("=", 1) for line in prepared.stdout.splitlines() if "=" in line)
+    assert env["DATABASE_URL"] != env["DATABASE_OWNER_URL"]
+    return Cli(tmp_path_factory.mktemp("pgcli"), DATABASE_URL=env["DATABASE_URL"],
+               DATABASE_OWNER_URL=env["DATABASE_OWNER_URL"])
+
+
+async def test_cli_on_postgres_migrates_and_serves_keys(postgres_cli):
+    cli = postgres_cli
+    assert "migrations applied" in cli.ok("migrate")
+    cli.ok("agencies", "create", "pgagency", "--name", "PG Agency")
+    cli.ok("tenants", "create", "pgco", "--name", "PG Co", "--agency", "pgagency")
+    key = cli.new_key("--tenant", "pgco")
+    agency_key = cli.new_key("--agency", "pgagency")  # RLS policy agency_keys
+    cli.ok("staff", "create", "pg@example.com", "--tenant", "pgco", "--password-stdin",
+           stdin=PASSWORD + "\n")
+    # The app connects as the application role: migrate granted it what it needs.
+    async with app_on(cli.env["DATABASE_URL"]) as client:
+        response = await client.get("/v1/tenant", headers=bearer(key))
+        assert response.status_code == 200, response.text
+        assert response.json()["slug"] == "pgco"
+        via_agency = await client.get("/v1/tenant",
+                                      headers=bearer(agency_key, **{"X-Tenant": "pgco"}))
+        assert via_agency.status_code == 200, via_agency.text
+        assert via_agency.json()["slug"] == "pgco"
+        from tenants.tables import StaffUser
+
+        assert await StaffUser.login("pg@example.com", PASSWORD) is not None
+        # Under RLS with no tenant set, the app role sees no key rows at all.
+        assert await db.fetchval("SELECT count(*) FROM api_key") == 0
+    cli.ok("keys", "revoke", key.split("_")[1])
+    async with app_on(cli.env["DATABASE_URL"]) as client:
+        assert (await client.get("/v1/tenant", headers=bearer(key))).status_code == 401
