@@ -11,6 +11,7 @@ from consent.tables import (
     LedgerHead,
     Notice,
     Purpose,
+    Segment,
 )
 
 APP_CONFIG = AppConfig(
@@ -25,6 +26,7 @@ APP_CONFIG = AppConfig(
         ConsentState,
         AuditEvent,
         IdempotencyRecord,
+        Segment,
     ],
     migration_dependencies=["tenants.piccolo_app"],
     commands=[],

@@ -152,6 +152,17 @@ class AuditEvent(Table, tablename="audit_event"):
     details = JSONB(default={})
 
 
+class Segment(Table, tablename="segment"):
+    """A saved audience: rules in the segment language (consent.segments.rules)."""
+
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    name = Varchar(length=200)
+    rules = JSONB(default={})
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
 class IdempotencyRecord(Table, tablename="idempotency_record"):
     """First answer to a write sent with an `Idempotency-Key`, replayed on retry."""
 
