@@ -13,7 +13,7 @@ import json
 import uuid
 from typing import Any, Optional
 
-from consent import contacts, cursors, ledger, notices, purposes
+from consent import contacts, cursors, ledger, notices, purposes, suppression
 from consent.audit import db_uuid
 from consent.schemas import (
     CheckItem,
@@ -75,8 +75,16 @@ async def record_consent(
     ctx: TenantContext, contact_id: uuid.UUID, data: ConsentIn
 ) -> ConsentEventOut:
     db.require_tenant(ctx.tenant_id)
-    if await contacts.find_contact(ctx, contact_id) is None:
+    contact = await contacts.find_contact(ctx, contact_id)
+    if contact is None:
         raise NotFound("contact not found")
+    # Withdrawals and refusals are always accepted; a grant is not, for a listed person.
+    if data.action == "grant" and await suppression.is_suppressed(
+        ctx, contact["email"], contact["phone"], data.channel
+    ):
+        raise invalid_field(
+            "channel", f"the person is on the suppression list for the {data.channel} channel"
+        )
     purpose = await purposes.find_purpose(ctx, data.purpose)
     if purpose is None:
         raise invalid_field("purpose", f"unknown purpose {data.purpose!r}")

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import msgspec
 
-from consent import audit, cursors
+from consent import audit, cursors, suppression
 from consent.audit import db_uuid
 from consent.normalise import normalise_email, normalise_phone
 from consent.schemas import ContactIn, ContactOut, ContactPatch, Page
@@ -87,12 +87,13 @@ async def create_contact(ctx: TenantContext, data: ContactIn) -> ContactOut:
         raise Conflict("a contact with this identifier already exists", existing_id=str(existing))
     contact_id = uuid.uuid4()
     now = dt.datetime.now(dt.timezone.utc)
+    hashes = await suppression.contact_hashes(ctx, values["email"], values["phone"])
     await db.execute(
-        f"INSERT INTO contact (id, tenant_id, {', '.join(_FIELDS)}, created_at, updated_at)"
-        f" VALUES ({', '.join(['{}'] * (len(_FIELDS) + 4))})",
+        f"INSERT INTO contact (id, tenant_id, {', '.join(_FIELDS)}, created_at, updated_at,"
+        f" email_hash, phone_hash) VALUES ({', '.join(['{}'] * (len(_FIELDS) + 6))})",
         contact_id, ctx.tenant_id,
         *[json.dumps(values[f] or {}) if f == "attributes" else values[f] for f in _FIELDS],
-        now, now,
+        now, now, *hashes,
     )
     await audit.record(
         ctx, "contact.created", "contact", contact_id,
@@ -152,6 +153,14 @@ async def patch_contact(
             " WHERE tenant_id = {} AND id = {}",
             *values, dt.datetime.now(dt.timezone.utc), ctx.tenant_id, contact_id,
         )
+        if "email" in changes or "phone" in changes:  # keep the suppression hashes in step
+            email = changes["email"] if "email" in changes else row["email"]
+            phone = changes["phone"] if "phone" in changes else row["phone"]
+            await db.execute(
+                "UPDATE contact SET email_hash = {}, phone_hash = {}"
+                " WHERE tenant_id = {} AND id = {}",
+                *await suppression.contact_hashes(ctx, email, phone), ctx.tenant_id, contact_id,
+            )
         await audit.record(ctx, "contact.updated", "contact", contact_id, {"fields": names})
     return await get_contact(ctx, contact_id)
 

@@ -128,14 +128,21 @@ async def append(events: list[NewEvent]) -> list[dict[str, Any]]:
             "prev_hash": prev,
         }
         row["hash"] = prev = event_hash(row)
-        await db.execute(
-            _INSERT_EVENT,
-            row["id"], tenant_id, seq, row["contact_id"], row["channel"], row["purpose_id"],
-            row["action"], row["notice_id"], row["method"], row["source"],
-            row["collected_at"], row["recorded_at"], row["actor"], row["ip"],
-            row["user_agent"], salt, row["personal_digest"], row["prev_hash"], row["hash"],
-        )
         stored.append(row)
+    # One pipelined statement for the whole batch (imports append thousands).
+    await db.executemany(
+        _INSERT_EVENT,
+        [
+            (
+                row["id"], tenant_id, row["seq"], row["contact_id"], row["channel"],
+                row["purpose_id"], row["action"], row["notice_id"], row["method"],
+                row["source"], row["collected_at"], row["recorded_at"], row["actor"],
+                row["ip"], row["user_agent"], row["pii_salt"], row["personal_digest"],
+                row["prev_hash"], row["hash"],
+            )
+            for row in stored
+        ],
+    )
     await db.execute(
         "UPDATE ledger_head SET seq = {}, hash = {} WHERE tenant_id = {}", seq, prev, tenant_id
     )

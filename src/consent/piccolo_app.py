@@ -8,10 +8,12 @@ from consent.tables import (
     ConsentState,
     Contact,
     IdempotencyRecord,
+    ImportJob,
     LedgerHead,
     Notice,
     Purpose,
     Segment,
+    Suppression,
 )
 
 APP_CONFIG = AppConfig(
@@ -27,6 +29,8 @@ APP_CONFIG = AppConfig(
         AuditEvent,
         IdempotencyRecord,
         Segment,
+        Suppression,
+        ImportJob,
     ],
     migration_dependencies=["tenants.piccolo_app"],
     commands=[],

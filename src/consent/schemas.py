@@ -221,3 +221,49 @@ class AuditEventOut(msgspec.Struct, kw_only=True):
     object_type: str
     object_id: Optional[str]
     details: dict[str, Any]
+
+
+# --- suppression list and imports ----------------------------------------------
+
+SuppressionChannel = Literal["email", "sms", "phone", "postal", "social_ads", "push", "all"]
+SuppressionReason = Literal["erasure", "objection", "complaint", "bounce", "manual"]
+
+
+class SuppressionIn(Input):
+    reason: SuppressionReason
+    email: Optional[Annotated[str, Meta(max_length=254)]] = None
+    phone: Optional[Annotated[str, Meta(max_length=32)]] = None
+    channel: SuppressionChannel = "all"
+
+
+class SuppressionOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    kind: str
+    channel: str
+    reason: str
+    created_at: dt.datetime
+
+
+class SuppressionCheckOut(msgspec.Struct, kw_only=True):
+    suppressed: bool
+    channels: list[str]
+
+
+class ImportErrorOut(msgspec.Struct, kw_only=True):
+    line: int
+    column: str
+    reason: str
+
+
+class ImportJobOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    status: str
+    format: str
+    total: int
+    created: int
+    updated: int
+    rejected: int
+    errors: list[ImportErrorOut]
+    detail: str
+    created_at: dt.datetime
+    finished_at: Optional[dt.datetime]

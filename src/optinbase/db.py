@@ -17,7 +17,7 @@ import contextvars
 import re
 import uuid
 from functools import lru_cache
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Optional, Sequence
 
 from piccolo.engine import engine_finder
 from piccolo.engine.base import Engine
@@ -129,6 +129,36 @@ async def fetchval(text: str, *args: Any) -> Any:
 
 async def execute(text: str, *args: Any) -> None:
     await fetch(text, *args)
+
+
+def _transaction_connection(engine: Engine) -> Any:
+    tx = engine.current_transaction.get()
+    if tx is None:
+        raise RuntimeError("bulk statements run inside a transaction")
+    return tx.connection
+
+
+async def executemany(text: str, rows: Sequence[Sequence[Any]]) -> None:
+    """One statement for many argument rows, in the current transaction
+    (asyncpg pipelines them; sqlite3 loops in C): bulk writes without a round
+    trip per row."""
+    if not rows:
+        return
+    engine = get_engine()
+    await _transaction_connection(engine).executemany(
+        compile_sql(text, engine.engine_type), rows
+    )
+
+
+async def copy_records(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """PostgreSQL COPY into `table` (a temporary staging table: COPY into an RLS
+    table is refused) on the current transaction's connection."""
+    engine = get_engine()
+    if not is_postgres(engine):
+        raise RuntimeError("COPY is PostgreSQL only")
+    await _transaction_connection(engine).copy_records_to_table(
+        table, records=rows, columns=list(columns)
+    )
 
 
 # --- transactions ------------------------------------------------------------
