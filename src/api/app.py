@@ -18,7 +18,9 @@ from api.auth import ApiKeyAuthMiddleware, current_context
 from api.controllers.consents import ConsentCheckController, LedgerController
 from api.controllers.contacts import ContactController
 from api.controllers.health import health, ready
+from api.controllers.imports import ImportController
 from api.controllers.purposes import NoticeController, PurposeController
+from api.controllers.suppressions import SuppressionController
 from api.controllers.tenant import TenantController
 from api.problems import to_problem
 from api.transaction import TenantTransactionMiddleware
@@ -48,6 +50,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ContactController,
             ConsentCheckController,
             LedgerController,
+            SuppressionController,
+            ImportController,
         ],
         middleware=[
             DefineMiddleware(ApiKeyAuthMiddleware),

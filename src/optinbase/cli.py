@@ -193,6 +193,46 @@ def cmd_ledger_verify(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_import(args: argparse.Namespace) -> None:
+    _as_owner()
+    from pathlib import Path
+
+    from consent.imports import jobs, parse
+    from optinbase import db
+    from optinbase.context import TenantContext
+    from optinbase.errors import NotFound
+    from tenants import repository
+
+    path = Path(args.file)
+    fmt = args.format or {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson"}.get(
+        path.suffix.lower()
+    )
+    if fmt is None:
+        raise CommandError("cannot tell the format from the file name: give --format csv|ndjson")
+    source = parse.scan(path.read_bytes(), fmt)  # a malformed file stops here
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{done:,}/{total:,} rows", end="", file=sys.stderr, flush=True)
+
+    async def run() -> tuple[Any, Any]:
+        tenant = await repository.tenant_by_slug(args.tenant)
+        if tenant is None:
+            raise NotFound(f"no tenant {args.tenant!r}")
+        ctx = TenantContext(tenant_id=tenant.id, tenant_slug=tenant.slug,
+                            actor="cli:import", country=tenant.country)
+        # One transaction: interrupted, the import leaves nothing behind.
+        async with db.tenant_transaction(tenant.id):
+            return await jobs.import_now(ctx, source, progress)
+
+    progress(0, source.total)
+    job_id, report = _run(_with_engine(run))
+    print(file=sys.stderr)
+    for error in report.errors[:20]:
+        print(f"line {error['line']}, {error['column'] or 'row'}: {error['reason']}", file=sys.stderr)
+    print(f"import {job_id} done: {report.total:,} rows, {report.created:,} created,"
+          f" {report.updated:,} updated, {report.rejected:,} rejected")
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """Usage mistakes get one line, like every other error (`--help` stays full)."""
 
@@ -264,6 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify = ledger.add_parser("verify")
     verify.add_argument("--tenant", required=True)
     verify.set_defaults(fn=cmd_ledger_verify)
+
+    imp = sub.add_parser("import", help="import contacts and consents from CSV or NDJSON")
+    imp.add_argument("file")
+    imp.add_argument("--tenant", required=True)
+    imp.add_argument("--format", choices=["csv", "ndjson"])
+    imp.set_defaults(fn=cmd_import)
     return parser
 
 

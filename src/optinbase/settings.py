@@ -54,6 +54,7 @@ class Settings:
     max_body_bytes: int
     key_cache_seconds: int
     db_pool_max: int
+    import_inline_bytes: int = 1_048_576
     extra: dict = field(default_factory=dict)
 
     @property
@@ -84,6 +85,7 @@ def load_settings() -> Settings:
         max_body_bytes=_int("MAX_BODY_BYTES", 1_048_576),
         key_cache_seconds=_int("API_KEY_CACHE_SECONDS", 30),
         db_pool_max=_int("DATABASE_POOL_MAX", 20),
+        import_inline_bytes=_int("IMPORT_INLINE_BYTES", 1_048_576),
     )
 
 

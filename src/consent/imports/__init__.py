@@ -1,0 +1,17 @@
+"""Bulk import of contacts and their consents (CSV and NDJSON, API.md "Import formats").
+
+* `parse`: structure only — UTF-8, header, quoting, line length, JSON syntax.
+  A malformed file is refused whole (`MalformedImport`, a 400 problem) before
+  anything is written; `Source.records()` then reads it again lazily, so a
+  200 MB file is not held twice as Python objects.
+* `validate`: each record on its own (identifiers, notice, collected_at,
+  suppression) → a `Valid` row or a `Rejection` (line, column, reason; never
+  the rejected value, so reports hold no personal data).
+* `write`: set-based writes per chunk — match existing contacts, skip consent
+  events already in the ledger, upsert contacts (COPY into a temporary staging
+  table then INSERT … SELECT … ON CONFLICT on PostgreSQL; executemany on
+  SQLite), append ledger events in batches, upsert consent_state keeping
+  "latest collected_at wins".
+* `jobs`: the ImportJob row and how an import runs. One import is ONE
+  transaction: a crash or kill leaves the base exactly as before.
+"""

@@ -1,0 +1,234 @@
+"""Import jobs: how an import runs and what it reports.
+
+An import is ONE transaction (rows, ledger events, states and the job's final
+report commit together): a crash or kill mid-import leaves the base as before.
+
+Through the API the file is always checked for structure inside the request
+(a malformed file is a 4xx answer and writes nothing). Then:
+* a body up to `inline_max` bytes (IMPORT_INLINE_BYTES, default 1 MiB) is
+  imported inside the request's own transaction: 202 with status `done`;
+* a larger one is answered at once (202, `queued`) and imported by a task of
+  this process in its own tenant transaction. If the process dies meanwhile the
+  job stays `running` with nothing of it written: send the file again (a
+  re-import updates, it never duplicates).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import datetime as dt
+import json
+import logging
+import uuid
+from typing import Any, Callable, Optional
+
+from consent import audit, suppression
+from consent.audit import db_uuid
+from consent.imports import parse
+from consent.imports.validate import Rejection, Valid, load_catalog, validate
+from consent.imports.write import Writer
+from consent.schemas import ImportErrorOut, ImportJobOut
+from optinbase import db
+from optinbase.context import TenantContext
+from optinbase.errors import DomainError, NotFound
+
+logger = logging.getLogger("optinbase.imports")
+ERRORS_KEPT = 1_000
+CHUNK_ROWS = 10_000
+MAX_BODY_BYTES = 200 * 1024 * 1024
+MEDIA_TYPES = {
+    "text/csv": "csv", "application/csv": "csv",
+    "application/x-ndjson": "ndjson", "application/ndjson": "ndjson",
+    "application/jsonl": "ndjson", "application/x-jsonlines": "ndjson",
+}
+
+_COLUMNS = (
+    "id, status, format, total, created, updated, rejected, errors, detail, created_at,"
+    " finished_at"
+)
+_INSERT = (
+    "INSERT INTO import_job (id, tenant_id, status, format, total, created, updated, rejected,"
+    " errors, detail, actor, created_at) VALUES ({}, {}, {}, {}, {}, 0, 0, 0, '[]', '', {}, {})"
+)
+_FINISH = (
+    "UPDATE import_job SET status = {}, created = {}, updated = {}, rejected = {}, errors = {},"
+    " detail = {}, finished_at = {} WHERE tenant_id = {} AND id = {}"
+)
+_CLAIM = (
+    "UPDATE import_job SET status = 'running' WHERE tenant_id = {} AND id = {}"
+    " AND status = 'queued' RETURNING id"
+)
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+    title = "Unsupported media type"
+    slug = "unsupported-media-type"
+
+
+class Report:
+    def __init__(self, total: int):
+        self.total, self.created, self.updated, self.rejected = total, 0, 0, 0
+        self.errors: list[dict[str, Any]] = []
+
+    def reject(self, rejection: Rejection) -> None:
+        self.rejected += 1
+        if len(self.errors) < ERRORS_KEPT:
+            self.errors.append(
+                {"line": rejection.line, "column": rejection.column, "reason": rejection.reason}
+            )
+
+
+def format_for(content_type: str) -> str:
+    media, _, params = (content_type or "").partition(";")
+    fmt = MEDIA_TYPES.get(media.strip().lower())
+    if fmt is None:
+        raise UnsupportedMediaType(
+            "send the file as text/csv or application/x-ndjson", errors=[
+                {"field": "Content-Type", "message": "text/csv or application/x-ndjson"}]
+        )
+    charset = params.strip().lower().partition("charset=")[2].strip('" ')
+    if charset and charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType("import files must be UTF-8 (charset=utf-8)")
+    return fmt
+
+
+async def run(
+    ctx: TenantContext, source: parse.Source, job_id: uuid.UUID,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> Report:
+    """Imports `source` in the caller's transaction and stores the job's report."""
+    db.require_tenant(ctx.tenant_id)
+    catalog = await load_catalog(ctx)
+    key = await suppression.tenant_key(ctx.tenant_id)
+    listed = await suppression.suppressed_channels(ctx)
+    writer = Writer(ctx, source.format, listed)
+    await writer.prepare()
+    report, done, now = Report(source.total), 0, dt.datetime.now(dt.timezone.utc)
+    chunk: list[Valid] = []
+
+    async def flush() -> None:
+        result = await writer.write(chunk, now)
+        report.created += result.created
+        report.updated += result.updated
+        for rejection in sorted(result.rejections, key=lambda r: r.line):
+            report.reject(rejection)
+        chunk.clear()
+
+    for record in source.records():
+        checked = validate(record, source.format, ctx, catalog, key, listed, now)
+        if isinstance(checked, Rejection):
+            report.reject(checked)
+        else:
+            chunk.append(checked)
+        done += 1
+        if done % CHUNK_ROWS == 0:
+            await flush()
+            if progress:
+                progress(done, source.total)
+    await flush()
+    if progress:
+        progress(done, source.total)
+    report.errors.sort(key=lambda e: e["line"])
+    await _finish(ctx, job_id, "done", report)
+    await audit.record(ctx, "import.done", "import_job", job_id, {
+        "format": source.format, "total": report.total, "created": report.created,
+        "updated": report.updated, "rejected": report.rejected,
+    })
+    return report
+
+
+async def _insert(ctx: TenantContext, job_id: uuid.UUID, fmt: str, total: int, status: str) -> None:
+    await db.execute(
+        _INSERT, job_id, ctx.tenant_id, status, fmt, total, ctx.actor,
+        dt.datetime.now(dt.timezone.utc),
+    )
+
+
+async def _finish(ctx: TenantContext, job_id: uuid.UUID, status: str, report: Report,
+                  detail: str = "") -> None:
+    await db.execute(
+        _FINISH, status, report.created, report.updated, report.rejected,
+        json.dumps(report.errors), detail, dt.datetime.now(dt.timezone.utc),
+        ctx.tenant_id, job_id,
+    )
+
+
+async def import_now(
+    ctx: TenantContext, source: parse.Source,
+    progress: Optional[Callable[[int, int], None]] = None,
+) -> tuple[uuid.UUID, Report]:
+    """Job row and import in the caller's transaction (the CLI, small API bodies)."""
+    job_id = uuid.uuid4()
+    await _insert(ctx, job_id, source.format, source.total, "running")
+    return job_id, await run(ctx, source, job_id, progress)
+
+
+async def submit(ctx: TenantContext, body: bytes, content_type: str, inline_max: int) -> ImportJobOut:
+    source = parse.scan(body, format_for(content_type))
+    if len(body) <= inline_max:
+        job_id, _ = await import_now(ctx, source)
+    else:
+        job_id = uuid.uuid4()
+        await _insert(ctx, job_id, source.format, source.total, "queued")
+        _spawn(_in_background(ctx, job_id, source))
+    return await get_job(ctx, job_id)
+
+
+async def get_job(ctx: TenantContext, job_id: uuid.UUID) -> ImportJobOut:
+    db.require_tenant(ctx.tenant_id)
+    row = await db.fetchrow(
+        f"SELECT {_COLUMNS} FROM import_job WHERE tenant_id = {{}} AND id = {{}}",
+        ctx.tenant_id, job_id,
+    )
+    if row is None:
+        raise NotFound("import not found")
+    errors = json.loads(row["errors"]) if isinstance(row["errors"], str) else row["errors"]
+    return ImportJobOut(
+        id=db_uuid(row["id"]), status=row["status"], format=row["format"],
+        total=row["total"], created=row["created"], updated=row["updated"],
+        rejected=row["rejected"], errors=[ImportErrorOut(**e) for e in errors or []],
+        detail=row["detail"], created_at=row["created_at"], finished_at=row["finished_at"],
+    )
+
+
+# --- background jobs --------------------------------------------------------------
+
+_tasks: set[asyncio.Task] = set()
+
+
+def _spawn(coro: Any) -> None:
+    # A fresh context: the task must not inherit the request's transaction.
+    task = asyncio.get_running_loop().create_task(coro, context=contextvars.Context())
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+async def _claim(ctx: TenantContext, job_id: uuid.UUID, seconds: float = 60.0) -> bool:
+    """Waits for the request that queued the job to commit, then marks it running."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        async with db.tenant_transaction(ctx.tenant_id):
+            if await db.fetchrow(_CLAIM, ctx.tenant_id, job_id):
+                return True
+        await asyncio.sleep(0.05)
+    return False  # the request rolled back: there is no job
+
+
+async def _in_background(ctx: TenantContext, job_id: uuid.UUID, source: parse.Source) -> None:
+    if not await _claim(ctx, job_id):
+        return
+    try:
+        async with db.tenant_transaction(ctx.tenant_id):
+            await run(ctx, source, job_id)
+    except BaseException as exc:
+        detail = exc.detail if isinstance(exc, DomainError) else (
+            "interrupted" if isinstance(exc, asyncio.CancelledError)
+            else "the import failed on an internal error (logged); nothing was imported")
+        if not isinstance(exc, (DomainError, asyncio.CancelledError)):
+            logger.exception("import %s failed", job_id)
+        async with db.tenant_transaction(ctx.tenant_id):
+            await _finish(ctx, job_id, "failed", Report(source.total), detail)
+        if not isinstance(exc, Exception):
+            raise

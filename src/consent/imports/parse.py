@@ -1,0 +1,218 @@
+"""Reading import files: structure first, then records.
+
+`scan` checks the whole file before anything is written — UTF-8, line length,
+CSV header and quoting, NDJSON syntax and field names — and refuses it with a
+`MalformedImport` naming the line. Values are not checked here (that is
+per-row validation, which rejects rows, not files).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any, Iterator, Optional
+
+import msgspec
+
+from consent.schemas import ContactIn
+from optinbase.errors import DomainError
+
+MAX_LINE_BYTES = 1 << 20  # 1 MiB: no legitimate contact row comes near it
+CONTACT_COLUMNS = (
+    "email", "phone", "external_id", "first_name", "last_name", "locale", "country",
+    "postal_code", "birth_year", "gender", "language",
+)
+# CSV column → consent field (NDJSON uses the field names directly).
+CONSENT_COLUMNS = {
+    "consent_channel": "channel", "consent_purpose": "purpose", "notice_id": "notice_id",
+    "collected_at": "collected_at", "source": "source", "ip": "ip",
+    "user_agent": "user_agent", "method": "method",
+}
+CSV_NAME_OF = {field: column for column, field in CONSENT_COLUMNS.items()}
+CONSENT_FIELDS = frozenset(CONSENT_COLUMNS.values())
+CONTACT_FIELDS = frozenset(ContactIn.__struct_fields__)
+ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9_]{1,63}\Z")
+FORMATS = ("csv", "ndjson")
+
+csv.field_size_limit(MAX_LINE_BYTES)
+
+
+class MalformedImport(DomainError):
+    status = 400
+    title = "Malformed import file"
+    slug = "malformed-import"
+
+    def __init__(self, detail: str, line: Optional[int] = None, column: str = ""):
+        super().__init__(f"line {line}: {detail}" if line else detail, line=line, column=column)
+
+
+class Record(msgspec.Struct):
+    """One data line: raw contact fields (with `attributes`) and consents."""
+
+    line: int
+    contact: dict[str, Any]
+    consents: list[dict[str, Any]]
+    problem: Optional[tuple[str, str]] = None  # (column, reason) seen while reading
+
+
+def column_name(fmt: str, field: str, consent: Optional[int] = None) -> str:
+    """How an error names a field: the CSV header, or a path in the NDJSON object."""
+    if fmt == "csv":
+        return CSV_NAME_OF.get(field, field) if consent is not None else field
+    return f"consents[{consent}].{field}" if consent is not None else f"contact.{field}"
+
+
+def _check_lines(body: bytes) -> None:
+    start, size = 0, len(body)
+    while start <= size:
+        end = body.find(b"\n", start)
+        end = size if end == -1 else end
+        if end - start > MAX_LINE_BYTES:
+            raise MalformedImport(
+                f"the line is longer than {MAX_LINE_BYTES:,} bytes", body.count(b"\n", 0, start) + 1
+            )
+        start = end + 1
+
+
+def _decode(body: bytes) -> str:
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise MalformedImport(
+            f"not UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start});"
+            " save the file as UTF-8", body.count(b"\n", 0, exc.start) + 1,
+        ) from None
+
+
+class Source:
+    """A structurally valid file; `records()` yields its data lines in order."""
+
+    def __init__(self, fmt: str, text: str, header: list[str], total: int):
+        self.format, self.text, self.header, self.total = fmt, text, header, total
+
+    def records(self) -> Iterator[Record]:
+        return _csv_records(self) if self.format == "csv" else _ndjson_records(self)
+
+
+def scan(body: bytes, fmt: str) -> Source:
+    if fmt not in FORMATS:
+        raise MalformedImport(f"unknown format {fmt!r}: use csv or ndjson")
+    _check_lines(body)
+    text = _decode(body)
+    if not text.strip():
+        raise MalformedImport("the file is empty" + (": a header row is required" if fmt == "csv" else ""))
+    if fmt == "csv":
+        return _scan_csv(text)
+    total = sum(1 for _ in _ndjson_lines(text))
+    return Source("ndjson", text, [], total)
+
+
+# --- CSV ------------------------------------------------------------------------
+
+
+def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
+    """(first line, fields) of each non-blank CSV record; quoting errors name the line."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    previous = 0
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise MalformedImport(f"malformed CSV ({exc}); check the quoting", reader.line_num) from None
+        line, previous = previous + 1, reader.line_num
+        if fields and any(f.strip() for f in fields):
+            yield line, fields
+
+
+def _check_header(header: list[str]) -> None:
+    names = [h.strip() for h in header]
+    known = [n for n in names if n in CONTACT_COLUMNS or n in CONSENT_COLUMNS
+             or (n.startswith("attributes.") and ATTRIBUTE_KEY.match(n[11:]))]
+    if not known:
+        raise MalformedImport(
+            "missing header row: the first line must name the columns"
+            " (email, phone, external_id, ..., consent_channel, ...)", 1,
+        )
+    for index, name in enumerate(names, 1):
+        if name not in known:
+            raise MalformedImport(f"unknown column {name[:80]!r} (column {index})", 1, name[:80])
+        if names.count(name) > 1:
+            raise MalformedImport(f"column {name!r} appears twice", 1, name)
+    if not {"email", "phone", "external_id"} & set(names):
+        raise MalformedImport("the header needs an email, phone or external_id column", 1)
+
+
+def _scan_csv(text: str) -> Source:
+    rows = _rows(text)
+    first = next(rows, None)
+    if first is None:
+        raise MalformedImport("the file is empty: a header row is required")
+    header = [h.strip() for h in first[1]]
+    _check_header(header)
+    total = sum(1 for _ in rows)
+    return Source("csv", text, header, total)
+
+
+def _csv_records(source: Source) -> Iterator[Record]:
+    rows = _rows(source.text)
+    next(rows)  # header
+    width = len(source.header)
+    for line, fields in rows:
+        if len(fields) != width:
+            yield Record(line, {}, [], ("", f"has {len(fields)} fields, the header has {width}"))
+            continue
+        contact: dict[str, Any] = {}
+        attributes: dict[str, str] = {}
+        consent: dict[str, str] = {}
+        for name, raw in zip(source.header, fields):
+            value = raw.strip()
+            if not value:
+                continue
+            if name in CONSENT_COLUMNS:
+                consent[CONSENT_COLUMNS[name]] = value
+            elif name.startswith("attributes."):
+                attributes[name[11:]] = value
+            else:
+                contact[name] = value
+        if attributes:
+            contact["attributes"] = attributes
+        yield Record(line, contact, [consent] if consent else [])
+
+
+# --- NDJSON ---------------------------------------------------------------------
+
+
+def _ndjson_lines(text: str) -> Iterator[tuple[int, dict[str, Any], list[dict[str, Any]]]]:
+    for number, raw in enumerate(io.StringIO(text, newline="\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            obj = msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise MalformedImport(f"not valid JSON ({exc})", number) from None
+        if not isinstance(obj, dict):
+            raise MalformedImport('expected an object {"contact": {...}, "consents": [...]}', number)
+        _no_unknown(obj, {"contact", "consents"}, "", number)
+        contact, consents = obj.get("contact") or {}, obj.get("consents") or []
+        if not isinstance(contact, dict):
+            raise MalformedImport("contact must be an object", number, "contact")
+        if not isinstance(consents, list) or not all(isinstance(c, dict) for c in consents):
+            raise MalformedImport("consents must be a list of objects", number, "consents")
+        _no_unknown(contact, CONTACT_FIELDS, "contact.", number)
+        for index, consent in enumerate(consents):
+            _no_unknown(consent, CONSENT_FIELDS, f"consents[{index}].", number)
+        yield number, contact, consents
+
+
+def _no_unknown(obj: dict[str, Any], allowed: Any, prefix: str, line: int) -> None:
+    for name in obj:
+        if name not in allowed:
+            raise MalformedImport(f"unknown field {prefix}{name[:80]}", line, f"{prefix}{name[:80]}")
+
+
+def _ndjson_records(source: Source) -> Iterator[Record]:
+    for number, contact, consents in _ndjson_lines(source.text):
+        yield Record(number, contact, consents)

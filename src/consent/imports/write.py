@@ -1,0 +1,287 @@
+"""Set-based writes of one chunk of valid import rows, in the caller's transaction.
+
+1. Match rows to existing contacts by e-mail, phone or external id (one query).
+2. Resolve people in Python: rows naming one person merge; a row whose
+   identifiers point at two different contacts is rejected, as is a row
+   matching a contact whose stored identifiers are suppressed.
+3. Drop consent events the ledger already holds (same contact, channel,
+   purpose, notice and collected_at): re-importing a file appends nothing.
+4. Upsert contacts: INSERT … ON CONFLICT (tenant_id, id) DO UPDATE, fed by COPY
+   into a temporary staging table on PostgreSQL (COPY into an RLS table is
+   refused) and by executemany on SQLite. Empty cells keep stored values.
+5. Append ledger events in batches; upsert consent_state the same way, where a
+   stored state only yields to a later-or-equal `since` ("latest collected_at
+   wins", as in consents.apply_to_state).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any, Optional
+
+from consent import ledger, suppression
+from consent.audit import db_uuid
+from consent.imports.parse import column_name
+from consent.imports.validate import IDENTIFIERS, Consent, Rejection, Valid
+from optinbase import db
+from optinbase.context import TenantContext
+
+LEDGER_BATCH = 5_000
+_UTC = dt.timezone.utc
+
+CONTACT_COLUMNS = (
+    "id", "tenant_id", "email", "phone", "external_id", "first_name", "last_name", "locale",
+    "country", "postal_code", "birth_year", "gender", "language", "attributes", "source",
+    "created_at", "updated_at", "last_activity_at", "email_hash", "phone_hash",
+)
+_GIVEN_OR_KEPT = [c for c in CONTACT_COLUMNS[2:] if c not in (
+    "attributes", "created_at", "updated_at", "last_activity_at")]
+STATE_COLUMNS = (
+    "id", "tenant_id", "contact_id", "channel", "purpose_id", "status", "since", "expires_at",
+    "event_id", "updated_at",
+)
+
+
+def _contact_upsert(source: str, merge_attributes: str) -> str:
+    kept = ", ".join(f"{c} = COALESCE(excluded.{c}, contact.{c})" for c in _GIVEN_OR_KEPT)
+    return (
+        f"INSERT INTO contact ({', '.join(CONTACT_COLUMNS)}) {source}"
+        f" ON CONFLICT (tenant_id, id) DO UPDATE SET {kept},"
+        f" attributes = {merge_attributes}, updated_at = excluded.updated_at,"
+        " last_activity_at = CASE WHEN excluded.last_activity_at IS NOT NULL AND"
+        " (contact.last_activity_at IS NULL OR contact.last_activity_at < excluded.last_activity_at)"
+        " THEN excluded.last_activity_at ELSE contact.last_activity_at END"
+    )
+
+
+def _state_upsert(source: str) -> str:
+    return (
+        f"INSERT INTO consent_state ({', '.join(STATE_COLUMNS)}) {source}"
+        " ON CONFLICT (tenant_id, contact_id, channel, purpose_id) DO UPDATE SET"
+        " status = excluded.status, since = excluded.since, expires_at = excluded.expires_at,"
+        " event_id = excluded.event_id, updated_at = excluded.updated_at"
+        " WHERE consent_state.since <= excluded.since"
+    )
+
+
+def _values(columns: tuple[str, ...]) -> str:
+    return f"VALUES ({', '.join(['{}'] * len(columns))})"
+
+
+SQL = {
+    "postgres": {
+        "stages": [
+            "DROP TABLE IF EXISTS import_contact, import_state",
+            f"CREATE TEMP TABLE import_contact ON COMMIT DROP AS SELECT"
+            f" {', '.join(CONTACT_COLUMNS)} FROM contact WITH NO DATA",
+            f"CREATE TEMP TABLE import_state ON COMMIT DROP AS SELECT"
+            f" {', '.join(STATE_COLUMNS)} FROM consent_state WITH NO DATA",
+        ],
+        "contacts": _contact_upsert(
+            f"SELECT {', '.join(CONTACT_COLUMNS)} FROM import_contact",
+            "contact.attributes || excluded.attributes",
+        ),
+        "states": _state_upsert(f"SELECT {', '.join(STATE_COLUMNS)} FROM import_state"),
+        "match": (
+            "SELECT id, email, phone, external_id, email_hash, phone_hash FROM contact"
+            " WHERE tenant_id = {} AND (email = ANY({}::text[]) OR phone = ANY({}::text[])"
+            " OR external_id = ANY({}::text[]))"
+        ),
+        "granted": (
+            "SELECT contact_id, channel, purpose_id, notice_id, collected_at FROM consent_event"
+            " WHERE tenant_id = {} AND action = 'granted' AND contact_id = ANY({}::uuid[])"
+        ),
+    },
+    "sqlite": {
+        "stages": [],
+        # `WHERE true` is not needed with VALUES; SQLite binds one row per execution.
+        "contacts": _contact_upsert(
+            _values(CONTACT_COLUMNS), "json_patch(contact.attributes, excluded.attributes)"
+        ),
+        "states": _state_upsert(_values(STATE_COLUMNS)),
+        "match": (
+            "SELECT id, email, phone, external_id, email_hash, phone_hash FROM contact"
+            " WHERE tenant_id = {} AND (email IN (SELECT value FROM json_each({}))"
+            " OR phone IN (SELECT value FROM json_each({}))"
+            " OR external_id IN (SELECT value FROM json_each({})))"
+        ),
+        "granted": (
+            "SELECT contact_id, channel, purpose_id, notice_id, collected_at FROM consent_event"
+            " WHERE tenant_id = {} AND action = 'granted'"
+            " AND contact_id IN (SELECT value FROM json_each({}))"
+        ),
+    },
+}
+
+
+class Person:
+    """One contact as the chunk leaves it: stored or new, with the rows' values."""
+
+    __slots__ = ("id", "existing", "values", "attributes", "email_hash", "phone_hash", "last_activity")
+
+    def __init__(self, contact_id: uuid.UUID, existing: bool, values: dict[str, Any],
+                 email_hash: Optional[str] = None, phone_hash: Optional[str] = None):
+        self.id, self.existing, self.values = contact_id, existing, values
+        self.attributes: dict[str, Any] = {}
+        self.email_hash, self.phone_hash = email_hash, phone_hash
+        self.last_activity: Optional[dt.datetime] = None
+
+
+class ChunkResult:
+    def __init__(self) -> None:
+        self.created = self.updated = 0
+        self.rejections: list[Rejection] = []
+
+
+class Writer:
+    def __init__(self, ctx: TenantContext, fmt: str, listed: dict[str, set[str]]):
+        self.ctx, self.fmt, self.listed = ctx, fmt, listed
+        self.engine = "postgres" if db.is_postgres() else "sqlite"
+        self.sql = SQL[self.engine]
+
+    async def prepare(self) -> None:
+        for statement in self.sql["stages"]:
+            await db.execute(statement)
+
+    def _array(self, values: list[Any]) -> Any:
+        return values if self.engine == "postgres" else json.dumps([str(v) for v in values])
+
+    async def _existing(self, rows: list[Valid]) -> dict[tuple[str, str], Person]:
+        wanted = {name: sorted({r.values[name] for r in rows if r.values.get(name)}) for name in IDENTIFIERS}
+        found = await db.fetch(
+            self.sql["match"], self.ctx.tenant_id,
+            *(self._array(wanted[name]) for name in IDENTIFIERS),
+        )
+        index: dict[tuple[str, str], Person] = {}
+        for row in found:
+            person = Person(db_uuid(row["id"]), True, {n: row[n] for n in IDENTIFIERS},
+                            row["email_hash"], row["phone_hash"])
+            for name in IDENTIFIERS:
+                if row[name]:
+                    index[(name, row[name])] = person
+        return index
+
+    def _resolve(self, row: Valid, index: dict[tuple[str, str], Person]) -> Person | Rejection:
+        matched: dict[int, tuple[str, Person]] = {}
+        for name in IDENTIFIERS:
+            person = index.get((name, row.values.get(name))) if row.values.get(name) else None
+            if person is not None:
+                matched.setdefault(id(person), (name, person))
+        if len(matched) > 1:
+            (first, _), (second, _) = list(matched.values())[:2]
+            return Rejection(row.line, column_name(self.fmt, second),
+                             f"the {first} and the {second} belong to different contacts")
+        if not matched:
+            return Person(uuid.uuid4(), False, {})
+        name, person = next(iter(matched.values()))
+        stored = [person.email_hash, person.phone_hash]
+        if person.existing and suppression.listed_for(self.listed, stored, None):
+            return Rejection(row.line, column_name(self.fmt, name),
+                             "the person is on the suppression list")
+        for index_, consent in enumerate(row.consents):
+            if person.existing and suppression.listed_for(self.listed, stored, consent.channel):
+                return Rejection(row.line, column_name(self.fmt, "channel", index_),
+                                 f"the person is on the suppression list for the {consent.channel} channel")
+        return person
+
+    async def write(self, rows: list[Valid], now: dt.datetime) -> ChunkResult:
+        result = ChunkResult()
+        index = await self._existing(rows)
+        touched: dict[uuid.UUID, Person] = {}
+        pending: list[tuple[Person, Consent]] = []
+        for row in rows:
+            person = self._resolve(row, index)
+            if isinstance(person, Rejection):
+                result.rejections.append(person)
+                continue
+            if person.existing or person.id in touched:
+                result.updated += 1
+            else:
+                result.created += 1
+            person.values.update(row.values)
+            person.attributes.update(row.attributes)
+            if row.email_hash:
+                person.email_hash = row.email_hash
+            if row.phone_hash:
+                person.phone_hash = row.phone_hash
+            for name in IDENTIFIERS:
+                if row.values.get(name):
+                    index[(name, row.values[name])] = person
+            touched[person.id] = person
+            pending.extend((person, consent) for consent in row.consents)
+        events = await self._new_events(pending, touched)
+        await self._upsert_contacts(list(touched.values()), now)
+        stored = []
+        for start in range(0, len(events), LEDGER_BATCH):
+            stored += await ledger.append(
+                [self._event(p, c, now) for p, c in events[start:start + LEDGER_BATCH]]
+            )
+        await self._upsert_states(stored, now)
+        return result
+
+    async def _new_events(self, pending: list[tuple[Person, Consent]],
+                          touched: dict[uuid.UUID, Person]) -> list[tuple[Person, Consent]]:
+        existing_ids = [p.id for p in touched.values() if p.existing]
+        known: set[tuple[Any, ...]] = set()
+        if existing_ids:
+            for r in await db.fetch(self.sql["granted"], self.ctx.tenant_id, self._array(existing_ids)):
+                known.add((
+                    db_uuid(r["contact_id"]), r["channel"], db_uuid(r["purpose_id"]),
+                    None if r["notice_id"] is None else db_uuid(r["notice_id"]),
+                    r["collected_at"].astimezone(_UTC),
+                ))
+        events = []
+        for person, c in pending:
+            key = (person.id, c.channel, c.purpose_id, c.notice_id, c.collected_at)
+            if key in known:
+                continue
+            known.add(key)
+            events.append((person, c))
+            if person.last_activity is None or person.last_activity < c.collected_at:
+                person.last_activity = c.collected_at
+        return events
+
+    def _event(self, person: Person, c: Consent, now: dt.datetime) -> ledger.NewEvent:
+        return ledger.NewEvent(
+            tenant_id=self.ctx.tenant_id, contact_id=person.id, channel=c.channel,
+            purpose_id=c.purpose_id, action="granted", method=c.method,
+            collected_at=c.collected_at, recorded_at=now, notice_id=c.notice_id,
+            source=c.source, actor=self.ctx.actor, ip=c.ip, user_agent=c.user_agent,
+        )
+
+    async def _upsert_contacts(self, people: list[Person], now: dt.datetime) -> None:
+        records = [
+            (
+                p.id, self.ctx.tenant_id, *(p.values.get(c) for c in CONTACT_COLUMNS[2:13]),
+                json.dumps(p.attributes), p.values.get("source"), now, now, p.last_activity,
+                p.email_hash, p.phone_hash,
+            )
+            for p in people
+        ]
+        await self._bulk("import_contact", CONTACT_COLUMNS, self.sql["contacts"], records)
+
+    async def _upsert_states(self, events: list[dict[str, Any]], now: dt.datetime) -> None:
+        latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for event in events:  # in ledger order: on equal times the later event wins
+            key = (event["contact_id"], event["channel"], event["purpose_id"])
+            if key not in latest or latest[key]["collected_at"] <= event["collected_at"]:
+                latest[key] = event
+        records = [
+            (uuid.uuid4(), self.ctx.tenant_id, e["contact_id"], e["channel"], e["purpose_id"],
+             "granted", e["collected_at"], None, e["id"], now)
+            for e in latest.values()
+        ]
+        await self._bulk("import_state", STATE_COLUMNS, self.sql["states"], records)
+
+    async def _bulk(self, stage: str, columns: tuple[str, ...], upsert: str,
+                    records: list[tuple[Any, ...]]) -> None:
+        if not records:
+            return
+        if self.engine == "postgres":
+            await db.execute(f"TRUNCATE {stage}")
+            await db.copy_records(stage, columns, records)
+            await db.execute(upsert)
+        else:
+            await db.executemany(upsert, records)
