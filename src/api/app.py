@@ -20,6 +20,7 @@ from api.controllers.contacts import ContactController
 from api.controllers.health import health, ready
 from api.controllers.imports import ImportController
 from api.controllers.purposes import NoticeController, PurposeController
+from api.controllers.segments import SegmentController
 from api.controllers.suppressions import SuppressionController
 from api.controllers.tenant import TenantController
 from api.problems import to_problem
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ContactController,
             ConsentCheckController,
             LedgerController,
+            SegmentController,
             SuppressionController,
             ImportController,
         ],

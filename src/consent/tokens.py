@@ -1,0 +1,90 @@
+"""Signed links for subscribers: `/p/unsubscribe/{token}`, `/p/preferences/{token}`.
+
+A token names one tenant, contact, purpose and channel and carries an
+HMAC-SHA256 of them keyed by SECRET_KEY, so the public pages need no login and
+nobody can forge or alter one. It never expires: an unsubscribe link must keep
+working in an old e-mail. Rotating SECRET_KEY invalidates every link.
+
+Layout (urlsafe base64, no padding): version | tenant | purpose | channel | contact
+| first 16 bytes of the MAC (128 bits). The contact comes last so an export can
+MAC its shared prefix once and only the contact per row.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import uuid
+from typing import Any, NamedTuple, Optional
+
+from consent.schemas import CHANNELS
+
+_VERSION = b"\x01"
+_DOMAIN = b"optinbase-subscriber-link\x00"
+_MAC_BYTES = 16
+_LENGTH = 1 + 16 + 16 + 1 + 16 + _MAC_BYTES
+
+
+class LinkToken(NamedTuple):
+    tenant_id: uuid.UUID
+    contact_id: uuid.UUID
+    purpose_id: uuid.UUID
+    channel: str
+
+
+class Signer:
+    """Tokens for one tenant, purpose and channel (an export builds one per run)."""
+
+    def __init__(self, secret_key: str, tenant_id: uuid.UUID, purpose_id: uuid.UUID, channel: str):
+        self.prefix = (
+            _VERSION + tenant_id.bytes + purpose_id.bytes + bytes([CHANNELS.index(channel)])
+        )
+        # HMAC (RFC 2104) spelt out so the keyed, prefix-fed hash states are built
+        # once: half the per-row cost of hmac.copy(). verify_token uses hmac.new.
+        key = secret_key.encode()
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key) + _DOMAIN + self.prefix)
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def token(self, contact_id: Any) -> str:
+        """`contact_id`: uuid.UUID or asyncpg's UUID (both have `.bytes`)."""
+        contact = contact_id.bytes
+        inner = self._inner.copy()
+        inner.update(contact)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        raw = self.prefix + contact + outer.digest()[:_MAC_BYTES]
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def make_token(
+    secret_key: str, tenant_id: uuid.UUID, contact_id: uuid.UUID, purpose_id: uuid.UUID,
+    channel: str,
+) -> str:
+    return Signer(secret_key, tenant_id, purpose_id, channel).token(contact_id)
+
+
+def verify_token(secret_key: str, token: str) -> Optional[LinkToken]:
+    """The link's subject, or None for anything not signed with this key."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (ValueError, TypeError):
+        return None
+    if len(raw) != _LENGTH or raw[:1] != _VERSION:
+        return None
+    body, mac = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+    expected = hmac.new(secret_key.encode(), _DOMAIN + body, hashlib.sha256).digest()
+    if not hmac.compare_digest(mac, expected[:_MAC_BYTES]):
+        return None
+    channel_index = body[33]
+    if channel_index >= len(CHANNELS):
+        return None
+    return LinkToken(
+        tenant_id=uuid.UUID(bytes=body[1:17]),
+        contact_id=uuid.UUID(bytes=body[34:50]),
+        purpose_id=uuid.UUID(bytes=body[17:33]),
+        channel=CHANNELS[channel_index],
+    )
