@@ -5,6 +5,7 @@ scopes, injection strings as data, and the cross-tenant matrix."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import io
 import json
@@ -181,7 +182,7 @@ async def test_count_and_export_keep_only_valid_consent_now(client, base):
     async with db.tenant_transaction(tenant.id):
         await db.execute(
             "UPDATE consent_state SET expires_at = {} WHERE tenant_id = {} AND contact_id = {}",
-            __import__("datetime").datetime(2020, 1, 1, tzinfo=__import__("datetime").timezone.utc),
+            dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc),
             tenant.id, uuid.UUID(people["be"]["id"]),
         )
     assert await _count(client, tenant, segment["id"]) == 0

@@ -224,4 +224,5 @@ def purposes_named(rule: Rule, path: str = "") -> list[tuple[str, str]]:
 
 
 def to_json(rule: Rule) -> Any:
-    return msgspec.to_builtins(rule)
+    """The stored form: plain JSON values (RFC 3339 strings, lists)."""
+    return msgspec.json.decode(msgspec.json.encode(rule))
