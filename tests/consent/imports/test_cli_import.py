@@ -1,0 +1,141 @@
+"""`optinbase import` as a real subprocess on the test database (both engines):
+progress on stderr, a summary line, one-line refusals, and a kill mid-import
+that leaves the base exactly as it was."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from optinbase import db
+from tests import databases
+from tests.factories import make_world
+
+_SCRIPT = Path(sys.executable).with_name("optinbase")
+COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "optinbase.cli"]
+WHEN = "2026-01-15T10:00:00Z"
+
+
+@pytest.fixture
+def cli_env(backend, database_url, tmp_path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_OWNER_URL", "OPTINBASE_DB_ROLE", "SECRET_KEY", "OPTINBASE_ENV")}
+    owner = databases.POSTGRES_OWNER_URL if backend == "postgres" else database_url
+    env.update(DATABASE_URL=database_url, DATABASE_OWNER_URL=owner,
+               SECRET_KEY_FILE=str(tmp_path / "secret"))
+    return env
+
+
+def write_csv(path: Path, notice_id: str, rows: int, prefix: str, bad: int = 0) -> Path:
+    with path.open("w") as out:
+        out.write("email,first_name,consent_channel,consent_purpose,notice_id,collected_at\n")
+        for i in range(rows):
+            out.write(f"{prefix}{i}@example.com,P{i},email,newsletter,{notice_id},{WHEN}\n")
+        for i in range(bad):
+            out.write(f"not-an-address-{i},,,,,\n")
+    return path
+
+
+async def tenant_counts(tenant_id) -> tuple[int, int, int]:
+    """(contacts, ledger events, import jobs) of the tenant, straight from the tables."""
+    async with db.tenant_transaction(tenant_id, write=False):
+        return tuple([
+            int(await db.fetchval(f"SELECT count(*) FROM {table} WHERE tenant_id = {{}}", tenant_id))
+            for table in ("contact", "consent_event", "import_job")
+        ])
+
+
+async def test_cli_import_reports_progress_and_a_summary(client, cli_env, tmp_path):
+    world = await make_world(client)
+    path = write_csv(tmp_path / "people.csv", world.notice["id"], 25_000, "cli", bad=1)
+    result = subprocess.run([*COMMAND, "import", str(path), "--tenant", world.tenant.slug],
+                            env=cli_env, capture_output=True, timeout=600)
+    stderr = result.stderr.decode()  # bytes: text mode would turn "\r" into "\n"
+    assert result.returncode == 0, stderr
+    assert "\r10,000/25,001 rows\r20,000/25,001 rows\r25,001/25,001 rows\n" in stderr
+    assert "line 25002, email: is not a valid e-mail address" in stderr
+    summary = result.stdout.decode().strip().splitlines()[-1]
+    assert summary.endswith("done: 25,001 rows, 25,000 created, 0 updated, 1 rejected"), summary
+    assert await tenant_counts(world.tenant.id) == (25_001, 25_001, 1)
+    verify = (await client.get("/v1/ledger/verify", headers=world.tenant.headers)).json()
+    assert verify["ok"] and verify["events"] == 25_001
+    again = subprocess.run([*COMMAND, "import", str(path), "--tenant", world.tenant.slug],
+                           env=cli_env, capture_output=True, text=True, timeout=600)
+    assert "0 created, 25,000 updated, 1 rejected" in again.stdout, again.stderr
+    assert await tenant_counts(world.tenant.id) == (25_001, 25_001, 2)
+
+
+@pytest.mark.parametrize(("content", "args", "mentions"), [
+    (b'email\n"unterminated\n', [], "line 2: malformed CSV"),
+    (b"email\nren\xe9@example.com\n", [], "not UTF-8"),
+    (b"email\na@example.com\n", ["--tenant-slug-is-wrong"], "unrecognized arguments"),
+    (b"email\na@example.com\n", ["--format", "ndjson"], "not valid JSON"),
+])
+async def test_cli_refuses_bad_input_in_one_line(client, cli_env, tmp_path, content, args, mentions):
+    world = await make_world(client)
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    result = subprocess.run([*COMMAND, "import", str(path), "--tenant", world.tenant.slug, *args],
+                            env=cli_env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert mentions in result.stderr
+    assert await tenant_counts(world.tenant.id) == (1, 1, 0)
+
+
+async def test_cli_unknown_tenant_and_missing_file(cli_env, tmp_path):
+    path = tmp_path / "x.txt"
+    path.write_text("email\na@example.com\n")
+    for args, mentions in ((["--tenant", "nobody-here"], "format"),
+                           (["--tenant", "nobody-here", "--format", "csv"], "no tenant")):
+        result = subprocess.run([*COMMAND, "import", str(path), *args], env=cli_env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1 and mentions in result.stderr, result.stderr
+    missing = subprocess.run([*COMMAND, "import", str(tmp_path / "none.csv"), "--tenant", "x"],
+                             env=cli_env, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "No such file" in missing.stderr
+
+
+def _wait_for_progress(proc: subprocess.Popen, at_least: str, seconds: float) -> str:
+    seen, deadline = b"", time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.1)
+        if ready:
+            seen += os.read(proc.stderr.fileno(), 4096)
+            if at_least.encode() in seen:
+                return seen.decode()
+    raise AssertionError(f"no progress {at_least!r} before the import ended: {seen[-300:]!r}")
+
+
+async def test_killing_an_import_midway_leaves_the_base_unchanged(client, cli_env, tmp_path):
+    world = await make_world(client)
+    before = await tenant_counts(world.tenant.id)
+    path = write_csv(tmp_path / "big.csv", world.notice["id"], 150_000, "kill")
+    proc = subprocess.Popen([*COMMAND, "import", str(path), "--tenant", world.tenant.slug],
+                            env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for_progress(proc, "\r20,000/150,000 rows", 300)  # two chunks written
+        assert proc.poll() is None, "the import finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    time.sleep(0.2)  # PostgreSQL notices the dead connection and rolls back
+    assert await tenant_counts(world.tenant.id) == before
+    verify = (await client.get("/v1/ledger/verify", headers=world.tenant.headers)).json()
+    assert verify["ok"] and verify["events"] == before[1]
+    # The same file then imports completely.
+    small = write_csv(tmp_path / "after.csv", world.notice["id"], 10, "kill")
+    result = subprocess.run([*COMMAND, "import", str(small), "--tenant", world.tenant.slug],
+                            env=cli_env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert await tenant_counts(world.tenant.id) == (before[0] + 10, before[1] + 10, 1)
