@@ -50,9 +50,10 @@ class ApiKeyAuthMiddleware(AbstractAuthenticationMiddleware):
 
 
 def requires(scope: str):
-    """Route guard: the key must carry `scope` (or `admin`)."""
+    """Route guard: the key must carry `scope` (or `admin`). Async on purpose:
+    Litestar runs sync guards in a thread pool, a costly hop on every request."""
 
-    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         context: TenantContext = connection.user
         if not context.allows(scope):
             raise Forbidden(f"this API key lacks the {scope!r} scope")

@@ -212,8 +212,12 @@ async def get_event(ctx: TenantContext, event_id: uuid.UUID) -> ConsentEventOut:
 # The question asked before every send: one round trip, by the identifier the
 # caller holds. A purpose row always comes back when the key exists, so "no
 # row" means an unknown purpose and "no contact" means an unknown person.
+# Arguments in order: channel (suppression), identifier, channel, tenant, purpose.
 _CHECK = (
-    "SELECT c.id AS contact_id, s.status, s.since, s.expires_at, s.event_id"
+    "SELECT c.id AS contact_id, s.status, s.since, s.expires_at, s.event_id,"
+    " EXISTS (SELECT 1 FROM suppression x WHERE x.tenant_id = p.tenant_id"
+    "  AND x.identifier_hash IN (c.email_hash, c.phone_hash)"
+    "  AND x.channel IN ({{}}, 'all')) AS suppressed"
     " FROM purpose p"
     " LEFT JOIN contact c ON c.tenant_id = p.tenant_id AND c.{column} = {{}}"
     " LEFT JOIN consent_state s ON s.tenant_id = p.tenant_id AND s.contact_id = c.id"
@@ -236,17 +240,32 @@ async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
     if len(given) != 1:
         raise invalid_field("email", "give exactly one of email, phone or contact_id")
     column, value = given[0]
-    if column != "id":
-        value = contacts.normalised(ctx, {column: value})[column]
-    row = await db.fetchrow(CHECK_BY[column], value, item.channel, ctx.tenant_id, item.purpose)
+    row = None
+    if column == "email" and value.isascii():
+        # Fast path: stored addresses are normalised, and for ASCII the normal
+        # form is the trimmed lower-case text; full validation (~25 µs) runs
+        # only when that finds nobody, to tell a typo from an unknown person.
+        row = await db.fetchrow(
+            CHECK_BY[column], item.channel, value.strip().lower(), item.channel, ctx.tenant_id,
+            item.purpose,
+        )
+        if row is not None and row["contact_id"] is None:
+            row = None
+    if row is None:
+        if column != "id":
+            value = contacts.normalised(ctx, {column: value})[column]
+        row = await db.fetchrow(
+            CHECK_BY[column], item.channel, value, item.channel, ctx.tenant_id, item.purpose
+        )
     if row is None:
         raise invalid_field("purpose", f"unknown purpose {item.purpose!r}")
     if row["contact_id"] is None or row["status"] is None:
         return CheckOut(allowed=False, status="none")
     status = _effective_status(row["status"], row["expires_at"], dt.datetime.now(dt.timezone.utc))
+    suppressed = bool(row["suppressed"])
     return CheckOut(
-        allowed=status == "granted", status=status, since=row["since"],
-        event_id=db_uuid(row["event_id"]),
+        allowed=status == "granted" and not suppressed, status=status, since=row["since"],
+        event_id=db_uuid(row["event_id"]), suppressed=suppressed,
     )
 
 

@@ -195,6 +195,7 @@ class CheckOut(msgspec.Struct, kw_only=True):
     status: str
     since: Optional[dt.datetime] = None
     event_id: Optional[uuid.UUID] = None
+    suppressed: bool = False  # on the suppression list: never allowed, whatever the consent
 
 
 class CheckItem(Input):

@@ -52,7 +52,8 @@ async def test_unknown_person_is_not_allowed(client):
         headers=world.tenant.headers,
     )
     assert check.status_code == 200
-    assert check.json() == {"allowed": False, "status": "none", "since": None, "event_id": None}
+    assert check.json() == {"allowed": False, "status": "none", "since": None, "event_id": None,
+                            "suppressed": False}
     other_channel = await client.get(
         "/v1/consent-check",
         params={"phone": "+33612345678", "channel": "sms", "purpose": "newsletter"},
@@ -130,3 +131,20 @@ async def test_batch_check_names_the_bad_item(client):
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "items[1].email"
+
+
+async def test_suppressed_person_is_never_allowed(client):
+    world = await make_world(client)
+    listed = await client.post(
+        "/v1/suppressions", json={"email": world.contact["email"], "reason": "complaint"},
+        headers=world.tenant.headers,
+    )
+    assert listed.status_code == 201, listed.text
+    check = await client.get(
+        "/v1/consent-check",
+        params={"email": world.contact["email"], "channel": "email", "purpose": "newsletter"},
+        headers=world.tenant.headers,
+    )
+    assert check.json()["allowed"] is False
+    assert check.json()["suppressed"] is True
+    assert check.json()["status"] == "granted"  # the consent stays on record
