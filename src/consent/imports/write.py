@@ -84,14 +84,20 @@ SQL = {
             "contact.attributes || excluded.attributes",
         ),
         "states": _state_upsert(f"SELECT {', '.join(STATE_COLUMNS)} FROM import_state"),
-        "match": (
-            "SELECT id, email, phone, external_id, email_hash, phone_hash FROM contact"
-            " WHERE tenant_id = {} AND (email = ANY({}::text[]) OR phone = ANY({}::text[])"
-            " OR external_id = ANY({}::text[]))"
+        # One index probe per key. `= ANY(array)` let the planner pick a
+        # sequential scan testing each row against the whole array (minutes for
+        # 100k rows); LIMIT / OFFSET 0 keep the lateral subqueries from being
+        # flattened into such a join.
+        "match": " UNION ".join(
+            "SELECT c.* FROM unnest({}::text[]) AS k(value) CROSS JOIN LATERAL"
+            " (SELECT id, email, phone, external_id, email_hash, phone_hash FROM contact"
+            f" WHERE tenant_id = {{}} AND {name} = k.value LIMIT 1) c"
+            for name in ("email", "phone", "external_id")
         ),
         "granted": (
-            "SELECT contact_id, channel, purpose_id, notice_id, collected_at FROM consent_event"
-            " WHERE tenant_id = {} AND action = 'granted' AND contact_id = ANY({}::uuid[])"
+            "SELECT e.* FROM unnest({}::uuid[]) AS k(id) CROSS JOIN LATERAL"
+            " (SELECT contact_id, channel, purpose_id, notice_id, collected_at FROM consent_event"
+            " WHERE tenant_id = {} AND contact_id = k.id AND action = 'granted' OFFSET 0) e"
         ),
     },
     "sqlite": {
@@ -101,16 +107,15 @@ SQL = {
             _values(CONTACT_COLUMNS), "json_patch(contact.attributes, excluded.attributes)"
         ),
         "states": _state_upsert(_values(STATE_COLUMNS)),
-        "match": (
+        "match": " UNION ".join(
             "SELECT id, email, phone, external_id, email_hash, phone_hash FROM contact"
-            " WHERE tenant_id = {} AND (email IN (SELECT value FROM json_each({}))"
-            " OR phone IN (SELECT value FROM json_each({}))"
-            " OR external_id IN (SELECT value FROM json_each({})))"
+            f" WHERE {name} IN (SELECT value FROM json_each({{}})) AND tenant_id = {{}}"
+            for name in ("email", "phone", "external_id")
         ),
         "granted": (
             "SELECT contact_id, channel, purpose_id, notice_id, collected_at FROM consent_event"
-            " WHERE tenant_id = {} AND action = 'granted'"
-            " AND contact_id IN (SELECT value FROM json_each({}))"
+            " WHERE contact_id IN (SELECT value FROM json_each({})) AND tenant_id = {}"
+            " AND action = 'granted'"
         ),
     },
 }
@@ -150,10 +155,10 @@ class Writer:
 
     async def _existing(self, rows: list[Valid]) -> dict[tuple[str, str], Person]:
         wanted = {name: sorted({r.values[name] for r in rows if r.values.get(name)}) for name in IDENTIFIERS}
-        found = await db.fetch(
-            self.sql["match"], self.ctx.tenant_id,
-            *(self._array(wanted[name]) for name in IDENTIFIERS),
-        )
+        args = []
+        for name in IDENTIFIERS:  # each branch takes (keys, tenant)
+            args += [self._array(wanted[name]), self.ctx.tenant_id]
+        found = await db.fetch(self.sql["match"], *args)
         index: dict[tuple[str, str], Person] = {}
         for row in found:
             person = Person(db_uuid(row["id"]), True, {n: row[n] for n in IDENTIFIERS},
@@ -226,7 +231,7 @@ class Writer:
         existing_ids = [p.id for p in touched.values() if p.existing]
         known: set[tuple[Any, ...]] = set()
         if existing_ids:
-            for r in await db.fetch(self.sql["granted"], self.ctx.tenant_id, self._array(existing_ids)):
+            for r in await db.fetch(self.sql["granted"], self._array(existing_ids), self.ctx.tenant_id):
                 known.add((
                     db_uuid(r["contact_id"]), r["channel"], db_uuid(r["purpose_id"]),
                     None if r["notice_id"] is None else db_uuid(r["notice_id"]),
