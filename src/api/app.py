@@ -3,6 +3,7 @@ tenant transaction), problem details, and the database lifespan."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -25,6 +26,7 @@ from api.controllers.suppressions import SuppressionController
 from api.controllers.tenant import TenantController
 from api.problems import to_problem
 from api.transaction import TenantTransactionMiddleware
+from messaging.outbox import OutboxWorker
 from optinbase import db
 from optinbase.settings import Settings, get_settings
 from tenants.keys import KeyAuthenticator
@@ -37,9 +39,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
         await db.start(max_size=settings.db_pool_max)
+        stop, worker_task = asyncio.Event(), None
+        if settings.outbox_worker:  # in-process delivery; `optinbase worker` scales it out
+            worker = OutboxWorker(settings.smtp_url, settings.mail_from)
+            worker_task = asyncio.create_task(worker.run_forever(stop))
         try:
             yield
         finally:
+            stop.set()
+            if worker_task is not None:
+                await worker_task
             await db.stop()
 
     v1 = Router(

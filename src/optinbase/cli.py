@@ -78,6 +78,30 @@ def cmd_serve(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_worker(args: argparse.Namespace) -> None:
+    """Delivers the outbox until interrupted; run as many as you like."""
+    import signal
+
+    from messaging.outbox import OutboxWorker
+    from optinbase.settings import get_settings
+
+    settings = get_settings()
+
+    async def work() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        worker = OutboxWorker(settings.smtp_url, settings.mail_from, poll_seconds=args.poll)
+        if args.once:
+            print(f"{await worker.run_once()} messages delivered")
+            return
+        print("outbox worker running (Ctrl-C stops it)", file=sys.stderr)
+        await worker.run_forever(stop)
+
+    _run(_with_engine(work))
+
+
 def cmd_tenants_create(args: argparse.Namespace) -> None:
     _as_owner()
     from tenants import service
@@ -251,6 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(fn=cmd_serve)
+
+    worker = sub.add_parser("worker", help="deliver queued e-mails and webhooks")
+    worker.add_argument("--once", action="store_true", help="one batch, then exit")
+    worker.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
+    worker.set_defaults(fn=cmd_worker)
 
     tenants = sub.add_parser("tenants", help="manage tenants").add_subparsers(
         dest="action", required=True

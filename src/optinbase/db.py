@@ -183,7 +183,7 @@ class _PgTenantTransaction:
 
     __slots__ = ("engine", "begin", "connection", "context")
 
-    def __init__(self, engine: PostgresEngine, settings: dict[str, uuid.UUID], read_only: bool):
+    def __init__(self, engine: PostgresEngine, settings: dict[str, Any], read_only: bool):
         self.engine = engine
         configs = ", ".join(
             f"set_config('{name}', '{value}', true)" for name, value in settings.items()
@@ -258,6 +258,34 @@ class tenant_transaction:
         if self._inner is None:
             return
         current_tenant.reset(self._token)
+        inner, self._inner = self._inner, None
+        await inner.__aexit__(exc_type, exc, tb)
+
+
+class worker_transaction:
+    """A transaction for a delivery worker, which works across tenants on its
+    own table only: on PostgreSQL it declares `app.worker = <name>`, which a
+    policy on that table (and only that table) accepts."""
+
+    __slots__ = ("name", "_inner")
+
+    def __init__(self, name: str):
+        if not re.fullmatch(r"[a-z_]{1,32}", name):
+            raise ValueError("worker names are lower-case letters")
+        self.name = name
+        self._inner: Any = None
+
+    async def __aenter__(self) -> None:
+        engine = get_engine()
+        if isinstance(engine, PostgresEngine):
+            self._inner = _PgTenantTransaction(engine, {"app.worker": self.name}, read_only=False)
+        else:
+            self._inner = SQLiteTransaction(
+                engine, transaction_type=TransactionType.immediate, allow_nested=False
+            )
+        await self._inner.__aenter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         inner, self._inner = self._inner, None
         await inner.__aexit__(exc_type, exc, tb)
 

@@ -16,4 +16,6 @@ if os.environ.get("OPTINBASE_DB_ROLE") == "owner":
 
 DB = engine_from_url(_url)
 
-APP_REGISTRY = AppRegistry(apps=["tenants.piccolo_app", "consent.piccolo_app"])
+APP_REGISTRY = AppRegistry(
+    apps=["tenants.piccolo_app", "consent.piccolo_app", "messaging.piccolo_app"]
+)

@@ -55,6 +55,8 @@ class Settings:
     key_cache_seconds: int
     db_pool_max: int
     import_inline_bytes: int = 1_048_576
+    mail_from: str = "Optinbase <no-reply@localhost>"
+    outbox_worker: bool = True  # deliver the outbox from the server process too
     extra: dict = field(default_factory=dict)
 
     @property
@@ -86,6 +88,8 @@ def load_settings() -> Settings:
         key_cache_seconds=_int("API_KEY_CACHE_SECONDS", 30),
         db_pool_max=_int("DATABASE_POOL_MAX", 20),
         import_inline_bytes=_int("IMPORT_INLINE_BYTES", 1_048_576),
+        mail_from=os.environ.get("MAIL_FROM") or "Optinbase <no-reply@localhost>",
+        outbox_worker=os.environ.get("OUTBOX_WORKER", "1") not in ("0", "false", "no"),
     )
 
 

@@ -1,0 +1,34 @@
+"""Delivery: messages waiting to leave (e-mails now, webhooks next).
+
+An outbox row is written in the same transaction as the change that causes it,
+so a message exists if and only if its change committed; workers deliver it
+afterwards, at least once.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import JSONB, UUID, ForeignKey, Integer, Text, Timestamptz, Varchar
+from piccolo.columns.base import OnDelete
+from piccolo.table import Table
+
+from tenants.tables import Tenant
+
+
+class OutboxMessage(Table, tablename="outbox_message"):
+    id = UUID(primary_key=True)
+    tenant = ForeignKey(
+        Tenant, null=False, on_delete=OnDelete.restrict, db_column_name="tenant_id"
+    )
+    kind = Varchar(length=16)  # email | webhook
+    # Whom it concerns, so erasure can remove a person's pending mail.
+    contact_id = UUID(null=True, default=None)
+    recipient = Varchar(length=2000)  # e-mail address or webhook URL
+    subject = Varchar(length=500, default="")
+    payload = JSONB(default={})  # body and headers
+    status = Varchar(length=16, default="pending")  # pending sending sent logged dead
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz()
+    locked_until = Timestamptz(null=True, default=None)
+    last_error = Text(null=True, default=None)
+    created_at = Timestamptz()
+    sent_at = Timestamptz(null=True, default=None)
