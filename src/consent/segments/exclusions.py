@@ -3,10 +3,11 @@
 Count and export AND this condition onto every audience query (alias `c` is the
 contact row, `s` its consent_state row for the asked channel and purpose).
 
-TO BE FILLED by the suppression-list / data-subject-request work:
-* suppressed identifiers: a keyed hash of c.email / c.phone in `suppression`
-  for this channel or for all channels;
-* restricted contacts (GDPR Art. 18 restriction in progress).
+* suppressed identifiers (done): `c.email_hash` / `c.phone_hash` listed in
+  `suppression` for this channel or for all channels — see
+  `consent.suppression.exclusion_sql`, two hash anti-joins;
+* restricted contacts (GDPR Art. 18 restriction in progress): TO BE FILLED by
+  the data-subject-request work.
 Write it like compile.py: fixed SQL text, `{}` placeholders, values as args,
 every subquery filtered on tenant_id (e.g. `NOT EXISTS (SELECT 1 FROM suppression
 x WHERE x.tenant_id = c.tenant_id AND ...)`).
@@ -16,9 +17,10 @@ from __future__ import annotations
 
 import uuid
 
-from consent.segments.compile import TRUE, Sql
+from consent import suppression
+from consent.segments.compile import Sql
 
 
 def exclusions_sql(tenant_id: uuid.UUID, channel: str, *, postgres: bool) -> Sql:
-    """A condition true for contacts that may be contacted; for now, everyone."""
-    return TRUE
+    """A condition true for contacts that may be contacted on `channel`."""
+    return Sql(suppression.exclusion_sql("c"), (channel, channel))
