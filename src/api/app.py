@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
 from litestar import Litestar, Router
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
@@ -20,6 +23,7 @@ from api.controllers.consents import ConsentCheckController, LedgerController
 from api.controllers.contacts import ContactController
 from api.controllers.health import health, ready
 from api.controllers.imports import ImportController
+from api.controllers.public import PublicPages
 from api.controllers.purposes import NoticeController, PurposeController
 from api.controllers.segments import SegmentController
 from api.controllers.suppressions import SuppressionController
@@ -72,8 +76,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         security=[{"apiKey": []}],
     )
     app = Litestar(
-        route_handlers=[health, ready, v1],
+        route_handlers=[health, ready, v1, PublicPages],
         lifespan=[database],
+        template_config=TemplateConfig(
+            directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine
+        ),
         exception_handlers={Exception: to_problem},
         openapi_config=OpenAPIConfig(
             title="Optinbase API",

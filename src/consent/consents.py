@@ -13,7 +13,7 @@ import json
 import uuid
 from typing import Any, Optional
 
-from consent import contacts, cursors, ledger, notices, purposes, suppression
+from consent import contacts, cursors, double_opt_in, ledger, notices, purposes, suppression
 from consent.audit import db_uuid
 from consent.schemas import (
     CheckItem,
@@ -25,6 +25,8 @@ from consent.schemas import (
 )
 from optinbase import db
 from optinbase.context import TenantContext
+from optinbase.settings import get_settings
+from tenants import repository
 from optinbase.errors import Invalid, NotFound, invalid_field
 
 EVENT_ACTION = {"grant": "granted", "withdraw": "withdrawn", "refuse": "refused"}
@@ -103,7 +105,12 @@ async def record_consent(
         raise invalid_field("collected_at", "needs a time zone (RFC 3339, e.g. ...Z)")
     if collected_at > now + CLOCK_SKEW:
         raise invalid_field("collected_at", "is in the future")
-    action = "requested" if data.action == "grant" and data.double_opt_in else EVENT_ACTION[data.action]
+    action = EVENT_ACTION[data.action]
+    tenant = await repository.tenant_by_id(ctx.tenant_id) if data.action == "grant" else None
+    if tenant is not None and double_opt_in.needs_confirmation(
+        tenant, data.channel, data.double_opt_in
+    ):
+        action = "requested"
     [event] = await ledger.append(
         [
             ledger.NewEvent(
@@ -116,6 +123,12 @@ async def record_consent(
         ]
     )
     status = await apply_to_state(ctx, event)
+    if action == "requested":
+        settings = get_settings()
+        await double_opt_in.request_confirmation(
+            ctx, tenant, contact, purpose, event,
+            secret_key=settings.secret_key, public_url=settings.public_url,
+        )
     return _event_out(event, data.purpose, status)
 
 

@@ -1,0 +1,176 @@
+"""Double opt-in: a grant that needs confirmation stays `pending` until the person
+clicks the link e-mailed to them — and then presses a button, since mail
+scanners open links (GET shows, only POST confirms).
+
+The confirmation link carries the tenant, the `requested` ledger event and an
+expiry, signed with SECRET_KEY. It is single-use without any extra storage: it
+confirms only while the consent state still points at that very request.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import struct
+import uuid
+from typing import Any, NamedTuple, Optional
+
+from consent import ledger, tokens
+from consent.audit import db_uuid
+from messaging.outbox import enqueue_email
+from optinbase import db
+from optinbase.context import TenantContext
+from optinbase.errors import DomainError, NotFound, invalid_field
+from tenants.repository import TenantRecord
+
+_DOMAIN = b"optinbase-confirm\x00"
+_VERSION = b"\x01"
+_LAYOUT = struct.Struct(">c16s16sQ")  # version, tenant, requested event, expiry (unix s)
+_MAC = 16
+
+
+class LinkGone(DomainError):
+    """Expired or already used: the page says so, nothing changes."""
+
+    status = 410
+    title = "Link no longer valid"
+    slug = "link-gone"
+
+
+class Confirmation(NamedTuple):
+    tenant_id: uuid.UUID
+    event_id: uuid.UUID
+    expires_at: dt.datetime
+
+
+def make_token(secret_key: str, tenant_id: uuid.UUID, event_id: uuid.UUID,
+               expires_at: dt.datetime) -> str:
+    body = _LAYOUT.pack(_VERSION, tenant_id.bytes, event_id.bytes, int(expires_at.timestamp()))
+    mac = hmac.new(secret_key.encode(), _DOMAIN + body, hashlib.sha256).digest()[:_MAC]
+    return base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode()
+
+
+def read_token(secret_key: str, token: str) -> Optional[Confirmation]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (ValueError, TypeError):
+        return None
+    if len(raw) != _LAYOUT.size + _MAC:
+        return None
+    body, mac = raw[:_LAYOUT.size], raw[_LAYOUT.size:]
+    expected = hmac.new(secret_key.encode(), _DOMAIN + body, hashlib.sha256).digest()[:_MAC]
+    if not hmac.compare_digest(mac, expected):
+        return None
+    version, tenant, event, expires = _LAYOUT.unpack(body)
+    if version != _VERSION:
+        return None
+    return Confirmation(uuid.UUID(bytes=tenant), uuid.UUID(bytes=event),
+                        dt.datetime.fromtimestamp(expires, dt.timezone.utc))
+
+
+def needs_confirmation(tenant: TenantRecord, channel: str, asked: bool) -> bool:
+    return asked or channel in (tenant.settings.get("double_opt_in_channels") or [])
+
+
+def lifetime(tenant: TenantRecord) -> dt.timedelta:
+    return dt.timedelta(hours=int(tenant.settings.get("confirmation_token_hours") or 72))
+
+
+def locale_of(contact: Any, tenant: TenantRecord) -> str:
+    for candidate in (contact["locale"], contact["language"], tenant.settings.get("default_locale")):
+        if candidate and candidate[:2].lower() in ("fr", "en"):
+            return candidate[:2].lower()
+    return "en"
+
+
+_TEXTS = {
+    "fr": ("Confirmez votre inscription — {tenant}",
+           "Bonjour,\n\nVous avez demandé à recevoir « {purpose} » de {tenant} ({channel}).\n"
+           "Pour confirmer, ouvrez ce lien puis appuyez sur le bouton « Confirmer » :\n\n{link}\n\n"
+           "Ce lien expire le {expires}. Si vous n'êtes pas à l'origine de cette demande,"
+           " ignorez ce message : rien ne sera envoyé.\n"),
+    "en": ("Please confirm your subscription — {tenant}",
+           "Hello,\n\nYou asked to receive \"{purpose}\" from {tenant} ({channel}).\n"
+           "To confirm, open this link and press the \"Confirm\" button:\n\n{link}\n\n"
+           "The link expires on {expires}. If you did not ask for this, ignore this message:"
+           " nothing will be sent.\n"),
+}
+
+
+async def request_confirmation(
+    ctx: TenantContext, tenant: TenantRecord, contact: Any, purpose: Any, event: dict,
+    *, secret_key: str, public_url: str,
+) -> None:
+    """Queue the confirmation e-mail for a `requested` event (same transaction)."""
+    if not contact["email"]:
+        raise invalid_field("double_opt_in", "double opt-in needs the contact's e-mail address")
+    expires = event["recorded_at"] + lifetime(tenant)
+    link = f"{public_url}/p/confirm/{make_token(secret_key, ctx.tenant_id, event['id'], expires)}"
+    unsubscribe = tokens.make_token(
+        secret_key, ctx.tenant_id, event["contact_id"], event["purpose_id"], event["channel"]
+    )
+    language = locale_of(contact, tenant)
+    subject, text = _TEXTS[language]
+    values = {"tenant": tenant.name, "purpose": purpose["name"], "channel": event["channel"],
+              "link": link, "expires": expires.strftime("%Y-%m-%d %H:%M UTC")}
+    await enqueue_email(
+        ctx.tenant_id, to=contact["email"], subject=subject.format(**values),
+        text=text.format(**values), contact_id=event["contact_id"],
+        headers={
+            "List-Unsubscribe": f"<{public_url}/p/unsubscribe/{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "Content-Language": language,
+        },
+    )
+
+
+_REQUEST = (
+    "SELECT e.id, e.contact_id, e.channel, e.purpose_id, e.notice_id, e.recorded_at,"
+    " p.key AS purpose, p.name AS purpose_name, n.text AS notice_text, n.language AS notice_language,"
+    " s.status, s.event_id AS state_event, c.locale, c.language"
+    " FROM consent_event e"
+    " JOIN purpose p ON p.tenant_id = e.tenant_id AND p.id = e.purpose_id"
+    " LEFT JOIN notice n ON n.tenant_id = e.tenant_id AND n.id = e.notice_id"
+    " LEFT JOIN consent_state s ON s.tenant_id = e.tenant_id AND s.contact_id = e.contact_id"
+    "  AND s.channel = e.channel AND s.purpose_id = e.purpose_id"
+    " LEFT JOIN contact c ON c.tenant_id = e.tenant_id AND c.id = e.contact_id"
+    " WHERE e.tenant_id = {} AND e.id = {} AND e.action = 'requested'"
+)
+
+
+async def pending_request(confirmation: Confirmation) -> Any:
+    """The request behind a link, in the caller's transaction for its tenant."""
+    row = await db.fetchrow(_REQUEST, confirmation.tenant_id, confirmation.event_id)
+    if row is None or row["contact_id"] is None:
+        raise NotFound("this confirmation link is not valid")
+    return row
+
+
+def check_usable(row: Any, confirmation: Confirmation, now: dt.datetime) -> None:
+    if row["status"] == "granted" and db_uuid(row["state_event"]) != db_uuid(row["id"]):
+        raise LinkGone("this subscription is already confirmed", state="confirmed")
+    if row["status"] != "pending" or db_uuid(row["state_event"]) != db_uuid(row["id"]):
+        raise LinkGone("this link was replaced or withdrawn", state="replaced")
+    if confirmation.expires_at <= now:
+        raise LinkGone("this link has expired; please subscribe again", state="expired")
+
+
+async def confirm(ctx: TenantContext, confirmation: Confirmation, *, ip: Optional[str],
+                  user_agent: Optional[str]) -> Any:
+    """Appends the `confirmed` event with its proof; the state becomes granted."""
+    from consent.consents import apply_to_state
+
+    row = await pending_request(confirmation)
+    now = dt.datetime.now(dt.timezone.utc)
+    check_usable(row, confirmation, now)
+    [event] = await ledger.append([ledger.NewEvent(
+        tenant_id=ctx.tenant_id, contact_id=db_uuid(row["contact_id"]), channel=row["channel"],
+        purpose_id=db_uuid(row["purpose_id"]), action="confirmed", method="double_opt_in",
+        collected_at=now, recorded_at=now,
+        notice_id=None if row["notice_id"] is None else db_uuid(row["notice_id"]),
+        source="confirmation link", actor="subject", ip=ip, user_agent=user_agent,
+    )])
+    await apply_to_state(ctx, event)
+    return row

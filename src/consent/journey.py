@@ -1,0 +1,145 @@
+"""What the public pages do with a signed link: confirm a double opt-in, or
+unsubscribe in one click. Each runs in one transaction of the link's tenant;
+the person is the actor, their IP and user agent are the proof."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+import msgspec
+
+from consent import double_opt_in, ledger, tokens
+from consent.audit import db_uuid
+from optinbase import db
+from optinbase.context import TenantContext
+from optinbase.errors import NotFound
+from optinbase.settings import get_settings
+from tenants import repository
+
+
+class LinkView(msgspec.Struct, kw_only=True):
+    """What a page shows about a link; `state` says what happened or can happen."""
+
+    state: str  # pending | confirmed | expired | replaced | subscribed | unsubscribed
+    tenant: str
+    purpose: str
+    channel: str
+    language: str
+    notice_text: Optional[str] = None
+    notice_language: Optional[str] = None
+
+
+async def _subject(tenant_id) -> tuple[TenantContext, object]:
+    tenant = await repository.tenant_by_id(tenant_id)
+    if tenant is None:
+        raise NotFound("this link is not valid")
+    ctx = TenantContext(tenant_id=tenant.id, tenant_slug=tenant.slug, actor="subject",
+                        scopes=frozenset(), country=tenant.country)
+    return ctx, tenant
+
+
+def _confirmation(token: str) -> double_opt_in.Confirmation:
+    confirmation = double_opt_in.read_token(get_settings().secret_key, token)
+    if confirmation is None:
+        raise NotFound("this confirmation link is not valid")
+    return confirmation
+
+
+def _view(row, tenant, state: str) -> LinkView:
+    return LinkView(
+        state=state, tenant=tenant.name, purpose=row["purpose_name"], channel=row["channel"],
+        language=double_opt_in.locale_of(row, tenant), notice_text=row["notice_text"],
+        notice_language=row["notice_language"],
+    )
+
+
+async def show_confirmation(token: str) -> LinkView:
+    """GET: describes the request; changes nothing (mail scanners open links)."""
+    confirmation = _confirmation(token)
+    ctx, tenant = await _subject(confirmation.tenant_id)
+    async with db.tenant_transaction(ctx.tenant_id, write=False):
+        row = await double_opt_in.pending_request(confirmation)
+    try:
+        double_opt_in.check_usable(row, confirmation, dt.datetime.now(dt.timezone.utc))
+    except double_opt_in.LinkGone as gone:
+        return _view(row, tenant, gone.extra["state"])
+    return _view(row, tenant, "pending")
+
+
+async def confirm(token: str, ip: Optional[str], user_agent: Optional[str]) -> LinkView:
+    confirmation = _confirmation(token)
+    ctx, tenant = await _subject(confirmation.tenant_id)
+    try:
+        async with db.tenant_transaction(ctx.tenant_id):
+            row = await double_opt_in.confirm(ctx, confirmation, ip=ip, user_agent=user_agent)
+    except double_opt_in.LinkGone as gone:
+        async with db.tenant_transaction(ctx.tenant_id, write=False):
+            row = await double_opt_in.pending_request(confirmation)
+        return _view(row, tenant, gone.extra["state"])
+    return _view(row, tenant, "confirmed")
+
+
+_SUBSCRIPTION = (
+    "SELECT c.id AS contact_id, c.locale, c.language, p.name AS purpose_name,"
+    " s.status, s.notice_text, s.notice_language"
+    " FROM contact c JOIN purpose p ON p.tenant_id = c.tenant_id AND p.id = {}"
+    " LEFT JOIN (SELECT cs.contact_id, cs.status, n.text AS notice_text,"
+    "   n.language AS notice_language FROM consent_state cs"
+    "   JOIN consent_event e ON e.tenant_id = cs.tenant_id AND e.id = cs.event_id"
+    "   LEFT JOIN notice n ON n.tenant_id = e.tenant_id AND n.id = e.notice_id"
+    "   WHERE cs.tenant_id = {} AND cs.contact_id = {} AND cs.purpose_id = {} AND cs.channel = {}"
+    " ) s ON s.contact_id = c.id"
+    " WHERE c.tenant_id = {} AND c.id = {}"
+)
+
+
+async def _subscription(link: tokens.LinkToken):
+    row = await db.fetchrow(
+        _SUBSCRIPTION, link.purpose_id, link.tenant_id, link.contact_id, link.purpose_id,
+        link.channel, link.tenant_id, link.contact_id,
+    )
+    if row is None:
+        raise NotFound("this link is not valid")
+    return row
+
+
+def _link(token: str) -> tokens.LinkToken:
+    link = tokens.verify_token(get_settings().secret_key, token)
+    if link is None:
+        raise NotFound("this link is not valid")
+    return link
+
+
+def _unsubscribe_view(row, tenant, channel: str, state: str) -> LinkView:
+    return LinkView(state=state, tenant=tenant.name, purpose=row["purpose_name"], channel=channel,
+                    language=double_opt_in.locale_of(row, tenant))
+
+
+async def show_unsubscribe(token: str) -> LinkView:
+    link = _link(token)
+    ctx, tenant = await _subject(link.tenant_id)
+    async with db.tenant_transaction(ctx.tenant_id, write=False):
+        row = await _subscription(link)
+    state = "unsubscribed" if row["status"] in ("withdrawn", "refused", None) else "subscribed"
+    return _unsubscribe_view(row, tenant, link.channel, state)
+
+
+async def unsubscribe(token: str, ip: Optional[str], user_agent: Optional[str]) -> LinkView:
+    """One click (RFC 8058): withdraws; a second click records nothing more."""
+    from consent.consents import apply_to_state
+
+    link = _link(token)
+    ctx, tenant = await _subject(link.tenant_id)
+    async with db.tenant_transaction(ctx.tenant_id):
+        row = await _subscription(link)
+        if row["status"] not in ("withdrawn", "refused", None):
+            now = dt.datetime.now(dt.timezone.utc)
+            [event] = await ledger.append([ledger.NewEvent(
+                tenant_id=ctx.tenant_id, contact_id=db_uuid(row["contact_id"]),
+                channel=link.channel, purpose_id=link.purpose_id, action="withdrawn",
+                method="one_click_unsubscribe", collected_at=now, recorded_at=now,
+                source="unsubscribe link", actor="subject", ip=ip, user_agent=user_agent,
+            )])
+            await apply_to_state(ctx, event)
+    return _unsubscribe_view(row, tenant, link.channel, "unsubscribed")
