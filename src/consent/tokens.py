@@ -50,8 +50,11 @@ class Signer:
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
 
     def token(self, contact_id: Any) -> str:
-        """`contact_id`: uuid.UUID or asyncpg's UUID (both have `.bytes`)."""
-        contact = contact_id.bytes
+        """`contact_id`: a UUID (uuid's or asyncpg's) or its text."""
+        if isinstance(contact_id, str):
+            contact = bytes.fromhex(contact_id.replace("-", ""))
+        else:
+            contact = contact_id.bytes
         inner = self._inner.copy()
         inner.update(contact)
         outer = self._outer.copy()

@@ -53,10 +53,18 @@ def count_query(rule: r.Rule, **where) -> Sql:
 
 
 def export_query(rule: r.Rule, **where) -> Sql:
-    """Rows after a contact id (the last argument is appended per batch: after, limit)."""
+    """One keyset batch; each run appends `batch_args(after, limit)`.
+
+    The lower bound is given on both sides of the join: with it on consent_state
+    only, PostgreSQL's merge join walks contact from the tenant's first id on
+    every batch, and an export turns quadratic."""
     audience = _audience(rule, **where)
     return Sql(
         _SELECT_EXPORT + audience.text
-        + " AND s.contact_id > {} ORDER BY s.contact_id LIMIT {}",
+        + " AND s.contact_id > {} AND c.id > {} ORDER BY s.contact_id LIMIT {}",
         audience.args,
     )
+
+
+def batch_args(after: object, limit: int) -> tuple:
+    return (after, after, limit)

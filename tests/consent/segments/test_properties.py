@@ -193,5 +193,5 @@ async def test_compiled_sql_selects_what_python_selects(backend, data):
                                         NOW) == "granted"}
         assert await db.fetchval(count.text, *count.args) == len(allowed)
         export = audience.export_query(rule, **where)
-        rows = await _ids(export.text, *export.args, audience.FIRST_ID, 1000)
+        rows = await _ids(export.text, *export.args, *audience.batch_args(audience.FIRST_ID, 1000))
         assert rows == allowed
