@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import email.policy
 import socket
 from email.message import Message
 
@@ -20,7 +21,7 @@ class _Collect:
         self.messages: list[Message] = []
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook name
-        self.messages.append(email.message_from_bytes(envelope.content))
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         return "250 OK"
 
 
