@@ -126,7 +126,7 @@ async def record_consent(
     if action == "requested":
         settings = get_settings()
         await double_opt_in.request_confirmation(
-            ctx, tenant, contact, purpose, event,
+            ctx, tenant, contact, [(event, purpose["name"])],
             secret_key=settings.secret_key, public_url=settings.public_url,
         )
     return _event_out(event, data.purpose, status)

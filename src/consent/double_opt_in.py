@@ -87,12 +87,12 @@ def locale_of(contact: Any, tenant: TenantRecord) -> str:
 
 _TEXTS = {
     "fr": ("Confirmez votre inscription — {tenant}",
-           "Bonjour,\n\nVous avez demandé à recevoir « {purpose} » de {tenant} ({channel}).\n"
+           "Bonjour,\n\nVous avez demandé à recevoir de {tenant} : {purpose}.\n"
            "Pour confirmer, ouvrez ce lien puis appuyez sur le bouton « Confirmer » :\n\n{link}\n\n"
            "Ce lien expire le {expires}. Si vous n'êtes pas à l'origine de cette demande,"
            " ignorez ce message : rien ne sera envoyé.\n"),
     "en": ("Please confirm your subscription — {tenant}",
-           "Hello,\n\nYou asked to receive \"{purpose}\" from {tenant} ({channel}).\n"
+           "Hello,\n\nYou asked {tenant} for: {purpose}.\n"
            "To confirm, open this link and press the \"Confirm\" button:\n\n{link}\n\n"
            "The link expires on {expires}. If you did not ask for this, ignore this message:"
            " nothing will be sent.\n"),
@@ -100,12 +100,14 @@ _TEXTS = {
 
 
 async def request_confirmation(
-    ctx: TenantContext, tenant: TenantRecord, contact: Any, purpose: Any, event: dict,
+    ctx: TenantContext, tenant: TenantRecord, contact: Any, requested: list[tuple[dict, str]],
     *, secret_key: str, public_url: str,
 ) -> None:
-    """Queue the confirmation e-mail for a `requested` event (same transaction)."""
+    """Queue one confirmation e-mail for the `requested` events of one submission
+    (same transaction); `requested` pairs each event with its purpose's name."""
     if not contact["email"]:
         raise invalid_field("double_opt_in", "double opt-in needs the contact's e-mail address")
+    event = requested[0][0]
     expires = event["recorded_at"] + lifetime(tenant)
     link = f"{public_url}/p/confirm/{make_token(secret_key, ctx.tenant_id, event['id'], expires)}"
     unsubscribe = tokens.make_token(
@@ -113,7 +115,8 @@ async def request_confirmation(
     )
     language = locale_of(contact, tenant)
     subject, text = _TEXTS[language]
-    values = {"tenant": tenant.name, "purpose": purpose["name"], "channel": event["channel"],
+    listed = ", ".join(f"{name} ({e['channel']})" for e, name in requested)
+    values = {"tenant": tenant.name, "purpose": listed, "channel": event["channel"],
               "link": link, "expires": expires.strftime("%Y-%m-%d %H:%M UTC")}
     await enqueue_email(
         ctx.tenant_id, to=contact["email"], subject=subject.format(**values),
@@ -157,20 +160,61 @@ def check_usable(row: Any, confirmation: Confirmation, now: dt.datetime) -> None
         raise LinkGone("this link has expired; please subscribe again", state="expired")
 
 
+# The other requests of the same submission (same contact, same instant) that
+# still wait: one link confirms everything the person ticked at once.
+_SAME_SUBMISSION = (
+    "SELECT e.id, e.channel, e.purpose_id, e.notice_id FROM consent_event e"
+    " JOIN consent_state s ON s.tenant_id = e.tenant_id AND s.event_id = e.id"
+    "  AND s.status = 'pending'"
+    " WHERE e.tenant_id = {} AND e.contact_id = {} AND e.action = 'requested'"
+    "  AND e.recorded_at = {} ORDER BY e.seq"
+)
+
+
 async def confirm(ctx: TenantContext, confirmation: Confirmation, *, ip: Optional[str],
                   user_agent: Optional[str]) -> Any:
-    """Appends the `confirmed` event with its proof; the state becomes granted."""
+    """Appends a `confirmed` event with its proof per waiting request; states become granted."""
     from consent.consents import apply_to_state
 
     row = await pending_request(confirmation)
     now = dt.datetime.now(dt.timezone.utc)
     check_usable(row, confirmation, now)
-    [event] = await ledger.append([ledger.NewEvent(
-        tenant_id=ctx.tenant_id, contact_id=db_uuid(row["contact_id"]), channel=row["channel"],
-        purpose_id=db_uuid(row["purpose_id"]), action="confirmed", method="double_opt_in",
+    batch = await db.fetch(_SAME_SUBMISSION, ctx.tenant_id, db_uuid(row["contact_id"]),
+                           row["recorded_at"])
+    stored = await ledger.append([ledger.NewEvent(
+        tenant_id=ctx.tenant_id, contact_id=db_uuid(row["contact_id"]), channel=r["channel"],
+        purpose_id=db_uuid(r["purpose_id"]), action="confirmed", method="double_opt_in",
         collected_at=now, recorded_at=now,
-        notice_id=None if row["notice_id"] is None else db_uuid(row["notice_id"]),
+        notice_id=None if r["notice_id"] is None else db_uuid(r["notice_id"]),
         source="confirmation link", actor="subject", ip=ip, user_agent=user_agent,
-    )])
-    await apply_to_state(ctx, event)
+    ) for r in batch])
+    for event in stored:
+        await apply_to_state(ctx, event)
     return row
+
+
+async def expire_unconfirmed(now: dt.datetime) -> int:
+    """Requests left unconfirmed past the tenant's lifetime get an `expired`
+    event (the worker runs this). Returns how many expired."""
+    from consent.consents import apply_to_state
+    from tenants import repository
+
+    expired = 0
+    for tenant_id in await repository.tenant_ids():
+        tenant = await repository.tenant_by_id(tenant_id)
+        async with db.tenant_transaction(tenant_id):
+            rows = await db.fetch(
+                "SELECT contact_id, channel, purpose_id, event_id FROM consent_state"
+                " WHERE tenant_id = {} AND status = 'pending' AND since < {} LIMIT 1000",
+                tenant_id, now - lifetime(tenant),
+            )
+            stored = await ledger.append([ledger.NewEvent(
+                tenant_id=tenant_id, contact_id=db_uuid(r["contact_id"]), channel=r["channel"],
+                purpose_id=db_uuid(r["purpose_id"]), action="expired", method="double_opt_in",
+                collected_at=now, recorded_at=now, source="not confirmed in time",
+                actor="system") for r in rows])
+            ctx = TenantContext(tenant_id=tenant_id, tenant_slug=tenant.slug, actor="system")
+            for event in stored:
+                await apply_to_state(ctx, event)
+            expired += len(stored)
+    return expired

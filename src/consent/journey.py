@@ -5,6 +5,7 @@ the person is the actor, their IP and user agent are the proof."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Optional
 
 import msgspec
@@ -143,3 +144,132 @@ async def unsubscribe(token: str, ip: Optional[str], user_agent: Optional[str]) 
             )])
             await apply_to_state(ctx, event)
     return _unsubscribe_view(row, tenant, link.channel, "unsubscribed")
+
+
+# --- hosted subscribe form ----------------------------------------------------
+
+
+class FormView(msgspec.Struct, kw_only=True):
+    tenant: str
+    slug: str
+    language: str
+    offers: list
+
+
+async def _tenant_by_slug(slug: str) -> tuple[TenantContext, object]:
+    tenant = await repository.tenant_by_slug(slug) if slug.replace("-", "").isalnum() else None
+    if tenant is None:
+        raise NotFound("no such form")
+    return await _subject(tenant.id)
+
+
+def page_language(tenant, accept_language: str) -> str:
+    preferred = (accept_language or "").split(",")[0].strip()[:2].lower()
+    if preferred in ("fr", "en"):
+        return preferred
+    default = str(tenant.settings.get("default_locale") or "en")[:2].lower()
+    return default if default in ("fr", "en") else "en"
+
+
+async def show_subscribe_form(slug: str, accept_language: str) -> FormView:
+    from consent import subscription
+
+    ctx, tenant = await _tenant_by_slug(slug)
+    language = page_language(tenant, accept_language)
+    async with db.tenant_transaction(ctx.tenant_id, write=False):
+        offers = await subscription.offers(ctx, language)
+    return FormView(tenant=tenant.name, slug=tenant.slug, language=language, offers=offers)
+
+
+async def subscribe(slug: str, data, *, ip: Optional[str], user_agent: Optional[str],
+                    source: str, gpc: bool) -> int:
+    from consent import subscription
+
+    ctx, tenant = await _tenant_by_slug(slug)
+    async with db.tenant_transaction(ctx.tenant_id):
+        return await subscription.subscribe(ctx, tenant, data, ip=ip, user_agent=user_agent,
+                                            source=source, gpc=gpc)
+
+
+# --- preference centre --------------------------------------------------------
+
+
+class PreferenceRow(msgspec.Struct, kw_only=True):
+    purpose: str
+    purpose_name: str
+    notice_id: str
+    notice_text: str
+    notice_language: str
+    channels: dict[str, str]  # channel -> current status ("none" when never asked)
+
+
+class PreferencesView(msgspec.Struct, kw_only=True):
+    tenant: str
+    language: str
+    rows: list[PreferenceRow]
+    saved: bool = False
+
+
+async def _preferences(ctx, tenant, contact_id) -> PreferencesView:
+    from consent import subscription
+
+    contact = await subscription.find_contact_or_404(ctx, contact_id)
+    language = double_opt_in.locale_of(contact, tenant)
+    states = {(r["key"], r["channel"]): r["status"] for r in await db.fetch(
+        "SELECT p.key, s.channel, s.status FROM consent_state s JOIN purpose p"
+        " ON p.tenant_id = s.tenant_id AND p.id = s.purpose_id"
+        " WHERE s.tenant_id = {} AND s.contact_id = {}", ctx.tenant_id, contact_id)}
+    rows = [
+        PreferenceRow(purpose=o.purpose, purpose_name=o.purpose_name, notice_id=str(o.notice_id),
+                      notice_text=o.notice_text, notice_language=o.notice_language,
+                      channels={c: states.get((o.purpose, c), "none") for c in o.channels})
+        for o in await subscription.offers(ctx, language)
+    ]
+    return PreferencesView(tenant=tenant.name, language=language, rows=rows)
+
+
+async def show_preferences(token: str) -> PreferencesView:
+    link = _link(token)
+    ctx, tenant = await _subject(link.tenant_id)
+    async with db.tenant_transaction(ctx.tenant_id, write=False):
+        return await _preferences(ctx, tenant, link.contact_id)
+
+
+async def save_preferences(token: str, chosen: set[tuple[str, str]], notices: dict[str, str], *,
+                           ip: Optional[str], user_agent: Optional[str],
+                           gpc: bool) -> PreferencesView:
+    """Every box is a decision: ticked = granted (with the notice shown beside it),
+    unticked = withdrawn. Only changes are recorded, each a ledger event."""
+    from consent.consents import apply_to_state
+
+    link = _link(token)
+    ctx, tenant = await _subject(link.tenant_id)
+    async with db.tenant_transaction(ctx.tenant_id):
+        view = await _preferences(ctx, tenant, link.contact_id)
+        purposes = {r["key"]: db_uuid(r["id"]) for r in await db.fetch(
+            "SELECT id, key FROM purpose WHERE tenant_id = {}", ctx.tenant_id)}
+        now = dt.datetime.now(dt.timezone.utc)
+        changes = []
+        for row in view.rows:
+            if notices.get(row.purpose, row.notice_id) != row.notice_id:
+                raise NotFound("the page was out of date; please reload it")
+            for channel, status in row.channels.items():
+                want = (row.purpose, channel) in chosen and not (gpc and channel == "social_ads")
+                action = None
+                if want and status != "granted":
+                    action = "granted"
+                elif not want and status in ("granted", "pending"):
+                    action = "withdrawn"
+                if action:
+                    changes.append(ledger.NewEvent(
+                        tenant_id=ctx.tenant_id, contact_id=link.contact_id, channel=channel,
+                        purpose_id=purposes[row.purpose], action=action,
+                        method="preference_centre", collected_at=now, recorded_at=now,
+                        notice_id=uuid.UUID(row.notice_id) if action == "granted" else None,
+                        source="preference centre" + (" (Sec-GPC: 1)" if gpc else ""),
+                        actor="subject", ip=ip, user_agent=user_agent))
+        for event in await ledger.append(changes):
+            await apply_to_state(ctx, event)
+        view = await _preferences(ctx, tenant, link.contact_id)
+    view.saved = True
+    return view

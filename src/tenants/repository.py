@@ -89,6 +89,10 @@ async def insert_tenant(record: TenantRecord) -> None:
     )
 
 
+async def tenant_ids() -> list[uuid.UUID]:
+    return [_uuid(r["id"]) for r in await db.fetch("SELECT id FROM tenant ORDER BY created_at")]
+
+
 async def agency_by_slug(slug: str) -> Optional[dict[str, Any]]:
     row = await db.fetchrow("SELECT id, slug, name FROM agency WHERE slug = {}", slug)
     return {"id": _uuid(row["id"]), "slug": row["slug"], "name": row["name"]} if row else None

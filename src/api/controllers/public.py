@@ -3,6 +3,7 @@ JSON instead of HTML when asked with `Accept: application/json`."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -11,6 +12,7 @@ from litestar.response import Template
 
 from api.params import Path
 from consent import journey
+from consent.subscription import Choice, SubscribeIn
 from optinbase.errors import DomainError
 
 TEXTS: dict[str, dict[str, Any]] = {
@@ -28,6 +30,16 @@ TEXTS: dict[str, dict[str, Any]] = {
         "unsubscribe_button": "Me désinscrire",
         "unsubscribed": "C'est fait : vous ne recevrez plus « {purpose} » de {tenant} par {channel}.",
         "error_title": "Lien non valable",
+        "subscribe_title": "S'inscrire",
+        "email_label": "Adresse e-mail (obligatoire)",
+        "phone_label": "Téléphone mobile (facultatif)",
+        "by_channel": "J'accepte, par {channel}",
+        "subscribe_button": "M'inscrire",
+        "check_mail": "Merci ! Ouvrez l'e-mail que nous venons d'envoyer pour confirmer votre inscription.",
+        "preferences_title": "Vos préférences",
+        "save_button": "Enregistrer mes choix",
+        "saved": "Vos choix sont enregistrés.",
+        "too_many": "Trop de tentatives depuis cette adresse ; réessayez plus tard.",
         "channels": {"email": "e-mail", "sms": "SMS", "phone": "téléphone", "postal": "courrier",
                      "social_ads": "publicité sur les réseaux sociaux", "push": "notification"},
     },
@@ -45,12 +57,46 @@ TEXTS: dict[str, dict[str, Any]] = {
         "unsubscribe_button": "Unsubscribe me",
         "unsubscribed": "Done: you will no longer receive \u201c{purpose}\u201d from {tenant} by {channel}.",
         "error_title": "Invalid link",
+        "subscribe_title": "Subscribe",
+        "email_label": "E-mail address (required)",
+        "phone_label": "Mobile phone (optional)",
+        "by_channel": "I agree, by {channel}",
+        "subscribe_button": "Subscribe",
+        "check_mail": "Thank you! Open the e-mail we just sent to confirm your subscription.",
+        "preferences_title": "Your preferences",
+        "save_button": "Save my choices",
+        "saved": "Your choices are saved.",
+        "too_many": "Too many attempts from this address; please try again later.",
         "channels": {"email": "e-mail", "sms": "SMS", "phone": "phone", "postal": "post",
                      "social_ads": "social media advertising", "push": "notification"},
     },
 }
 
 _STATUS = {"expired": 410, "replaced": 410}
+
+
+class RateLimiter:
+    """Sliding window per client address, per process: enough to blunt a
+    form-filling bot; a shared limiter belongs in front of several processes."""
+
+    def __init__(self, limit: int, window_seconds: float):
+        self.limit, self.window = limit, window_seconds
+        self._hits: dict[str, list[float]] = {}
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        if len(self._hits) > 50_000:
+            self._hits.clear()
+        hits = [t for t in self._hits.get(key, []) if t > now - self.window]
+        if len(hits) >= self.limit:
+            self._hits[key] = hits
+            return False
+        hits.append(now)
+        self._hits[key] = hits
+        return True
+
+
+subscribe_limiter = RateLimiter(limit=10, window_seconds=600)
 
 
 def _wants_json(request: Request) -> bool:
@@ -120,3 +166,105 @@ class PublicPages(Controller):
                          await journey.unsubscribe(token, ip, agent))
         except DomainError as error:
             return _error(request, error)
+
+    @get("/{slug:str}/subscribe")
+    async def show_subscribe(self, request: Request, slug: Path[str]) -> Response:
+        try:
+            form = await journey.show_subscribe_form(slug, request.headers.get("accept-language", ""))
+        except DomainError as error:
+            return _error(request, error)
+        if _wants_json(request):
+            return Response(msgspec.to_builtins(form))
+        return _form_page(form, done=False)
+
+    @post("/{slug:str}/subscribe", status_code=200)
+    async def subscribe(self, request: Request, slug: Path[str]) -> Response:
+        ip, agent = _client(request)
+        gpc = request.headers.get("sec-gpc") == "1"
+        try:
+            form = await journey.show_subscribe_form(slug, request.headers.get("accept-language", ""))
+        except DomainError as error:
+            return _error(request, error)
+        texts = TEXTS[form.language]
+        if not subscribe_limiter.allow(ip or "?"):
+            if _wants_json(request):
+                return Response({"status": 429, "detail": texts["too_many"]}, status_code=429)
+            return _form_page(form, done=False, error=texts["too_many"], status=429)
+        fields: dict[str, Any] = {}
+        try:
+            if _is_json(request):
+                data = msgspec.json.decode(await request.body(), type=SubscribeIn)
+            else:
+                posted = await request.form()
+                fields = {"email": posted.get("email", ""), "phone": posted.get("phone") or None}
+                if posted.get("website"):  # the honeypot: a bot filled the invisible field
+                    return _form_page(form, done=True)
+                choices = []
+                for value in posted.getall("consent", []):
+                    purpose, _, channel = value.partition(":")
+                    choices.append(Choice(channel=channel, purpose=purpose,
+                                          notice_id=posted.get(f"notice.{purpose}", "")))
+                data = msgspec.convert({**fields, "consents": [msgspec.to_builtins(c) for c in choices],
+                                        "locale": form.language}, SubscribeIn)
+            await journey.subscribe(slug, data, ip=ip, user_agent=agent,
+                                    source=str(request.url), gpc=gpc)
+        except (msgspec.ValidationError, msgspec.DecodeError) as error:
+            return _invalid(request, form, fields, str(error))
+        except DomainError as error:
+            if error.status == 422:
+                return _invalid(request, form, fields, error.detail)
+            return _error(request, error)
+        if _wants_json(request) or _is_json(request):
+            return Response({"status": "confirmation_sent"}, status_code=202)
+        return _form_page(form, done=True)
+
+    @get("/preferences/{token:str}")
+    async def show_preferences(self, request: Request, token: Path[str]) -> Response:
+        try:
+            view = await journey.show_preferences(token)
+        except DomainError as error:
+            return _error(request, error)
+        return _preferences_page(request, view)
+
+    @post("/preferences/{token:str}", status_code=200)
+    async def save_preferences(self, request: Request, token: Path[str]) -> Response:
+        ip, agent = _client(request)
+        try:
+            posted = await request.form()
+            chosen = {tuple(v.partition(":")[::2]) for v in posted.getall("consent", [])}
+            notices = {k[len("notice."):]: v for k, v in posted.items() if k.startswith("notice.")}
+            view = await journey.save_preferences(
+                token, chosen, notices, ip=ip, user_agent=agent,
+                gpc=request.headers.get("sec-gpc") == "1")
+        except DomainError as error:
+            return _error(request, error)
+        return _preferences_page(request, view)
+
+
+def _is_json(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith("application/json")
+
+
+def _form_page(form: Any, *, done: bool, error: str | None = None, status: int = 200,
+               email: str = "", phone: str | None = None) -> Response:
+    texts = TEXTS[form.language]
+    return Template(template_name="subscribe.html", status_code=status,
+                    context={"form": form, "t": texts, "lang": form.language, "done": done,
+                             "error": error, "view": form, "title": texts["subscribe_title"],
+                             "email": email, "phone": phone})
+
+
+def _invalid(request: Request, form: Any, fields: dict[str, Any], detail: str) -> Response:
+    if _wants_json(request) or _is_json(request):
+        return Response({"status": 422, "detail": detail}, status_code=422)
+    return _form_page(form, done=False, error=detail, status=422,
+                      email=fields.get("email", ""), phone=fields.get("phone"))
+
+
+def _preferences_page(request: Request, view: Any) -> Response:
+    if _wants_json(request):
+        return Response(msgspec.to_builtins(view))
+    texts = TEXTS.get(view.language, TEXTS["en"])
+    return Template(template_name="preferences.html",
+                    context={"view": view, "t": texts, "lang": view.language,
+                             "title": texts["preferences_title"]})
