@@ -32,6 +32,7 @@ from api.problems import to_problem
 from api.transaction import TenantTransactionMiddleware
 from messaging.outbox import OutboxWorker
 from optinbase import db
+from optinbase.background import run_periodic
 from optinbase.settings import Settings, get_settings
 from tenants.keys import KeyAuthenticator
 from tenants.service import TenantDirectory
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         stop, worker_task = asyncio.Event(), None
         if settings.outbox_worker:  # in-process delivery; `optinbase worker` scales it out
             worker = OutboxWorker(settings.smtp_url, settings.mail_from)
-            worker_task = asyncio.create_task(worker.run_forever(stop))
+            worker_task = asyncio.gather(worker.run_forever(stop), run_periodic(stop))
         try:
             yield
         finally:

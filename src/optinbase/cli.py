@@ -83,6 +83,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     import signal
 
     from messaging.outbox import OutboxWorker
+    from optinbase.background import run_periodic
     from optinbase.settings import get_settings
 
     settings = get_settings()
@@ -97,7 +98,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
             print(f"{await worker.run_once()} messages delivered")
             return
         print("outbox worker running (Ctrl-C stops it)", file=sys.stderr)
-        await worker.run_forever(stop)
+        await asyncio.gather(worker.run_forever(stop), run_periodic(stop))
 
     _run(_with_engine(work))
 

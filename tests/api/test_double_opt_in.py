@@ -119,3 +119,18 @@ async def test_one_click_unsubscribe(client):
     assert (await _events(client, tenant, contact))[-1]["method"] == "one_click_unsubscribe"
     tampered = await client.post(path[:-3] + "xyz")
     assert tampered.status_code == 404
+
+
+async def test_unconfirmed_requests_expire_after_the_lifetime(client):
+    tenant = await make_tenant()
+    contact, mail = await _pending(client, tenant, locale="en")
+    await double_opt_in.expire_unconfirmed(dt.datetime.now(dt.timezone.utc))
+    assert (await _check(client, tenant, contact))["status"] == "pending"  # still in time
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=73)
+    assert await double_opt_in.expire_unconfirmed(later) >= 1
+    assert (await _check(client, tenant, contact))["status"] == "expired"
+    events = await _events(client, tenant, contact)
+    assert [(e["action"], e["actor"]) for e in events] == [("requested", "api_key:" + tenant.key.split("_")[1]), ("expired", "system")]
+    payload = mail["payload"] if isinstance(mail["payload"], dict) else __import__("json").loads(mail["payload"])
+    token = LINK.search(payload["text"]).group(1)
+    assert (await client.post(f"/p/confirm/{token}")).status_code == 410
