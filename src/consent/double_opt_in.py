@@ -90,12 +90,14 @@ _TEXTS = {
            "Bonjour,\n\nVous avez demandé à recevoir de {tenant} : {purpose}.\n"
            "Pour confirmer, ouvrez ce lien puis appuyez sur le bouton « Confirmer » :\n\n{link}\n\n"
            "Ce lien expire le {expires}. Si vous n'êtes pas à l'origine de cette demande,"
-           " ignorez ce message : rien ne sera envoyé.\n"),
+           " ignorez ce message : rien ne sera envoyé.\n\n"
+           "Vos préférences, à tout moment : {preferences}\n"),
     "en": ("Please confirm your subscription — {tenant}",
            "Hello,\n\nYou asked {tenant} for: {purpose}.\n"
            "To confirm, open this link and press the \"Confirm\" button:\n\n{link}\n\n"
            "The link expires on {expires}. If you did not ask for this, ignore this message:"
-           " nothing will be sent.\n"),
+           " nothing will be sent.\n\n"
+           "Your preferences, at any time: {preferences}\n"),
 }
 
 
@@ -117,7 +119,8 @@ async def request_confirmation(
     subject, text = _TEXTS[language]
     listed = ", ".join(f"{name} ({e['channel']})" for e, name in requested)
     values = {"tenant": tenant.name, "purpose": listed, "channel": event["channel"],
-              "link": link, "expires": expires.strftime("%Y-%m-%d %H:%M UTC")}
+              "link": link, "expires": expires.strftime("%Y-%m-%d %H:%M UTC"),
+              "preferences": f"{public_url}/p/preferences/{unsubscribe}"}
     await enqueue_email(
         ctx.tenant_id, to=contact["email"], subject=subject.format(**values),
         text=text.format(**values), contact_id=event["contact_id"],
