@@ -68,12 +68,15 @@ async def show_confirmation(token: str) -> LinkView:
     return _view(row, tenant, "pending")
 
 
-async def confirm(token: str, ip: Optional[str], user_agent: Optional[str]) -> LinkView:
+async def confirm(token: str, ip: Optional[str], user_agent: Optional[str],
+                  gpc: bool = False) -> LinkView:
     confirmation = _confirmation(token)
     ctx, tenant = await _subject(confirmation.tenant_id)
     try:
         async with db.tenant_transaction(ctx.tenant_id):
             row = await double_opt_in.confirm(ctx, confirmation, ip=ip, user_agent=user_agent)
+            if gpc:
+                await honour_gpc(ctx, db_uuid(row["contact_id"]), ip, user_agent)
     except double_opt_in.LinkGone as gone:
         async with db.tenant_transaction(ctx.tenant_id, write=False):
             row = await double_opt_in.pending_request(confirmation)
@@ -112,6 +115,27 @@ def _link(token: str) -> tokens.LinkToken:
     return link
 
 
+async def honour_gpc(ctx: TenantContext, contact_id, ip: Optional[str],
+                     user_agent: Optional[str]) -> None:
+    """Sec-GPC: 1 is an objection to social ads: refuse them for every purpose not
+    already refused or withdrawn, with the signal as the proof."""
+    from consent.consents import apply_to_state
+
+    rows = await db.fetch(
+        "SELECT p.id FROM purpose p WHERE p.tenant_id = {} AND NOT EXISTS ("
+        " SELECT 1 FROM consent_state s WHERE s.tenant_id = p.tenant_id AND s.purpose_id = p.id"
+        " AND s.contact_id = {} AND s.channel = 'social_ads' AND s.status IN ('refused', 'withdrawn'))",
+        ctx.tenant_id, contact_id,
+    )
+    now = dt.datetime.now(dt.timezone.utc)
+    for event in await ledger.append([ledger.NewEvent(
+        tenant_id=ctx.tenant_id, contact_id=contact_id, channel="social_ads",
+        purpose_id=db_uuid(r["id"]), action="refused", method="web_form", collected_at=now,
+        recorded_at=now, source="Sec-GPC: 1", actor="subject", ip=ip, user_agent=user_agent,
+    ) for r in rows]):
+        await apply_to_state(ctx, event)
+
+
 def _unsubscribe_view(row, tenant, channel: str, state: str) -> LinkView:
     return LinkView(state=state, tenant=tenant.name, purpose=row["purpose_name"], channel=channel,
                     language=double_opt_in.locale_of(row, tenant))
@@ -126,7 +150,8 @@ async def show_unsubscribe(token: str) -> LinkView:
     return _unsubscribe_view(row, tenant, link.channel, state)
 
 
-async def unsubscribe(token: str, ip: Optional[str], user_agent: Optional[str]) -> LinkView:
+async def unsubscribe(token: str, ip: Optional[str], user_agent: Optional[str],
+                      gpc: bool = False) -> LinkView:
     """One click (RFC 8058): withdraws; a second click records nothing more."""
     from consent.consents import apply_to_state
 
@@ -143,6 +168,8 @@ async def unsubscribe(token: str, ip: Optional[str], user_agent: Optional[str]) 
                 source="unsubscribe link", actor="subject", ip=ip, user_agent=user_agent,
             )])
             await apply_to_state(ctx, event)
+        if gpc:
+            await honour_gpc(ctx, db_uuid(row["contact_id"]), ip, user_agent)
     return _unsubscribe_view(row, tenant, link.channel, "unsubscribed")
 
 

@@ -119,6 +119,28 @@ async def test_one_click_unsubscribe(client):
     assert (await _events(client, tenant, contact))[-1]["method"] == "one_click_unsubscribe"
     tampered = await client.post(path[:-3] + "xyz")
     assert tampered.status_code == 404
+    # A genuine signature naming another tenant finds nobody there.
+    other = await make_tenant()
+    link = __import__("consent.tokens", fromlist=["x"]).verify_token(get_settings().secret_key,
+                                                                  path.rsplit("/", 1)[1])
+    foreign = __import__("consent.tokens", fromlist=["x"]).make_token(
+        get_settings().secret_key, other.id, link.contact_id, link.purpose_id, "email")
+    assert (await client.post(f"/p/unsubscribe/{foreign}")).status_code == 404
+    assert (await client.get(f"/p/unsubscribe/{foreign}")).status_code == 404
+
+
+async def test_gpc_on_confirmation_refuses_social_ads(client):
+    tenant = await make_tenant()
+    contact, mail = await _pending(client, tenant, locale="en")
+    payload = mail["payload"] if isinstance(mail["payload"], dict) else __import__("json").loads(mail["payload"])
+    token = LINK.search(payload["text"]).group(1)
+    assert (await client.post(f"/p/confirm/{token}", headers={"Sec-GPC": "1"})).status_code == 200
+    states = (await client.get(f"/v1/contacts/{contact['id']}/consents",
+                               headers=tenant.headers)).json()
+    assert {(s["channel"], s["status"]) for s in states} == {("email", "granted"),
+                                                             ("social_ads", "refused")}
+    refusal = (await _events(client, tenant, contact))[-1]
+    assert refusal["source"] == "Sec-GPC: 1" and refusal["action"] == "refused"
 
 
 async def test_unconfirmed_requests_expire_after_the_lifetime(client):

@@ -103,6 +103,11 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
+def _gpc(request: Request) -> bool:
+    """Global Privacy Control: the browser objects to sale/sharing (here: social ads)."""
+    return request.headers.get("sec-gpc", "").strip() == "1"
+
+
 def _client(request: Request) -> tuple[str | None, str | None]:
     return (request.client.host if request.client else None,
             request.headers.get("user-agent"))
@@ -144,7 +149,7 @@ class PublicPages(Controller):
         try:
             ip, agent = _client(request)
             return _page(request, "confirm.html", "confirm_title",
-                         await journey.confirm(token, ip, agent))
+                         await journey.confirm(token, ip, agent, _gpc(request)))
         except DomainError as error:
             return _error(request, error)
 
@@ -163,7 +168,7 @@ class PublicPages(Controller):
         try:
             ip, agent = _client(request)
             return _page(request, "unsubscribe.html", "unsubscribe_title",
-                         await journey.unsubscribe(token, ip, agent))
+                         await journey.unsubscribe(token, ip, agent, _gpc(request)))
         except DomainError as error:
             return _error(request, error)
 
@@ -180,7 +185,7 @@ class PublicPages(Controller):
     @post("/{slug:str}/subscribe", status_code=200)
     async def subscribe(self, request: Request, slug: Path[str]) -> Response:
         ip, agent = _client(request)
-        gpc = request.headers.get("sec-gpc") == "1"
+        gpc = _gpc(request)
         try:
             form = await journey.show_subscribe_form(slug, request.headers.get("accept-language", ""))
         except DomainError as error:
@@ -235,7 +240,7 @@ class PublicPages(Controller):
             notices = {k[len("notice."):]: v for k, v in posted.items() if k.startswith("notice.")}
             view = await journey.save_preferences(
                 token, chosen, notices, ip=ip, user_agent=agent,
-                gpc=request.headers.get("sec-gpc") == "1")
+                gpc=_gpc(request))
         except DomainError as error:
             return _error(request, error)
         return _preferences_page(request, view)
