@@ -23,6 +23,20 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
 
+# Work to run once the current transaction has committed (and never if it rolls back).
+_after_commit: contextvars.ContextVar[Optional[list]] = contextvars.ContextVar(
+    "optinbase_after_commit", default=None
+)
+
+
+def after_commit(job: Any) -> None:
+    """`job` (an async callable) runs after the enclosing tenant transaction commits."""
+    pending = _after_commit.get()
+    if pending is None:
+        raise RuntimeError("after_commit needs an enclosing tenant transaction")
+    pending.append(job)
+
+
 # Tenant of the transaction in progress; lets the data layer assert it is inside one.
 current_tenant: contextvars.ContextVar[Optional[uuid.UUID]] = contextvars.ContextVar(
     "optinbase_current_tenant", default=None
@@ -225,7 +239,7 @@ class tenant_transaction:
     Nested use for the same tenant joins the outer transaction.
     """
 
-    __slots__ = ("tenant_id", "agency_id", "write", "_inner", "_token")
+    __slots__ = ("tenant_id", "agency_id", "write", "_inner", "_token", "_jobs")
 
     def __init__(
         self, tenant_id: uuid.UUID | None, *, write: bool = True,
@@ -253,13 +267,19 @@ class tenant_transaction:
             self._inner = SQLiteTransaction(engine, transaction_type=kind, allow_nested=False)
         await self._inner.__aenter__()
         self._token = current_tenant.set(self.tenant_id)
+        self._jobs = _after_commit.set([])
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if self._inner is None:
             return
         current_tenant.reset(self._token)
+        jobs = _after_commit.get() or []
+        _after_commit.reset(self._jobs)
         inner, self._inner = self._inner, None
         await inner.__aexit__(exc_type, exc, tb)
+        if exc_type is None:
+            for job in jobs:
+                await job()
 
 
 class worker_transaction:

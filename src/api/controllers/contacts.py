@@ -1,10 +1,10 @@
 from uuid import UUID
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, delete, get, patch, post
 
 from api.auth import requires
 from api.params import Body, Ctx, Limit, Path, Query
-from consent import consents, contacts
+from consent import consents, contacts, erasure
 from consent.schemas import (
     ConsentEventOut,
     ConsentIn,
@@ -42,6 +42,11 @@ class ContactController(Controller):
         self, ctx: Ctx, contact_id: Path[UUID], data: Body[ContactPatch]
     ) -> ContactOut:
         return await contacts.patch_contact(ctx, contact_id, data)
+
+    @delete("/{contact_id:uuid}", guards=[requires("contacts:write")], status_code=204)
+    async def erase(self, ctx: Ctx, contact_id: Path[UUID]) -> None:
+        """An erasure (GDPR Art. 17), not a soft delete: see consent/erasure.py."""
+        await erasure.erase_contact(ctx, contact_id)
 
     @post("/{contact_id:uuid}/consents", guards=[requires("consents:write")])
     async def record_consent(

@@ -1,0 +1,67 @@
+"""Erasure (GDPR Art. 17): the person leaves no personal data behind, yet the
+ledger still verifies and they are not imported or exported again.
+
+In one tenant transaction: suppression hashes (keyed, reason `erasure`) for the
+e-mail and phone; ledger events keep their digests but lose contact id, IP,
+user agent and salt (the only update the ledger accepts); consent states,
+queued and sent e-mails, and idempotency replays naming the person go; the
+contact row goes. Audit details and import reports never held personal data.
+On SQLite freed pages are zeroed (secure_delete) and the WAL is truncated
+after the commit, so the file bytes no longer hold the values either.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from consent import audit, contacts
+from consent.schemas import SuppressionIn
+from consent.suppression import add as add_suppression
+from optinbase import db
+from optinbase.context import TenantContext
+from optinbase.errors import NotFound
+
+_BLANK_LEDGER = (
+    "UPDATE consent_event SET contact_id = NULL, ip = NULL, user_agent = NULL, pii_salt = NULL"
+    " WHERE tenant_id = {} AND contact_id = {}"
+)
+
+
+async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID) -> None:
+    """Runs inside the caller's tenant transaction."""
+    row = await contacts.find_contact(ctx, contact_id)
+    if row is None:
+        raise NotFound("contact not found")
+    if not db.is_postgres():
+        await db.execute("PRAGMA secure_delete = ON")
+    for field in ("email", "phone"):
+        if row[field]:
+            await add_suppression(ctx, SuppressionIn(reason="erasure", **{field: row[field]}))
+    await db.execute(_BLANK_LEDGER, ctx.tenant_id, contact_id)
+    await db.execute(
+        "DELETE FROM consent_state WHERE tenant_id = {} AND contact_id = {}",
+        ctx.tenant_id, contact_id,
+    )
+    identifiers = [v for v in (row["email"], row["phone"]) if v]
+    await db.execute(
+        "DELETE FROM outbox_message WHERE tenant_id = {} AND (contact_id = {}"
+        + "".join(" OR recipient = {}" for _ in identifiers) + ")",
+        ctx.tenant_id, contact_id, *identifiers,
+    )
+    # A replayed answer would hand the erased contact back: drop those records.
+    needles = [str(contact_id), *identifiers]
+    await db.execute(
+        "DELETE FROM idempotency_record WHERE tenant_id = {} AND ("
+        + " OR ".join("body LIKE {}" for _ in needles) + ")",
+        ctx.tenant_id, *(f"%{n}%" for n in needles),
+    )
+    await db.execute("DELETE FROM contact WHERE tenant_id = {} AND id = {}", ctx.tenant_id,
+                     contact_id)
+    await audit.record(ctx, "contact.erased", "contact", contact_id, {})
+    db.after_commit(compact_storage)
+
+
+async def compact_storage() -> None:
+    """After the commit: SQLite keeps old page images in its WAL until a checkpoint."""
+    if not db.is_postgres():
+        await db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -1,0 +1,88 @@
+"""Erasure leaves no personal data anywhere in the database — a full dump
+(pg_dump; the SQLite file's bytes and its .dump) holds neither the e-mail, the
+phone, the names nor the IPs — while the ledger still verifies and the person
+cannot be imported again."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tests import databases
+from tests.factories import make_notice, make_purpose, make_tenant
+
+
+def _dump(database_url: str) -> bytes:
+    if database_url.startswith("sqlite:///"):
+        path = Path(database_url[len("sqlite:///"):])
+        raw = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+        conn = sqlite3.connect(path)
+        try:
+            text = "\n".join(conn.iterdump())
+        finally:
+            conn.close()
+        return raw + text.encode()
+    name = urlparse(databases.POSTGRES_URL).path.lstrip("/")
+    return subprocess.run(
+        ["pg_dump", "--no-owner", f"postgresql://postgres@127.0.0.1:5432/{name}"],
+        capture_output=True, check=True, timeout=300,
+    ).stdout
+
+
+async def test_erasure_leaves_no_trace(client, database_url):
+    tenant = await make_tenant()
+    h = tenant.headers
+    await make_purpose(client, tenant)
+    notice = await make_notice(client, tenant)
+    mark = uuid.uuid4().hex[:10]
+    person = {"email": f"erase.{mark}@example.org", "phone": "+33 6 98 76 54 32",
+              "first_name": f"Zephyrine{mark}", "last_name": f"Quetzal{mark}"}
+    ip, agent = "203.0.113.177", f"UniqueAgent/{mark}"
+    contact = (await client.post("/v1/contacts", json=person, headers=h)).json()
+    for channel, extra in (("email", {}), ("sms", {"double_opt_in": True})):
+        answer = await client.post(
+            f"/v1/contacts/{contact['id']}/consents",
+            json={"channel": channel, "purpose": "newsletter", "action": "grant", "method": "api",
+                  "notice_id": notice["id"], "ip": ip, "user_agent": agent, **extra},
+            headers={**h, "Idempotency-Key": f"grant-{channel}-{mark}"},
+        )
+        assert answer.status_code == 201, answer.text
+    needles = [person["email"].encode(), b"+33698765432", person["first_name"].encode(),
+               person["last_name"].encode(), ip.encode(), agent.encode()]
+    before = _dump(database_url)
+    assert all(n in before for n in needles)  # the check can see them when present
+
+    erased = await client.delete(f"/v1/contacts/{contact['id']}", headers=h)
+    assert erased.status_code == 204, erased.text
+    assert (await client.get(f"/v1/contacts/{contact['id']}", headers=h)).status_code == 404
+    assert (await client.delete(f"/v1/contacts/{contact['id']}", headers=h)).status_code == 404
+
+    after = _dump(database_url)
+    leaks = [n for n in needles if n in after]
+    assert leaks == []
+    verify = (await client.get("/v1/ledger/verify", headers=h)).json()
+    assert verify["ok"] is True and verify["events"] == 2
+
+    again = await client.post("/v1/imports", content=f"email\n{person['email']}\n".encode(),
+                              headers={**h, "Content-Type": "text/csv"})
+    assert again.status_code == 202, again.text
+    job = (await client.get(f"/v1/imports/{again.json()['id']}", headers=h)).json()
+    assert (job["created"], job["rejected"]) == (0, 1)
+    listed = await client.get("/v1/suppressions/check", params={"email": person["email"]},
+                              headers=h)
+    assert listed.json()["suppressed"] is True
+
+
+async def test_another_tenants_contact_cannot_be_erased(client):
+    a = await make_tenant()
+    b = await make_tenant()
+    contact = (await client.post("/v1/contacts", json={"email": "keep@example.org"},
+                                 headers=a.headers)).json()
+    foreign = await client.delete(f"/v1/contacts/{contact['id']}", headers=b.headers)
+    missing = await client.delete(f"/v1/contacts/{uuid.uuid4()}", headers=b.headers)
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json() == missing.json()
+    assert (await client.get(f"/v1/contacts/{contact['id']}", headers=a.headers)).status_code == 200
