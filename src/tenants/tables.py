@@ -18,6 +18,7 @@ from piccolo.columns import (
 from piccolo.columns.base import OnDelete
 from piccolo.columns.readable import Readable
 from piccolo.table import Table
+from piccolo_api.session_auth.tables import SessionsBase
 
 from tenants.passwords import Argon2User
 
@@ -57,6 +58,11 @@ class Tenant(Table, tablename="tenant"):
 
 class StaffUser(Argon2User, tablename="staff_user"):
     """Tenant and agency staff; passwords hashed with argon2id."""
+
+
+class StaffSession(SessionsBase, tablename="staff_session"):
+    """Admin panel sessions (piccolo_api session auth): kept in the database so
+    any number of app processes share them."""
 
 
 class Membership(Table, tablename="membership"):
