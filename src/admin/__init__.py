@@ -1,0 +1,1 @@
+"""Piccolo Admin for tenant and agency staff, scoped to their tenants (DESIGN, wall 2)."""

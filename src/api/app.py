@@ -18,6 +18,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from admin.mount import admin_handlers
 from api.auth import ApiKeyAuthMiddleware, current_context
 from api.controllers.consents import ConsentCheckController, LedgerController
 from api.controllers.contacts import ContactController
@@ -76,8 +77,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={"ctx": Provide(current_context, sync_to_thread=False)},
         security=[{"apiKey": []}],
     )
+    key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
     app = Litestar(
-        route_handlers=[health, ready, v1, PublicPages],
+        route_handlers=[health, ready, v1, PublicPages, *admin_handlers(settings, key_authenticator)],
         lifespan=[database],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine
@@ -101,7 +103,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
     )
     app.state.settings = settings
-    app.state.key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
+    app.state.key_authenticator = key_authenticator
     app.state.tenant_directory = TenantDirectory(ttl_seconds=settings.key_cache_seconds)
     logging.basicConfig(level=logging.INFO)
     return app
