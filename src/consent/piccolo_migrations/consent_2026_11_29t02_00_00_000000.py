@@ -18,7 +18,7 @@ the CRUD layer scopes the same list of ids.
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine import engine_finder
 
-ID = "2026-11-29T09:00:00:000000"
+ID = "2026-11-29T02:00:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "admin walls: tenant id lists in RLS policies, staff sessions"
 
