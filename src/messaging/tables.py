@@ -1,4 +1,4 @@
-"""Delivery: messages waiting to leave (e-mails now, webhooks next).
+"""Delivery: messages waiting to leave (e-mails and webhooks), and webhook endpoints.
 
 An outbox row is written in the same transaction as the change that causes it,
 so a message exists if and only if its change committed; workers deliver it
@@ -32,3 +32,20 @@ class OutboxMessage(Table, tablename="outbox_message"):
     last_error = Text(null=True, default=None)
     created_at = Timestamptz()
     sent_at = Timestamptz(null=True, default=None)
+
+
+class WebhookEndpoint(Table, tablename="webhook_endpoint"):
+    """An integrator's URL and the events it wants. Deleting one only stamps
+    `disabled_at`: messages already queued for it are then cancelled, not sent."""
+
+    id = UUID(primary_key=True)
+    tenant = ForeignKey(
+        Tenant, null=False, on_delete=OnDelete.restrict, db_column_name="tenant_id"
+    )
+    url = Varchar(length=2000)
+    events = JSONB(default=[])  # consent.changed contact.erased request.completed
+    # Signs deliveries (Standard Webhooks: `whsec_` + base64 key). Kept in clear
+    # because HMAC needs it; shown to the integrator once, at creation.
+    secret = Varchar(length=100, secret=True)
+    created_at = Timestamptz()
+    disabled_at = Timestamptz(null=True, default=None)
