@@ -45,7 +45,7 @@ def _policies() -> list[TableConfig]:
         Tenant: TablePolicy(kind="tenant_root", read_only=True),
         Agency: TablePolicy(kind="agency_root", read_only=True),
         c.Contact: TablePolicy(create=writers.create_contact, update=writers.update_contact,
-                               delete=ERASERS, deleter=writers.refuse_erasure),
+                               delete=ERASERS, deleter=writers.erase_contact),
         c.Purpose: TablePolicy(),
         # Immutable once written; created through the service (version, digest).
         c.Notice: TablePolicy(create=writers.create_notice, update=writers.immutable,

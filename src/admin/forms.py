@@ -95,5 +95,5 @@ FORMS = [
     FormConfig(name="Revoke API key", pydantic_model=RevokeKey, endpoint=revoke_key,
                form_group="API keys"),
     # Data-subject requests (verify, extend, complete, reject, erase) add their
-    # forms here when that issue lands; see writers.ERASE_CONTACT for erasure.
+    # forms here when that issue lands; contact deletion is an erasure (writers.erase_contact).
 ]

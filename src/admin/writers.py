@@ -133,23 +133,17 @@ async def immutable(
                         status_code=403)
 
 
-async def refuse_erasure(
+async def erase_contact(
     request: Request, scope: AdminScope, tenant_id: uuid.UUID, row_id: Optional[Any], data: dict
 ) -> Response:
-    """Deleting a contact is an erasure (DESIGN, "Erasure"): it must blank the
-    ledger, add a suppression hash and more. Until data-subject requests bring
-    that service, set `ERASE_CONTACT` to it; a raw row delete would leave
-    personal data behind."""
-    if ERASE_CONTACT is None:
-        return JSONResponse(
-            {"db_error": "Erasure arrives with data-subject requests; nothing was deleted."},
-            status_code=409,
-        )
+    """Deleting a contact is an erasure (DESIGN, "Erasure"), never a raw row
+    delete, which would leave the ledger's personal fields and the outbox behind."""
+    from consent.erasure import erase_contact as erase
+
     ctx = await context_for(scope, tenant_id)
-    with acting_for(tenant_id):
-        await ERASE_CONTACT(ctx, row_id)
+    try:
+        with acting_for(tenant_id):
+            await erase(ctx, uuid.UUID(str(row_id)))
+    except (DomainError, ValueError) as exc:
+        return problem(exc)
     return Response(status_code=204)
-
-
-# Extension point for the data-subject-request issue: async (ctx, contact_id) -> None.
-ERASE_CONTACT: Optional[Any] = None

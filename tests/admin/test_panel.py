@@ -109,10 +109,27 @@ async def test_contact_edit_goes_through_the_service(client):
         assert duplicate.status_code == 409
         created = await admin.send("POST", "/tables/contact/", {"email": "new@example.fr"})
         assert created.status_code == 201, created.text
-        # erasure is the DPO's and owner's, and arrives with data-subject requests
+        # erasure is the DPO's and owner's
         assert (await admin.send("DELETE", f"/tables/contact/{contact}/")).status_code == 403
     finally:
         await admin.aclose()
+    dpo = await login(client, await make_staff(tenant=scene.a.tenant.slug, role="dpo"))
+    try:
+        foreign = await dpo.send("DELETE", f"/tables/contact/{scene.b.contact['id']}/")
+        assert foreign.status_code == 404
+        erased = await dpo.send("DELETE", f"/tables/contact/{contact}/")
+        assert erased.status_code == 204, erased.text
+        gone = await client.get(f"/v1/contacts/{contact}", headers=scene.a.tenant.headers)
+        assert gone.status_code == 404
+        listed = await client.get("/v1/suppressions/check", params={"email": "anne@example.fr"},
+                                  headers=scene.a.tenant.headers)
+        assert listed.json()["suppressed"] is True
+        verify = (await client.get("/v1/ledger/verify", headers=scene.a.tenant.headers)).json()
+        assert verify["ok"] is True
+        assert (await client.get(f"/v1/contacts/{scene.b.contact['id']}",
+                                 headers=scene.b.tenant.headers)).status_code == 200
+    finally:
+        await dpo.aclose()
 
 
 async def test_dashboard_renders_for_each_tenant_of_an_agency(client):
