@@ -59,3 +59,14 @@ def test_another_key_or_another_contact_is_refused():
     assert verify_token(KEY, other).contact_id != subject.contact_id
     # Splicing one token's MAC onto another's subject fails.
     assert verify_token(KEY, token[:66] + other[66:]) is None
+
+
+def test_every_channel_has_a_code():
+    from consent.schemas import CHANNELS
+    from consent.tokens import CHANNEL_CODES
+
+    assert set(CHANNELS) <= set(CHANNEL_CODES)
+    for channel in CHANNELS:
+        subject = LinkToken(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), channel)
+        assert verify_token(KEY, make_token(KEY, subject.tenant_id, subject.contact_id,
+                                            subject.purpose_id, channel)) == subject

@@ -9,8 +9,8 @@ contact row, `s` its consent_state row for the asked channel and purpose).
 * restricted contacts (GDPR Art. 18 restriction in progress): TO BE FILLED by
   the data-subject-request work.
 Write it like compile.py: fixed SQL text, `{}` placeholders, values as args,
-every subquery filtered on tenant_id (e.g. `NOT EXISTS (SELECT 1 FROM suppression
-x WHERE x.tenant_id = c.tenant_id AND ...)`).
+every subquery filtered on tenant_id. consent/suppression.py already offers the
+suppression half: `Sql(suppression.exclusion_sql("c"), (channel, channel))`.
 """
 
 from __future__ import annotations
