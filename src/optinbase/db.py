@@ -37,6 +37,9 @@ def after_commit(job: Any) -> None:
     pending.append(job)
 
 
+# Whether the transaction in progress may write (GET requests run READ ONLY).
+_writable: contextvars.ContextVar[bool] = contextvars.ContextVar("optinbase_writable", default=True)
+
 # Tenant of the transaction in progress; lets the data layer assert it is inside one.
 current_tenant: contextvars.ContextVar[Optional[uuid.UUID]] = contextvars.ContextVar(
     "optinbase_current_tenant", default=None
@@ -239,7 +242,7 @@ class tenant_transaction:
     Nested use for the same tenant joins the outer transaction.
     """
 
-    __slots__ = ("tenant_id", "agency_id", "write", "_inner", "_token", "_jobs")
+    __slots__ = ("tenant_id", "agency_id", "write", "_inner", "_token", "_jobs", "_writable")
 
     def __init__(
         self, tenant_id: uuid.UUID | None, *, write: bool = True,
@@ -256,6 +259,9 @@ class tenant_transaction:
         if engine.current_transaction.get() is not None:
             if current_tenant.get() != self.tenant_id:
                 raise RuntimeError("nested transaction for another tenant")
+            if self.write and not _writable.get():
+                # Would fail on PostgreSQL only (READ ONLY): refuse on every engine.
+                raise RuntimeError("a write transaction cannot join a read-only one")
             return
         if isinstance(engine, PostgresEngine):
             settings = {"app.tenant_id": self.tenant_id} if self.tenant_id else {}
@@ -268,11 +274,13 @@ class tenant_transaction:
         await self._inner.__aenter__()
         self._token = current_tenant.set(self.tenant_id)
         self._jobs = _after_commit.set([])
+        self._writable = _writable.set(self.write)
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if self._inner is None:
             return
         current_tenant.reset(self._token)
+        _writable.reset(self._writable)
         jobs = _after_commit.get() or []
         _after_commit.reset(self._jobs)
         inner, self._inner = self._inner, None
