@@ -24,11 +24,13 @@ from api.controllers.consents import ConsentCheckController, LedgerController
 from api.controllers.contacts import ContactController
 from api.controllers.health import health, ready
 from api.controllers.imports import ImportController
+from api.controllers.inbound import InboundController
 from api.controllers.public import PublicPages
 from api.controllers.purposes import NoticeController, PurposeController
 from api.controllers.segments import SegmentController
 from api.controllers.suppressions import SuppressionController
 from api.controllers.tenant import TenantController
+from api.controllers.webhooks import WebhookController
 from api.problems import to_problem
 from api.transaction import TenantTransactionMiddleware
 from messaging.outbox import OutboxWorker
@@ -69,6 +71,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             SegmentController,
             SuppressionController,
             ImportController,
+            InboundController,
+            WebhookController,
         ],
         middleware=[
             DefineMiddleware(ApiKeyAuthMiddleware),

@@ -13,7 +13,9 @@ import json
 import uuid
 from typing import Any, Optional
 
-from consent import contacts, cursors, double_opt_in, ledger, notices, purposes, suppression
+from consent import (
+    contacts, cursors, double_opt_in, ledger, notices, notify, purposes, suppression,
+)
 from consent.audit import db_uuid
 from consent.schemas import (
     CheckItem,
@@ -145,11 +147,13 @@ async def apply_to_state(ctx: TenantContext, event: dict[str, Any]) -> str:
         " AND (last_activity_at IS NULL OR last_activity_at < {})",
         event["collected_at"], ctx.tenant_id, event["contact_id"], event["collected_at"],
     )
-    return await db.fetchval(
+    status = await db.fetchval(
         "SELECT status FROM consent_state WHERE tenant_id = {} AND contact_id = {}"
         " AND channel = {} AND purpose_id = {}",
         ctx.tenant_id, event["contact_id"], event["channel"], event["purpose_id"],
     )
+    await notify.consent_changed(ctx, event, status)
+    return status
 
 
 def _event_out(row: Any, purpose_key: str, status: Optional[str] = None) -> ConsentEventOut:

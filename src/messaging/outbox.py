@@ -19,6 +19,9 @@ import random
 import uuid
 from typing import Any, Optional
 
+import httpx
+
+from messaging import webhooks
 from messaging.mail import DeliveryError, build_message, mailer_for
 from optinbase import db
 
@@ -73,6 +76,7 @@ class OutboxWorker:
         self.mailer = mailer_for(smtp_url)
         self.sender = sender
         self.poll_seconds = poll_seconds
+        self._client: Optional[httpx.AsyncClient] = None
 
     async def claim(self, now: dt.datetime, limit: int = BATCH) -> list[Any]:
         lock = " FOR UPDATE SKIP LOCKED" if db.is_postgres() else ""
@@ -86,18 +90,37 @@ class OutboxWorker:
         for row in await self.claim(now):
             payload = row["payload"]
             payload = json.loads(payload) if isinstance(payload, str) else payload
+            status = self.mailer.status
             try:
-                if row["kind"] != "email":
+                if row["kind"] == "webhook":
+                    await webhooks.post(self._http(), row, payload)
+                    status = "sent"
+                elif row["kind"] == "email":
+                    await self.mailer.send(
+                        build_message(self.sender, row["recipient"], row["subject"], payload)
+                    )
+                else:
                     raise DeliveryError(f"unknown message kind {row['kind']!r}")
-                await self.mailer.send(
-                    build_message(self.sender, row["recipient"], row["subject"], payload)
-                )
             except DeliveryError as exc:
                 await self._failed(row, str(exc), now)
                 continue
-            await self._done(row["id"], self.mailer.status)
-            delivered += 1
+            except webhooks.Cancelled as exc:
+                status = "cancelled"
+                logger.info("webhook %s not sent: %s", row["id"], exc)
+            await self._done(row["id"], status)
+            delivered += status != "cancelled"
         return delivered
+
+    def _http(self) -> httpx.AsyncClient:
+        # One client per worker: connections to an integrator are reused.
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=webhooks.TIMEOUT, follow_redirects=False)
+        return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     async def _done(self, message_id: Any, status: str) -> None:
         async with db.worker_transaction("outbox"):
@@ -119,6 +142,12 @@ class OutboxWorker:
             )
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        try:
+            await self._poll(stop)
+        finally:
+            await self.close()
+
+    async def _poll(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 busy = await self.run_once()

@@ -25,7 +25,7 @@ class OutboxMessage(Table, tablename="outbox_message"):
     recipient = Varchar(length=2000)  # e-mail address or webhook URL
     subject = Varchar(length=500, default="")
     payload = JSONB(default={})  # body and headers
-    status = Varchar(length=16, default="pending")  # pending sending sent logged dead
+    status = Varchar(length=16, default="pending")  # pending sending sent logged dead cancelled
     attempts = Integer(default=0)
     next_attempt_at = Timestamptz()
     locked_until = Timestamptz(null=True, default=None)

@@ -21,7 +21,7 @@ import json
 import uuid
 from typing import Any, Optional
 
-from consent import ledger, suppression
+from consent import ledger, notify, suppression
 from consent.audit import db_uuid
 from consent.imports.parse import column_name
 from consent.imports.validate import IDENTIFIERS, Consent, Rejection, Valid
@@ -224,6 +224,7 @@ class Writer:
                 [self._event(p, c, now) for p, c in events[start:start + LEDGER_BATCH]]
             )
         await self._upsert_states(stored, now)
+        await notify.grants_imported(self.ctx, stored)
         return result
 
     async def _new_events(self, pending: list[tuple[Person, Consent]],

@@ -1,0 +1,82 @@
+"""SMS STOP: a provider forwards the person's reply; a stop word withdraws
+every `sms` consent that person still has, each a ledger event with method
+`sms_stop` (withdrawal as easy as giving: no confirmation, no login)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from typing import Annotated, Optional
+
+import msgspec
+from msgspec import Meta
+
+from consent import ledger
+from consent.audit import db_uuid
+from consent.normalise import normalise_phone
+from optinbase import db
+from optinbase.context import TenantContext
+from optinbase.errors import invalid_field
+
+# English carrier keywords (CTIA) and the French ARRET/ARRÊT; compared without
+# case, accents, surrounding blanks or trailing punctuation.
+STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "ARRET"})
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+class InboundSmsIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    from_: Annotated[str, Meta(min_length=1, max_length=32)] = msgspec.field(name="from")
+    text: Annotated[str, Meta(max_length=1600)]
+    received_at: Optional[dt.datetime] = None
+
+
+class InboundSmsOut(msgspec.Struct, kw_only=True):
+    stop: bool
+    withdrawn: int
+
+
+def is_stop(text: str) -> bool:
+    word = unicodedata.normalize("NFKD", text.strip().rstrip(".!").strip())
+    word = "".join(ch for ch in word if not unicodedata.combining(ch)).upper()
+    return word in STOP_WORDS
+
+
+_LIVE_SMS_STATES = (
+    "SELECT purpose_id FROM consent_state WHERE tenant_id = {} AND contact_id = {}"
+    " AND channel = 'sms' AND status NOT IN ('withdrawn', 'refused') ORDER BY purpose_id"
+)
+
+
+async def receive(ctx: TenantContext, data: InboundSmsIn) -> InboundSmsOut:
+    from consent.consents import apply_to_state  # consents imports this package's peers
+
+    db.require_tenant(ctx.tenant_id)
+    now = dt.datetime.now(dt.timezone.utc)
+    received = data.received_at or now
+    if received.tzinfo is None:
+        raise invalid_field("received_at", "needs a time zone (RFC 3339, e.g. ...Z)")
+    if received > now + CLOCK_SKEW:
+        raise invalid_field("received_at", "is in the future")
+    if not is_stop(data.text):
+        return InboundSmsOut(stop=False, withdrawn=0)
+    phone = normalise_phone(data.from_, ctx.country, field="from")
+    row = await db.fetchrow(
+        "SELECT id FROM contact WHERE tenant_id = {} AND phone = {}", ctx.tenant_id, phone
+    )
+    if row is None:
+        return InboundSmsOut(stop=True, withdrawn=0)
+    contact_id = db_uuid(row["id"])
+    purposes = [db_uuid(r["purpose_id"]) for r in await db.fetch(
+        _LIVE_SMS_STATES, ctx.tenant_id, contact_id
+    )]
+    events = await ledger.append([
+        ledger.NewEvent(
+            tenant_id=ctx.tenant_id, contact_id=contact_id, channel="sms", purpose_id=purpose,
+            action="withdrawn", method="sms_stop", collected_at=received, recorded_at=now,
+            source="SMS reply", actor=ctx.actor,
+        )
+        for purpose in purposes
+    ])
+    # A reply older than a later grant is in the ledger but does not override it.
+    statuses = [await apply_to_state(ctx, event) for event in events]
+    return InboundSmsOut(stop=True, withdrawn=statuses.count("withdrawn"))
