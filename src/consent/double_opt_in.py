@@ -17,7 +17,7 @@ import struct
 import uuid
 from typing import Any, NamedTuple, Optional
 
-from consent import ledger, tokens
+from consent import ledger, receipts, tokens
 from consent.audit import db_uuid
 from messaging.outbox import enqueue_email
 from optinbase import db
@@ -193,6 +193,7 @@ async def confirm(ctx: TenantContext, confirmation: Confirmation, *, ip: Optiona
     ) for r in batch])
     for event in stored:
         await apply_to_state(ctx, event)
+    await receipts.email_after_confirmation(ctx, [e["id"] for e in stored])  # if the tenant asks
     return row
 
 

@@ -33,6 +33,8 @@ SAME_AS_MISSING = [
      {"channel": "email", "purpose": "newsletter", "action": "withdraw", "method": "api"}),
     ("GET", "/v1/notices/{notice}", None),
     ("GET", "/v1/consent-events/{event}", None),
+    ("GET", "/v1/consent-events/{event}/receipt", None),
+    ("GET", "/v1/consent-events/{event}/receipt?format=iso27560", None),
     ("GET", "/v1/purposes/{purpose_key}", None),
 ]
 

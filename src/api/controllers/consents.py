@@ -1,11 +1,11 @@
-from typing import Optional
+from typing import Any, Optional
 from uuid import UUID
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 
 from api.auth import requires
 from api.params import Body, Ctx, FromQuery, Limit, Path, Query
-from consent import audit, consents
+from consent import audit, consents, receipts
 from consent.ledger import VerifyResult
 from consent.schemas import (
     Channel,
@@ -49,6 +49,14 @@ class LedgerController(Controller):
     @get("/consent-events/{event_id:uuid}", guards=[requires("consents:read")])
     async def event(self, ctx: Ctx, event_id: Path[UUID]) -> ConsentEventOut:
         return await consents.get_event(ctx, event_id)
+
+    @get("/consent-events/{event_id:uuid}/receipt", guards=[requires("consents:read")])
+    async def receipt(
+        self, ctx: Ctx, event_id: Path[UUID], format: FromQuery[receipts.Format] = "kantara"
+    ) -> Response[dict[str, Any]]:
+        body = await receipts.receipt(ctx, event_id, format)
+        media = "application/ld+json" if format == "iso27560" else "application/json"
+        return Response(body, media_type=media)
 
     @get("/ledger/verify", guards=[requires("consents:read")])
     async def verify(self, ctx: Ctx) -> VerifyResult:

@@ -1,0 +1,251 @@
+"""Consent receipts for one ledger event: Kantara Consent Receipt v1.1
+(KI-CR-v1.1.0) JSON, and an ISO/IEC TS 27560 consent record in DPV JSON-LD.
+
+Every value comes from the event, its notice (text, partners, policy URL), its
+purpose (name, legal basis, DPV term) and the tenant (controller). Tenant
+settings may add what the tenant table does not hold: `address` (text or a
+schema.org PostalAddress object), `phone`, `website`, `policy_url`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, Literal, Optional
+
+from consent.audit import db_uuid
+from consent.ledger import canonical_time
+from messaging.outbox import enqueue_email
+from optinbase import db
+from optinbase.context import TenantContext
+from optinbase.errors import NotFound
+from tenants import repository
+from tenants.repository import TenantRecord
+
+Format = Literal["kantara", "iso27560"]
+KANTARA_VERSION = "KI-CR-v1.1.0"
+ISO_27560 = "https://www.iso.org/standard/80392.html"  # ISO/IEC TS 27560:2023
+
+_EVENT = (
+    "SELECT e.id, e.seq, e.contact_id, e.channel, e.action, e.method, e.source, e.notice_id,"
+    " e.collected_at, e.recorded_at, e.prev_hash, e.hash,"
+    " p.key AS purpose_key, p.name AS purpose_name, p.description AS purpose_description,"
+    " p.legal_basis, p.dpv_purpose, n.language AS notice_language, n.version AS notice_version,"
+    " n.text AS notice_text, n.text_sha256, n.partners, n.policy_url,"
+    " c.email, c.phone, c.external_id, c.locale"
+    " FROM consent_event e"
+    " JOIN purpose p ON p.tenant_id = e.tenant_id AND p.id = e.purpose_id"
+    " LEFT JOIN notice n ON n.tenant_id = e.tenant_id AND n.id = e.notice_id"
+    " LEFT JOIN contact c ON c.tenant_id = e.tenant_id AND c.id = e.contact_id"
+    " WHERE e.tenant_id = {} AND e.id = {}"
+)
+
+METHODS = {
+    "web_form": "web form", "api": "recorded through the API", "import": "imported record",
+    "admin": "recorded by staff", "double_opt_in": "double opt-in: confirmation link e-mailed",
+    "preference_centre": "preference centre", "one_click_unsubscribe": "one-click unsubscribe",
+    "sms_stop": "SMS STOP reply", "phone_call": "phone call", "dsr": "data-subject request",
+    "paper": "paper form",
+}
+PII = {
+    "email": ["e-mail address"], "sms": ["mobile phone number"], "phone": ["phone number"],
+    "postal": ["name", "postal address"], "social_ads": ["hashed e-mail address",
+                                                        "hashed phone number"],
+    "push": ["device push token"],
+}
+DPV_PII = {"email": ["pd:EmailAddress"], "sms": ["pd:TelephoneNumber"],
+           "phone": ["pd:TelephoneNumber"], "postal": ["pd:Name", "pd:PostalAddress"],
+           "social_ads": ["pd:EmailAddress", "pd:TelephoneNumber"], "push": ["pd:DeviceBased"]}
+DPV_STATUS = {"requested": "dpv:ConsentRequested", "granted": "dpv:ConsentGiven",
+              "confirmed": "dpv:ConsentGiven", "withdrawn": "dpv:ConsentWithdrawn",
+              "refused": "dpv:ConsentRefused", "expired": "dpv:ConsentExpired"}
+DPV_BASIS = {"consent": "dpv:Consent", "contract": "dpv:Contract",
+             "legal_obligation": "dpv:LegalObligation", "vital_interests": "dpv:VitalInterest",
+             "public_task": "dpv:PublicTask", "legitimate_interest": "dpv:LegitimateInterest"}
+
+
+async def _event(ctx: TenantContext, event_id: uuid.UUID) -> tuple[Any, TenantRecord]:
+    db.require_tenant(ctx.tenant_id)
+    row = await db.fetchrow(_EVENT, ctx.tenant_id, event_id)
+    tenant = await repository.tenant_by_id(ctx.tenant_id)
+    if row is None or tenant is None:
+        raise NotFound("consent event not found")
+    return row, tenant
+
+
+def _partners(row: Any) -> list[str]:
+    value = row["partners"]
+    return list((json.loads(value) if isinstance(value, str) else value) or [])
+
+
+def _principal(row: Any) -> str:
+    # Erasure blanks the contact: the receipt then names nobody.
+    for name in ("email", "phone", "external_id", "contact_id"):
+        if row[name]:
+            return str(row[name])
+    return "erased"
+
+
+def _address(tenant: TenantRecord) -> dict[str, Any]:
+    address = tenant.settings.get("address")
+    if isinstance(address, dict):
+        return {"addressCountry": tenant.country, **address}
+    out: dict[str, Any] = {"addressCountry": tenant.country}
+    if address:
+        out["streetAddress"] = str(address)
+    return out
+
+
+def _policy_url(row: Any, tenant: TenantRecord) -> str:
+    return row["policy_url"] or tenant.settings.get("policy_url") or ""
+
+
+def _language(row: Any, tenant: TenantRecord) -> str:
+    return row["notice_language"] or tenant.settings.get("default_locale") or "en"
+
+
+def kantara(row: Any, tenant: TenantRecord) -> dict[str, Any]:
+    partners = _partners(row)
+    controller: dict[str, Any] = {
+        "piiController": tenant.legal_name or tenant.name,
+        "onBehalf": False,
+        "contact": "Data Protection Officer" if tenant.dpo_email else tenant.name,
+        "address": _address(tenant),
+        "email": tenant.dpo_email,
+        "phone": str(tenant.settings.get("phone") or ""),
+    }
+    if tenant.settings.get("website"):
+        controller["piiControllerUrl"] = str(tenant.settings["website"])
+    purpose = {
+        "purpose": row["purpose_name"] + (f": {row['purpose_description']}"
+                                          if row["purpose_description"] else ""),
+        "purposeCategory": [row["dpv_purpose"] or row["purpose_key"]],
+        "consentType": "EXPLICIT" if row["legal_basis"] == "consent" else row["legal_basis"],
+        "piiCategory": PII[row["channel"]],
+        "primaryPurpose": True,
+        "termination": "until withdrawn (unsubscribe link, preference centre, SMS STOP or"
+                       " a request to the controller)",
+        "thirdPartyDisclosure": bool(partners),
+        "thirdPartyName": ", ".join(partners),
+    }
+    return {
+        "version": KANTARA_VERSION,
+        "jurisdiction": tenant.country or "EU",
+        "consentTimestamp": int(row["collected_at"].timestamp()),
+        "collectionMethod": METHODS.get(row["method"], row["method"]),
+        "consentReceiptID": str(db_uuid(row["id"])),
+        "language": _language(row, tenant),
+        "piiPrincipalId": _principal(row),
+        "piiControllers": [controller],
+        "policyUrl": _policy_url(row, tenant),
+        "services": [{"service": f"{tenant.name}: {row['purpose_name']} ({row['channel']})",
+                      "purposes": [purpose]}],
+        "sensitive": False,
+        "spiCat": [],
+        # Extension: what ties the receipt to the ledger (verifiable there).
+        "optinbase": _ledger_link(row),
+    }
+
+
+def _ledger_link(row: Any) -> dict[str, Any]:
+    return {
+        "event_id": str(db_uuid(row["id"])), "seq": int(row["seq"]), "action": row["action"],
+        "channel": row["channel"], "purpose": row["purpose_key"], "method": row["method"],
+        "source": row["source"],
+        "notice_id": None if row["notice_id"] is None else str(db_uuid(row["notice_id"])),
+        "notice_version": row["notice_version"], "notice_sha256": row["text_sha256"],
+        "collected_at": canonical_time(row["collected_at"]),
+        "recorded_at": canonical_time(row["recorded_at"]),
+        "prev_hash": row["prev_hash"], "hash": row["hash"],
+    }
+
+
+def iso27560(row: Any, tenant: TenantRecord) -> dict[str, Any]:
+    event_id = str(db_uuid(row["id"]))
+    record: dict[str, Any] = {
+        "@context": {"dpv": "https://w3id.org/dpv#", "pd": "https://w3id.org/dpv/pd#",
+                     "dct": "http://purl.org/dc/terms/",
+                     "xsd": "http://www.w3.org/2001/XMLSchema#",
+                     "optinbase": "https://optinbase.dev/ns#"},
+        "@id": f"urn:uuid:{event_id}",
+        "@type": "dpv:ConsentRecord",
+        "dct:conformsTo": {"@id": ISO_27560},
+        "dct:identifier": event_id,
+        "dct:created": {"@value": canonical_time(row["recorded_at"]), "@type": "xsd:dateTime"},
+        "dpv:hasDataSubject": {
+            "@id": f"urn:uuid:{row['contact_id']}" if row["contact_id"] else "urn:optinbase:erased",
+            "@type": "dpv:DataSubject"},
+        "dpv:hasDataController": {
+            "@type": "dpv:DataController", "dct:title": tenant.legal_name or tenant.name,
+            "dpv:hasContact": tenant.dpo_email, "dpv:hasCountry": tenant.country},
+        "dpv:hasJurisdiction": tenant.country or "EU",
+        "dpv:hasPurpose": {
+            "@type": row["dpv_purpose"] or "dpv:Purpose", "dct:identifier": row["purpose_key"],
+            "dct:title": row["purpose_name"], "dct:description": row["purpose_description"]},
+        "dpv:hasLegalBasis": {"@id": DPV_BASIS.get(row["legal_basis"], "dpv:LegalBasis")},
+        "dpv:hasPersonalData": [{"@id": term} for term in DPV_PII[row["channel"]]],
+        "dpv:hasConsentStatus": {"@id": DPV_STATUS[row["action"]]},
+        "dpv:isIndicatedAtTime": {"@value": canonical_time(row["collected_at"]),
+                                  "@type": "xsd:dateTime"},
+        "dpv:hasIndicationMethod": METHODS.get(row["method"], row["method"]),
+        "dct:provenance": {"dct:source": row["source"], "optinbase:method": row["method"],
+                           "optinbase:channel": row["channel"]},
+        "optinbase:ledger": _ledger_link(row),
+        "dpv:hasRecipient": [{"@type": "dpv:ThirdParty", "dct:title": name}
+                             for name in _partners(row)],
+    }
+    if row["notice_id"] is not None:
+        record["dpv:hasNotice"] = {
+            "@id": f"urn:uuid:{db_uuid(row['notice_id'])}", "@type": "dpv:ConsentNotice",
+            "dct:language": row["notice_language"], "dct:description": row["notice_text"],
+            "dct:hasVersion": row["notice_version"], "dpv:hasPolicy": _policy_url(row, tenant),
+        }
+    return record
+
+
+async def receipt(ctx: TenantContext, event_id: uuid.UUID, fmt: Format) -> dict[str, Any]:
+    row, tenant = await _event(ctx, event_id)
+    return kantara(row, tenant) if fmt == "kantara" else iso27560(row, tenant)
+
+
+_MAIL = {
+    "fr": ("Votre reçu de consentement — {tenant}",
+           "Bonjour,\n\nVoici le reçu du consentement que vous avez donné à {controller} le"
+           " {when} :\n{items}\nVous pouvez le retirer à tout moment avec le lien de"
+           " désinscription de nos messages.\n\nReçu (Kantara Consent Receipt v1.1, JSON) :\n\n",
+           "- « {purpose} » ({channel})\n"),
+    "en": ("Your consent receipt — {tenant}",
+           "Hello,\n\nHere is the receipt of the consent you gave {controller} on {when}:\n"
+           "{items}\nYou may withdraw it at any time with the unsubscribe link in our"
+           " messages.\n\nReceipt (Kantara Consent Receipt v1.1, JSON):\n\n",
+           "- \"{purpose}\" ({channel})\n"),
+}
+
+
+async def email_after_confirmation(
+    ctx: TenantContext, event_ids: list[uuid.UUID]
+) -> Optional[uuid.UUID]:
+    """Queues one e-mail with the Kantara receipts of the events one
+    confirmation made, when the tenant asks for it (setting `receipt_email:
+    true`); same transaction as the confirmation."""
+    tenant = await repository.tenant_by_id(ctx.tenant_id)
+    if tenant is None or not tenant.settings.get("receipt_email") or not event_ids:
+        return None
+    rows = [(await _event(ctx, event_id))[0] for event_id in event_ids]
+    first = rows[0]
+    if not first["email"]:
+        return None
+    language = next((c[:2].lower() for c in (first["locale"], tenant.settings.get("default_locale"))
+                     if c and c[:2].lower() in _MAIL), "en")
+    subject, text, item = _MAIL[language]
+    values = {"tenant": tenant.name, "controller": tenant.legal_name or tenant.name,
+              "when": first["collected_at"].strftime("%Y-%m-%d %H:%M UTC"),
+              "items": "".join(item.format(purpose=r["purpose_name"], channel=r["channel"])
+                               for r in rows)}
+    documents = [kantara(row, tenant) for row in rows]
+    body = text.format(**values) + json.dumps(
+        documents[0] if len(documents) == 1 else documents, indent=2, ensure_ascii=False)
+    return await enqueue_email(
+        ctx.tenant_id, to=first["email"], subject=subject.format(**values), text=body + "\n",
+        contact_id=db_uuid(first["contact_id"]), headers={"Content-Language": language},
+    )
