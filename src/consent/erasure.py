@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 
-from consent import audit, contacts
+from consent import audit, contacts, notify
 from consent.schemas import SuppressionIn
 from consent.suppression import add as add_suppression
 from optinbase import db
@@ -58,6 +58,7 @@ async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID) -> None:
     await db.execute("DELETE FROM contact WHERE tenant_id = {} AND id = {}", ctx.tenant_id,
                      contact_id)
     await audit.record(ctx, "contact.erased", "contact", contact_id, {})
+    await notify.contact_erased(ctx, contact_id)  # integrators must erase their copy too
     try:
         db.after_commit(compact_storage)
     except RuntimeError:  # an admin transaction: SQLite's next checkpoint reclaims the WAL

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
+from optinbase import db
 from tests import databases
 from tests.factories import make_notice, make_purpose, make_tenant
 
@@ -41,6 +42,9 @@ async def test_erasure_leaves_no_trace(client, database_url):
     person = {"email": f"erase.{mark}@example.org", "phone": "+33 6 98 76 54 32",
               "first_name": f"Zephyrine{mark}", "last_name": f"Quetzal{mark}"}
     ip, agent = "203.0.113.177", f"UniqueAgent/{mark}"
+    hook = await client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hooks",
+                                                  "events": ["contact.erased"]}, headers=h)
+    assert hook.status_code == 201, hook.text
     contact = (await client.post("/v1/contacts", json=person, headers=h)).json()
     for channel, extra in (("email", {}), ("sms", {"double_opt_in": True})):
         answer = await client.post(
@@ -65,6 +69,12 @@ async def test_erasure_leaves_no_trace(client, database_url):
     assert leaks == []
     verify = (await client.get("/v1/ledger/verify", headers=h)).json()
     assert verify["ok"] is True and verify["events"] == 2
+    async with db.tenant_transaction(tenant.id, write=False):
+        queued = await db.fetch(
+            "SELECT payload FROM outbox_message WHERE tenant_id = {} AND kind = 'webhook'",
+            tenant.id)
+    assert len(queued) == 1 and contact["id"] in str(queued[0]["payload"])
+    assert "contact.erased" in str(queued[0]["payload"])
 
     again = await client.post("/v1/imports", content=f"email\n{person['email']}\n".encode(),
                               headers={**h, "Content-Type": "text/csv"})
