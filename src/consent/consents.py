@@ -134,6 +134,15 @@ async def record_consent(
     return _event_out(event, data.purpose, status)
 
 
+async def record_events(ctx: TenantContext, events: list[ledger.NewEvent]) -> list[dict]:
+    """Appends events to the ledger and projects each onto consent_state: the one
+    way a consent change is written (API, pages, confirmations, expiries)."""
+    stored = await ledger.append(events)
+    for event in stored:
+        await apply_to_state(ctx, event)
+    return stored
+
+
 async def apply_to_state(ctx: TenantContext, event: dict[str, Any]) -> str:
     """Projects one ledger event onto consent_state; returns the resulting status."""
     await db.execute(

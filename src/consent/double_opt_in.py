@@ -177,22 +177,20 @@ _SAME_SUBMISSION = (
 async def confirm(ctx: TenantContext, confirmation: Confirmation, *, ip: Optional[str],
                   user_agent: Optional[str]) -> Any:
     """Appends a `confirmed` event with its proof per waiting request; states become granted."""
-    from consent.consents import apply_to_state
+    from consent.consents import record_events
 
     row = await pending_request(confirmation)
     now = dt.datetime.now(dt.timezone.utc)
     check_usable(row, confirmation, now)
     batch = await db.fetch(_SAME_SUBMISSION, ctx.tenant_id, db_uuid(row["contact_id"]),
                            row["recorded_at"])
-    stored = await ledger.append([ledger.NewEvent(
+    stored = await record_events(ctx, [ledger.NewEvent(
         tenant_id=ctx.tenant_id, contact_id=db_uuid(row["contact_id"]), channel=r["channel"],
         purpose_id=db_uuid(r["purpose_id"]), action="confirmed", method="double_opt_in",
         collected_at=now, recorded_at=now,
         notice_id=None if r["notice_id"] is None else db_uuid(r["notice_id"]),
         source="confirmation link", actor="subject", ip=ip, user_agent=user_agent,
     ) for r in batch])
-    for event in stored:
-        await apply_to_state(ctx, event)
     await receipts.email_after_confirmation(ctx, [e["id"] for e in stored])  # if the tenant asks
     return row
 
@@ -200,7 +198,7 @@ async def confirm(ctx: TenantContext, confirmation: Confirmation, *, ip: Optiona
 async def expire_unconfirmed(now: dt.datetime) -> int:
     """Requests left unconfirmed past the tenant's lifetime get an `expired`
     event (the worker runs this). Returns how many expired."""
-    from consent.consents import apply_to_state
+    from consent.consents import record_events
     from tenants import repository
 
     expired = 0
@@ -212,13 +210,11 @@ async def expire_unconfirmed(now: dt.datetime) -> int:
                 " WHERE tenant_id = {} AND status = 'pending' AND since < {} LIMIT 1000",
                 tenant_id, now - lifetime(tenant),
             )
-            stored = await ledger.append([ledger.NewEvent(
+            ctx = TenantContext(tenant_id=tenant_id, tenant_slug=tenant.slug, actor="system")
+            stored = await record_events(ctx, [ledger.NewEvent(
                 tenant_id=tenant_id, contact_id=db_uuid(r["contact_id"]), channel=r["channel"],
                 purpose_id=db_uuid(r["purpose_id"]), action="expired", method="double_opt_in",
                 collected_at=now, recorded_at=now, source="not confirmed in time",
                 actor="system") for r in rows])
-            ctx = TenantContext(tenant_id=tenant_id, tenant_slug=tenant.slug, actor="system")
-            for event in stored:
-                await apply_to_state(ctx, event)
             expired += len(stored)
     return expired

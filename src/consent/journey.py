@@ -119,7 +119,7 @@ async def honour_gpc(ctx: TenantContext, contact_id, ip: Optional[str],
                      user_agent: Optional[str]) -> None:
     """Sec-GPC: 1 is an objection to social ads: refuse them for every purpose not
     already refused or withdrawn, with the signal as the proof."""
-    from consent.consents import apply_to_state
+    from consent.consents import record_events
 
     rows = await db.fetch(
         "SELECT p.id FROM purpose p WHERE p.tenant_id = {} AND NOT EXISTS ("
@@ -128,12 +128,11 @@ async def honour_gpc(ctx: TenantContext, contact_id, ip: Optional[str],
         ctx.tenant_id, contact_id,
     )
     now = dt.datetime.now(dt.timezone.utc)
-    for event in await ledger.append([ledger.NewEvent(
+    await record_events(ctx, [ledger.NewEvent(
         tenant_id=ctx.tenant_id, contact_id=contact_id, channel="social_ads",
         purpose_id=db_uuid(r["id"]), action="refused", method="web_form", collected_at=now,
         recorded_at=now, source="Sec-GPC: 1", actor="subject", ip=ip, user_agent=user_agent,
-    ) for r in rows]):
-        await apply_to_state(ctx, event)
+    ) for r in rows])
 
 
 def _unsubscribe_view(row, tenant, channel: str, state: str) -> LinkView:
@@ -153,7 +152,7 @@ async def show_unsubscribe(token: str) -> LinkView:
 async def unsubscribe(token: str, ip: Optional[str], user_agent: Optional[str],
                       gpc: bool = False) -> LinkView:
     """One click (RFC 8058): withdraws; a second click records nothing more."""
-    from consent.consents import apply_to_state
+    from consent.consents import record_events
 
     link = _link(token)
     ctx, tenant = await _subject(link.tenant_id)
@@ -161,13 +160,12 @@ async def unsubscribe(token: str, ip: Optional[str], user_agent: Optional[str],
         row = await _subscription(link)
         if row["status"] not in ("withdrawn", "refused", None):
             now = dt.datetime.now(dt.timezone.utc)
-            [event] = await ledger.append([ledger.NewEvent(
+            await record_events(ctx, [ledger.NewEvent(
                 tenant_id=ctx.tenant_id, contact_id=db_uuid(row["contact_id"]),
                 channel=link.channel, purpose_id=link.purpose_id, action="withdrawn",
                 method="one_click_unsubscribe", collected_at=now, recorded_at=now,
                 source="unsubscribe link", actor="subject", ip=ip, user_agent=user_agent,
             )])
-            await apply_to_state(ctx, event)
         if gpc:
             await honour_gpc(ctx, db_uuid(row["contact_id"]), ip, user_agent)
     return _unsubscribe_view(row, tenant, link.channel, "unsubscribed")
@@ -267,7 +265,7 @@ async def save_preferences(token: str, chosen: set[tuple[str, str]], notices: di
                            gpc: bool) -> PreferencesView:
     """Every box is a decision: ticked = granted (with the notice shown beside it),
     unticked = withdrawn. Only changes are recorded, each a ledger event."""
-    from consent.consents import apply_to_state
+    from consent.consents import record_events
 
     link = _link(token)
     ctx, tenant = await _subject(link.tenant_id)
@@ -295,8 +293,7 @@ async def save_preferences(token: str, chosen: set[tuple[str, str]], notices: di
                         notice_id=uuid.UUID(row.notice_id) if action == "granted" else None,
                         source="preference centre" + (" (Sec-GPC: 1)" if gpc else ""),
                         actor="subject", ip=ip, user_agent=user_agent))
-        for event in await ledger.append(changes):
-            await apply_to_state(ctx, event)
+        await record_events(ctx, changes)
         view = await _preferences(ctx, tenant, link.contact_id)
     view.saved = True
     return view

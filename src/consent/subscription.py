@@ -80,7 +80,7 @@ async def subscribe(
     with Sec-GPC: 1, a refusal of social ads. Returns how many were requested.
     The answer page is the same whether or not the person was known or listed,
     so the form reveals nothing about the base."""
-    from consent.consents import apply_to_state
+    from consent.consents import record_events
 
     if not data.consents:
         raise invalid_field("consents", "choose at least one box")
@@ -119,9 +119,7 @@ async def subscribe(
             purpose_id=db_uuid(p["id"]), action="refused", method="web_form",
             collected_at=now, recorded_at=now, source="Sec-GPC: 1", actor="subject", ip=ip,
             user_agent=user_agent) for p in purposes.values()]
-    stored = await ledger.append(new_events)
-    for event in stored:
-        await apply_to_state(ctx, event)
+    stored = await record_events(ctx, new_events)
     requested = [e for e in stored if e["action"] == "requested"]
     if requested:
         settings = get_settings()
