@@ -48,8 +48,10 @@ async def tenant_key(tenant_id: uuid.UUID) -> bytes:
 
 
 def identifier_hash(key: bytes, normalised: str) -> str:
-    """HMAC-SHA256 (hex) of an already normalised e-mail or E.164 phone."""
-    return hmac.new(key, normalised.encode(), hashlib.sha256).hexdigest()
+    """HMAC-SHA256 (hex) of an already normalised e-mail or E.164 phone.
+    hmac.digest is OpenSSL's one-shot HMAC: a third of hmac.new's cost, which
+    counts when an import hashes a million addresses."""
+    return hmac.digest(key, normalised.encode(), "sha256").hex()
 
 
 def hashes_of(key: bytes, email: Optional[str], phone: Optional[str]) -> tuple[Optional[str], Optional[str]]:

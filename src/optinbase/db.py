@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import re
+import sqlite3
 import uuid
 from functools import lru_cache
 from typing import Any, Optional, Sequence
@@ -22,6 +23,12 @@ from piccolo.engine import engine_finder
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
+
+from optinbase.ids import FastUUID
+
+# Bulk writes use asyncpg's C UUID type (optinbase.ids); sqlite3 picks adapters
+# by exact type, so it needs telling that it is a uuid like Piccolo's.
+sqlite3.register_adapter(FastUUID, str)
 
 # Work to run once the current transaction has committed (and never if it rolls back).
 _after_commit: contextvars.ContextVar[Optional[list]] = contextvars.ContextVar(
@@ -181,6 +188,17 @@ async def copy_records(table: str, columns: Sequence[str], rows: Sequence[Sequen
     await _transaction_connection(engine).copy_records_to_table(
         table, records=rows, columns=list(columns)
     )
+
+
+async def staged_insert(
+    stage: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], insert: str
+) -> None:
+    """Bulk write on PostgreSQL: empty the temporary table `stage`, COPY `rows`
+    into it, then run `insert` (an INSERT … SELECT … FROM stage). The caller
+    creates the stage in its transaction (CREATE TEMP TABLE … ON COMMIT DROP)."""
+    await execute(f"TRUNCATE {stage}")
+    await copy_records(stage, columns, rows)
+    await execute(insert)
 
 
 # --- transactions ------------------------------------------------------------

@@ -16,6 +16,7 @@ Through the API the file is always checked for structure inside the request
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import datetime as dt
 import json
@@ -36,6 +37,7 @@ from optinbase.errors import DomainError, NotFound
 logger = logging.getLogger("optinbase.imports")
 ERRORS_KEPT = 1_000
 CHUNK_ROWS = 10_000
+YIELD_ROWS = 500
 MAX_BODY_BYTES = 200 * 1024 * 1024
 MEDIA_TYPES = {
     "text/csv": "csv", "application/csv": "csv",
@@ -107,29 +109,50 @@ async def run(
     await writer.prepare()
     report, done, now = Report(source.total), 0, dt.datetime.now(dt.timezone.utc)
     chunk: list[Valid] = []
+    # The chunk being written. Its statements run in PostgreSQL while this loop
+    # validates the next chunk (yielding every YIELD_ROWS rows so the write can
+    # move on to its next statement): Python and the database work side by
+    # side instead of in turn. Chunks are still written one after the other,
+    # in file order: the next one is matched against what this one wrote.
+    writing: Optional[asyncio.Task] = None
 
-    async def flush() -> None:
-        result = await writer.write(chunk, now)
-        report.created += result.created
-        report.updated += result.updated
-        for rejection in sorted(result.rejections, key=lambda r: r.line):
-            report.reject(rejection)
-        chunk.clear()
+    async def settle() -> None:
+        nonlocal writing
+        if writing is not None:
+            task, writing = writing, None
+            result = await task
+            report.created += result.created
+            report.updated += result.updated
+            for rejection in sorted(result.rejections, key=lambda r: r.line):
+                report.reject(rejection)
 
-    for record in source.records():
-        checked = validate(record, source.format, ctx, catalog, key, listed, now)
-        if isinstance(checked, Rejection):
-            report.reject(checked)
-        else:
-            chunk.append(checked)
-        done += 1
-        if done % CHUNK_ROWS == 0:
-            await flush()
-            if progress:
-                progress(done, source.total)
-    await flush()
-    if progress:
-        progress(done, source.total)
+    try:
+        for record in source.records():
+            checked = validate(record, source.format, ctx, catalog, key, listed, now)
+            if isinstance(checked, Rejection):
+                report.reject(checked)
+            else:
+                chunk.append(checked)
+            done += 1
+            if done % YIELD_ROWS == 0:
+                await asyncio.sleep(0)
+            if done % CHUNK_ROWS == 0:
+                await settle()
+                writing = asyncio.ensure_future(writer.write(chunk, now))
+                chunk = []
+                if progress:
+                    progress(done, source.total)
+        await settle()
+        if chunk:
+            writing = asyncio.ensure_future(writer.write(chunk, now))
+            await settle()
+        if progress:
+            progress(done, source.total)
+    finally:
+        if writing is not None:  # failing elsewhere: the transaction rolls back
+            writing.cancel()
+            with contextlib.suppress(BaseException):
+                await writing
     report.errors.sort(key=lambda e: e["line"])
     await _finish(ctx, job_id, "done", report)
     await audit.record(ctx, "import.done", "import_job", job_id, {

@@ -6,6 +6,7 @@ hold personal data (DESIGN, "Erasure")."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import json
 import re
@@ -111,7 +112,8 @@ def _contact(record: Record, fmt: str, country: str) -> tuple[dict[str, Any], di
         message, _, where = str(exc).partition(" - at ")
         field = re.findall(r"\$\.(\w+)", where)
         raise _Reject(column_name(fmt, field[0] if field else "contact"), message) from None
-    values = {f: getattr(data, f) for f in ContactIn.__struct_fields__ if getattr(data, f) is not None}
+    # Only the fields the row gives (ContactIn has 13; rows usually give a few).
+    values = {f: v for f in record.contact if (v := getattr(data, f)) is not None}
     attributes = values.pop("attributes", None) or {}
     try:
         if "email" in values:
@@ -125,75 +127,102 @@ def _contact(record: Record, fmt: str, country: str) -> tuple[dict[str, Any], di
         raise _Reject(column_name(fmt, "phone"), "is not a valid phone number (E.164, e.g. +33612345678)") from None
     if "external_id" in values:
         values["external_id"] = values["external_id"].strip() or None
-    if not any(values.get(name) for name in IDENTIFIERS):
+    if not (values.get("email") or values.get("phone") or values.get("external_id")):
         raise _Reject(column_name(fmt, "email"), "a contact needs an email, a phone or an external_id")
     return values, attributes
 
 
-def _text(raw: dict[str, Any], field: str, col: str, limit: int, required: bool = False) -> Optional[str]:
-    value = raw.get(field)
-    if value is None or value == "":
-        if required:
-            raise _Reject(col, "is required with a consent")
-        return None
-    if not isinstance(value, str):
-        raise _Reject(col, "must be a string")
-    if len(value) > limit:
-        raise _Reject(col, f"is longer than {limit} characters")
-    return value
+class _Field:
+    """Reads one consent's raw fields; names the column only when rejecting."""
+
+    __slots__ = ("raw", "fmt", "index")
+
+    def __init__(self, raw: dict[str, Any], fmt: str, index: int):
+        self.raw, self.fmt, self.index = raw, fmt, index
+
+    def col(self, field: str) -> str:
+        return column_name(self.fmt, field, self.index)
+
+    def text(self, field: str, limit: int, required: bool = False) -> Optional[str]:
+        value = self.raw.get(field)
+        if value is None or value == "":
+            if required:
+                raise _Reject(self.col(field), "is required with a consent")
+            return None
+        if not isinstance(value, str):
+            raise _Reject(self.col(field), "must be a string")
+        if len(value) > limit:
+            raise _Reject(self.col(field), f"is longer than {limit} characters")
+        return value
+
+
+# A dotted quad without leading zeros is already in ipaddress's normal form
+# (~0.3 µs here against ~4 µs for ipaddress.ip_address).
+_PLAIN_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+                         r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\Z")
+
+
+def normal_ip(text: str) -> str:
+    """The address in ipaddress's normal form; ValueError if it is none."""
+    value = text.strip()
+    if _PLAIN_IPV4.match(value):
+        return value
+    return str(ipaddress.ip_address(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _notice_uuid(text: str) -> uuid.UUID:
+    return uuid.UUID(text)  # a file names few notices, a million times
 
 
 def _consent(raw: dict[str, Any], index: int, fmt: str, catalog: Catalog, now: dt.datetime) -> Consent:
-    def col(field: str) -> str:
-        return column_name(fmt, field, index)
-
-    channel = _text(raw, "channel", col("channel"), 16, required=True)
+    f = _Field(raw, fmt, index)
+    channel = f.text("channel", 16, required=True)
     if channel not in CHANNELS:
-        raise _Reject(col("channel"), f"unknown channel (use one of {', '.join(CHANNELS)})")
-    purpose = catalog.purposes.get(_text(raw, "purpose", col("purpose"), 63, required=True))
+        raise _Reject(f.col("channel"), f"unknown channel (use one of {', '.join(CHANNELS)})")
+    purpose = catalog.purposes.get(f.text("purpose", 63, required=True))
     if purpose is None:
-        raise _Reject(col("purpose"), "unknown purpose")
+        raise _Reject(f.col("purpose"), "unknown purpose")
     if purpose[1]:
-        raise _Reject(col("purpose"), "the purpose is retired")
-    notice_text = _text(raw, "notice_id", col("notice_id"), 64)
+        raise _Reject(f.col("purpose"), "the purpose is retired")
+    notice_text = f.text("notice_id", 64)
     if notice_text is None:
-        raise _Reject(col("notice_id"), "a grant needs the notice shown to the person")
+        raise _Reject(f.col("notice_id"), "a grant needs the notice shown to the person")
     try:
-        notice_id = uuid.UUID(notice_text)
+        notice_id = _notice_uuid(notice_text)
     except ValueError:
-        raise _Reject(col("notice_id"), "is not a notice id") from None
+        raise _Reject(f.col("notice_id"), "is not a notice id") from None
     notice = catalog.notices.get(notice_id)
     if notice is None:
-        raise _Reject(col("notice_id"), "unknown notice")
+        raise _Reject(f.col("notice_id"), "unknown notice")
     if notice[0] != purpose[0]:
-        raise _Reject(col("notice_id"), "the notice was written for another purpose")
+        raise _Reject(f.col("notice_id"), "the notice was written for another purpose")
     if channel not in notice[1]:
-        raise _Reject(col("notice_id"), f"the notice does not cover the {channel} channel")
-    collected = _text(raw, "collected_at", col("collected_at"), 64)
+        raise _Reject(f.col("notice_id"), f"the notice does not cover the {channel} channel")
+    collected = f.text("collected_at", 64)
     if collected is None:
-        raise _Reject(col("collected_at"), "a grant needs the time the person agreed (RFC 3339)")
+        raise _Reject(f.col("collected_at"), "a grant needs the time the person agreed (RFC 3339)")
     try:
         collected_at = msgspec.convert(collected, dt.datetime)
     except msgspec.ValidationError:
-        raise _Reject(col("collected_at"), "is not an RFC 3339 time (e.g. 2026-01-31T09:30:00Z)") from None
+        raise _Reject(f.col("collected_at"), "is not an RFC 3339 time (e.g. 2026-01-31T09:30:00Z)") from None
     if collected_at.tzinfo is None:
-        raise _Reject(col("collected_at"), "needs a time zone (RFC 3339, e.g. ...Z)")
+        raise _Reject(f.col("collected_at"), "needs a time zone (RFC 3339, e.g. ...Z)")
     if collected_at > now + CLOCK_SKEW:
-        raise _Reject(col("collected_at"), "is in the future")
-    method = _text(raw, "method", col("method"), 32) or "import"
+        raise _Reject(f.col("collected_at"), "is in the future")
+    method = f.text("method", 32) or "import"
     if method not in METHODS:
-        raise _Reject(col("method"), f"unknown method (use one of {', '.join(sorted(METHODS))})")
-    ip = _text(raw, "ip", col("ip"), 64)
+        raise _Reject(f.col("method"), f"unknown method (use one of {', '.join(sorted(METHODS))})")
+    ip = f.text("ip", 64)
     if ip is not None:
         try:
-            ip = str(ipaddress.ip_address(ip.strip()))
+            ip = normal_ip(ip)
         except ValueError:
-            raise _Reject(col("ip"), "is not an IPv4 or IPv6 address") from None
+            raise _Reject(f.col("ip"), "is not an IPv4 or IPv6 address") from None
     return Consent(
         channel=channel, purpose_id=purpose[0], notice_id=notice_id,
         collected_at=collected_at.astimezone(dt.timezone.utc), method=method,
-        source=_text(raw, "source", col("source"), 2000), ip=ip,
-        user_agent=_text(raw, "user_agent", col("user_agent"), 1000),
+        source=f.text("source", 2000), ip=ip, user_agent=f.text("user_agent", 1000),
     )
 
 
@@ -207,11 +236,11 @@ def validate(
         values, attributes = _contact(record, fmt, ctx.country)
         email_hash, phone_hash = suppression.hashes_of(key, values.get("email"), values.get("phone"))
         for name, digest in (("email", email_hash), ("phone", phone_hash)):
-            if suppression.listed_for(listed, [digest], None):
+            if listed and suppression.listed_for(listed, [digest], None):
                 raise _Reject(column_name(fmt, name), "the person is on the suppression list")
         consents = [_consent(c, i, fmt, catalog, now) for i, c in enumerate(record.consents)]
         for index, consent in enumerate(consents):
-            if suppression.listed_for(listed, [email_hash, phone_hash], consent.channel):
+            if listed and suppression.listed_for(listed, [email_hash, phone_hash], consent.channel):
                 raise _Reject(
                     column_name(fmt, "channel", index),
                     f"the person is on the suppression list for the {consent.channel} channel",

@@ -9,9 +9,14 @@
 4. Upsert contacts: INSERT … ON CONFLICT (tenant_id, id) DO UPDATE, fed by COPY
    into a temporary staging table on PostgreSQL (COPY into an RLS table is
    refused) and by executemany on SQLite. Empty cells keep stored values.
-5. Append ledger events in batches; upsert consent_state the same way, where a
-   stored state only yields to a later-or-equal `since` ("latest collected_at
-   wins", as in consents.apply_to_state).
+5. Append ledger events (sealed in one loop by ledger.seal, written the same
+   way: COPY into a staging table then INSERT … SELECT on PostgreSQL); upsert
+   consent_state likewise, where a stored state only yields to a
+   later-or-equal `since` ("latest collected_at wins", as in
+   consents.apply_to_state).
+
+Per-row Python is the cost on PostgreSQL (the set-based statements are the
+rest): ids come from optinbase.ids in bulk and nothing is looked up per row.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from consent.imports.parse import column_name
 from consent.imports.validate import IDENTIFIERS, Consent, Rejection, Valid
 from optinbase import db
 from optinbase.context import TenantContext
+from optinbase.ids import uuid4s
 
 LEDGER_BATCH = 5_000
 _UTC = dt.timezone.utc
@@ -42,6 +48,8 @@ STATE_COLUMNS = (
     "id", "tenant_id", "contact_id", "channel", "purpose_id", "status", "since", "expires_at",
     "event_id", "updated_at",
 )
+# What an import stages for consent_state on PostgreSQL; the rest is constant.
+STAGED_STATE_COLUMNS = ("contact_id", "channel", "purpose_id", "since", "event_id")
 
 
 def _contact_upsert(source: str, merge_attributes: str) -> str:
@@ -73,17 +81,27 @@ def _values(columns: tuple[str, ...]) -> str:
 SQL = {
     "postgres": {
         "stages": [
-            "DROP TABLE IF EXISTS import_contact, import_state",
+            "DROP TABLE IF EXISTS import_contact, import_state, import_event",
             f"CREATE TEMP TABLE import_contact ON COMMIT DROP AS SELECT"
             f" {', '.join(CONTACT_COLUMNS)} FROM contact WITH NO DATA",
             f"CREATE TEMP TABLE import_state ON COMMIT DROP AS SELECT"
-            f" {', '.join(STATE_COLUMNS)} FROM consent_state WITH NO DATA",
+            f" {', '.join(STAGED_STATE_COLUMNS)} FROM consent_state WITH NO DATA",
+            f"CREATE TEMP TABLE import_event ON COMMIT DROP AS SELECT"
+            f" {', '.join(ledger.EVENT_COLUMNS)} FROM consent_event WITH NO DATA",
         ],
         "contacts": _contact_upsert(
             f"SELECT {', '.join(CONTACT_COLUMNS)} FROM import_contact",
             "contact.attributes || excluded.attributes",
         ),
-        "states": _state_upsert(f"SELECT {', '.join(STATE_COLUMNS)} FROM import_state"),
+        # Arguments: tenant, updated_at. Ids are drawn by PostgreSQL.
+        "states": _state_upsert(
+            "SELECT gen_random_uuid(), {}, contact_id, channel, purpose_id, 'granted', since,"
+            " NULL::timestamptz, event_id, {} FROM import_state"
+        ),
+        "events": (
+            f"INSERT INTO consent_event ({', '.join(ledger.EVENT_COLUMNS)})"
+            f" SELECT {', '.join(ledger.EVENT_COLUMNS)} FROM import_event"
+        ),
         # One index probe per key. `= ANY(array)` let the planner pick a
         # sequential scan testing each row against the whole array (minutes for
         # 100k rows); LIMIT / OFFSET 0 keep the lateral subqueries from being
@@ -168,7 +186,8 @@ class Writer:
                     index[(name, row[name])] = person
         return index
 
-    def _resolve(self, row: Valid, index: dict[tuple[str, str], Person]) -> Person | Rejection:
+    def _resolve(self, row: Valid, index: dict[tuple[str, str], Person],
+                 new_id: Any) -> Person | Rejection:
         matched: dict[int, tuple[str, Person]] = {}
         for name in IDENTIFIERS:
             person = index.get((name, row.values.get(name))) if row.values.get(name) else None
@@ -179,7 +198,7 @@ class Writer:
             return Rejection(row.line, column_name(self.fmt, second),
                              f"the {first} and the {second} belong to different contacts")
         if not matched:
-            return Person(uuid.uuid4(), False, {})
+            return Person(new_id(), False, {})
         name, person = next(iter(matched.values()))
         stored = [person.email_hash, person.phone_hash]
         if person.existing and suppression.listed_for(self.listed, stored, None):
@@ -196,8 +215,9 @@ class Writer:
         index = await self._existing(rows)
         touched: dict[uuid.UUID, Person] = {}
         pending: list[tuple[Person, Consent]] = []
+        new_id = iter(uuid4s(len(rows))).__next__
         for row in rows:
-            person = self._resolve(row, index)
+            person = self._resolve(row, index, new_id)
             if isinstance(person, Rejection):
                 result.rejections.append(person)
                 continue
@@ -219,9 +239,12 @@ class Writer:
         events = await self._new_events(pending, touched)
         await self._upsert_contacts(list(touched.values()), now)
         stored = []
-        for start in range(0, len(events), LEDGER_BATCH):
+        # One sealed batch per chunk on PostgreSQL (one COPY); SQLite binds row by row.
+        batch = (len(events) or 1) if self.engine == "postgres" else LEDGER_BATCH
+        for start in range(0, len(events), batch):
             stored += await ledger.append(
-                [self._event(p, c, now) for p, c in events[start:start + LEDGER_BATCH]]
+                [self._event(p, c, now) for p, c in events[start:start + batch]],
+                insert=self._insert_events if self.engine == "postgres" else None,
             )
         await self._upsert_states(stored, now)
         await notify.grants_imported(self.ctx, stored)
@@ -257,12 +280,16 @@ class Writer:
             source=c.source, actor=self.ctx.actor, ip=c.ip, user_agent=c.user_agent,
         )
 
+    async def _insert_events(self, rows: list[tuple[Any, ...]]) -> None:
+        await db.staged_insert("import_event", ledger.EVENT_COLUMNS, rows, self.sql["events"])
+
     async def _upsert_contacts(self, people: list[Person], now: dt.datetime) -> None:
+        tenant_id, given = self.ctx.tenant_id, CONTACT_COLUMNS[2:13]
         records = [
             (
-                p.id, self.ctx.tenant_id, *(p.values.get(c) for c in CONTACT_COLUMNS[2:13]),
-                json.dumps(p.attributes), p.values.get("source"), now, now, p.last_activity,
-                p.email_hash, p.phone_hash,
+                p.id, tenant_id, *map(p.values.get, given),
+                json.dumps(p.attributes) if p.attributes else "{}", p.values.get("source"),
+                now, now, p.last_activity, p.email_hash, p.phone_hash,
             )
             for p in people
         ]
@@ -274,20 +301,28 @@ class Writer:
             key = (event["contact_id"], event["channel"], event["purpose_id"])
             if key not in latest or latest[key]["collected_at"] <= event["collected_at"]:
                 latest[key] = event
+        if not latest:
+            return
+        if self.engine == "postgres":
+            await db.execute("TRUNCATE import_state")
+            await db.copy_records("import_state", STAGED_STATE_COLUMNS, [
+                (e["contact_id"], e["channel"], e["purpose_id"], e["collected_at"], e["id"])
+                for e in latest.values()
+            ])
+            await db.execute(self.sql["states"], self.ctx.tenant_id, now)
+            return
         records = [
             (uuid.uuid4(), self.ctx.tenant_id, e["contact_id"], e["channel"], e["purpose_id"],
              "granted", e["collected_at"], None, e["id"], now)
             for e in latest.values()
         ]
-        await self._bulk("import_state", STATE_COLUMNS, self.sql["states"], records)
+        await db.executemany(self.sql["states"], records)
 
     async def _bulk(self, stage: str, columns: tuple[str, ...], upsert: str,
                     records: list[tuple[Any, ...]]) -> None:
         if not records:
             return
         if self.engine == "postgres":
-            await db.execute(f"TRUNCATE {stage}")
-            await db.copy_records(stage, columns, records)
-            await db.execute(upsert)
+            await db.staged_insert(stage, columns, records, upsert)
         else:
             await db.executemany(upsert, records)

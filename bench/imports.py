@@ -1,0 +1,177 @@
+"""Import benchmark: N contacts with one consent each, through `consent.imports`
+(the code `POST /v1/imports` and `optinbase import` run), beside a raw COPY of
+the same file into a plain table, measured in the same run.
+
+Runs as the application role (DATABASE_URL; RLS forced). The anchor table is
+made by the owner role (DATABASE_OWNER_URL): the application role owns nothing.
+Prints one JSON line (the summary) on stdout; progress goes to stderr.
+
+    python bench/imports.py --tenant SLUG --rows 1000000 [--profile FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import io
+import json
+import os
+import sys
+import time
+import uuid
+
+HEADER = (
+    "email,first_name,last_name,country,postal_code,birth_year,gender,language,"
+    "consent_channel,consent_purpose,notice_id,collected_at,source,ip,method\n"
+)
+COUNTRIES = ("FR", "BE", "DE", "ES", "IT", "NL", "CH", "LU")
+PURPOSE = "newsletter"
+
+
+def make_csv(rows: int, notice_id: uuid.UUID, offset: int = 0) -> bytes:
+    """A realistic file: typed demographics and the proof of one e-mail grant each."""
+    base = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    out = [HEADER]
+    for i in range(offset, offset + rows):
+        collected = (base + dt.timedelta(seconds=i * 7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        out.append(
+            f"i{i:07d}@example.com,Anne{i % 997},Martin{i % 991},{COUNTRIES[i % 8]},"
+            f"{75000 + i % 1000:05d},{1950 + i % 55},{'fm'[i % 2]},fr,email,{PURPOSE},"
+            f"{notice_id},{collected},https://shop.example/signup,192.0.2.{i % 250 + 1},web_form\n"
+        )
+    return "".join(out).encode()
+
+
+def _log(message: str) -> None:
+    print(f"[bench imports {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+async def _catalog(ctx) -> uuid.UUID:
+    """The purpose and an e-mail notice, through the services the API uses."""
+    from consent import notices, purposes
+    from consent.schemas import NoticeIn, PurposeIn
+    from optinbase import db
+
+    async with db.tenant_transaction(ctx.tenant_id):
+        if await purposes.find_purpose(ctx, PURPOSE) is None:
+            await purposes.create_purpose(ctx, PurposeIn(key=PURPOSE, name="Newsletter"))
+        notice = await notices.create_notice(ctx, NoticeIn(
+            purpose=PURPOSE, channels=["email"], language="fr",
+            text="Je souhaite recevoir la newsletter.",
+        ))
+    return notice.id
+
+
+async def _anchor(body: bytes) -> float:
+    """Raw COPY of the same bytes into a plain table (owner role, no index)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(os.environ["DATABASE_OWNER_URL"])
+    try:
+        await conn.execute("DROP TABLE IF EXISTS bench_import_copy")
+        columns = HEADER.strip().split(",")
+        await conn.execute(
+            "CREATE TABLE bench_import_copy (" + ", ".join(f"{c} text" for c in columns) + ")"
+        )
+        started = time.perf_counter()
+        async with conn.transaction():
+            await conn.copy_to_table(
+                "bench_import_copy", source=io.BytesIO(body), format="csv", header=True,
+            )
+        elapsed = time.perf_counter() - started
+        await conn.execute("DROP TABLE bench_import_copy")
+        return elapsed
+    finally:
+        await conn.close()
+
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a local process (the PostgreSQL backend)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return float("nan")
+
+
+async def main(args: argparse.Namespace) -> dict:
+    from consent import ledger
+    from consent.imports import jobs, parse
+    from optinbase import db
+    from optinbase.context import TenantContext
+    from tenants import repository
+
+    await db.start(max_size=4)
+    try:
+        tenant = await repository.tenant_by_slug(args.tenant)
+        if tenant is None:
+            raise SystemExit(f"no tenant {args.tenant!r}")
+        ctx = TenantContext(tenant_id=tenant.id, tenant_slug=tenant.slug,
+                            actor="bench:import", country=tenant.country)
+        notice_id = await _catalog(ctx)
+        body = make_csv(args.rows, notice_id)
+        _log(f"{args.rows:,} rows, {len(body) / 1e6:.0f} MB; anchor: raw COPY into a plain table")
+        anchor = await _anchor(body)
+        _log(f"anchor {anchor:.2f} s; ours: consent.imports (scan, validate, write, one transaction)")
+
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        started, cpu = time.perf_counter(), time.process_time()
+        source = parse.scan(body, "csv")
+        async with db.tenant_transaction(ctx.tenant_id):
+            backend = await db.fetchval("SELECT pg_backend_pid()")
+            backend_cpu = _cpu_seconds(backend)
+            job_id, report = await jobs.import_now(ctx, source)
+            backend_cpu = _cpu_seconds(backend) - backend_cpu
+        ours = time.perf_counter() - started
+        python_cpu = time.process_time() - cpu
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+        _log(f"ours {ours:.2f} s (CPU: Python {python_cpu:.1f} s, PostgreSQL {backend_cpu:.1f} s):"
+             f" {report.created:,} created, {report.updated:,} updated,"
+             f" {report.rejected:,} rejected")
+        if report.created != args.rows or report.rejected:
+            raise SystemExit(f"import did not create {args.rows} contacts: {report.errors[:3]}")
+
+        reimport = None
+        if args.reimport:
+            # Same file again: nothing new, every row an update.
+            started = time.perf_counter()
+            async with db.tenant_transaction(ctx.tenant_id):
+                _, again = await jobs.import_now(ctx, parse.scan(body, "csv"))
+            reimport = time.perf_counter() - started
+            if again.updated != args.rows or again.created:
+                raise SystemExit("re-import did not update every row")
+
+        async with db.tenant_transaction(ctx.tenant_id, write=False):
+            verified = await ledger.verify(ctx.tenant_id)
+        if not verified.ok:
+            raise SystemExit(f"ledger verify failed: {verified.reason}")
+        return {
+            "rows": args.rows, "bytes": len(body),
+            "ours_s": ours, "ours_rows_per_s": args.rows / ours,
+            "anchor_s": anchor, "anchor_rows_per_s": args.rows / anchor,
+            "ratio": anchor / ours, "reimport_s": reimport,
+            "python_cpu_s": python_cpu, "postgres_cpu_s": backend_cpu,
+            "ledger_events_verified": verified.events, "job": str(job_id),
+        }
+    finally:
+        await db.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tenant", required=True)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--profile", help="write cProfile stats of our import here")
+    parser.add_argument("--reimport", action="store_true", help="also time a second import")
+    summary = asyncio.run(main(parser.parse_args()))
+    print(json.dumps(summary))

@@ -1,0 +1,71 @@
+"""The fast paths bulk imports take must give exactly what the plain ones give."""
+
+import datetime as dt
+import ipaddress
+import random
+import uuid
+
+from consent import ledger
+from consent.imports.validate import normal_ip
+from optinbase.ids import uuid4s
+
+
+def test_fast_time_is_canonical_time():
+    rng = random.Random(4)
+    zones = [dt.timezone.utc, dt.timezone(dt.timedelta(hours=2)), dt.timezone(dt.timedelta(hours=-5))]
+    for _ in range(5000):
+        value = dt.datetime(rng.randint(1, 9999), rng.randint(1, 12), rng.randint(1, 28),
+                            rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59),
+                            rng.choice([0, rng.randint(0, 999_999)]), tzinfo=rng.choice(zones))
+        try:
+            expected = ledger.canonical_time(value)
+        except OverflowError:
+            continue
+        assert ledger._fast_time(value) == expected
+
+
+def test_sealed_rows_verify_with_the_verifier_functions():
+    tenant, purpose = uuid.uuid4(), uuid.uuid4()
+    now = dt.datetime.now(dt.timezone.utc)
+    events = [
+        ledger.NewEvent(tenant_id=tenant, contact_id=uuid.uuid4(), channel="email",
+                        purpose_id=purpose, action="granted", method="import",
+                        collected_at=now - dt.timedelta(days=i), recorded_at=now,
+                        notice_id=uuid.uuid4() if i % 2 else None, source='say "é"\n',
+                        actor="cli:import", ip="192.0.2.1" if i % 3 else None,
+                        user_agent="Mozilla/5.0 ☃" if i % 2 else None)
+        for i in range(50)
+    ]
+    rows = ledger.seal(events, 7, "ab" * 32)
+    prev = "ab" * 32
+    for seq, row in enumerate(rows, 8):
+        event = dict(zip(ledger.EVENT_COLUMNS, row))
+        assert event["seq"] == seq and event["prev_hash"] == prev
+        assert event["personal_digest"] == ledger.personal_digest(
+            event["pii_salt"], event["contact_id"], event["ip"], event["user_agent"])
+        assert event["hash"] == ledger.event_hash(event)
+        prev = event["hash"]
+
+
+def test_normal_ip_matches_ipaddress():
+    samples = ["192.0.2.1", "0.0.0.0", "255.255.255.255", " 10.1.2.3 ", "2001:DB8::1",
+               "::ffff:192.0.2.1", "fe80::1%eth0"]
+    for text in samples:
+        assert normal_ip(text) == str(ipaddress.ip_address(text.strip()))
+    for bad in ["256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5", "a.b.c.d", ""]:
+        try:
+            ipaddress.ip_address(bad)
+        except ValueError:
+            try:
+                normal_ip(bad)
+            except ValueError:
+                continue
+            raise AssertionError(f"{bad!r} accepted")
+
+
+def test_bulk_uuids_are_random_version_4():
+    ids = uuid4s(1000)
+    assert len(set(ids)) == 1000
+    assert all(isinstance(i, uuid.UUID) and i.version == 4 and i.variant == uuid.RFC_4122
+               for i in ids)
+    assert uuid.UUID(str(ids[0])) == ids[0]
