@@ -46,9 +46,21 @@ class Signer:
         key = secret_key.encode()
         if len(key) > 64:
             key = hashlib.sha256(key).digest()
-        key = key.ljust(64, b"\0")
+        key = self._key = key.ljust(64, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key) + _DOMAIN + self.prefix)
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def sql_settings(self) -> dict[str, str]:
+        """What `LINK_TOKEN_SQL` reads (hex, set with set_config for one
+        transaction so the key material never appears in query text): the
+        token prefix, the inner hash's keyed head (K^ipad || domain || prefix)
+        and the outer key (K^opad)."""
+        key = self._key
+        return {
+            "optinbase.link_prefix": self.prefix.hex(),
+            "optinbase.link_inner": (bytes(b ^ 0x36 for b in key) + _DOMAIN + self.prefix).hex(),
+            "optinbase.link_outer": bytes(b ^ 0x5C for b in key).hex(),
+        }
 
     def token(self, contact_id: Any) -> str:
         """`contact_id`: a UUID (uuid's or asyncpg's) or its text."""
@@ -62,6 +74,22 @@ class Signer:
         outer.update(inner.digest())
         raw = self.prefix + contact + outer.digest()[:_MAC_BYTES]
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+# The same token computed by PostgreSQL for the contact id `{id}` (a uuid
+# expression), from `Signer.sql_settings()`: prefix || contact || first 16
+# bytes of sha256(K^opad || sha256(K^ipad || domain || prefix || contact)),
+# base64url without padding (66 bytes: never padded). encode() wraps lines at
+# 76 characters, hence the newline removed; replace() rather than translate(),
+# which costs as much as both hashes. The settings are read in uncorrelated
+# subqueries, which PostgreSQL evaluates once per query.
+LINK_TOKEN_SQL = (
+    "replace(replace(replace(encode("
+    "(SELECT decode(current_setting('optinbase.link_prefix'), 'hex')) || uuid_send({id})"
+    " || substring(sha256((SELECT decode(current_setting('optinbase.link_outer'), 'hex'))"
+    " || sha256((SELECT decode(current_setting('optinbase.link_inner'), 'hex'))"
+    " || uuid_send({id}))) FROM 1 FOR 16), 'base64'), '+', '-'), '/', '_'), E'\\n', '')"
+)
 
 
 def make_token(

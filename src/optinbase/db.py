@@ -190,6 +190,28 @@ async def copy_records(table: str, columns: Sequence[str], rows: Sequence[Sequen
     )
 
 
+async def copy_out(text: str, args: Sequence[Any], sink: Any, **options: Any) -> int:
+    """PostgreSQL `COPY (query) TO STDOUT` on the current transaction's
+    connection; `sink(bytes)` is awaited for each piece (slow sinks hold the
+    server back, so memory stays bounded). Returns the number of rows. asyncpg
+    inlines the arguments with the server's own quote_literal (COPY takes no
+    bind parameters): pass secrets through set_config, not here."""
+    engine = get_engine()
+    if not is_postgres(engine):
+        raise RuntimeError("COPY is PostgreSQL only")
+    status = await _transaction_connection(engine).copy_from_query(
+        compile_sql(text, engine.engine_type), *args, output=sink, **options
+    )
+    return int(status.rpartition(" ")[2])
+
+
+async def set_local(settings: dict[str, str]) -> None:
+    """`set_config(name, value, true)` for each: settings that end with the
+    current transaction, values bound (never written into SQL text)."""
+    for name, value in settings.items():
+        await execute("SELECT set_config({}, {}, true)", name, value)
+
+
 async def staged_insert(
     stage: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], insert: str
 ) -> None:

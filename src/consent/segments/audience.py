@@ -15,6 +15,7 @@ import uuid
 from consent.segments import rules as r
 from consent.segments.compile import Sql, compile_rule
 from consent.segments.exclusions import exclusions_sql
+from consent.tokens import LINK_TOKEN_SQL
 
 _FROM = (
     " FROM consent_state s"
@@ -68,3 +69,40 @@ def export_query(rule: r.Rule, **where) -> Sql:
 
 def batch_args(after: object, limit: int) -> tuple:
     return (after, after, limit)
+
+
+# --- the whole audience as CSV, made by PostgreSQL (COPY … TO STDOUT) ---------
+#
+# Same columns, header and values as the batched CSV export (export.encode_csv)
+# with no per-row Python: the links' tokens are computed in SQL
+# (tokens.LINK_TOKEN_SQL, byte for byte what consent.tokens makes), times are
+# ISO 8601 as Python's isoformat writes them (the caller sets TimeZone UTC and
+# DateStyle ISO for its transaction: '2025-01-02 03:04:05+00' becomes
+# '2025-01-02T03:04:05+00:00'). No ORDER BY: PostgreSQL may split the work
+# between processes. The token is computed once per row, in the inner query
+# (OFFSET 0 keeps it from being inlined into both links).
+
+
+def _iso(column: str) -> str:
+    return f"replace({column}::text, ' ', 'T') || ':00'"
+
+
+_TIMES = ("created_at", "last_activity_at")
+_COPY_INNER = "SELECT " + ", ".join(
+    _iso(f"c.{name}") + f" AS {name}" if name in _TIMES else f"c.{name}"
+    for name in EXPORT_COLUMNS
+) + f", {_iso('s.since')} AS consent_since, {LINK_TOKEN_SQL.replace('{id}', 'c.id')} AS token"
+_COPY_OUTER = (
+    "SELECT " + ", ".join(f"a.{name}" for name in (*EXPORT_COLUMNS, "consent_since"))
+    + ", {} || a.token AS unsubscribe_url, {} || a.token AS preferences_url FROM ({}) a"
+)
+
+
+def export_copy_query(rule: r.Rule, *, public_url: str, **where) -> Sql:
+    """The CSV export as one query for COPY (PostgreSQL)."""
+    audience = _audience(rule, **where)
+    inner = _COPY_INNER + audience.text + " OFFSET 0"
+    return Sql(
+        _COPY_OUTER.replace("({}) a", f"({inner}) a"),
+        (f"{public_url}/p/unsubscribe/", f"{public_url}/p/preferences/", *audience.args),
+    )

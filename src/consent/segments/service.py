@@ -179,10 +179,13 @@ async def start_export(
             ctx, "segment.exported", segment_id, {**details, "rows": rows, "complete": complete}
         )
 
-    links = export.Links(
-        Signer(secret_key, ctx.tenant_id, where["purpose_id"], channel), public_url
-    )
-    chunks = export.stream(audience.export_query(rule, **where), fmt, links, finished)
+    signer = Signer(secret_key, ctx.tenant_id, where["purpose_id"], channel)
+    if fmt == "csv" and where["postgres"]:
+        query = audience.export_copy_query(rule, public_url=public_url, **where)
+        chunks = export.copy_stream(query, signer, finished)
+    else:
+        links = export.Links(signer, public_url)
+        chunks = export.stream(audience.export_query(rule, **where), fmt, links, finished)
     extension = "ndjson" if fmt == "ndjson" else "csv"
     return Export(export.MEDIA_TYPES[fmt], f"segment-{segment_id}-{channel}.{extension}", chunks)
 
