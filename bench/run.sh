@@ -9,6 +9,13 @@
 # loads each with wrk: OURS, (a) bare Litestar, (b) Litestar + raw asyncpg.
 # See bench/README.md. Results: bench/results/ (latest.md, summary.json).
 #
+# Then the bulk part (bench/imports.py, bench/audience.py): import of
+# BENCH_IMPORT_ROWS contacts through consent.imports beside a raw COPY, and on
+# that tenant, segment count beside hand-written SQL and the HTTP CSV export
+# (rows/s, server peak memory) beside a raw COPY of the audience.
+#
+# BENCH_ONLY: all (default) | check | import | audience (audience imports first:
+# the import is its data set). BENCH_IMPORT_ROWS (1000000).
 # Settings (environment): BENCH_DB (optinbase_bench), BENCH_CONTACTS (100000),
 # BENCH_DURATION (15 s), BENCH_WARMUP (5 s), BENCH_CONNECTIONS (32),
 # BENCH_THREADS (2), BENCH_ROUNDS (2), BENCH_PORT (18080: ours, +1 bare, +2 raw),
@@ -32,6 +39,8 @@ THREADS="${BENCH_THREADS:-2}"
 ROUNDS="${BENCH_ROUNDS:-2}"
 UNLOADED="${BENCH_UNLOADED_SECONDS:-5}"
 PORT="${BENCH_PORT:-18080}"
+ONLY="${BENCH_ONLY:-all}"
+IMPORT_ROWS="${BENCH_IMPORT_ROWS:-1000000}"
 export PGADMIN_URL="${PGADMIN_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 PG_HOST=127.0.0.1
 PG_PORT=5432
@@ -41,7 +50,10 @@ PURPOSE=newsletter
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-for value in "$CONTACTS" "$DURATION" "$WARMUP" "$CONNECTIONS" "$THREADS" "$ROUNDS" "$UNLOADED" "$PORT"; do
+[[ "$ONLY" =~ ^(all|check|import|audience)$ ]] || die "BENCH_ONLY must be all, check, import or audience"
+want_check() { [[ "$ONLY" == all || "$ONLY" == check ]]; }
+want_audience() { [[ "$ONLY" == all || "$ONLY" == audience ]]; }
+for value in "$IMPORT_ROWS" "$CONTACTS" "$DURATION" "$WARMUP" "$CONNECTIONS" "$THREADS" "$ROUNDS" "$UNLOADED" "$PORT"; do
   [[ "$value" =~ ^[0-9]+$ ]] || die "benchmark settings must be integers (got '$value')"
 done
 (( DURATION >= 1 && DURATION <= 300 )) || die "BENCH_DURATION must be 1..300 seconds"
@@ -53,7 +65,7 @@ done
   || die "$VENV/bin/optinbase or uvicorn missing: run 'make install' first"
 command -v psql >/dev/null || die "psql not found (PostgreSQL client)"
 command -v curl >/dev/null || die "curl not found"
-if ! command -v wrk >/dev/null; then
+if want_check && ! command -v wrk >/dev/null; then
   log "wrk not found: installing the Debian package"
   SUDO=""; [[ "$(id -u)" == 0 ]] || SUDO="sudo"
   $SUDO apt-get install -y wrk >/dev/null 2>&1 \
@@ -66,14 +78,14 @@ if command -v pg_isready >/dev/null; then
 fi
 psql "$PGADMIN_URL" -v ON_ERROR_STOP=1 -qAtc 'SELECT 1' >/dev/null 2>&1 \
   || die "cannot connect to PostgreSQL as the admin user ($PGADMIN_URL)"
-for p in "$PORT" $((PORT + 1)) $((PORT + 2)); do
+for p in "$PORT" $((PORT + 1)) $((PORT + 2)) $((PORT + 3)); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     die "port 127.0.0.1:$p is already in use (set BENCH_PORT)"
   fi
 done
 
 mkdir -p "$RESULTS"
-rm -f "$RESULTS"/*.json "$RESULTS"/*.log "$RESULTS"/latest.md
+rm -f "$RESULTS"/*.json "$RESULTS"/*.log "$RESULTS"/latest.md "$RESULTS"/bulk.md
 
 # --- servers are always stopped -------------------------------------------------
 PIDS=()
@@ -106,6 +118,23 @@ export SECRET_KEY
 KEY="$("$VENV/bin/optinbase" keys create --tenant "$TENANT" --name bench 2>/dev/null | tail -n 1)"
 [[ "$KEY" =~ ^obk_[0-9a-f]{16}_ ]] || die "keys create did not print a key"
 
+UVICORN_OPTS=(--host 127.0.0.1 --workers 1 --loop uvloop --http httptools --no-access-log --log-level warning)
+start() {  # name port app-args...
+  local name=$1 port=$2; shift 2
+  "$VENV/bin/uvicorn" "$@" --factory --port "$port" "${UVICORN_OPTS[@]}" \
+    >"$RESULTS/server-$name.log" 2>&1 &
+  PIDS+=("$!")
+  eval "PID_$name=$!"
+}
+wait_healthy() {  # port
+  for i in $(seq 100); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$1/health" 2>/dev/null && return 0
+    (( i < 100 )) || { tail -n 20 "$RESULTS"/server-*.log >&2; die "server on port $1 did not start"; }
+    sleep 0.2
+  done
+}
+
+if want_check; then
 # --- seed -----------------------------------------------------------------------
 log "seeding $CONTACTS contacts with a granted e-mail consent"
 "$PY" "$BENCH_DIR/seed.py" --tenant "$TENANT" --contacts "$CONTACTS" --purpose "$PURPOSE" \
@@ -121,25 +150,11 @@ log "key authentication micro-benchmark"
 "$PY" "$BENCH_DIR/keyauth.py" --key "$KEY" >"$RESULTS/keyauth.json"
 
 # --- servers --------------------------------------------------------------------
-UVICORN_OPTS=(--host 127.0.0.1 --workers 1 --loop uvloop --http httptools --no-access-log --log-level warning)
-start() {  # name port app-args...
-  local name=$1 port=$2; shift 2
-  "$VENV/bin/uvicorn" "$@" --factory --port "$port" "${UVICORN_OPTS[@]}" \
-    >"$RESULTS/server-$name.log" 2>&1 &
-  PIDS+=("$!")
-  eval "PID_$name=$!"
-}
 export BENCH_DB_URL="$DATABASE_URL" BENCH_TENANT_ID="$TENANT_ID"
 start ours "$PORT" api.app:create_app
 start bare $((PORT + 1)) --app-dir "$BENCH_DIR" baseline_apps:create_bare
 start raw $((PORT + 2)) --app-dir "$BENCH_DIR" baseline_apps:create_raw
-for p in "$PORT" $((PORT + 1)) $((PORT + 2)); do
-  for i in $(seq 100); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$p/health" 2>/dev/null && break
-    (( i < 100 )) || { tail -n 20 "$RESULTS"/server-*.log >&2; die "server on port $p did not start"; }
-    sleep 0.2
-  done
-done
+for p in "$PORT" $((PORT + 1)) $((PORT + 2)); do wait_healthy "$p"; done
 "$PY" "$BENCH_DIR/smoke.py" --ours "http://127.0.0.1:$PORT" --bare "http://127.0.0.1:$((PORT + 1))" \
   --raw "http://127.0.0.1:$((PORT + 2))" --key "$KEY" --contacts "$CONTACTS" --purpose "$PURPOSE" >&2
 
@@ -173,3 +188,33 @@ fi
 echo
 STRICT=(); [[ "${BENCH_STRICT:-0}" == 1 ]] && STRICT=(--strict)
 "$PY" "$BENCH_DIR/report.py" "$RESULTS" "${STRICT[@]}"
+fi  # want_check
+
+# --- bulk: import, segment count, export ------------------------------------------
+if [[ "$ONLY" != check ]]; then
+  BULK=bulk
+  "$VENV/bin/optinbase" tenants create "$BULK" --name "Bulk benchmark tenant" >&2
+  log "import: $IMPORT_ROWS contacts with one consent each through consent.imports (app role, RLS)"
+  "$PY" "$BENCH_DIR/imports.py" --tenant "$BULK" --rows "$IMPORT_ROWS" | tail -n 1 >"$RESULTS/import.json" \
+    || die "import benchmark failed"
+  if want_audience; then
+    # What autovacuum would do after a bulk load (visibility map, statistics).
+    log "VACUUM ANALYZE of the bulk-loaded tables"
+    for table in contact consent_state consent_event; do
+      psql "$DATABASE_OWNER_URL" -v ON_ERROR_STOP=1 -qc "VACUUM ANALYZE $table" || die "vacuum failed"
+    done
+    BULK_KEY="$("$VENV/bin/optinbase" keys create --tenant "$BULK" --name bulk 2>/dev/null | tail -n 1)"
+    BULK_ID="$(psql "$DATABASE_OWNER_URL" -qAtc "SELECT id FROM tenant WHERE slug = '$BULK'")"
+    start bulk $((PORT + 3)) api.app:create_app
+    wait_healthy $((PORT + 3))
+    log "segment count and export on the real server (port $((PORT + 3)))"
+    echo
+    "$PY" "$BENCH_DIR/audience.py" --url "http://127.0.0.1:$((PORT + 3))" --key "$BULK_KEY" \
+      --pid "$PID_bulk" --tenant-id "$BULK_ID" --import-summary "$RESULTS/import.json" \
+      --out "$RESULTS/bulk.json" | tee "$RESULTS/bulk.md"
+  else
+    echo
+    "$PY" "$BENCH_DIR/audience.py" --report-only --import-summary "$RESULTS/import.json" \
+      --out "$RESULTS/bulk.json" | tee "$RESULTS/bulk.md"
+  fi
+fi
