@@ -105,17 +105,23 @@ SQL = {
         # One index probe per key. `= ANY(array)` let the planner pick a
         # sequential scan testing each row against the whole array (minutes for
         # 100k rows); LIMIT / OFFSET 0 keep the lateral subqueries from being
-        # flattened into such a join.
+        # flattened into such a join. The tenant is given as `(SELECT $n)`, a
+        # value the planner cannot see: statistics taken before this import
+        # say a new tenant has no rows, and planning with that, PostgreSQL
+        # probed through any (tenant_id, …) index and read the whole tenant
+        # for each key (quadratic: 30k rows took 40 s once a big tenant had
+        # been analysed). Unknown, it picks the unique (tenant_id, key) index.
         "match": " UNION ".join(
             "SELECT c.* FROM unnest({}::text[]) AS k(value) CROSS JOIN LATERAL"
             " (SELECT id, email, phone, external_id, email_hash, phone_hash FROM contact"
-            f" WHERE tenant_id = {{}} AND {name} = k.value LIMIT 1) c"
+            f" WHERE tenant_id = (SELECT {{}}::uuid) AND {name} = k.value LIMIT 1) c"
             for name in ("email", "phone", "external_id")
         ),
         "granted": (
             "SELECT e.* FROM unnest({}::uuid[]) AS k(id) CROSS JOIN LATERAL"
             " (SELECT contact_id, channel, purpose_id, notice_id, collected_at FROM consent_event"
-            " WHERE tenant_id = {} AND contact_id = k.id AND action = 'granted' OFFSET 0) e"
+            " WHERE tenant_id = (SELECT {}::uuid) AND contact_id = k.id AND action = 'granted'"
+            " OFFSET 0) e"
         ),
     },
     "sqlite": {
