@@ -41,6 +41,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "download": "Télécharger mes données", "until": "jusqu'au",
         "error_title": "Lien non valable",
         "too_many": "Trop de demandes depuis cette adresse ; réessayez plus tard.",
+        "keep_title": "Rester en contact",
+        "keep_intro": "Souhaitez-vous que {tenant} garde vos coordonnées et continue à vous écrire ?",
+        "keep_button": "Rester",
+        "kept": "Merci : {tenant} garde vos coordonnées.",
     },
     "en": {
         "form_title": "Your personal data: make a request",
@@ -66,6 +70,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "download": "Download my data", "until": "until",
         "error_title": "Invalid link",
         "too_many": "Too many requests from this address; please try again later.",
+        "keep_title": "Stay in touch",
+        "keep_intro": "Would you like {tenant} to keep your details and go on writing to you?",
+        "keep_button": "Stay",
+        "kept": "Thank you: {tenant} keeps your details.",
     },
 }
 
@@ -182,3 +190,24 @@ class PublicRequestPages(Controller):
         return Response(data, media_type="application/zip", headers={
             "Content-Disposition": f'attachment; filename="{name}"',
             "Cache-Control": "no-store"})
+
+    @get("/keep/{token:str}")
+    async def show_keep(self, request: Request, token: Path[str]) -> Response:
+        return await _keep_page(request, token, confirm=False)
+
+    @post("/keep/{token:str}", status_code=200)
+    async def keep(self, request: Request, token: Path[str]) -> Response:
+        return await _keep_page(request, token, confirm=True)
+
+
+async def _keep_page(request: Request, token: str, *, confirm: bool) -> Response:
+    """The re-permission link of consent.retention: GET asks, only POST keeps."""
+    try:
+        view = await public.keep(token, confirm=confirm)
+    except DomainError as error:
+        return _error(request, error)
+    if _wants_json(request):
+        return Response(msgspec.to_builtins(view))
+    t = _texts(view.language)
+    return Template(template_name="keep.html", context={
+        "view": view, "t": t, "lang": view.language, "title": t["keep_title"]})

@@ -161,3 +161,33 @@ async def package(token: str) -> tuple[str, bytes]:
         request, data = await service.package_of(ctx, link.subject_id, now)
         await service.record_event(ctx, link.subject_id, "package_downloaded", {"by": "subject"})
     return f"{tenant.slug}-{request['kind']}-{str(db_uuid(request['id']))[:8]}.zip", data
+
+
+class KeepView(msgspec.Struct, kw_only=True):
+    """The re-permission page: `state` ask (button) | kept."""
+
+    state: str
+    tenant: str
+    language: str
+
+
+async def keep(token: str, *, confirm: bool) -> KeepView:
+    """GET asks, POST keeps (retention.keep): the person stays, the clock restarts."""
+    from consent import retention
+
+    link = _link(token, "keep")
+    ctx, tenant = await service.tenant_context(link.tenant_id)
+    now = dt.datetime.now(dt.timezone.utc)
+    if link.expires_at <= now:
+        raise service.LinkGone("this link has expired")
+    async with db.tenant_transaction(tenant.id, write=confirm):
+        if confirm:
+            found = await retention.keep(ctx, link.subject_id, now)
+        else:
+            found = bool(await db.fetchval(
+                "SELECT count(*) FROM contact WHERE tenant_id = {} AND id = {}",
+                tenant.id, link.subject_id))
+    if not found:
+        raise NotFound("this link is not valid")
+    return KeepView(state="kept" if confirm else "ask", tenant=tenant.name,
+                    language=language_of(None, tenant))
