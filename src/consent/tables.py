@@ -236,7 +236,7 @@ class DataSubjectRequest(Table, tablename="data_subject_request"):
     source = Varchar(length=16)  # public | api | staff
     email = Varchar(length=254, null=True, default=None)
     phone = Varchar(length=20, null=True, default=None)
-    subject_hash = Varchar(length=64)
+    subject_hash = Varchar(length=64, secret=True)  # secret: never listed in the admin
     contact_id = UUID(null=True, default=None)
     locale = Varchar(length=35, null=True, default=None)
     note = Text(default="")
@@ -249,7 +249,7 @@ class DataSubjectRequest(Table, tablename="data_subject_request"):
     extension_reason = Text(default="")
     closed_at = Timestamptz(null=True, default=None)
     outcome = Text(default="")
-    package = Bytea(null=True, default=None)  # access / portability: the zip
+    package = Bytea(null=True, default=None, secret=True)  # access / portability: the zip
     package_expires_at = Timestamptz(null=True, default=None)
     reminded_at = Timestamptz(null=True, default=None)
     updated_at = Timestamptz()

@@ -377,7 +377,7 @@ async def forwards():
             "index_method": IndexMethod.btree,
             "choices": None,
             "db_column_name": None,
-            "secret": False,
+            "secret": True,
         },
         schema=None,
     )
@@ -652,7 +652,7 @@ async def forwards():
             "index_method": IndexMethod.btree,
             "choices": None,
             "db_column_name": None,
-            "secret": False,
+            "secret": True,
         },
         schema=None,
     )
