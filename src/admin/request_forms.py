@@ -49,7 +49,7 @@ async def _request_tenant(request_id: str, allowed: frozenset[str] = MANAGERS) -
 
 def _said(out: RequestOut, verb: str) -> str:
     due = out.due_at.strftime("%Y-%m-%d %H:%M UTC")
-    return f"Request {out.id} ({out.kind}) {verb}: now {out.status}, due {due}."
+    return f"Request {out.id} ({out.kind}) {verb} — status now {out.status}, due {due}."
 
 
 async def _run(tenant_id: uuid.UUID, call) -> RequestOut:
