@@ -366,3 +366,30 @@ async def test_scopes(client):
                                headers=tenant.headers)
     assert answer.status_code == 403
     assert (await client.get("/v1/requests", headers=tenant.headers)).status_code == 200
+
+
+async def test_tenant_settings_drive_request_and_retention_delays(client):
+    tenant = await make_tenant()
+    changed = await client.patch("/v1/tenant", json={
+        "dpo_email": "DPO@Example.COM", "settings": {
+            "package_days": 7, "retention_months": 24, "request_verification_hours": 48}},
+        headers=tenant.headers)
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["dpo_email"] == "dpo@example.com"
+    assert body["settings"]["package_days"] == 7 and body["settings"]["retention_months"] == 24
+    assert body["settings"]["confirmation_token_hours"] == 72  # merged, not replaced
+    for bad in ({"settings": {"retention_month": 12}}, {"settings": {"package_days": 0}},
+                {"country": "France"}, {"slug": "other"}, {"dpo_email": "nope"}):
+        answer = await client.patch("/v1/tenant", json=bad, headers=tenant.headers)
+        assert answer.status_code in (400, 422), (bad, answer.text)
+    reader = await make_tenant(scopes=["requests:write"])
+    assert (await client.patch("/v1/tenant", json={"name": "X"},
+                               headers=reader.headers)).status_code == 403
+    request = await _request(client, tenant, kind="access", email="p@example.com",
+                             identity_verified=True)
+    done = (await client.post(f"/v1/requests/{request['id']}/complete",
+                              headers=tenant.headers)).json()
+    kept = (dt.datetime.fromisoformat(done["package_expires_at"])
+            - dt.datetime.fromisoformat(done["closed_at"]))
+    assert dt.timedelta(days=6, hours=23) < kept <= dt.timedelta(days=7)
