@@ -10,10 +10,9 @@ import json
 import re
 import zipfile
 
-import pytest
 
 from optinbase import db
-from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant, make_world
+from tests.factories import grant, make_notice, make_tenant, make_world
 
 VERIFY_LINK = re.compile(r"/p/requests/verify/([A-Za-z0-9_-]+)")
 

@@ -14,7 +14,7 @@ import subprocess
 from consent import retention
 from optinbase import db
 from tests.consent.imports.test_cli_import import COMMAND, cli_env  # noqa: F401 (fixture)
-from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
+from tests.factories import grant, make_notice, make_purpose, make_tenant
 
 NOW = dt.datetime.now(dt.timezone.utc)
 LONG_AGO = NOW - dt.timedelta(days=365 * 3 + 40)

@@ -16,7 +16,7 @@ from msgspec import Meta
 
 from consent.audit import db_uuid
 from consent.requests import links, service
-from consent.requests.mail import KIND_NAMES, language_of
+from consent.requests.mail import KIND_NAMES, language_of, status_url
 from consent.requests.schemas import KINDS, Kind, RequestIn
 from optinbase import db
 from optinbase.errors import NotFound
@@ -109,8 +109,6 @@ async def _view(ctx, tenant, request, state: Optional[str] = None) -> RequestVie
     if request["status"] == "completed" and expires is not None and expires > now:
         token = links.make(settings.secret_key, "package", tenant.id, db_uuid(request["id"]), expires)
         package_url = f"{settings.public_url}/p/requests/package/{token}"
-    from consent.requests.mail import status_url
-
     return RequestView(
         state=state or request["status"], tenant=tenant.name, language=language,
         kind=request["kind"], kind_name=KIND_NAMES[language][request["kind"]],

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import msgspec
 
-from consent import contacts, cursors, notify, suppression
+from consent import cursors, notify, suppression
 from consent.audit import db_uuid
 from consent.normalise import normalise_email, normalise_phone
 from consent.requests import deadlines, execution, links, mail, scrub
@@ -29,7 +29,7 @@ from consent.schemas import Page
 from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.settings import get_settings
-from optinbase.errors import Conflict, DomainError, Invalid, NotFound, invalid_field
+from optinbase.errors import Conflict, Gone, Invalid, NotFound, invalid_field
 from tenants import repository
 from tenants.repository import TenantRecord
 
@@ -63,10 +63,8 @@ class Duplicate(Conflict):
     """The person already has an open request of this kind (`existing_id`)."""
 
 
-class LinkGone(DomainError):
-    status = 410
-    title = "Link no longer valid"
-    slug = "link-gone"
+class LinkGone(Gone):
+    """An expired verification link, or a package past its time."""
 
 
 # --- reading ---------------------------------------------------------------------
