@@ -53,6 +53,10 @@ def _policies() -> list[TableConfig]:
         c.ConsentEvent: read_only,  # the ledger is append-only
         c.ConsentState: read_only,  # a projection of the ledger
         c.AuditEvent: read_only,
+        # Requests change only through their forms (admin.request_forms), so
+        # every transition is a service call with its trail event.
+        c.DataSubjectRequest: read_only,
+        c.RequestEvent: read_only,
         ApiKey: read_only,  # created and revoked through the forms only
     })
     configs = [
@@ -68,6 +72,16 @@ def _policies() -> list[TableConfig]:
                                      c.ConsentEvent.seq, c.ConsentEvent.contact_id,
                                      c.ConsentEvent.channel, c.ConsentEvent.action,
                                      c.ConsentEvent.method, c.ConsentEvent.collected_at]),
+        TableConfig(c.DataSubjectRequest, menu_group="Requests",
+                    visible_columns=[c.DataSubjectRequest.id, c.DataSubjectRequest.tenant,
+                                     c.DataSubjectRequest.kind, c.DataSubjectRequest.status,
+                                     c.DataSubjectRequest.due_at, c.DataSubjectRequest.email,
+                                     c.DataSubjectRequest.received_at,
+                                     c.DataSubjectRequest.source,
+                                     c.DataSubjectRequest.extended_months],
+                    visible_filters=[c.DataSubjectRequest.tenant, c.DataSubjectRequest.kind,
+                                     c.DataSubjectRequest.status, c.DataSubjectRequest.due_at]),
+        TableConfig(c.RequestEvent, menu_group="Requests"),
         TableConfig(c.Purpose, menu_group="Consent"),
         TableConfig(c.Notice, menu_group="Consent"),
         TableConfig(c.AuditEvent, menu_group="Settings"),
@@ -114,12 +128,12 @@ def lock_seconds() -> int:
 
 
 def build_admin(production: bool, key_authenticator: Optional[Any] = None) -> AdminGate:
-    from admin import dashboard, forms
+    from admin import dashboard, forms, request_forms
 
     forms.KEY_AUTHENTICATOR = key_authenticator
     admin = OptinbaseAdmin(
         *_policies(),
-        forms=forms.FORMS,
+        forms=forms.FORMS + request_forms.FORMS,
         auth_table=StaffUser,
         session_table=StaffSession,
         session_expiry=timedelta(hours=8),

@@ -57,6 +57,35 @@ def _rate(data: stats.Dashboard) -> str:
     )
 
 
+def _deadlines(data: stats.Dashboard) -> str:
+    """Each open request against its deadline: a bar of the month (or extended
+    months) used so far, red once it is past due."""
+    if not data.requests:
+        return ""
+    rows = []
+    for request_id, kind, status, due in data.requests:
+        days_left = (due - data.now).total_seconds() / 86400
+        late = days_left < 0
+        used = min(1.0, max(0.0, 1 - days_left / 31))
+        rows.append(
+            f'<tr class="{"overdue" if late else "open"}"><td><code>{escape(request_id)}</code></td>'
+            f"<td>{escape(kind)}</td><td>{escape(status)}</td>"
+            f'<td>{due.strftime("%Y-%m-%d")}</td>'
+            f'<td>{"<strong>overdue by %d day(s)</strong>" % -days_left if late else "%d day(s) left" % days_left}</td>'
+            f'<td><svg role="img" aria-label="{used:.0%} of the time used" width="120" height="12">'
+            f'<rect width="120" height="12" fill="#eee"/><rect width="{120 * used:.0f}" height="12"'
+            f' fill="{"#c62828" if late else "#f9a825" if days_left < 7 else "#2e7d32"}"/></svg></td></tr>'
+        )
+    return (
+        f'<p id="overdue-requests">{data.overdue} overdue</p>'
+        '<table id="request-deadlines"><thead><tr><th>Request</th><th>Kind</th><th>Status</th>'
+        "<th>Due</th><th>Left</th><th>Time used</th></tr></thead><tbody>"
+        + "".join(rows) + "</tbody></table>"
+        '<p><a href="/admin/#/data_subject_request">All requests</a> · handle them with the'
+        ' forms under <a href="/admin/#/forms">Forms → Data-subject requests</a>.</p>'
+    )
+
+
 async def page(request: Request) -> Response:
     scope = current_scope.get()
     if scope.user_id is None:
@@ -79,6 +108,7 @@ async def page(request: Request) -> Response:
         f"<h2>Opt-ins and withdrawals per channel</h2>{charts}"
         f"<h2>Double opt-in confirmation rate</h2>{_rate(data)}"
         f'<h2>Open data-subject requests</h2><p id="open-requests">{data.open_requests}</p>'
+        f"{_deadlines(data)}"
     )
     return HTMLResponse(_layout(body))
 

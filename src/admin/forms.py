@@ -94,6 +94,6 @@ FORMS = [
                form_group="API keys"),
     FormConfig(name="Revoke API key", pydantic_model=RevokeKey, endpoint=revoke_key,
                form_group="API keys"),
-    # Data-subject requests (verify, extend, complete, reject, erase) add their
-    # forms here when that issue lands; contact deletion is an erasure (writers.erase_contact).
+    # Data-subject request forms: admin.request_forms; deleting a contact is an
+    # erasure (writers.erase_contact).
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import asgi, get
+from litestar import asgi
 from litestar.response import Redirect
 from litestar.types import Receive, Scope, Send
 

@@ -20,7 +20,14 @@ class Dashboard:
     series: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     requested: int = 0
     confirmed: int = 0
-    open_requests: int = 0  # data-subject requests arrive with their own issue
+    open_requests: int = 0
+    # Open data-subject requests, soonest due first: (id, kind, status, due_at).
+    requests: list[tuple[str, str, str, dt.datetime]] = field(default_factory=list)
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+    @property
+    def overdue(self) -> int:
+        return sum(1 for *_, due in self.requests if due < self.now)
 
     @property
     def confirmation_rate(self) -> float | None:
@@ -56,4 +63,12 @@ async def dashboard(tenant_id: uuid.UUID, days: int = 30) -> Dashboard:
             out.confirmed += n
         series[row["channel"]][row["day"]][0 if row["action"] in OPT_INS else 1] += n
     out.series = {channel: dict(per_day) for channel, per_day in sorted(series.items())}
+    open_rows = await db.fetch(
+        "SELECT id, kind, status, due_at FROM data_subject_request WHERE tenant_id = {}"
+        " AND status IN ('unverified', 'verified') ORDER BY due_at, id LIMIT 200", tenant_id,
+    )
+    out.open_requests = int(await db.fetchval(
+        "SELECT count(*) FROM data_subject_request WHERE tenant_id = {}"
+        " AND status IN ('unverified', 'verified')", tenant_id))
+    out.requests = [(str(r["id"]), r["kind"], r["status"], r["due_at"]) for r in open_rows]
     return out

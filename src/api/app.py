@@ -12,7 +12,6 @@ from typing import AsyncIterator
 from litestar import Litestar, Router
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
-from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -26,8 +25,10 @@ from api.controllers.health import health, ready
 from api.controllers.imports import ImportController
 from api.controllers.inbound import InboundController
 from api.controllers.public import PublicPages
+from api.controllers.public_requests import PublicRequestPages
 from api.controllers.purposes import NoticeController, PurposeController
 from api.controllers.segments import SegmentController
+from api.controllers.requests import RequestController
 from api.controllers.suppressions import SuppressionController
 from api.controllers.tenant import TenantController
 from api.controllers.webhooks import WebhookController
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             LedgerController,
             SegmentController,
             SuppressionController,
+            RequestController,
             ImportController,
             InboundController,
             WebhookController,
@@ -83,7 +85,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
     app = Litestar(
-        route_handlers=[health, ready, v1, PublicPages, *admin_handlers(settings, key_authenticator)],
+        route_handlers=[health, ready, v1, PublicPages, PublicRequestPages, *admin_handlers(settings, key_authenticator)],
         lifespan=[database],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine

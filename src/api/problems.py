@@ -8,7 +8,7 @@ import sqlite3
 from typing import Any
 
 import msgspec
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from optinbase.errors import Conflict, DomainError, Forbidden, NotFound

@@ -240,7 +240,7 @@ async def get_event(ctx: TenantContext, event_id: uuid.UUID) -> ConsentEventOut:
 # row" means an unknown purpose and "no contact" means an unknown person.
 # Arguments in order: channel (suppression), identifier, channel, tenant, purpose.
 _CHECK = (
-    "SELECT c.id AS contact_id, s.status, s.since, s.expires_at, s.event_id,"
+    "SELECT c.id AS contact_id, c.restricted_at, s.status, s.since, s.expires_at, s.event_id,"
     " EXISTS (SELECT 1 FROM suppression x WHERE x.tenant_id = p.tenant_id"
     "  AND x.identifier_hash IN (c.email_hash, c.phone_hash)"
     "  AND x.channel IN ({{}}, 'all')) AS suppressed"
@@ -289,9 +289,11 @@ async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
         return CheckOut(allowed=False, status="none")
     status = _effective_status(row["status"], row["expires_at"], dt.datetime.now(dt.timezone.utc))
     suppressed = bool(row["suppressed"])
+    restricted = row["restricted_at"] is not None  # GDPR Art. 18: kept, not used
     return CheckOut(
-        allowed=status == "granted" and not suppressed, status=status, since=row["since"],
-        event_id=db_uuid(row["event_id"]), suppressed=suppressed,
+        allowed=status == "granted" and not suppressed and not restricted, status=status,
+        since=row["since"], event_id=db_uuid(row["event_id"]), suppressed=suppressed,
+        restricted=restricted,
     )
 
 

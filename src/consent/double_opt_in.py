@@ -22,7 +22,7 @@ from consent.audit import db_uuid
 from messaging.outbox import enqueue_email
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.errors import DomainError, NotFound, invalid_field
+from optinbase.errors import Gone, NotFound, invalid_field
 from tenants.repository import TenantRecord
 
 _DOMAIN = b"optinbase-confirm\x00"
@@ -31,12 +31,8 @@ _LAYOUT = struct.Struct(">c16s16sQ")  # version, tenant, requested event, expiry
 _MAC = 16
 
 
-class LinkGone(DomainError):
+class LinkGone(Gone):
     """Expired or already used: the page says so, nothing changes."""
-
-    status = 410
-    title = "Link no longer valid"
-    slug = "link-gone"
 
 
 class Confirmation(NamedTuple):

@@ -6,6 +6,7 @@ e-mail and phone; ledger events keep their digests but lose contact id, IP,
 user agent and salt (the only update the ledger accepts); consent states,
 queued and sent e-mails, and idempotency replays naming the person go; the
 contact row goes. Audit details and import reports never held personal data.
+The person's data-subject requests keep only the keyed hash of their identifier.
 On SQLite freed pages are zeroed (secure_delete) and the WAL is truncated
 after the commit, so the file bytes no longer hold the values either.
 """
@@ -14,7 +15,8 @@ from __future__ import annotations
 
 import uuid
 
-from consent import audit, contacts, notify
+from consent import audit, contacts, notify, suppression
+from consent.requests.scrub import scrub_contact_requests
 from consent.schemas import SuppressionIn
 from consent.suppression import add as add_suppression
 from optinbase import db
@@ -27,16 +29,19 @@ _BLANK_LEDGER = (
 )
 
 
-async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID) -> None:
-    """Runs inside the caller's tenant transaction."""
+async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID, *, suppress: bool = True) -> None:
+    """Runs inside the caller's tenant transaction. `suppress=False` is for
+    retention: a person purged for inactivity did not object and may come back."""
     row = await contacts.find_contact(ctx, contact_id)
     if row is None:
         raise NotFound("contact not found")
     if not db.is_postgres():
         await db.execute("PRAGMA secure_delete = ON")
     for field in ("email", "phone"):
-        if row[field]:
+        if row[field] and suppress:
             await add_suppression(ctx, SuppressionIn(reason="erasure", **{field: row[field]}))
+    await scrub_contact_requests(
+        ctx, contact_id, await suppression.contact_hashes(ctx, row["email"], row["phone"]))
     await db.execute(_BLANK_LEDGER, ctx.tenant_id, contact_id)
     await db.execute(
         "DELETE FROM consent_state WHERE tenant_id = {} AND contact_id = {}",
@@ -57,7 +62,7 @@ async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID) -> None:
     )
     await db.execute("DELETE FROM contact WHERE tenant_id = {} AND id = {}", ctx.tenant_id,
                      contact_id)
-    await audit.record(ctx, "contact.erased", "contact", contact_id, {})
+    await audit.record(ctx, "contact.erased", "contact", contact_id, {"suppressed": suppress})
     await notify.contact_erased(ctx, contact_id)  # integrators must erase their copy too
     try:
         db.after_commit(compact_storage)

@@ -196,6 +196,7 @@ class CheckOut(msgspec.Struct, kw_only=True):
     since: Optional[dt.datetime] = None
     event_id: Optional[uuid.UUID] = None
     suppressed: bool = False  # on the suppression list: never allowed, whatever the consent
+    restricted: bool = False  # processing restricted (GDPR Art. 18): never allowed meanwhile
 
 
 class CheckItem(Input):

@@ -13,6 +13,7 @@ from piccolo.columns import (
     UUID,
     BigInt,
     Boolean,
+    Bytea,
     ForeignKey,
     Integer,
     Text,
@@ -56,6 +57,10 @@ class Contact(Table, tablename="contact"):
     # anti-join instead of hashing every contact in Python.
     email_hash = Varchar(length=64, null=True, default=None)
     phone_hash = Varchar(length=64, null=True, default=None)
+    # GDPR Art. 18: kept, but out of every export, count and consent check.
+    restricted_at = Timestamptz(null=True, default=None)
+    # CNIL retention: when the "do you still want to hear from us?" e-mail went.
+    repermission_sent_at = Timestamptz(null=True, default=None)
 
     @classmethod
     def get_readable(cls) -> Readable:
@@ -214,3 +219,50 @@ class ImportJob(Table, tablename="import_job"):
     actor = Varchar(length=200)
     created_at = Timestamptz()
     finished_at = Timestamptz(null=True, default=None)
+
+
+class DataSubjectRequest(Table, tablename="data_subject_request"):
+    """A GDPR request (Art. 15–21) and where it stands; its trail is RequestEvent.
+
+    `email` / `phone` are what the person gave, kept only while they are needed
+    to answer; `subject_hash` (HMAC under the tenant secret, as in suppression)
+    recognises duplicates and is all that remains once the person is erased.
+    """
+
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    kind = Varchar(length=16)  # access portability rectification erasure withdrawal objection restriction
+    status = Varchar(length=16)  # unverified | verified | completed | rejected | lapsed
+    source = Varchar(length=16)  # public | api | staff
+    email = Varchar(length=254, null=True, default=None)
+    phone = Varchar(length=20, null=True, default=None)
+    subject_hash = Varchar(length=64, secret=True)  # secret: never listed in the admin
+    contact_id = UUID(null=True, default=None)
+    locale = Varchar(length=35, null=True, default=None)
+    note = Text(default="")
+    changes = JSONB(default={})  # rectification: the fields the person asks to change
+    verification = Varchar(length=16, null=True, default=None)  # link | staff | api
+    received_at = Timestamptz()
+    verified_at = Timestamptz(null=True, default=None)
+    due_at = Timestamptz()
+    extended_months = Integer(default=0)
+    extension_reason = Text(default="")
+    closed_at = Timestamptz(null=True, default=None)
+    outcome = Text(default="")
+    package = Bytea(null=True, default=None, secret=True)  # access / portability: the zip
+    package_expires_at = Timestamptz(null=True, default=None)
+    reminded_at = Timestamptz(null=True, default=None)
+    updated_at = Timestamptz()
+
+
+class RequestEvent(Table, tablename="request_event"):
+    """Every transition of a request, with who and when. Details hold no
+    personal data (kinds, reasons' presence, counts), so nothing to scrub."""
+
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    request_id = UUID()
+    at = Timestamptz()
+    actor = Varchar(length=200)
+    action = Varchar(length=32)
+    details = JSONB(default={})

@@ -1,5 +1,7 @@
 """Periodic housekeeping run beside the outbox worker (in the server process and
-in `optinbase worker`): expiring unconfirmed double opt-ins, and later retention."""
+in `optinbase worker`): expiring unconfirmed double opt-ins, retention (CNIL
+re-permission and purges, expired packages, lapsed requests) and reminders to
+DPOs about data-subject requests nearing or past their deadline."""
 
 from __future__ import annotations
 
@@ -14,9 +16,18 @@ Job = Callable[[dt.datetime], Awaitable[int]]
 
 
 def housekeeping_jobs() -> list[tuple[str, Job]]:
+    from consent import retention
     from consent.double_opt_in import expire_unconfirmed
+    from consent.requests.reminders import remind_dpos
 
-    return [("expire unconfirmed double opt-ins", expire_unconfirmed)]
+    async def retain(now: dt.datetime) -> int:
+        for line in await retention.run(now):
+            logger.info("retention %s", line)
+        return 0
+
+    return [("expire unconfirmed double opt-ins", expire_unconfirmed),
+            ("retention", retain),
+            ("remind DPOs of request deadlines", remind_dpos)]
 
 
 async def run_periodic(stop: asyncio.Event, every_seconds: float = 300.0) -> None:

@@ -218,6 +218,26 @@ def cmd_ledger_verify(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_retention(args: argparse.Namespace) -> None:
+    """Lists (--dry-run) or does what retention requires now: re-permission
+    e-mails, erasures of the silent, purges of never-confirmed sign-ups,
+    expired packages, lapsed requests. The worker runs the same every cycle."""
+    from consent import retention
+    from tenants import repository
+
+    async def run() -> list[str]:
+        if args.tenant and await repository.tenant_by_slug(args.tenant) is None:
+            raise CommandError(f"no tenant {args.tenant!r}")
+        return await retention.run(dt.datetime.now(dt.timezone.utc), only=args.tenant,
+                                   dry_run=args.dry_run)
+
+    lines = _run(_with_engine(run))
+    for line in lines:
+        print(line)
+    if not lines:
+        print("nothing is due" if args.dry_run else "nothing was due")
+
+
 def cmd_import(args: argparse.Namespace) -> None:
     _as_owner()
     from pathlib import Path
@@ -334,6 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify = ledger.add_parser("verify")
     verify.add_argument("--tenant", required=True)
     verify.set_defaults(fn=cmd_ledger_verify)
+
+    retain = sub.add_parser("retention", help="re-permission, purge and expire what is due")
+    retain.add_argument("--dry-run", action="store_true",
+                        help="list what would be done (tenant, action, id, why); change nothing")
+    retain.add_argument("--tenant", help="only this tenant (slug)")
+    retain.set_defaults(fn=cmd_retention)
 
     imp = sub.add_parser("import", help="import contacts and consents from CSV or NDJSON")
     imp.add_argument("file")

@@ -25,6 +25,14 @@ class NotFound(DomainError):
     slug = "not-found"
 
 
+class Gone(DomainError):
+    """A link or file that existed but no longer works (expired, used, dropped)."""
+
+    status = 410
+    title = "Link no longer valid"
+    slug = "link-gone"
+
+
 class Conflict(DomainError):
     status = 409
     title = "Conflict"

@@ -89,6 +89,15 @@ async def insert_tenant(record: TenantRecord) -> None:
     )
 
 
+async def update_tenant(tenant_id: uuid.UUID, values: dict[str, Any]) -> None:
+    """`values`: columns among name, legal_name, dpo_email, country, settings."""
+    names = sorted(values)
+    await db.execute(
+        f"UPDATE tenant SET {', '.join(f'{n} = {{}}' for n in names)} WHERE id = {{}}",
+        *(json.dumps(values[n]) if n == "settings" else values[n] for n in names), tenant_id,
+    )
+
+
 async def tenant_ids() -> list[uuid.UUID]:
     return [_uuid(r["id"]) for r in await db.fetch("SELECT id FROM tenant ORDER BY created_at")]
 

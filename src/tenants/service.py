@@ -7,7 +7,7 @@ import re
 import secrets
 import time
 import uuid
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from optinbase import db
 from optinbase.errors import Conflict, Invalid, NotFound, invalid_field
@@ -75,6 +75,31 @@ async def create_tenant(
     )
     await repository.insert_tenant(record)
     return record
+
+
+async def update_tenant(tenant_id: uuid.UUID, patch: "TenantPatch") -> TenantRecord:
+    """Applies a tenant's own changes; settings merge key by key."""
+    from consent.normalise import normalise_email
+    from tenants.schemas import changes
+
+    record = await repository.tenant_by_id(tenant_id)
+    if record is None:
+        raise NotFound("tenant not found")
+    values = changes(patch)
+    if "settings" in values:
+        values["settings"] = {**record.settings, **changes(patch.settings)}
+    if values.get("dpo_email"):
+        try:
+            values["dpo_email"] = normalise_email(values["dpo_email"])
+        except ValueError as exc:
+            raise invalid_field("dpo_email", str(exc)) from None
+    if values:
+        await repository.update_tenant(tenant_id, values)
+    return await repository.tenant_by_id(tenant_id)
+
+
+if TYPE_CHECKING:
+    from tenants.schemas import TenantPatch
 
 
 class TenantDirectory:

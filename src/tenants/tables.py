@@ -10,7 +10,6 @@ from __future__ import annotations
 from piccolo.columns import (
     JSONB,
     UUID,
-    Boolean,
     ForeignKey,
     Timestamptz,
     Varchar,

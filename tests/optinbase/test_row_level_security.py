@@ -13,7 +13,8 @@ from tests.factories import make_world
 
 TENANT_TABLES = ["api_key", "contact", "purpose", "notice", "consent_event", "ledger_head",
                  "consent_state", "audit_event", "idempotency_record", "segment",
-                 "suppression", "import_job", "outbox_message", "webhook_endpoint"]
+                 "suppression", "import_job", "outbox_message", "webhook_endpoint",
+                 "data_subject_request", "request_event"]
 # Read before any tenant is known (staff login): guarded by grants, not RLS.
 CONTROL_PLANE_WITH_TENANT_ID = {"membership"}
 

@@ -1,8 +1,25 @@
 from typing import Any
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, get, patch
 
-from api.params import Ctx
+from api.auth import requires
+from api.params import Body, Ctx
+from tenants import service
+from tenants.repository import TenantRecord
+from tenants.schemas import TenantPatch
+
+
+def _out(tenant: TenantRecord, scopes: frozenset[str]) -> dict[str, Any]:
+    return {
+        "id": str(tenant.id),
+        "slug": tenant.slug,
+        "name": tenant.name,
+        "legal_name": tenant.legal_name,
+        "dpo_email": tenant.dpo_email,
+        "country": tenant.country,
+        "settings": tenant.settings,
+        "scopes": sorted(scopes),
+    }
 
 
 class TenantController(Controller):
@@ -12,13 +29,12 @@ class TenantController(Controller):
     @get("/")
     async def show(self, ctx: Ctx, request: Request) -> dict[str, Any]:
         tenant = await request.app.state.tenant_directory.by_id(ctx.tenant_id)
-        return {
-            "id": str(tenant.id),
-            "slug": tenant.slug,
-            "name": tenant.name,
-            "legal_name": tenant.legal_name,
-            "dpo_email": tenant.dpo_email,
-            "country": tenant.country,
-            "settings": tenant.settings,
-            "scopes": sorted(ctx.scopes),
-        }
+        return _out(tenant, ctx.scopes)
+
+    @patch("/", guards=[requires("admin")])
+    async def update(self, ctx: Ctx, request: Request, data: Body[TenantPatch]) -> dict[str, Any]:
+        """Name, legal name, DPO e-mail, country and settings (merged key by key):
+        double-opt-in channels, link lifetimes, retention, package days, locale."""
+        tenant = await service.update_tenant(ctx.tenant_id, data)
+        request.app.state.tenant_directory.forget(tenant)
+        return _out(tenant, ctx.scopes)

@@ -6,8 +6,8 @@ contact row, `s` its consent_state row for the asked channel and purpose).
 * suppressed identifiers (done): `c.email_hash` / `c.phone_hash` listed in
   `suppression` for this channel or for all channels — see
   `consent.suppression.exclusion_sql`, two hash anti-joins;
-* restricted contacts (GDPR Art. 18 restriction in progress): TO BE FILLED by
-  the data-subject-request work.
+* restricted contacts (GDPR Art. 18, set by a completed restriction request):
+  `c.restricted_at IS NULL`.
 Write it like compile.py: fixed SQL text, `{}` placeholders, values as args,
 every subquery filtered on tenant_id. consent/suppression.py already offers the
 suppression half: `Sql(suppression.exclusion_sql("c"), (channel, channel))`.
@@ -23,4 +23,4 @@ from consent.segments.compile import Sql
 
 def exclusions_sql(tenant_id: uuid.UUID, channel: str, *, postgres: bool) -> Sql:
     """A condition true for contacts that may be contacted on `channel`."""
-    return Sql(suppression.exclusion_sql("c"), (channel, channel))
+    return Sql(f"c.restricted_at IS NULL AND {suppression.exclusion_sql('c')}", (channel, channel))

@@ -1,0 +1,161 @@
+"""Admin forms for data-subject requests: record one (staff intake), attest the
+person's identity, extend the deadline, complete, reject — each through
+consent.requests.service, exactly as the API does, with the staff user as actor.
+
+A request is named by its id; one the user cannot see reads as unknown.
+Handling requests takes owner, manager or dpo; completing an erasure takes
+owner or dpo (as deleting a contact does).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Literal, Optional
+
+import msgspec
+from piccolo_admin.endpoints import FormConfig
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+
+from admin.forms import _managed_tenant
+from admin.scope import ERASERS, MANAGERS, current_scope
+from admin.writers import acting_for, context_for
+from consent.requests import service
+from consent.requests.schemas import CloseIn, ExtendIn, RequestIn, RequestOut
+from consent.schemas import ContactPatch
+from optinbase import db
+from optinbase.errors import DomainError
+
+Kind = Literal["access", "portability", "rectification", "erasure", "withdrawal", "objection",
+               "restriction"]
+
+
+async def _request_tenant(request_id: str, allowed: frozenset[str] = MANAGERS) -> tuple:
+    scope = current_scope.get()
+    try:
+        wanted = uuid.UUID(request_id.strip())
+    except ValueError:
+        raise ValueError("A request id looks like 0b7c…-…: copy it from the list.") from None
+    row = await db.fetchrow("SELECT tenant_id, kind FROM data_subject_request WHERE id = {}", wanted)
+    if row is None or not scope.sees(row["tenant_id"]):  # RLS hides foreign rows anyway
+        raise ValueError(f"No request {request_id.strip()!r}.")
+    tenant_id = row["tenant_id"] if isinstance(row["tenant_id"], uuid.UUID) else uuid.UUID(
+        str(row["tenant_id"]))
+    if not scope.may(tenant_id, allowed):
+        raise ValueError("Your role does not allow handling data-subject requests.")
+    return wanted, tenant_id, row["kind"], await context_for(scope, tenant_id)
+
+
+def _said(out: RequestOut, verb: str) -> str:
+    due = out.due_at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"Request {out.id} ({out.kind}) {verb} — status now {out.status}, due {due}."
+
+
+async def _run(tenant_id: uuid.UUID, call) -> RequestOut:
+    try:
+        with acting_for(tenant_id):
+            return await call()
+    except DomainError as exc:
+        raise ValueError(exc.detail) from None
+    except msgspec.ValidationError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class NewRequest(BaseModel):
+    tenant: str = Field(default="", description="Tenant slug (blank: your only tenant)")
+    kind: Kind
+    email: str = Field(default="", max_length=254)
+    phone: str = Field(default="", max_length=32)
+    identity_checked: bool = Field(
+        default=False, description="You checked who the person is (recorded as staff-attested);"
+                                   " otherwise a verification link is e-mailed")
+    note: str = Field(default="", max_length=5000)
+
+
+async def record_request(request: Request, data: NewRequest) -> str:
+    scope = current_scope.get()
+    tenant_id = await _managed_tenant(scope, data.tenant)
+    ctx = await context_for(scope, tenant_id)
+    payload = RequestIn(kind=data.kind, email=data.email or None, phone=data.phone or None,
+                        identity_verified=data.identity_checked, note=data.note)
+    out = await _run(tenant_id, lambda: service.receive(ctx, payload, source="staff"))
+    return _said(out, "recorded")
+
+
+class RequestNote(BaseModel):
+    request_id: str
+    how_identity_was_checked: str = Field(min_length=1, max_length=2000)
+
+
+async def verify_request(request: Request, data: RequestNote) -> str:
+    request_id, tenant_id, _, ctx = await _request_tenant(data.request_id)
+    out = await _run(tenant_id, lambda: service.attest(ctx, request_id,
+                                                       data.how_identity_was_checked))
+    return _said(out, "verified by staff")
+
+
+class Extension(BaseModel):
+    request_id: str
+    months: Literal[1, 2] = 1
+    reason: str = Field(min_length=1, max_length=2000,
+                        description="Told to the person by e-mail (GDPR Art. 12(3))")
+
+
+async def extend_request(request: Request, data: Extension) -> str:
+    request_id, tenant_id, _, ctx = await _request_tenant(data.request_id)
+    body = ExtendIn(months=data.months, reason=data.reason)
+    out = await _run(tenant_id, lambda: service.extend(ctx, request_id, body))
+    return _said(out, f"extended by {data.months} month(s)")
+
+
+class Completion(BaseModel):
+    request_id: str
+    reason: str = Field(default="", max_length=2000, description="What was done (told to the person)")
+    changes: str = Field(default="", description='Rectification only: JSON of approved changes,'
+                                                  ' e.g. {"first_name": "Anne"}')
+
+
+async def complete_request(request: Request, data: Completion) -> str:
+    request_id, tenant_id, kind, ctx = await _request_tenant(data.request_id)
+    if kind == "erasure" and not current_scope.get().may(tenant_id, ERASERS):
+        raise ValueError("Only an owner or the DPO may carry out an erasure.")
+    changes: Optional[ContactPatch] = None
+    if data.changes.strip():
+        try:
+            changes = msgspec.convert(json.loads(data.changes), ContactPatch)
+        except (ValueError, msgspec.ValidationError) as exc:
+            raise ValueError(f"changes: {exc}") from None
+    body = CloseIn(reason=data.reason, changes=changes)
+    out = await _run(tenant_id, lambda: service.complete(ctx, request_id, body))
+    return _said(out, "completed")
+
+
+class Rejection(BaseModel):
+    request_id: str
+    reason: str = Field(min_length=1, max_length=2000, description="Told to the person by e-mail")
+
+
+async def reject_request(request: Request, data: Rejection) -> str:
+    request_id, tenant_id, _, ctx = await _request_tenant(data.request_id)
+    out = await _run(tenant_id, lambda: service.reject(ctx, request_id, CloseIn(reason=data.reason)))
+    return _said(out, "rejected")
+
+
+GROUP = "Data-subject requests"
+FORMS = [
+    FormConfig(name="Record a request", pydantic_model=NewRequest, endpoint=record_request,
+               description="A request received by post, phone or at the counter.",
+               form_group=GROUP),
+    FormConfig(name="Verify identity", pydantic_model=RequestNote, endpoint=verify_request,
+               description="Record that you checked who the person is, and how.",
+               form_group=GROUP),
+    FormConfig(name="Extend deadline", pydantic_model=Extension, endpoint=extend_request,
+               description="Only within the first month; two further months at most.",
+               form_group=GROUP),
+    FormConfig(name="Complete request", pydantic_model=Completion, endpoint=complete_request,
+               description="Carries the request out (package, withdrawal, erasure, ...).",
+               form_group=GROUP),
+    FormConfig(name="Reject request", pydantic_model=Rejection, endpoint=reject_request,
+               form_group=GROUP),
+]

@@ -1,0 +1,191 @@
+"""What the public request pages do: the form, verification, status, package.
+
+The form answers the same thing whatever happens behind it — new request,
+duplicate, address known or not — and the e-mail it triggers reads the same:
+nobody learns from it whether an address is in the base. Every link carries its
+tenant; a page runs in that tenant's transaction only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Optional
+
+import msgspec
+from msgspec import Meta
+
+from consent.audit import db_uuid
+from consent.requests import links, service
+from consent.requests.mail import KIND_NAMES, language_of, status_url
+from consent.requests.schemas import KINDS, Kind, RequestIn
+from optinbase import db
+from optinbase.errors import NotFound
+from optinbase.settings import get_settings
+from tenants import repository
+
+
+class PublicRequestIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    kind: Kind
+    email: Annotated[str, Meta(min_length=1, max_length=254)]
+    note: Annotated[str, Meta(max_length=5000)] = ""
+
+
+class FormView(msgspec.Struct, kw_only=True):
+    tenant: str
+    language: str
+    kinds: list[tuple[str, str]]  # (kind, its name in the page's language)
+
+
+class RequestView(msgspec.Struct, kw_only=True):
+    """`state`: pending (verify button) | verified | completed | rejected |
+    lapsed | unverified (status of a request not yet verified)."""
+
+    state: str
+    tenant: str
+    language: str
+    kind: str
+    kind_name: str
+    received_at: dt.datetime
+    due_at: dt.datetime
+    outcome: str = ""
+    package_url: Optional[str] = None
+    package_expires_at: Optional[dt.datetime] = None
+    status_url: Optional[str] = None
+
+
+async def _tenant(slug: str):
+    tenant = await repository.tenant_by_slug(slug)
+    if tenant is None:
+        raise NotFound("no such page")
+    return tenant
+
+
+def _language(tenant, accept_language: str) -> str:
+    if accept_language[:2].lower() in ("fr", "en"):
+        return accept_language[:2].lower()
+    return language_of(None, tenant)
+
+
+async def form(slug: str, accept_language: str) -> FormView:
+    tenant = await _tenant(slug)
+    language = _language(tenant, accept_language)
+    return FormView(tenant=tenant.name, language=language,
+                    kinds=[(k, KIND_NAMES[language][k]) for k in KINDS])
+
+
+async def submit(slug: str, data: PublicRequestIn, language: str) -> None:
+    """Records the request and e-mails a verification link; a duplicate gets
+    its link again. Returns nothing either way: the page must not tell."""
+    tenant = await _tenant(slug)
+    settings = get_settings()
+    ctx, _ = await service.tenant_context(tenant.id)
+    async with db.tenant_transaction(tenant.id):
+        try:
+            await service.receive(
+                ctx, RequestIn(kind=data.kind, email=data.email, note=data.note, locale=language),
+                source="public")
+        except service.Duplicate as duplicate:
+            request = await service.find(ctx, db_uuid(duplicate.extra["existing_id"]))
+            if request["status"] == "unverified":
+                kind, value = service.identifier(ctx, data.email, None)
+                await service.send_verification(ctx, tenant, request, kind, value,
+                                                secret_key=settings.secret_key,
+                                                public_url=settings.public_url)
+
+
+def _link(token: str, use: str) -> links.Link:
+    link = links.read(get_settings().secret_key, token, use)
+    if link is None:
+        raise NotFound("this link is not valid")
+    return link
+
+
+async def _view(ctx, tenant, request, state: Optional[str] = None) -> RequestView:
+    settings = get_settings()
+    language = language_of(request["locale"], tenant)
+    package_url = None
+    expires = request["package_expires_at"]
+    now = dt.datetime.now(dt.timezone.utc)
+    if request["status"] == "completed" and expires is not None and expires > now:
+        token = links.make(settings.secret_key, "package", tenant.id, db_uuid(request["id"]), expires)
+        package_url = f"{settings.public_url}/p/requests/package/{token}"
+    return RequestView(
+        state=state or request["status"], tenant=tenant.name, language=language,
+        kind=request["kind"], kind_name=KIND_NAMES[language][request["kind"]],
+        received_at=request["received_at"], due_at=request["due_at"],
+        outcome=request["outcome"] if request["status"] in ("completed", "rejected") else "",
+        package_url=package_url, package_expires_at=expires if package_url else None,
+        status_url=status_url(settings.secret_key, settings.public_url, tenant.id, request),
+    )
+
+
+async def show_verify(token: str) -> RequestView:
+    """GET: shows the button; changes nothing (mail scanners open links)."""
+    link = _link(token, "verify")
+    ctx, tenant = await service.tenant_context(link.tenant_id)
+    async with db.tenant_transaction(tenant.id, write=False):
+        request = await service.find(ctx, link.subject_id)
+        state = "pending" if request["status"] == "unverified" else None
+        if state == "pending" and link.expires_at <= dt.datetime.now(dt.timezone.utc):
+            raise service.LinkGone("this link has expired; please send your request again")
+        return await _view(ctx, tenant, request, state)
+
+
+async def verify(token: str) -> RequestView:
+    link = _link(token, "verify")
+    ctx, tenant = await service.tenant_context(link.tenant_id)
+    async with db.tenant_transaction(tenant.id):
+        request = await service.verify_by_link(ctx, link, dt.datetime.now(dt.timezone.utc))
+        return await _view(ctx, tenant, request)
+
+
+async def status(token: str) -> RequestView:
+    link = _link(token, "status")
+    ctx, tenant = await service.tenant_context(link.tenant_id)
+    if link.expires_at <= dt.datetime.now(dt.timezone.utc):
+        raise service.LinkGone("this link has expired")
+    async with db.tenant_transaction(tenant.id, write=False):
+        return await _view(ctx, tenant, await service.find(ctx, link.subject_id))
+
+
+async def package(token: str) -> tuple[str, bytes]:
+    """(file name, zip bytes); each download is an event of the request's trail."""
+    link = _link(token, "package")
+    ctx, tenant = await service.tenant_context(link.tenant_id)
+    now = dt.datetime.now(dt.timezone.utc)
+    if link.expires_at <= now:
+        raise service.LinkGone("this download link has expired")
+    async with db.tenant_transaction(tenant.id):
+        request, data = await service.package_of(ctx, link.subject_id, now)
+        await service.record_event(ctx, link.subject_id, "package_downloaded", {"by": "subject"})
+    return f"{tenant.slug}-{request['kind']}-{str(db_uuid(request['id']))[:8]}.zip", data
+
+
+class KeepView(msgspec.Struct, kw_only=True):
+    """The re-permission page: `state` ask (button) | kept."""
+
+    state: str
+    tenant: str
+    language: str
+
+
+async def keep(token: str, *, confirm: bool) -> KeepView:
+    """GET asks, POST keeps (retention.keep): the person stays, the clock restarts."""
+    from consent import retention
+
+    link = _link(token, "keep")
+    ctx, tenant = await service.tenant_context(link.tenant_id)
+    now = dt.datetime.now(dt.timezone.utc)
+    if link.expires_at <= now:
+        raise service.LinkGone("this link has expired")
+    async with db.tenant_transaction(tenant.id, write=confirm):
+        if confirm:
+            found = await retention.keep(ctx, link.subject_id, now)
+        else:
+            found = bool(await db.fetchval(
+                "SELECT count(*) FROM contact WHERE tenant_id = {} AND id = {}",
+                tenant.id, link.subject_id))
+    if not found:
+        raise NotFound("this link is not valid")
+    return KeepView(state="kept" if confirm else "ask", tenant=tenant.name,
+                    language=language_of(None, tenant))

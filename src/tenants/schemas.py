@@ -1,0 +1,47 @@
+"""What a tenant may change about itself (`PATCH /v1/tenant`): typed settings,
+unknown keys refused — a misspelt retention setting must not pass silently.
+Absent = unchanged."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+Channel = Literal["email", "sms", "phone", "postal", "social_ads", "push"]
+Hours = Annotated[int, Meta(ge=1, le=24 * 90)]
+Days = Annotated[int, Meta(ge=1, le=3650)]
+Line = Annotated[str, Meta(max_length=500)]
+
+
+class _Patch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    pass
+
+
+class SettingsPatch(_Patch):
+    double_opt_in_channels: Union[list[Channel], UnsetType] = UNSET
+    confirmation_token_hours: Union[Hours, UnsetType] = UNSET
+    request_verification_hours: Union[Hours, UnsetType] = UNSET
+    retention_months: Union[Annotated[int, Meta(ge=1, le=120)], UnsetType] = UNSET
+    repermission_days: Union[Days, UnsetType] = UNSET
+    package_days: Union[Annotated[int, Meta(ge=1, le=365)], UnsetType] = UNSET
+    default_locale: Union[Literal["fr", "en"], UnsetType] = UNSET
+    sender: Union[Line, UnsetType] = UNSET
+    receipt_email: Union[bool, UnsetType] = UNSET
+    address: Union[Line, UnsetType] = UNSET
+    phone: Union[Line, UnsetType] = UNSET
+    website: Union[Line, UnsetType] = UNSET
+    policy_url: Union[Line, UnsetType] = UNSET
+
+
+class TenantPatch(_Patch):
+    name: Union[Annotated[str, Meta(min_length=1, max_length=200)], UnsetType] = UNSET
+    legal_name: Union[Annotated[str, Meta(max_length=200)], UnsetType] = UNSET
+    dpo_email: Union[Annotated[str, Meta(max_length=254)], UnsetType] = UNSET
+    country: Union[Annotated[str, Meta(pattern=r"^[A-Z]{2}$")], UnsetType] = UNSET
+    settings: Union[SettingsPatch, UnsetType] = UNSET
+
+
+def changes(patch: _Patch) -> dict:
+    return {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not UNSET}

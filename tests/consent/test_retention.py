@@ -1,0 +1,142 @@
+"""Retention (CNIL) on both engines: the inactive are asked once, the silent
+are erased after the delay without being suppressed, the never-confirmed are
+purged, expired packages and unverified requests do not linger; restricted
+people and people with an open request are left alone; `--dry-run` lists and
+changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+
+from consent import retention
+from optinbase import db
+from tests.consent.imports.test_cli_import import COMMAND, cli_env  # noqa: F401 (fixture)
+from tests.factories import grant, make_notice, make_purpose, make_tenant
+
+NOW = dt.datetime.now(dt.timezone.utc)
+LONG_AGO = NOW - dt.timedelta(days=365 * 3 + 40)
+KEEP = re.compile(r"/p/keep/([A-Za-z0-9_-]+)")
+
+
+async def _set(tenant, table, row_id, **columns):
+    async with db.tenant_transaction(tenant.id):
+        for name, value in columns.items():
+            await db.execute(f"UPDATE {table} SET {name} = {{}} WHERE tenant_id = {{}} AND id = {{}}",
+                             value, tenant.id, row_id)
+
+
+async def _contact_ids(tenant):
+    async with db.tenant_transaction(tenant.id, write=False):
+        return {str(r["id"]) for r in await db.fetch(
+            "SELECT id FROM contact WHERE tenant_id = {}", tenant.id)}
+
+
+async def _scene(client):
+    tenant = await make_tenant()
+    await make_purpose(client, tenant)
+    notice = await make_notice(client, tenant)
+    people = {}
+    for name, extra in (("active", {}), ("silent", {}), ("no_address", {"email": None,
+                                                                         "phone": "+33600000001"}),
+                        ("restricted", {}), ("asking", {}), ("unconfirmed", {})):
+        body = {"email": f"{name}.{tenant.slug}@example.com", **extra}
+        people[name] = (await client.post("/v1/contacts", json=body, headers=tenant.headers)).json()
+        assert "id" in people[name], people[name]
+    for name in ("active", "silent", "restricted", "asking"):
+        await grant(client, tenant, people[name]["id"], notice["id"])
+    await client.post(f"/v1/contacts/{people['unconfirmed']['id']}/consents", json={
+        "channel": "email", "purpose": "newsletter", "action": "grant", "method": "web_form",
+        "notice_id": notice["id"], "double_opt_in": True}, headers=tenant.headers)
+    for name in ("silent", "no_address", "restricted", "asking", "unconfirmed"):
+        await _set(tenant, "contact", people[name]["id"], last_activity_at=LONG_AGO,
+                   created_at=LONG_AGO)
+    await _set(tenant, "contact", people["restricted"]["id"], restricted_at=NOW)
+    await client.post("/v1/requests", json={"kind": "access", "email": people["asking"]["email"],
+                                            "identity_verified": True}, headers=tenant.headers)
+    async with db.tenant_transaction(tenant.id):
+        await db.execute("UPDATE consent_state SET status = 'expired' WHERE tenant_id = {}"
+                         " AND contact_id = {}", tenant.id, people["unconfirmed"]["id"])
+    # An access package past its expiry, and a request never verified.
+    done = (await client.post("/v1/requests", json={
+        "kind": "access", "email": "old@example.com", "identity_verified": True},
+        headers=tenant.headers)).json()
+    await client.post(f"/v1/requests/{done['id']}/complete", headers=tenant.headers)
+    await _set(tenant, "data_subject_request", done["id"],
+               package_expires_at=NOW - dt.timedelta(days=1))
+    stale = (await client.post("/v1/requests", json={"kind": "erasure", "email": "who@example.com"},
+                               headers=tenant.headers)).json()
+    await _set(tenant, "data_subject_request", stale["id"],
+               received_at=NOW - dt.timedelta(days=40))
+    return tenant, people, done, stale
+
+
+async def test_retention_asks_then_erases_and_cleans_up(client):
+    tenant, people, done, stale = await _scene(client)
+    before = await _contact_ids(tenant)
+
+    lines = await retention.run(NOW, only=tenant.slug, dry_run=True)
+    by_action = {}
+    for line in lines:
+        slug, action, item_id, _why = line.split("\t")
+        assert slug == tenant.slug
+        by_action.setdefault(action, set()).add(item_id)
+    assert by_action == {
+        "re-permission": {people["silent"]["id"], people["no_address"]["id"]},
+        "purge-unconfirmed": {people["unconfirmed"]["id"]},
+        "drop-package": {done["id"]},
+        "lapse-request": {stale["id"]},
+    }
+    assert await _contact_ids(tenant) == before  # a dry run changes nothing
+
+    summary = await retention.run(NOW, only=tenant.slug)
+    assert summary == [f"{tenant.slug}: 2 re-permission, 1 unconfirmed purged,"
+                       " 1 packages dropped, 1 requests lapsed"]
+    assert await _contact_ids(tenant) == before - {people["unconfirmed"]["id"]}
+    async with db.tenant_transaction(tenant.id, write=False):
+        mails = await db.fetch("SELECT recipient, payload FROM outbox_message WHERE tenant_id = {}"
+                               " AND subject LIKE '%stay in touch%' OR subject LIKE '%rester en%'",
+                               tenant.id)
+        lapsed = await db.fetchrow("SELECT status, email FROM data_subject_request"
+                                   " WHERE tenant_id = {} AND id = {}", tenant.id, stale["id"])
+    assert [m["recipient"] for m in mails] == [people["silent"]["email"]]
+    assert (lapsed["status"], lapsed["email"]) == ("lapsed", None)
+    assert (await client.get(f"/v1/requests/{done['id']}/package",
+                             headers=tenant.headers)).status_code == 410
+    assert await retention.run(NOW, only=tenant.slug) == []  # asked once, not every cycle
+
+    # The silent one presses "Stay"; the one without an address cannot.
+    payload = mails[0]["payload"]
+    token = KEEP.search(json.loads(payload)["text"] if isinstance(payload, str)
+                        else payload["text"]).group(1)
+    assert (await client.get(f"/p/keep/{token}")).status_code == 200
+    assert (await client.post(f"/p/keep/{token}")).status_code == 200
+    later = NOW + dt.timedelta(days=31)
+    summary = await retention.run(later, only=tenant.slug)
+    assert summary == [f"{tenant.slug}: 1 erased"]
+    left = await _contact_ids(tenant)
+    assert people["no_address"]["id"] not in left and people["silent"]["id"] in left
+    assert {people["restricted"]["id"], people["asking"]["id"], people["active"]["id"]} <= left
+    # Purged for inactivity is not an objection: they may subscribe again.
+    check = await client.get("/v1/suppressions/check", params={"phone": "+33600000001"},
+                             headers=tenant.headers)
+    assert check.json()["suppressed"] is False
+    assert (await client.post(f"/p/keep/{token}x")).status_code == 404
+
+
+def test_retention_command_dry_run(cli_env, backend):  # noqa: F811
+    listed = subprocess.run([*COMMAND, "retention", "--dry-run", "--tenant", "no-such-tenant"],
+                            capture_output=True, text=True, env=cli_env, timeout=60)
+    assert listed.returncode == 1 and listed.stderr.strip().endswith("no tenant 'no-such-tenant'")
+
+
+async def test_retention_command_lists_without_acting(client, cli_env):  # noqa: F811
+    tenant, people, _, _ = await _scene(client)
+    listed = subprocess.run([*COMMAND, "retention", "--dry-run", "--tenant", tenant.slug],
+                            capture_output=True, text=True, env=cli_env, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert f"{tenant.slug}\tre-permission\t{people['silent']['id']}\tinactive since" in listed.stdout
+    assert f"purge-unconfirmed\t{people['unconfirmed']['id']}" in listed.stdout
+    assert people["unconfirmed"]["id"] in await _contact_ids(tenant)
