@@ -36,7 +36,7 @@ EVERYONE = {"type": "all", "rules": []}
 PARAMS = {"channel": "email", "purpose": "newsletter"}
 
 # What a DBA would write for the same question, by hand: consent valid now,
-# the demographic filter, nobody on the suppression list.
+# the demographic filter, nobody restricted or on the suppression list.
 HAND_COUNT = """
 SELECT count(*) FROM contact c
 JOIN consent_state s ON s.tenant_id = c.tenant_id AND s.contact_id = c.id
@@ -44,6 +44,7 @@ WHERE c.tenant_id = $1 AND c.country IN ('FR', 'BE') AND c.birth_year BETWEEN 19
   AND s.channel = 'email'
   AND s.purpose_id = (SELECT id FROM purpose WHERE tenant_id = $1 AND key = 'newsletter')
   AND s.status = 'granted' AND (s.expires_at IS NULL OR s.expires_at > now())
+  AND c.restricted_at IS NULL
   AND NOT EXISTS (SELECT 1 FROM suppression x WHERE x.tenant_id = c.tenant_id
                   AND x.identifier_hash IN (c.email_hash, c.phone_hash)
                   AND x.channel IN ('email', 'all'))"""
@@ -56,6 +57,7 @@ JOIN consent_state s ON s.tenant_id = c.tenant_id AND s.contact_id = c.id
 WHERE c.tenant_id = '{tenant}' AND s.channel = 'email'
   AND s.purpose_id = (SELECT id FROM purpose WHERE tenant_id = '{tenant}' AND key = 'newsletter')
   AND s.status = 'granted' AND (s.expires_at IS NULL OR s.expires_at > now())
+  AND c.restricted_at IS NULL
   AND NOT EXISTS (SELECT 1 FROM suppression x WHERE x.tenant_id = c.tenant_id
                   AND x.identifier_hash IN (c.email_hash, c.phone_hash)
                   AND x.channel IN ('email', 'all'))"""
