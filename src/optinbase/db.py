@@ -206,10 +206,12 @@ async def copy_out(text: str, args: Sequence[Any], sink: Any, **options: Any) ->
 
 
 async def set_local(settings: dict[str, str]) -> None:
-    """`set_config(name, value, true)` for each: settings that end with the
-    current transaction, values bound (never written into SQL text)."""
-    for name, value in settings.items():
-        await execute("SELECT set_config({}, {}, true)", name, value)
+    """`set_config(name, value, true)` for each, in one round trip: settings
+    that end with the current transaction, values bound (never in SQL text)."""
+    if not settings:
+        return
+    calls = ", ".join(["set_config({}, {}, true)"] * len(settings))
+    await execute(f"SELECT {calls}", *(part for item in settings.items() for part in item))
 
 
 async def staged_insert(
