@@ -392,3 +392,27 @@ async def test_tenant_settings_drive_request_and_retention_delays(client):
     kept = (dt.datetime.fromisoformat(done["package_expires_at"])
             - dt.datetime.fromisoformat(done["closed_at"]))
     assert dt.timedelta(days=6, hours=23) < kept <= dt.timedelta(days=7)
+
+
+async def test_closing_a_request_queues_the_webhook_without_personal_data(client):
+    world = await make_world(client)
+    hook = await client.post("/v1/webhooks", json={"url": "https://crm.example/hooks",
+                                                  "events": ["request.completed"]},
+                             headers=world.tenant.headers)
+    assert hook.status_code == 201, hook.text
+    done = await _request(client, world.tenant, kind="access", email=world.contact["email"],
+                          identity_verified=True)
+    await client.post(f"/v1/requests/{done['id']}/complete", headers=world.tenant.headers)
+    refused = await _request(client, world.tenant, kind="erasure", email=world.contact["email"])
+    await client.post(f"/v1/requests/{refused['id']}/reject", json={"reason": "not the holder"},
+                      headers=world.tenant.headers)
+    async with db.tenant_transaction(world.tenant.id, write=False):
+        rows = await db.fetch("SELECT payload FROM outbox_message WHERE tenant_id = {}"
+                              " AND kind = 'webhook' ORDER BY created_at", world.tenant.id)
+    bodies = [json.loads(r["payload"]) if isinstance(r["payload"], str) else r["payload"]
+              for r in rows]
+    events = [json.loads(b["body"]) if isinstance(b.get("body"), str) else b for b in bodies]
+    assert [(e["type"], e["data"]["request_id"], e["data"]["status"]) for e in events] == [
+        ("request.completed", done["id"], "completed"),
+        ("request.completed", refused["id"], "rejected")]
+    assert world.contact["email"] not in json.dumps(bodies)
