@@ -47,7 +47,7 @@ MARKETING_TERMS = frozenset({
 
 @dataclass
 class Outcome:
-    summary: str
+    key: str  # what happened, as consent.requests.mail.OUTCOMES words it to the person
     details: dict[str, Any] = field(default_factory=dict)
     package: Optional[bytes] = None
 
@@ -97,35 +97,34 @@ async def execute(ctx: TenantContext, request: Any, data: CloseIn, *,
 
     if kind in ("access", "portability"):
         built = await package.build(ctx, request, contact, tenant)
-        return Outcome("Your data is in the package linked below." if contact is not None
-                       else "We hold no personal data about you.",
+        return Outcome("package" if contact is not None else "no_data",
                        {"package": True, "found": contact is not None}, built)
     if kind == "erasure":
         if contact_id is not None:
             await erase_contact(ctx, contact_id)
         else:
             await _suppress_identifiers(ctx, request, None, "erasure")
-        return Outcome("Your personal data has been erased.", {"found": contact is not None})
+        return Outcome("erased", {"found": contact is not None})
     if contact is None:
         if kind == "objection":  # nothing to withdraw; never contact them all the same
             added = await _suppress_identifiers(ctx, request, None, "objection")
-            return Outcome("You will not receive direct marketing from us.",
+            return Outcome("no_marketing",
                            {"found": False, "suppressed": added})
-        return Outcome("We hold no personal data about you.", {"found": False})
+        return Outcome("no_data", {"found": False})
     if kind == "withdrawal":
         withdrawn = await _withdraw(ctx, contact_id, request_id, marketing_only=False)
-        return Outcome("Every consent you had given us is withdrawn.", {"withdrawn": withdrawn})
+        return Outcome("withdrawn", {"withdrawn": withdrawn})
     if kind == "objection":
         withdrawn = await _withdraw(ctx, contact_id, request_id, marketing_only=True)
         added = await _suppress_identifiers(ctx, request, contact, "objection")
-        return Outcome("You will not receive direct marketing from us.",
+        return Outcome("no_marketing",
                        {"withdrawn": withdrawn, "suppressed": added})
     if kind == "restriction":
         await db.execute(
             "UPDATE contact SET restricted_at = {} WHERE tenant_id = {} AND id = {}",
             dt.datetime.now(dt.timezone.utc), ctx.tenant_id, contact_id,
         )
-        return Outcome("Your data is kept but no longer used while the restriction lasts.", {})
+        return Outcome("restricted", {})
     if kind == "rectification":
         patch = data.changes
         if patch is None:
@@ -138,5 +137,5 @@ async def execute(ctx: TenantContext, request: Any, data: CloseIn, *,
             raise Invalid("say which changes to apply",
                           errors=[{"field": "changes", "message": "no change to apply"}])
         await contacts.patch_contact(ctx, contact_id, patch)
-        return Outcome("Your data has been corrected.", {"fields": fields})
+        return Outcome("rectified", {"fields": fields})
     raise Invalid(f"unknown kind {kind!r}")  # the schema makes this unreachable

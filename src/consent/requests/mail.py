@@ -69,6 +69,24 @@ _TEXTS = {
     },
 }
 
+OUTCOMES = {
+    "fr": {"package": "Vos données figurent dans le fichier à télécharger ci-dessous.",
+           "no_data": "Nous ne détenons aucune donnée personnelle vous concernant.",
+           "erased": "Vos données personnelles ont été effacées.",
+           "withdrawn": "Tous les consentements que vous nous aviez donnés sont retirés.",
+           "no_marketing": "Vous ne recevrez plus de prospection de notre part.",
+           "restricted": "Vos données sont conservées mais ne sont plus utilisées tant que la"
+                         " limitation dure.",
+           "rectified": "Vos données ont été corrigées."},
+    "en": {"package": "Your data is in the package linked below.",
+           "no_data": "We hold no personal data about you.",
+           "erased": "Your personal data has been erased.",
+           "withdrawn": "Every consent you had given us is withdrawn.",
+           "no_marketing": "You will not receive direct marketing from us.",
+           "restricted": "Your data is kept but no longer used while the restriction lasts.",
+           "rectified": "Your data has been corrected."},
+}
+
 STATUS_LINK_LIFETIME = dt.timedelta(days=400)
 
 
@@ -99,6 +117,10 @@ async def send(tenant: TenantRecord, request: Any, to: str, which: str, *, secre
     await enqueue_email(tenant.id, to=to, subject=subject.format(**values),
                         text=text.format(**values), contact_id=request["contact_id"],
                         headers={"Content-Language": language})
+
+
+def outcome_text(request: Any, tenant: TenantRecord, key: str) -> str:
+    return OUTCOMES[language_of(request["locale"], tenant)][key]
 
 
 def package_paragraph(request: Any, tenant: TenantRecord, link: str, expires: dt.datetime) -> str:
