@@ -211,6 +211,9 @@ async def test_access_package_holds_the_persons_data_with_proof(client):
     assert event["action"] == "granted" and event["purpose"] == "newsletter"
     assert [s["name"] for s in data["segments"]] == ["French"]
     assert [r["id"] for r in data["requests"]] == [request["id"]]
+    info = data["information"]
+    assert any("Art. 77" in right for right in info["rights"])
+    assert "36 months" in info["storage_period"]
     assert world.contact["email"] in archive.read("contact.csv").decode()
     mail = (await _outbox(tenant, world.contact["email"]))[-1]
     assert "/p/requests/package/" in mail["payload"]["text"]
@@ -296,6 +299,16 @@ async def test_restriction_keeps_the_contact_out_of_checks_counts_and_exports(cl
     assert export.status_code == 200 and world.contact["email"] not in export.text
     kept = await client.get(f"/v1/contacts/{world.contact['id']}", headers=tenant.headers)
     assert kept.status_code == 200  # the data is kept
+
+    other = await make_tenant()
+    assert (await client.delete(f"/v1/contacts/{world.contact['id']}/restriction",
+                                headers=other.headers)).status_code == 404
+    lifted = await client.delete(f"/v1/contacts/{world.contact['id']}/restriction",
+                                 headers=tenant.headers)
+    assert lifted.status_code == 204
+    assert (await _check(client, world))["allowed"] is True
+    told = (await _outbox(tenant, world.contact["email"]))[-1]
+    assert "restriction" in told["subject"] or "limitation" in told["subject"]
 
 
 async def test_erasure_request_leaves_only_the_keyed_hash(client):

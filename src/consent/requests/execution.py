@@ -23,16 +23,17 @@ from typing import Any, Optional
 
 import msgspec
 
-from consent import contacts, ledger
+from consent import audit, contacts, ledger
 from consent.audit import db_uuid
 from consent.erasure import erase_contact
-from consent.requests import package
+from consent.requests import mail, package
+from consent.requests.records import mailing
 from consent.requests.schemas import CloseIn
 from consent.schemas import ContactPatch, SuppressionIn
 from consent.suppression import add as add_suppression
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.errors import Invalid
+from optinbase.errors import Invalid, NotFound
 from tenants.repository import TenantRecord
 
 PACKAGE_DAYS = 30  # tenant setting `package_days`
@@ -139,3 +140,23 @@ async def execute(ctx: TenantContext, request: Any, data: CloseIn, *,
         await contacts.patch_contact(ctx, contact_id, patch)
         return Outcome("rectified", {"fields": fields})
     raise Invalid(f"unknown kind {kind!r}")  # the schema makes this unreachable
+
+
+async def lift_restriction(ctx: TenantContext, contact_id: uuid.UUID) -> bool:
+    """Ends an Art. 18 restriction (its ground has gone); the person is told
+    (Art. 18(3)). False when the contact was not restricted."""
+    contact = await contacts.find_contact(ctx, contact_id)
+    if contact is None:
+        raise NotFound("contact not found")
+    restricted = await db.fetchval(
+        "SELECT restricted_at FROM contact WHERE tenant_id = {} AND id = {}",
+        ctx.tenant_id, contact_id)
+    if restricted is None:
+        return False
+    await db.execute("UPDATE contact SET restricted_at = NULL WHERE tenant_id = {} AND id = {}",
+                     ctx.tenant_id, contact_id)
+    await audit.record(ctx, "contact.restriction_lifted", "contact", contact_id,
+                       {"informed": bool(contact["email"])})
+    if contact["email"]:
+        await mail.restriction_lifted((await mailing(ctx.tenant_id)).tenant, contact)
+    return True

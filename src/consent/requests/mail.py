@@ -42,6 +42,11 @@ _TEXTS = {
                       "Bonjour,\n\n{tenant} a traité votre demande ({kind}).\n{outcome}\n"
                       "Suivre la demande : {status}\n"),
         "package": ("Vos données sont prêtes à télécharger jusqu'au {expires} :\n\n{link}\n"),
+        "lifted": ("{tenant} : fin de la limitation du traitement",
+                   "Bonjour,\n\nLa limitation du traitement de vos données que vous aviez"
+                   " obtenue auprès de {tenant} prend fin : elles peuvent de nouveau être"
+                   " utilisées, dans le respect de vos choix.\n\nVous pouvez à tout moment"
+                   " faire une nouvelle demande.\n"),
         "rejected": ("Votre demande ({kind}) — {tenant} : refusée",
                      "Bonjour,\n\n{tenant} ne peut pas donner suite à votre demande ({kind}).\n"
                      "Motif : {reason}\n\nVous pouvez introduire une réclamation auprès d'une"
@@ -62,6 +67,10 @@ _TEXTS = {
                       "Hello,\n\n{tenant} has handled your request ({kind}).\n{outcome}\n"
                       "Follow the request: {status}\n"),
         "package": ("Your data is ready to download until {expires}:\n\n{link}\n"),
+        "lifted": ("{tenant}: the restriction of processing ends",
+                   "Hello,\n\nThe restriction of processing of your data that you obtained"
+                   " from {tenant} ends: it may be used again, within the choices you"
+                   " made.\n\nYou may make a new request at any time.\n"),
         "rejected": ("Your request ({kind}) — {tenant}: refused",
                      "Hello,\n\n{tenant} cannot act on your request ({kind}).\n"
                      "Reason: {reason}\n\nYou may lodge a complaint with a supervisory"
@@ -116,6 +125,15 @@ async def send(tenant: TenantRecord, request: Any, to: str, which: str, *, secre
     values = {k: _when(v) if isinstance(v, dt.datetime) else v for k, v in values.items()}
     await enqueue_email(tenant.id, to=to, subject=subject.format(**values),
                         text=text.format(**values), contact_id=request["contact_id"],
+                        headers={"Content-Language": language})
+
+
+async def restriction_lifted(tenant: TenantRecord, contact: Any) -> None:
+    """GDPR Art. 18(3): the person is told when a restriction is lifted."""
+    language = language_of(contact["locale"] or contact["language"], tenant)
+    subject, text = _TEXTS[language]["lifted"]
+    await enqueue_email(tenant.id, to=contact["email"], subject=subject.format(tenant=tenant.name),
+                        text=text.format(tenant=tenant.name), contact_id=contact["id"],
                         headers={"Content-Language": language})
 
 
