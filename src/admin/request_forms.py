@@ -21,6 +21,7 @@ from starlette.requests import Request
 from admin.forms import managed_tenant
 from admin.scope import ERASERS, MANAGERS, current_scope
 from admin.writers import acting_for, context_for
+from consent import erasure
 from consent.requests import intake, lifecycle
 from consent.requests.schemas import CloseIn, ExtendIn, Kind, RequestIn, RequestOut
 from consent.schemas import ContactPatch
@@ -140,6 +141,37 @@ async def reject_request(request: Request, data: Rejection) -> str:
     return _said(out, "rejected")
 
 
+class Erasure(BaseModel):
+    contact_id: str = Field(description="The contact's id, from the contact list")
+    confirm: bool = Field(default=False, description="I understand this cannot be undone")
+
+
+async def erase_contact_form(request: Request, data: Erasure) -> str:
+    """The same erasure as deleting the contact, or an erasure request: only
+    the keyed hash stays, on the suppression list and the person's requests."""
+    scope = current_scope.get()
+    try:
+        contact_id = uuid.UUID(data.contact_id.strip())
+    except ValueError:
+        raise ValueError("A contact id looks like 0b7c…-…: copy it from the list.") from None
+    row = await db.fetchrow("SELECT tenant_id FROM contact WHERE id = {}", contact_id)
+    if row is None or not scope.sees(row["tenant_id"]):
+        raise ValueError(f"No contact {data.contact_id.strip()!r}.")
+    tenant_id = row["tenant_id"] if isinstance(row["tenant_id"], uuid.UUID) else uuid.UUID(
+        str(row["tenant_id"]))
+    if not scope.may(tenant_id, ERASERS):
+        raise ValueError("Only an owner or the DPO may carry out an erasure.")
+    if not data.confirm:
+        raise ValueError("Tick the confirmation: an erasure cannot be undone.")
+    ctx = await context_for(scope, tenant_id)
+    try:
+        with acting_for(tenant_id):
+            await erasure.erase_contact(ctx, contact_id)
+    except DomainError as exc:
+        raise ValueError(exc.detail) from None
+    return f"Contact {contact_id} erased; only a keyed hash remains, on the suppression list."
+
+
 GROUP = "Data-subject requests"
 FORMS = [
     FormConfig(name="Record a request", pydantic_model=NewRequest, endpoint=record_request,
@@ -156,4 +188,6 @@ FORMS = [
                form_group=GROUP),
     FormConfig(name="Reject request", pydantic_model=Rejection, endpoint=reject_request,
                form_group=GROUP),
+    FormConfig(name="Erase contact", pydantic_model=Erasure, endpoint=erase_contact_form,
+               description="GDPR Art. 17. Owners and the DPO only.", form_group=GROUP),
 ]
