@@ -39,7 +39,7 @@ async def test_erasure_request_leaves_no_trace(client, database_url):
     await make_purpose(client, tenant)
     notice = await make_notice(client, tenant)
     mark = uuid.uuid4().hex[:10]
-    phone = f"+336{int(mark, 16) % 10**8:08d}"  # unique in the shared test database
+    phone = f"+3361{int(mark, 16) % 10**7:07d}"  # unique in the shared test database (+33 61… is a valid mobile range)
     person = {"email": f"dsr.{mark}@example.org", "phone": phone,
               "first_name": f"Ottilie{mark}", "last_name": f"Vranck{mark}"}
     ip = "198.51.100.203"
