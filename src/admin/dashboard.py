@@ -58,15 +58,16 @@ def _rate(data: stats.Dashboard) -> str:
 
 
 def _deadlines(data: stats.Dashboard) -> str:
-    """Each open request against its deadline: a bar of the month (or extended
-    months) used so far, red once it is past due."""
+    """Each open request against its deadline: a bar of the time used since
+    receipt (the month, or the extended months), red once it is past due."""
     if not data.requests:
         return ""
     rows = []
-    for request_id, kind, status, due in data.requests:
+    for request_id, kind, status, received, due in data.requests:
         days_left = (due - data.now).total_seconds() / 86400
         late = days_left < 0
-        used = min(1.0, max(0.0, 1 - days_left / 31))
+        span = max((due - received).total_seconds(), 1.0)
+        used = min(1.0, max(0.0, (data.now - received).total_seconds() / span))
         rows.append(
             f'<tr class="{"overdue" if late else "open"}"><td><code>{escape(request_id)}</code></td>'
             f"<td>{escape(kind)}</td><td>{escape(status)}</td>"

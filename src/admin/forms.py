@@ -23,7 +23,7 @@ from tenants import keys
 KEY_AUTHENTICATOR: Optional[Any] = None
 
 
-async def _managed_tenant(scope: AdminScope, slug: str) -> uuid.UUID:
+async def managed_tenant(scope: AdminScope, slug: str) -> uuid.UUID:
     """The tenant named by `slug` (or the user's only tenant), if they manage it.
     Unknown and foreign slugs read the same."""
     slug = slug.strip()
@@ -50,7 +50,7 @@ class NewKey(BaseModel):
 
 async def create_key(request: Request, data: NewKey) -> str:
     scope = current_scope.get()
-    tenant_id = await _managed_tenant(scope, data.tenant)
+    tenant_id = await managed_tenant(scope, data.tenant)
     expires = (
         dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=data.expires_in_days)
         if data.expires_in_days else None

@@ -1,6 +1,6 @@
 """Admin forms for data-subject requests: record one (staff intake), attest the
 person's identity, extend the deadline, complete, reject — each through
-consent.requests.service, exactly as the API does, with the staff user as actor.
+consent.requests (intake, lifecycle), exactly as the API does, with the staff user as actor.
 
 A request is named by its id; one the user cannot see reads as unknown.
 Handling requests takes owner, manager or dpo; completing an erasure takes
@@ -18,17 +18,16 @@ from piccolo_admin.endpoints import FormConfig
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 
-from admin.forms import _managed_tenant
+from admin.forms import managed_tenant
 from admin.scope import ERASERS, MANAGERS, current_scope
 from admin.writers import acting_for, context_for
-from consent.requests import service
-from consent.requests.schemas import CloseIn, ExtendIn, RequestIn, RequestOut
+from consent import erasure
+from consent.requests import intake, lifecycle
+from consent.requests.schemas import CloseIn, ExtendIn, Kind, RequestIn, RequestOut
 from consent.schemas import ContactPatch
 from optinbase import db
 from optinbase.errors import DomainError
 
-Kind = Literal["access", "portability", "rectification", "erasure", "withdrawal", "objection",
-               "restriction"]
 
 
 async def _request_tenant(request_id: str, allowed: frozenset[str] = MANAGERS) -> tuple:
@@ -75,11 +74,11 @@ class NewRequest(BaseModel):
 
 async def record_request(request: Request, data: NewRequest) -> str:
     scope = current_scope.get()
-    tenant_id = await _managed_tenant(scope, data.tenant)
+    tenant_id = await managed_tenant(scope, data.tenant)
     ctx = await context_for(scope, tenant_id)
     payload = RequestIn(kind=data.kind, email=data.email or None, phone=data.phone or None,
                         identity_verified=data.identity_checked, note=data.note)
-    out = await _run(tenant_id, lambda: service.receive(ctx, payload, source="staff"))
+    out = await _run(tenant_id, lambda: intake.receive(ctx, payload, source="staff"))
     return _said(out, "recorded")
 
 
@@ -90,7 +89,7 @@ class RequestNote(BaseModel):
 
 async def verify_request(request: Request, data: RequestNote) -> str:
     request_id, tenant_id, _, ctx = await _request_tenant(data.request_id)
-    out = await _run(tenant_id, lambda: service.attest(ctx, request_id,
+    out = await _run(tenant_id, lambda: intake.attest(ctx, request_id,
                                                        data.how_identity_was_checked))
     return _said(out, "verified by staff")
 
@@ -105,7 +104,7 @@ class Extension(BaseModel):
 async def extend_request(request: Request, data: Extension) -> str:
     request_id, tenant_id, _, ctx = await _request_tenant(data.request_id)
     body = ExtendIn(months=data.months, reason=data.reason)
-    out = await _run(tenant_id, lambda: service.extend(ctx, request_id, body))
+    out = await _run(tenant_id, lambda: lifecycle.extend(ctx, request_id, body))
     return _said(out, f"extended by {data.months} month(s)")
 
 
@@ -127,7 +126,7 @@ async def complete_request(request: Request, data: Completion) -> str:
         except (ValueError, msgspec.ValidationError) as exc:
             raise ValueError(f"changes: {exc}") from None
     body = CloseIn(reason=data.reason, changes=changes)
-    out = await _run(tenant_id, lambda: service.complete(ctx, request_id, body))
+    out = await _run(tenant_id, lambda: lifecycle.complete(ctx, request_id, body))
     return _said(out, "completed")
 
 
@@ -138,8 +137,39 @@ class Rejection(BaseModel):
 
 async def reject_request(request: Request, data: Rejection) -> str:
     request_id, tenant_id, _, ctx = await _request_tenant(data.request_id)
-    out = await _run(tenant_id, lambda: service.reject(ctx, request_id, CloseIn(reason=data.reason)))
+    out = await _run(tenant_id, lambda: lifecycle.reject(ctx, request_id, CloseIn(reason=data.reason)))
     return _said(out, "rejected")
+
+
+class Erasure(BaseModel):
+    contact_id: str = Field(description="The contact's id, from the contact list")
+    confirm: bool = Field(default=False, description="I understand this cannot be undone")
+
+
+async def erase_contact_form(request: Request, data: Erasure) -> str:
+    """The same erasure as deleting the contact, or an erasure request: only
+    the keyed hash stays, on the suppression list and the person's requests."""
+    scope = current_scope.get()
+    try:
+        contact_id = uuid.UUID(data.contact_id.strip())
+    except ValueError:
+        raise ValueError("A contact id looks like 0b7c…-…: copy it from the list.") from None
+    row = await db.fetchrow("SELECT tenant_id FROM contact WHERE id = {}", contact_id)
+    if row is None or not scope.sees(row["tenant_id"]):
+        raise ValueError(f"No contact {data.contact_id.strip()!r}.")
+    tenant_id = row["tenant_id"] if isinstance(row["tenant_id"], uuid.UUID) else uuid.UUID(
+        str(row["tenant_id"]))
+    if not scope.may(tenant_id, ERASERS):
+        raise ValueError("Only an owner or the DPO may carry out an erasure.")
+    if not data.confirm:
+        raise ValueError("Tick the confirmation: an erasure cannot be undone.")
+    ctx = await context_for(scope, tenant_id)
+    try:
+        with acting_for(tenant_id):
+            await erasure.erase_contact(ctx, contact_id)
+    except DomainError as exc:
+        raise ValueError(exc.detail) from None
+    return f"Contact {contact_id} erased; only a keyed hash remains, on the suppression list."
 
 
 GROUP = "Data-subject requests"
@@ -158,4 +188,6 @@ FORMS = [
                form_group=GROUP),
     FormConfig(name="Reject request", pydantic_model=Rejection, endpoint=reject_request,
                form_group=GROUP),
+    FormConfig(name="Erase contact", pydantic_model=Erasure, endpoint=erase_contact_form,
+               description="GDPR Art. 17. Owners and the DPO only.", form_group=GROUP),
 ]

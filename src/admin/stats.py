@@ -8,6 +8,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from consent.requests.records import OPEN_SQL
 from optinbase import db
 
 OPT_INS = ("granted", "confirmed")
@@ -21,8 +22,8 @@ class Dashboard:
     requested: int = 0
     confirmed: int = 0
     open_requests: int = 0
-    # Open data-subject requests, soonest due first: (id, kind, status, due_at).
-    requests: list[tuple[str, str, str, dt.datetime]] = field(default_factory=list)
+    # Open data-subject requests, soonest due first: (id, kind, status, received, due).
+    requests: list[tuple[str, str, str, dt.datetime, dt.datetime]] = field(default_factory=list)
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     @property
@@ -64,11 +65,13 @@ async def dashboard(tenant_id: uuid.UUID, days: int = 30) -> Dashboard:
         series[row["channel"]][row["day"]][0 if row["action"] in OPT_INS else 1] += n
     out.series = {channel: dict(per_day) for channel, per_day in sorted(series.items())}
     open_rows = await db.fetch(
-        "SELECT id, kind, status, due_at FROM data_subject_request WHERE tenant_id = {}"
-        " AND status IN ('unverified', 'verified') ORDER BY due_at, id LIMIT 200", tenant_id,
+        "SELECT id, kind, status, received_at, due_at FROM data_subject_request"
+        f" WHERE tenant_id = {{}} AND status IN {OPEN_SQL} ORDER BY due_at, id LIMIT 200",
+        tenant_id,
     )
     out.open_requests = int(await db.fetchval(
-        "SELECT count(*) FROM data_subject_request WHERE tenant_id = {}"
-        " AND status IN ('unverified', 'verified')", tenant_id))
-    out.requests = [(str(r["id"]), r["kind"], r["status"], r["due_at"]) for r in open_rows]
+        f"SELECT count(*) FROM data_subject_request WHERE tenant_id = {{}} AND status IN {OPEN_SQL}",
+        tenant_id))
+    out.requests = [(str(r["id"]), r["kind"], r["status"], r["received_at"], r["due_at"])
+                    for r in open_rows]
     return out

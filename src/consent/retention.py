@@ -11,9 +11,10 @@ Per tenant, each run:
 * unconfirmed double opt-ins — a person whose every consent is an expired,
   never confirmed request is erased once the confirmation lifetime is over;
 * packages — access packages past their expiry are dropped;
-* requests — one never verified lapses 30 days after its link ran out, and
-  keeps only the keyed hash of the address.
-Contacts with an open request or a restriction (Art. 18) are never purged.
+* requests — one never verified lapses a week after its link ran out (before
+  it could ever show as overdue), and keeps only the keyed hash of the address.
+Contacts with an open request (by contact link or by the hash of the address
+they gave, verified or not) or a restriction (Art. 18) are never purged.
 `plan` only reads (what `optinbase retention --dry-run` lists); `apply` acts.
 """
 
@@ -24,22 +25,29 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
+from consent import audit
 from consent.audit import db_uuid
 from consent.requests import deadlines, links
+from consent.requests.intake import verify_hours
+from consent.requests.records import OPEN_SQL, LinkGone, record_event, subject_context
+from consent.requests.scrub import scrub_request
 from optinbase import db
 from optinbase.context import TenantContext
 from tenants.repository import TenantRecord
 
 RETENTION_MONTHS = 36
 REPERMISSION_DAYS = 30
-LAPSE_AFTER = dt.timedelta(days=30)
+LAPSE_AFTER = dt.timedelta(days=7)
 BATCH = 1000
 
 _LAST_SEEN = "COALESCE(c.last_activity_at, c.created_at)"
 _PURGEABLE = (
     " AND c.restricted_at IS NULL AND NOT EXISTS (SELECT 1 FROM data_subject_request r"
-    "  WHERE r.tenant_id = c.tenant_id AND r.contact_id = c.id"
-    "  AND r.status IN ('unverified', 'verified'))"
+    "  WHERE r.tenant_id = c.tenant_id"
+    "  AND (r.contact_id = c.id OR r.subject_hash IN (c.email_hash, c.phone_hash))"
+    f"  AND r.status IN {OPEN_SQL})"
 )
 # Inactive, and not asked since their last activity.
 TO_ASK = (
@@ -139,9 +147,8 @@ async def plan(tenant: TenantRecord, now: dt.datetime) -> Plan:
     for row in await db.fetch(EXPIRED_PACKAGES, tenant.id, now):
         result.packages.append(Item(db_uuid(row["id"]),
                                     f"expired {_day(row['package_expires_at'])}"))
-    verify_hours = int(tenant.settings.get("request_verification_hours") or 72)
     for row in await db.fetch(UNVERIFIED_LAPSING, tenant.id,
-                              now - dt.timedelta(hours=verify_hours) - LAPSE_AFTER):
+                              now - dt.timedelta(hours=verify_hours(tenant)) - LAPSE_AFTER):
         result.lapsing.append(Item(db_uuid(row["id"]),
                                    f"not verified, received {_day(row['received_at'])}"))
     return result
@@ -162,9 +169,8 @@ _TEXTS = {
 
 async def apply(ctx: TenantContext, due: Plan, *, secret_key: str, public_url: str) -> dict[str, int]:
     """Acts on a plan in the caller's transaction; returns counts per action."""
-    from consent.erasure import erase_contact
+    from consent.erasure import erase_contact  # erasure reaches requests, which reach here
     from consent.requests.mail import language_of
-    from consent.requests.service import record_event
     from messaging.outbox import enqueue_email
 
     _, days, _ = settings_of(due.tenant)
@@ -187,10 +193,9 @@ async def apply(ctx: TenantContext, due: Plan, *, secret_key: str, public_url: s
                          " AND id = {}", ctx.tenant_id, item.id)
         await record_event(ctx, item.id, "package_expired")
     for item in due.lapsing:
-        await db.execute(
-            "UPDATE data_subject_request SET status = 'lapsed', closed_at = {}, email = NULL,"
-            " phone = NULL, note = '', changes = {} WHERE tenant_id = {} AND id = {}",
-            due.now, "{}", ctx.tenant_id, item.id)
+        await db.execute("UPDATE data_subject_request SET status = 'lapsed', closed_at = {}"
+                         " WHERE tenant_id = {} AND id = {}", due.now, ctx.tenant_id, item.id)
+        await scrub_request(ctx, item.id)
         await record_event(ctx, item.id, "lapsed", {"reason": "identity never verified"})
     return {"re-permission": len(due.ask), "erased": len(due.erase),
             "unconfirmed purged": len(due.unconfirmed), "packages dropped": len(due.packages),
@@ -199,8 +204,6 @@ async def apply(ctx: TenantContext, due: Plan, *, secret_key: str, public_url: s
 
 async def keep(ctx: TenantContext, contact_id: uuid.UUID, now: dt.datetime) -> bool:
     """The person pressed "Stay": that is activity, and the clock starts again."""
-    from consent import audit
-
     exists = await db.fetchval("SELECT count(*) FROM contact WHERE tenant_id = {} AND id = {}",
                                ctx.tenant_id, contact_id)
     if not exists:
@@ -235,3 +238,37 @@ async def run(now: dt.datetime, only: str | None = None, dry_run: bool = False) 
         if any(counts.values()):
             out.append(f"{tenant.slug}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
     return out
+
+
+class KeepView(msgspec.Struct, kw_only=True):
+    """The re-permission page: `state` ask (button) | kept."""
+
+    state: str
+    tenant: str
+    language: str
+
+
+async def keep_page(token: str, *, confirm: bool) -> KeepView:
+    """The "stay" link of the re-permission e-mail: GET asks, only POST keeps."""
+    from consent.requests.mail import language_of
+    from optinbase.errors import NotFound
+    from optinbase.settings import get_settings
+
+    link = links.read(get_settings().secret_key, token, "keep")
+    if link is None:
+        raise NotFound("this link is not valid")
+    ctx, tenant = await subject_context(link.tenant_id)
+    now = dt.datetime.now(dt.timezone.utc)
+    if link.expires_at <= now:
+        raise LinkGone("this link has expired")
+    async with db.tenant_transaction(tenant.id, write=confirm):
+        if confirm:
+            found = await keep(ctx, link.subject_id, now)
+        else:
+            found = bool(await db.fetchval(
+                "SELECT count(*) FROM contact WHERE tenant_id = {} AND id = {}",
+                tenant.id, link.subject_id))
+    if not found:
+        raise NotFound("this link is not valid")
+    return KeepView(state="kept" if confirm else "ask", tenant=tenant.name,
+                    language=language_of(None, tenant))

@@ -11,7 +11,6 @@ from msgspec import UNSET, Meta, UnsetType
 
 Channel = Literal["email", "sms", "phone", "postal", "social_ads", "push"]
 Hours = Annotated[int, Meta(ge=1, le=24 * 90)]
-Days = Annotated[int, Meta(ge=1, le=3650)]
 Line = Annotated[str, Meta(max_length=500)]
 
 
@@ -23,8 +22,9 @@ class SettingsPatch(_Patch):
     double_opt_in_channels: Union[list[Channel], UnsetType] = UNSET
     confirmation_token_hours: Union[Hours, UnsetType] = UNSET
     request_verification_hours: Union[Hours, UnsetType] = UNSET
-    retention_months: Union[Annotated[int, Meta(ge=1, le=120)], UnsetType] = UNSET
-    repermission_days: Union[Days, UnsetType] = UNSET
+    # Floors keep a slip of the finger from erasing the base next week.
+    retention_months: Union[Annotated[int, Meta(ge=6, le=120)], UnsetType] = UNSET
+    repermission_days: Union[Annotated[int, Meta(ge=7, le=365)], UnsetType] = UNSET
     package_days: Union[Annotated[int, Meta(ge=1, le=365)], UnsetType] = UNSET
     default_locale: Union[Literal["fr", "en"], UnsetType] = UNSET
     sender: Union[Line, UnsetType] = UNSET

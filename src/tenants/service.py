@@ -14,6 +14,10 @@ from optinbase.errors import Conflict, Invalid, NotFound, invalid_field
 from tenants import repository
 from tenants.repository import TenantRecord
 
+if TYPE_CHECKING:
+    from optinbase.context import TenantContext
+    from tenants.schemas import TenantPatch
+
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 ROLES = ("owner", "manager", "editor", "viewer", "dpo")
 
@@ -77,11 +81,14 @@ async def create_tenant(
     return record
 
 
-async def update_tenant(tenant_id: uuid.UUID, patch: "TenantPatch") -> TenantRecord:
-    """Applies a tenant's own changes; settings merge key by key."""
+async def update_tenant(ctx: "TenantContext", patch: "TenantPatch") -> TenantRecord:
+    """Applies a tenant's own changes (settings merge key by key), audited with
+    the names of what changed."""
+    from consent import audit
     from consent.normalise import normalise_email
     from tenants.schemas import changes
 
+    tenant_id = ctx.tenant_id
     record = await repository.tenant_by_id(tenant_id)
     if record is None:
         raise NotFound("tenant not found")
@@ -95,11 +102,11 @@ async def update_tenant(tenant_id: uuid.UUID, patch: "TenantPatch") -> TenantRec
             raise invalid_field("dpo_email", str(exc)) from None
     if values:
         await repository.update_tenant(tenant_id, values)
+        await audit.record(ctx, "tenant.updated", "tenant", tenant_id, {
+            "fields": sorted(values),
+            "settings": sorted(changes(patch.settings)) if "settings" in values else []})
     return await repository.tenant_by_id(tenant_id)
 
-
-if TYPE_CHECKING:
-    from tenants.schemas import TenantPatch
 
 
 class TenantDirectory:

@@ -144,3 +144,27 @@ async def test_dashboard_shows_open_requests_against_their_deadlines(client):
         assert theirs["id"] not in html
     finally:
         await admin.aclose()
+
+
+async def test_erase_form_is_for_owners_and_dpos_and_sees_one_tenant(client):
+    scene = await make_scene(client)
+    manager = await login(client, await make_staff(tenant=scene.a.tenant.slug))
+    dpo = await login(client, await make_staff(tenant=scene.a.tenant.slug, role="dpo"))
+    try:
+        for session, body, words in (
+            (dpo, {"contact_id": scene.b.contact["id"], "confirm": True}, "No contact"),
+            (manager, {"contact_id": scene.a.contact["id"], "confirm": True}, "owner or the DPO"),
+            (dpo, {"contact_id": scene.a.contact["id"]}, "cannot be undone"),
+        ):
+            refused = await session.send("POST", "/forms/erase-contact/", body)
+            assert refused.status_code == 422 and words in refused.text, refused.text
+        erased = await dpo.send("POST", "/forms/erase-contact/",
+                                {"contact_id": scene.a.contact["id"], "confirm": True})
+        assert erased.status_code == 200, erased.text
+    finally:
+        await manager.aclose()
+        await dpo.aclose()
+    assert (await client.get(f"/v1/contacts/{scene.a.contact['id']}",
+                             headers=scene.a.tenant.headers)).status_code == 404
+    assert (await client.get(f"/v1/contacts/{scene.b.contact['id']}",
+                             headers=scene.b.tenant.headers)).status_code == 200

@@ -143,3 +143,11 @@ async def test_bad_input_and_unknown_tenant(client):
     form = await client.get(f"/p/{tenant.slug}/requests", headers={"accept-language": "fr"})
     assert form.status_code == 200 and "Envoyer ma demande" in form.text
     assert (await client.get("/v1/requests", headers=tenant.headers)).json()["items"] == []
+
+
+async def test_the_form_cannot_flood_an_inbox(client):
+    tenant = await make_tenant()
+    for _ in range(6):
+        answer = await _submit(client, tenant.slug, "victim@example.org")
+        assert answer.status_code == 200
+    assert len(await _mails(tenant.id, "victim@example.org")) == 3  # RESENDS_PER_HOUR

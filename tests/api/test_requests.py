@@ -211,6 +211,9 @@ async def test_access_package_holds_the_persons_data_with_proof(client):
     assert event["action"] == "granted" and event["purpose"] == "newsletter"
     assert [s["name"] for s in data["segments"]] == ["French"]
     assert [r["id"] for r in data["requests"]] == [request["id"]]
+    info = data["information"]
+    assert any("Art. 77" in right for right in info["rights"])
+    assert "36 months" in info["storage_period"]
     assert world.contact["email"] in archive.read("contact.csv").decode()
     mail = (await _outbox(tenant, world.contact["email"]))[-1]
     assert "/p/requests/package/" in mail["payload"]["text"]
@@ -227,7 +230,8 @@ async def test_unknown_person_gets_an_empty_package(client):
                              identity_verified=True)
     done = (await client.post(f"/v1/requests/{request['id']}/complete",
                               headers=tenant.headers)).json()
-    assert done["outcome"] == "We hold no personal data about you."
+    # In the person's language: none given, so the tenant's default (French).
+    assert done["outcome"] == "Nous ne détenons aucune donnée personnelle vous concernant."
     answer = await client.get(f"/v1/requests/{request['id']}/package", headers=tenant.headers)
     assert json.loads(zipfile.ZipFile(io.BytesIO(answer.content)).read("data.json"))["contact"] is None
 
@@ -295,6 +299,16 @@ async def test_restriction_keeps_the_contact_out_of_checks_counts_and_exports(cl
     assert export.status_code == 200 and world.contact["email"] not in export.text
     kept = await client.get(f"/v1/contacts/{world.contact['id']}", headers=tenant.headers)
     assert kept.status_code == 200  # the data is kept
+
+    other = await make_tenant()
+    assert (await client.delete(f"/v1/contacts/{world.contact['id']}/restriction",
+                                headers=other.headers)).status_code == 404
+    lifted = await client.delete(f"/v1/contacts/{world.contact['id']}/restriction",
+                                 headers=tenant.headers)
+    assert lifted.status_code == 204
+    assert (await _check(client, world))["allowed"] is True
+    told = (await _outbox(tenant, world.contact["email"]))[-1]
+    assert "restriction" in told["subject"] or "limitation" in told["subject"]
 
 
 async def test_erasure_request_leaves_only_the_keyed_hash(client):
@@ -378,7 +392,13 @@ async def test_tenant_settings_drive_request_and_retention_delays(client):
     assert body["dpo_email"] == "dpo@example.com"
     assert body["settings"]["package_days"] == 7 and body["settings"]["retention_months"] == 24
     assert body["settings"]["confirmation_token_hours"] == 72  # merged, not replaced
+    audit = (await client.get("/v1/audit-events", headers=tenant.headers)).json()["items"]
+    assert audit[-1]["action"] == "tenant.updated"
+    assert audit[-1]["details"] == {"fields": ["dpo_email", "settings"],
+                                    "settings": ["package_days", "request_verification_hours",
+                                                 "retention_months"]}
     for bad in ({"settings": {"retention_month": 12}}, {"settings": {"package_days": 0}},
+                {"settings": {"retention_months": 1}}, {"settings": {"repermission_days": 1}},
                 {"country": "France"}, {"slug": "other"}, {"dpo_email": "nope"}):
         answer = await client.patch("/v1/tenant", json=bad, headers=tenant.headers)
         assert answer.status_code in (400, 422), (bad, answer.text)
@@ -392,3 +412,79 @@ async def test_tenant_settings_drive_request_and_retention_delays(client):
     kept = (dt.datetime.fromisoformat(done["package_expires_at"])
             - dt.datetime.fromisoformat(done["closed_at"]))
     assert dt.timedelta(days=6, hours=23) < kept <= dt.timedelta(days=7)
+
+
+async def test_closing_a_request_queues_the_webhook_without_personal_data(client):
+    world = await make_world(client)
+    hook = await client.post("/v1/webhooks", json={"url": "https://crm.example/hooks",
+                                                  "events": ["request.completed"]},
+                             headers=world.tenant.headers)
+    assert hook.status_code == 201, hook.text
+    done = await _request(client, world.tenant, kind="access", email=world.contact["email"],
+                          identity_verified=True)
+    await client.post(f"/v1/requests/{done['id']}/complete", headers=world.tenant.headers)
+    refused = await _request(client, world.tenant, kind="erasure", email=world.contact["email"])
+    await client.post(f"/v1/requests/{refused['id']}/reject", json={"reason": "not the holder"},
+                      headers=world.tenant.headers)
+    async with db.tenant_transaction(world.tenant.id, write=False):
+        rows = await db.fetch("SELECT payload FROM outbox_message WHERE tenant_id = {}"
+                              " AND kind = 'webhook' ORDER BY created_at", world.tenant.id)
+    bodies = [json.loads(r["payload"]) if isinstance(r["payload"], str) else r["payload"]
+              for r in rows]
+    events = [json.loads(b["body"]) if isinstance(b.get("body"), str) else b for b in bodies]
+    assert [(e["type"], e["data"]["request_id"], e["data"]["status"]) for e in events] == [
+        ("request.completed", done["id"], "completed"),
+        ("request.completed", refused["id"], "rejected")]
+    assert world.contact["email"] not in json.dumps(bodies)
+
+
+async def test_concurrent_submissions_and_completions_happen_once(client):
+    import asyncio
+
+    world = await make_world(client)
+    body = {"kind": "withdrawal", "email": world.contact["email"], "identity_verified": True}
+    answers = await asyncio.gather(*(client.post("/v1/requests", json=body,
+                                                 headers=world.tenant.headers) for _ in range(4)))
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
+    [created] = [a.json() for a in answers if a.status_code == 201]
+    assert {a.json()["existing_id"] for a in answers if a.status_code == 409} == {created["id"]}
+    done = await asyncio.gather(*(client.post(f"/v1/requests/{created['id']}/complete",
+                                              headers=world.tenant.headers) for _ in range(3)))
+    assert sorted(a.status_code for a in done) == [200, 409, 409]
+    events = (await client.get(f"/v1/contacts/{world.contact['id']}/consent-events",
+                               headers=world.tenant.headers)).json()["items"]
+    assert [e["action"] for e in events] == ["granted", "withdrawn"]  # withdrawn once
+
+
+async def test_erasure_of_an_unknown_address_leaves_no_replayable_answer(client):
+    tenant = await make_tenant()
+    email, note = "never.seen@example.org", "I am Ysolde Marchetti"
+    request = await client.post("/v1/requests", json={
+        "kind": "erasure", "email": email, "note": note, "identity_verified": True},
+        headers={**tenant.headers, "Idempotency-Key": "erase-1"})
+    assert request.status_code == 201
+    request_id = request.json()["id"]
+    await client.post(f"/v1/requests/{request_id}/extend", json={
+        "months": 1, "reason": "asking Ysolde Marchetti's bank"}, headers=tenant.headers)
+    done = await client.post(f"/v1/requests/{request_id}/complete", json={
+        "reason": "erased Ysolde Marchetti"}, headers=tenant.headers)
+    assert done.status_code == 200, done.text
+    async with db.tenant_transaction(tenant.id, write=False):
+        rows = [dict(r) for table in ("data_subject_request", "request_event",
+                                      "idempotency_record", "outbox_message", "audit_event")
+                for r in await db.fetch(f"SELECT * FROM {table} WHERE tenant_id = {{}}", tenant.id)]
+    dumped = repr(rows)
+    assert email not in dumped and "Marchetti" not in dumped
+    listed = await client.get("/v1/suppressions/check", params={"email": email},
+                              headers=tenant.headers)
+    assert listed.json()["suppressed"] is True
+
+
+async def test_an_extension_nobody_can_be_told_of_is_on_the_trail(client):
+    tenant = await make_tenant()
+    request = await _request(client, tenant, kind="access", phone="+33 6 00 00 00 99",
+                             identity_verified=True)
+    extended = await client.post(f"/v1/requests/{request['id']}/extend", json={
+        "months": 1, "reason": "paper archives"}, headers=tenant.headers)
+    assert extended.status_code == 200
+    assert extended.json()["events"][-1]["action"] == "person_not_informed"

@@ -41,7 +41,8 @@ async def _scene(client):
     people = {}
     for name, extra in (("active", {}), ("silent", {}), ("no_address", {"email": None,
                                                                          "phone": "+33600000001"}),
-                        ("restricted", {}), ("asking", {}), ("unconfirmed", {})):
+                        ("restricted", {}), ("asking", {}), ("asking_unverified", {}),
+                        ("unconfirmed", {})):
         body = {"email": f"{name}.{tenant.slug}@example.com", **extra}
         people[name] = (await client.post("/v1/contacts", json=body, headers=tenant.headers)).json()
         assert "id" in people[name], people[name]
@@ -50,12 +51,17 @@ async def _scene(client):
     await client.post(f"/v1/contacts/{people['unconfirmed']['id']}/consents", json={
         "channel": "email", "purpose": "newsletter", "action": "grant", "method": "web_form",
         "notice_id": notice["id"], "double_opt_in": True}, headers=tenant.headers)
-    for name in ("silent", "no_address", "restricted", "asking", "unconfirmed"):
+    for name in ("silent", "no_address", "restricted", "asking", "asking_unverified",
+                 "unconfirmed"):
         await _set(tenant, "contact", people[name]["id"], last_activity_at=LONG_AGO,
                    created_at=LONG_AGO)
     await _set(tenant, "contact", people["restricted"]["id"], restricted_at=NOW)
     await client.post("/v1/requests", json={"kind": "access", "email": people["asking"]["email"],
                                             "identity_verified": True}, headers=tenant.headers)
+    # Asked, not yet verified: not linked to the contact, yet not to be purged meanwhile.
+    await client.post("/v1/requests", json={"kind": "access",
+                                            "email": people["asking_unverified"]["email"]},
+                      headers=tenant.headers)
     async with db.tenant_transaction(tenant.id):
         await db.execute("UPDATE consent_state SET status = 'expired' WHERE tenant_id = {}"
                          " AND contact_id = {}", tenant.id, people["unconfirmed"]["id"])
@@ -69,7 +75,7 @@ async def _scene(client):
     stale = (await client.post("/v1/requests", json={"kind": "erasure", "email": "who@example.com"},
                                headers=tenant.headers)).json()
     await _set(tenant, "data_subject_request", stale["id"],
-               received_at=NOW - dt.timedelta(days=40))
+               received_at=NOW - dt.timedelta(days=11))  # 72 h link + 7 days, and a bit
     return tenant, people, done, stale
 
 
@@ -115,10 +121,12 @@ async def test_retention_asks_then_erases_and_cleans_up(client):
     assert (await client.post(f"/p/keep/{token}")).status_code == 200
     later = NOW + dt.timedelta(days=31)
     summary = await retention.run(later, only=tenant.slug)
-    assert summary == [f"{tenant.slug}: 1 erased"]
+    # The unverified request lapses now; its asker was left alone while it was open.
+    assert summary == [f"{tenant.slug}: 1 erased, 1 requests lapsed"]
     left = await _contact_ids(tenant)
     assert people["no_address"]["id"] not in left and people["silent"]["id"] in left
-    assert {people["restricted"]["id"], people["asking"]["id"], people["active"]["id"]} <= left
+    assert {people["restricted"]["id"], people["asking"]["id"], people["active"]["id"],
+            people["asking_unverified"]["id"]} <= left
     # Purged for inactivity is not an objection: they may subscribe again.
     check = await client.get("/v1/suppressions/check", params={"phone": "+33600000001"},
                              headers=tenant.headers)

@@ -22,6 +22,9 @@ class Running:
     def __init__(self, workdir: Path, base_url: str, env: dict[str, str]):
         self.workdir, self.base_url, self.env = workdir, base_url, env
 
+    def log_text(self) -> str:
+        return (self.workdir / "server.log").read_text(errors="replace")[-4000:]
+
     def cli(self, *args: str) -> str:
         result = subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=120,
                                 cwd=self.workdir, env=self.env)

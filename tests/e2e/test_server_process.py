@@ -3,76 +3,22 @@ over HTTP; the CLI (another process) revokes a key the server has cached."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Iterator
 
 import httpx
 import pytest
 
-_SCRIPT = Path(sys.executable).with_name("optinbase")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "optinbase.cli"]
+from tests.e2e.serving import COMMAND, Running, serving
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, workdir: Path, base_url: str, env: dict[str, str], log: Path):
-        self.workdir, self.base_url, self.env, self.log = workdir, base_url, env, log
-
-    def cli(self, *args: str) -> str:
-        result = subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=120,
-                                cwd=self.workdir, env=self.env)
-        assert result.returncode == 0, (args, result.stdout, result.stderr)
-        return result.stdout
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
+__all__ = ["COMMAND", "server"]
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("server")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_OWNER_URL", "OPTINBASE_DB_ROLE", "SECRET_KEY", "OPTINBASE_ENV")}
-    env.update(DATABASE_URL=f"sqlite:///{workdir / 'server.sqlite3'}",
-               SECRET_KEY_FILE=str(workdir / "secret"), API_KEY_CACHE_SECONDS="1")
-    log = workdir / "server.log"
-    running = Server(workdir, f"http://127.0.0.1:{port}", env, log)
-    running.cli("migrate")
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [*COMMAND, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, f"server exited early:\n{running.log_text()}"
-            try:
-                if httpx.get(f"{running.base_url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"server never became healthy:\n{running.log_text()}"
-            time.sleep(0.1)
+def server(tmp_path_factory) -> Iterator[Running]:
+    """One server for the module (the admin browser tests share it); keys are
+    re-checked every second so a revocation by the CLI shows quickly."""
+    with serving(tmp_path_factory.mktemp("server"), API_KEY_CACHE_SECONDS="1") as running:
         yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def test_health_ready_and_openapi(server):

@@ -5,6 +5,7 @@ from litestar import Controller, delete, get, patch, post
 from api.auth import requires
 from api.params import Body, Ctx, Limit, Path, Query
 from consent import consents, contacts, erasure
+from consent.requests import execution
 from consent.schemas import (
     ConsentEventOut,
     ConsentIn,
@@ -47,6 +48,12 @@ class ContactController(Controller):
     async def erase(self, ctx: Ctx, contact_id: Path[UUID]) -> None:
         """An erasure (GDPR Art. 17), not a soft delete: see consent/erasure.py."""
         await erasure.erase_contact(ctx, contact_id)
+
+    @delete("/{contact_id:uuid}/restriction", guards=[requires("contacts:write")],
+            status_code=204)
+    async def lift_restriction(self, ctx: Ctx, contact_id: Path[UUID]) -> None:
+        """Ends a GDPR Art. 18 restriction set by a request; the person is told."""
+        await execution.lift_restriction(ctx, contact_id)
 
     @post("/{contact_id:uuid}/consents", guards=[requires("consents:write")])
     async def record_consent(

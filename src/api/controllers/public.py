@@ -99,7 +99,7 @@ class RateLimiter:
 subscribe_limiter = RateLimiter(limit=10, window_seconds=600)
 
 
-def _wants_json(request: Request) -> bool:
+def wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
@@ -108,14 +108,14 @@ def _gpc(request: Request) -> bool:
     return request.headers.get("sec-gpc", "").strip() == "1"
 
 
-def _client(request: Request) -> tuple[str | None, str | None]:
+def client_of(request: Request) -> tuple[str | None, str | None]:
     return (request.client.host if request.client else None,
             request.headers.get("user-agent"))
 
 
 def _page(request: Request, template: str, title_key: str, view: journey.LinkView) -> Response:
     status = _STATUS.get(view.state, 200)
-    if _wants_json(request):
+    if wants_json(request):
         return Response(msgspec.to_builtins(view), status_code=status)
     texts = TEXTS.get(view.language, TEXTS["en"])
     return Template(template_name=template, status_code=status,
@@ -124,7 +124,7 @@ def _page(request: Request, template: str, title_key: str, view: journey.LinkVie
 
 
 def _error(request: Request, error: DomainError) -> Response:
-    if _wants_json(request):
+    if wants_json(request):
         return Response({"status": error.status, "detail": error.detail}, status_code=error.status)
     texts = TEXTS["en"] if "fr" not in request.headers.get("accept-language", "") else TEXTS["fr"]
     return Template(template_name="error.html", status_code=error.status,
@@ -147,7 +147,7 @@ class PublicPages(Controller):
     @post("/confirm/{token:str}", status_code=200)
     async def confirm(self, request: Request, token: Path[str]) -> Response:
         try:
-            ip, agent = _client(request)
+            ip, agent = client_of(request)
             return _page(request, "confirm.html", "confirm_title",
                          await journey.confirm(token, ip, agent, _gpc(request)))
         except DomainError as error:
@@ -166,7 +166,7 @@ class PublicPages(Controller):
     @post("/unsubscribe/{token:str}", status_code=200)
     async def unsubscribe(self, request: Request, token: Path[str]) -> Response:
         try:
-            ip, agent = _client(request)
+            ip, agent = client_of(request)
             return _page(request, "unsubscribe.html", "unsubscribe_title",
                          await journey.unsubscribe(token, ip, agent, _gpc(request)))
         except DomainError as error:
@@ -178,13 +178,13 @@ class PublicPages(Controller):
             form = await journey.show_subscribe_form(slug, request.headers.get("accept-language", ""))
         except DomainError as error:
             return _error(request, error)
-        if _wants_json(request):
+        if wants_json(request):
             return Response(msgspec.to_builtins(form))
         return _form_page(form, done=False)
 
     @post("/{slug:str}/subscribe", status_code=200)
     async def subscribe(self, request: Request, slug: Path[str]) -> Response:
-        ip, agent = _client(request)
+        ip, agent = client_of(request)
         gpc = _gpc(request)
         try:
             form = await journey.show_subscribe_form(slug, request.headers.get("accept-language", ""))
@@ -192,7 +192,7 @@ class PublicPages(Controller):
             return _error(request, error)
         texts = TEXTS[form.language]
         if not subscribe_limiter.allow(ip or "?"):
-            if _wants_json(request):
+            if wants_json(request):
                 return Response({"status": 429, "detail": texts["too_many"]}, status_code=429)
             return _form_page(form, done=False, error=texts["too_many"], status=429)
         fields: dict[str, Any] = {}
@@ -219,7 +219,7 @@ class PublicPages(Controller):
             if error.status == 422:
                 return _invalid(request, form, fields, error.detail)
             return _error(request, error)
-        if _wants_json(request) or _is_json(request):
+        if wants_json(request) or _is_json(request):
             return Response({"status": "confirmation_sent"}, status_code=202)
         return _form_page(form, done=True)
 
@@ -233,7 +233,7 @@ class PublicPages(Controller):
 
     @post("/preferences/{token:str}", status_code=200)
     async def save_preferences(self, request: Request, token: Path[str]) -> Response:
-        ip, agent = _client(request)
+        ip, agent = client_of(request)
         try:
             posted = await request.form()
             chosen = {tuple(v.partition(":")[::2]) for v in posted.getall("consent", [])}
@@ -260,14 +260,14 @@ def _form_page(form: Any, *, done: bool, error: str | None = None, status: int =
 
 
 def _invalid(request: Request, form: Any, fields: dict[str, Any], detail: str) -> Response:
-    if _wants_json(request) or _is_json(request):
+    if wants_json(request) or _is_json(request):
         return Response({"status": 422, "detail": detail}, status_code=422)
     return _form_page(form, done=False, error=detail, status=422,
                       email=fields.get("email", ""), phone=fields.get("phone"))
 
 
 def _preferences_page(request: Request, view: Any) -> Response:
-    if _wants_json(request):
+    if wants_json(request):
         return Response(msgspec.to_builtins(view))
     texts = TEXTS.get(view.language, TEXTS["en"])
     return Template(template_name="preferences.html",

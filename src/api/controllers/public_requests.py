@@ -10,8 +10,9 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
 
-from api.controllers.public import RateLimiter, _client, _wants_json
+from api.controllers.public import RateLimiter, client_of, wants_json
 from api.params import Path
+from consent import retention
 from consent.requests import public
 from optinbase.errors import DomainError
 
@@ -85,7 +86,7 @@ def _texts(language: str) -> dict[str, str]:
 
 
 def _error(request: Request, error: DomainError) -> Response:
-    if _wants_json(request):
+    if wants_json(request):
         return Response({"status": error.status, "detail": error.detail}, status_code=error.status)
     language = "fr" if request.headers.get("accept-language", "")[:2] == "fr" else "en"
     return Template(template_name="error.html", status_code=error.status,
@@ -102,7 +103,7 @@ def _form(view: public.FormView, *, sent: bool = False, error: str | None = None
 
 
 def _request_page(request: Request, view: public.RequestView, title: str) -> Response:
-    if _wants_json(request):
+    if wants_json(request):
         return Response(msgspec.to_builtins(view))
     t = _texts(view.language)
     return Template(template_name="request_status.html", context={
@@ -119,7 +120,7 @@ class PublicRequestPages(Controller):
             view = await public.form(slug, request.headers.get("accept-language", ""))
         except DomainError as error:
             return _error(request, error)
-        return Response(msgspec.to_builtins(view)) if _wants_json(request) else _form(view)
+        return Response(msgspec.to_builtins(view)) if wants_json(request) else _form(view)
 
     @post("/{slug:str}/requests", status_code=200)
     async def submit(self, request: Request, slug: Path[str]) -> Response:
@@ -127,11 +128,11 @@ class PublicRequestPages(Controller):
             view = await public.form(slug, request.headers.get("accept-language", ""))
         except DomainError as error:
             return _error(request, error)
-        ip, _ = _client(request)
+        ip, _ = client_of(request)
         as_json = request.headers.get("content-type", "").startswith("application/json")
         values: dict[str, Any] = {}
         if not request_limiter.allow(ip or "?"):
-            if as_json or _wants_json(request):
+            if as_json or wants_json(request):
                 return Response({"status": 429, "detail": _texts(view.language)["too_many"]},
                                 status_code=429)
             return _form(view, error=_texts(view.language)["too_many"], status=429)
@@ -150,10 +151,10 @@ class PublicRequestPages(Controller):
             detail = getattr(error, "detail", None) or str(error)
             if status != 422:
                 return _error(request, error)  # type: ignore[arg-type]
-            if as_json or _wants_json(request):
+            if as_json or wants_json(request):
                 return Response({"status": 422, "detail": detail}, status_code=422)
             return _form(view, error=detail, status=422, values=values)
-        if as_json or _wants_json(request):
+        if as_json or wants_json(request):
             return Response({"status": "verification_sent"}, status_code=202)
         return _form(view, sent=True)
 
@@ -203,10 +204,10 @@ class PublicRequestPages(Controller):
 async def _keep_page(request: Request, token: str, *, confirm: bool) -> Response:
     """The re-permission link of consent.retention: GET asks, only POST keeps."""
     try:
-        view = await public.keep(token, confirm=confirm)
+        view = await retention.keep_page(token, confirm=confirm)
     except DomainError as error:
         return _error(request, error)
-    if _wants_json(request):
+    if wants_json(request):
         return Response(msgspec.to_builtins(view))
     t = _texts(view.language)
     return Template(template_name="keep.html", context={

@@ -35,6 +35,6 @@ class TenantController(Controller):
     async def update(self, ctx: Ctx, request: Request, data: Body[TenantPatch]) -> dict[str, Any]:
         """Name, legal name, DPO e-mail, country and settings (merged key by key):
         double-opt-in channels, link lifetimes, retention, package days, locale."""
-        tenant = await service.update_tenant(ctx.tenant_id, data)
+        tenant = await service.update_tenant(ctx, data)
         request.app.state.tenant_directory.forget(tenant)
         return _out(tenant, ctx.scopes)

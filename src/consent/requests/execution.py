@@ -23,16 +23,17 @@ from typing import Any, Optional
 
 import msgspec
 
-from consent import contacts, ledger
+from consent import audit, contacts, ledger
 from consent.audit import db_uuid
 from consent.erasure import erase_contact
-from consent.requests import package
+from consent.requests import mail, package
+from consent.requests.records import mailing
 from consent.requests.schemas import CloseIn
 from consent.schemas import ContactPatch, SuppressionIn
 from consent.suppression import add as add_suppression
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.errors import Invalid
+from optinbase.errors import Invalid, NotFound
 from tenants.repository import TenantRecord
 
 PACKAGE_DAYS = 30  # tenant setting `package_days`
@@ -47,7 +48,7 @@ MARKETING_TERMS = frozenset({
 
 @dataclass
 class Outcome:
-    summary: str
+    key: str  # what happened, as consent.requests.mail.OUTCOMES words it to the person
     details: dict[str, Any] = field(default_factory=dict)
     package: Optional[bytes] = None
 
@@ -97,35 +98,34 @@ async def execute(ctx: TenantContext, request: Any, data: CloseIn, *,
 
     if kind in ("access", "portability"):
         built = await package.build(ctx, request, contact, tenant)
-        return Outcome("Your data is in the package linked below." if contact is not None
-                       else "We hold no personal data about you.",
+        return Outcome("package" if contact is not None else "no_data",
                        {"package": True, "found": contact is not None}, built)
     if kind == "erasure":
         if contact_id is not None:
             await erase_contact(ctx, contact_id)
         else:
             await _suppress_identifiers(ctx, request, None, "erasure")
-        return Outcome("Your personal data has been erased.", {"found": contact is not None})
+        return Outcome("erased", {"found": contact is not None})
     if contact is None:
         if kind == "objection":  # nothing to withdraw; never contact them all the same
             added = await _suppress_identifiers(ctx, request, None, "objection")
-            return Outcome("You will not receive direct marketing from us.",
+            return Outcome("no_marketing",
                            {"found": False, "suppressed": added})
-        return Outcome("We hold no personal data about you.", {"found": False})
+        return Outcome("no_data", {"found": False})
     if kind == "withdrawal":
         withdrawn = await _withdraw(ctx, contact_id, request_id, marketing_only=False)
-        return Outcome("Every consent you had given us is withdrawn.", {"withdrawn": withdrawn})
+        return Outcome("withdrawn", {"withdrawn": withdrawn})
     if kind == "objection":
         withdrawn = await _withdraw(ctx, contact_id, request_id, marketing_only=True)
         added = await _suppress_identifiers(ctx, request, contact, "objection")
-        return Outcome("You will not receive direct marketing from us.",
+        return Outcome("no_marketing",
                        {"withdrawn": withdrawn, "suppressed": added})
     if kind == "restriction":
         await db.execute(
             "UPDATE contact SET restricted_at = {} WHERE tenant_id = {} AND id = {}",
             dt.datetime.now(dt.timezone.utc), ctx.tenant_id, contact_id,
         )
-        return Outcome("Your data is kept but no longer used while the restriction lasts.", {})
+        return Outcome("restricted", {})
     if kind == "rectification":
         patch = data.changes
         if patch is None:
@@ -138,5 +138,25 @@ async def execute(ctx: TenantContext, request: Any, data: CloseIn, *,
             raise Invalid("say which changes to apply",
                           errors=[{"field": "changes", "message": "no change to apply"}])
         await contacts.patch_contact(ctx, contact_id, patch)
-        return Outcome("Your data has been corrected.", {"fields": fields})
+        return Outcome("rectified", {"fields": fields})
     raise Invalid(f"unknown kind {kind!r}")  # the schema makes this unreachable
+
+
+async def lift_restriction(ctx: TenantContext, contact_id: uuid.UUID) -> bool:
+    """Ends an Art. 18 restriction (its ground has gone); the person is told
+    (Art. 18(3)). False when the contact was not restricted."""
+    contact = await contacts.find_contact(ctx, contact_id)
+    if contact is None:
+        raise NotFound("contact not found")
+    restricted = await db.fetchval(
+        "SELECT restricted_at FROM contact WHERE tenant_id = {} AND id = {}",
+        ctx.tenant_id, contact_id)
+    if restricted is None:
+        return False
+    await db.execute("UPDATE contact SET restricted_at = NULL WHERE tenant_id = {} AND id = {}",
+                     ctx.tenant_id, contact_id)
+    await audit.record(ctx, "contact.restriction_lifted", "contact", contact_id,
+                       {"informed": bool(contact["email"])})
+    if contact["email"]:
+        await mail.restriction_lifted((await mailing(ctx.tenant_id)).tenant, contact)
+    return True

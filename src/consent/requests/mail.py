@@ -42,6 +42,11 @@ _TEXTS = {
                       "Bonjour,\n\n{tenant} a traité votre demande ({kind}).\n{outcome}\n"
                       "Suivre la demande : {status}\n"),
         "package": ("Vos données sont prêtes à télécharger jusqu'au {expires} :\n\n{link}\n"),
+        "lifted": ("{tenant} : fin de la limitation du traitement",
+                   "Bonjour,\n\nLa limitation du traitement de vos données que vous aviez"
+                   " obtenue auprès de {tenant} prend fin : elles peuvent de nouveau être"
+                   " utilisées, dans le respect de vos choix.\n\nVous pouvez à tout moment"
+                   " faire une nouvelle demande.\n"),
         "rejected": ("Votre demande ({kind}) — {tenant} : refusée",
                      "Bonjour,\n\n{tenant} ne peut pas donner suite à votre demande ({kind}).\n"
                      "Motif : {reason}\n\nVous pouvez introduire une réclamation auprès d'une"
@@ -62,11 +67,33 @@ _TEXTS = {
                       "Hello,\n\n{tenant} has handled your request ({kind}).\n{outcome}\n"
                       "Follow the request: {status}\n"),
         "package": ("Your data is ready to download until {expires}:\n\n{link}\n"),
+        "lifted": ("{tenant}: the restriction of processing ends",
+                   "Hello,\n\nThe restriction of processing of your data that you obtained"
+                   " from {tenant} ends: it may be used again, within the choices you"
+                   " made.\n\nYou may make a new request at any time.\n"),
         "rejected": ("Your request ({kind}) — {tenant}: refused",
                      "Hello,\n\n{tenant} cannot act on your request ({kind}).\n"
                      "Reason: {reason}\n\nYou may lodge a complaint with a supervisory"
                      " authority and seek a judicial remedy.\n\nFollow the request: {status}\n"),
     },
+}
+
+OUTCOMES = {
+    "fr": {"package": "Vos données figurent dans le fichier à télécharger ci-dessous.",
+           "no_data": "Nous ne détenons aucune donnée personnelle vous concernant.",
+           "erased": "Vos données personnelles ont été effacées.",
+           "withdrawn": "Tous les consentements que vous nous aviez donnés sont retirés.",
+           "no_marketing": "Vous ne recevrez plus de prospection de notre part.",
+           "restricted": "Vos données sont conservées mais ne sont plus utilisées tant que la"
+                         " limitation dure.",
+           "rectified": "Vos données ont été corrigées."},
+    "en": {"package": "Your data is in the package linked below.",
+           "no_data": "We hold no personal data about you.",
+           "erased": "Your personal data has been erased.",
+           "withdrawn": "Every consent you had given us is withdrawn.",
+           "no_marketing": "You will not receive direct marketing from us.",
+           "restricted": "Your data is kept but no longer used while the restriction lasts.",
+           "rectified": "Your data has been corrected."},
 }
 
 STATUS_LINK_LIFETIME = dt.timedelta(days=400)
@@ -99,6 +126,19 @@ async def send(tenant: TenantRecord, request: Any, to: str, which: str, *, secre
     await enqueue_email(tenant.id, to=to, subject=subject.format(**values),
                         text=text.format(**values), contact_id=request["contact_id"],
                         headers={"Content-Language": language})
+
+
+async def restriction_lifted(tenant: TenantRecord, contact: Any) -> None:
+    """GDPR Art. 18(3): the person is told when a restriction is lifted."""
+    language = language_of(contact["locale"] or contact["language"], tenant)
+    subject, text = _TEXTS[language]["lifted"]
+    await enqueue_email(tenant.id, to=contact["email"], subject=subject.format(tenant=tenant.name),
+                        text=text.format(tenant=tenant.name), contact_id=contact["id"],
+                        headers={"Content-Language": language})
+
+
+def outcome_text(request: Any, tenant: TenantRecord, key: str) -> str:
+    return OUTCOMES[language_of(request["locale"], tenant)][key]
 
 
 def package_paragraph(request: Any, tenant: TenantRecord, link: str, expires: dt.datetime) -> str:

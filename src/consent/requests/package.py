@@ -3,7 +3,9 @@ same data as JSON (`data.json`) and as CSV files, machine-readable both ways.
 
 It holds who the controller is, the contact, every consent state, every ledger
 event with its proof and the exact notice text shown, the purposes with their
-legal basis, the segments the person falls in, and their requests.
+legal basis, the segments the person falls in, and their requests — and the
+facts Art. 15(1) asks for beside the data: sources, recipients, how long the
+data is kept, and the person's rights.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import io
 import json
 import zipfile
 from typing import Any, Optional
+from urllib.parse import urlparse
 
 import msgspec
 
@@ -51,6 +54,36 @@ _REQUESTS = (
     " WHERE tenant_id = {} AND (subject_hash IN ({}, {}, {}) OR contact_id = {})"
     " ORDER BY received_at"
 )
+
+
+RIGHTS = (
+    "access (Art. 15)", "rectification (Art. 16)", "erasure (Art. 17)",
+    "restriction of processing (Art. 18)", "data portability (Art. 20)",
+    "objection, at any time, to direct marketing (Art. 21)",
+    "withdrawal of consent at any time, as easily as it was given (Art. 7(3))",
+    "lodging a complaint with a supervisory authority (Art. 77; in France, the CNIL)",
+)
+
+
+async def _information(ctx: TenantContext, tenant: TenantRecord, contact: Optional[dict],
+                       events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Art. 15(1)(c)-(g): recipients, storage period, rights, sources."""
+    hosts = sorted({urlparse(r["url"]).hostname or "" for r in await db.fetch(
+        "SELECT url FROM webhook_endpoint WHERE tenant_id = {} AND disabled_at IS NULL",
+        ctx.tenant_id)} - {""})
+    months = int(tenant.settings.get("retention_months") or 36)
+    sources = sorted({s for s in [(contact or {}).get("source"),
+                                  *(e.get("source") for e in events)] if s})
+    return {
+        "sources": sources,
+        "recipients": [f"systems of {tenant.name} notified of consent changes: {h}"
+                       for h in hosts],
+        "storage_period": f"{months} months after your last interaction with us, after one"
+                          " e-mail asking whether you wish to stay; proof of your consents"
+                          " (without your contact details) is kept as long as we must be able"
+                          " to prove them",
+        "rights": list(RIGHTS),
+    }
 
 
 def _plain(value: Any) -> Any:
@@ -111,6 +144,9 @@ data.json (everything, one file) and as CSV files (one per kind of record):
   segments.csv         the audiences you fall in
   requests.csv         your requests about your data
 
+data.json also says where the data came from, who receives it, how long it is
+kept, and your rights ("information").
+
 Controller: {legal_name}. Data protection officer: {dpo}.
 Generated {generated} (UTC).
 """
@@ -138,6 +174,8 @@ async def build(ctx: TenantContext, request: Any, contact: Optional[Any],
                                        ("notice_partners",))
         data["purposes"] = _rows(await db.fetch(_PURPOSES, ctx.tenant_id, contact_id))
         data["segments"] = await _segments_of(ctx, contact_id)
+    data["information"] = await _information(ctx, tenant, data["contact"],
+                                             data["consent_events"])
     data["requests"] = _rows(await db.fetch(
         _REQUESTS, ctx.tenant_id, request["subject_hash"], hashes[0] or "", hashes[1] or "",
         contact_id,

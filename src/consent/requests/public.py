@@ -15,7 +15,8 @@ import msgspec
 from msgspec import Meta
 
 from consent.audit import db_uuid
-from consent.requests import links, service
+from consent.requests import intake, lifecycle, links
+from consent.requests.records import Duplicate, LinkGone, find, record_event, subject_context
 from consent.requests.mail import KIND_NAMES, language_of, status_url
 from consent.requests.schemas import KINDS, Kind, RequestIn
 from optinbase import db
@@ -77,20 +78,15 @@ async def submit(slug: str, data: PublicRequestIn, language: str) -> None:
     """Records the request and e-mails a verification link; a duplicate gets
     its link again. Returns nothing either way: the page must not tell."""
     tenant = await _tenant(slug)
-    settings = get_settings()
-    ctx, _ = await service.tenant_context(tenant.id)
+    ctx, _ = await subject_context(tenant.id)
     async with db.tenant_transaction(tenant.id):
         try:
-            await service.receive(
+            await intake.receive(
                 ctx, RequestIn(kind=data.kind, email=data.email, note=data.note, locale=language),
                 source="public")
-        except service.Duplicate as duplicate:
-            request = await service.find(ctx, db_uuid(duplicate.extra["existing_id"]))
-            if request["status"] == "unverified":
-                kind, value = service.identifier(ctx, data.email, None)
-                await service.send_verification(ctx, tenant, request, kind, value,
-                                                secret_key=settings.secret_key,
-                                                public_url=settings.public_url)
+        except Duplicate as duplicate:
+            _, email = intake.identifier(ctx, data.email, None)
+            await intake.again_from_the_form(ctx, db_uuid(duplicate.extra["existing_id"]), email)
 
 
 def _link(token: str, use: str) -> links.Link:
@@ -122,70 +118,41 @@ async def _view(ctx, tenant, request, state: Optional[str] = None) -> RequestVie
 async def show_verify(token: str) -> RequestView:
     """GET: shows the button; changes nothing (mail scanners open links)."""
     link = _link(token, "verify")
-    ctx, tenant = await service.tenant_context(link.tenant_id)
+    ctx, tenant = await subject_context(link.tenant_id)
     async with db.tenant_transaction(tenant.id, write=False):
-        request = await service.find(ctx, link.subject_id)
+        request = await find(ctx, link.subject_id)
         state = "pending" if request["status"] == "unverified" else None
         if state == "pending" and link.expires_at <= dt.datetime.now(dt.timezone.utc):
-            raise service.LinkGone("this link has expired; please send your request again")
+            raise LinkGone("this link has expired; please send your request again")
         return await _view(ctx, tenant, request, state)
 
 
 async def verify(token: str) -> RequestView:
     link = _link(token, "verify")
-    ctx, tenant = await service.tenant_context(link.tenant_id)
+    ctx, tenant = await subject_context(link.tenant_id)
     async with db.tenant_transaction(tenant.id):
-        request = await service.verify_by_link(ctx, link, dt.datetime.now(dt.timezone.utc))
+        request = await intake.verify_by_link(ctx, link, dt.datetime.now(dt.timezone.utc))
         return await _view(ctx, tenant, request)
 
 
 async def status(token: str) -> RequestView:
     link = _link(token, "status")
-    ctx, tenant = await service.tenant_context(link.tenant_id)
+    ctx, tenant = await subject_context(link.tenant_id)
     if link.expires_at <= dt.datetime.now(dt.timezone.utc):
-        raise service.LinkGone("this link has expired")
+        raise LinkGone("this link has expired")
     async with db.tenant_transaction(tenant.id, write=False):
-        return await _view(ctx, tenant, await service.find(ctx, link.subject_id))
+        return await _view(ctx, tenant, await find(ctx, link.subject_id))
 
 
 async def package(token: str) -> tuple[str, bytes]:
     """(file name, zip bytes); each download is an event of the request's trail."""
     link = _link(token, "package")
-    ctx, tenant = await service.tenant_context(link.tenant_id)
+    ctx, tenant = await subject_context(link.tenant_id)
     now = dt.datetime.now(dt.timezone.utc)
     if link.expires_at <= now:
-        raise service.LinkGone("this download link has expired")
+        raise LinkGone("this download link has expired")
     async with db.tenant_transaction(tenant.id):
-        request, data = await service.package_of(ctx, link.subject_id, now)
-        await service.record_event(ctx, link.subject_id, "package_downloaded", {"by": "subject"})
+        request, data = await lifecycle.package_of(ctx, link.subject_id, now)
+        await record_event(ctx, link.subject_id, "package_downloaded", {"by": "subject"})
     return f"{tenant.slug}-{request['kind']}-{str(db_uuid(request['id']))[:8]}.zip", data
 
-
-class KeepView(msgspec.Struct, kw_only=True):
-    """The re-permission page: `state` ask (button) | kept."""
-
-    state: str
-    tenant: str
-    language: str
-
-
-async def keep(token: str, *, confirm: bool) -> KeepView:
-    """GET asks, POST keeps (retention.keep): the person stays, the clock restarts."""
-    from consent import retention
-
-    link = _link(token, "keep")
-    ctx, tenant = await service.tenant_context(link.tenant_id)
-    now = dt.datetime.now(dt.timezone.utc)
-    if link.expires_at <= now:
-        raise service.LinkGone("this link has expired")
-    async with db.tenant_transaction(tenant.id, write=confirm):
-        if confirm:
-            found = await retention.keep(ctx, link.subject_id, now)
-        else:
-            found = bool(await db.fetchval(
-                "SELECT count(*) FROM contact WHERE tenant_id = {} AND id = {}",
-                tenant.id, link.subject_id))
-    if not found:
-        raise NotFound("this link is not valid")
-    return KeepView(state="kept" if confirm else "ask", tenant=tenant.name,
-                    language=language_of(None, tenant))

@@ -8,7 +8,7 @@ import datetime as dt
 
 from consent.audit import db_uuid
 from consent.requests import deadlines
-from consent.requests.service import record_event
+from consent.requests.records import OPEN_SQL, record_event
 from messaging.outbox import enqueue_email
 from optinbase import db
 from optinbase.context import TenantContext
@@ -16,7 +16,7 @@ from optinbase.context import TenantContext
 EVERY = dt.timedelta(days=1)
 NEEDING_ATTENTION = (
     "SELECT id, kind, status, due_at FROM data_subject_request WHERE tenant_id = {}"
-    " AND status IN ('unverified', 'verified') AND due_at <= {}"
+    f" AND status IN {OPEN_SQL} AND due_at <= {{}}"
     " AND (reminded_at IS NULL OR reminded_at <= {}) ORDER BY due_at, id LIMIT 200"
 )
 

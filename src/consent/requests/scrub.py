@@ -1,7 +1,8 @@
 """What erasure does to data-subject requests: only the keyed hash of the
-person's identifier stays (it recognises them if they ask again); address,
-note, requested changes, contact link and package go, and so do e-mails to
-that address waiting in (or kept by) the outbox."""
+person's identifier stays (it recognises them if they ask again). Address,
+note, requested changes, staff's free text, contact link and package go, and
+so do e-mails to that address (waiting or kept by the outbox) and stored
+answers to retried API calls that repeat it."""
 
 from __future__ import annotations
 
@@ -11,23 +12,31 @@ from typing import Iterable, Optional
 from optinbase import db
 from optinbase.context import TenantContext
 
-_SCRUB = (
+_BLANK = (
     "UPDATE data_subject_request SET email = NULL, phone = NULL, note = '', changes = {},"
-    " contact_id = NULL, package = NULL WHERE tenant_id = {} AND "
+    " extension_reason = '', outcome = '', contact_id = NULL, package = NULL"
+    " WHERE tenant_id = {} AND "
 )
+
+
+async def scrub_request(ctx: TenantContext, request_id: uuid.UUID) -> None:
+    """One request keeps only its hash, kind, dates and trail (a lapse, or erasure)."""
+    await db.execute(_BLANK + "id = {}", "{}", ctx.tenant_id, request_id)
 
 
 async def scrub_identity(ctx: TenantContext, subject_hash: str,
                          addresses: Iterable[Optional[str]] = ()) -> None:
-    await db.execute(_SCRUB + "subject_hash = {}", "{}", ctx.tenant_id, subject_hash)
+    await db.execute(_BLANK + "subject_hash = {}", "{}", ctx.tenant_id, subject_hash)
     for address in filter(None, addresses):
         await db.execute("DELETE FROM outbox_message WHERE tenant_id = {} AND recipient = {}",
                          ctx.tenant_id, address)
+        await db.execute("DELETE FROM idempotency_record WHERE tenant_id = {} AND body LIKE {}",
+                         ctx.tenant_id, f"%{address}%")
 
 
 async def scrub_contact_requests(ctx: TenantContext, contact_id: uuid.UUID,
                                  hashes: Iterable[Optional[str]]) -> None:
     """Every request by this contact, found by its link or its identifiers' hashes."""
     for subject_hash in filter(None, hashes):
-        await db.execute(_SCRUB + "subject_hash = {}", "{}", ctx.tenant_id, subject_hash)
-    await db.execute(_SCRUB + "contact_id = {}", "{}", ctx.tenant_id, contact_id)
+        await db.execute(_BLANK + "subject_hash = {}", "{}", ctx.tenant_id, subject_hash)
+    await db.execute(_BLANK + "contact_id = {}", "{}", ctx.tenant_id, contact_id)
