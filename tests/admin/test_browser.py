@@ -3,24 +3,15 @@ process on a SQLite file migrated by the CLI, staff created by the CLI."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.browser.chromium import launch, sync_api
 from tests.e2e.test_server_process import COMMAND, server  # noqa: F401  (module fixture)
 
-CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI", "").lower() == "true":
-        raise RuntimeError(f"CI=true but {CHROMIUM} is missing: browser tests must run")
-    pytest.skip(f"browser tests need {CHROMIUM} (apt-get install -y chromium)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 def staff(server, email: str, *membership: str) -> str:
@@ -51,11 +42,7 @@ def world(server):
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
-        )
+        chromium = launch(playwright)
         yield chromium
         chromium.close()
 

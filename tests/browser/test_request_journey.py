@@ -8,28 +8,17 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import subprocess
 import time
 import zipfile
-from pathlib import Path
 
 import httpx
-import pytest
 
+from tests.browser.chromium import launch, sync_api
 from tests.e2e.serving import COMMAND, serving
 from tests.messaging.smtp import SmtpServer
 
-CHROMIUM = "/usr/bin/chromium"
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI", "").lower() == "true":
-        raise RuntimeError(f"CI=true but {CHROMIUM} is missing: browser tests must run")
-    pytest.skip(f"browser tests need {CHROMIUM} (apt-get install -y chromium)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORD = "correct horse battery"
 PERSON = "lou@example.org"
 
@@ -65,7 +54,7 @@ def test_request_submitted_verified_completed_in_the_admin_and_downloaded(tmp_pa
                 "notice_id": notice["id"], "ip": "192.0.2.44"}).raise_for_status()
 
             with sync_api.sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                browser = launch(playwright)
                 person = browser.new_context(locale="en-GB", accept_downloads=True).new_page()
                 person.goto(f"{server.base_url}/p/acme/requests")
                 person.get_by_label("Your request").select_option("access")

@@ -4,26 +4,15 @@ page and the preference centre, used with the keyboard through labelled fields."
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from pathlib import Path
 
 import httpx
-import pytest
 
+from tests.browser.chromium import launch, sync_api
 from tests.e2e.serving import serving
 from tests.messaging.smtp import SmtpServer
 
-CHROMIUM = "/usr/bin/chromium"
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI", "").lower() == "true":
-        raise RuntimeError(f"CI=true but {CHROMIUM} is missing: browser tests must run")
-    pytest.skip(f"browser tests need {CHROMIUM} (apt-get install -y chromium)",
-                allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 NOTICE = "I would like Acme's monthly letter, by e-mail or by SMS."
 
 
@@ -48,7 +37,7 @@ def test_subscribe_confirm_and_preferences_by_keyboard(tmp_path):
                                           "language": "en", "text": NOTICE}).raise_for_status()
 
             with sync_api.sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                browser = launch(playwright)
                 page = browser.new_context(locale="en-GB").new_page()
                 page.goto(f"{server.base_url}/p/acme/subscribe")
                 assert page.locator("html").get_attribute("lang") == "en"

@@ -1,0 +1,24 @@
+"""Debian's Chromium driven by Playwright, for every browser test. Imported at
+the top of a test module: without /usr/bin/chromium the module is skipped — or
+fails under CI=true, where browser tests must run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI", "").lower() == "true":
+        raise RuntimeError(f"CI=true but {CHROMIUM} is missing: browser tests must run")
+    pytest.skip(f"browser tests need {CHROMIUM} (apt-get install -y chromium)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def launch(playwright):
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
