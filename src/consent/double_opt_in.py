@@ -9,15 +9,12 @@ confirms only while the consent state still points at that very request.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
 import struct
 import uuid
 from typing import Any, NamedTuple, Optional
 
-from consent import ledger, receipts, tokens
+from consent import ledger, receipts, sealed, tokens
 from consent.audit import db_uuid
 from messaging.outbox import enqueue_email
 from optinbase import db
@@ -28,7 +25,6 @@ from tenants.repository import TenantRecord
 _DOMAIN = b"optinbase-confirm\x00"
 _VERSION = b"\x01"
 _LAYOUT = struct.Struct(">c16s16sQ")  # version, tenant, requested event, expiry (unix s)
-_MAC = 16
 
 
 class LinkGone(Gone):
@@ -44,20 +40,12 @@ class Confirmation(NamedTuple):
 def make_token(secret_key: str, tenant_id: uuid.UUID, event_id: uuid.UUID,
                expires_at: dt.datetime) -> str:
     body = _LAYOUT.pack(_VERSION, tenant_id.bytes, event_id.bytes, int(expires_at.timestamp()))
-    mac = hmac.new(secret_key.encode(), _DOMAIN + body, hashlib.sha256).digest()[:_MAC]
-    return base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode()
+    return sealed.seal(secret_key, _DOMAIN, body)
 
 
 def read_token(secret_key: str, token: str) -> Optional[Confirmation]:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (ValueError, TypeError):
-        return None
-    if len(raw) != _LAYOUT.size + _MAC:
-        return None
-    body, mac = raw[:_LAYOUT.size], raw[_LAYOUT.size:]
-    expected = hmac.new(secret_key.encode(), _DOMAIN + body, hashlib.sha256).digest()[:_MAC]
-    if not hmac.compare_digest(mac, expected):
+    body = sealed.unseal(secret_key, _DOMAIN, token, _LAYOUT.size)
+    if body is None:
         return None
     version, tenant, event, expires = _LAYOUT.unpack(body)
     if version != _VERSION:

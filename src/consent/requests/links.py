@@ -10,18 +10,16 @@ ever name that tenant's rows.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import hmac
 import struct
 import uuid
 from typing import NamedTuple, Optional
 
+from consent import sealed
+
 _DOMAIN = b"optinbase-request-link\x00"
 _VERSION = b"\x01"
 _LAYOUT = struct.Struct(">cB16s16sQ")  # version, use, tenant, subject, expiry (unix s)
-_MAC = 16
 USES = {"verify": 1, "status": 2, "package": 3, "keep": 4}
 
 
@@ -36,22 +34,14 @@ def make(secret_key: str, use: str, tenant_id: uuid.UUID, subject_id: uuid.UUID,
          expires_at: dt.datetime) -> str:
     body = _LAYOUT.pack(_VERSION, USES[use], tenant_id.bytes, subject_id.bytes,
                         int(expires_at.timestamp()))
-    mac = hmac.new(secret_key.encode(), _DOMAIN + body, hashlib.sha256).digest()[:_MAC]
-    return base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode()
+    return sealed.seal(secret_key, _DOMAIN, body)
 
 
 def read(secret_key: str, token: str, use: str) -> Optional[Link]:
     """The link if it is genuine and meant for `use` (expiry is the caller's
     call: an expired link still says which request it was for)."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except (ValueError, TypeError):
-        return None
-    if len(raw) != _LAYOUT.size + _MAC:
-        return None
-    body, mac = raw[:_LAYOUT.size], raw[_LAYOUT.size:]
-    expected = hmac.new(secret_key.encode(), _DOMAIN + body, hashlib.sha256).digest()[:_MAC]
-    if not hmac.compare_digest(mac, expected):
+    body = sealed.unseal(secret_key, _DOMAIN, token, _LAYOUT.size)
+    if body is None:
         return None
     version, code, tenant, subject, expires = _LAYOUT.unpack(body)
     if version != _VERSION or code != USES[use]:
