@@ -19,7 +19,7 @@ from typing import Any, Awaitable, Callable, Optional
 import msgspec
 
 from optinbase import db
-from optinbase.ids import uuid4s
+from optinbase.ids import uuid7s
 
 GENESIS = "0" * 64
 _UTC = dt.timezone.utc
@@ -104,7 +104,7 @@ def seal(events: list[NewEvent], seq: int, prev: str) -> list[tuple[Any, ...]]:
     `uuid4()` were most of its Python time. Texts of values that repeat
     (tenant, purposes, notices, the recording time) are computed once.
     """
-    ids = uuid4s(len(events))
+    ids = uuid7s(len(events))
     salts = secrets.token_hex(16 * len(events))
     texts: dict[Any, Optional[str]] = {None: None}
     rows = []

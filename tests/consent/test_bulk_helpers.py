@@ -3,11 +3,12 @@
 import datetime as dt
 import ipaddress
 import random
+import time
 import uuid
 
 from consent import ledger
 from consent.imports.validate import normal_ip
-from optinbase.ids import uuid4s
+from optinbase.ids import uuid4s, uuid7s
 
 
 def test_fast_time_is_canonical_time():
@@ -69,3 +70,35 @@ def test_bulk_uuids_are_random_version_4():
     assert all(isinstance(i, uuid.UUID) and i.version == 4 and i.variant == uuid.RFC_4122
                for i in ids)
     assert uuid.UUID(str(ids[0])) == ids[0]
+
+
+def _millis(value: uuid.UUID) -> int:
+    return int.from_bytes(value.bytes[:6], "big")
+
+
+def test_bulk_uuids_version_7_are_time_ordered_and_random():
+    before = time.time_ns() // 1_000_000
+    ids = uuid7s(10_000)
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == 10_000
+    assert all(isinstance(i, uuid.UUID) and i.version == 7 and i.variant == uuid.RFC_4122
+               for i in ids)
+    assert uuid.UUID(str(ids[0])) == ids[0]
+    # RFC 9562: the first 48 bits are the Unix time in milliseconds.
+    assert before <= _millis(ids[0]) == _millis(ids[-1]) <= after
+    # Monotonic within a batch, and in PostgreSQL's order too (bytes order).
+    assert ids == sorted(ids)
+    assert [i.bytes for i in ids] == sorted(i.bytes for i in ids)
+    # The 74 bits after the timestamp, version and variant are random: each
+    # of them takes both values across the batch.
+    bits = [(i.int >> 64 & 0xFFF) << 62 | i.int & (1 << 62) - 1 for i in ids]
+    assert len(set(bits)) == 10_000
+    for bit in range(74):
+        ones = sum(value >> bit & 1 for value in bits)
+        assert 4_500 < ones < 5_500, bit
+    # A later batch sorts after an earlier one once the clock has moved on.
+    time.sleep(0.002)
+    later = uuid7s(3)
+    assert later == sorted(later) and ids[-1] < later[0]
+    assert uuid7s(0) == [] and len(uuid7s(1)) == 1
+
