@@ -28,7 +28,6 @@ INDEXES = [
     " ON data_subject_request (tenant_id, contact_id)",
     "CREATE UNIQUE INDEX request_event_tenant_id_id ON request_event (tenant_id, id)",
     "CREATE INDEX request_event_tenant_request ON request_event (tenant_id, request_id, at)",
-    "CREATE INDEX contact_tenant_activity ON contact (tenant_id, last_activity_at)",
 ]
 
 REFERENCES = [
