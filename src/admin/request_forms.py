@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import msgspec
 from piccolo_admin.endpoints import FormConfig
@@ -29,18 +29,26 @@ from optinbase import db
 from optinbase.errors import DomainError
 
 
-
-async def _request_tenant(request_id: str, allowed: frozenset[str] = MANAGERS) -> tuple:
-    scope = current_scope.get()
+async def _visible_row(table: str, noun: str, raw_id: str, columns: str = "tenant_id") -> tuple:
+    """(id, tenant id, row) of a `table` row the user may see, named by the id
+    typed into a form; unknown and foreign ids read the same (and RLS hides
+    foreign rows anyway)."""
     try:
-        wanted = uuid.UUID(request_id.strip())
+        wanted = uuid.UUID(raw_id.strip())
     except ValueError:
-        raise ValueError("A request id looks like 0b7c…-…: copy it from the list.") from None
-    row = await db.fetchrow("SELECT tenant_id, kind FROM data_subject_request WHERE id = {}", wanted)
-    if row is None or not scope.sees(row["tenant_id"]):  # RLS hides foreign rows anyway
-        raise ValueError(f"No request {request_id.strip()!r}.")
+        raise ValueError(f"A {noun} id looks like 0b7c…-…: copy it from the list.") from None
+    row = await db.fetchrow(f"SELECT {columns} FROM {table} WHERE id = {{}}", wanted)
+    if row is None or not current_scope.get().sees(row["tenant_id"]):
+        raise ValueError(f"No {noun} {raw_id.strip()!r}.")
     tenant_id = row["tenant_id"] if isinstance(row["tenant_id"], uuid.UUID) else uuid.UUID(
         str(row["tenant_id"]))
+    return wanted, tenant_id, row
+
+
+async def _request_tenant(request_id: str, allowed: frozenset[str] = MANAGERS) -> tuple:
+    wanted, tenant_id, row = await _visible_row("data_subject_request", "request", request_id,
+                                                "tenant_id, kind")
+    scope = current_scope.get()
     if not scope.may(tenant_id, allowed):
         raise ValueError("Your role does not allow handling data-subject requests.")
     return wanted, tenant_id, row["kind"], await context_for(scope, tenant_id)
@@ -51,7 +59,8 @@ def _said(out: RequestOut, verb: str) -> str:
     return f"Request {out.id} ({out.kind}) {verb} — status now {out.status}, due {due}."
 
 
-async def _run(tenant_id: uuid.UUID, call) -> RequestOut:
+async def _run(tenant_id: uuid.UUID, call) -> Any:
+    """A service call for this tenant, its refusals turned into form errors."""
     try:
         with acting_for(tenant_id):
             return await call()
@@ -149,26 +158,14 @@ class Erasure(BaseModel):
 async def erase_contact_form(request: Request, data: Erasure) -> str:
     """The same erasure as deleting the contact, or an erasure request: only
     the keyed hash stays, on the suppression list and the person's requests."""
+    contact_id, tenant_id, _ = await _visible_row("contact", "contact", data.contact_id)
     scope = current_scope.get()
-    try:
-        contact_id = uuid.UUID(data.contact_id.strip())
-    except ValueError:
-        raise ValueError("A contact id looks like 0b7c…-…: copy it from the list.") from None
-    row = await db.fetchrow("SELECT tenant_id FROM contact WHERE id = {}", contact_id)
-    if row is None or not scope.sees(row["tenant_id"]):
-        raise ValueError(f"No contact {data.contact_id.strip()!r}.")
-    tenant_id = row["tenant_id"] if isinstance(row["tenant_id"], uuid.UUID) else uuid.UUID(
-        str(row["tenant_id"]))
     if not scope.may(tenant_id, ERASERS):
         raise ValueError("Only an owner or the DPO may carry out an erasure.")
     if not data.confirm:
         raise ValueError("Tick the confirmation: an erasure cannot be undone.")
     ctx = await context_for(scope, tenant_id)
-    try:
-        with acting_for(tenant_id):
-            await erasure.erase_contact(ctx, contact_id)
-    except DomainError as exc:
-        raise ValueError(exc.detail) from None
+    await _run(tenant_id, lambda: erasure.erase_contact(ctx, contact_id))
     return f"Contact {contact_id} erased; only a keyed hash remains, on the suppression list."
 
 

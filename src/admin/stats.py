@@ -64,14 +64,14 @@ async def dashboard(tenant_id: uuid.UUID, days: int = 30) -> Dashboard:
             out.confirmed += n
         series[row["channel"]][row["day"]][0 if row["action"] in OPT_INS else 1] += n
     out.series = {channel: dict(per_day) for channel, per_day in sorted(series.items())}
+    # The first 200 open requests, each row also carrying how many are open in all.
     open_rows = await db.fetch(
-        "SELECT id, kind, status, received_at, due_at FROM data_subject_request"
-        f" WHERE tenant_id = {{}} AND status IN {OPEN_SQL} ORDER BY due_at, id LIMIT 200",
+        "SELECT id, kind, status, received_at, due_at, count(*) OVER () AS total"
+        f" FROM data_subject_request WHERE tenant_id = {{}} AND status IN {OPEN_SQL}"
+        " ORDER BY due_at, id LIMIT 200",
         tenant_id,
     )
-    out.open_requests = int(await db.fetchval(
-        f"SELECT count(*) FROM data_subject_request WHERE tenant_id = {{}} AND status IN {OPEN_SQL}",
-        tenant_id))
+    out.open_requests = int(open_rows[0]["total"]) if open_rows else 0
     out.requests = [(str(r["id"]), r["kind"], r["status"], r["received_at"], r["due_at"])
                     for r in open_rows]
     return out

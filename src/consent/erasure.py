@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 
 from consent import audit, contacts, notify, suppression
-from consent.requests.scrub import scrub_contact_requests
+from consent.requests.scrub import forget_messages, scrub_contact_requests
 from consent.schemas import SuppressionIn
 from consent.suppression import add as add_suppression
 from optinbase import db
@@ -47,19 +47,7 @@ async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID, *, suppress: 
         "DELETE FROM consent_state WHERE tenant_id = {} AND contact_id = {}",
         ctx.tenant_id, contact_id,
     )
-    identifiers = [v for v in (row["email"], row["phone"]) if v]
-    await db.execute(
-        "DELETE FROM outbox_message WHERE tenant_id = {} AND (contact_id = {}"
-        + "".join(" OR recipient = {}" for _ in identifiers) + ")",
-        ctx.tenant_id, contact_id, *identifiers,
-    )
-    # A replayed answer would hand the erased contact back: drop those records.
-    needles = [str(contact_id), *identifiers]
-    await db.execute(
-        "DELETE FROM idempotency_record WHERE tenant_id = {} AND ("
-        + " OR ".join("body LIKE {}" for _ in needles) + ")",
-        ctx.tenant_id, *(f"%{n}%" for n in needles),
-    )
+    await forget_messages(ctx, (row["email"], row["phone"]), contact_id)
     await db.execute("DELETE FROM contact WHERE tenant_id = {} AND id = {}", ctx.tenant_id,
                      contact_id)
     await audit.record(ctx, "contact.erased", "contact", contact_id, {"suppressed": suppress})

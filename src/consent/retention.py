@@ -252,11 +252,8 @@ async def keep_page(token: str, *, confirm: bool) -> KeepView:
     """The "stay" link of the re-permission e-mail: GET asks, only POST keeps."""
     from consent.requests.mail import language_of
     from optinbase.errors import NotFound
-    from optinbase.settings import get_settings
 
-    link = links.read(get_settings().secret_key, token, "keep")
-    if link is None:
-        raise NotFound("this link is not valid")
+    link = links.open_link(token, "keep")
     ctx, tenant = await subject_context(link.tenant_id)
     now = dt.datetime.now(dt.timezone.utc)
     if link.expires_at <= now:

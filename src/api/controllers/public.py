@@ -123,7 +123,7 @@ def _page(request: Request, template: str, title_key: str, view: journey.LinkVie
                              "title": texts[title_key]})
 
 
-def _error(request: Request, error: DomainError) -> Response:
+def error_page(request: Request, error: DomainError) -> Response:
     if wants_json(request):
         return Response({"status": error.status, "detail": error.detail}, status_code=error.status)
     texts = TEXTS["en"] if "fr" not in request.headers.get("accept-language", "") else TEXTS["fr"]
@@ -142,7 +142,7 @@ class PublicPages(Controller):
             return _page(request, "confirm.html", "confirm_title",
                          await journey.show_confirmation(token))
         except DomainError as error:
-            return _error(request, error)
+            return error_page(request, error)
 
     @post("/confirm/{token:str}", status_code=200)
     async def confirm(self, request: Request, token: Path[str]) -> Response:
@@ -151,7 +151,7 @@ class PublicPages(Controller):
             return _page(request, "confirm.html", "confirm_title",
                          await journey.confirm(token, ip, agent, _gpc(request)))
         except DomainError as error:
-            return _error(request, error)
+            return error_page(request, error)
 
     @get("/unsubscribe/{token:str}")
     async def show_unsubscribe(self, request: Request, token: Path[str]) -> Response:
@@ -159,7 +159,7 @@ class PublicPages(Controller):
             return _page(request, "unsubscribe.html", "unsubscribe_title",
                          await journey.show_unsubscribe(token))
         except DomainError as error:
-            return _error(request, error)
+            return error_page(request, error)
 
     # RFC 8058: mail clients POST `List-Unsubscribe=One-Click` with no cookie,
     # no JavaScript, no confirmation step; the page's own button posts the same.
@@ -170,14 +170,14 @@ class PublicPages(Controller):
             return _page(request, "unsubscribe.html", "unsubscribe_title",
                          await journey.unsubscribe(token, ip, agent, _gpc(request)))
         except DomainError as error:
-            return _error(request, error)
+            return error_page(request, error)
 
     @get("/{slug:str}/subscribe")
     async def show_subscribe(self, request: Request, slug: Path[str]) -> Response:
         try:
             form = await journey.show_subscribe_form(slug, request.headers.get("accept-language", ""))
         except DomainError as error:
-            return _error(request, error)
+            return error_page(request, error)
         if wants_json(request):
             return Response(msgspec.to_builtins(form))
         return _form_page(form, done=False)
@@ -189,7 +189,7 @@ class PublicPages(Controller):
         try:
             form = await journey.show_subscribe_form(slug, request.headers.get("accept-language", ""))
         except DomainError as error:
-            return _error(request, error)
+            return error_page(request, error)
         texts = TEXTS[form.language]
         if not subscribe_limiter.allow(ip or "?"):
             if wants_json(request):
@@ -218,7 +218,7 @@ class PublicPages(Controller):
         except DomainError as error:
             if error.status == 422:
                 return _invalid(request, form, fields, error.detail)
-            return _error(request, error)
+            return error_page(request, error)
         if wants_json(request) or _is_json(request):
             return Response({"status": "confirmation_sent"}, status_code=202)
         return _form_page(form, done=True)
@@ -228,7 +228,7 @@ class PublicPages(Controller):
         try:
             view = await journey.show_preferences(token)
         except DomainError as error:
-            return _error(request, error)
+            return error_page(request, error)
         return _preferences_page(request, view)
 
     @post("/preferences/{token:str}", status_code=200)
@@ -242,7 +242,7 @@ class PublicPages(Controller):
                 token, chosen, notices, ip=ip, user_agent=agent,
                 gpc=_gpc(request))
         except DomainError as error:
-            return _error(request, error)
+            return error_page(request, error)
         return _preferences_page(request, view)
 
 

@@ -10,7 +10,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
 
-from api.controllers.public import RateLimiter, client_of, wants_json
+from api.controllers.public import RateLimiter, client_of, error_page, wants_json
 from api.params import Path
 from consent import retention
 from consent.requests import public
@@ -40,7 +40,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "state_rejected": "Refusée.",
         "state_lapsed": "Non confirmée à temps ; elle a été classée.",
         "download": "Télécharger mes données", "until": "jusqu'au",
-        "error_title": "Lien non valable",
         "too_many": "Trop de demandes depuis cette adresse ; réessayez plus tard.",
         "keep_title": "Rester en contact",
         "keep_intro": "Souhaitez-vous que {tenant} garde vos coordonnées et continue à vous écrire ?",
@@ -69,7 +68,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "state_rejected": "Refused.",
         "state_lapsed": "Not confirmed in time; it was closed.",
         "download": "Download my data", "until": "until",
-        "error_title": "Invalid link",
         "too_many": "Too many requests from this address; please try again later.",
         "keep_title": "Stay in touch",
         "keep_intro": "Would you like {tenant} to keep your details and go on writing to you?",
@@ -83,15 +81,6 @@ request_limiter = RateLimiter(limit=5, window_seconds=600)
 
 def _texts(language: str) -> dict[str, str]:
     return TEXTS.get(language, TEXTS["en"])
-
-
-def _error(request: Request, error: DomainError) -> Response:
-    if wants_json(request):
-        return Response({"status": error.status, "detail": error.detail}, status_code=error.status)
-    language = "fr" if request.headers.get("accept-language", "")[:2] == "fr" else "en"
-    return Template(template_name="error.html", status_code=error.status,
-                    context={"view": None, "lang": language,
-                             "title": _texts(language)["error_title"], "message": error.detail})
 
 
 def _form(view: public.FormView, *, sent: bool = False, error: str | None = None,
@@ -119,7 +108,7 @@ class PublicRequestPages(Controller):
         try:
             view = await public.form(slug, request.headers.get("accept-language", ""))
         except DomainError as error:
-            return _error(request, error)
+            return error_page(request, error)
         return Response(msgspec.to_builtins(view)) if wants_json(request) else _form(view)
 
     @post("/{slug:str}/requests", status_code=200)
@@ -127,7 +116,7 @@ class PublicRequestPages(Controller):
         try:
             view = await public.form(slug, request.headers.get("accept-language", ""))
         except DomainError as error:
-            return _error(request, error)
+            return error_page(request, error)
         ip, _ = client_of(request)
         as_json = request.headers.get("content-type", "").startswith("application/json")
         values: dict[str, Any] = {}
@@ -150,7 +139,7 @@ class PublicRequestPages(Controller):
             status = getattr(error, "status", 422)
             detail = getattr(error, "detail", None) or str(error)
             if status != 422:
-                return _error(request, error)  # type: ignore[arg-type]
+                return error_page(request, error)  # type: ignore[arg-type]
             if as_json or wants_json(request):
                 return Response({"status": 422, "detail": detail}, status_code=422)
             return _form(view, error=detail, status=422, values=values)
@@ -163,7 +152,7 @@ class PublicRequestPages(Controller):
         try:
             view = await public.show_verify(token)
         except DomainError as error:
-            return _error(request, error)
+            return error_page(request, error)
         return _request_page(request, view, "verify_title")
 
     @post("/requests/verify/{token:str}", status_code=200)
@@ -171,7 +160,7 @@ class PublicRequestPages(Controller):
         try:
             view = await public.verify(token)
         except DomainError as error:
-            return _error(request, error)
+            return error_page(request, error)
         return _request_page(request, view, "status_title")
 
     @get("/requests/status/{token:str}")
@@ -179,7 +168,7 @@ class PublicRequestPages(Controller):
         try:
             view = await public.status(token)
         except DomainError as error:
-            return _error(request, error)
+            return error_page(request, error)
         return _request_page(request, view, "status_title")
 
     @get("/requests/package/{token:str}")
@@ -187,7 +176,7 @@ class PublicRequestPages(Controller):
         try:
             name, data = await public.package(token)
         except DomainError as error:
-            return _error(request, error)
+            return error_page(request, error)
         return Response(data, media_type="application/zip", headers={
             "Content-Disposition": f'attachment; filename="{name}"',
             "Cache-Control": "no-store"})
@@ -206,7 +195,7 @@ async def _keep_page(request: Request, token: str, *, confirm: bool) -> Response
     try:
         view = await retention.keep_page(token, confirm=confirm)
     except DomainError as error:
-        return _error(request, error)
+        return error_page(request, error)
     if wants_json(request):
         return Response(msgspec.to_builtins(view))
     t = _texts(view.language)

@@ -145,13 +145,12 @@ async def execute(ctx: TenantContext, request: Any, data: CloseIn, *,
 async def lift_restriction(ctx: TenantContext, contact_id: uuid.UUID) -> bool:
     """Ends an Art. 18 restriction (its ground has gone); the person is told
     (Art. 18(3)). False when the contact was not restricted."""
-    contact = await contacts.find_contact(ctx, contact_id)
+    contact = await db.fetchrow(
+        "SELECT id, email, locale, language, restricted_at FROM contact"
+        " WHERE tenant_id = {} AND id = {}", ctx.tenant_id, contact_id)
     if contact is None:
         raise NotFound("contact not found")
-    restricted = await db.fetchval(
-        "SELECT restricted_at FROM contact WHERE tenant_id = {} AND id = {}",
-        ctx.tenant_id, contact_id)
-    if restricted is None:
+    if contact["restricted_at"] is None:
         return False
     await db.execute("UPDATE contact SET restricted_at = NULL WHERE tenant_id = {} AND id = {}",
                      ctx.tenant_id, contact_id)

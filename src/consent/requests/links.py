@@ -16,6 +16,8 @@ import uuid
 from typing import NamedTuple, Optional
 
 from consent import sealed
+from optinbase.errors import NotFound
+from optinbase.settings import get_settings
 
 _DOMAIN = b"optinbase-request-link\x00"
 _VERSION = b"\x01"
@@ -48,3 +50,12 @@ def read(secret_key: str, token: str, use: str) -> Optional[Link]:
         return None
     return Link(use, uuid.UUID(bytes=tenant), uuid.UUID(bytes=subject),
                 dt.datetime.fromtimestamp(expires, dt.timezone.utc))
+
+
+def open_link(token: str, use: str) -> Link:
+    """`read` with this deployment's key; a forged, altered or other-use token
+    answers as a link that does not exist."""
+    link = read(get_settings().secret_key, token, use)
+    if link is None:
+        raise NotFound("this link is not valid")
+    return link

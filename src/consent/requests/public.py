@@ -89,13 +89,6 @@ async def submit(slug: str, data: PublicRequestIn, language: str) -> None:
             await intake.again_from_the_form(ctx, db_uuid(duplicate.extra["existing_id"]), email)
 
 
-def _link(token: str, use: str) -> links.Link:
-    link = links.read(get_settings().secret_key, token, use)
-    if link is None:
-        raise NotFound("this link is not valid")
-    return link
-
-
 async def _view(ctx, tenant, request, state: Optional[str] = None) -> RequestView:
     settings = get_settings()
     language = language_of(request["locale"], tenant)
@@ -117,7 +110,7 @@ async def _view(ctx, tenant, request, state: Optional[str] = None) -> RequestVie
 
 async def show_verify(token: str) -> RequestView:
     """GET: shows the button; changes nothing (mail scanners open links)."""
-    link = _link(token, "verify")
+    link = links.open_link(token, "verify")
     ctx, tenant = await subject_context(link.tenant_id)
     async with db.tenant_transaction(tenant.id, write=False):
         request = await find(ctx, link.subject_id)
@@ -128,7 +121,7 @@ async def show_verify(token: str) -> RequestView:
 
 
 async def verify(token: str) -> RequestView:
-    link = _link(token, "verify")
+    link = links.open_link(token, "verify")
     ctx, tenant = await subject_context(link.tenant_id)
     async with db.tenant_transaction(tenant.id):
         request = await intake.verify_by_link(ctx, link, dt.datetime.now(dt.timezone.utc))
@@ -136,7 +129,7 @@ async def verify(token: str) -> RequestView:
 
 
 async def status(token: str) -> RequestView:
-    link = _link(token, "status")
+    link = links.open_link(token, "status")
     ctx, tenant = await subject_context(link.tenant_id)
     if link.expires_at <= dt.datetime.now(dt.timezone.utc):
         raise LinkGone("this link has expired")
@@ -146,7 +139,7 @@ async def status(token: str) -> RequestView:
 
 async def package(token: str) -> tuple[str, bytes]:
     """(file name, zip bytes); each download is an event of the request's trail."""
-    link = _link(token, "package")
+    link = links.open_link(token, "package")
     ctx, tenant = await subject_context(link.tenant_id)
     now = dt.datetime.now(dt.timezone.utc)
     if link.expires_at <= now:

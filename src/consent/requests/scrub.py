@@ -24,14 +24,26 @@ async def scrub_request(ctx: TenantContext, request_id: uuid.UUID) -> None:
     await db.execute(_BLANK + "id = {}", "{}", ctx.tenant_id, request_id)
 
 
+async def forget_messages(ctx: TenantContext, addresses: Iterable[Optional[str]],
+                          contact_id: Optional[uuid.UUID] = None) -> None:
+    """E-mails to these addresses or about this contact (queued or kept by the
+    outbox), and stored answers that repeat them (a replay would hand them back)."""
+    addresses = [a for a in addresses if a]
+    if contact_id is not None:
+        await db.execute("DELETE FROM outbox_message WHERE tenant_id = {} AND contact_id = {}",
+                         ctx.tenant_id, contact_id)
+    for address in addresses:
+        await db.execute("DELETE FROM outbox_message WHERE tenant_id = {} AND recipient = {}",
+                         ctx.tenant_id, address)
+    for needle in [*addresses, *([str(contact_id)] if contact_id else [])]:
+        await db.execute("DELETE FROM idempotency_record WHERE tenant_id = {} AND body LIKE {}",
+                         ctx.tenant_id, f"%{needle}%")
+
+
 async def scrub_identity(ctx: TenantContext, subject_hash: str,
                          addresses: Iterable[Optional[str]] = ()) -> None:
     await db.execute(_BLANK + "subject_hash = {}", "{}", ctx.tenant_id, subject_hash)
-    for address in filter(None, addresses):
-        await db.execute("DELETE FROM outbox_message WHERE tenant_id = {} AND recipient = {}",
-                         ctx.tenant_id, address)
-        await db.execute("DELETE FROM idempotency_record WHERE tenant_id = {} AND body LIKE {}",
-                         ctx.tenant_id, f"%{address}%")
+    await forget_messages(ctx, addresses)
 
 
 async def scrub_contact_requests(ctx: TenantContext, contact_id: uuid.UUID,
