@@ -148,3 +148,24 @@ async def test_retention_command_lists_without_acting(client, cli_env):  # noqa:
     assert f"{tenant.slug}\tre-permission\t{people['silent']['id']}\tinactive since" in listed.stdout
     assert f"purge-unconfirmed\t{people['unconfirmed']['id']}" in listed.stdout
     assert people["unconfirmed"]["id"] in await _contact_ids(tenant)
+
+
+async def test_a_keep_link_naming_another_tenants_contact_does_not_exist(client):
+    import uuid
+
+    from consent.requests import links
+    from optinbase.settings import get_settings
+
+    tenant, people, _, _ = await _scene(client)
+    other = await make_tenant()
+    later = NOW + dt.timedelta(days=30)
+    secret = get_settings().secret_key
+    foreign = links.make(secret, "keep", other.id, uuid.UUID(people["silent"]["id"]), later)
+    missing = links.make(secret, "keep", tenant.id, uuid.uuid4(), later)
+    for token in (foreign, missing):
+        for method in (client.get, client.post):
+            answer = await method(f"/p/keep/{token}", headers={"accept": "application/json"})
+            assert answer.status_code == 404, answer.text
+    answers = [await client.post(f"/p/keep/{t}", headers={"accept": "application/json"})
+               for t in (foreign, missing)]
+    assert answers[0].json() == answers[1].json()
