@@ -40,7 +40,6 @@ STATUS_OF = {
     "refused": "refused",
     "expired": "expired",
 }
-CLOCK_SKEW = dt.timedelta(minutes=5)
 
 _UPSERT_STATE = (
     "INSERT INTO consent_state (id, tenant_id, contact_id, channel, purpose_id, status, since,"
@@ -103,10 +102,9 @@ async def record_consent(
         notice_id = await _validated_notice(ctx, data.notice_id, purpose_id, data.channel)
     now = dt.datetime.now(dt.timezone.utc)
     collected_at = data.collected_at or now
-    if collected_at.tzinfo is None:
-        raise invalid_field("collected_at", "needs a time zone (RFC 3339, e.g. ...Z)")
-    if collected_at > now + CLOCK_SKEW:
-        raise invalid_field("collected_at", "is in the future")
+    problem = ledger.acted_at_problem(collected_at, now)
+    if problem:
+        raise invalid_field("collected_at", problem)
     action = EVENT_ACTION[data.action]
     tenant = await repository.tenant_by_id(ctx.tenant_id) if data.action == "grant" else None
     if tenant is not None and double_opt_in.needs_confirmation(

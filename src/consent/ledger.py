@@ -21,6 +21,18 @@ import msgspec
 from optinbase import db
 from optinbase.ids import uuid7s
 
+# How far ahead of our clock a client's "when the person acted" may be.
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def acted_at_problem(moment: dt.datetime, now: dt.datetime) -> Optional[str]:
+    """Why `moment` cannot be when the person acted (naive, or in the future), or None."""
+    if moment.tzinfo is None:
+        return "needs a time zone (RFC 3339, e.g. ...Z)"
+    if moment > now + CLOCK_SKEW:
+        return "is in the future"
+    return None
+
 GENESIS = "0" * 64
 _UTC = dt.timezone.utc
 

@@ -21,7 +21,6 @@ from optinbase.errors import invalid_field
 # English carrier keywords (CTIA) and the French ARRET/ARRÊT; compared without
 # case, accents, surrounding blanks or trailing punctuation.
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "ARRET"})
-CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 class InboundSmsIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -53,10 +52,9 @@ async def receive(ctx: TenantContext, data: InboundSmsIn) -> InboundSmsOut:
     db.require_tenant(ctx.tenant_id)
     now = dt.datetime.now(dt.timezone.utc)
     received = data.received_at or now
-    if received.tzinfo is None:
-        raise invalid_field("received_at", "needs a time zone (RFC 3339, e.g. ...Z)")
-    if received > now + CLOCK_SKEW:
-        raise invalid_field("received_at", "is in the future")
+    problem = ledger.acted_at_problem(received, now)
+    if problem:
+        raise invalid_field("received_at", problem)
     if not is_stop(data.text):
         return InboundSmsOut(stop=False, withdrawn=0)
     phone = normalise_phone(data.from_, ctx.country, field="from")

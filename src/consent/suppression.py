@@ -17,7 +17,6 @@ PostgreSQL runs as a hash anti-join over a 1M-contact segment.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import hmac
 import uuid
 from typing import Any, Optional

@@ -20,6 +20,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from consent import suppression
 from consent.audit import db_uuid
 from consent.imports.parse import Record, column_name
+from consent.ledger import acted_at_problem
 from consent.normalise import normalise_email, normalise_phone
 from consent.schemas import CHANNELS, ContactIn, Method
 from optinbase import db
@@ -27,7 +28,6 @@ from optinbase.context import TenantContext
 from optinbase.errors import Invalid
 
 METHODS = frozenset(typing.get_args(Method))
-CLOCK_SKEW = dt.timedelta(minutes=5)
 IDENTIFIERS = ("email", "phone", "external_id")
 
 
@@ -206,10 +206,9 @@ def _consent(raw: dict[str, Any], index: int, fmt: str, catalog: Catalog, now: d
         collected_at = msgspec.convert(collected, dt.datetime)
     except msgspec.ValidationError:
         raise _Reject(f.col("collected_at"), "is not an RFC 3339 time (e.g. 2026-01-31T09:30:00Z)") from None
-    if collected_at.tzinfo is None:
-        raise _Reject(f.col("collected_at"), "needs a time zone (RFC 3339, e.g. ...Z)")
-    if collected_at > now + CLOCK_SKEW:
-        raise _Reject(f.col("collected_at"), "is in the future")
+    problem = acted_at_problem(collected_at, now)
+    if problem:
+        raise _Reject(f.col("collected_at"), problem)
     method = f.text("method", 32) or "import"
     if method not in METHODS:
         raise _Reject(f.col("method"), f"unknown method (use one of {', '.join(sorted(METHODS))})")

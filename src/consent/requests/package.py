@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 import msgspec
 
-from consent import contacts, suppression
+from consent import consents, contacts, suppression
 from consent.audit import db_uuid
 from consent.segments import rules as segment_rules
 from consent.segments.compile import compile_rule
@@ -28,11 +28,6 @@ from optinbase import db
 from optinbase.context import TenantContext
 from tenants.repository import TenantRecord
 
-_STATES = (
-    "SELECT s.channel, p.key AS purpose, s.status, s.since, s.expires_at, s.event_id"
-    " FROM consent_state s JOIN purpose p ON p.tenant_id = s.tenant_id AND p.id = s.purpose_id"
-    " WHERE s.tenant_id = {} AND s.contact_id = {} ORDER BY s.channel, p.key"
-)
 _EVENTS = (
     "SELECT e.id, e.seq, e.channel, p.key AS purpose, e.action, e.method, e.source,"
     " e.collected_at, e.recorded_at, e.actor, e.ip, e.user_agent, e.hash,"
@@ -169,7 +164,7 @@ async def build(ctx: TenantContext, request: Any, contact: Optional[Any],
         full = await contacts.get_contact(ctx, contact_id)
         data["contact"] = msgspec.to_builtins(full)
         hashes = await suppression.contact_hashes(ctx, full.email, full.phone)
-        data["consent_states"] = _rows(await db.fetch(_STATES, ctx.tenant_id, contact_id))
+        data["consent_states"] = msgspec.to_builtins(await consents.list_states(ctx, contact_id))
         data["consent_events"] = _rows(await db.fetch(_EVENTS, ctx.tenant_id, contact_id),
                                        ("notice_partners",))
         data["purposes"] = _rows(await db.fetch(_PURPOSES, ctx.tenant_id, contact_id))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import datetime as dt
 import hashlib
 import io
 from dataclasses import dataclass
