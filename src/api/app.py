@@ -35,7 +35,7 @@ from api.controllers.webhooks import WebhookController
 from api.problems import to_problem
 from api.transaction import TenantTransactionMiddleware
 from messaging.outbox import OutboxWorker
-from optinbase import db
+from optinbase import db, process
 from optinbase.background import run_periodic
 from optinbase.settings import Settings, get_settings
 from tenants.keys import KeyAuthenticator
@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
         await db.start(max_size=settings.db_pool_max)
+        process.started()
         stop, worker_task = asyncio.Event(), None
         if settings.outbox_worker:  # in-process delivery; `optinbase worker` scales it out
             worker = OutboxWorker(settings.smtp_url, settings.mail_from)

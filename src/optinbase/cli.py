@@ -27,9 +27,10 @@ def _as_owner() -> None:
 
 
 async def _with_engine(fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    from optinbase import db
+    from optinbase import db, process
 
     await db.start(max_size=2)
+    process.started()
     try:
         return await fn()
     finally:
