@@ -11,7 +11,7 @@ from typing import Any, Optional
 from messaging import webhooks
 from optinbase import db
 from optinbase.context import TenantContext
-from consent.ledger import canonical_time as rfc3339
+from consent.ledger import EVENT_COLUMNS, canonical_time as rfc3339
 
 
 def _changed(event: dict[str, Any], purpose: str, status: Optional[str]) -> dict[str, Any]:
@@ -39,15 +39,17 @@ async def consent_changed(ctx: TenantContext, event: dict[str, Any], status: str
                            _changed(event, purpose, status), contact_id=event["contact_id"])
 
 
-async def grants_imported(ctx: TenantContext, events: list[dict[str, Any]]) -> None:
-    """The bulk form for imports: one statement for the whole chunk. `status`
-    is null: an imported grant older than a later withdrawal leaves the state
-    as it was, and working that out per event would cost a query per row."""
-    endpoints = await webhooks.subscribers(ctx.tenant_id, "consent.changed") if events else []
+async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]]) -> None:
+    """The bulk form for imports (`sealed`: stored ledger rows, EVENT_COLUMNS
+    order): one statement for the whole chunk. `status` is null: an imported
+    grant older than a later withdrawal leaves the state as it was, and working
+    that out per event would cost a query per row."""
+    endpoints = await webhooks.subscribers(ctx.tenant_id, "consent.changed") if sealed else []
     if not endpoints:
         return
     keys = {str(r["id"]): r["key"] for r in await db.fetch(
         "SELECT id, key FROM purpose WHERE tenant_id = {}", ctx.tenant_id)}
+    events = [dict(zip(EVENT_COLUMNS, row)) for row in sealed]
     await webhooks.enqueue_many(ctx.tenant_id, endpoints, "consent.changed", [
         (_changed(e, keys[str(e["purpose_id"])], None), e["contact_id"]) for e in events
     ])

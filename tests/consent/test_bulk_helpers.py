@@ -2,9 +2,12 @@
 
 import datetime as dt
 import ipaddress
+import json
 import random
 import time
 import uuid
+
+from hypothesis import given, strategies as st
 
 from consent import ledger
 from consent.imports.validate import normal_ip
@@ -46,6 +49,12 @@ def test_sealed_rows_verify_with_the_verifier_functions():
             event["pii_salt"], event["contact_id"], event["ip"], event["user_agent"])
         assert event["hash"] == ledger.event_hash(event)
         prev = event["hash"]
+
+
+@given(st.lists(st.one_of(st.none(), st.text()), max_size=16))
+def test_json_list_is_json_dumps(values):
+    assert ledger._json_list(values, ", ") == json.dumps(values)
+    assert ledger._json_list(values, ",") == json.dumps(values, separators=(",", ":"))
 
 
 def test_normal_ip_matches_ipaddress():

@@ -37,7 +37,7 @@ from optinbase.errors import DomainError, NotFound
 logger = logging.getLogger("optinbase.imports")
 ERRORS_KEPT = 1_000
 CHUNK_ROWS = 10_000
-YIELD_ROWS = 500
+YIELD_ROWS = 100
 MAX_BODY_BYTES = 200 * 1024 * 1024
 MEDIA_TYPES = {
     "text/csv": "csv", "application/csv": "csv",

@@ -9,14 +9,16 @@
 4. Upsert contacts: INSERT … ON CONFLICT (tenant_id, id) DO UPDATE, fed by COPY
    into a temporary staging table on PostgreSQL (COPY into an RLS table is
    refused) and by executemany on SQLite. Empty cells keep stored values.
-5. Append ledger events (sealed in one loop by ledger.seal, written the same
-   way: COPY into a staging table then INSERT … SELECT on PostgreSQL); upsert
-   consent_state likewise, where a stored state only yields to a
-   later-or-equal `since` ("latest collected_at wins", as in
-   consents.apply_to_state).
+5. Append ledger events (sealed by a ledger.Chain that keeps the locked head
+   between chunks, written the same way: COPY into a staging table then
+   INSERT … SELECT on PostgreSQL); upsert consent_state likewise, where a
+   stored state only yields to a later-or-equal `since` ("latest collected_at
+   wins", as in consents.apply_to_state).
 
-Per-row Python is the cost on PostgreSQL (the set-based statements are the
-rest): ids come from optinbase.ids in bulk and nothing is looked up per row.
+On PostgreSQL the events are sealed while the contacts' INSERT runs, and the
+states built while the events' INSERT runs (`_meanwhile`): Python and the
+database work side by side. Ids come from optinbase.ids in bulk and nothing is
+looked up per row.
 New contacts, ledger events and consent states get time-ordered (version 7)
 ids, so the rows of a big import go to the right edge of the primary keys and
 of the (tenant_id, contact_id, …) indexes rather than to random leaf pages.
@@ -24,10 +26,12 @@ of the (tenant_id, contact_id, …) indexes rather than to random leaf pages.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
 import uuid
-from typing import Any, Optional
+from typing import Any, AsyncIterator, Optional
 
 from consent import ledger, notify, suppression
 from consent.audit import db_uuid
@@ -172,6 +176,7 @@ class Writer:
         self.ctx, self.fmt, self.listed = ctx, fmt, listed
         self.engine = "postgres" if db.is_postgres() else "sqlite"
         self.sql = SQL[self.engine]
+        self.chain: Optional[ledger.Chain] = None  # locked by the first chunk
 
     async def prepare(self) -> None:
         for statement in self.sql["stages"]:
@@ -246,18 +251,36 @@ class Writer:
             touched[person.id] = person
             pending.extend((person, consent) for consent in row.consents)
         events = await self._new_events(pending, touched)
-        await self._upsert_contacts(list(touched.values()), now)
-        stored = []
-        # One sealed batch per chunk on PostgreSQL (one COPY); SQLite binds row by row.
-        batch = (len(events) or 1) if self.engine == "postgres" else LEDGER_BATCH
-        for start in range(0, len(events), batch):
-            stored += await ledger.append(
-                [self._event(p, c, now) for p, c in events[start:start + batch]],
-                insert=self._insert_events if self.engine == "postgres" else None,
-            )
-        await self._upsert_states(stored, now)
-        await notify.grants_imported(self.ctx, stored)
+        if self.chain is None:
+            self.chain = ledger.Chain(self.ctx.tenant_id)
+            await self.chain.lock()
+        contacts = self._contact_records(list(touched.values()), now)
+        if self.engine == "postgres":
+            await self._write_postgres(contacts, events, now)
+        else:
+            await db.executemany(self.sql["contacts"], contacts)
+            for start in range(0, len(events), LEDGER_BATCH):
+                sealed = self.chain.seal([self._event(p, c, now) for p, c in events[start:start + LEDGER_BATCH]])
+                await db.executemany(ledger.INSERT_EVENT, sealed)
+                await self._ledgered(sealed, now)
         return result
+
+    async def _write_postgres(self, contacts: list[tuple[Any, ...]],
+                              events: list[tuple[Person, Consent]], now: dt.datetime) -> None:
+        """Each INSERT … SELECT runs while Python prepares the rows of the next
+        (sealing the ledger, then the states), instead of one waiting for the
+        other."""
+        async with _meanwhile("import_contact", CONTACT_COLUMNS, contacts, self.sql["contacts"]):
+            sealed = self.chain.seal([self._event(p, c, now) for p, c in events])
+        if not sealed:
+            return
+        async with _meanwhile("import_event", ledger.EVENT_COLUMNS, sealed, self.sql["events"]):
+            latest = _latest(sealed)
+            states = [(i, *state) for i, state in zip(uuid7s(len(latest)), latest)]
+        await db.staged_insert("import_state", STAGED_STATE_COLUMNS, states, self.sql["states"],
+                               self.ctx.tenant_id, now)
+        await self.chain.save()
+        await notify.grants_imported(self.ctx, sealed)
 
     async def _new_events(self, pending: list[tuple[Person, Consent]],
                           touched: dict[uuid.UUID, Person]) -> list[tuple[Person, Consent]]:
@@ -289,12 +312,9 @@ class Writer:
             source=c.source, actor=self.ctx.actor, ip=c.ip, user_agent=c.user_agent,
         )
 
-    async def _insert_events(self, rows: list[tuple[Any, ...]]) -> None:
-        await db.staged_insert("import_event", ledger.EVENT_COLUMNS, rows, self.sql["events"])
-
-    async def _upsert_contacts(self, people: list[Person], now: dt.datetime) -> None:
+    def _contact_records(self, people: list[Person], now: dt.datetime) -> list[tuple[Any, ...]]:
         tenant_id, given = self.ctx.tenant_id, CONTACT_COLUMNS[2:13]
-        records = [
+        return [
             (
                 p.id, tenant_id, *map(p.values.get, given),
                 json.dumps(p.attributes) if p.attributes else "{}", p.values.get("source"),
@@ -302,37 +322,47 @@ class Writer:
             )
             for p in people
         ]
-        await self._bulk("import_contact", CONTACT_COLUMNS, self.sql["contacts"], records)
 
-    async def _upsert_states(self, events: list[dict[str, Any]], now: dt.datetime) -> None:
-        latest: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for event in events:  # in ledger order: on equal times the later event wins
-            key = (event["contact_id"], event["channel"], event["purpose_id"])
-            if key not in latest or latest[key]["collected_at"] <= event["collected_at"]:
-                latest[key] = event
-        if not latest:
-            return
-        ids = uuid7s(len(latest))
-        if self.engine == "postgres":
-            await db.execute("TRUNCATE import_state")
-            await db.copy_records("import_state", STAGED_STATE_COLUMNS, [
-                (i, e["contact_id"], e["channel"], e["purpose_id"], e["collected_at"], e["id"])
-                for i, e in zip(ids, latest.values())
-            ])
-            await db.execute(self.sql["states"], self.ctx.tenant_id, now)
-            return
+    async def _ledgered(self, sealed: list[tuple[Any, ...]], now: dt.datetime) -> None:
+        """SQLite: states and head after each inserted batch of events."""
+        latest = _latest(sealed)
         records = [
-            (i, self.ctx.tenant_id, e["contact_id"], e["channel"], e["purpose_id"],
-             "granted", e["collected_at"], None, e["id"], now)
-            for i, e in zip(ids, latest.values())
+            (i, self.ctx.tenant_id, contact_id, channel, purpose_id, "granted", since, None, event_id, now)
+            for i, (contact_id, channel, purpose_id, since, event_id) in zip(uuid7s(len(latest)), latest)
         ]
         await db.executemany(self.sql["states"], records)
+        await self.chain.save()
+        await notify.grants_imported(self.ctx, sealed)
 
-    async def _bulk(self, stage: str, columns: tuple[str, ...], upsert: str,
-                    records: list[tuple[Any, ...]]) -> None:
-        if not records:
-            return
-        if self.engine == "postgres":
-            await db.staged_insert(stage, columns, records, upsert)
-        else:
-            await db.executemany(upsert, records)
+
+@contextlib.asynccontextmanager
+async def _meanwhile(stage: str, columns: tuple[str, ...], records: list[tuple[Any, ...]],
+                     insert: str) -> AsyncIterator[None]:
+    """COPY `records` into the emptied `stage`, send `insert` (… FROM stage),
+    and let the caller work while PostgreSQL runs it; leaving waits for it
+    (also on an error: the connection must be free for the rollback)."""
+    await db.execute(f"TRUNCATE {stage}")
+    await db.copy_records(stage, columns, records)
+    running = asyncio.ensure_future(db.execute(insert))
+    await asyncio.sleep(0)  # the statement leaves before Python goes on
+    try:
+        yield
+    finally:
+        await running
+
+
+_ID, _CONTACT, _CHANNEL, _PURPOSE, _COLLECTED = map(
+    ledger.EVENT_COLUMNS.index, ("id", "contact_id", "channel", "purpose_id", "collected_at"))
+
+
+def _latest(sealed: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The state each contact × channel × purpose is left in by the sealed
+    events (STAGED_STATE_COLUMNS without the id): the last grant in ledger
+    order, where on equal times the later event wins."""
+    latest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for row in sealed:
+        key = (row[_CONTACT], row[_CHANNEL], row[_PURPOSE])
+        kept = latest.get(key)
+        if kept is None or kept[3] <= row[_COLLECTED]:
+            latest[key] = (*key, row[_COLLECTED], row[_ID])
+    return list(latest.values())
