@@ -136,6 +136,44 @@ async def test_tenant_b_cannot_write_a_rows(two_worlds):
     assert row["first_name"] is None and row["tenant_id"] == a.tenant.id
 
 
+async def test_events_and_states_reach_their_tenant_through_composite_keys(two_worlds):
+    """consent_event and consent_state have no single-column key to tenant (a
+    lookup per imported row): every key they have includes tenant_id, and the
+    NOT NULL purpose key leads to a purpose, which leads to its tenant."""
+    a, _ = two_worlds
+    owner = await _connect(databases.POSTGRES_OWNER_URL)
+    try:
+        keys = await owner.fetch(
+            "SELECT conrelid::regclass::text AS source, confrelid::regclass::text AS target,"
+            " (SELECT array_agg(attname ORDER BY attname) FROM pg_attribute"
+            "  WHERE attrelid = conrelid AND attnum = ANY(conkey)) AS columns"
+            " FROM pg_constraint WHERE contype = 'f'"
+            " AND conrelid IN ('consent_event'::regclass, 'consent_state'::regclass)"
+        )
+        ghost = uuid.uuid4()
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            async with owner.transaction():
+                await owner.execute("SELECT set_config('app.tenant_id', $1, true)", str(ghost))
+                await owner.execute(
+                    "INSERT INTO consent_state (id, tenant_id, contact_id, channel, purpose_id,"
+                    " status, since, event_id, updated_at) VALUES ($1, $2, $3, 'email', $4,"
+                    " 'granted', now(), $5, now())",
+                    uuid.uuid4(), ghost, uuid.UUID(a.contact["id"]), uuid.UUID(a.purpose["id"]),
+                    uuid.UUID(a.event["id"]),
+                )
+        with pytest.raises(asyncpg.ForeignKeyViolationError):
+            async with owner.transaction():
+                await owner.execute("DELETE FROM tenant WHERE id = $1", a.tenant.id)
+    finally:
+        await owner.close()
+    by_table: dict[str, set[str]] = {}
+    for key in keys:
+        assert "tenant_id" in key["columns"] and len(key["columns"]) == 2, dict(key)
+        by_table.setdefault(key["source"], set()).add(key["target"])
+    assert by_table == {"consent_event": {"contact", "purpose", "notice"},
+                        "consent_state": {"contact", "purpose", "consent_event"}}
+
+
 async def test_api_keys_are_visible_only_by_their_presented_id(two_worlds):
     a, _ = two_worlds
     a_key_id = a.tenant.key.split("_")[1]
