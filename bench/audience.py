@@ -218,6 +218,13 @@ def report(imported: dict | None, audience: dict | None) -> str:
                 f" | {imported['ours_rows_per_s']:,.0f} | {imported['floor_rows_per_s']:,.0f}"
                 f" (INSERT … SELECT into the 3 tables) | {imported['ours_rows_per_s'] / imported['floor_rows_per_s']:.2f}"
                 " | | |")
+        if imported.get("bare_rows_per_s"):
+            bare = imported["bare_rows_per_s"]
+            lines.append(
+                f"| import, database alone into the bare model (3 tables, primary keys only), rows/s"
+                f" | {imported['ours_rows_per_s']:,.0f} | {bare:,.0f}"
+                f" | {imported['ours_rows_per_s'] / bare:.2f} | ≥ 100,000 rows/s possible at all?"
+                f" | {'yes' if bare >= 100_000 else 'no'} |")
         lines.append(
             f"| import CPU, s (Python / PostgreSQL backend) | {imported['python_cpu_s']:.1f}"
             f" / {imported['postgres_cpu_s']:.1f} | | | | |")
