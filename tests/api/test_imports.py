@@ -207,6 +207,37 @@ async def test_suppression_blocks_import(client):
     assert await states(client, world.tenant, old["id"]) == {}
 
 
+async def test_restricted_people_are_not_overwritten_by_an_import(client):
+    """GDPR Art. 18: a restricted contact is kept as it is; a file naming them
+    (by any identifier) is rejected on that row until the restriction is lifted."""
+    world = await make_world(client)
+    h, n = world.tenant.headers, world.notice["id"]
+    restricted = await make_contact(client, world.tenant, email="held@example.com", external_id="h-1")
+    request = await client.post("/v1/requests", json={
+        "kind": "restriction", "email": "held@example.com", "identity_verified": True}, headers=h)
+    assert (await client.post(f"/v1/requests/{request.json()['id']}/complete",
+                              headers=h)).status_code == 200
+    body = HEADER + "\n".join([
+        f"held@example.com,,,Changed,,email,newsletter,{n},{WHEN},",  # 2: by e-mail
+        f",,h-1,Changed,,email,newsletter,{n},{WHEN},",  # 3: by external id
+        f"free@example.com,,,Free,,email,newsletter,{n},{WHEN},",  # 4: goes in
+    ]) + "\n"
+    job = (await post_import(client, world.tenant, body)).json()
+    assert (job["created"], job["rejected"]) == (1, 2), job
+    assert {(e["line"], e["column"]) for e in job["errors"]} == {(2, "email"), (3, "external_id")}
+    assert all("Art. 18" in e["reason"] for e in job["errors"])
+    kept = (await client.get(f"/v1/contacts/{restricted['id']}", headers=h)).json()
+    assert kept["first_name"] == restricted["first_name"]
+    assert await states(client, world.tenant, restricted["id"]) == {}
+
+    assert (await client.delete(f"/v1/contacts/{restricted['id']}/restriction",
+                                headers=h)).status_code == 204
+    again = (await post_import(client, world.tenant, body)).json()
+    assert (again["updated"], again["rejected"]) == (3, 0), again
+    assert (await client.get(f"/v1/contacts/{restricted['id']}",
+                             headers=h)).json()["first_name"] == "Changed"
+
+
 MALFORMED = [
     ("bad quoting", 'email,first_name\n"a@example.com,Ann\nb@example.com,"Bo"b\n', "text/csv", "quoting"),
     ("latin-1 bytes", "email,first_name\nrene@example.com,Ren\xe9\n".encode("latin-1"), "text/csv",

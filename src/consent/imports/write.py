@@ -120,7 +120,7 @@ SQL = {
         # been analysed). Unknown, it picks the unique (tenant_id, key) index.
         "match": " UNION ".join(
             "SELECT c.* FROM unnest({}::text[]) AS k(value) CROSS JOIN LATERAL"
-            " (SELECT id, email, phone, external_id, email_hash, phone_hash FROM contact"
+            " (SELECT id, email, phone, external_id, email_hash, phone_hash, restricted_at FROM contact"
             f" WHERE tenant_id = (SELECT {{}}::uuid) AND {name} = k.value LIMIT 1) c"
             for name in ("email", "phone", "external_id")
         ),
@@ -139,7 +139,7 @@ SQL = {
         ),
         "states": _state_upsert(_values(STATE_COLUMNS)),
         "match": " UNION ".join(
-            "SELECT id, email, phone, external_id, email_hash, phone_hash FROM contact"
+            "SELECT id, email, phone, external_id, email_hash, phone_hash, restricted_at FROM contact"
             f" WHERE {name} IN (SELECT value FROM json_each({{}})) AND tenant_id = {{}}"
             for name in ("email", "phone", "external_id")
         ),
@@ -155,14 +155,17 @@ SQL = {
 class Person:
     """One contact as the chunk leaves it: stored or new, with the rows' values."""
 
-    __slots__ = ("id", "existing", "values", "attributes", "email_hash", "phone_hash", "last_activity")
+    __slots__ = ("id", "existing", "values", "attributes", "email_hash", "phone_hash", "last_activity",
+                 "restricted")
 
     def __init__(self, contact_id: uuid.UUID, existing: bool, values: dict[str, Any],
-                 email_hash: Optional[str] = None, phone_hash: Optional[str] = None):
+                 email_hash: Optional[str] = None, phone_hash: Optional[str] = None,
+                 restricted: bool = False):
         self.id, self.existing, self.values = contact_id, existing, values
         self.attributes: dict[str, Any] = {}
         self.email_hash, self.phone_hash = email_hash, phone_hash
         self.last_activity: Optional[dt.datetime] = None
+        self.restricted = restricted
 
 
 class ChunkResult:
@@ -194,7 +197,7 @@ class Writer:
         index: dict[tuple[str, str], Person] = {}
         for row in found:
             person = Person(db_uuid(row["id"]), True, {n: row[n] for n in IDENTIFIERS},
-                            row["email_hash"], row["phone_hash"])
+                            row["email_hash"], row["phone_hash"], row["restricted_at"] is not None)
             for name in IDENTIFIERS:
                 if row[name]:
                     index[(name, row[name])] = person
@@ -214,6 +217,10 @@ class Writer:
         if not matched:
             return Person(new_id(), False, {})
         name, person = next(iter(matched.values()))
+        if person.restricted:  # GDPR Art. 18: kept, not processed, not overwritten by a file
+            return Rejection(row.line, column_name(self.fmt, name),
+                             "the person has restricted the processing of their data"
+                             " (GDPR Art. 18); lift the restriction first")
         stored = [person.email_hash, person.phone_hash]
         if person.existing and suppression.listed_for(self.listed, stored, None):
             return Rejection(row.line, column_name(self.fmt, name),
