@@ -1,7 +1,8 @@
 """Periodic housekeeping run beside the outbox worker (in the server process and
 in `optinbase worker`): expiring unconfirmed double opt-ins, retention (CNIL
-re-permission and purges, expired packages, lapsed requests) and reminders to
-DPOs about data-subject requests nearing or past their deadline."""
+re-permission and purges, expired packages, lapsed requests), reminders to
+DPOs about data-subject requests nearing or past their deadline, and failing
+background imports whose process died."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ Job = Callable[[dt.datetime], Awaitable[int]]
 def housekeeping_jobs() -> list[tuple[str, Job]]:
     from consent import retention
     from consent.double_opt_in import expire_unconfirmed
+    from consent.imports.jobs import fail_abandoned
     from consent.requests.reminders import remind_dpos
 
     async def retain(now: dt.datetime) -> int:
@@ -27,7 +29,8 @@ def housekeeping_jobs() -> list[tuple[str, Job]]:
 
     return [("expire unconfirmed double opt-ins", expire_unconfirmed),
             ("retention", retain),
-            ("remind DPOs of request deadlines", remind_dpos)]
+            ("remind DPOs of request deadlines", remind_dpos),
+            ("fail abandoned imports", fail_abandoned)]
 
 
 async def run_periodic(stop: asyncio.Event, every_seconds: float = 300.0) -> None:

@@ -8,9 +8,11 @@ Through the API the file is always checked for structure inside the request
 * a body up to `inline_max` bytes (IMPORT_INLINE_BYTES, default 1 MiB) is
   imported inside the request's own transaction: 202 with status `done`;
 * a larger one is answered at once (202, `queued`) and imported by a task of
-  this process in its own tenant transaction. If the process dies meanwhile the
-  job stays `running` with nothing of it written: send the file again (a
-  re-import updates, it never duplicates).
+  this process in its own tenant transaction, which holds the job's row locked.
+  If the process dies meanwhile (a restart, a crash) nothing of it is written
+  and housekeeping (`fail_abandoned`) turns the job `failed` within minutes, so
+  a poller learns to send the file again (a re-import updates, it never
+  duplicates).
 """
 
 from __future__ import annotations
@@ -56,6 +58,15 @@ _INSERT = (
 _FINISH = (
     "UPDATE import_job SET status = {}, created = {}, updated = {}, rejected = {}, errors = {},"
     " detail = {}, finished_at = {} WHERE tenant_id = {} AND id = {}"
+)
+# The claim commits `running` and the import's transaction locks the row a few
+# milliseconds later: a job still unlocked after this long has no process.
+ABANDONED_AFTER = dt.timedelta(minutes=2)
+ABANDONED_DETAIL = ("interrupted: the server stopped during the import and nothing was"
+                    " imported; send the file again")
+_HOLD = "SELECT id FROM import_job WHERE tenant_id = {} AND id = {}"
+_RUNNING_BEFORE = (
+    "SELECT id FROM import_job WHERE tenant_id = {} AND status = 'running' AND created_at < {}"
 )
 _CLAIM = (
     "UPDATE import_job SET status = 'running' WHERE tenant_id = {} AND id = {}"
@@ -239,11 +250,21 @@ async def _claim(ctx: TenantContext, job_id: uuid.UUID, seconds: float = 60.0) -
     return False  # the request rolled back: there is no job
 
 
+# Jobs this process is importing (SQLite has no row locks to tell live ones by).
+_live: set[uuid.UUID] = set()
+
+
+def _locked(sql: str) -> str:
+    return sql + " FOR UPDATE" if db.is_postgres() else sql
+
+
 async def _in_background(ctx: TenantContext, job_id: uuid.UUID, source: parse.Source) -> None:
     if not await _claim(ctx, job_id):
         return
+    _live.add(job_id)
     try:
         async with db.tenant_transaction(ctx.tenant_id):
+            await db.fetch(_locked(_HOLD), ctx.tenant_id, job_id)  # held until the end: alive
             await run(ctx, source, job_id)
     except BaseException as exc:
         detail = exc.detail if isinstance(exc, DomainError) else (
@@ -255,3 +276,26 @@ async def _in_background(ctx: TenantContext, job_id: uuid.UUID, source: parse.So
             await _finish(ctx, job_id, "failed", Report(source.total), detail)
         if not isinstance(exc, Exception):
             raise
+    finally:
+        _live.discard(job_id)
+
+
+async def fail_abandoned(now: dt.datetime) -> int:
+    """Housekeeping: background imports whose process died are `running` for
+    ever with nothing of them written; they become `failed`. A live import
+    holds its job's row locked (PostgreSQL: SKIP LOCKED passes it by) or is
+    known to this process (SQLite, where one process writes). Returns how many."""
+    from tenants import repository
+
+    running = _RUNNING_BEFORE + (" FOR UPDATE SKIP LOCKED" if db.is_postgres() else "")
+    failed = 0
+    for tenant_id in await repository.tenant_ids():
+        async with db.tenant_transaction(tenant_id):
+            for row in await db.fetch(running, tenant_id, now - ABANDONED_AFTER):
+                job_id = db_uuid(row["id"])
+                if job_id in _live:
+                    continue
+                ctx = TenantContext(tenant_id=tenant_id, tenant_slug="", actor="system")
+                await _finish(ctx, job_id, "failed", Report(0), ABANDONED_DETAIL)
+                failed += 1
+    return failed

@@ -1,0 +1,107 @@
+"""Background import jobs whose process died (a restart, a crash) do not stay
+`running` for ever: housekeeping fails them, and never a live or young one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import asyncpg
+
+from consent.imports import jobs
+from optinbase import db
+from tests import databases
+from tests.factories import make_tenant
+
+NOW = dt.datetime.now(dt.timezone.utc)
+
+
+async def _job(tenant, status: str, age: dt.timedelta) -> uuid.UUID:
+    job_id = uuid.uuid4()
+    async with db.tenant_transaction(tenant.id):
+        await db.execute(
+            "INSERT INTO import_job (id, tenant_id, status, format, total, created, updated,"
+            " rejected, errors, detail, actor, created_at) VALUES ({}, {}, {}, 'csv', 10, 0, 0, 0,"
+            " '[]', '', 'test', {})", job_id, tenant.id, status, NOW - age)
+    return job_id
+
+
+async def test_abandoned_jobs_fail_and_live_ones_are_left_alone(client, backend):
+    tenant = await make_tenant()
+    long_ago = dt.timedelta(minutes=10)
+    dead = await _job(tenant, "running", long_ago)
+    young = await _job(tenant, "running", dt.timedelta(seconds=30))  # just claimed
+    done = await _job(tenant, "done", long_ago)
+    live = await _job(tenant, "running", long_ago)  # a long import still at work
+
+    holder = None
+    if backend == "postgres":  # as the live import's own transaction does
+        holder = await asyncpg.connect(databases.POSTGRES_URL)
+        await holder.execute("BEGIN")
+        await holder.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant.id))
+        assert await holder.fetchval(
+            "SELECT id FROM import_job WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tenant.id, live)
+    else:
+        jobs._live.add(live)
+    try:
+        assert await jobs.fail_abandoned(NOW) >= 1
+    finally:
+        if holder is not None:
+            await holder.execute("ROLLBACK")
+            await holder.close()
+        jobs._live.discard(live)
+
+    statuses = {}
+    for job_id in (dead, young, done, live):
+        async with db.tenant_transaction(tenant.id, write=False):
+            statuses[job_id] = (await jobs.get_job(_ctx(tenant), job_id)).status
+    assert statuses == {dead: "failed", young: "running", done: "done", live: "running"}
+    polled = (await client.get(f"/v1/imports/{dead}", headers=tenant.headers)).json()
+    assert polled["status"] == "failed" and "send the file again" in polled["detail"]
+    assert polled["finished_at"]
+
+
+def _ctx(tenant):
+    from optinbase.context import TenantContext
+
+    return TenantContext(tenant_id=tenant.id, tenant_slug=tenant.slug, actor="test")
+
+
+async def test_a_running_background_import_is_never_taken_for_abandoned(backend):
+    """PostgreSQL: the import's transaction holds its job row, whichever
+    process looks (SQLite: one process, which knows its jobs)."""
+    import asyncio
+    import dataclasses
+
+    import httpx
+
+    from api.app import create_app
+    from optinbase.settings import get_settings
+    from tests.api.test_imports import HEADER, WHEN, post_import
+    from tests.factories import make_world
+
+    app = create_app(dataclasses.replace(get_settings(), import_inline_bytes=10))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        world = await make_world(client)
+        body = HEADER + "".join(
+            f"run{i}@example.com,,,,,email,newsletter,{world.notice['id']},{WHEN},\n"
+            for i in range(30_000))
+        job_id = (await post_import(client, world.tenant, body)).json()["id"]
+        for _ in range(400):
+            status = (await client.get(f"/v1/imports/{job_id}", headers=world.tenant.headers)).json()["status"]
+            if status != "queued":
+                break
+            await asyncio.sleep(0.01)
+        assert status == "running"
+        later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+        assert uuid.UUID(job_id) in jobs._live
+        if backend == "postgres":
+            await jobs.fail_abandoned(later)  # SQLite would wait for the import's write lock
+        for _ in range(3000):
+            job = (await client.get(f"/v1/imports/{job_id}", headers=world.tenant.headers)).json()
+            if job["status"] != "running":
+                break
+            await asyncio.sleep(0.02)
+        assert (job["status"], job["created"]) == ("done", 30_000), job
+        await asyncio.gather(*jobs._tasks)  # the task ends after its commit
