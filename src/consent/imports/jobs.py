@@ -254,8 +254,9 @@ async def _claim(ctx: TenantContext, job_id: uuid.UUID, seconds: float = 60.0) -
 _live: set[uuid.UUID] = set()
 
 
-def _locked(sql: str) -> str:
-    return sql + " FOR UPDATE" if db.is_postgres() else sql
+def _locked(sql: str, then: str = "") -> str:
+    """With a row lock on PostgreSQL (a SQLite writer holds the whole file)."""
+    return f"{sql} FOR UPDATE{then}" if db.is_postgres() else sql
 
 
 async def _in_background(ctx: TenantContext, job_id: uuid.UUID, source: parse.Source) -> None:
@@ -287,7 +288,9 @@ async def fail_abandoned(now: dt.datetime) -> int:
     known to this process (SQLite, where one process writes). Returns how many."""
     from tenants import repository
 
-    running = _RUNNING_BEFORE + (" FOR UPDATE SKIP LOCKED" if db.is_postgres() else "")
+    if _live and not db.is_postgres():
+        return 0  # the live import holds SQLite's write lock: try again next round
+    running = _locked(_RUNNING_BEFORE, " SKIP LOCKED")
     failed = 0
     for tenant_id in await repository.tenant_ids():
         async with db.tenant_transaction(tenant_id):

@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 
 import asyncpg
+import pytest
 
 from consent.imports import jobs
 from optinbase import db
@@ -14,6 +15,7 @@ from tests import databases
 from tests.factories import make_tenant
 
 NOW = dt.datetime.now(dt.timezone.utc)
+LONG_AGO = dt.timedelta(minutes=10)
 
 
 async def _job(tenant, status: str, age: dt.timedelta) -> uuid.UUID:
@@ -26,39 +28,56 @@ async def _job(tenant, status: str, age: dt.timedelta) -> uuid.UUID:
     return job_id
 
 
-async def test_abandoned_jobs_fail_and_live_ones_are_left_alone(client, backend):
+async def test_abandoned_jobs_fail_and_young_or_finished_ones_stay(client, backend):
     tenant = await make_tenant()
-    long_ago = dt.timedelta(minutes=10)
-    dead = await _job(tenant, "running", long_ago)
+    dead = await _job(tenant, "running", LONG_AGO)
     young = await _job(tenant, "running", dt.timedelta(seconds=30))  # just claimed
-    done = await _job(tenant, "done", long_ago)
-    live = await _job(tenant, "running", long_ago)  # a long import still at work
-
-    holder = None
-    if backend == "postgres":  # as the live import's own transaction does
-        holder = await asyncpg.connect(databases.POSTGRES_URL)
-        await holder.execute("BEGIN")
-        await holder.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant.id))
-        assert await holder.fetchval(
-            "SELECT id FROM import_job WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tenant.id, live)
-    else:
-        jobs._live.add(live)
-    try:
-        assert await jobs.fail_abandoned(NOW) >= 1
-    finally:
-        if holder is not None:
-            await holder.execute("ROLLBACK")
-            await holder.close()
-        jobs._live.discard(live)
-
-    statuses = {}
-    for job_id in (dead, young, done, live):
-        async with db.tenant_transaction(tenant.id, write=False):
-            statuses[job_id] = (await jobs.get_job(_ctx(tenant), job_id)).status
-    assert statuses == {dead: "failed", young: "running", done: "done", live: "running"}
+    done = await _job(tenant, "done", LONG_AGO)
+    assert await jobs.fail_abandoned(NOW) >= 1
+    assert await _statuses(tenant, dead, young, done) == {
+        dead: "failed", young: "running", done: "done"}
     polled = (await client.get(f"/v1/imports/{dead}", headers=tenant.headers)).json()
     assert polled["status"] == "failed" and "send the file again" in polled["detail"]
     assert polled["finished_at"]
+
+
+async def test_a_job_whose_row_is_held_is_alive(client, backend):
+    """PostgreSQL: the live import's transaction holds its job's row, as here."""
+    if backend != "postgres":
+        pytest.skip("row locks are PostgreSQL's")
+    tenant = await make_tenant()
+    live = await _job(tenant, "running", LONG_AGO)
+    holder = await asyncpg.connect(databases.POSTGRES_URL)
+    try:
+        async with holder.transaction():
+            await holder.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant.id))
+            await holder.execute("SELECT id FROM import_job WHERE id = $1 FOR UPDATE", live)
+            await jobs.fail_abandoned(NOW)
+            assert await _statuses(tenant, live) == {live: "running"}
+    finally:
+        await holder.close()
+    await jobs.fail_abandoned(NOW)  # released without finishing: its process is gone
+    assert await _statuses(tenant, live) == {live: "failed"}
+
+
+async def test_sqlite_leaves_jobs_alone_while_this_process_imports(client, backend):
+    """SQLite: one process writes, and while it imports its write lock holds
+    the file; housekeeping waits for the next round."""
+    if backend != "sqlite":
+        pytest.skip("SQLite's rule")
+    tenant = await make_tenant()
+    dead, live = await _job(tenant, "running", LONG_AGO), await _job(tenant, "running", LONG_AGO)
+    jobs._live.add(live)
+    try:
+        assert await jobs.fail_abandoned(NOW) == 0
+        assert await _statuses(tenant, dead, live) == {dead: "running", live: "running"}
+    finally:
+        jobs._live.discard(live)
+
+
+async def _statuses(tenant, *job_ids) -> dict:
+    async with db.tenant_transaction(tenant.id, write=False):
+        return {job_id: (await jobs.get_job(_ctx(tenant), job_id)).status for job_id in job_ids}
 
 
 def _ctx(tenant):
