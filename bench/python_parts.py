@@ -1,0 +1,82 @@
+"""The import's Python steps, each timed alone (CPU time, no database): what
+one row costs in parsing, validation, matching, sealing and states. The file is
+bench/imports.py's; people are all new (an empty match index).
+
+    .venv/bin/python bench/python_parts.py [ROWS]      # default 200000
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+import imports  # noqa: E402  (bench/imports.py: the same file)
+from consent import ledger  # noqa: E402
+from consent.imports import parse, validate as checks, write  # noqa: E402
+from optinbase import process  # noqa: E402
+from optinbase.context import TenantContext  # noqa: E402
+from optinbase.ids import uuid7s  # noqa: E402
+
+
+def main(rows: int) -> None:
+    process.started()  # as the server and the command line
+    tenant, purpose, notice = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    body = imports.make_csv(rows, notice)
+    ctx = TenantContext(tenant_id=tenant, tenant_slug="bench", actor="bench", country="FR")
+    catalog = checks.Catalog(purposes={imports.PURPOSE: (purpose, False)},
+                             notices={notice: (purpose, frozenset(["email"]))})
+    now = dt.datetime.now(dt.timezone.utc)
+    writer = write.Writer(ctx, "csv", {})
+    times: dict[str, float] = {}
+
+    def timed(name: str, step):
+        started = time.process_time()
+        result = step()
+        times[name] = time.process_time() - started
+        return result
+
+    source = timed("scan the file", lambda: parse.scan(body, "csv"))
+    records = timed("read the records", lambda: list(source.records()))
+    valid = timed("validate", lambda: [
+        checks.validate(r, "csv", ctx, catalog, b"k" * 32, {}, now) for r in records])
+
+    def resolve():
+        index, people, new_id = {}, [], iter(uuid7s(len(valid))).__next__
+        for row in valid:
+            person = writer._resolve(row, index, new_id)
+            person.values.update(row.values)
+            person.email_hash = row.email_hash
+            for name in checks.IDENTIFIERS:
+                if row.values.get(name):
+                    index[(name, row.values[name])] = person
+            person.last_activity = row.consents[0].collected_at
+            people.append((person, row.consents[0]))
+        return people
+
+    people = timed("match people", resolve)
+    timed("contact records", lambda: writer._contact_records([p for p, _ in people], now))
+    chain = ledger.Chain(tenant)
+    chain.seq, chain.prev = 0, ledger.GENESIS  # what lock() reads from an empty ledger
+    events = timed("ledger events", lambda: [writer._event(p, c, now) for p, c in people])
+    sealed = timed("seal the chain", lambda: chain.seal(events))
+
+    def states():
+        latest = write._latest(sealed)
+        return [(i, *state) for i, state in zip(uuid7s(len(latest)), latest)]
+
+    timed("states", states)
+    for name, seconds in times.items():
+        print(f"{name:18s} {seconds:6.2f} s {seconds / rows * 1e6:6.1f} µs/row")
+    total = sum(times.values())
+    print(f"{'total':18s} {total:6.2f} s {total / rows * 1e6:6.1f} µs/row"
+          f" (gc collections: {sum(s['collections'] for s in gc.get_stats())})")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200_000)
