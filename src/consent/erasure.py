@@ -6,7 +6,8 @@ e-mail and phone; ledger events keep their digests but lose contact id, IP,
 user agent and salt (the only update the ledger accepts); consent states,
 queued and sent e-mails, and idempotency replays naming the person go; the
 contact row goes. Audit details and import reports never held personal data.
-The person's data-subject requests keep only the keyed hash of their identifier.
+The person's data-subject requests keep only the keyed hash of their identifier,
+and their other open requests close (completed, or lapsed if never verified).
 On SQLite freed pages are zeroed (secure_delete) and the WAL is truncated
 after the commit, so the file bytes no longer hold the values either.
 """
@@ -14,9 +15,12 @@ after the commit, so the file bytes no longer hold the values either.
 from __future__ import annotations
 
 import uuid
+from typing import Optional
 
 from consent import audit, contacts, notify, suppression
-from consent.requests.scrub import forget_messages, scrub_contact_requests
+from consent.requests.scrub import (
+    close_after_erasure, forget_messages, open_requests, scrub_contact_requests,
+)
 from consent.schemas import SuppressionIn
 from consent.suppression import add as add_suppression
 from optinbase import db
@@ -29,9 +33,11 @@ _BLANK_LEDGER = (
 )
 
 
-async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID, *, suppress: bool = True) -> None:
+async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID, *, suppress: bool = True,
+                        request_id: Optional[uuid.UUID] = None) -> None:
     """Runs inside the caller's tenant transaction. `suppress=False` is for
-    retention: a person purged for inactivity did not object and may come back."""
+    retention: a person purged for inactivity did not object and may come back.
+    `request_id`: the erasure request being carried out (its caller closes it)."""
     row = await contacts.find_contact(ctx, contact_id)
     if row is None:
         raise NotFound("contact not found")
@@ -40,8 +46,10 @@ async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID, *, suppress: 
     for field in ("email", "phone"):
         if row[field] and suppress:
             await add_suppression(ctx, SuppressionIn(reason="erasure", **{field: row[field]}))
-    await scrub_contact_requests(
-        ctx, contact_id, await suppression.contact_hashes(ctx, row["email"], row["phone"]))
+    hashes = await suppression.contact_hashes(ctx, row["email"], row["phone"])
+    still_open = [r for r in await open_requests(ctx, contact_id, hashes) if r.id != request_id]
+    await scrub_contact_requests(ctx, contact_id, hashes)
+    await close_after_erasure(ctx, still_open)
     await db.execute(_BLANK_LEDGER, ctx.tenant_id, contact_id)
     await db.execute(
         "DELETE FROM consent_state WHERE tenant_id = {} AND contact_id = {}",

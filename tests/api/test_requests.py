@@ -335,6 +335,51 @@ async def test_erasure_request_leaves_only_the_keyed_hash(client):
     assert email not in repr([dict(r) for r in rows])
 
 
+async def _trail(client, tenant, request_id) -> tuple[str, list[tuple[str, dict]]]:
+    got = (await client.get(f"/v1/requests/{request_id}", headers=tenant.headers)).json()
+    return got["status"], [(e["action"], e["details"]) for e in got["events"]]
+
+
+async def test_erasing_a_contact_closes_their_other_open_requests(client):
+    """Nothing is left to give or change, and nobody could be written to: a
+    verified request is completed by the erasure, an unverified one lapses."""
+    world = await make_world(client)
+    tenant, email = world.tenant, world.contact["email"]
+    access = await _request(client, tenant, kind="access", email=email, identity_verified=True)
+    objection = await _request(client, tenant, kind="objection", email=email)
+    assert objection["status"] == "unverified"
+    other = await make_world(client)  # another person's request stays as it is
+    theirs = await _request(client, other.tenant, kind="access", email=other.contact["email"],
+                            identity_verified=True)
+
+    gone = await client.delete(f"/v1/contacts/{world.contact['id']}", headers=tenant.headers)
+    assert gone.status_code == 204, gone.text
+    status, trail = await _trail(client, tenant, access["id"])
+    assert status == "completed" and trail[-1] == ("completed", {"by": "erasure"})
+    closed = (await client.get(f"/v1/requests/{access['id']}", headers=tenant.headers)).json()
+    assert "erased" in closed["outcome"] and closed["email"] is None and closed["closed_at"]
+    status, trail = await _trail(client, tenant, objection["id"])
+    assert status == "lapsed" and trail[-1][0] == "lapsed"
+    assert (await _trail(client, other.tenant, theirs["id"]))[0] == "verified"
+    listed = (await client.get("/v1/requests", params={"status": "open"},
+                               headers=tenant.headers)).json()["items"]
+    assert listed == []
+
+
+async def test_an_erasure_request_closes_itself_once_and_the_others_by_erasure(client):
+    world = await make_world(client)
+    tenant, email = world.tenant, world.contact["email"]
+    access = await _request(client, tenant, kind="access", email=email, identity_verified=True)
+    erasure = await _request(client, tenant, kind="erasure", email=email, identity_verified=True)
+    done = await client.post(f"/v1/requests/{erasure['id']}/complete", headers=tenant.headers)
+    assert done.status_code == 200, done.text
+    status, trail = await _trail(client, tenant, erasure["id"])
+    assert status == "completed" and [a for a, _ in trail].count("completed") == 1
+    assert ("completed", {"by": "erasure"}) not in trail
+    status, trail = await _trail(client, tenant, access["id"])
+    assert status == "completed" and trail[-1] == ("completed", {"by": "erasure"})
+
+
 async def test_rejection_needs_a_reason_and_tells_the_person(client):
     world = await make_world(client)
     request = await _request(client, world.tenant, kind="access", email=world.contact["email"],

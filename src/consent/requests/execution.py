@@ -102,7 +102,7 @@ async def execute(ctx: TenantContext, request: Any, data: CloseIn, *,
                        {"package": True, "found": contact is not None}, built)
     if kind == "erasure":
         if contact_id is not None:
-            await erase_contact(ctx, contact_id)
+            await erase_contact(ctx, contact_id, request_id=request_id)
         else:
             await _suppress_identifiers(ctx, request, None, "erasure")
         return Outcome("erased", {"found": contact is not None})
