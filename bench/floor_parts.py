@@ -23,24 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from consent.imports.write import CONTACT_COLUMNS, STATE_COLUMNS  # noqa: E402
-from consent.ledger import EVENT_COLUMNS  # noqa: E402
-from imports import UUID7_SQL  # noqa: E402  (bench/imports.py: time-ordered ids, as the import draws)
+from imports import floor_tables, stage_floor_rows  # noqa: E402  (bench/imports.py: the floor's own staging)
 
-TABLES = (("contact", CONTACT_COLUMNS, "f_contact"), ("consent_event", EVENT_COLUMNS, "f_event"),
-          ("consent_state", STATE_COLUMNS, "f_state"))
-STAGES = {  # what bench/imports.py `_floor` stages: the imported rows under new ids
-    "f_map": f"SELECT id AS old, {UUID7_SQL} AS new FROM contact",
-    "f_contact": "SELECT {contact} FROM contact c JOIN f_map m ON m.old = c.id ORDER BY m.new",
-    "f_event": "SELECT e.id AS old_id, {event} FROM consent_event e"
-               " JOIN f_map m ON m.old = e.contact_id ORDER BY e.seq",
-    "f_state": "SELECT {state} FROM consent_state s JOIN f_map m ON m.old = s.contact_id"
-               " JOIN f_event f ON f.old_id = s.event_id ORDER BY f.seq",
-}
-
-
-def _copy_of(columns: tuple[str, ...], replaced: dict[str, str], alias: str) -> str:
-    return ", ".join(f"{replaced[c]} AS {c}" if c in replaced else f"{alias}.{c}" for c in columns)
+TABLES = floor_tables()
 
 
 async def _constraints(conn, kind: str) -> list[tuple[str, str]]:
@@ -83,18 +68,7 @@ async def main(args: argparse.Namespace) -> None:
         if tenant is None:
             raise SystemExit(f"no tenant {args.tenant!r}")
         await conn.execute(f"SELECT set_config('app.tenant_id', '{tenant}', false)")
-        columns = {
-            "contact": _copy_of(CONTACT_COLUMNS, {"id": "m.new", "email": "'f' || c.email"}, "c"),
-            "event": _copy_of(EVENT_COLUMNS, {"id": UUID7_SQL, "seq": "e.seq + 1000000000",
-                                              "contact_id": "m.new"}, "e"),
-            "state": _copy_of(STATE_COLUMNS, {"id": UUID7_SQL, "contact_id": "m.new",
-                                              "event_id": "f.id"}, "s"),
-        }
-        for stage, query in STAGES.items():
-            query = query.replace("{contact}", columns["contact"]).replace(
-                "{event}", columns["event"]).replace("{state}", columns["state"])
-            await conn.execute(f"CREATE TEMP TABLE {stage} AS {query}")
-            await conn.execute(f"ANALYZE {stage}")
+        await stage_floor_rows(conn)
         rows = await conn.fetchval("SELECT count(*) FROM f_contact")
         for name, statements in (await _variants(conn)).items():
             for _ in range(args.rounds):

@@ -107,6 +107,45 @@ def _cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
+def floor_tables() -> tuple[tuple[str, tuple[str, ...], str], ...]:
+    """(table, columns, staging table) of the three tables an import writes."""
+    from consent.imports.write import CONTACT_COLUMNS, STATE_COLUMNS
+    from consent.ledger import EVENT_COLUMNS
+
+    return (("contact", CONTACT_COLUMNS, "f_contact"), ("consent_event", EVENT_COLUMNS, "f_event"),
+            ("consent_state", STATE_COLUMNS, "f_state"))
+
+
+async def stage_floor_rows(conn) -> None:
+    """The tenant's imported rows (the transaction's `app.tenant_id`) copied
+    under new time-ordered ids into temporary tables f_contact, f_event and
+    f_state, in id order: what the floor INSERTs."""
+    from consent.imports.write import CONTACT_COLUMNS, STATE_COLUMNS
+    from consent.ledger import EVENT_COLUMNS
+
+    def copy_of(columns: tuple[str, ...], replaced: dict[str, str], alias: str) -> str:
+        return ", ".join(f"{replaced[c]} AS {c}" if c in replaced else f"{alias}.{c}" for c in columns)
+
+    await conn.execute(f"CREATE TEMP TABLE f_map AS SELECT id AS old, {UUID7_SQL} AS new"
+                       " FROM contact")  # heap order: the order of the import
+    # Without statistics the planner took f_map for a tiny table once the
+    # tenant's had been analysed, and building f_event took minutes.
+    await conn.execute("ANALYZE f_map")
+    await conn.execute("CREATE TEMP TABLE f_contact AS SELECT " + copy_of(
+        CONTACT_COLUMNS, {"id": "m.new", "email": "'f' || c.email"}, "c")
+        + " FROM contact c JOIN f_map m ON m.old = c.id ORDER BY m.new")
+    # Volatile output columns are computed after the sort: ids in row order.
+    await conn.execute("CREATE TEMP TABLE f_event AS SELECT e.id AS old_id, " + copy_of(
+        EVENT_COLUMNS, {"id": UUID7_SQL, "seq": "e.seq + 1000000000",
+                        "contact_id": "m.new"}, "e")
+        + " FROM consent_event e JOIN f_map m ON m.old = e.contact_id ORDER BY e.seq")
+    await conn.execute("CREATE TEMP TABLE f_state AS SELECT " + copy_of(
+        STATE_COLUMNS, {"id": UUID7_SQL, "contact_id": "m.new", "event_id": "f.id"}, "s")
+        + " FROM consent_state s JOIN f_map m ON m.old = s.contact_id"
+        " JOIN f_event f ON f.old_id = s.event_id ORDER BY f.seq")
+    await conn.execute("ANALYZE f_contact; ANALYZE f_event; ANALYZE f_state")
+
+
 async def _floor(tenant_id: uuid.UUID) -> tuple[float, float]:
     """The database's share alone: the rows just imported, copied under new ids
     into temporary tables, then INSERT … SELECT into contact, consent_event and
@@ -123,14 +162,7 @@ async def _floor(tenant_id: uuid.UUID) -> tuple[float, float]:
     writes the three rows of this data model can be faster on this machine."""
     import asyncpg
 
-    from consent.imports.write import CONTACT_COLUMNS, STATE_COLUMNS
-    from consent.ledger import EVENT_COLUMNS
-
-    def copy_of(columns: tuple[str, ...], replaced: dict[str, str], alias: str) -> str:
-        return ", ".join(f"{replaced[c]} AS {c}" if c in replaced else f"{alias}.{c}" for c in columns)
-
-    tables = (("contact", CONTACT_COLUMNS, "f_contact"), ("consent_event", EVENT_COLUMNS, "f_event"),
-              ("consent_state", STATE_COLUMNS, "f_state"))
+    tables = floor_tables()
     app_role = urlparse(os.environ["DATABASE_URL"]).username
     owner = await asyncpg.connect(os.environ["DATABASE_OWNER_URL"])
     for table, _, _ in tables:
@@ -140,24 +172,8 @@ async def _floor(tenant_id: uuid.UUID) -> tuple[float, float]:
     conn = await asyncpg.connect(os.environ["DATABASE_URL"])
     try:
         await conn.execute(f"BEGIN; SELECT set_config('app.tenant_id', '{tenant_id}', true)")
-        await conn.execute(f"CREATE TEMP TABLE f_map AS SELECT id AS old, {UUID7_SQL} AS new"
-                           " FROM contact")  # heap order: the order of the import
-        # Without statistics the planner took f_map for a tiny table once the
-        # tenant's had been analysed, and building f_event took minutes.
-        await conn.execute("ANALYZE f_map")
-        await conn.execute("CREATE TEMP TABLE f_contact AS SELECT " + copy_of(
-            CONTACT_COLUMNS, {"id": "m.new", "email": "'f' || c.email"}, "c")
-            + " FROM contact c JOIN f_map m ON m.old = c.id ORDER BY m.new")
-        # Volatile output columns are computed after the sort: ids in row order.
-        await conn.execute("CREATE TEMP TABLE f_event AS SELECT e.id AS old_id, " + copy_of(
-            EVENT_COLUMNS, {"id": UUID7_SQL, "seq": "e.seq + 1000000000",
-                            "contact_id": "m.new"}, "e")
-            + " FROM consent_event e JOIN f_map m ON m.old = e.contact_id ORDER BY e.seq")
-        await conn.execute("CREATE TEMP TABLE f_state AS SELECT " + copy_of(
-            STATE_COLUMNS, {"id": UUID7_SQL, "contact_id": "m.new", "event_id": "f.id"}, "s")
-            + " FROM consent_state s JOIN f_map m ON m.old = s.contact_id"
-            " JOIN f_event f ON f.old_id = s.event_id ORDER BY f.seq")
-        await conn.execute("ANALYZE f_contact; ANALYZE f_event; ANALYZE f_state; SAVEPOINT floor")
+        await stage_floor_rows(conn)
+        await conn.execute("SAVEPOINT floor")
         elapsed = {}
         for prefix in ("", "bare_"):  # the schema, then the bare model
             started = time.perf_counter()
