@@ -46,31 +46,20 @@ def main(rows: int) -> None:
     valid = timed("validate", lambda: [
         checks.validate(r, "csv", ctx, catalog, b"k" * 32, {}, now) for r in records])
 
-    def resolve():
-        index, people, new_id = {}, [], iter(uuid7s(len(valid))).__next__
-        for row in valid:
-            person = writer._resolve(row, index, new_id)
-            person.values.update(row.values)
-            person.email_hash = row.email_hash
-            for name in checks.IDENTIFIERS:
-                if row.values.get(name):
-                    index[(name, row.values[name])] = person
-            person.last_activity = row.consents[0].collected_at
-            people.append((person, row.consents[0]))
-        return people
+    def match():
+        _, touched, pending = writer.match(valid, {}, iter(uuid7s(len(valid))).__next__)
+        for person, consent in pending:  # what write() learns from the ledger check
+            person.last_activity = consent.collected_at
+        return pending
 
-    people = timed("match people", resolve)
+    people = timed("match people", match)
     timed("contact records", lambda: writer._contact_records([p for p, _ in people], now))
     chain = ledger.Chain(tenant)
     chain.seq, chain.prev = 0, ledger.GENESIS  # what lock() reads from an empty ledger
     events = timed("ledger events", lambda: [writer._event(p, c, now) for p, c in people])
     sealed = timed("seal the chain", lambda: chain.seal(events))
 
-    def states():
-        latest = write._latest(sealed)
-        return [(i, *state) for i, state in zip(uuid7s(len(latest)), latest)]
-
-    timed("states", states)
+    timed("states", lambda: write._states(sealed))
     for name, seconds in times.items():
         print(f"{name:18s} {seconds:6.2f} s {seconds / rows * 1e6:6.1f} µs/row")
     total = sum(times.values())

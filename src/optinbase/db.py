@@ -214,17 +214,6 @@ async def set_local(settings: dict[str, str]) -> None:
     await execute(f"SELECT {calls}", *(part for item in settings.items() for part in item))
 
 
-async def staged_insert(
-    stage: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], insert: str, *args: Any
-) -> None:
-    """Bulk write on PostgreSQL: empty the temporary table `stage`, COPY `rows`
-    into it, then run `insert` (an INSERT … SELECT … FROM stage). The caller
-    creates the stage in its transaction (CREATE TEMP TABLE … ON COMMIT DROP)."""
-    await execute(f"TRUNCATE {stage}")
-    await copy_records(stage, columns, rows)
-    await execute(insert, *args)
-
-
 # --- transactions ------------------------------------------------------------
 
 

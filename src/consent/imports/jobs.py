@@ -262,10 +262,10 @@ def _locked(sql: str, then: str = "") -> str:
 async def _in_background(ctx: TenantContext, job_id: uuid.UUID, source: parse.Source) -> None:
     if not await _claim(ctx, job_id):
         return
-    _live.add(job_id)
     try:
         async with db.tenant_transaction(ctx.tenant_id):
             await db.fetch(_locked(_HOLD), ctx.tenant_id, job_id)  # held until the end: alive
+            _live.add(job_id)
             await run(ctx, source, job_id)
     except BaseException as exc:
         detail = exc.detail if isinstance(exc, DomainError) else (
@@ -295,10 +295,7 @@ async def fail_abandoned(now: dt.datetime) -> int:
     for tenant_id in await repository.tenant_ids():
         async with db.tenant_transaction(tenant_id):
             for row in await db.fetch(running, tenant_id, now - ABANDONED_AFTER):
-                job_id = db_uuid(row["id"])
-                if job_id in _live:
-                    continue
                 ctx = TenantContext(tenant_id=tenant_id, tenant_slug="", actor="system")
-                await _finish(ctx, job_id, "failed", Report(0), ABANDONED_DETAIL)
+                await _finish(ctx, db_uuid(row["id"]), "failed", Report(0), ABANDONED_DETAIL)
                 failed += 1
     return failed

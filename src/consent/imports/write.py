@@ -41,7 +41,6 @@ from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.ids import uuid7s
 
-LEDGER_BATCH = 5_000
 _UTC = dt.timezone.utc
 
 CONTACT_COLUMNS = (
@@ -79,6 +78,10 @@ def _state_upsert(source: str) -> str:
         " event_id = excluded.event_id, updated_at = excluded.updated_at"
         " WHERE consent_state.since <= excluded.since"
     )
+
+
+# What matching reads of a stored contact.
+_MATCHED = "id, email, phone, external_id, email_hash, phone_hash, restricted_at"
 
 
 def _values(columns: tuple[str, ...]) -> str:
@@ -120,7 +123,7 @@ SQL = {
         # been analysed). Unknown, it picks the unique (tenant_id, key) index.
         "match": " UNION ".join(
             "SELECT c.* FROM unnest({}::text[]) AS k(value) CROSS JOIN LATERAL"
-            " (SELECT id, email, phone, external_id, email_hash, phone_hash, restricted_at FROM contact"
+            f" (SELECT {_MATCHED} FROM contact"
             f" WHERE tenant_id = (SELECT {{}}::uuid) AND {name} = k.value LIMIT 1) c"
             for name in ("email", "phone", "external_id")
         ),
@@ -139,7 +142,7 @@ SQL = {
         ),
         "states": _state_upsert(_values(STATE_COLUMNS)),
         "match": " UNION ".join(
-            "SELECT id, email, phone, external_id, email_hash, phone_hash, restricted_at FROM contact"
+            f"SELECT {_MATCHED} FROM contact"
             f" WHERE {name} IN (SELECT value FROM json_each({{}})) AND tenant_id = {{}}"
             for name in ("email", "phone", "external_id")
         ),
@@ -179,11 +182,12 @@ class Writer:
         self.ctx, self.fmt, self.listed = ctx, fmt, listed
         self.engine = "postgres" if db.is_postgres() else "sqlite"
         self.sql = SQL[self.engine]
-        self.chain: Optional[ledger.Chain] = None  # locked by the first chunk
+        self.chain = ledger.Chain(ctx.tenant_id)
 
     async def prepare(self) -> None:
         for statement in self.sql["stages"]:
             await db.execute(statement)
+        await self.chain.lock()  # held to the end: chunks seal one after the other
 
     def _array(self, values: list[Any]) -> Any:
         return values if self.engine == "postgres" else json.dumps([str(v) for v in values])
@@ -232,11 +236,31 @@ class Writer:
         return person
 
     async def write(self, rows: list[Valid], now: dt.datetime) -> ChunkResult:
+        result, touched, pending = self.match(rows, await self._existing(rows), iter(uuid7s(len(rows))).__next__)
+        events = await self._new_events(pending, touched)
+        contacts = self._contact_records(list(touched.values()), now)
+        if self.engine == "postgres":
+            sealed = await self._write_postgres(contacts, events, now)
+        else:
+            await db.executemany(self.sql["contacts"], contacts)
+            sealed = self.chain.seal([self._event(p, c, now) for p, c in events])
+            await db.executemany(ledger.INSERT_EVENT, sealed)
+            await db.executemany(self.sql["states"], [
+                (i, self.ctx.tenant_id, contact_id, channel, purpose_id, "granted", since, None, event_id, now)
+                for i, contact_id, channel, purpose_id, since, event_id in _states(sealed)
+            ])
+        if sealed:
+            await self.chain.save()
+            await notify.grants_imported(self.ctx, sealed)
+        return result
+
+    def match(self, rows: list[Valid], index: dict[tuple[str, str], Person],
+              new_id: Any) -> tuple[ChunkResult, dict[uuid.UUID, Person], list[tuple[Person, Consent]]]:
+        """People of the chunk's rows (stored ones from `index`, new ones drawn
+        from `new_id`): rows naming one person merge into it."""
         result = ChunkResult()
-        index = await self._existing(rows)
         touched: dict[uuid.UUID, Person] = {}
         pending: list[tuple[Person, Consent]] = []
-        new_id = iter(uuid7s(len(rows))).__next__
         for row in rows:
             person = self._resolve(row, index, new_id)
             if isinstance(person, Rejection):
@@ -257,37 +281,22 @@ class Writer:
                     index[(name, row.values[name])] = person
             touched[person.id] = person
             pending.extend((person, consent) for consent in row.consents)
-        events = await self._new_events(pending, touched)
-        if self.chain is None:
-            self.chain = ledger.Chain(self.ctx.tenant_id)
-            await self.chain.lock()
-        contacts = self._contact_records(list(touched.values()), now)
-        if self.engine == "postgres":
-            await self._write_postgres(contacts, events, now)
-        else:
-            await db.executemany(self.sql["contacts"], contacts)
-            for start in range(0, len(events), LEDGER_BATCH):
-                sealed = self.chain.seal([self._event(p, c, now) for p, c in events[start:start + LEDGER_BATCH]])
-                await db.executemany(ledger.INSERT_EVENT, sealed)
-                await self._ledgered(sealed, now)
-        return result
+        return result, touched, pending
 
     async def _write_postgres(self, contacts: list[tuple[Any, ...]],
-                              events: list[tuple[Person, Consent]], now: dt.datetime) -> None:
+                              events: list[tuple[Person, Consent]],
+                              now: dt.datetime) -> list[tuple[Any, ...]]:
         """Each INSERT … SELECT runs while Python prepares the rows of the next
         (sealing the ledger, then the states), instead of one waiting for the
-        other."""
+        other. Returns the sealed events."""
         async with _meanwhile("import_contact", CONTACT_COLUMNS, contacts, self.sql["contacts"]):
             sealed = self.chain.seal([self._event(p, c, now) for p, c in events])
-        if not sealed:
-            return
         async with _meanwhile("import_event", ledger.EVENT_COLUMNS, sealed, self.sql["events"]):
-            latest = _latest(sealed)
-            states = [(i, *state) for i, state in zip(uuid7s(len(latest)), latest)]
-        await db.staged_insert("import_state", STAGED_STATE_COLUMNS, states, self.sql["states"],
-                               self.ctx.tenant_id, now)
-        await self.chain.save()
-        await notify.grants_imported(self.ctx, sealed)
+            states = _states(sealed)
+        async with _meanwhile("import_state", STAGED_STATE_COLUMNS, states, self.sql["states"],
+                              self.ctx.tenant_id, now):
+            pass
+        return sealed
 
     async def _new_events(self, pending: list[tuple[Person, Consent]],
                           touched: dict[uuid.UUID, Person]) -> list[tuple[Person, Consent]]:
@@ -330,27 +339,20 @@ class Writer:
             for p in people
         ]
 
-    async def _ledgered(self, sealed: list[tuple[Any, ...]], now: dt.datetime) -> None:
-        """SQLite: states and head after each inserted batch of events."""
-        latest = _latest(sealed)
-        records = [
-            (i, self.ctx.tenant_id, contact_id, channel, purpose_id, "granted", since, None, event_id, now)
-            for i, (contact_id, channel, purpose_id, since, event_id) in zip(uuid7s(len(latest)), latest)
-        ]
-        await db.executemany(self.sql["states"], records)
-        await self.chain.save()
-        await notify.grants_imported(self.ctx, sealed)
-
 
 @contextlib.asynccontextmanager
 async def _meanwhile(stage: str, columns: tuple[str, ...], records: list[tuple[Any, ...]],
-                     insert: str) -> AsyncIterator[None]:
+                     insert: str, *args: Any) -> AsyncIterator[None]:
     """COPY `records` into the emptied `stage`, send `insert` (… FROM stage),
     and let the caller work while PostgreSQL runs it; leaving waits for it
-    (also on an error: the connection must be free for the rollback)."""
+    (also on an error: the connection must be free for the rollback). No
+    records, no statements."""
+    if not records:
+        yield
+        return
     await db.execute(f"TRUNCATE {stage}")
     await db.copy_records(stage, columns, records)
-    running = asyncio.ensure_future(db.execute(insert))
+    running = asyncio.ensure_future(db.execute(insert, *args))
     await asyncio.sleep(0)  # the statement leaves before Python goes on
     try:
         yield
@@ -362,9 +364,9 @@ _ID, _CONTACT, _CHANNEL, _PURPOSE, _COLLECTED = map(
     ledger.EVENT_COLUMNS.index, ("id", "contact_id", "channel", "purpose_id", "collected_at"))
 
 
-def _latest(sealed: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+def _states(sealed: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """The state each contact × channel × purpose is left in by the sealed
-    events (STAGED_STATE_COLUMNS without the id): the last grant in ledger
+    events, under a new id (STAGED_STATE_COLUMNS): the last grant in ledger
     order, where on equal times the later event wins."""
     latest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     for row in sealed:
@@ -372,4 +374,4 @@ def _latest(sealed: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         kept = latest.get(key)
         if kept is None or kept[3] <= row[_COLLECTED]:
             latest[key] = (*key, row[_COLLECTED], row[_ID])
-    return list(latest.values())
+    return [(i, *state) for i, state in zip(uuid7s(len(latest)), latest.values())]
