@@ -32,7 +32,7 @@ from consent.audit import db_uuid
 from consent.requests import deadlines, links
 from consent.requests.intake import verify_hours
 from consent.requests.records import OPEN_SQL, LinkGone, record_event, subject_context
-from consent.requests.scrub import scrub_request
+from consent.requests.scrub import lapse
 from optinbase import db
 from optinbase.context import TenantContext
 from tenants.repository import TenantRecord
@@ -193,10 +193,7 @@ async def apply(ctx: TenantContext, due: Plan, *, secret_key: str, public_url: s
                          " AND id = {}", ctx.tenant_id, item.id)
         await record_event(ctx, item.id, "package_expired")
     for item in due.lapsing:
-        await db.execute("UPDATE data_subject_request SET status = 'lapsed', closed_at = {}"
-                         " WHERE tenant_id = {} AND id = {}", due.now, ctx.tenant_id, item.id)
-        await scrub_request(ctx, item.id)
-        await record_event(ctx, item.id, "lapsed", {"reason": "identity never verified"})
+        await lapse(ctx, item.id, due.now, "identity never verified")
     return {"re-permission": len(due.ask), "erased": len(due.erase),
             "unconfirmed purged": len(due.unconfirmed), "packages dropped": len(due.packages),
             "requests lapsed": len(due.lapsing)}

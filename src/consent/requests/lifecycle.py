@@ -63,14 +63,15 @@ async def complete(ctx: TenantContext, request_id: uuid.UUID, data: CloseIn) -> 
     if outcome.package is not None:
         days = int(tenant.settings.get("package_days") or execution.PACKAGE_DAYS)
         values |= {"package": outcome.package, "package_expires_at": now + dt.timedelta(days=days)}
+    if request["kind"] == "erasure":
+        # Nothing may keep the person's words or address, not even an e-mail
+        # waiting to go (nor staff's free text): the status page tells them it is done.
+        await scrub.scrub_identity(ctx, request["subject_hash"], [request["email"], request["phone"]])
+        values["outcome"] = summary
     row = await update(ctx, request_id, **values)
     await record_event(ctx, request_id, "completed", outcome.details)
     await notify.request_completed(ctx, request_id, request["kind"], "completed")
     if request["kind"] == "erasure":
-        # Nothing may keep the person's words or address, not even an e-mail
-        # waiting to go: the status page tells them it is done.
-        await scrub.scrub_identity(ctx, request["subject_hash"], [request["email"], request["phone"]])
-        await update(ctx, request_id, outcome=summary)
         await record_event(ctx, request_id, "person_not_informed", {"of": "completion",
                                                                      "why": "erased"})
         return await get_request(ctx, request_id)

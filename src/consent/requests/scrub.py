@@ -14,39 +14,37 @@ from typing import Iterable, NamedTuple, Optional
 
 from consent import notify
 from consent.audit import db_uuid
-from consent.requests.records import record_event
+from consent.requests.records import OPEN_SQL, record_event
 from optinbase import db
 from optinbase.context import TenantContext
 
 ERASED_OUTCOME = ("The person's data was erased before this request was carried out:"
                   " no personal data about them is held any more.")
 
-_BLANK = (
-    "UPDATE data_subject_request SET email = NULL, phone = NULL, note = '', changes = {},"
-    " extension_reason = '', outcome = '', contact_id = NULL, package = NULL"
-    " WHERE tenant_id = {} AND "
-)
-
-
-async def scrub_request(ctx: TenantContext, request_id: uuid.UUID) -> None:
-    """One request keeps only its hash, kind, dates and trail (a lapse, or erasure)."""
-    await db.execute(_BLANK + "id = {}", "{}", ctx.tenant_id, request_id)
+# A person's requests: linked to the contact, or asked with one of its
+# identifiers (their keyed hashes; "" for a missing one matches nothing).
+_PERSON = "(contact_id = {} OR subject_hash IN ({}, {}))"
+_BLANKED = ("email = NULL, phone = NULL, note = '', changes = {}, extension_reason = '',"
+            " outcome = '', contact_id = NULL, package = NULL")
+_BLANK = f"UPDATE data_subject_request SET {_BLANKED} WHERE tenant_id = {{}} AND "
 
 
 async def forget_messages(ctx: TenantContext, addresses: Iterable[Optional[str]],
                           contact_id: Optional[uuid.UUID] = None) -> None:
     """E-mails to these addresses or about this contact (queued or kept by the
-    outbox), and stored answers that repeat them (a replay would hand them back)."""
+    outbox), and stored answers that repeat them (a replay would hand them back):
+    one statement each."""
     addresses = [a for a in addresses if a]
-    if contact_id is not None:
-        await db.execute("DELETE FROM outbox_message WHERE tenant_id = {} AND contact_id = {}",
-                         ctx.tenant_id, contact_id)
-    for address in addresses:
-        await db.execute("DELETE FROM outbox_message WHERE tenant_id = {} AND recipient = {}",
-                         ctx.tenant_id, address)
-    for needle in [*addresses, *([str(contact_id)] if contact_id else [])]:
-        await db.execute("DELETE FROM idempotency_record WHERE tenant_id = {} AND body LIKE {}",
-                         ctx.tenant_id, f"%{needle}%")
+    needles = [*addresses, *([str(contact_id)] if contact_id else [])]
+    if not needles:
+        return
+    about = ["recipient = {}"] * len(addresses) + (["contact_id = {}"] if contact_id else [])
+    await db.execute(f"DELETE FROM outbox_message WHERE tenant_id = {{}} AND ({' OR '.join(about)})",
+                     ctx.tenant_id, *addresses, *([contact_id] if contact_id else []))
+    await db.execute(
+        "DELETE FROM idempotency_record WHERE tenant_id = {} AND ("
+        + " OR ".join(["body LIKE {}"] * len(needles)) + ")",
+        ctx.tenant_id, *(f"%{needle}%" for needle in needles))
 
 
 async def scrub_identity(ctx: TenantContext, subject_hash: str,
@@ -62,17 +60,21 @@ class OpenRequest(NamedTuple):
 
 
 async def open_requests(ctx: TenantContext, contact_id: uuid.UUID,
-                        hashes: Iterable[Optional[str]]) -> list[OpenRequest]:
+                        hashes: tuple[Optional[str], Optional[str]]) -> list[OpenRequest]:
     """The person's open requests, found as scrub_contact_requests finds them."""
-    found: dict[uuid.UUID, OpenRequest] = {}
-    select = ("SELECT id, kind, status FROM data_subject_request WHERE tenant_id = {}"
-              " AND status IN ('unverified', 'verified') AND ")
-    rows = [*await db.fetch(select + "contact_id = {}", ctx.tenant_id, contact_id)]
-    for subject_hash in filter(None, hashes):
-        rows += await db.fetch(select + "subject_hash = {}", ctx.tenant_id, subject_hash)
-    for row in rows:
-        found[db_uuid(row["id"])] = OpenRequest(db_uuid(row["id"]), row["kind"], row["status"])
-    return list(found.values())
+    rows = await db.fetch(
+        f"SELECT id, kind, status FROM data_subject_request WHERE tenant_id = {{}}"
+        f" AND status IN {OPEN_SQL} AND {_PERSON} ORDER BY id",
+        ctx.tenant_id, contact_id, hashes[0] or "", hashes[1] or "")
+    return [OpenRequest(db_uuid(r["id"]), r["kind"], r["status"]) for r in rows]
+
+
+async def lapse(ctx: TenantContext, request_id: uuid.UUID, now: dt.datetime, reason: str) -> None:
+    """An unverified request ends: it keeps only its hash, kind, dates and trail."""
+    await db.execute(
+        f"UPDATE data_subject_request SET {_BLANKED}, status = 'lapsed', closed_at = {{}},"
+        " updated_at = {} WHERE tenant_id = {} AND id = {}", "{}", now, now, ctx.tenant_id, request_id)
+    await record_event(ctx, request_id, "lapsed", {"reason": reason})
 
 
 async def close_after_erasure(ctx: TenantContext, requests: Iterable[OpenRequest]) -> None:
@@ -80,22 +82,19 @@ async def close_after_erasure(ctx: TenantContext, requests: Iterable[OpenRequest
     nothing left), unverified ones lapse, each with its trail event."""
     now = dt.datetime.now(dt.timezone.utc)
     for request in requests:
-        verified = request.status == "verified"
+        if request.status != "verified":
+            await lapse(ctx, request.id, now, "the person's data was erased")
+            continue
         await db.execute(
-            "UPDATE data_subject_request SET status = {}, outcome = {}, closed_at = {},"
+            "UPDATE data_subject_request SET status = 'completed', outcome = {}, closed_at = {},"
             " updated_at = {} WHERE tenant_id = {} AND id = {}",
-            "completed" if verified else "lapsed", ERASED_OUTCOME if verified else "",
-            now, now, ctx.tenant_id, request.id)
-        if verified:
-            await record_event(ctx, request.id, "completed", {"by": "erasure"})
-            await notify.request_completed(ctx, request.id, request.kind, "completed")
-        else:
-            await record_event(ctx, request.id, "lapsed", {"reason": "the person's data was erased"})
+            ERASED_OUTCOME, now, now, ctx.tenant_id, request.id)
+        await record_event(ctx, request.id, "completed", {"by": "erasure"})
+        await notify.request_completed(ctx, request.id, request.kind, "completed")
 
 
 async def scrub_contact_requests(ctx: TenantContext, contact_id: uuid.UUID,
-                                 hashes: Iterable[Optional[str]]) -> None:
+                                 hashes: tuple[Optional[str], Optional[str]]) -> None:
     """Every request by this contact, found by its link or its identifiers' hashes."""
-    for subject_hash in filter(None, hashes):
-        await db.execute(_BLANK + "subject_hash = {}", "{}", ctx.tenant_id, subject_hash)
-    await db.execute(_BLANK + "contact_id = {}", "{}", ctx.tenant_id, contact_id)
+    await db.execute(_BLANK + _PERSON, "{}", ctx.tenant_id, contact_id,
+                     hashes[0] or "", hashes[1] or "")
