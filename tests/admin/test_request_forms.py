@@ -71,6 +71,10 @@ async def test_forms_handle_a_request_to_completion(client):
         request_id = message.split()[1]
         assert "now unverified" in message
         theirs = await _api_request(client, scene.b)
+        for slug in (scene.b.tenant.slug, "no-such-tenant"):  # another tenant reads as none
+            elsewhere = await manager.send("POST", "/forms/record-a-request/", {
+                "tenant": slug, "kind": "access", "email": scene.a.contact["email"]})
+            assert elsewhere.status_code == 422 and f"No tenant {slug!r}" in elsewhere.text, elsewhere.text
         for form, body in (("verify-identity", {"how_identity_was_checked": "ID card seen"}),
                            ("extend-deadline", {"months": 1, "reason": "x"}),
                            ("complete-request", {}), ("reject-request", {"reason": "x"})):

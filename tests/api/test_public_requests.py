@@ -125,6 +125,11 @@ async def test_expired_and_foreign_links(client):
         foreign = links.make(secret, use, other.id, uuid.UUID(request["id"]), future)
         method = client.post if use == "verify" else client.get
         assert (await method(f"/p/requests/{use}/{foreign}")).status_code == 404, use
+    foreign = links.make(secret, "verify", other.id, uuid.UUID(request["id"]), future)
+    unknown = links.make(secret, "verify", world.tenant.id, uuid.uuid4(), future)
+    shown, missing = (await client.get(f"/p/requests/verify/{foreign}"),
+                      await client.get(f"/p/requests/verify/{unknown}"))
+    assert shown.status_code == missing.status_code == 404 and shown.text == missing.text
     # A package link for a request with no package yet: not found, not a zip.
     premature = links.make(secret, "package", world.tenant.id, uuid.UUID(request["id"]), future)
     assert (await client.get(f"/p/requests/package/{premature}")).status_code == 404

@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import json
 import re
+import uuid
 import zipfile
 
 
@@ -301,8 +302,10 @@ async def test_restriction_keeps_the_contact_out_of_checks_counts_and_exports(cl
     assert kept.status_code == 200  # the data is kept
 
     other = await make_tenant()
-    assert (await client.delete(f"/v1/contacts/{world.contact['id']}/restriction",
-                                headers=other.headers)).status_code == 404
+    foreign = await client.delete(f"/v1/contacts/{world.contact['id']}/restriction",
+                                  headers=other.headers)
+    missing = await client.delete(f"/v1/contacts/{uuid.uuid4()}/restriction", headers=other.headers)
+    assert foreign.status_code == missing.status_code == 404 and foreign.json() == missing.json()
     lifted = await client.delete(f"/v1/contacts/{world.contact['id']}/restriction",
                                  headers=tenant.headers)
     assert lifted.status_code == 204
