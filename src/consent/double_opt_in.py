@@ -186,8 +186,8 @@ async def expire_unconfirmed(now: dt.datetime) -> int:
     from tenants import repository
 
     expired = 0
-    for tenant_id in await repository.tenant_ids():
-        tenant = await repository.tenant_by_id(tenant_id)
+    for tenant in await repository.all_tenants():
+        tenant_id = tenant.id
         async with db.tenant_transaction(tenant_id):
             rows = await db.fetch(
                 "SELECT contact_id, channel, purpose_id, event_id FROM consent_state"

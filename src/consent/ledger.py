@@ -165,7 +165,7 @@ _MISSING = object()
 async def _lock_head(tenant_id: uuid.UUID) -> tuple[int, str]:
     """The chain head, locked until the transaction ends (PostgreSQL row lock;
     SQLite write transactions are already exclusive)."""
-    lock = " FOR UPDATE" if db.is_postgres() else ""
+    lock = db.row_lock()
     query = "SELECT seq, hash FROM ledger_head WHERE tenant_id = {}" + lock
     row = await db.fetchrow(query, tenant_id)
     if row is None:

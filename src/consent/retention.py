@@ -219,9 +219,8 @@ async def run(now: dt.datetime, only: str | None = None, dry_run: bool = False) 
 
     settings = get_settings()
     out: list[str] = []
-    for tenant_id in await repository.tenant_ids():
-        tenant = await repository.tenant_by_id(tenant_id)
-        if tenant is None or (only and tenant.slug != only):
+    for tenant in await repository.all_tenants():
+        if only and tenant.slug != only:
             continue
         ctx = TenantContext(tenant_id=tenant.id, tenant_slug=tenant.slug, actor="system:retention",
                             country=tenant.country)

@@ -1,8 +1,8 @@
 """Fixed-layout link tokens sealed with an HMAC-SHA256 (first 128 bits) under
 SECRET_KEY and a domain string per kind of link, so a token of one kind never
-passes for another. Used by double-opt-in confirmations and request links;
-`consent.tokens` (subscriber links) keeps its own form, which exports compute
-in SQL."""
+passes for another. Used by double-opt-in confirmations, request links and,
+to verify, subscriber links (`consent.tokens`, which makes its own in bulk, in
+Python and in SQL, with the same layout)."""
 
 from __future__ import annotations
 

@@ -79,7 +79,7 @@ class OutboxWorker:
         self._client: Optional[httpx.AsyncClient] = None
 
     async def claim(self, now: dt.datetime, limit: int = BATCH) -> list[Any]:
-        lock = " FOR UPDATE SKIP LOCKED" if db.is_postgres() else ""
+        lock = db.row_lock(skip_locked=True)
         async with db.worker_transaction("outbox"):
             return await db.fetch(_CLAIM.replace("{lock}", lock), now + LEASE, now, now, limit)
 

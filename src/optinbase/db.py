@@ -214,6 +214,15 @@ async def set_local(settings: dict[str, str]) -> None:
     await execute(f"SELECT {calls}", *(part for item in settings.items() for part in item))
 
 
+def row_lock(skip_locked: bool = False) -> str:
+    """What ends a SELECT that locks its rows until the transaction ends: on
+    PostgreSQL `FOR UPDATE` (`SKIP LOCKED`: rows another transaction holds are
+    passed by); nothing on SQLite, whose writers hold the whole file."""
+    if not is_postgres():
+        return ""
+    return " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
+
+
 # --- transactions ------------------------------------------------------------
 
 

@@ -98,6 +98,12 @@ async def update_tenant(tenant_id: uuid.UUID, values: dict[str, Any]) -> None:
     )
 
 
+async def all_tenants() -> list[TenantRecord]:
+    """Every tenant, oldest first: what housekeeping walks."""
+    return [_tenant(r) for r in await db.fetch(
+        f"SELECT {_TENANT_COLUMNS} FROM tenant ORDER BY created_at")]
+
+
 async def tenant_ids() -> list[uuid.UUID]:
     return [_uuid(r["id"]) for r in await db.fetch("SELECT id FROM tenant ORDER BY created_at")]
 

@@ -197,7 +197,7 @@ class PublicPages(Controller):
             return _form_page(form, done=False, error=texts["too_many"], status=429)
         fields: dict[str, Any] = {}
         try:
-            if _is_json(request):
+            if sends_json(request):
                 data = msgspec.json.decode(await request.body(), type=SubscribeIn)
             else:
                 posted = await request.form()
@@ -219,7 +219,7 @@ class PublicPages(Controller):
             if error.status == 422:
                 return _invalid(request, form, fields, error.detail)
             return error_page(request, error)
-        if wants_json(request) or _is_json(request):
+        if wants_json(request) or sends_json(request):
             return Response({"status": "confirmation_sent"}, status_code=202)
         return _form_page(form, done=True)
 
@@ -246,7 +246,7 @@ class PublicPages(Controller):
         return _preferences_page(request, view)
 
 
-def _is_json(request: Request) -> bool:
+def sends_json(request: Request) -> bool:
     return request.headers.get("content-type", "").startswith("application/json")
 
 
@@ -260,7 +260,7 @@ def _form_page(form: Any, *, done: bool, error: str | None = None, status: int =
 
 
 def _invalid(request: Request, form: Any, fields: dict[str, Any], detail: str) -> Response:
-    if wants_json(request) or _is_json(request):
+    if wants_json(request) or sends_json(request):
         return Response({"status": 422, "detail": detail}, status_code=422)
     return _form_page(form, done=False, error=detail, status=422,
                       email=fields.get("email", ""), phone=fields.get("phone"))

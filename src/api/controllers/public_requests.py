@@ -10,7 +10,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
 
-from api.controllers.public import RateLimiter, client_of, error_page, wants_json
+from api.controllers.public import RateLimiter, client_of, error_page, sends_json, wants_json
 from api.params import Path
 from consent import retention
 from consent.requests import public
@@ -118,7 +118,7 @@ class PublicRequestPages(Controller):
         except DomainError as error:
             return error_page(request, error)
         ip, _ = client_of(request)
-        as_json = request.headers.get("content-type", "").startswith("application/json")
+        as_json = sends_json(request)
         values: dict[str, Any] = {}
         if not request_limiter.allow(ip or "?"):
             if as_json or wants_json(request):

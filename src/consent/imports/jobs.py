@@ -254,17 +254,12 @@ async def _claim(ctx: TenantContext, job_id: uuid.UUID, seconds: float = 60.0) -
 _live: set[uuid.UUID] = set()
 
 
-def _locked(sql: str, then: str = "") -> str:
-    """With a row lock on PostgreSQL (a SQLite writer holds the whole file)."""
-    return f"{sql} FOR UPDATE{then}" if db.is_postgres() else sql
-
-
 async def _in_background(ctx: TenantContext, job_id: uuid.UUID, source: parse.Source) -> None:
     if not await _claim(ctx, job_id):
         return
     try:
         async with db.tenant_transaction(ctx.tenant_id):
-            await db.fetch(_locked(_HOLD), ctx.tenant_id, job_id)  # held until the end: alive
+            await db.fetch(_HOLD + db.row_lock(), ctx.tenant_id, job_id)  # held until the end: alive
             _live.add(job_id)
             await run(ctx, source, job_id)
     except BaseException as exc:
@@ -290,7 +285,7 @@ async def fail_abandoned(now: dt.datetime) -> int:
 
     if _live and not db.is_postgres():
         return 0  # the live import holds SQLite's write lock: try again next round
-    running = _locked(_RUNNING_BEFORE, " SKIP LOCKED")
+    running = _RUNNING_BEFORE + db.row_lock(skip_locked=True)
     failed = 0
     for tenant_id in await repository.tenant_ids():
         async with db.tenant_transaction(tenant_id):

@@ -102,9 +102,8 @@ async def receive(ctx: TenantContext, data: RequestIn, *, source: str) -> Reques
     request_id = db_uuid(inserted)
     await record_event(ctx, request_id, "received", {"source": source, "kind": data.kind})
     if data.identity_verified:
-        await attest(ctx, request_id, "attested by the caller" if source == "api" else "")
-    else:
-        await send_verification(ctx, await find(ctx, request_id), kind, value)
+        return await attest(ctx, request_id, "attested by the caller" if source == "api" else "")
+    await send_verification(ctx, await find(ctx, request_id), kind, value)
     return await get_request(ctx, request_id)
 
 

@@ -97,7 +97,7 @@ async def find(ctx: TenantContext, request_id: uuid.UUID, *, lock: bool = False)
     transaction ends, so two completions of one request run one after the
     other and the second sees the first's status (SQLite serialises writers)."""
     db.require_tenant(ctx.tenant_id)
-    query = _ONE + (" FOR UPDATE" if lock and db.is_postgres() else "")
+    query = _ONE + (db.row_lock() if lock else "")
     row = await db.fetchrow(query, ctx.tenant_id, request_id)
     if row is None:
         raise NotFound("request not found")

@@ -28,10 +28,10 @@ async def remind_dpos(now: dt.datetime) -> int:
 
     public_url = get_settings().public_url
     sent = 0
-    for tenant_id in await repository.tenant_ids():
-        tenant = await repository.tenant_by_id(tenant_id)
-        if tenant is None or not tenant.dpo_email:
+    for tenant in await repository.all_tenants():
+        if not tenant.dpo_email:
             continue
+        tenant_id = tenant.id
         async with db.tenant_transaction(tenant_id):
             rows = await db.fetch(NEEDING_ATTENTION, tenant_id, now + deadlines.DUE_SOON,
                                   now - EVERY)
