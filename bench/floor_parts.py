@@ -18,12 +18,11 @@ import argparse
 import asyncio
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from imports import floor_tables, stage_floor_rows  # noqa: E402  (bench/imports.py: the floor's own staging)
+from imports import floor_tables, insert_floor, stage_floor_rows  # noqa: E402  (bench/imports.py: the floor's own staging)
 
 TABLES = floor_tables()
 
@@ -77,11 +76,7 @@ async def main(args: argparse.Namespace) -> None:
                 try:
                     for statement in statements:
                         await conn.execute(statement)
-                    started = time.perf_counter()
-                    for table, cols, stage in TABLES:
-                        names = ", ".join(cols)
-                        await conn.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage}")
-                    elapsed = time.perf_counter() - started
+                    elapsed = await insert_floor(conn)
                 finally:
                     await transaction.rollback()  # schema and rows as they were
                 print(f"{name:58s} {elapsed:6.1f} s  {rows / elapsed:9,.0f} rows/s", flush=True)

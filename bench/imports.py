@@ -120,8 +120,7 @@ async def stage_floor_rows(conn) -> None:
     """The tenant's imported rows (the transaction's `app.tenant_id`) copied
     under new time-ordered ids into temporary tables f_contact, f_event and
     f_state, in id order: what the floor INSERTs."""
-    from consent.imports.write import CONTACT_COLUMNS, STATE_COLUMNS
-    from consent.ledger import EVENT_COLUMNS
+    (_, CONTACT_COLUMNS, _), (_, EVENT_COLUMNS, _), (_, STATE_COLUMNS, _) = floor_tables()
 
     def copy_of(columns: tuple[str, ...], replaced: dict[str, str], alias: str) -> str:
         return ", ".join(f"{replaced[c]} AS {c}" if c in replaced else f"{alias}.{c}" for c in columns)
@@ -144,6 +143,16 @@ async def stage_floor_rows(conn) -> None:
         + " FROM consent_state s JOIN f_map m ON m.old = s.contact_id"
         " JOIN f_event f ON f.old_id = s.event_id ORDER BY f.seq")
     await conn.execute("ANALYZE f_contact; ANALYZE f_event; ANALYZE f_state")
+
+
+async def insert_floor(conn, prefix: str = "") -> float:
+    """Seconds for the three INSERT … SELECT of the staged rows (into
+    `prefix`-named tables: "" for the real ones)."""
+    started = time.perf_counter()
+    for table, columns, stage in floor_tables():
+        names = ", ".join(columns)
+        await conn.execute(f"INSERT INTO {prefix}{table} ({names}) SELECT {names} FROM {stage}")
+    return time.perf_counter() - started
 
 
 async def _floor(tenant_id: uuid.UUID) -> tuple[float, float]:
@@ -176,11 +185,7 @@ async def _floor(tenant_id: uuid.UUID) -> tuple[float, float]:
         await conn.execute("SAVEPOINT floor")
         elapsed = {}
         for prefix in ("", "bare_"):  # the schema, then the bare model
-            started = time.perf_counter()
-            for table, columns, stage in tables:
-                names = ", ".join(columns)
-                await conn.execute(f"INSERT INTO {prefix}{table} ({names}) SELECT {names} FROM {stage}")
-            elapsed[prefix] = time.perf_counter() - started
+            elapsed[prefix] = await insert_floor(conn, prefix)
             await conn.execute("ROLLBACK TO SAVEPOINT floor")
         await conn.execute("ROLLBACK")
         return elapsed[""], elapsed["bare_"]
