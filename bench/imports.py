@@ -110,7 +110,7 @@ def _cpu_seconds(pid: int) -> float:
 def floor_tables() -> tuple[tuple[str, tuple[str, ...], str], ...]:
     """(table, columns, staging table) of the three tables an import writes."""
     from consent.imports.write import CONTACT_COLUMNS, STATE_COLUMNS
-    from consent.ledger import EVENT_COLUMNS
+    from consent.ledger.chain import EVENT_COLUMNS
 
     return (("contact", CONTACT_COLUMNS, "f_contact"), ("consent_event", EVENT_COLUMNS, "f_event"),
             ("consent_state", STATE_COLUMNS, "f_state"))
@@ -197,8 +197,8 @@ async def _floor(tenant_id: uuid.UUID) -> tuple[float, float]:
 
 
 async def main(args: argparse.Namespace) -> dict:
-    from consent import ledger
     from consent.imports import jobs, parse
+    from consent.ledger import chain
     from optinbase import db, process
     from optinbase.context import TenantContext
     from tenants import repository
@@ -257,7 +257,7 @@ async def main(args: argparse.Namespace) -> dict:
              f" bare model {bare:.2f} s ({args.rows / bare:,.0f} rows/s)")
 
         async with db.tenant_transaction(ctx.tenant_id, write=False):
-            verified = await ledger.verify(ctx.tenant_id)
+            verified = await chain.verify(ctx.tenant_id)
         if not verified.ok:
             raise SystemExit(f"ledger verify failed: {verified.reason}")
         return {

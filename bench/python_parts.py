@@ -17,8 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import imports  # noqa: E402  (bench/imports.py: the same file)
-from consent import ledger  # noqa: E402
-from consent.imports import parse, validate as checks, write  # noqa: E402
+
+from consent.ledger import chain as ledger_chain  # noqa: E402
+from consent.imports import parse, write  # noqa: E402
+from consent.imports import validate as checks
 from optinbase import process  # noqa: E402
 from optinbase.context import TenantContext  # noqa: E402
 from optinbase.ids import uuid7s  # noqa: E402
@@ -54,8 +56,8 @@ def main(rows: int) -> None:
 
     people = timed("match people", match)
     timed("contact records", lambda: writer._contact_records([p for p, _ in people], now))
-    chain = ledger.Chain(tenant)
-    chain.seq, chain.prev = 0, ledger.GENESIS  # what lock() reads from an empty ledger
+    chain = ledger_chain.Chain(tenant)
+    chain.seq, chain.prev = 0, ledger_chain.GENESIS  # what lock() reads from an empty ledger
     events = timed("ledger events", lambda: [writer._event(p, c, now) for p, c in people])
     sealed = timed("seal the chain", lambda: chain.seal(events))
 

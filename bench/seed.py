@@ -6,7 +6,7 @@ write happens inside `db.tenant_transaction(tenant_id)`).
 * purpose and notice: through the service functions (`purposes.create_purpose`,
   `notices.create_notice`), exactly as the API creates them;
 * the first `--real` contacts get their consent through `consents.record_consent`
-  (the API's own path: `ledger.append` + `apply_to_state`), which also creates
+  (the API's own path: `chain.append` + `apply_to_state`), which also creates
   the ledger head;
 * the remaining events continue that chain: built in Python with the ledger's
   own `personal_digest` / `event_hash`, then COPY into a temporary table and
@@ -59,11 +59,12 @@ async def _email_hashes(conn, tenant_id: uuid.UUID, emails: list[str]) -> list[s
 
 
 async def seed(slug: str, contacts: int, real: int, purpose_key: str, batch: int) -> dict:
-    from consent import consents, ledger, notices, purposes
-    from consent.normalise import normalise_email
+    from consent import consents, notices, purposes
+    from consent.ledger import chain
     from consent.schemas import ConsentIn, NoticeIn, PurposeIn
     from optinbase import db
     from optinbase.context import TenantContext
+    from optinbase.normalise import normalise_email
     from tenants import repository
 
     started = time.perf_counter()
@@ -156,9 +157,9 @@ async def seed(slug: str, contacts: int, real: int, purpose_key: str, batch: int
             if head is None:
                 await conn.execute(
                     "INSERT INTO ledger_head (id, tenant_id, seq, hash) VALUES ($1, $2, 0, $3)",
-                    uuid.uuid4(), tenant_id, ledger.GENESIS,
+                    uuid.uuid4(), tenant_id, chain.GENESIS,
                 )
-                seq, prev = 0, ledger.GENESIS
+                seq, prev = 0, chain.GENESIS
             else:
                 seq, prev = int(head["seq"]), head["hash"]
             await conn.execute(
@@ -179,10 +180,10 @@ async def seed(slug: str, contacts: int, real: int, purpose_key: str, batch: int
                     row = dict(fixed)
                     row.update(
                         id=uuid.uuid4(), seq=seq, collected_at=collected[i],
-                        personal_digest=ledger.personal_digest(salt, contact_ids[i], None, None),
+                        personal_digest=chain.personal_digest(salt, contact_ids[i], None, None),
                         prev_hash=prev,
                     )
-                    prev = ledger.event_hash(row)
+                    prev = chain.event_hash(row)
                     records.append((row["id"], seq, contact_ids[i], collected[i], salt,
                                     row["personal_digest"], row["prev_hash"], prev))
                 await conn.copy_records_to_table("seed_event", records=records)

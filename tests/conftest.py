@@ -10,8 +10,8 @@ os.environ.setdefault("ARGON2_PROFILE", "owasp-minimum")
 
 from typing import AsyncIterator
 
-import pytest
 import httpx
+import pytest
 
 from optinbase import db
 from tests import databases

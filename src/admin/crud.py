@@ -11,6 +11,7 @@ row answers 404 exactly like a missing one; a role that may not write, 403.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Optional
@@ -182,7 +183,6 @@ class ScopedCRUD(PiccoloCRUD):
         response = await super().get_new(request)
         writable = [t for t in self.scope.tenant_ids if self.scope.may(t, self.policy.write)]
         if self.policy.kind == "tenant" and len(writable) == 1:
-            import json
 
             defaults = json.loads(response.body)
             defaults["tenant"] = str(writable[0])

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from optinbase import db
+from tenants.tables import StaffSession
 
 WRITERS = frozenset({"owner", "manager", "editor", "dpo"})
 MANAGERS = frozenset({"owner", "manager", "dpo"})  # delete rows, manage API keys
@@ -65,7 +66,6 @@ async def resolve(token: Optional[str]) -> AdminScope:
     Piccolo's own auth middleware still authenticates the request afterwards."""
     if not token or len(token) > 100:
         return ANONYMOUS
-    from tenants.tables import StaffSession
 
     user_id = await StaffSession.get_user_id(token)
     if user_id is None:

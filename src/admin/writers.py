@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from admin.scope import AdminScope
 from consent import contacts, notices
+from consent.erasure import erase_contact as erase
 from consent.schemas import ContactIn, ContactPatch, NoticeIn
 from optinbase import db
 from optinbase.context import TenantContext
@@ -138,7 +139,6 @@ async def erase_contact(
 ) -> Response:
     """Deleting a contact is an erasure (DESIGN, "Erasure"), never a raw row
     delete, which would leave the ledger's personal fields and the outbox behind."""
-    from consent.erasure import erase_contact as erase
 
     ctx = await context_for(scope, tenant_id)
     try:

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import AsyncIterator
 
 from litestar import Litestar, Router
-from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.template.config import TemplateConfig
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
 
 from admin.mount import admin_handlers
 from api.auth import ApiKeyAuthMiddleware, current_context
@@ -27,8 +27,8 @@ from api.controllers.inbound import InboundController
 from api.controllers.public import PublicPages
 from api.controllers.public_requests import PublicRequestPages
 from api.controllers.purposes import NoticeController, PurposeController
-from api.controllers.segments import SegmentController
 from api.controllers.requests import RequestController
+from api.controllers.segments import SegmentController
 from api.controllers.suppressions import SuppressionController
 from api.controllers.tenant import TenantController
 from api.controllers.webhooks import WebhookController
@@ -36,7 +36,7 @@ from api.problems import to_problem
 from api.transaction import TenantTransactionMiddleware
 from messaging.outbox import OutboxWorker
 from optinbase import db, process
-from optinbase.background import run_periodic
+from workers.housekeeping import run_periodic
 from optinbase.settings import Settings, get_settings
 from tenants.keys import KeyAuthenticator
 from tenants.service import TenantDirectory

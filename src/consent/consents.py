@@ -13,44 +13,25 @@ import json
 import uuid
 from typing import Any, Optional
 
-from consent import (
-    contacts, cursors, double_opt_in, ledger, notices, notify, purposes, suppression,
-)
-from consent.audit import db_uuid
+from consent import contacts, notices, purposes, suppression
+from consent.journey import double_opt_in
+from consent.ledger import chain, states
 from consent.schemas import (
     CheckItem,
     CheckOut,
     ConsentEventOut,
     ConsentIn,
     ConsentStateOut,
-    Page,
 )
-from optinbase import db
+from optinbase import cursors, db
 from optinbase.context import TenantContext
+from optinbase.cursors import Page
+from optinbase.db import db_uuid
+from optinbase.errors import Invalid, NotFound, invalid_field
 from optinbase.settings import get_settings
 from tenants import repository
-from optinbase.errors import Invalid, NotFound, invalid_field
 
 EVENT_ACTION = {"grant": "granted", "withdraw": "withdrawn", "refuse": "refused"}
-STATUS_OF = {
-    "requested": "pending",
-    "granted": "granted",
-    "confirmed": "granted",
-    "withdrawn": "withdrawn",
-    "refused": "refused",
-    "expired": "expired",
-}
-
-_UPSERT_STATE = (
-    "INSERT INTO consent_state (id, tenant_id, contact_id, channel, purpose_id, status, since,"
-    " expires_at, event_id, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
-    " ON CONFLICT (tenant_id, contact_id, channel, purpose_id) DO UPDATE SET"
-    " status = excluded.status, since = excluded.since, expires_at = excluded.expires_at,"
-    " event_id = excluded.event_id, updated_at = excluded.updated_at"
-    " WHERE consent_state.since <= excluded.since"
-)
-
-
 def _check_ip(ip: Optional[str]) -> Optional[str]:
     if ip is None:
         return None
@@ -102,7 +83,7 @@ async def record_consent(
         notice_id = await _validated_notice(ctx, data.notice_id, purpose_id, data.channel)
     now = dt.datetime.now(dt.timezone.utc)
     collected_at = data.collected_at or now
-    problem = ledger.acted_at_problem(collected_at, now)
+    problem = chain.acted_at_problem(collected_at, now)
     if problem:
         raise invalid_field("collected_at", problem)
     action = EVENT_ACTION[data.action]
@@ -111,9 +92,9 @@ async def record_consent(
         tenant, data.channel, data.double_opt_in
     ):
         action = "requested"
-    [event] = await ledger.append(
+    [event] = await chain.append(
         [
-            ledger.NewEvent(
+            chain.NewEvent(
                 tenant_id=ctx.tenant_id, contact_id=contact_id, channel=data.channel,
                 purpose_id=purpose_id, action=action, method=data.method,
                 collected_at=collected_at, recorded_at=now, notice_id=notice_id,
@@ -122,7 +103,7 @@ async def record_consent(
             )
         ]
     )
-    status = await apply_to_state(ctx, event)
+    status = await states.apply_to_state(ctx, event)
     if action == "requested":
         settings = get_settings()
         await double_opt_in.request_confirmation(
@@ -130,37 +111,6 @@ async def record_consent(
             secret_key=settings.secret_key, public_url=settings.public_url,
         )
     return _event_out(event, data.purpose, status)
-
-
-async def record_events(ctx: TenantContext, events: list[ledger.NewEvent]) -> list[dict]:
-    """Appends events to the ledger and projects each onto consent_state: the one
-    way a consent change is written (API, pages, confirmations, expiries)."""
-    stored = await ledger.append(events)
-    for event in stored:
-        await apply_to_state(ctx, event)
-    return stored
-
-
-async def apply_to_state(ctx: TenantContext, event: dict[str, Any]) -> str:
-    """Projects one ledger event onto consent_state; returns the resulting status."""
-    await db.execute(
-        _UPSERT_STATE,
-        uuid.uuid4(), ctx.tenant_id, event["contact_id"], event["channel"],
-        event["purpose_id"], STATUS_OF[event["action"]], event["collected_at"], None,
-        event["id"], event["recorded_at"],
-    )
-    await db.execute(
-        "UPDATE contact SET last_activity_at = {} WHERE tenant_id = {} AND id = {}"
-        " AND (last_activity_at IS NULL OR last_activity_at < {})",
-        event["collected_at"], ctx.tenant_id, event["contact_id"], event["collected_at"],
-    )
-    status = await db.fetchval(
-        "SELECT status FROM consent_state WHERE tenant_id = {} AND contact_id = {}"
-        " AND channel = {} AND purpose_id = {}",
-        ctx.tenant_id, event["contact_id"], event["channel"], event["purpose_id"],
-    )
-    await notify.consent_changed(ctx, event, status)
-    return status
 
 
 def _event_out(row: Any, purpose_key: str, status: Optional[str] = None) -> ConsentEventOut:
@@ -188,7 +138,7 @@ async def list_states(ctx: TenantContext, contact_id: uuid.UUID) -> list[Consent
     return [
         ConsentStateOut(
             channel=r["channel"], purpose=r["purpose"],
-            status=_effective_status(r["status"], r["expires_at"], now),
+            status=states.effective_status(r["status"], r["expires_at"], now),
             since=r["since"], expires_at=r["expires_at"], event_id=db_uuid(r["event_id"]),
         )
         for r in rows
@@ -251,12 +201,6 @@ _CHECK = (
 CHECK_BY = {name: _CHECK.format(column=name) for name in ("email", "phone", "id")}
 
 
-def _effective_status(status: str, expires_at: Optional[dt.datetime], now: dt.datetime) -> str:
-    if status == "granted" and expires_at is not None and expires_at <= now:
-        return "expired"
-    return status
-
-
 async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
     db.require_tenant(ctx.tenant_id)
     given = [(n, v) for n, v in (("email", item.email), ("phone", item.phone),
@@ -285,7 +229,7 @@ async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
         raise invalid_field("purpose", f"unknown purpose {item.purpose!r}")
     if row["contact_id"] is None or row["status"] is None:
         return CheckOut(allowed=False, status="none")
-    status = _effective_status(row["status"], row["expires_at"], dt.datetime.now(dt.timezone.utc))
+    status = states.effective_status(row["status"], row["expires_at"], dt.datetime.now(dt.timezone.utc))
     suppressed = bool(row["suppressed"])
     restricted = row["restricted_at"] is not None  # GDPR Art. 18: kept, not used
     return CheckOut(
@@ -306,5 +250,5 @@ async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOu
     return results
 
 
-async def verify_ledger(ctx: TenantContext) -> ledger.VerifyResult:
-    return await ledger.verify(ctx.tenant_id)
+async def verify_ledger(ctx: TenantContext) -> chain.VerifyResult:
+    return await chain.verify(ctx.tenant_id)

@@ -10,13 +10,14 @@ from typing import Any, Optional
 
 import msgspec
 
-from consent import audit, cursors, suppression
-from consent.audit import db_uuid
-from consent.normalise import normalise_email, normalise_phone
-from consent.schemas import ContactIn, ContactOut, ContactPatch, Page
-from optinbase import db
+from consent import suppression
+from consent.schemas import ContactIn, ContactOut, ContactPatch
+from optinbase import audit, cursors, db
 from optinbase.context import TenantContext
+from optinbase.cursors import Page
+from optinbase.db import db_uuid
 from optinbase.errors import Conflict, Invalid, NotFound
+from optinbase.normalise import normalise_email, normalise_phone
 
 _COLUMNS = (
     "id, email, phone, external_id, first_name, last_name, locale, country, postal_code,"

@@ -17,13 +17,17 @@ from __future__ import annotations
 import uuid
 from typing import Optional
 
-from consent import audit, contacts, notify, suppression
+from consent import contacts, suppression
+from consent.ledger import notify
 from consent.requests.scrub import (
-    close_after_erasure, forget_messages, open_requests, scrub_contact_requests,
+    close_after_erasure,
+    forget_messages,
+    open_requests,
+    scrub_contact_requests,
 )
 from consent.schemas import SuppressionIn
 from consent.suppression import add as add_suppression
-from optinbase import db
+from optinbase import audit, db
 from optinbase.context import TenantContext
 from optinbase.errors import NotFound
 

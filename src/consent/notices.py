@@ -9,11 +9,11 @@ import json
 import uuid
 from typing import Any, Optional
 
-from consent import audit, purposes
-from consent.audit import db_uuid
+from consent import purposes
 from consent.schemas import NoticeIn, NoticeOut
-from optinbase import db
+from optinbase import audit, db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 from optinbase.errors import NotFound, invalid_field
 
 _SELECT = (

@@ -6,11 +6,10 @@ import datetime as dt
 import uuid
 from typing import Any, Optional
 
-from consent import audit
-from consent.audit import db_uuid
 from consent.schemas import PurposeIn, PurposeOut
-from optinbase import db
+from optinbase import audit, db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 from optinbase.errors import Conflict, NotFound
 
 _COLUMNS = "id, key, name, description, legal_basis, dpv_purpose, retired, created_at"

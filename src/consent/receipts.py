@@ -13,11 +13,11 @@ import json
 import uuid
 from typing import Any, Literal, Optional
 
-from consent.audit import db_uuid
-from consent.ledger import canonical_time
+from consent.ledger.chain import canonical_time
 from messaging.outbox import enqueue_email
 from optinbase import db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 from optinbase.errors import NotFound
 from tenants import repository
 from tenants.repository import TenantRecord

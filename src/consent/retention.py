@@ -27,14 +27,20 @@ from typing import Any
 
 import msgspec
 
-from consent import audit
-from consent.audit import db_uuid
+from consent.erasure import erase_contact
+from consent.journey.double_opt_in import lifetime
 from consent.requests import deadlines, links
 from consent.requests.intake import verify_hours
+from consent.requests.mail import language_of
 from consent.requests.records import OPEN_SQL, LinkGone, record_event, subject_context
 from consent.requests.scrub import lapse
-from optinbase import db
+from messaging.outbox import enqueue_email
+from optinbase import audit, db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
+from optinbase.errors import NotFound
+from optinbase.settings import get_settings
+from tenants import repository
 from tenants.repository import TenantRecord
 
 RETENTION_MONTHS = 36
@@ -117,7 +123,6 @@ def _day(moment: Any) -> str:
 
 
 def settings_of(tenant: TenantRecord) -> tuple[int, int, dt.timedelta]:
-    from consent.double_opt_in import lifetime
 
     return (int(tenant.settings.get("retention_months") or RETENTION_MONTHS),
             int(tenant.settings.get("repermission_days") or REPERMISSION_DAYS),
@@ -169,9 +174,6 @@ _TEXTS = {
 
 async def apply(ctx: TenantContext, due: Plan, *, secret_key: str, public_url: str) -> dict[str, int]:
     """Acts on a plan in the caller's transaction; returns counts per action."""
-    from consent.erasure import erase_contact  # erasure reaches requests, which reach here
-    from consent.requests.mail import language_of
-    from messaging.outbox import enqueue_email
 
     _, days, _ = settings_of(due.tenant)
     until = due.now + dt.timedelta(days=days)
@@ -214,8 +216,6 @@ async def keep(ctx: TenantContext, contact_id: uuid.UUID, now: dt.datetime) -> b
 async def run(now: dt.datetime, only: str | None = None, dry_run: bool = False) -> list[str]:
     """Every tenant (or the one named): plans, and unless dry_run acts. Returns
     the plan's lines (dry run) or a summary line per tenant that did something."""
-    from optinbase.settings import get_settings
-    from tenants import repository
 
     settings = get_settings()
     out: list[str] = []
@@ -246,8 +246,6 @@ class KeepView(msgspec.Struct, kw_only=True):
 
 async def keep_page(token: str, *, confirm: bool) -> KeepView:
     """The "stay" link of the re-permission e-mail: GET asks, only POST keeps."""
-    from consent.requests.mail import language_of
-    from optinbase.errors import NotFound
 
     link = links.open_link(token, "keep")
     ctx, tenant = await subject_context(link.tenant_id)

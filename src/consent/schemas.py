@@ -140,9 +140,6 @@ class ContactOut(msgspec.Struct, kw_only=True):
     last_activity_at: Optional[dt.datetime]
 
 
-class Page(msgspec.Struct, kw_only=True):
-    items: list[Any]
-    next_cursor: Optional[str]
 
 
 # --- consents ------------------------------------------------------------------
@@ -215,14 +212,6 @@ class CheckBatchOut(msgspec.Struct):
     results: list[CheckOut]
 
 
-class AuditEventOut(msgspec.Struct, kw_only=True):
-    id: uuid.UUID
-    at: dt.datetime
-    actor: str
-    action: str
-    object_type: str
-    object_id: Optional[str]
-    details: dict[str, Any]
 
 
 # --- suppression list and imports ----------------------------------------------

@@ -21,13 +21,12 @@ import hmac
 import uuid
 from typing import Any, Optional
 
-from consent import audit
-from consent.audit import db_uuid
-from consent.normalise import normalise_email, normalise_phone
 from consent.schemas import SuppressionCheckOut, SuppressionIn, SuppressionOut
-from optinbase import db
+from optinbase import audit, db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 from optinbase.errors import Invalid, NotFound
+from optinbase.normalise import normalise_email, normalise_phone
 from tenants import repository
 
 ALL = "all"

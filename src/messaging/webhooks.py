@@ -3,11 +3,11 @@
 endpoint and event, delivered by the outbox worker with its retries.
 
 Events and who queues them (each inside the transaction of the change):
-* `consent.changed` — consent.notify.consent_changed, from every ledger event
+* `consent.changed` — consent.ledger.notify.consent_changed, from every ledger event
   projected onto a consent state (API, double opt-in, unsubscribe, SMS STOP).
-* `contact.erased` — consent.notify.contact_erased(ctx, contact_id), to be
+* `contact.erased` — consent.ledger.notify.contact_erased(ctx, contact_id), to be
   called by the erasure service once the contact is gone.
-* `request.completed` — consent.notify.request_completed(ctx, request_id, kind,
+* `request.completed` — consent.ledger.notify.request_completed(ctx, request_id, kind,
   status), to be called when a data-subject request is completed or rejected.
 """
 

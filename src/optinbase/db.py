@@ -24,7 +24,11 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
 
+from piccolo.table import Table
+
+from optinbase import piccolo_conf
 from optinbase.ids import FastUUID
+from optinbase.piccolo_conf import engine_from_url  # noqa: F401 (db.engine_from_url: the one factory)
 
 # Bulk writes use asyncpg's C UUID type (optinbase.ids); sqlite3 picks adapters
 # by exact type, so it needs telling that it is a uuid like Piccolo's.
@@ -51,14 +55,6 @@ _writable: contextvars.ContextVar[bool] = contextvars.ContextVar("optinbase_writ
 current_tenant: contextvars.ContextVar[Optional[uuid.UUID]] = contextvars.ContextVar(
     "optinbase_current_tenant", default=None
 )
-
-
-def engine_from_url(url: str) -> Engine:
-    if url.startswith("sqlite:///"):
-        return SQLiteEngine(path=url[len("sqlite:///") :], timeout=30)
-    if url.startswith(("postgres://", "postgresql://")):
-        return PostgresEngine(config={"dsn": url})
-    raise ValueError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]}")
 
 
 _engine: Optional[Engine] = None
@@ -366,14 +362,15 @@ def require_tenant(tenant_id: uuid.UUID) -> None:
 
 def use_engine(engine: Engine) -> None:
     """Point Piccolo and every table at `engine` (tests switch SQLite/PostgreSQL)."""
-    from piccolo.table import Table
-
-    import optinbase.piccolo_conf as conf
-
     global _engine
-    conf.DB = _engine = engine
+    piccolo_conf.DB = _engine = engine
     pending = list(Table.__subclasses__())
     while pending:
         table = pending.pop()
         pending.extend(table.__subclasses__())
         table._meta.db = engine
+
+
+def db_uuid(value: Any) -> uuid.UUID:
+    """A uuid column as uuid.UUID (SQLite hands back text)."""
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

@@ -7,16 +7,16 @@ import re
 import secrets
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
-from optinbase import db
+from optinbase import audit, db
+from optinbase.context import TenantContext
 from optinbase.errors import Conflict, Invalid, NotFound, invalid_field
+from optinbase.normalise import normalise_email
 from tenants import repository
 from tenants.repository import TenantRecord
-
-if TYPE_CHECKING:
-    from optinbase.context import TenantContext
-    from tenants.schemas import TenantPatch
+from tenants.schemas import TenantPatch, changes
+from tenants.tables import Membership, StaffUser
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 ROLES = ("owner", "manager", "editor", "viewer", "dpo")
@@ -81,12 +81,9 @@ async def create_tenant(
     return record
 
 
-async def update_tenant(ctx: "TenantContext", patch: "TenantPatch") -> TenantRecord:
+async def update_tenant(ctx: TenantContext, patch: TenantPatch) -> TenantRecord:
     """Applies a tenant's own changes (settings merge key by key), audited with
     the names of what changed."""
-    from consent import audit
-    from consent.normalise import normalise_email
-    from tenants.schemas import changes
 
     tenant_id = ctx.tenant_id
     record = await repository.tenant_by_id(tenant_id)
@@ -156,8 +153,6 @@ async def create_staff(
     role: str = "manager",
 ) -> int:
     """A staff user with one membership (tenant or agency) or superuser rights."""
-    from consent.normalise import normalise_email
-    from tenants.tables import Membership, StaffUser
 
     email = normalise_email(email)
     if role not in ROLES:

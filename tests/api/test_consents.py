@@ -1,4 +1,11 @@
-from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant, make_world
+from tests.factories import (
+    grant,
+    make_contact,
+    make_notice,
+    make_purpose,
+    make_tenant,
+    make_world,
+)
 
 
 async def test_grant_then_check_then_withdraw(client):

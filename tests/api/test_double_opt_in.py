@@ -8,7 +8,7 @@ import datetime as dt
 import re
 import uuid
 
-from consent import double_opt_in
+from consent.journey import double_opt_in
 from optinbase import db
 from optinbase.settings import get_settings
 from tests.factories import make_contact, make_notice, make_purpose, make_tenant

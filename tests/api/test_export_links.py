@@ -9,11 +9,11 @@ import datetime as dt
 import io
 import uuid
 
-from consent.audit import db_uuid
 from consent.segments import audience, export
 from consent.segments import rules as r
 from consent.tokens import Signer, make_token
 from optinbase import db
+from optinbase.db import db_uuid
 from optinbase.settings import get_settings
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
 

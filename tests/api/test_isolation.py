@@ -8,7 +8,14 @@ import uuid
 
 import pytest
 
-from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant, make_world
+from tests.factories import (
+    grant,
+    make_contact,
+    make_notice,
+    make_purpose,
+    make_tenant,
+    make_world,
+)
 
 
 def _shape(response) -> tuple[int, object]:

@@ -11,7 +11,6 @@ import re
 import uuid
 import zipfile
 
-
 from optinbase import db
 from tests.factories import grant, make_notice, make_tenant, make_world
 

@@ -16,7 +16,14 @@ import pytest
 from consent.tokens import verify_token
 from optinbase import db
 from optinbase.settings import get_settings
-from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant, make_world
+from tests.factories import (
+    grant,
+    make_contact,
+    make_notice,
+    make_purpose,
+    make_tenant,
+    make_world,
+)
 
 FR_OR_BE = {"type": "field", "field": "country", "op": "in", "value": ["FR", "BE"]}
 

@@ -8,8 +8,15 @@ import datetime as dt
 
 import pytest
 
-from consent.sms_stop import is_stop
-from tests.factories import grant, make_contact, make_key, make_notice, make_purpose, make_tenant
+from consent.journey.sms_stop import is_stop
+from tests.factories import (
+    grant,
+    make_contact,
+    make_key,
+    make_notice,
+    make_purpose,
+    make_tenant,
+)
 
 
 @pytest.mark.parametrize("text", ["STOP", "stop", " Stop. ", "STOPALL", "unsubscribe", "Cancel",

@@ -7,10 +7,11 @@ import random
 import time
 import uuid
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from consent import ledger
 from consent.imports.validate import normal_ip
+from consent.ledger import chain
 from optinbase.ids import uuid4s, uuid7s
 
 
@@ -22,17 +23,17 @@ def test_fast_time_is_canonical_time():
                             rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59),
                             rng.choice([0, rng.randint(0, 999_999)]), tzinfo=rng.choice(zones))
         try:
-            expected = ledger.canonical_time(value)
+            expected = chain.canonical_time(value)
         except OverflowError:
             continue
-        assert ledger._fast_time(value) == expected
+        assert chain._fast_time(value) == expected
 
 
 def test_sealed_rows_verify_with_the_verifier_functions():
     tenant, purpose = uuid.uuid4(), uuid.uuid4()
     now = dt.datetime.now(dt.timezone.utc)
     events = [
-        ledger.NewEvent(tenant_id=tenant, contact_id=uuid.uuid4(), channel="email",
+        chain.NewEvent(tenant_id=tenant, contact_id=uuid.uuid4(), channel="email",
                         purpose_id=purpose, action="granted", method="import",
                         collected_at=now - dt.timedelta(days=i), recorded_at=now,
                         notice_id=uuid.uuid4() if i % 2 else None, source='say "é"\n',
@@ -40,21 +41,21 @@ def test_sealed_rows_verify_with_the_verifier_functions():
                         user_agent="Mozilla/5.0 ☃" if i % 2 else None)
         for i in range(50)
     ]
-    rows = ledger.seal(events, 7, "ab" * 32)
+    rows = chain.seal(events, 7, "ab" * 32)
     prev = "ab" * 32
     for seq, row in enumerate(rows, 8):
-        event = dict(zip(ledger.EVENT_COLUMNS, row))
+        event = dict(zip(chain.EVENT_COLUMNS, row))
         assert event["seq"] == seq and event["prev_hash"] == prev
-        assert event["personal_digest"] == ledger.personal_digest(
+        assert event["personal_digest"] == chain.personal_digest(
             event["pii_salt"], event["contact_id"], event["ip"], event["user_agent"])
-        assert event["hash"] == ledger.event_hash(event)
+        assert event["hash"] == chain.event_hash(event)
         prev = event["hash"]
 
 
 @given(st.lists(st.one_of(st.none(), st.text()), max_size=16))
 def test_json_list_is_json_dumps(values):
-    assert ledger._json_list(values, ", ") == json.dumps(values)
-    assert ledger._json_list(values, ",") == json.dumps(values, separators=(",", ":"))
+    assert chain._json_list(values, ", ") == json.dumps(values)
+    assert chain._json_list(values, ",") == json.dumps(values, separators=(",", ":"))
 
 
 def test_normal_ip_matches_ipaddress():

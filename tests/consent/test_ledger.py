@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from consent import ledger
+from consent.ledger import chain
 from optinbase import db
 from tests.factories import as_owner, grant, make_notice, make_purpose, make_world
 
@@ -17,7 +17,7 @@ class _Rollback(Exception):
     pass
 
 
-async def _tampered_verify(tenant_id: uuid.UUID, sql: str, *args, before: str = "") -> ledger.VerifyResult:
+async def _tampered_verify(tenant_id: uuid.UUID, sql: str, *args, before: str = "") -> chain.VerifyResult:
     """As a DBA would: guard trigger off, change the row, verify, roll all back."""
     result = None
     async with as_owner():
@@ -31,7 +31,7 @@ async def _tampered_verify(tenant_id: uuid.UUID, sql: str, *args, before: str = 
                 if before:
                     await db.execute(before, *args)
                 await db.execute(sql, *args)
-                result = await ledger.verify(tenant_id)
+                result = await chain.verify(tenant_id)
                 raise _Rollback
         except _Rollback:
             pass
@@ -149,7 +149,7 @@ async def test_cli_names_the_broken_event(tmp_path):
     env.pop("OPTINBASE_DB_ROLE", None)
 
     def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "optinbase.cli", *args], env=env,
+        return subprocess.run([sys.executable, "-m", "cli", *args], env=env,
                               capture_output=True, text=True, input=stdin, timeout=60)
 
     assert run("migrate").returncode == 0
@@ -157,7 +157,7 @@ async def test_cli_names_the_broken_event(tmp_path):
     script = (
         "import asyncio, uuid, datetime as dt\n"
         "from optinbase import db\n"
-        "from consent import ledger\n"
+        "from consent.ledger import chain\n"
         "from tenants import repository\n"
         "async def main():\n"
         "    t = await repository.tenant_by_slug('ledger-cli')\n"
@@ -170,7 +170,7 @@ async def test_cli_names_the_broken_event(tmp_path):
         "        await db.execute(\"INSERT INTO contact (id, tenant_id, email, attributes,"
         " created_at, updated_at) VALUES ({}, {}, 'a@example.com', '{{}}', {}, {})\","
         " cid, t.id, now, now)\n"
-        "        rows = await ledger.append([ledger.NewEvent(tenant_id=t.id, contact_id=cid,"
+        "        rows = await chain.append([chain.NewEvent(tenant_id=t.id, contact_id=cid,"
         " channel='email', purpose_id=pid, action='withdrawn', method='admin', collected_at=now,"
         " recorded_at=now) for _ in range(3)])\n"
         "        print(rows[1]['id'])\n"

@@ -16,13 +16,20 @@ import uuid
 
 import pytest
 
-from consent import notify
+from consent.ledger import notify
 from messaging.outbox import OutboxWorker
 from messaging.webhooks import check_url
 from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.errors import Invalid
-from tests.factories import make_contact, make_key, make_notice, make_purpose, make_tenant, make_world
+from tests.factories import (
+    make_contact,
+    make_key,
+    make_notice,
+    make_purpose,
+    make_tenant,
+    make_world,
+)
 from tests.messaging.receiver import Receiver
 from tests.messaging.smtp import free_port
 

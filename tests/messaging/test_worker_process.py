@@ -15,7 +15,7 @@ def test_worker_command_delivers_the_outbox(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("OPTINBASE_DB_ROLE", "DATABASE_OWNER_URL")}
     env.update(DATABASE_URL=f"sqlite:///{tmp_path}/w.sqlite3", SECRET_KEY_FILE=str(tmp_path / "s"),
                SMTP_URL=server.url, MAIL_FROM="Acme <news@acme.example>")
-    cli = [sys.executable, "-m", "optinbase.cli"]
+    cli = [sys.executable, "-m", "cli"]
     try:
         for args in (["migrate"], ["tenants", "create", "acme", "--name", "Acme"]):
             assert subprocess.run(cli + args, env=env, capture_output=True, timeout=60).returncode == 0

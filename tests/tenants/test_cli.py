@@ -16,11 +16,17 @@ import pytest
 
 from optinbase import db
 from tests import databases
-from tests.factories import TenantFixture, grant, make_contact, make_notice, make_purpose
+from tests.factories import (
+    TenantFixture,
+    grant,
+    make_contact,
+    make_notice,
+    make_purpose,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 _SCRIPT = Path(sys.executable).with_name("optinbase")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "optinbase.cli"]
+COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cli"]
 KEY = re.compile(r"^obk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$")
 PASSWORD = "a long enough password"
 

@@ -5,8 +5,8 @@ from litestar import Controller, Response, get, post
 
 from api.auth import requires
 from api.params import Body, Ctx, FromQuery, Limit, Path, Query
-from consent import audit, consents, receipts
-from consent.ledger import VerifyResult
+from consent import consents, receipts
+from consent.ledger.chain import VerifyResult
 from consent.schemas import (
     Channel,
     CheckBatchIn,
@@ -14,8 +14,9 @@ from consent.schemas import (
     CheckItem,
     CheckOut,
     ConsentEventOut,
-    Page,
 )
+from optinbase import audit
+from optinbase.cursors import Page
 
 
 class ConsentCheckController(Controller):

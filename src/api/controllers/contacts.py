@@ -13,8 +13,8 @@ from consent.schemas import (
     ContactIn,
     ContactOut,
     ContactPatch,
-    Page,
 )
+from optinbase.cursors import Page
 
 
 class ContactController(Controller):

@@ -2,8 +2,8 @@ from litestar import Controller, post
 
 from api.auth import requires
 from api.params import Body, Ctx
-from consent import sms_stop
-from consent.sms_stop import InboundSmsIn, InboundSmsOut
+from consent.journey import sms_stop
+from consent.journey.sms_stop import InboundSmsIn, InboundSmsOut
 
 
 class InboundController(Controller):

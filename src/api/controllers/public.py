@@ -11,8 +11,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
 
 from api.params import Path
-from consent import journey
-from consent.subscription import Choice, SubscribeIn
+from consent.journey import pages
+from consent.journey.subscription import Choice, SubscribeIn
 from optinbase.errors import DomainError
 
 TEXTS: dict[str, dict[str, Any]] = {
@@ -113,7 +113,7 @@ def client_of(request: Request) -> tuple[str | None, str | None]:
             request.headers.get("user-agent"))
 
 
-def _page(request: Request, template: str, title_key: str, view: journey.LinkView) -> Response:
+def _page(request: Request, template: str, title_key: str, view: pages.LinkView) -> Response:
     status = _STATUS.get(view.state, 200)
     if wants_json(request):
         return Response(msgspec.to_builtins(view), status_code=status)
@@ -140,7 +140,7 @@ class PublicPages(Controller):
     async def show_confirm(self, request: Request, token: Path[str]) -> Response:
         try:
             return _page(request, "confirm.html", "confirm_title",
-                         await journey.show_confirmation(token))
+                         await pages.show_confirmation(token))
         except DomainError as error:
             return error_page(request, error)
 
@@ -149,7 +149,7 @@ class PublicPages(Controller):
         try:
             ip, agent = client_of(request)
             return _page(request, "confirm.html", "confirm_title",
-                         await journey.confirm(token, ip, agent, _gpc(request)))
+                         await pages.confirm(token, ip, agent, _gpc(request)))
         except DomainError as error:
             return error_page(request, error)
 
@@ -157,7 +157,7 @@ class PublicPages(Controller):
     async def show_unsubscribe(self, request: Request, token: Path[str]) -> Response:
         try:
             return _page(request, "unsubscribe.html", "unsubscribe_title",
-                         await journey.show_unsubscribe(token))
+                         await pages.show_unsubscribe(token))
         except DomainError as error:
             return error_page(request, error)
 
@@ -168,14 +168,14 @@ class PublicPages(Controller):
         try:
             ip, agent = client_of(request)
             return _page(request, "unsubscribe.html", "unsubscribe_title",
-                         await journey.unsubscribe(token, ip, agent, _gpc(request)))
+                         await pages.unsubscribe(token, ip, agent, _gpc(request)))
         except DomainError as error:
             return error_page(request, error)
 
     @get("/{slug:str}/subscribe")
     async def show_subscribe(self, request: Request, slug: Path[str]) -> Response:
         try:
-            form = await journey.show_subscribe_form(slug, request.headers.get("accept-language", ""))
+            form = await pages.show_subscribe_form(slug, request.headers.get("accept-language", ""))
         except DomainError as error:
             return error_page(request, error)
         if wants_json(request):
@@ -187,7 +187,7 @@ class PublicPages(Controller):
         ip, agent = client_of(request)
         gpc = _gpc(request)
         try:
-            form = await journey.show_subscribe_form(slug, request.headers.get("accept-language", ""))
+            form = await pages.show_subscribe_form(slug, request.headers.get("accept-language", ""))
         except DomainError as error:
             return error_page(request, error)
         texts = TEXTS[form.language]
@@ -211,7 +211,7 @@ class PublicPages(Controller):
                                           notice_id=posted.get(f"notice.{purpose}", "")))
                 data = msgspec.convert({**fields, "consents": [msgspec.to_builtins(c) for c in choices],
                                         "locale": form.language}, SubscribeIn)
-            await journey.subscribe(slug, data, ip=ip, user_agent=agent,
+            await pages.subscribe(slug, data, ip=ip, user_agent=agent,
                                     source=str(request.url), gpc=gpc)
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
             return _invalid(request, form, fields, str(error))
@@ -226,7 +226,7 @@ class PublicPages(Controller):
     @get("/preferences/{token:str}")
     async def show_preferences(self, request: Request, token: Path[str]) -> Response:
         try:
-            view = await journey.show_preferences(token)
+            view = await pages.show_preferences(token)
         except DomainError as error:
             return error_page(request, error)
         return _preferences_page(request, view)
@@ -238,7 +238,7 @@ class PublicPages(Controller):
             posted = await request.form()
             chosen = {tuple(v.partition(":")[::2]) for v in posted.getall("consent", [])}
             notices = {k[len("notice."):]: v for k, v in posted.items() if k.startswith("notice.")}
-            view = await journey.save_preferences(
+            view = await pages.save_preferences(
                 token, chosen, notices, ip=ip, user_agent=agent,
                 gpc=_gpc(request))
         except DomainError as error:

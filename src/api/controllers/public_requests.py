@@ -10,7 +10,13 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
 
-from api.controllers.public import RateLimiter, client_of, error_page, sends_json, wants_json
+from api.controllers.public import (
+    RateLimiter,
+    client_of,
+    error_page,
+    sends_json,
+    wants_json,
+)
 from api.params import Path
 from consent import retention
 from consent.requests import public

@@ -7,7 +7,7 @@ from api.auth import requires
 from api.params import Body, Ctx, Limit, Path, Query
 from consent.requests import intake, lifecycle, records
 from consent.requests.schemas import CloseIn, ExtendIn, RequestIn, RequestOut, VerifyIn
-from consent.schemas import Page
+from optinbase.cursors import Page
 
 
 class RequestController(Controller):

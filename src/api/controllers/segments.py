@@ -6,9 +6,10 @@ from litestar.response import Stream
 
 from api.auth import requires
 from api.params import Body, Ctx, FromQuery, Limit, Path, Query
-from consent.schemas import Channel, Page
+from consent.schemas import Channel
 from consent.segments import service
 from consent.segments.schemas import CountOut, SegmentIn, SegmentOut, SegmentPatch
+from optinbase.cursors import Page
 
 
 class SegmentController(Controller):

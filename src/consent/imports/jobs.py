@@ -26,15 +26,16 @@ import logging
 import uuid
 from typing import Any, Callable, Optional
 
-from consent import audit, suppression
-from consent.audit import db_uuid
+from consent import suppression
 from consent.imports import parse
 from consent.imports.validate import Rejection, Valid, load_catalog, validate
 from consent.imports.write import Writer
 from consent.schemas import ImportErrorOut, ImportJobOut
-from optinbase import db
+from optinbase import audit, db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 from optinbase.errors import DomainError, NotFound
+from tenants import repository
 
 logger = logging.getLogger("optinbase.imports")
 ERRORS_KEPT = 1_000
@@ -281,7 +282,6 @@ async def fail_abandoned(now: dt.datetime) -> int:
     ever with nothing of them written; they become `failed`. A live import
     holds its job's row locked (PostgreSQL: SKIP LOCKED passes it by) or is
     known to this process (SQLite, where one process writes). Returns how many."""
-    from tenants import repository
 
     if _live and not db.is_postgres():
         return 0  # the live import holds SQLite's write lock: try again next round

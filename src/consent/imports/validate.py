@@ -18,14 +18,14 @@ import msgspec
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 
 from consent import suppression
-from consent.audit import db_uuid
 from consent.imports.parse import Record, column_name
-from consent.ledger import acted_at_problem
-from consent.normalise import normalise_email, normalise_phone
+from consent.ledger.chain import acted_at_problem
 from consent.schemas import CHANNELS, ContactIn, Method
 from optinbase import db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 from optinbase.errors import Invalid
+from optinbase.normalise import normalise_email, normalise_phone
 
 METHODS = frozenset(typing.get_args(Method))
 IDENTIFIERS = ("email", "phone", "external_id")

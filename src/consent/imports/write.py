@@ -9,7 +9,7 @@
 4. Upsert contacts: INSERT … ON CONFLICT (tenant_id, id) DO UPDATE, fed by COPY
    into a temporary staging table on PostgreSQL (COPY into an RLS table is
    refused) and by executemany on SQLite. Empty cells keep stored values.
-5. Append ledger events (sealed by a ledger.Chain that keeps the locked head
+5. Append ledger events (sealed by a chain.Chain that keeps the locked head
    between chunks, written the same way: COPY into a staging table then
    INSERT … SELECT on PostgreSQL); upsert consent_state likewise, where a
    stored state only yields to a later-or-equal `since` ("latest collected_at
@@ -33,12 +33,13 @@ import json
 import uuid
 from typing import Any, AsyncIterator, Optional
 
-from consent import ledger, notify, suppression
-from consent.audit import db_uuid
+from consent import suppression
 from consent.imports.parse import column_name
 from consent.imports.validate import IDENTIFIERS, Consent, Rejection, Valid
+from consent.ledger import chain, notify
 from optinbase import db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 from optinbase.ids import uuid7s
 
 _UTC = dt.timezone.utc
@@ -97,7 +98,7 @@ SQL = {
             f"CREATE TEMP TABLE import_state ON COMMIT DROP AS SELECT"
             f" {', '.join(STAGED_STATE_COLUMNS)} FROM consent_state WITH NO DATA",
             f"CREATE TEMP TABLE import_event ON COMMIT DROP AS SELECT"
-            f" {', '.join(ledger.EVENT_COLUMNS)} FROM consent_event WITH NO DATA",
+            f" {', '.join(chain.EVENT_COLUMNS)} FROM consent_event WITH NO DATA",
         ],
         "contacts": _contact_upsert(
             f"SELECT {', '.join(CONTACT_COLUMNS)} FROM import_contact",
@@ -109,8 +110,8 @@ SQL = {
             " NULL::timestamptz, event_id, {} FROM import_state"
         ),
         "events": (
-            f"INSERT INTO consent_event ({', '.join(ledger.EVENT_COLUMNS)})"
-            f" SELECT {', '.join(ledger.EVENT_COLUMNS)} FROM import_event"
+            f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)})"
+            f" SELECT {', '.join(chain.EVENT_COLUMNS)} FROM import_event"
         ),
         # One index probe per key. `= ANY(array)` let the planner pick a
         # sequential scan testing each row against the whole array (minutes for
@@ -182,7 +183,7 @@ class Writer:
         self.ctx, self.fmt, self.listed = ctx, fmt, listed
         self.engine = "postgres" if db.is_postgres() else "sqlite"
         self.sql = SQL[self.engine]
-        self.chain = ledger.Chain(ctx.tenant_id)
+        self.chain = chain.Chain(ctx.tenant_id)
 
     async def prepare(self) -> None:
         for statement in self.sql["stages"]:
@@ -244,7 +245,7 @@ class Writer:
         else:
             await db.executemany(self.sql["contacts"], contacts)
             sealed = self.chain.seal([self._event(p, c, now) for p, c in events])
-            await db.executemany(ledger.INSERT_EVENT, sealed)
+            await db.executemany(chain.INSERT_EVENT, sealed)
             await db.executemany(self.sql["states"], [
                 (i, self.ctx.tenant_id, contact_id, channel, purpose_id, "granted", since, None, event_id, now)
                 for i, contact_id, channel, purpose_id, since, event_id in _states(sealed)
@@ -291,7 +292,7 @@ class Writer:
         other. Returns the sealed events."""
         async with _meanwhile("import_contact", CONTACT_COLUMNS, contacts, self.sql["contacts"]):
             sealed = self.chain.seal([self._event(p, c, now) for p, c in events])
-        async with _meanwhile("import_event", ledger.EVENT_COLUMNS, sealed, self.sql["events"]):
+        async with _meanwhile("import_event", chain.EVENT_COLUMNS, sealed, self.sql["events"]):
             states = _states(sealed)
         async with _meanwhile("import_state", STAGED_STATE_COLUMNS, states, self.sql["states"],
                               self.ctx.tenant_id, now):
@@ -320,8 +321,8 @@ class Writer:
                 person.last_activity = c.collected_at
         return events
 
-    def _event(self, person: Person, c: Consent, now: dt.datetime) -> ledger.NewEvent:
-        return ledger.NewEvent(
+    def _event(self, person: Person, c: Consent, now: dt.datetime) -> chain.NewEvent:
+        return chain.NewEvent(
             tenant_id=self.ctx.tenant_id, contact_id=person.id, channel=c.channel,
             purpose_id=c.purpose_id, action="granted", method=c.method,
             collected_at=c.collected_at, recorded_at=now, notice_id=c.notice_id,
@@ -361,7 +362,7 @@ async def _meanwhile(stage: str, columns: tuple[str, ...], records: list[tuple[A
 
 
 _ID, _CONTACT, _CHANNEL, _PURPOSE, _COLLECTED = map(
-    ledger.EVENT_COLUMNS.index, ("id", "contact_id", "channel", "purpose_id", "collected_at"))
+    chain.EVENT_COLUMNS.index, ("id", "contact_id", "channel", "purpose_id", "collected_at"))
 
 
 def _states(sealed: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -23,16 +23,17 @@ from typing import Any, Optional
 
 import msgspec
 
-from consent import audit, contacts, ledger
-from consent.audit import db_uuid
+from consent import contacts
 from consent.erasure import erase_contact
+from consent.ledger import chain, states
 from consent.requests import mail, package
 from consent.requests.records import mailing
 from consent.requests.schemas import CloseIn
 from consent.schemas import ContactPatch, SuppressionIn
 from consent.suppression import add as add_suppression
-from optinbase import db
+from optinbase import audit, db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 from optinbase.errors import Invalid, NotFound
 from tenants.repository import TenantRecord
 
@@ -63,12 +64,11 @@ _LIVE_STATES = (
 
 async def _withdraw(ctx: TenantContext, contact_id: uuid.UUID, request_id: uuid.UUID,
                     marketing_only: bool) -> int:
-    from consent.consents import record_events  # consents imports the segment layer
 
     now = dt.datetime.now(dt.timezone.utc)
     rows = [r for r in await db.fetch(_LIVE_STATES, ctx.tenant_id, contact_id)
             if not marketing_only or (r["dpv_purpose"] or "") in MARKETING_TERMS]
-    stored = await record_events(ctx, [ledger.NewEvent(
+    stored = await states.record_events(ctx, [chain.NewEvent(
         tenant_id=ctx.tenant_id, contact_id=contact_id, channel=r["channel"],
         purpose_id=db_uuid(r["purpose_id"]), action="withdrawn", method="dsr",
         collected_at=now, recorded_at=now, source=f"data-subject request {request_id}",

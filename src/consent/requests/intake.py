@@ -17,17 +17,24 @@ from typing import Any, Optional
 import msgspec
 
 from consent import suppression
-from consent.audit import db_uuid
-from consent.normalise import normalise_email, normalise_phone
 from consent.requests import deadlines, links, mail
 from consent.requests.records import (
-    OPEN_SQL, Duplicate, LinkGone, count_events, find, get_request, mailing, record_event,
+    OPEN_SQL,
+    Duplicate,
+    LinkGone,
+    count_events,
+    find,
+    get_request,
+    mailing,
+    record_event,
     update,
 )
 from consent.requests.schemas import RequestIn, RequestOut
 from optinbase import db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 from optinbase.errors import Conflict, Invalid, invalid_field
+from optinbase.normalise import normalise_email, normalise_phone
 
 VERIFY_HOURS = 72  # tenant setting `request_verification_hours`
 # A person (or someone typing their address) asking again gets the link again,

@@ -9,16 +9,22 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from consent import notify
-from consent.audit import db_uuid
+from consent.ledger import notify
 from consent.requests import deadlines, execution, links, mail, scrub
 from consent.requests.intake import match_contact_if_missing
 from consent.requests.records import (
-    LinkGone, find, get_request, mailing, recipient, record_event, update,
+    LinkGone,
+    find,
+    get_request,
+    mailing,
+    recipient,
+    record_event,
+    update,
 )
 from consent.requests.schemas import OPEN, CloseIn, ExtendIn, RequestOut
 from optinbase import db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 from optinbase.errors import Conflict, NotFound, invalid_field
 
 

@@ -21,11 +21,11 @@ from urllib.parse import urlparse
 import msgspec
 
 from consent import consents, contacts, suppression
-from consent.audit import db_uuid
 from consent.segments import rules as segment_rules
 from consent.segments.compile import compile_rule
 from optinbase import db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 from tenants.repository import TenantRecord
 
 _EVENTS = (

@@ -14,12 +14,18 @@ from typing import Annotated, Optional
 import msgspec
 from msgspec import Meta
 
-from consent.audit import db_uuid
 from consent.requests import intake, lifecycle, links
-from consent.requests.records import Duplicate, LinkGone, find, record_event, subject_context
 from consent.requests.mail import KIND_NAMES, language_of, status_url
+from consent.requests.records import (
+    Duplicate,
+    LinkGone,
+    find,
+    record_event,
+    subject_context,
+)
 from consent.requests.schemas import KINDS, Kind, RequestIn
 from optinbase import db
+from optinbase.db import db_uuid
 from optinbase.errors import NotFound
 from optinbase.settings import get_settings
 from tenants import repository

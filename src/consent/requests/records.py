@@ -9,13 +9,12 @@ import json
 import uuid
 from typing import Any, NamedTuple, Optional
 
-from consent import cursors
-from consent.audit import db_uuid
 from consent.requests import deadlines
 from consent.requests.schemas import OPEN, RequestEventOut, RequestOut
-from consent.schemas import Page
-from optinbase import db
+from optinbase import cursors, db
 from optinbase.context import TenantContext
+from optinbase.cursors import Page
+from optinbase.db import db_uuid
 from optinbase.errors import Conflict, Gone, NotFound, invalid_field
 from optinbase.settings import get_settings
 from tenants import repository

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from consent.audit import db_uuid
 from consent.requests import deadlines
 from consent.requests.records import OPEN_SQL, record_event
 from messaging.outbox import enqueue_email
 from optinbase import db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
+from optinbase.settings import get_settings
+from tenants import repository
 
 EVERY = dt.timedelta(days=1)
 NEEDING_ATTENTION = (
@@ -23,8 +25,6 @@ NEEDING_ATTENTION = (
 
 async def remind_dpos(now: dt.datetime) -> int:
     """Housekeeping job: returns how many reminder e-mails were queued."""
-    from optinbase.settings import get_settings
-    from tenants import repository
 
     public_url = get_settings().public_url
     sent = 0

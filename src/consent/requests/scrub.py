@@ -12,11 +12,11 @@ import datetime as dt
 import uuid
 from typing import Iterable, NamedTuple, Optional
 
-from consent import notify
-from consent.audit import db_uuid
+from consent.ledger import notify
 from consent.requests.records import OPEN_SQL, record_event
 from optinbase import db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 
 ERASED_OUTCOME = ("The person's data was erased before this request was carried out:"
                   " no personal data about them is held any more.")

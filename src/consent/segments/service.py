@@ -17,15 +17,15 @@ from typing import Any, AsyncIterator, Optional
 import anyio
 import msgspec
 
-from consent import audit, cursors, purposes
-from consent.audit import db_uuid
-from consent.schemas import Page
+from consent import purposes
 from consent.segments import audience, export
 from consent.segments import rules as r
 from consent.segments.schemas import CountOut, SegmentIn, SegmentOut, SegmentPatch
 from consent.tokens import Signer
-from optinbase import db
+from optinbase import audit, cursors, db
 from optinbase.context import TenantContext
+from optinbase.cursors import Page
+from optinbase.db import db_uuid
 from optinbase.errors import Invalid, NotFound, invalid_field
 
 _COLUMNS = "id, name, rules, created_at, updated_at"

@@ -1,8 +1,5 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.columns.column_types import Integer
-from piccolo.columns.column_types import Serial
-from piccolo.columns.column_types import Timestamp
-from piccolo.columns.column_types import Varchar
+from piccolo.columns.column_types import Integer, Serial, Timestamp, Varchar
 from piccolo.columns.defaults.timestamp import TimestampOffset
 from piccolo.columns.indexes import IndexMethod
 

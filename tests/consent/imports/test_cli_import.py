@@ -19,7 +19,7 @@ from tests import databases
 from tests.factories import make_world
 
 _SCRIPT = Path(sys.executable).with_name("optinbase")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "optinbase.cli"]
+COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cli"]
 WHEN = "2026-01-15T10:00:00Z"
 
 

@@ -8,8 +8,8 @@ import pytest
 
 from consent.imports.parse import MAX_LINE_BYTES, MalformedImport, scan
 from consent.imports.validate import fast_email
-from consent.normalise import normalise_email
 from optinbase.errors import Invalid
+from optinbase.normalise import normalise_email
 
 
 def records(body: str, fmt: str = "csv"):

@@ -7,7 +7,8 @@ import calendar
 import datetime as dt
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from consent.requests import deadlines
 

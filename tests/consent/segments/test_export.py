@@ -7,11 +7,11 @@ import datetime as dt
 import json
 import uuid
 
-from consent.audit import db_uuid
 from consent.segments import audience, export
 from consent.segments import rules as r
 from consent.tokens import Signer
 from optinbase import db
+from optinbase.db import db_uuid
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
 
 

@@ -12,7 +12,7 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consent import ledger
+from consent.ledger import chain
 from consent.segments import audience
 from consent.segments import rules as r
 from consent.segments.compile import compile_rule
@@ -138,8 +138,8 @@ async def _load(tenant_id: uuid.UUID, people: list[dict], states: dict) -> dict[
                              + ", ".join([rows] * len(people)), *args)
         if states:
             keys = list(states)
-            events = await ledger.append([
-                ledger.NewEvent(tenant_id=tenant_id, contact_id=contact_id, channel=channel,
+            events = await chain.append([
+                chain.NewEvent(tenant_id=tenant_id, contact_id=contact_id, channel=channel,
                                 purpose_id=purpose_ids[purpose], action="granted", method="api",
                                 collected_at=NOW, recorded_at=NOW)
                 for contact_id, channel, purpose in keys])

@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import uuid
+from typing import Any, Optional
+
+import msgspec
 
 from optinbase.errors import invalid_field
 
@@ -59,3 +62,10 @@ def decode_pair(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
         return dt.datetime.fromisoformat(at), uuid.UUID(value)
     except (AssertionError, ValueError):
         raise invalid_field("cursor", "is not a cursor this API returned") from None
+
+
+class Page(msgspec.Struct, kw_only=True):
+    """One page of a list: `next_cursor` is None on the last one."""
+
+    items: list[Any]
+    next_cursor: Optional[str]

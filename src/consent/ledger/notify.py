@@ -8,10 +8,11 @@ import datetime as dt
 import uuid
 from typing import Any, Optional
 
+from consent.ledger.chain import EVENT_COLUMNS
+from consent.ledger.chain import canonical_time as rfc3339
 from messaging import webhooks
 from optinbase import db
 from optinbase.context import TenantContext
-from consent.ledger import EVENT_COLUMNS, canonical_time as rfc3339
 
 
 def _changed(event: dict[str, Any], purpose: str, status: Optional[str]) -> dict[str, Any]:

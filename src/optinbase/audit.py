@@ -8,10 +8,21 @@ import json
 import uuid
 from typing import Any, Optional
 
-from consent import cursors
-from consent.schemas import AuditEventOut, Page
-from optinbase import db
+import msgspec
+
+from optinbase import cursors, db
 from optinbase.context import TenantContext
+from optinbase.cursors import Page
+
+
+class AuditEventOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    at: dt.datetime
+    actor: str
+    action: str
+    object_type: str
+    object_id: Optional[str]
+    details: dict[str, Any]
 
 
 async def record(
@@ -48,7 +59,7 @@ async def list_events(ctx: TenantContext, limit: int, cursor: Optional[str]) -> 
         )
     items = [
         AuditEventOut(
-            id=db_uuid(r["id"]), at=r["at"], actor=r["actor"], action=r["action"],
+            id=db.db_uuid(r["id"]), at=r["at"], actor=r["actor"], action=r["action"],
             object_type=r["object_type"], object_id=r["object_id"],
             details=json.loads(r["details"]) if isinstance(r["details"], str) else r["details"],
         )
@@ -58,7 +69,3 @@ async def list_events(ctx: TenantContext, limit: int, cursor: Optional[str]) -> 
         cursors.encode_pair(items[-1].at, items[-1].id) if len(rows) > limit else None
     )
     return Page(items=items, next_cursor=next_cursor)
-
-
-def db_uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

@@ -11,12 +11,12 @@ from typing import Annotated, Optional
 import msgspec
 from msgspec import Meta
 
-from consent import ledger
-from consent.audit import db_uuid
-from consent.normalise import normalise_phone
+from consent.ledger import chain, states
 from optinbase import db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 from optinbase.errors import invalid_field
+from optinbase.normalise import normalise_phone
 
 # English carrier keywords (CTIA) and the French ARRET/ARRÊT; compared without
 # case, accents, surrounding blanks or trailing punctuation.
@@ -47,12 +47,11 @@ _LIVE_SMS_STATES = (
 
 
 async def receive(ctx: TenantContext, data: InboundSmsIn) -> InboundSmsOut:
-    from consent.consents import apply_to_state  # consents imports this package's peers
 
     db.require_tenant(ctx.tenant_id)
     now = dt.datetime.now(dt.timezone.utc)
     received = data.received_at or now
-    problem = ledger.acted_at_problem(received, now)
+    problem = chain.acted_at_problem(received, now)
     if problem:
         raise invalid_field("received_at", problem)
     if not is_stop(data.text):
@@ -67,8 +66,8 @@ async def receive(ctx: TenantContext, data: InboundSmsIn) -> InboundSmsOut:
     purposes = [db_uuid(r["purpose_id"]) for r in await db.fetch(
         _LIVE_SMS_STATES, ctx.tenant_id, contact_id
     )]
-    events = await ledger.append([
-        ledger.NewEvent(
+    events = await chain.append([
+        chain.NewEvent(
             tenant_id=ctx.tenant_id, contact_id=contact_id, channel="sms", purpose_id=purpose,
             action="withdrawn", method="sms_stop", collected_at=received, recorded_at=now,
             source="SMS reply", actor=ctx.actor,
@@ -76,5 +75,5 @@ async def receive(ctx: TenantContext, data: InboundSmsIn) -> InboundSmsOut:
         for purpose in purposes
     ])
     # A reply older than a later grant is in the ledger but does not override it.
-    statuses = [await apply_to_state(ctx, event) for event in events]
+    statuses = [await states.apply_to_state(ctx, event) for event in events]
     return InboundSmsOut(stop=True, withdrawn=statuses.count("withdrawn"))

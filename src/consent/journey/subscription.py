@@ -15,11 +15,13 @@ from typing import Any, Optional
 
 import msgspec
 
-from consent import contacts, double_opt_in, ledger, suppression
-from consent.audit import db_uuid
+from consent import contacts, suppression
+from consent.journey import double_opt_in
+from consent.ledger import chain, states
 from consent.schemas import ContactIn
 from optinbase import db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 from optinbase.errors import NotFound, invalid_field
 from optinbase.settings import get_settings
 from tenants.repository import TenantRecord
@@ -80,7 +82,6 @@ async def subscribe(
     with Sec-GPC: 1, a refusal of social ads. Returns how many were requested.
     The answer page is the same whether or not the person was known or listed,
     so the form reveals nothing about the base."""
-    from consent.consents import record_events
 
     if not data.consents:
         raise invalid_field("consents", "choose at least one box")
@@ -108,18 +109,18 @@ async def subscribe(
             continue  # the browser's Global Privacy Control outranks the box
         if await suppression.is_suppressed(ctx, contact["email"], contact["phone"], choice.channel):
             continue
-        new_events.append(ledger.NewEvent(
+        new_events.append(chain.NewEvent(
             tenant_id=ctx.tenant_id, contact_id=contact_id, channel=choice.channel,
             purpose_id=db_uuid(purposes[choice.purpose]["id"]), action="requested",
             method="web_form", collected_at=now, recorded_at=now, notice_id=offer.notice_id,
             source=source, actor="subject", ip=ip, user_agent=user_agent))
     if gpc:
-        new_events += [ledger.NewEvent(
+        new_events += [chain.NewEvent(
             tenant_id=ctx.tenant_id, contact_id=contact_id, channel="social_ads",
             purpose_id=db_uuid(p["id"]), action="refused", method="web_form",
             collected_at=now, recorded_at=now, source="Sec-GPC: 1", actor="subject", ip=ip,
             user_agent=user_agent) for p in purposes.values()]
-    stored = await record_events(ctx, new_events)
+    stored = await states.record_events(ctx, new_events)
     requested = [e for e in stored if e["action"] == "requested"]
     if requested:
         settings = get_settings()

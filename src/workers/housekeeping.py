@@ -11,17 +11,17 @@ import datetime as dt
 import logging
 from typing import Awaitable, Callable
 
-logger = logging.getLogger("optinbase.background")
+from consent import retention
+from consent.imports.jobs import fail_abandoned
+from consent.journey.double_opt_in import expire_unconfirmed
+from consent.requests.reminders import remind_dpos
+
+logger = logging.getLogger("optinbase.housekeeping")
 
 Job = Callable[[dt.datetime], Awaitable[int]]
 
 
 def housekeeping_jobs() -> list[tuple[str, Job]]:
-    from consent import retention
-    from consent.double_opt_in import expire_unconfirmed
-    from consent.imports.jobs import fail_abandoned
-    from consent.requests.reminders import remind_dpos
-
     async def retain(now: dt.datetime) -> int:
         for line in await retention.run(now):
             logger.info("retention %s", line)

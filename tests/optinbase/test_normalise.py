@@ -1,7 +1,7 @@
 import pytest
 
-from consent.normalise import normalise_email, normalise_phone
 from optinbase.errors import Invalid
+from optinbase.normalise import normalise_email, normalise_phone
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -10,10 +10,12 @@ from typing import Optional
 
 import msgspec
 
-from consent import double_opt_in, ledger, tokens
-from consent.audit import db_uuid
+from consent import tokens
+from consent.journey import double_opt_in, subscription
+from consent.ledger import chain, states
 from optinbase import db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 from optinbase.errors import NotFound
 from optinbase.settings import get_settings
 from tenants import repository
@@ -119,7 +121,6 @@ async def honour_gpc(ctx: TenantContext, contact_id, ip: Optional[str],
                      user_agent: Optional[str]) -> None:
     """Sec-GPC: 1 is an objection to social ads: refuse them for every purpose not
     already refused or withdrawn, with the signal as the proof."""
-    from consent.consents import record_events
 
     rows = await db.fetch(
         "SELECT p.id FROM purpose p WHERE p.tenant_id = {} AND NOT EXISTS ("
@@ -128,7 +129,7 @@ async def honour_gpc(ctx: TenantContext, contact_id, ip: Optional[str],
         ctx.tenant_id, contact_id,
     )
     now = dt.datetime.now(dt.timezone.utc)
-    await record_events(ctx, [ledger.NewEvent(
+    await states.record_events(ctx, [chain.NewEvent(
         tenant_id=ctx.tenant_id, contact_id=contact_id, channel="social_ads",
         purpose_id=db_uuid(r["id"]), action="refused", method="web_form", collected_at=now,
         recorded_at=now, source="Sec-GPC: 1", actor="subject", ip=ip, user_agent=user_agent,
@@ -152,7 +153,6 @@ async def show_unsubscribe(token: str) -> LinkView:
 async def unsubscribe(token: str, ip: Optional[str], user_agent: Optional[str],
                       gpc: bool = False) -> LinkView:
     """One click (RFC 8058): withdraws; a second click records nothing more."""
-    from consent.consents import record_events
 
     link = _link(token)
     ctx, tenant = await _subject(link.tenant_id)
@@ -160,7 +160,7 @@ async def unsubscribe(token: str, ip: Optional[str], user_agent: Optional[str],
         row = await _subscription(link)
         if row["status"] not in ("withdrawn", "refused", None):
             now = dt.datetime.now(dt.timezone.utc)
-            await record_events(ctx, [ledger.NewEvent(
+            await states.record_events(ctx, [chain.NewEvent(
                 tenant_id=ctx.tenant_id, contact_id=db_uuid(row["contact_id"]),
                 channel=link.channel, purpose_id=link.purpose_id, action="withdrawn",
                 method="one_click_unsubscribe", collected_at=now, recorded_at=now,
@@ -197,7 +197,6 @@ def page_language(tenant, accept_language: str) -> str:
 
 
 async def show_subscribe_form(slug: str, accept_language: str) -> FormView:
-    from consent import subscription
 
     ctx, tenant = await _tenant_by_slug(slug)
     language = page_language(tenant, accept_language)
@@ -208,7 +207,6 @@ async def show_subscribe_form(slug: str, accept_language: str) -> FormView:
 
 async def subscribe(slug: str, data, *, ip: Optional[str], user_agent: Optional[str],
                     source: str, gpc: bool) -> int:
-    from consent import subscription
 
     ctx, tenant = await _tenant_by_slug(slug)
     async with db.tenant_transaction(ctx.tenant_id):
@@ -236,18 +234,17 @@ class PreferencesView(msgspec.Struct, kw_only=True):
 
 
 async def _preferences(ctx, tenant, contact_id) -> PreferencesView:
-    from consent import subscription
 
     contact = await subscription.find_contact_or_404(ctx, contact_id)
     language = double_opt_in.locale_of(contact, tenant)
-    states = {(r["key"], r["channel"]): r["status"] for r in await db.fetch(
+    current = {(r["key"], r["channel"]): r["status"] for r in await db.fetch(
         "SELECT p.key, s.channel, s.status FROM consent_state s JOIN purpose p"
         " ON p.tenant_id = s.tenant_id AND p.id = s.purpose_id"
         " WHERE s.tenant_id = {} AND s.contact_id = {}", ctx.tenant_id, contact_id)}
     rows = [
         PreferenceRow(purpose=o.purpose, purpose_name=o.purpose_name, notice_id=str(o.notice_id),
                       notice_text=o.notice_text, notice_language=o.notice_language,
-                      channels={c: states.get((o.purpose, c), "none") for c in o.channels})
+                      channels={c: current.get((o.purpose, c), "none") for c in o.channels})
         for o in await subscription.offers(ctx, language)
     ]
     return PreferencesView(tenant=tenant.name, language=language, rows=rows)
@@ -265,7 +262,6 @@ async def save_preferences(token: str, chosen: set[tuple[str, str]], notices: di
                            gpc: bool) -> PreferencesView:
     """Every box is a decision: ticked = granted (with the notice shown beside it),
     unticked = withdrawn. Only changes are recorded, each a ledger event."""
-    from consent.consents import record_events
 
     link = _link(token)
     ctx, tenant = await _subject(link.tenant_id)
@@ -286,14 +282,14 @@ async def save_preferences(token: str, chosen: set[tuple[str, str]], notices: di
                 elif not want and status in ("granted", "pending"):
                     action = "withdrawn"
                 if action:
-                    changes.append(ledger.NewEvent(
+                    changes.append(chain.NewEvent(
                         tenant_id=ctx.tenant_id, contact_id=link.contact_id, channel=channel,
                         purpose_id=purposes[row.purpose], action=action,
                         method="preference_centre", collected_at=now, recorded_at=now,
                         notice_id=uuid.UUID(row.notice_id) if action == "granted" else None,
                         source="preference centre" + (" (Sec-GPC: 1)" if gpc else ""),
                         actor="subject", ip=ip, user_agent=user_agent))
-        await record_events(ctx, changes)
+        await states.record_events(ctx, changes)
         view = await _preferences(ctx, tenant, link.contact_id)
     view.saved = True
     return view

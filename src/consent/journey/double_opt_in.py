@@ -14,12 +14,14 @@ import struct
 import uuid
 from typing import Any, NamedTuple, Optional
 
-from consent import ledger, receipts, sealed, tokens
-from consent.audit import db_uuid
+from consent import receipts, sealed, tokens
+from consent.ledger import chain, states
 from messaging.outbox import enqueue_email
 from optinbase import db
 from optinbase.context import TenantContext
+from optinbase.db import db_uuid
 from optinbase.errors import Gone, NotFound, invalid_field
+from tenants import repository
 from tenants.repository import TenantRecord
 
 _DOMAIN = b"optinbase-confirm\x00"
@@ -161,14 +163,13 @@ _SAME_SUBMISSION = (
 async def confirm(ctx: TenantContext, confirmation: Confirmation, *, ip: Optional[str],
                   user_agent: Optional[str]) -> Any:
     """Appends a `confirmed` event with its proof per waiting request; states become granted."""
-    from consent.consents import record_events
 
     row = await pending_request(confirmation)
     now = dt.datetime.now(dt.timezone.utc)
     check_usable(row, confirmation, now)
     batch = await db.fetch(_SAME_SUBMISSION, ctx.tenant_id, db_uuid(row["contact_id"]),
                            row["recorded_at"])
-    stored = await record_events(ctx, [ledger.NewEvent(
+    stored = await states.record_events(ctx, [chain.NewEvent(
         tenant_id=ctx.tenant_id, contact_id=db_uuid(row["contact_id"]), channel=r["channel"],
         purpose_id=db_uuid(r["purpose_id"]), action="confirmed", method="double_opt_in",
         collected_at=now, recorded_at=now,
@@ -182,8 +183,6 @@ async def confirm(ctx: TenantContext, confirmation: Confirmation, *, ip: Optiona
 async def expire_unconfirmed(now: dt.datetime) -> int:
     """Requests left unconfirmed past the tenant's lifetime get an `expired`
     event (the worker runs this). Returns how many expired."""
-    from consent.consents import record_events
-    from tenants import repository
 
     expired = 0
     for tenant in await repository.all_tenants():
@@ -195,7 +194,7 @@ async def expire_unconfirmed(now: dt.datetime) -> int:
                 tenant_id, now - lifetime(tenant),
             )
             ctx = TenantContext(tenant_id=tenant_id, tenant_slug=tenant.slug, actor="system")
-            stored = await record_events(ctx, [ledger.NewEvent(
+            stored = await states.record_events(ctx, [chain.NewEvent(
                 tenant_id=tenant_id, contact_id=db_uuid(r["contact_id"]), channel=r["channel"],
                 purpose_id=db_uuid(r["purpose_id"]), action="expired", method="double_opt_in",
                 collected_at=now, recorded_at=now, source="not confirmed in time",

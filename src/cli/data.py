@@ -1,0 +1,107 @@
+"""What a tenant's data needs from an operator: `ledger`, `retention`, `import`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+from cli.runtime import CommandError, as_owner, run
+from consent import retention
+from consent.imports import jobs, parse
+from consent.ledger import chain
+from optinbase import db
+from optinbase.context import TenantContext
+from optinbase.errors import NotFound
+from tenants import repository
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> None:
+    async def verify() -> chain.VerifyResult:
+        tenant = await repository.tenant_by_slug(args.tenant)
+        if tenant is None:
+            raise NotFound(f"no tenant {args.tenant!r}")
+        async with db.tenant_transaction(tenant.id, write=False):
+            return await chain.verify(tenant.id)
+
+    result = run(verify)
+    if result.ok:
+        print(f"ledger ok: {result.events} events verified")
+        return
+    raise CommandError(
+        f"ledger broken at event {result.first_broken_event} ({result.reason});"
+        f" {result.events} events read"
+    )
+
+
+def cmd_retention(args: argparse.Namespace) -> None:
+    """Lists (--dry-run) or does what retention requires now: re-permission
+    e-mails, erasures of the silent, purges of never-confirmed sign-ups,
+    expired packages, lapsed requests. The worker runs the same every cycle."""
+
+    async def apply() -> list[str]:
+        if args.tenant and await repository.tenant_by_slug(args.tenant) is None:
+            raise CommandError(f"no tenant {args.tenant!r}")
+        return await retention.run(dt.datetime.now(dt.timezone.utc), only=args.tenant,
+                                   dry_run=args.dry_run)
+
+    lines = run(apply)
+    for line in lines:
+        print(line)
+    if not lines:
+        print("nothing is due" if args.dry_run else "nothing was due")
+
+
+def cmd_import(args: argparse.Namespace) -> None:
+    as_owner()
+    path = Path(args.file)
+    fmt = args.format or {".csv": "csv", ".ndjson": "ndjson", ".jsonl": "ndjson"}.get(
+        path.suffix.lower()
+    )
+    if fmt is None:
+        raise CommandError("cannot tell the format from the file name: give --format csv|ndjson")
+    source = parse.scan(path.read_bytes(), fmt)  # a malformed file stops here
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{done:,}/{total:,} rows", end="", file=sys.stderr, flush=True)
+
+    async def load() -> tuple[Any, Any]:
+        tenant = await repository.tenant_by_slug(args.tenant)
+        if tenant is None:
+            raise NotFound(f"no tenant {args.tenant!r}")
+        ctx = TenantContext(tenant_id=tenant.id, tenant_slug=tenant.slug,
+                            actor="cli:import", country=tenant.country)
+        # One transaction: interrupted, the import leaves nothing behind.
+        async with db.tenant_transaction(tenant.id):
+            return await jobs.import_now(ctx, source, progress)
+
+    progress(0, source.total)
+    job_id, report = run(load)
+    print(file=sys.stderr)
+    for error in report.errors[:20]:
+        print(f"line {error['line']}, {error['column'] or 'row'}: {error['reason']}", file=sys.stderr)
+    print(f"import {job_id} done: {report.total:,} rows, {report.created:,} created,"
+          f" {report.updated:,} updated, {report.rejected:,} rejected")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    ledger = sub.add_parser("ledger", help="the consent ledger").add_subparsers(
+        dest="action", required=True
+    )
+    verify = ledger.add_parser("verify")
+    verify.add_argument("--tenant", required=True)
+    verify.set_defaults(fn=cmd_ledger_verify)
+
+    retain = sub.add_parser("retention", help="re-permission, purge and expire what is due")
+    retain.add_argument("--dry-run", action="store_true",
+                        help="list what would be done (tenant, action, id, why); change nothing")
+    retain.add_argument("--tenant", help="only this tenant (slug)")
+    retain.set_defaults(fn=cmd_retention)
+
+    imp = sub.add_parser("import", help="import contacts and consents from CSV or NDJSON")
+    imp.add_argument("file")
+    imp.add_argument("--tenant", required=True)
+    imp.add_argument("--format", choices=["csv", "ndjson"])
+    imp.set_defaults(fn=cmd_import)

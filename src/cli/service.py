@@ -1,0 +1,83 @@
+"""Running Optinbase: `migrate`, `serve`, `worker`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from urllib.parse import urlparse
+
+import uvicorn
+from piccolo.apps.migrations.commands.forwards import run_forwards
+
+from cli.runtime import CommandError, as_owner, run
+from messaging.outbox import OutboxWorker
+from optinbase import db
+from optinbase.settings import get_settings
+from workers.housekeeping import run_periodic
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    as_owner()  # the application role only gets grants
+    settings = get_settings()
+
+    async def migrate() -> None:
+        result = await run_forwards("all")
+        if not result.success:
+            raise CommandError(f"migration failed: {result.message}")
+        if settings.is_postgres:
+            app_role = urlparse(settings.database_url).username
+            owner_role = urlparse(settings.database_owner_url).username
+            if app_role and app_role != owner_role:
+                await db.execute("SELECT optinbase_grant_app_role({})", app_role)
+
+    run(migrate)
+    print("migrations applied")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    settings = get_settings()
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        log_level="info",
+        access_log=False,
+    )
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    """Delivers the outbox until interrupted; run as many as you like."""
+    settings = get_settings()
+
+    async def work() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        worker = OutboxWorker(settings.smtp_url, settings.mail_from, poll_seconds=args.poll)
+        if args.once:
+            print(f"{await worker.run_once()} messages delivered")
+            return
+        print("outbox worker running (Ctrl-C stops it)", file=sys.stderr)
+        await asyncio.gather(worker.run_forever(stop), run_periodic(stop))
+
+    run(work)
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+
+    serve = sub.add_parser("serve", help="serve the HTTP API and pages")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(fn=cmd_serve)
+
+    worker = sub.add_parser("worker", help="deliver queued e-mails and webhooks")
+    worker.add_argument("--once", action="store_true", help="one batch, then exit")
+    worker.add_argument("--poll", type=float, default=1.0, help="seconds between polls")
+    worker.set_defaults(fn=cmd_worker)
