@@ -209,8 +209,7 @@ async def main(args: argparse.Namespace) -> dict:
         tenant = await repository.tenant_by_slug(args.tenant)
         if tenant is None:
             raise SystemExit(f"no tenant {args.tenant!r}")
-        ctx = TenantContext(tenant_id=tenant.id, tenant_slug=tenant.slug,
-                            actor="bench:import", country=tenant.country)
+        ctx = TenantContext.for_operator(tenant, "bench-import")
         notice_id = await _catalog(ctx)
         body = make_csv(args.rows, notice_id)
         _log(f"{args.rows:,} rows, {len(body) / 1e6:.0f} MB; anchor: raw COPY into a plain table")

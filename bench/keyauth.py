@@ -4,7 +4,7 @@ After one real (argon2) verification through the database, times with
 time.perf_counter:
   * `KeyAuthenticator.cached(key_id, secret)`      -- HMAC + dict lookup;
   * `await KeyAuthenticator.authenticate(full_key)` -- + key parsing (regex);
-  * `ApiKeyAuthMiddleware.authenticate_request`     -- the whole auth wall of a
+  * `api.auth.resolve_api_key`                      -- the whole auth wall of a
     request: header parsing, the above, the cached tenant lookup and the
     TenantContext (Litestar's own middleware machinery not included).
 Each is run `--calls` times per repeat; the median repeat is reported, and the
@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 
 async def measure(full_key: str, calls: int, repeats: int) -> dict:
-    from api.auth import ApiKeyAuthMiddleware
+    from api.auth import resolve_api_key
     from optinbase import db
     from tenants.keys import KeyAuthenticator, parse
     from tenants.service import TenantDirectory
@@ -36,12 +36,12 @@ async def measure(full_key: str, calls: int, repeats: int) -> dict:
         first_ms = (time.perf_counter() - t0) * 1e3
         key_id, secret = parse(full_key)
         assert authenticator.cached(key_id, secret) == key, "key not cached after a verify"
-        connection = SimpleNamespace(
-            app=SimpleNamespace(state=SimpleNamespace(
+        scope = {
+            "app": SimpleNamespace(state=SimpleNamespace(
                 key_authenticator=authenticator, tenant_directory=directory)),
-            headers={"authorization": f"Bearer {full_key}"},
-        )
-        await ApiKeyAuthMiddleware.authenticate_request(None, connection)  # tenant into cache
+            "headers": [(b"authorization", f"Bearer {full_key}".encode())],
+        }
+        await resolve_api_key(scope)  # tenant into cache
 
         def run_cached() -> float:
             cached = authenticator.cached
@@ -58,10 +58,10 @@ async def measure(full_key: str, calls: int, repeats: int) -> dict:
             return time.perf_counter() - start
 
         async def run_wall() -> float:
-            wall = ApiKeyAuthMiddleware.authenticate_request
+            wall = resolve_api_key
             start = time.perf_counter()
             for _ in range(calls):
-                await wall(None, connection)
+                await wall(scope)
             return time.perf_counter() - start
 
         timings: dict[str, list[float]] = {"cached": [], "authenticate": [], "auth_wall": []}

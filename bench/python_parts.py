@@ -11,6 +11,7 @@ import datetime as dt
 import gc
 import sys
 import time
+import types
 import uuid
 from pathlib import Path
 
@@ -30,7 +31,8 @@ def main(rows: int) -> None:
     process.started()  # as the server and the command line
     tenant, purpose, notice = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     body = imports.make_csv(rows, notice)
-    ctx = TenantContext(tenant_id=tenant, tenant_slug="bench", actor="bench", country="FR")
+    ctx = TenantContext.for_operator(types.SimpleNamespace(id=tenant, slug="bench", country="FR"),
+                                     "bench")
     catalog = checks.Catalog(purposes={imports.PURPOSE: (purpose, False)},
                              notices={notice: (purpose, frozenset(["email"]))})
     now = dt.datetime.now(dt.timezone.utc)

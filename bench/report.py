@@ -136,7 +136,7 @@ def main() -> None:
         lines.append(
             f"key authentication, cached path: KeyAuthenticator.cached {key_us:.1f} µs,"
             f" authenticate(full key) {keyauth['authenticate_us']:.1f} µs, whole auth wall"
-            f" (ApiKeyAuthMiddleware.authenticate_request) {keyauth['auth_wall_us']:.1f} µs"
+            f" (api.auth.resolve_api_key) {keyauth['auth_wall_us']:.1f} µs"
             f" per call (median of {keyauth['repeats']} x {keyauth['calls']:,});"
             f" goal <= {KEY_AUTH_GOAL_US:.0f} µs: "
             + ("meets goal" if keyauth["auth_wall_us"] <= KEY_AUTH_GOAL_US else "ABOVE GOAL")

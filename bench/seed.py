@@ -74,10 +74,7 @@ async def seed(slug: str, contacts: int, real: int, purpose_key: str, batch: int
         if tenant is None:
             raise SystemExit(f"seed: no tenant {slug!r}")
         tenant_id = tenant.id
-        ctx = TenantContext(
-            tenant_id=tenant_id, tenant_slug=slug, actor="system:bench-seed",
-            country=tenant.country,
-        )
+        ctx = TenantContext.for_operator(tenant, "bench-seed")
         engine = db.get_engine()
 
         # 1. purpose and notice, through the service functions.

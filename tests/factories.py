@@ -21,6 +21,7 @@ class TenantFixture:
     slug: str
     key: str
     headers: dict[str, str] = field(default_factory=dict)
+    country: str = "FR"
 
 
 def unique_slug(prefix: str = "t") -> str:
@@ -48,7 +49,8 @@ async def make_tenant(
             slug or unique_slug(), "Tenant", country=country, agency_slug=agency
         )
     key = await make_key(record.id, scopes=scopes)
-    return TenantFixture(record.id, record.slug, key, {"Authorization": f"Bearer {key}"})
+    return TenantFixture(record.id, record.slug, key, {"Authorization": f"Bearer {key}"},
+                         record.country)
 
 
 async def make_key(tenant_id: uuid.UUID, *, scopes: Optional[list[str]] = None,

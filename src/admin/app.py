@@ -11,7 +11,7 @@ import piccolo_admin.endpoints as admin_endpoints
 from piccolo_admin.endpoints import AdminRouter, TableConfig
 from piccolo_api.rate_limiting.middleware import InMemoryLimitProvider
 
-from admin import writers
+from admin import dashboard, forms, request_forms, writers
 from admin.crud import POLICIES, ScopedCRUD, TablePolicy
 from admin.gate import AdminGate
 from admin.scope import ERASERS, current_scope
@@ -128,8 +128,6 @@ def lock_seconds() -> int:
 
 
 def build_admin(production: bool, key_authenticator: Optional[Any] = None) -> AdminGate:
-    from admin import dashboard, forms, request_forms
-
     forms.KEY_AUTHENTICATOR = key_authenticator
     admin = OptinbaseAdmin(
         *_policies(),

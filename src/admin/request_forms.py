@@ -19,8 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 
 from admin.forms import managed_tenant
-from admin.scope import ERASERS, MANAGERS, current_scope
-from admin.writers import acting_for, context_for
+from admin.scope import ERASERS, MANAGERS, acting, current_scope
 from consent import erasure
 from consent.requests import intake, lifecycle
 from consent.requests.schemas import CloseIn, ExtendIn, Kind, RequestIn, RequestOut
@@ -51,7 +50,7 @@ async def _request_tenant(request_id: str, allowed: frozenset[str] = MANAGERS) -
     scope = current_scope.get()
     if not scope.may(tenant_id, allowed):
         raise ValueError("Your role does not allow handling data-subject requests.")
-    return wanted, tenant_id, row["kind"], await context_for(scope, tenant_id)
+    return wanted, tenant_id, row["kind"]
 
 
 def _said(out: RequestOut, verb: str) -> str:
@@ -60,10 +59,11 @@ def _said(out: RequestOut, verb: str) -> str:
 
 
 async def _run(tenant_id: uuid.UUID, call) -> Any:
-    """A service call for this tenant, its refusals turned into form errors."""
+    """`call(ctx)`, a service call acting for this tenant, its refusals turned
+    into form errors."""
     try:
-        with acting_for(tenant_id):
-            return await call()
+        async with acting(current_scope.get(), tenant_id) as ctx:
+            return await call(ctx)
     except DomainError as exc:
         raise ValueError(exc.detail) from None
     except msgspec.ValidationError as exc:
@@ -84,10 +84,9 @@ class NewRequest(BaseModel):
 async def record_request(request: Request, data: NewRequest) -> str:
     scope = current_scope.get()
     tenant_id = await managed_tenant(scope, data.tenant)
-    ctx = await context_for(scope, tenant_id)
     payload = RequestIn(kind=data.kind, email=data.email or None, phone=data.phone or None,
                         identity_verified=data.identity_checked, note=data.note)
-    out = await _run(tenant_id, lambda: intake.receive(ctx, payload, source="staff"))
+    out = await _run(tenant_id, lambda ctx: intake.receive(ctx, payload, source="staff"))
     return _said(out, "recorded")
 
 
@@ -97,8 +96,8 @@ class RequestNote(BaseModel):
 
 
 async def verify_request(request: Request, data: RequestNote) -> str:
-    request_id, tenant_id, _, ctx = await _request_tenant(data.request_id)
-    out = await _run(tenant_id, lambda: intake.attest(ctx, request_id,
+    request_id, tenant_id, _ = await _request_tenant(data.request_id)
+    out = await _run(tenant_id, lambda ctx: intake.attest(ctx, request_id,
                                                        data.how_identity_was_checked))
     return _said(out, "verified by staff")
 
@@ -111,9 +110,9 @@ class Extension(BaseModel):
 
 
 async def extend_request(request: Request, data: Extension) -> str:
-    request_id, tenant_id, _, ctx = await _request_tenant(data.request_id)
+    request_id, tenant_id, _ = await _request_tenant(data.request_id)
     body = ExtendIn(months=data.months, reason=data.reason)
-    out = await _run(tenant_id, lambda: lifecycle.extend(ctx, request_id, body))
+    out = await _run(tenant_id, lambda ctx: lifecycle.extend(ctx, request_id, body))
     return _said(out, f"extended by {data.months} month(s)")
 
 
@@ -125,7 +124,7 @@ class Completion(BaseModel):
 
 
 async def complete_request(request: Request, data: Completion) -> str:
-    request_id, tenant_id, kind, ctx = await _request_tenant(data.request_id)
+    request_id, tenant_id, kind = await _request_tenant(data.request_id)
     if kind == "erasure" and not current_scope.get().may(tenant_id, ERASERS):
         raise ValueError("Only an owner or the DPO may carry out an erasure.")
     changes: Optional[ContactPatch] = None
@@ -135,7 +134,7 @@ async def complete_request(request: Request, data: Completion) -> str:
         except (ValueError, msgspec.ValidationError) as exc:
             raise ValueError(f"changes: {exc}") from None
     body = CloseIn(reason=data.reason, changes=changes)
-    out = await _run(tenant_id, lambda: lifecycle.complete(ctx, request_id, body))
+    out = await _run(tenant_id, lambda ctx: lifecycle.complete(ctx, request_id, body))
     return _said(out, "completed")
 
 
@@ -145,8 +144,8 @@ class Rejection(BaseModel):
 
 
 async def reject_request(request: Request, data: Rejection) -> str:
-    request_id, tenant_id, _, ctx = await _request_tenant(data.request_id)
-    out = await _run(tenant_id, lambda: lifecycle.reject(ctx, request_id, CloseIn(reason=data.reason)))
+    request_id, tenant_id, _ = await _request_tenant(data.request_id)
+    out = await _run(tenant_id, lambda ctx: lifecycle.reject(ctx, request_id, CloseIn(reason=data.reason)))
     return _said(out, "rejected")
 
 
@@ -164,8 +163,7 @@ async def erase_contact_form(request: Request, data: Erasure) -> str:
         raise ValueError("Only an owner or the DPO may carry out an erasure.")
     if not data.confirm:
         raise ValueError("Tick the confirmation: an erasure cannot be undone.")
-    ctx = await context_for(scope, tenant_id)
-    await _run(tenant_id, lambda: erasure.erase_contact(ctx, contact_id))
+    await _run(tenant_id, lambda ctx: erasure.erase_contact(ctx, contact_id))
     return f"Contact {contact_id} erased; only a keyed hash remains, on the suppression list."
 
 

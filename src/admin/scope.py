@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextvars
 import uuid
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import AsyncContextManager, Optional
 
 from optinbase import db
+from optinbase.context import TenantContext
+from tenants import envelope
 from tenants.tables import StaffSession
 
 WRITERS = frozenset({"owner", "manager", "editor", "dpo"})
@@ -98,3 +100,12 @@ async def resolve(token: Optional[str]) -> AdminScope:
         if _RANK.get(m["role"], -1) > _RANK.get(roles.get(tenant_id, ""), -1):
             roles[tenant_id] = m["role"]
     return AdminScope(user_id, row["username"], False, roles, frozenset(agencies))
+
+
+def acting(scope: AdminScope, tenant_id: uuid.UUID) -> AsyncContextManager[TenantContext]:
+    """A staff member acting through the services for one of their tenants:
+    `async with acting(scope, tenant_id) as ctx:` (the envelope narrows the
+    admin transaction to that tenant and gives the role's scopes)."""
+    if not scope.sees(tenant_id):
+        raise LookupError("a tenant this staff member does not see")
+    return envelope.acting(tenant_id, scope.user_id, scope.role(tenant_id) or "viewer")

@@ -12,37 +12,14 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from admin.scope import AdminScope
+from admin.scope import AdminScope, acting
 from consent import contacts, notices
 from consent.erasure import erase_contact as erase
 from consent.schemas import ContactIn, ContactPatch, NoticeIn
 from optinbase import db
-from optinbase.context import TenantContext
 from optinbase.errors import DomainError
 
 CONTACT_FIELDS = tuple(ContactPatch.__struct_fields__)
-
-
-async def context_for(scope: AdminScope, tenant_id: uuid.UUID) -> TenantContext:
-    row = await db.fetchrow("SELECT slug, country FROM tenant WHERE id = {}", tenant_id)
-    return TenantContext(
-        tenant_id=tenant_id, tenant_slug=row["slug"], actor=f"staff:{scope.user_id}",
-        country=row["country"] or "",
-    )
-
-
-class acting_for:
-    """Marks the admin transaction as this tenant's for the services' guard
-    (`db.require_tenant`); RLS already allows it through `app.tenant_ids`."""
-
-    def __init__(self, tenant_id: uuid.UUID) -> None:
-        self.tenant_id = tenant_id
-
-    def __enter__(self) -> None:
-        self.token = db.current_tenant.set(self.tenant_id)
-
-    def __exit__(self, *exc: Any) -> None:
-        db.current_tenant.reset(self.token)
 
 
 def _contact_values(data: dict) -> dict[str, Any]:
@@ -72,10 +49,9 @@ def _out(contact: Any, status: int) -> Response:
 async def create_contact(
     request: Request, scope: AdminScope, tenant_id: uuid.UUID, row_id: Optional[Any], data: dict
 ) -> Response:
-    ctx = await context_for(scope, tenant_id)
     try:
         payload = msgspec.convert(_contact_values(data), ContactIn)
-        with acting_for(tenant_id):
+        async with acting(scope, tenant_id) as ctx:
             created = await contacts.create_contact(ctx, payload)
     except (DomainError, msgspec.ValidationError, ValueError) as exc:
         return problem(exc)
@@ -86,10 +62,9 @@ async def create_contact(
 async def update_contact(
     request: Request, scope: AdminScope, tenant_id: uuid.UUID, row_id: Optional[Any], data: dict
 ) -> Response:
-    ctx = await context_for(scope, tenant_id)
     try:
         payload = msgspec.convert(_contact_values(data), ContactPatch)
-        with acting_for(tenant_id):
+        async with acting(scope, tenant_id) as ctx:
             updated = await contacts.patch_contact(ctx, row_id, payload)
     except (DomainError, msgspec.ValidationError, ValueError) as exc:
         return problem(exc)
@@ -107,7 +82,6 @@ async def create_notice(
 ) -> Response:
     """Version and text digest are the service's; the purpose (already checked
     to be this tenant's) is named by key as in the API."""
-    ctx = await context_for(scope, tenant_id)
     row = await db.fetchrow(
         "SELECT key FROM purpose WHERE tenant_id = {} AND id = {}", tenant_id,
         uuid.UUID(str(data.get("purpose"))),
@@ -119,7 +93,7 @@ async def create_notice(
             "partners": _json_list(data.get("partners")) or [],
             "policy_url": data.get("policy_url") or None,
         }, NoticeIn)
-        with acting_for(tenant_id):
+        async with acting(scope, tenant_id) as ctx:
             created = await notices.create_notice(ctx, payload)
     except (DomainError, msgspec.ValidationError, ValueError) as exc:
         return problem(exc)
@@ -140,9 +114,8 @@ async def erase_contact(
     """Deleting a contact is an erasure (DESIGN, "Erasure"), never a raw row
     delete, which would leave the ledger's personal fields and the outbox behind."""
 
-    ctx = await context_for(scope, tenant_id)
     try:
-        with acting_for(tenant_id):
+        async with acting(scope, tenant_id) as ctx:
             await erase(ctx, uuid.UUID(str(row_id)))
     except (DomainError, ValueError) as exc:
         return problem(exc)

@@ -18,7 +18,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from admin.mount import admin_handlers
-from api.auth import ApiKeyAuthMiddleware, current_context
+from api.auth import resolve_api_key
 from api.controllers.consents import ConsentCheckController, LedgerController
 from api.controllers.contacts import ContactController
 from api.controllers.health import health, ready
@@ -33,13 +33,18 @@ from api.controllers.suppressions import SuppressionController
 from api.controllers.tenant import TenantController
 from api.controllers.webhooks import WebhookController
 from api.problems import to_problem
-from api.transaction import TenantTransactionMiddleware
+from api.envelope import Envelope, current_context, current_tenant, resolve_subject
 from messaging.outbox import OutboxWorker
 from optinbase import db, process
 from workers.housekeeping import run_periodic
 from optinbase.settings import Settings, get_settings
 from tenants.keys import KeyAuthenticator
 from tenants.service import TenantDirectory
+
+
+# Who calls, as resolved by the envelope (api.envelope): the handlers' `ctx` and `tenant`.
+CALLER = {"ctx": Provide(current_context, sync_to_thread=False),
+          "tenant": Provide(current_tenant, sync_to_thread=False)}
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -77,16 +82,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
             InboundController,
             WebhookController,
         ],
-        middleware=[
-            DefineMiddleware(ApiKeyAuthMiddleware),
-            DefineMiddleware(TenantTransactionMiddleware, max_body_bytes=settings.max_body_bytes),
-        ],
-        dependencies={"ctx": Provide(current_context, sync_to_thread=False)},
+        middleware=[DefineMiddleware(Envelope, resolve=resolve_api_key,
+                                     max_body_bytes=settings.max_body_bytes, idempotent=True)],
+        dependencies=CALLER,
         security=[{"apiKey": []}],
+    )
+    pages = Router(
+        path="/",
+        route_handlers=[PublicPages, PublicRequestPages],
+        middleware=[DefineMiddleware(Envelope, resolve=resolve_subject,
+                                     max_body_bytes=settings.max_body_bytes)],
+        dependencies=CALLER,
+        include_in_schema=False,
+        opt={"page": True},  # errors answer the error page to browsers (api.problems)
     )
     key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
     app = Litestar(
-        route_handlers=[health, ready, v1, PublicPages, PublicRequestPages, *admin_handlers(settings, key_authenticator)],
+        route_handlers=[health, ready, v1, pages, *admin_handlers(settings, key_authenticator)],
         lifespan=[database],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine

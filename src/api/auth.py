@@ -1,52 +1,48 @@
-"""Bearer-key authentication: the only place an API request gets its TenantContext."""
+"""Bearer-key authentication: the API's resolver for the envelope — the only
+place an API request gets its TenantContext — and the scope guard."""
 
 from __future__ import annotations
 
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import Scope
 
+from api.envelope import current_context, header
 from optinbase.context import TenantContext
 from optinbase.errors import Forbidden, Invalid, NotFound, Unauthorized
 from tenants.keys import KeyAuthenticator
+from tenants.repository import TenantRecord
 from tenants.service import TenantDirectory
 
 
-class ApiKeyAuthMiddleware(AbstractAuthenticationMiddleware):
-    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
-        state = connection.app.state
-        authenticator: KeyAuthenticator = state.key_authenticator
-        directory: TenantDirectory = state.tenant_directory
-        header = connection.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
-        key = await authenticator.authenticate(token.strip())
-        requested = connection.headers.get("x-tenant")
-        if key.tenant_id is not None:
-            tenant = await directory.by_id(key.tenant_id)
-            if requested and requested != tenant.slug:
-                raise NotFound("tenant not found")
-        else:
-            if not requested:
-                raise Invalid(
-                    "an agency key must name its tenant in the X-Tenant header",
-                    errors=[{"field": "X-Tenant", "message": "required with an agency key"}],
-                )
-            try:
-                tenant = await directory.by_slug(requested)
-            except NotFound:
-                tenant = None
-            if tenant is None or tenant.agency_id != key.agency_id:
-                raise NotFound("tenant not found")
-        context = TenantContext(
-            tenant_id=tenant.id,
-            tenant_slug=tenant.slug,
-            actor=f"api_key:{key.key_id}",
-            scopes=key.scopes,
-            country=tenant.country,
-        )
-        return AuthenticationResult(user=context, auth=key)
+async def resolve_api_key(scope: Scope) -> tuple[TenantContext, TenantRecord]:
+    """The key's tenant; an agency key names one of its tenants in X-Tenant.
+    Another agency's tenant reads as a missing one."""
+    state = scope["app"].state
+    authenticator: KeyAuthenticator = state.key_authenticator
+    directory: TenantDirectory = state.tenant_directory
+    scheme, _, token = (header(scope, b"authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
+    key = await authenticator.authenticate(token.strip())
+    requested = header(scope, b"x-tenant")
+    if key.tenant_id is not None:
+        tenant = await directory.by_id(key.tenant_id)
+        if requested and requested != tenant.slug:
+            raise NotFound("tenant not found")
+    else:
+        if not requested:
+            raise Invalid(
+                "an agency key must name its tenant in the X-Tenant header",
+                errors=[{"field": "X-Tenant", "message": "required with an agency key"}],
+            )
+        try:
+            tenant = await directory.by_slug(requested)
+        except NotFound:
+            tenant = None
+        if tenant is None or tenant.agency_id != key.agency_id:
+            raise NotFound("tenant not found")
+    return TenantContext.for_api_key(tenant, key.key_id, key.scopes), tenant
 
 
 def requires(scope: str):
@@ -54,12 +50,7 @@ def requires(scope: str):
     Litestar runs sync guards in a thread pool, a costly hop on every request."""
 
     async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-        context: TenantContext = connection.user
-        if not context.allows(scope):
+        if not current_context(connection).allows(scope):
             raise Forbidden(f"this API key lacks the {scope!r} scope")
 
     return guard
-
-
-def current_context(request: ASGIConnection) -> TenantContext:
-    return request.user

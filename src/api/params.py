@@ -6,14 +6,17 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from optinbase.context import TenantContext
+from tenants.repository import TenantRecord
 
 T = TypeVar("T")
 
-# The caller's tenant, resolved by api.auth from the key; never from the request.
+# Who calls and for which tenant, resolved by the envelope (api.envelope) from
+# the key, the signed link or the form's slug; never from the request's body.
 Ctx = NamedDependency[TenantContext]
+Tenant = NamedDependency[TenantRecord]
 Limit = Annotated[int, QueryParameter(ge=1, le=500)]
 Query = FromQuery[Optional[str]]
 Path = FromPath
 Body = JSONBody
 
-__all__ = ["Body", "Ctx", "Limit", "Path", "Query", "FromQuery"]
+__all__ = ["Body", "Ctx", "Limit", "Path", "Query", "FromQuery", "Tenant"]

@@ -1,22 +1,19 @@
-"""The one mapping from errors to RFC 9457 problem documents."""
+"""The one mapping from errors to answers: RFC 9457 problem documents, or the
+public pages' error page for a browser."""
 
 from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 from typing import Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Template
 
-from optinbase.errors import Conflict, DomainError, Forbidden, NotFound
-
-try:  # asyncpg is only needed on PostgreSQL
-    import asyncpg
-except ImportError:  # pragma: no cover
-    asyncpg = None
+from optinbase import db
+from optinbase.errors import DomainError, Unavailable
 
 logger = logging.getLogger("optinbase.api")
 PROBLEM = "application/problem+json"
@@ -30,6 +27,14 @@ _TITLES = {
 }
 
 
+def _headers(status: int, error: DomainError | None = None) -> dict[str, str] | None:
+    if status == 401:
+        return {"WWW-Authenticate": 'Bearer realm="optinbase"'}
+    if status == 503:
+        return {"Retry-After": str(getattr(error, "retry_after", Unavailable.retry_after))}
+    return None
+
+
 def problem(status: int, detail: str, slug: str | None = None, **extra: Any) -> Response:
     body = {
         "type": TYPE_BASE + (slug or _TITLES.get(status, "error").lower().replace(" ", "-")),
@@ -38,54 +43,65 @@ def problem(status: int, detail: str, slug: str | None = None, **extra: Any) -> 
         "detail": detail,
         **extra,
     }
-    headers = {"WWW-Authenticate": 'Bearer realm="optinbase"'} if status == 401 else None
-    return Response(
-        content=msgspec.json.encode(body), status_code=status, media_type=PROBLEM, headers=headers
-    )
-
-
-def _database_error(exc: Exception) -> DomainError | None:
-    """Constraint and policy violations become the answer the walls promise."""
-    text = str(exc)
-    if isinstance(exc, sqlite3.IntegrityError):
-        if "UNIQUE" in text:
-            return Conflict("an object with this identifier already exists")
-        if "FOREIGN KEY" in text or "same tenant" in text:
-            return NotFound("a referenced object was not found")
-        return Conflict(text)
-    if asyncpg is not None:
-        if isinstance(exc, asyncpg.UniqueViolationError):
-            return Conflict("an object with this identifier already exists")
-        if isinstance(exc, asyncpg.ForeignKeyViolationError):
-            return NotFound("a referenced object was not found")
-        if isinstance(exc, asyncpg.InsufficientPrivilegeError):
-            # Row-level security refused the row: for the caller it does not exist.
-            return NotFound("not found")
-        if isinstance(exc, asyncpg.CheckViolationError):
-            return Forbidden(text.split("\n")[0])
-    return None
+    return Response(content=msgspec.json.encode(body), status_code=status, media_type=PROBLEM,
+                    headers=_headers(status))
 
 
 def to_problem(request: Request | None, exc: Exception) -> Response:
-    if isinstance(exc, DomainError):
-        return problem(exc.status, exc.detail, exc.slug, **exc.extra)
-    if isinstance(exc, ValidationException):
-        errors = [
-            {"field": _field_path(e.get("key"), e.get("message", "")),
-             "message": e.get("message", "")}
-            for e in (exc.extra or [])
-            if isinstance(e, dict)
-        ]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or exc.detail
-        malformed = any("malformed" in e["message"].lower() for e in errors)
-        return problem(400 if malformed else 422, detail, "invalid", errors=errors)
-    if isinstance(exc, HTTPException):
-        return problem(exc.status_code, exc.detail or _TITLES.get(exc.status_code, "Error"))
-    mapped = _database_error(exc)
-    if mapped is not None:
-        return problem(mapped.status, mapped.detail, mapped.slug)
-    logger.exception("unhandled error", exc_info=exc)
-    return problem(500, "An unexpected error occurred; it has been logged.")
+    """The app's one exception handler: every failure becomes a problem
+    document — or, for a person's browser on a public page, the error page."""
+    error = _as_domain_error(exc)
+    if error is None:
+        if isinstance(exc, ValidationException):
+            return _validation_problem(exc)
+        if isinstance(exc, HTTPException):
+            return problem(exc.status_code, exc.detail or _TITLES.get(exc.status_code, "Error"))
+        logger.exception("unhandled error", exc_info=exc)
+        return problem(500, "An unexpected error occurred; it has been logged.")
+    if request is not None and wants_page(request):
+        return error_page(request, error)
+    return problem(error.status, error.detail, error.slug, **error.extra)
+
+
+def _as_domain_error(exc: Exception) -> DomainError | None:
+    return exc if isinstance(exc, DomainError) else db.domain_error_of(exc)
+
+
+def _validation_problem(exc: ValidationException) -> Response:
+    errors = [
+        {"field": _field_path(e.get("key"), e.get("message", "")),
+         "message": e.get("message", "")}
+        for e in (exc.extra or [])
+        if isinstance(e, dict)
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or exc.detail
+    malformed = any("malformed" in e["message"].lower() for e in errors)
+    return problem(400 if malformed else 422, detail, "invalid", errors=errors)
+
+
+def wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def wants_page(request: Request) -> bool:
+    """A public page asked for by a browser (not `Accept: application/json`)."""
+    try:
+        page = request.route_handler.opt.get("page", False)
+    except Exception:  # no route matched
+        return False
+    return bool(page) and not wants_json(request)
+
+
+_ERROR_TITLE = {"fr": "Lien non valable", "en": "Invalid link"}
+
+
+def error_page(request: Request, error: DomainError) -> Response:
+    """The one error page of the public pages, in the visitor's language."""
+    language = "fr" if "fr" in request.headers.get("accept-language", "")[:2] else "en"
+    return Template(template_name="error.html", status_code=error.status,
+                    headers=_headers(error.status, error),
+                    context={"view": None, "lang": language, "title": _ERROR_TITLE[language],
+                             "message": error.detail})
 
 
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")

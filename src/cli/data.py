@@ -9,22 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from cli.runtime import CommandError, as_owner, run
-from consent import retention
 from consent.imports import jobs, parse
 from consent.ledger import chain
-from optinbase import db
-from optinbase.context import TenantContext
-from optinbase.errors import NotFound
-from tenants import repository
+from tenants import envelope, repository
+from workers import housekeeping
 
 
 def cmd_ledger_verify(args: argparse.Namespace) -> None:
     async def verify() -> chain.VerifyResult:
-        tenant = await repository.tenant_by_slug(args.tenant)
-        if tenant is None:
-            raise NotFound(f"no tenant {args.tenant!r}")
-        async with db.tenant_transaction(tenant.id, write=False):
-            return await chain.verify(tenant.id)
+        ctx, _ = await envelope.operator(args.tenant, "ledger verify")
+        async with envelope.tenant(ctx, write=False):
+            return await chain.verify(ctx.tenant_id)
 
     result = run(verify)
     if result.ok:
@@ -44,8 +39,9 @@ def cmd_retention(args: argparse.Namespace) -> None:
     async def apply() -> list[str]:
         if args.tenant and await repository.tenant_by_slug(args.tenant) is None:
             raise CommandError(f"no tenant {args.tenant!r}")
-        return await retention.run(dt.datetime.now(dt.timezone.utc), only=args.tenant,
-                                   dry_run=args.dry_run)
+        return await housekeeping.retention_due(dt.datetime.now(dt.timezone.utc),
+                                                only=args.tenant, dry_run=args.dry_run,
+                                                strict=True)
 
     lines = run(apply)
     for line in lines:
@@ -68,13 +64,9 @@ def cmd_import(args: argparse.Namespace) -> None:
         print(f"\r{done:,}/{total:,} rows", end="", file=sys.stderr, flush=True)
 
     async def load() -> tuple[Any, Any]:
-        tenant = await repository.tenant_by_slug(args.tenant)
-        if tenant is None:
-            raise NotFound(f"no tenant {args.tenant!r}")
-        ctx = TenantContext(tenant_id=tenant.id, tenant_slug=tenant.slug,
-                            actor="cli:import", country=tenant.country)
+        ctx, _ = await envelope.operator(args.tenant, "import")
         # One transaction: interrupted, the import leaves nothing behind.
-        async with db.tenant_transaction(tenant.id):
+        async with envelope.tenant(ctx):
             return await jobs.import_now(ctx, source, progress)
 
     progress(0, source.total)

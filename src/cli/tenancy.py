@@ -8,9 +8,8 @@ import getpass
 import sys
 
 from cli.runtime import CommandError, as_owner, run
-from optinbase import db
 from optinbase.errors import NotFound
-from tenants import keys, repository, service
+from tenants import envelope, keys, repository, service
 
 
 def cmd_tenants_create(args: argparse.Namespace) -> None:
@@ -52,7 +51,7 @@ def cmd_keys_create(args: argparse.Namespace) -> None:
             if agency is None:
                 raise NotFound(f"no agency {args.agency!r}")
             agency_id = agency["id"]
-        async with db.tenant_transaction(tenant_id, agency_id=agency_id):
+        async with envelope.control(tenant_id=tenant_id, agency_id=agency_id):
             return await keys.create_key(
                 tenant_id=tenant_id, agency_id=agency_id, name=args.name or "",
                 scopes=args.scope, expires_at=expires_at,

@@ -32,7 +32,7 @@ from consent.journey.double_opt_in import lifetime
 from consent.requests import deadlines, links
 from consent.requests.intake import verify_hours
 from consent.requests.mail import language_of
-from consent.requests.records import OPEN_SQL, LinkGone, record_event, subject_context
+from consent.requests.records import OPEN_SQL, LinkGone, record_event
 from consent.requests.scrub import lapse
 from messaging.outbox import enqueue_email
 from optinbase import audit, db
@@ -40,7 +40,6 @@ from optinbase.context import TenantContext
 from optinbase.db import db_uuid
 from optinbase.errors import NotFound
 from optinbase.settings import get_settings
-from tenants import repository
 from tenants.repository import TenantRecord
 
 RETENTION_MONTHS = 36
@@ -213,27 +212,18 @@ async def keep(ctx: TenantContext, contact_id: uuid.UUID, now: dt.datetime) -> b
     return True
 
 
-async def run(now: dt.datetime, only: str | None = None, dry_run: bool = False) -> list[str]:
-    """Every tenant (or the one named): plans, and unless dry_run acts. Returns
-    the plan's lines (dry run) or a summary line per tenant that did something."""
-
+async def retain(ctx: TenantContext, tenant: TenantRecord, now: dt.datetime,
+                 dry_run: bool = False) -> list[str]:
+    """For one tenant: plans, and unless dry_run acts. Returns the plan's lines
+    (dry run) or a summary line when something was done."""
+    due = await plan(tenant, now)
+    if dry_run:
+        return due.lines()
     settings = get_settings()
-    out: list[str] = []
-    for tenant in await repository.all_tenants():
-        if only and tenant.slug != only:
-            continue
-        ctx = TenantContext(tenant_id=tenant.id, tenant_slug=tenant.slug, actor="system:retention",
-                            country=tenant.country)
-        async with db.tenant_transaction(tenant.id, write=not dry_run):
-            due = await plan(tenant, now)
-            if dry_run:
-                out += due.lines()
-                continue
-            counts = await apply(ctx, due, secret_key=settings.secret_key,
-                                 public_url=settings.public_url)
-        if any(counts.values()):
-            out.append(f"{tenant.slug}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
-    return out
+    counts = await apply(ctx, due, secret_key=settings.secret_key, public_url=settings.public_url)
+    if not any(counts.values()):
+        return []
+    return [f"{tenant.slug}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v)]
 
 
 class KeepView(msgspec.Struct, kw_only=True):
@@ -244,21 +234,19 @@ class KeepView(msgspec.Struct, kw_only=True):
     language: str
 
 
-async def keep_page(token: str, *, confirm: bool) -> KeepView:
+async def keep_page(ctx: TenantContext, tenant: TenantRecord, token: str, *,
+                    confirm: bool) -> KeepView:
     """The "stay" link of the re-permission e-mail: GET asks, only POST keeps."""
-
-    link = links.open_link(token, "keep")
-    ctx, tenant = await subject_context(link.tenant_id)
+    link = links.open_for(ctx, token, "keep")
     now = dt.datetime.now(dt.timezone.utc)
     if link.expires_at <= now:
         raise LinkGone("this link has expired")
-    async with db.tenant_transaction(tenant.id, write=confirm):
-        if confirm:
-            found = await keep(ctx, link.subject_id, now)
-        else:
-            found = bool(await db.fetchval(
-                "SELECT count(*) FROM contact WHERE tenant_id = {} AND id = {}",
-                tenant.id, link.subject_id))
+    if confirm:
+        found = await keep(ctx, link.subject_id, now)
+    else:
+        found = bool(await db.fetchval(
+            "SELECT count(*) FROM contact WHERE tenant_id = {} AND id = {}",
+            tenant.id, link.subject_id))
     if not found:
         raise NotFound("this link is not valid")
     return KeepView(state="kept" if confirm else "ask", tenant=tenant.name,

@@ -24,6 +24,7 @@ import httpx
 from messaging import webhooks
 from messaging.mail import DeliveryError, build_message, mailer_for
 from optinbase import db
+from tenants import envelope
 
 logger = logging.getLogger("optinbase.outbox")
 
@@ -80,7 +81,7 @@ class OutboxWorker:
 
     async def claim(self, now: dt.datetime, limit: int = BATCH) -> list[Any]:
         lock = db.row_lock(skip_locked=True)
-        async with db.worker_transaction("outbox"):
+        async with envelope.worker("outbox"):
             return await db.fetch(_CLAIM.replace("{lock}", lock), now + LEASE, now, now, limit)
 
     async def run_once(self, now: Optional[dt.datetime] = None) -> int:
@@ -123,7 +124,7 @@ class OutboxWorker:
             self._client = None
 
     async def _done(self, message_id: Any, status: str) -> None:
-        async with db.worker_transaction("outbox"):
+        async with envelope.worker("outbox"):
             await db.execute(
                 "UPDATE outbox_message SET status = {}, sent_at = {}, locked_until = NULL,"
                 " last_error = NULL WHERE id = {}",
@@ -134,7 +135,7 @@ class OutboxWorker:
         attempts = int(row["attempts"])
         status = "dead" if attempts >= MAX_ATTEMPTS else "pending"
         logger.warning("delivery of %s failed (attempt %d): %s", row["id"], attempts, error)
-        async with db.worker_transaction("outbox"):
+        async with envelope.worker("outbox"):
             await db.execute(
                 "UPDATE outbox_message SET status = {}, next_attempt_at = {}, locked_until = NULL,"
                 " last_error = {} WHERE id = {}",

@@ -31,6 +31,7 @@ from msgspec import Meta
 
 from messaging.mail import DeliveryError
 from optinbase import db
+from tenants import envelope
 from optinbase.errors import NotFound, invalid_field
 
 EventType = Literal["consent.changed", "contact.erased", "request.completed"]
@@ -192,7 +193,7 @@ class Cancelled(Exception):
 
 async def endpoint_secret(tenant_id: Any, endpoint_id: str) -> str:
     """Read by the outbox worker (its own transaction, `outbox` worker policy)."""
-    async with db.worker_transaction("outbox"):
+    async with envelope.worker("outbox"):
         row = await db.fetchrow(
             "SELECT secret, disabled_at FROM webhook_endpoint WHERE tenant_id = {} AND id = {}",
             tenant_id, uuid.UUID(endpoint_id),

@@ -1,10 +1,11 @@
 """The one way into the database.
 
 * `engine_from_url` builds Piccolo's engine from DATABASE_URL.
-* `tenant_transaction(tenant_id)` is the choke point for tenant data: on
-  PostgreSQL it opens a transaction and sets `app.tenant_id` for row-level
-  security in the same round trip; on SQLite it opens an (immediate, for writes)
-  transaction. Piccolo queries made inside join it through Piccolo's contextvar.
+* `transaction(settings, ...)` is the primitive under every tenant
+  transaction: on PostgreSQL it opens a transaction and makes the row-level
+  security settings (`app.tenant_id`, ...) in the same round trip; on SQLite it
+  opens an (immediate, for writes) transaction. Piccolo queries made inside
+  join it through Piccolo's contextvar. Only `tenants.envelope` opens one.
 * `fetch`/`fetchrow`/`fetchval`/`execute` run named SQL written once with `{}`
   placeholders, compiled to `$n` (asyncpg) or `?` (sqlite3). Values are always
   bound, never formatted into the text.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import re
+import socket
 import sqlite3
 import uuid
 from functools import lru_cache
@@ -27,6 +29,7 @@ from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionTy
 from piccolo.table import Table
 
 from optinbase import piccolo_conf
+from optinbase.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
 from optinbase.ids import FastUUID
 from optinbase.piccolo_conf import engine_from_url  # noqa: F401 (db.engine_from_url: the one factory)
 
@@ -87,6 +90,9 @@ async def start(engine: Engine | None = None, max_size: int = 20) -> None:
             await engine.start_connection_pool(
                 min_size=1, max_size=max_size, reset=_no_reset
             )
+        async with engine.pool.acquire() as conn:
+            _citus[id(engine)] = bool(await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"))
     elif isinstance(engine, SQLiteEngine):
         # WAL lets readers run beside the one writer; the setting persists in the file.
         await engine.run_ddl("PRAGMA journal_mode=WAL")
@@ -219,31 +225,97 @@ def row_lock(skip_locked: bool = False) -> str:
     return " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
 
 
+# --- what the database said, in the domain's words ----------------------------
+
+try:  # asyncpg is only needed on PostgreSQL
+    import asyncpg
+except ImportError:  # pragma: no cover
+    asyncpg = None
+
+
+def domain_error_of(exc: BaseException) -> Optional[DomainError]:
+    """The answer the walls promise for a database refusal: a unique key is a
+    conflict, a foreign key or a row-level-security refusal is "not found"
+    (another tenant's object reads as a missing one), a database that cannot
+    be reached is "unavailable" (retry). None: not a database refusal."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        if "UNIQUE" in text:
+            return Conflict("an object with this identifier already exists")
+        if "FOREIGN KEY" in text or "same tenant" in text:
+            return NotFound("a referenced object was not found")
+        return Conflict(text)
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return Unavailable("the database is busy; try again shortly")
+    if asyncpg is not None:
+        if isinstance(exc, asyncpg.UniqueViolationError):
+            return Conflict("an object with this identifier already exists")
+        if isinstance(exc, asyncpg.ForeignKeyViolationError):
+            return NotFound("a referenced object was not found")
+        if isinstance(exc, asyncpg.InsufficientPrivilegeError):
+            return NotFound("not found")  # row-level security refused the row
+        if isinstance(exc, asyncpg.CheckViolationError):
+            return Forbidden(text.split("\n")[0])
+        if isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                            asyncpg.AdminShutdownError, asyncpg.TooManyConnectionsError)) or (
+                isinstance(exc, asyncpg.InterfaceError) and "connection" in text and "closed" in text):
+            return Unavailable("the database cannot be reached; try again shortly")
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):
+        return Unavailable("the database cannot be reached; try again shortly")
+    return None
+
+
 # --- transactions ------------------------------------------------------------
 
+# Values of row-level-security settings are ids we resolved ourselves (uuids,
+# uuid lists, key ids, worker names): they are written into the BEGIN statement
+# (one round trip; SET LOCAL takes no bind parameter), so they must match this.
+_SETTING_VALUE = re.compile(r"[0-9A-Za-z_{},:-]{0,1048576}")  # a superuser admits every tenant
 
-class _PgTenantTransaction:
-    """A pooled connection in one transaction, tenant set in the same round trip
-    as BEGIN (simple protocol, two statements).
+# Tenants a multi-tenant (staff) transaction may narrow to; None elsewhere.
+_admits: contextvars.ContextVar[Optional[frozenset]] = contextvars.ContextVar(
+    "optinbase_admits", default=None
+)
 
-    The ids are `uuid.UUID`s we resolved ourselves, so their text is hex and
-    dashes only and may be written into the statement. `set_config(..., true)`
-    ends with the transaction, so a pooled connection never carries it on.
-    Registered as Piccolo's current transaction: ORM queries inside join it.
-    Lighter than Piccolo's PostgresTransaction (no asyncpg Transaction object):
-    this runs for every API request.
-    """
+_citus: dict[int, bool] = {}  # id(engine) -> whether it is a Citus coordinator
+
+
+def _check_settings(settings: dict[str, str]) -> None:
+    for name, value in settings.items():
+        if not re.fullmatch(r"[a-z_]+\.[a-z_]+", name) or not _SETTING_VALUE.fullmatch(value):
+            raise ValueError(f"refused setting {name}")
+
+
+def _settings_sql(settings: dict[str, str], citus: bool) -> str:
+    """Statements that set transaction-local settings. On Citus a `set_config`
+    stays on the coordinator, so row-level security on the shards would see no
+    tenant; `SET LOCAL` with `citus.propagate_set_commands = 'local'` reaches
+    them. Elsewhere one `SELECT set_config(...)` does it."""
+    if citus:
+        return "".join(f"; SET LOCAL {name} = '{value}'" for name, value in
+                       {"citus.propagate_set_commands": "local", **settings}.items())
+    if not settings:
+        return ""
+    return "; SELECT " + ", ".join(
+        f"set_config('{name}', '{value}', true)" for name, value in settings.items())
+
+
+class _PgTransaction:
+    """A pooled connection in one transaction, its settings made in the same
+    round trip as BEGIN (simple protocol, several statements). Registered as
+    Piccolo's current transaction: ORM queries inside join it. Lighter than
+    Piccolo's PostgresTransaction (no asyncpg Transaction object): this runs
+    for every request. Settings end with the transaction, so a pooled
+    connection never carries one on."""
 
     __slots__ = ("engine", "begin", "connection", "context")
 
-    def __init__(self, engine: PostgresEngine, settings: dict[str, Any], read_only: bool):
+    def __init__(self, engine: PostgresEngine, settings: dict[str, str], read_only: bool):
         self.engine = engine
-        configs = ", ".join(
-            f"set_config('{name}', '{value}', true)" for name, value in settings.items()
-        )
-        self.begin = f"BEGIN{' READ ONLY' if read_only else ''}; SELECT {configs or '1'}"
+        self.begin = ("BEGIN" + (" READ ONLY" if read_only else "")
+                      + _settings_sql(settings, _citus.get(id(engine), False)))
 
-    async def __aenter__(self) -> "_PgTenantTransaction":
+    async def __aenter__(self) -> "_PgTransaction":
         pool = self.engine.pool
         self.connection = await (pool.acquire() if pool else self.engine.get_new_connection())
         try:
@@ -269,25 +341,29 @@ class _PgTenantTransaction:
             await self.connection.close()
 
 
-class tenant_transaction:
-    """Run the block in one transaction scoped to `tenant_id`:
-    `async with db.tenant_transaction(tenant_id, write=False): ...`
+class transaction:
+    """The transaction primitive under every entry point; only the envelope
+    (`tenants.envelope`) opens one. `settings` are the row-level-security
+    settings (`app.tenant_id`, ...), `tenant_id` the tenant the data layer's
+    guard (`require_tenant`) accepts, `admits` the tenants a staff transaction
+    may narrow to. `write=False` runs READ ONLY on PostgreSQL (unless
+    `read_only=False`: it may still write a little) and takes SQLite's write
+    lock only when it first writes.
 
-    `tenant_id=None` opens a transaction that, under RLS, sees no tenant rows
-    (fail closed); with `agency_id` it may manage that agency's own keys.
-    Nested use for the same tenant joins the outer transaction.
+    Nested use for the same tenant joins the outer transaction; work queued
+    with `after_commit` runs once the outermost one has committed.
     """
 
-    __slots__ = ("tenant_id", "agency_id", "write", "_inner", "_token", "_jobs", "_writable")
+    __slots__ = ("settings", "tenant_id", "admits", "write", "read_only", "_inner", "_tokens")
 
-    def __init__(
-        self, tenant_id: uuid.UUID | None, *, write: bool = True,
-        agency_id: uuid.UUID | None = None,
-    ):
-        for value in (tenant_id, agency_id):
-            if value is not None and not isinstance(value, uuid.UUID):
-                raise TypeError("tenant and agency ids must be uuid.UUID")
-        self.tenant_id, self.agency_id, self.write = tenant_id, agency_id, write
+    def __init__(self, settings: dict[str, str], *, write: bool,
+                 tenant_id: Optional[uuid.UUID] = None, admits: Optional[frozenset] = None,
+                 read_only: Optional[bool] = None):
+        if tenant_id is not None and not isinstance(tenant_id, uuid.UUID):
+            raise TypeError("tenant ids must be uuid.UUID")
+        _check_settings(settings)
+        self.settings, self.tenant_id, self.admits, self.write = settings, tenant_id, admits, write
+        self.read_only = (not write) if read_only is None else read_only
         self._inner: Any = None
 
     async def __aenter__(self) -> None:
@@ -295,30 +371,25 @@ class tenant_transaction:
         if engine.current_transaction.get() is not None:
             if current_tenant.get() != self.tenant_id:
                 raise RuntimeError("nested transaction for another tenant")
-            if self.write and not _writable.get():
+            if not self.read_only and not _writable.get():
                 # Would fail on PostgreSQL only (READ ONLY): refuse on every engine.
                 raise RuntimeError("a write transaction cannot join a read-only one")
             return
         if isinstance(engine, PostgresEngine):
-            settings = {"app.tenant_id": self.tenant_id} if self.tenant_id else {}
-            if self.agency_id:
-                settings["app.agency_id"] = self.agency_id
-            self._inner = _PgTenantTransaction(engine, settings, read_only=not self.write)
+            self._inner = _PgTransaction(engine, self.settings, read_only=self.read_only)
         else:
             kind = TransactionType.immediate if self.write else TransactionType.deferred
             self._inner = SQLiteTransaction(engine, transaction_type=kind, allow_nested=False)
         await self._inner.__aenter__()
-        self._token = current_tenant.set(self.tenant_id)
-        self._jobs = _after_commit.set([])
-        self._writable = _writable.set(self.write)
+        self._tokens = (current_tenant.set(self.tenant_id), _after_commit.set([]),
+                        _writable.set(not self.read_only), _admits.set(self.admits))
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if self._inner is None:
             return
-        current_tenant.reset(self._token)
-        _writable.reset(self._writable)
         jobs = _after_commit.get() or []
-        _after_commit.reset(self._jobs)
+        for var, token in zip((current_tenant, _after_commit, _writable, _admits), self._tokens):
+            var.reset(token)
         inner, self._inner = self._inner, None
         await inner.__aexit__(exc_type, exc, tb)
         if exc_type is None:
@@ -326,32 +397,46 @@ class tenant_transaction:
                 await job()
 
 
-class worker_transaction:
-    """A transaction for a delivery worker, which works across tenants on its
-    own table only: on PostgreSQL it declares `app.worker = <name>`, which a
-    policy on that table (and only that table) accepts."""
+def tenant_transaction(tenant_id: uuid.UUID, *, write: bool = True) -> transaction:
+    """A tenant's transaction with nobody acting: for tests' set-up and
+    benchmarks. The application's entry points go through `tenants.envelope`
+    (a test checks that nothing under src/ calls this)."""
+    return transaction({"app.tenant_id": str(tenant_id)}, write=write, tenant_id=tenant_id)
 
-    __slots__ = ("name", "_inner")
 
-    def __init__(self, name: str):
-        if not re.fullmatch(r"[a-z_]{1,32}", name):
-            raise ValueError("worker names are lower-case letters")
-        self.name = name
-        self._inner: Any = None
+class narrowed:
+    """Inside a staff transaction (several tenants visible), run a block as one
+    of them: the data layer's guard accepts that tenant, and on PostgreSQL
+    row-level security sees that tenant alone until the block ends."""
+
+    __slots__ = ("tenant_id", "_token", "_previous")
+
+    def __init__(self, tenant_id: uuid.UUID):
+        self.tenant_id = tenant_id
 
     async def __aenter__(self) -> None:
+        admits = _admits.get()
+        if admits is None or self.tenant_id not in admits:
+            raise RuntimeError("narrowing to a tenant this transaction does not admit")
+        self._previous = current_tenant.get()
+        await self._set({"app.tenant_ids": "", "app.tenant_id": str(self.tenant_id)})
+        self._token = current_tenant.set(self.tenant_id)
+
+    async def __aexit__(self, *exc: Any) -> None:
+        current_tenant.reset(self._token)
+        if not exc[0]:
+            ids = _admits.get() or frozenset()
+            single = next(iter(ids)) if len(ids) == 1 else ""
+            await self._set({"app.tenant_ids": "{" + ",".join(map(str, sorted(ids, key=str))) + "}"
+                             if ids else "", "app.tenant_id": str(single)})
+
+    @staticmethod
+    async def _set(settings: dict[str, str]) -> None:
+        _check_settings(settings)
         engine = get_engine()
         if isinstance(engine, PostgresEngine):
-            self._inner = _PgTenantTransaction(engine, {"app.worker": self.name}, read_only=False)
-        else:
-            self._inner = SQLiteTransaction(
-                engine, transaction_type=TransactionType.immediate, allow_nested=False
-            )
-        await self._inner.__aenter__()
-
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        inner, self._inner = self._inner, None
-        await inner.__aexit__(exc_type, exc, tb)
+            await _transaction_connection(engine).execute(
+                _settings_sql(settings, _citus.get(id(engine), False)).lstrip("; "))
 
 
 def require_tenant(tenant_id: uuid.UUID) -> None:

@@ -63,5 +63,15 @@ class Forbidden(DomainError):
     slug = "forbidden"
 
 
+class Unavailable(DomainError):
+    """The database cannot be reached (restarting, failing over, saturated):
+    nothing was done; the caller may retry after `retry_after` seconds."""
+
+    status = 503
+    title = "Service unavailable"
+    slug = "unavailable"
+    retry_after = 5
+
+
 def invalid_field(field: str, message: str) -> Invalid:
     return Invalid(f"{field}: {message}", errors=[{"field": field, "message": message}])

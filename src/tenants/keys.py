@@ -24,7 +24,7 @@ import msgspec
 
 from optinbase.context import ALL_SCOPES
 from optinbase.errors import Invalid, NotFound, Unauthorized
-from tenants import repository
+from tenants import envelope, repository
 from tenants.passwords import hash_secret, verify_secret
 
 PREFIX = "obk_"
@@ -141,7 +141,8 @@ class KeyAuthenticator:
             raise Unauthorized("The API key is not valid.")
         entry = self._verified.get(key_id)
         wall_now = dt.datetime.now(dt.timezone.utc)
-        record = await repository.key_by_key_id(key_id, touch=wall_now)
+        async with envelope.key_lookup(key_id):
+            record = await repository.key_by_key_id(key_id, touch=wall_now)
         if record is None:
             if len(self._unknown) > 10_000:
                 self._unknown.clear()
@@ -198,7 +199,9 @@ async def create_key(
 async def revoke_key(key_id: str, authenticator: Optional[KeyAuthenticator] = None) -> None:
     if not re.fullmatch(r"[0-9a-f]{16}", key_id):
         raise NotFound(f"no API key {key_id!r}")
-    if not await repository.revoke_key(key_id, dt.datetime.now(dt.timezone.utc)):
+    async with envelope.key_lookup(key_id):
+        revoked = await repository.revoke_key(key_id, dt.datetime.now(dt.timezone.utc))
+    if not revoked:
         raise NotFound(f"no API key {key_id!r}")
     if authenticator is not None:
         authenticator.evict(key_id)

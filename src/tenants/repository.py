@@ -144,39 +144,12 @@ def _key(row: Any) -> KeyRecord:
 
 
 async def key_by_key_id(key_id: str, touch: Optional[dt.datetime] = None) -> Optional[KeyRecord]:
-    """The one key whose public id is presented; on PostgreSQL RLS lets this
-    transaction see that row only (policy `key_lookup`). `touch` records use."""
-    engine = db.get_engine()
-    if db.is_postgres(engine):
-        async with engine.pool.acquire() if engine.pool else _connect(engine) as conn:
-            async with conn.transaction():
-                await conn.execute("SELECT set_config('app.key_id', $1, true)", key_id)
-                row = await conn.fetchrow(
-                    f"SELECT {_KEY_COLUMNS} FROM api_key WHERE key_id = $1", key_id
-                )
-                if row and touch:
-                    await conn.execute(
-                        "UPDATE api_key SET last_used_at = $1 WHERE key_id = $2", touch, key_id
-                    )
-        return _key(row) if row else None
+    """The one key whose public id is presented (inside `envelope.key_lookup`,
+    whose row-level-security setting shows that row only). `touch` records use."""
     row = await db.fetchrow(f"SELECT {_KEY_COLUMNS} FROM api_key WHERE key_id = {{}}", key_id)
     if row and touch:
         await db.execute("UPDATE api_key SET last_used_at = {} WHERE key_id = {}", touch, key_id)
     return _key(row) if row else None
-
-
-class _connect:
-    """`async with` a fresh connection when no pool runs (CLI)."""
-
-    def __init__(self, engine: Any):
-        self.engine = engine
-
-    async def __aenter__(self) -> Any:
-        self.conn = await self.engine.get_new_connection()
-        return self.conn
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.conn.close()
 
 
 async def insert_key(record: KeyRecord) -> None:
@@ -191,17 +164,7 @@ async def insert_key(record: KeyRecord) -> None:
 
 
 async def revoke_key(key_id: str, now: dt.datetime) -> bool:
-    engine = db.get_engine()
-    if db.is_postgres(engine):
-        async with engine.pool.acquire() if engine.pool else _connect(engine) as conn:
-            async with conn.transaction():
-                await conn.execute("SELECT set_config('app.key_id', $1, true)", key_id)
-                await conn.execute(
-                    "UPDATE api_key SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL",
-                    now, key_id,
-                )
-                exists = await conn.fetchval("SELECT 1 FROM api_key WHERE key_id = $1", key_id)
-        return bool(exists)
+    """Inside `envelope.key_lookup(key_id)`; False when no such key exists."""
     exists = await db.fetchval("SELECT 1 FROM api_key WHERE key_id = {}", key_id)
     await db.execute(
         "UPDATE api_key SET revoked_at = {} WHERE key_id = {} AND revoked_at IS NULL", now, key_id

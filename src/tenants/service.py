@@ -9,11 +9,11 @@ import time
 import uuid
 from typing import Any, Optional
 
-from optinbase import audit, db
+from optinbase import audit
 from optinbase.context import TenantContext
 from optinbase.errors import Conflict, Invalid, NotFound, invalid_field
 from optinbase.normalise import normalise_email
-from tenants import repository
+from tenants import envelope, repository
 from tenants.repository import TenantRecord
 from tenants.schemas import TenantPatch, changes
 from tenants.tables import Membership, StaffUser
@@ -173,7 +173,7 @@ async def create_staff(
     if await StaffUser.exists().where(StaffUser.username == email):
         raise Conflict(f"staff user {email!r} already exists")
     try:
-        async with db.tenant_transaction(None):
+        async with envelope.control():
             user = await StaffUser.create_user(
                 username=email, password=password, email=email, active=True,
                 admin=True, superuser=superuser,

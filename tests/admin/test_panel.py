@@ -155,13 +155,13 @@ async def test_dashboard_renders_for_each_tenant_of_an_agency(client):
 async def test_policy_accepts_a_list_of_tenants_and_fails_closed(client, backend):
     if backend != "postgres":
         pytest.skip("row-level security is PostgreSQL's wall")
-    from admin.gate import admin_transaction
+    from tenants.envelope import staff
 
     scene = await make_scene(client)
     a, a2, b = (w.tenant.id for w in (scene.a, scene.a2, scene.b))
 
     async def visible(ids: list[uuid.UUID]) -> set:
-        async with admin_transaction(ids, write=False):
+        async with staff(ids, write=False):
             rows = await db.fetch("SELECT tenant_id FROM contact")
         return {r["tenant_id"] for r in rows}
 
@@ -169,7 +169,7 @@ async def test_policy_accepts_a_list_of_tenants_and_fails_closed(client, backend
     assert await visible([a]) == {a}
     assert await visible([a, a2]) == {a, a2}
     with pytest.raises(Exception, match="row-level security"):
-        async with admin_transaction([a, a2], write=True):
+        async with staff([a, a2], write=True):
             await db.execute(
                 "INSERT INTO purpose (id, tenant_id, key, name, description, legal_basis,"
                 " dpv_purpose, retired, created_at) VALUES ({}, {}, 'x', 'x', '', 'consent', '',"

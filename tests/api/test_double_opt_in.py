@@ -12,6 +12,7 @@ from consent.journey import double_opt_in
 from optinbase import db
 from optinbase.settings import get_settings
 from tests.factories import make_contact, make_notice, make_purpose, make_tenant
+from workers import housekeeping
 
 LINK = re.compile(r"http://127\.0\.0\.1:8000/p/confirm/([A-Za-z0-9_-]+)")
 
@@ -146,10 +147,10 @@ async def test_gpc_on_confirmation_refuses_social_ads(client):
 async def test_unconfirmed_requests_expire_after_the_lifetime(client):
     tenant = await make_tenant()
     contact, mail = await _pending(client, tenant, locale="en")
-    await double_opt_in.expire_unconfirmed(dt.datetime.now(dt.timezone.utc))
+    await housekeeping.expire_due(dt.datetime.now(dt.timezone.utc))
     assert (await _check(client, tenant, contact))["status"] == "pending"  # still in time
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=73)
-    assert await double_opt_in.expire_unconfirmed(later) >= 1
+    assert await housekeeping.expire_due(later) >= 1
     assert (await _check(client, tenant, contact))["status"] == "expired"
     events = await _events(client, tenant, contact)
     assert [(e["action"], e["actor"]) for e in events] == [("requested", "api_key:" + tenant.key.split("_")[1]), ("expired", "system")]

@@ -11,10 +11,10 @@ import json
 import re
 import subprocess
 
-from consent import retention
 from optinbase import db
 from tests.consent.imports.test_cli_import import COMMAND, cli_env  # noqa: F401 (fixture)
 from tests.factories import grant, make_notice, make_purpose, make_tenant
+from workers import housekeeping
 
 NOW = dt.datetime.now(dt.timezone.utc)
 LONG_AGO = NOW - dt.timedelta(days=365 * 3 + 40)
@@ -83,7 +83,7 @@ async def test_retention_asks_then_erases_and_cleans_up(client):
     tenant, people, done, stale = await _scene(client)
     before = await _contact_ids(tenant)
 
-    lines = await retention.run(NOW, only=tenant.slug, dry_run=True)
+    lines = await housekeeping.retention_due(NOW, only=tenant.slug, dry_run=True)
     by_action = {}
     for line in lines:
         slug, action, item_id, _why = line.split("\t")
@@ -97,7 +97,7 @@ async def test_retention_asks_then_erases_and_cleans_up(client):
     }
     assert await _contact_ids(tenant) == before  # a dry run changes nothing
 
-    summary = await retention.run(NOW, only=tenant.slug)
+    summary = await housekeeping.retention_due(NOW, only=tenant.slug)
     assert summary == [f"{tenant.slug}: 2 re-permission, 1 unconfirmed purged,"
                        " 1 packages dropped, 1 requests lapsed"]
     assert await _contact_ids(tenant) == before - {people["unconfirmed"]["id"]}
@@ -111,7 +111,7 @@ async def test_retention_asks_then_erases_and_cleans_up(client):
     assert (lapsed["status"], lapsed["email"]) == ("lapsed", None)
     assert (await client.get(f"/v1/requests/{done['id']}/package",
                              headers=tenant.headers)).status_code == 410
-    assert await retention.run(NOW, only=tenant.slug) == []  # asked once, not every cycle
+    assert await housekeeping.retention_due(NOW, only=tenant.slug) == []  # asked once, not every cycle
 
     # The silent one presses "Stay"; the one without an address cannot.
     payload = mails[0]["payload"]
@@ -120,7 +120,7 @@ async def test_retention_asks_then_erases_and_cleans_up(client):
     assert (await client.get(f"/p/keep/{token}")).status_code == 200
     assert (await client.post(f"/p/keep/{token}")).status_code == 200
     later = NOW + dt.timedelta(days=31)
-    summary = await retention.run(later, only=tenant.slug)
+    summary = await housekeeping.retention_due(later, only=tenant.slug)
     # The unverified request lapses now; its asker was left alone while it was open.
     assert summary == [f"{tenant.slug}: 1 erased, 1 requests lapsed"]
     left = await _contact_ids(tenant)

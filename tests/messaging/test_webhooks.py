@@ -194,7 +194,7 @@ async def test_events_go_only_to_endpoints_that_want_them(client):
                            ["request.completed", "contact.erased"])
     await make_world(client, tenant)  # a grant: nobody wants consent.changed
     assert await _rows(tenant) == []
-    ctx = TenantContext(tenant_id=tenant.id, tenant_slug=tenant.slug, actor="system")
+    ctx = TenantContext.for_system(tenant, "test")
     gone, request_id = uuid.uuid4(), uuid.uuid4()
     async with db.tenant_transaction(tenant.id):
         await notify.contact_erased(ctx, gone)

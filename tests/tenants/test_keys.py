@@ -11,7 +11,7 @@ import pytest
 
 from optinbase import db
 from optinbase.errors import Unauthorized
-from tenants import keys, service
+from tenants import envelope, keys, service
 from tests.factories import as_owner, make_key, make_tenant, unique_slug
 
 PROBLEM = "application/problem+json"
@@ -162,7 +162,7 @@ async def make_agency_with_tenants():
         agency_id = await service.create_agency(agency_slug, "Agency")
     first = await make_tenant(agency=agency_slug)
     second = await make_tenant(agency=agency_slug)
-    async with as_owner(), db.tenant_transaction(None, agency_id=agency_id):
+    async with as_owner(), envelope.control(agency_id=agency_id):
         agency_key = await keys.create_key(
             tenant_id=None, agency_id=agency_id, name="agency", scopes=None, expires_at=None
         )

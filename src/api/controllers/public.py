@@ -10,10 +10,12 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
 
-from api.params import Path
-from consent.journey import pages
+from api.envelope import link_subject
+from api.params import Ctx, Path, Tenant
+from api.problems import wants_json
+from consent.journey import pages, subscription
 from consent.journey.subscription import Choice, SubscribeIn
-from optinbase.errors import DomainError
+from optinbase.errors import DomainError, Invalid
 
 TEXTS: dict[str, dict[str, Any]] = {
     "fr": {
@@ -99,8 +101,10 @@ class RateLimiter:
 subscribe_limiter = RateLimiter(limit=10, window_seconds=600)
 
 
-def wants_json(request: Request) -> bool:
-    return "application/json" in request.headers.get("accept", "")
+class TooManyRequests(DomainError):
+    status = 429
+    title = "Too many requests"
+    slug = "too-many-requests"
 
 
 def _gpc(request: Request) -> bool:
@@ -123,77 +127,60 @@ def _page(request: Request, template: str, title_key: str, view: pages.LinkView)
                              "title": texts[title_key]})
 
 
-def error_page(request: Request, error: DomainError) -> Response:
-    if wants_json(request):
-        return Response({"status": error.status, "detail": error.detail}, status_code=error.status)
-    texts = TEXTS["en"] if "fr" not in request.headers.get("accept-language", "") else TEXTS["fr"]
-    return Template(template_name="error.html", status_code=error.status,
-                    context={"view": None, "lang": "fr" if texts is TEXTS["fr"] else "en",
-                             "title": texts["error_title"], "message": error.detail})
-
-
 class PublicPages(Controller):
+    """Runs inside the envelope (api.envelope): the tenant comes from the
+    signed link or the form's slug, the page's transaction is open, and a
+    DomainError raised here becomes the error page (or problem JSON)."""
+
     path = "/p"
     include_in_schema = False
 
-    @get("/confirm/{token:str}")
-    async def show_confirm(self, request: Request, token: Path[str]) -> Response:
-        try:
-            return _page(request, "confirm.html", "confirm_title",
-                         await pages.show_confirmation(token))
-        except DomainError as error:
-            return error_page(request, error)
+    @get("/confirm/{token:str}", opt=link_subject(pages.confirmation_tenant))
+    async def show_confirm(self, request: Request, ctx: Ctx, tenant: Tenant,
+                           token: Path[str]) -> Response:
+        return _page(request, "confirm.html", "confirm_title",
+                     await pages.show_confirmation(ctx, tenant, token))
 
-    @post("/confirm/{token:str}", status_code=200)
-    async def confirm(self, request: Request, token: Path[str]) -> Response:
-        try:
-            ip, agent = client_of(request)
-            return _page(request, "confirm.html", "confirm_title",
-                         await pages.confirm(token, ip, agent, _gpc(request)))
-        except DomainError as error:
-            return error_page(request, error)
+    @post("/confirm/{token:str}", status_code=200, opt=link_subject(pages.confirmation_tenant))
+    async def confirm(self, request: Request, ctx: Ctx, tenant: Tenant,
+                      token: Path[str]) -> Response:
+        ip, agent = client_of(request)
+        return _page(request, "confirm.html", "confirm_title",
+                     await pages.confirm(ctx, tenant, token, ip, agent, _gpc(request)))
 
-    @get("/unsubscribe/{token:str}")
-    async def show_unsubscribe(self, request: Request, token: Path[str]) -> Response:
-        try:
-            return _page(request, "unsubscribe.html", "unsubscribe_title",
-                         await pages.show_unsubscribe(token))
-        except DomainError as error:
-            return error_page(request, error)
+    @get("/unsubscribe/{token:str}", opt=link_subject(pages.subscriber_tenant))
+    async def show_unsubscribe(self, request: Request, ctx: Ctx, tenant: Tenant,
+                               token: Path[str]) -> Response:
+        return _page(request, "unsubscribe.html", "unsubscribe_title",
+                     await pages.show_unsubscribe(ctx, tenant, token))
 
     # RFC 8058: mail clients POST `List-Unsubscribe=One-Click` with no cookie,
     # no JavaScript, no confirmation step; the page's own button posts the same.
-    @post("/unsubscribe/{token:str}", status_code=200)
-    async def unsubscribe(self, request: Request, token: Path[str]) -> Response:
-        try:
-            ip, agent = client_of(request)
-            return _page(request, "unsubscribe.html", "unsubscribe_title",
-                         await pages.unsubscribe(token, ip, agent, _gpc(request)))
-        except DomainError as error:
-            return error_page(request, error)
+    @post("/unsubscribe/{token:str}", status_code=200, opt=link_subject(pages.subscriber_tenant))
+    async def unsubscribe(self, request: Request, ctx: Ctx, tenant: Tenant,
+                          token: Path[str]) -> Response:
+        ip, agent = client_of(request)
+        return _page(request, "unsubscribe.html", "unsubscribe_title",
+                     await pages.unsubscribe(ctx, tenant, token, ip, agent, _gpc(request)))
 
     @get("/{slug:str}/subscribe")
-    async def show_subscribe(self, request: Request, slug: Path[str]) -> Response:
-        try:
-            form = await pages.show_subscribe_form(slug, request.headers.get("accept-language", ""))
-        except DomainError as error:
-            return error_page(request, error)
+    async def show_subscribe(self, request: Request, ctx: Ctx, tenant: Tenant) -> Response:
+        form = await pages.show_subscribe_form(ctx, tenant,
+                                               request.headers.get("accept-language", ""))
         if wants_json(request):
             return Response(msgspec.to_builtins(form))
         return _form_page(form, done=False)
 
     @post("/{slug:str}/subscribe", status_code=200)
-    async def subscribe(self, request: Request, slug: Path[str]) -> Response:
+    async def subscribe(self, request: Request, ctx: Ctx, tenant: Tenant) -> Response:
         ip, agent = client_of(request)
-        gpc = _gpc(request)
-        try:
-            form = await pages.show_subscribe_form(slug, request.headers.get("accept-language", ""))
-        except DomainError as error:
-            return error_page(request, error)
+        form = await pages.show_subscribe_form(ctx, tenant,
+                                               request.headers.get("accept-language", ""))
         texts = TEXTS[form.language]
+        as_json = wants_json(request) or sends_json(request)
         if not subscribe_limiter.allow(ip or "?"):
-            if wants_json(request):
-                return Response({"status": 429, "detail": texts["too_many"]}, status_code=429)
+            if as_json:
+                raise TooManyRequests(texts["too_many"])
             return _form_page(form, done=False, error=texts["too_many"], status=429)
         fields: dict[str, Any] = {}
         try:
@@ -211,38 +198,36 @@ class PublicPages(Controller):
                                           notice_id=posted.get(f"notice.{purpose}", "")))
                 data = msgspec.convert({**fields, "consents": [msgspec.to_builtins(c) for c in choices],
                                         "locale": form.language}, SubscribeIn)
-            await pages.subscribe(slug, data, ip=ip, user_agent=agent,
-                                    source=str(request.url), gpc=gpc)
+            await subscription.subscribe(ctx, tenant, data, ip=ip, user_agent=agent,
+                                         source=str(request.url), gpc=_gpc(request))
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
-            return _invalid(request, form, fields, str(error))
-        except DomainError as error:
-            if error.status == 422:
-                return _invalid(request, form, fields, error.detail)
-            return error_page(request, error)
-        if wants_json(request) or sends_json(request):
+            if as_json:
+                raise Invalid(str(error)) from None
+            return _form_page(form, done=False, error=str(error), status=422,
+                              email=fields.get("email", ""), phone=fields.get("phone"))
+        except Invalid as error:
+            if as_json:
+                raise
+            return _form_page(form, done=False, error=error.detail, status=422,
+                              email=fields.get("email", ""), phone=fields.get("phone"))
+        if as_json:
             return Response({"status": "confirmation_sent"}, status_code=202)
         return _form_page(form, done=True)
 
-    @get("/preferences/{token:str}")
-    async def show_preferences(self, request: Request, token: Path[str]) -> Response:
-        try:
-            view = await pages.show_preferences(token)
-        except DomainError as error:
-            return error_page(request, error)
-        return _preferences_page(request, view)
+    @get("/preferences/{token:str}", opt=link_subject(pages.subscriber_tenant))
+    async def show_preferences(self, request: Request, ctx: Ctx, tenant: Tenant,
+                               token: Path[str]) -> Response:
+        return _preferences_page(request, await pages.show_preferences(ctx, tenant, token))
 
-    @post("/preferences/{token:str}", status_code=200)
-    async def save_preferences(self, request: Request, token: Path[str]) -> Response:
+    @post("/preferences/{token:str}", status_code=200, opt=link_subject(pages.subscriber_tenant))
+    async def save_preferences(self, request: Request, ctx: Ctx, tenant: Tenant,
+                               token: Path[str]) -> Response:
         ip, agent = client_of(request)
-        try:
-            posted = await request.form()
-            chosen = {tuple(v.partition(":")[::2]) for v in posted.getall("consent", [])}
-            notices = {k[len("notice."):]: v for k, v in posted.items() if k.startswith("notice.")}
-            view = await pages.save_preferences(
-                token, chosen, notices, ip=ip, user_agent=agent,
-                gpc=_gpc(request))
-        except DomainError as error:
-            return error_page(request, error)
+        posted = await request.form()
+        chosen = {tuple(v.partition(":")[::2]) for v in posted.getall("consent", [])}
+        notices = {k[len("notice."):]: v for k, v in posted.items() if k.startswith("notice.")}
+        view = await pages.save_preferences(ctx, tenant, token, chosen, notices, ip=ip,
+                                            user_agent=agent, gpc=_gpc(request))
         return _preferences_page(request, view)
 
 
@@ -257,13 +242,6 @@ def _form_page(form: Any, *, done: bool, error: str | None = None, status: int =
                     context={"form": form, "t": texts, "lang": form.language, "done": done,
                              "error": error, "view": form, "title": texts["subscribe_title"],
                              "email": email, "phone": phone})
-
-
-def _invalid(request: Request, form: Any, fields: dict[str, Any], detail: str) -> Response:
-    if wants_json(request) or sends_json(request):
-        return Response({"status": 422, "detail": detail}, status_code=422)
-    return _form_page(form, done=False, error=detail, status=422,
-                      email=fields.get("email", ""), phone=fields.get("phone"))
 
 
 def _preferences_page(request: Request, view: Any) -> Response:

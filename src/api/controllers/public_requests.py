@@ -10,17 +10,13 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
 
-from api.controllers.public import (
-    RateLimiter,
-    client_of,
-    error_page,
-    sends_json,
-    wants_json,
-)
-from api.params import Path
+from api.controllers.public import RateLimiter, TooManyRequests, client_of, sends_json
+from api.envelope import link_subject
+from api.params import Ctx, Path, Tenant
+from api.problems import wants_json
 from consent import retention
-from consent.requests import public
-from optinbase.errors import DomainError
+from consent.requests import links, public
+from optinbase.errors import Invalid
 
 TEXTS: dict[str, dict[str, str]] = {
     "fr": {
@@ -106,33 +102,28 @@ def _request_page(request: Request, view: public.RequestView, title: str) -> Res
 
 
 class PublicRequestPages(Controller):
+    """Runs inside the envelope (api.envelope), like the other public pages."""
+
     path = "/p"
     include_in_schema = False
 
     @get("/{slug:str}/requests")
-    async def show_form(self, request: Request, slug: Path[str]) -> Response:
-        try:
-            view = await public.form(slug, request.headers.get("accept-language", ""))
-        except DomainError as error:
-            return error_page(request, error)
+    async def show_form(self, request: Request, tenant: Tenant) -> Response:
+        view = public.form(tenant, request.headers.get("accept-language", ""))
         return Response(msgspec.to_builtins(view)) if wants_json(request) else _form(view)
 
     @post("/{slug:str}/requests", status_code=200)
-    async def submit(self, request: Request, slug: Path[str]) -> Response:
-        try:
-            view = await public.form(slug, request.headers.get("accept-language", ""))
-        except DomainError as error:
-            return error_page(request, error)
+    async def submit(self, request: Request, ctx: Ctx, tenant: Tenant) -> Response:
+        view = public.form(tenant, request.headers.get("accept-language", ""))
         ip, _ = client_of(request)
-        as_json = sends_json(request)
+        as_json = sends_json(request) or wants_json(request)
         values: dict[str, Any] = {}
         if not request_limiter.allow(ip or "?"):
-            if as_json or wants_json(request):
-                return Response({"status": 429, "detail": _texts(view.language)["too_many"]},
-                                status_code=429)
+            if as_json:
+                raise TooManyRequests(_texts(view.language)["too_many"])
             return _form(view, error=_texts(view.language)["too_many"], status=429)
         try:
-            if as_json:
+            if sends_json(request):
                 data = msgspec.json.decode(await request.body(), type=public.PublicRequestIn)
             else:
                 posted = await request.form()
@@ -140,68 +131,52 @@ class PublicRequestPages(Controller):
                     return _form(view, sent=True)
                 values = {k: posted.get(k, "") for k in ("kind", "email", "note")}
                 data = msgspec.convert(values, public.PublicRequestIn)
-            await public.submit(slug, data, view.language)
-        except (msgspec.ValidationError, msgspec.DecodeError, DomainError) as error:
-            status = getattr(error, "status", 422)
-            detail = getattr(error, "detail", None) or str(error)
-            if status != 422:
-                return error_page(request, error)  # type: ignore[arg-type]
-            if as_json or wants_json(request):
-                return Response({"status": 422, "detail": detail}, status_code=422)
-            return _form(view, error=detail, status=422, values=values)
-        if as_json or wants_json(request):
+            await public.submit(ctx, data, view.language)
+        except (msgspec.ValidationError, msgspec.DecodeError, Invalid) as error:
+            if as_json:
+                raise error if isinstance(error, Invalid) else Invalid(str(error)) from None
+            return _form(view, error=getattr(error, "detail", None) or str(error), status=422,
+                         values=values)
+        if as_json:
             return Response({"status": "verification_sent"}, status_code=202)
         return _form(view, sent=True)
 
-    @get("/requests/verify/{token:str}")
-    async def show_verify(self, request: Request, token: Path[str]) -> Response:
-        try:
-            view = await public.show_verify(token)
-        except DomainError as error:
-            return error_page(request, error)
-        return _request_page(request, view, "verify_title")
+    @get("/requests/verify/{token:str}", opt=link_subject(links.opener("verify")))
+    async def show_verify(self, request: Request, ctx: Ctx, tenant: Tenant,
+                          token: Path[str]) -> Response:
+        return _request_page(request, await public.show_verify(ctx, tenant, token), "verify_title")
 
-    @post("/requests/verify/{token:str}", status_code=200)
-    async def verify(self, request: Request, token: Path[str]) -> Response:
-        try:
-            view = await public.verify(token)
-        except DomainError as error:
-            return error_page(request, error)
-        return _request_page(request, view, "status_title")
+    @post("/requests/verify/{token:str}", status_code=200, opt=link_subject(links.opener("verify")))
+    async def verify(self, request: Request, ctx: Ctx, tenant: Tenant,
+                     token: Path[str]) -> Response:
+        return _request_page(request, await public.verify(ctx, tenant, token), "status_title")
 
-    @get("/requests/status/{token:str}")
-    async def status(self, request: Request, token: Path[str]) -> Response:
-        try:
-            view = await public.status(token)
-        except DomainError as error:
-            return error_page(request, error)
-        return _request_page(request, view, "status_title")
+    @get("/requests/status/{token:str}", opt=link_subject(links.opener("status")))
+    async def status(self, request: Request, ctx: Ctx, tenant: Tenant,
+                     token: Path[str]) -> Response:
+        return _request_page(request, await public.status(ctx, tenant, token), "status_title")
 
-    @get("/requests/package/{token:str}")
-    async def package(self, request: Request, token: Path[str]) -> Response:
-        try:
-            name, data = await public.package(token)
-        except DomainError as error:
-            return error_page(request, error)
+    # Each download is an event of the request's trail: a GET that writes.
+    @get("/requests/package/{token:str}", opt={**link_subject(links.opener("package")), "write": True})
+    async def package(self, ctx: Ctx, tenant: Tenant, token: Path[str]) -> Response:
+        name, data = await public.package(ctx, tenant, token)
         return Response(data, media_type="application/zip", headers={
             "Content-Disposition": f'attachment; filename="{name}"',
             "Cache-Control": "no-store"})
 
-    @get("/keep/{token:str}")
-    async def show_keep(self, request: Request, token: Path[str]) -> Response:
-        return await _keep_page(request, token, confirm=False)
+    @get("/keep/{token:str}", opt=link_subject(links.opener("keep")))
+    async def show_keep(self, request: Request, ctx: Ctx, tenant: Tenant,
+                        token: Path[str]) -> Response:
+        return _keep_page(request, await retention.keep_page(ctx, tenant, token, confirm=False))
 
-    @post("/keep/{token:str}", status_code=200)
-    async def keep(self, request: Request, token: Path[str]) -> Response:
-        return await _keep_page(request, token, confirm=True)
+    @post("/keep/{token:str}", status_code=200, opt=link_subject(links.opener("keep")))
+    async def keep(self, request: Request, ctx: Ctx, tenant: Tenant,
+                   token: Path[str]) -> Response:
+        return _keep_page(request, await retention.keep_page(ctx, tenant, token, confirm=True))
 
 
-async def _keep_page(request: Request, token: str, *, confirm: bool) -> Response:
+def _keep_page(request: Request, view: retention.KeepView) -> Response:
     """The re-permission link of consent.retention: GET asks, only POST keeps."""
-    try:
-        view = await retention.keep_page(token, confirm=confirm)
-    except DomainError as error:
-        return error_page(request, error)
     if wants_json(request):
         return Response(msgspec.to_builtins(view))
     t = _texts(view.language)

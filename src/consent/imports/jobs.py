@@ -35,7 +35,8 @@ from optinbase import audit, db
 from optinbase.context import TenantContext
 from optinbase.db import db_uuid
 from optinbase.errors import DomainError, NotFound
-from tenants import repository
+from tenants import envelope
+from tenants.repository import TenantRecord
 
 logger = logging.getLogger("optinbase.imports")
 ERRORS_KEPT = 1_000
@@ -244,7 +245,7 @@ async def _claim(ctx: TenantContext, job_id: uuid.UUID, seconds: float = 60.0) -
     """Waits for the request that queued the job to commit, then marks it running."""
     deadline = asyncio.get_running_loop().time() + seconds
     while asyncio.get_running_loop().time() < deadline:
-        async with db.tenant_transaction(ctx.tenant_id):
+        async with envelope.tenant(ctx):
             if await db.fetchrow(_CLAIM, ctx.tenant_id, job_id):
                 return True
         await asyncio.sleep(0.05)
@@ -259,7 +260,7 @@ async def _in_background(ctx: TenantContext, job_id: uuid.UUID, source: parse.So
     if not await _claim(ctx, job_id):
         return
     try:
-        async with db.tenant_transaction(ctx.tenant_id):
+        async with envelope.tenant(ctx):
             await db.fetch(_HOLD + db.row_lock(), ctx.tenant_id, job_id)  # held until the end: alive
             _live.add(job_id)
             await run(ctx, source, job_id)
@@ -269,7 +270,7 @@ async def _in_background(ctx: TenantContext, job_id: uuid.UUID, source: parse.So
             else "the import failed on an internal error (logged); nothing was imported")
         if not isinstance(exc, (DomainError, asyncio.CancelledError)):
             logger.exception("import %s failed", job_id)
-        async with db.tenant_transaction(ctx.tenant_id):
+        async with envelope.tenant(ctx):
             await _finish(ctx, job_id, "failed", Report(source.total), detail)
         if not isinstance(exc, Exception):
             raise
@@ -277,20 +278,21 @@ async def _in_background(ctx: TenantContext, job_id: uuid.UUID, source: parse.So
         _live.discard(job_id)
 
 
-async def fail_abandoned(now: dt.datetime) -> int:
-    """Housekeeping: background imports whose process died are `running` for
-    ever with nothing of them written; they become `failed`. A live import
-    holds its job's row locked (PostgreSQL: SKIP LOCKED passes it by) or is
-    known to this process (SQLite, where one process writes). Returns how many."""
+def importing_here() -> bool:
+    """Whether this process is importing: on SQLite its import holds the write
+    lock, so housekeeping that writes must wait for the next round."""
+    return bool(_live) and not db.is_postgres()
 
-    if _live and not db.is_postgres():
-        return 0  # the live import holds SQLite's write lock: try again next round
-    running = _RUNNING_BEFORE + db.row_lock(skip_locked=True)
+
+async def fail_abandoned(ctx: TenantContext, tenant: TenantRecord, now: dt.datetime) -> int:
+    """Housekeeping, for each tenant: background imports whose process died are
+    `running` for ever with nothing of them written; they become `failed`. A
+    live import holds its job's row locked (PostgreSQL: SKIP LOCKED passes it
+    by) or is known to this process (SQLite, where one process writes).
+    Returns how many."""
     failed = 0
-    for tenant_id in await repository.tenant_ids():
-        async with db.tenant_transaction(tenant_id):
-            for row in await db.fetch(running, tenant_id, now - ABANDONED_AFTER):
-                ctx = TenantContext(tenant_id=tenant_id, tenant_slug="", actor="system")
-                await _finish(ctx, db_uuid(row["id"]), "failed", Report(0), ABANDONED_DETAIL)
-                failed += 1
+    for row in await db.fetch(_RUNNING_BEFORE + db.row_lock(skip_locked=True), ctx.tenant_id,
+                              now - ABANDONED_AFTER):
+        await _finish(ctx, db_uuid(row["id"]), "failed", Report(0), ABANDONED_DETAIL)
+        failed += 1
     return failed

@@ -21,7 +21,6 @@ from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.db import db_uuid
 from optinbase.errors import Gone, NotFound, invalid_field
-from tenants import repository
 from tenants.repository import TenantRecord
 
 _DOMAIN = b"optinbase-confirm\x00"
@@ -180,24 +179,17 @@ async def confirm(ctx: TenantContext, confirmation: Confirmation, *, ip: Optiona
     return row
 
 
-async def expire_unconfirmed(now: dt.datetime) -> int:
+async def expire_unconfirmed(ctx: TenantContext, tenant: TenantRecord, now: dt.datetime) -> int:
     """Requests left unconfirmed past the tenant's lifetime get an `expired`
-    event (the worker runs this). Returns how many expired."""
-
-    expired = 0
-    for tenant in await repository.all_tenants():
-        tenant_id = tenant.id
-        async with db.tenant_transaction(tenant_id):
-            rows = await db.fetch(
-                "SELECT contact_id, channel, purpose_id, event_id FROM consent_state"
-                " WHERE tenant_id = {} AND status = 'pending' AND since < {} LIMIT 1000",
-                tenant_id, now - lifetime(tenant),
-            )
-            ctx = TenantContext(tenant_id=tenant_id, tenant_slug=tenant.slug, actor="system")
-            stored = await states.record_events(ctx, [chain.NewEvent(
-                tenant_id=tenant_id, contact_id=db_uuid(r["contact_id"]), channel=r["channel"],
-                purpose_id=db_uuid(r["purpose_id"]), action="expired", method="double_opt_in",
-                collected_at=now, recorded_at=now, source="not confirmed in time",
-                actor="system") for r in rows])
-            expired += len(stored)
-    return expired
+    event (the worker runs this for each tenant). Returns how many expired."""
+    rows = await db.fetch(
+        "SELECT contact_id, channel, purpose_id, event_id FROM consent_state"
+        " WHERE tenant_id = {} AND status = 'pending' AND since < {} LIMIT 1000",
+        ctx.tenant_id, now - lifetime(tenant),
+    )
+    stored = await states.record_events(ctx, [chain.NewEvent(
+        tenant_id=ctx.tenant_id, contact_id=db_uuid(r["contact_id"]), channel=r["channel"],
+        purpose_id=db_uuid(r["purpose_id"]), action="expired", method="double_opt_in",
+        collected_at=now, recorded_at=now, source="not confirmed in time",
+        actor="system") for r in rows])
+    return len(stored)

@@ -1,6 +1,10 @@
-"""What the public pages do with a signed link: confirm a double opt-in, or
-unsubscribe in one click. Each runs in one transaction of the link's tenant;
-the person is the actor, their IP and user agent are the proof."""
+"""What the public pages do: confirm a double opt-in, unsubscribe in one click,
+the hosted subscribe form, the preference centre. Each runs in the
+transaction the envelope opened for the tenant the link (or the form's slug)
+names; the person is the actor, their IP and user agent are the proof.
+
+The `*_tenant` functions read, without the database, which tenant a token
+names — what the envelope needs before it opens the transaction."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from optinbase.context import TenantContext
 from optinbase.db import db_uuid
 from optinbase.errors import NotFound
 from optinbase.settings import get_settings
-from tenants import repository
+from tenants.repository import TenantRecord
 
 
 class LinkView(msgspec.Struct, kw_only=True):
@@ -33,20 +37,15 @@ class LinkView(msgspec.Struct, kw_only=True):
     notice_language: Optional[str] = None
 
 
-async def _subject(tenant_id) -> tuple[TenantContext, object]:
-    tenant = await repository.tenant_by_id(tenant_id)
-    if tenant is None:
-        raise NotFound("this link is not valid")
-    ctx = TenantContext(tenant_id=tenant.id, tenant_slug=tenant.slug, actor="subject",
-                        scopes=frozenset(), country=tenant.country)
-    return ctx, tenant
-
-
-def _confirmation(token: str) -> double_opt_in.Confirmation:
+def _confirmation(token: str, ctx: Optional[TenantContext] = None) -> double_opt_in.Confirmation:
     confirmation = double_opt_in.read_token(get_settings().secret_key, token)
-    if confirmation is None:
+    if confirmation is None or (ctx is not None and confirmation.tenant_id != ctx.tenant_id):
         raise NotFound("this confirmation link is not valid")
     return confirmation
+
+
+def confirmation_tenant(token: str) -> uuid.UUID:
+    return _confirmation(token).tenant_id
 
 
 def _view(row, tenant, state: str) -> LinkView:
@@ -57,12 +56,10 @@ def _view(row, tenant, state: str) -> LinkView:
     )
 
 
-async def show_confirmation(token: str) -> LinkView:
+async def show_confirmation(ctx: TenantContext, tenant: TenantRecord, token: str) -> LinkView:
     """GET: describes the request; changes nothing (mail scanners open links)."""
-    confirmation = _confirmation(token)
-    ctx, tenant = await _subject(confirmation.tenant_id)
-    async with db.tenant_transaction(ctx.tenant_id, write=False):
-        row = await double_opt_in.pending_request(confirmation)
+    confirmation = _confirmation(token, ctx)
+    row = await double_opt_in.pending_request(confirmation)
     try:
         double_opt_in.check_usable(row, confirmation, dt.datetime.now(dt.timezone.utc))
     except double_opt_in.LinkGone as gone:
@@ -70,19 +67,16 @@ async def show_confirmation(token: str) -> LinkView:
     return _view(row, tenant, "pending")
 
 
-async def confirm(token: str, ip: Optional[str], user_agent: Optional[str],
-                  gpc: bool = False) -> LinkView:
-    confirmation = _confirmation(token)
-    ctx, tenant = await _subject(confirmation.tenant_id)
+async def confirm(ctx: TenantContext, tenant: TenantRecord, token: str, ip: Optional[str],
+                  user_agent: Optional[str], gpc: bool = False) -> LinkView:
+    confirmation = _confirmation(token, ctx)
     try:
-        async with db.tenant_transaction(ctx.tenant_id):
-            row = await double_opt_in.confirm(ctx, confirmation, ip=ip, user_agent=user_agent)
-            if gpc:
-                await honour_gpc(ctx, db_uuid(row["contact_id"]), ip, user_agent)
-    except double_opt_in.LinkGone as gone:
-        async with db.tenant_transaction(ctx.tenant_id, write=False):
-            row = await double_opt_in.pending_request(confirmation)
-        return _view(row, tenant, gone.extra["state"])
+        row = await double_opt_in.confirm(ctx, confirmation, ip=ip, user_agent=user_agent)
+    except double_opt_in.LinkGone as gone:  # refused before anything was written
+        return _view(await double_opt_in.pending_request(confirmation), tenant,
+                     gone.extra["state"])
+    if gpc:
+        await honour_gpc(ctx, db_uuid(row["contact_id"]), ip, user_agent)
     return _view(row, tenant, "confirmed")
 
 
@@ -110,11 +104,16 @@ async def _subscription(link: tokens.LinkToken):
     return row
 
 
-def _link(token: str) -> tokens.LinkToken:
+def _link(token: str, ctx: Optional[TenantContext] = None) -> tokens.LinkToken:
     link = tokens.verify_token(get_settings().secret_key, token)
-    if link is None:
+    if link is None or (ctx is not None and link.tenant_id != ctx.tenant_id):
         raise NotFound("this link is not valid")
     return link
+
+
+def subscriber_tenant(token: str) -> uuid.UUID:
+    """The tenant of an unsubscribe or preference link."""
+    return _link(token).tenant_id
 
 
 async def honour_gpc(ctx: TenantContext, contact_id, ip: Optional[str],
@@ -141,33 +140,28 @@ def _unsubscribe_view(row, tenant, channel: str, state: str) -> LinkView:
                     language=double_opt_in.locale_of(row, tenant))
 
 
-async def show_unsubscribe(token: str) -> LinkView:
-    link = _link(token)
-    ctx, tenant = await _subject(link.tenant_id)
-    async with db.tenant_transaction(ctx.tenant_id, write=False):
-        row = await _subscription(link)
+async def show_unsubscribe(ctx: TenantContext, tenant: TenantRecord, token: str) -> LinkView:
+    link = _link(token, ctx)
+    row = await _subscription(link)
     state = "unsubscribed" if row["status"] in ("withdrawn", "refused", None) else "subscribed"
     return _unsubscribe_view(row, tenant, link.channel, state)
 
 
-async def unsubscribe(token: str, ip: Optional[str], user_agent: Optional[str],
-                      gpc: bool = False) -> LinkView:
+async def unsubscribe(ctx: TenantContext, tenant: TenantRecord, token: str, ip: Optional[str],
+                      user_agent: Optional[str], gpc: bool = False) -> LinkView:
     """One click (RFC 8058): withdraws; a second click records nothing more."""
-
-    link = _link(token)
-    ctx, tenant = await _subject(link.tenant_id)
-    async with db.tenant_transaction(ctx.tenant_id):
-        row = await _subscription(link)
-        if row["status"] not in ("withdrawn", "refused", None):
-            now = dt.datetime.now(dt.timezone.utc)
-            await states.record_events(ctx, [chain.NewEvent(
-                tenant_id=ctx.tenant_id, contact_id=db_uuid(row["contact_id"]),
-                channel=link.channel, purpose_id=link.purpose_id, action="withdrawn",
-                method="one_click_unsubscribe", collected_at=now, recorded_at=now,
-                source="unsubscribe link", actor="subject", ip=ip, user_agent=user_agent,
-            )])
-        if gpc:
-            await honour_gpc(ctx, db_uuid(row["contact_id"]), ip, user_agent)
+    link = _link(token, ctx)
+    row = await _subscription(link)
+    if row["status"] not in ("withdrawn", "refused", None):
+        now = dt.datetime.now(dt.timezone.utc)
+        await states.record_events(ctx, [chain.NewEvent(
+            tenant_id=ctx.tenant_id, contact_id=db_uuid(row["contact_id"]),
+            channel=link.channel, purpose_id=link.purpose_id, action="withdrawn",
+            method="one_click_unsubscribe", collected_at=now, recorded_at=now,
+            source="unsubscribe link", actor="subject", ip=ip, user_agent=user_agent,
+        )])
+    if gpc:
+        await honour_gpc(ctx, db_uuid(row["contact_id"]), ip, user_agent)
     return _unsubscribe_view(row, tenant, link.channel, "unsubscribed")
 
 
@@ -181,13 +175,6 @@ class FormView(msgspec.Struct, kw_only=True):
     offers: list
 
 
-async def _tenant_by_slug(slug: str) -> tuple[TenantContext, object]:
-    tenant = await repository.tenant_by_slug(slug) if slug.replace("-", "").isalnum() else None
-    if tenant is None:
-        raise NotFound("no such form")
-    return await _subject(tenant.id)
-
-
 def page_language(tenant, accept_language: str) -> str:
     preferred = (accept_language or "").split(",")[0].strip()[:2].lower()
     if preferred in ("fr", "en"):
@@ -196,22 +183,11 @@ def page_language(tenant, accept_language: str) -> str:
     return default if default in ("fr", "en") else "en"
 
 
-async def show_subscribe_form(slug: str, accept_language: str) -> FormView:
-
-    ctx, tenant = await _tenant_by_slug(slug)
+async def show_subscribe_form(ctx: TenantContext, tenant: TenantRecord,
+                              accept_language: str) -> FormView:
     language = page_language(tenant, accept_language)
-    async with db.tenant_transaction(ctx.tenant_id, write=False):
-        offers = await subscription.offers(ctx, language)
+    offers = await subscription.offers(ctx, language)
     return FormView(tenant=tenant.name, slug=tenant.slug, language=language, offers=offers)
-
-
-async def subscribe(slug: str, data, *, ip: Optional[str], user_agent: Optional[str],
-                    source: str, gpc: bool) -> int:
-
-    ctx, tenant = await _tenant_by_slug(slug)
-    async with db.tenant_transaction(ctx.tenant_id):
-        return await subscription.subscribe(ctx, tenant, data, ip=ip, user_agent=user_agent,
-                                            source=source, gpc=gpc)
 
 
 # --- preference centre --------------------------------------------------------
@@ -250,46 +226,42 @@ async def _preferences(ctx, tenant, contact_id) -> PreferencesView:
     return PreferencesView(tenant=tenant.name, language=language, rows=rows)
 
 
-async def show_preferences(token: str) -> PreferencesView:
-    link = _link(token)
-    ctx, tenant = await _subject(link.tenant_id)
-    async with db.tenant_transaction(ctx.tenant_id, write=False):
-        return await _preferences(ctx, tenant, link.contact_id)
+async def show_preferences(ctx: TenantContext, tenant: TenantRecord, token: str
+                           ) -> PreferencesView:
+    return await _preferences(ctx, tenant, _link(token, ctx).contact_id)
 
 
-async def save_preferences(token: str, chosen: set[tuple[str, str]], notices: dict[str, str], *,
+async def save_preferences(ctx: TenantContext, tenant: TenantRecord, token: str,
+                           chosen: set[tuple[str, str]], notices: dict[str, str], *,
                            ip: Optional[str], user_agent: Optional[str],
                            gpc: bool) -> PreferencesView:
     """Every box is a decision: ticked = granted (with the notice shown beside it),
     unticked = withdrawn. Only changes are recorded, each a ledger event."""
-
-    link = _link(token)
-    ctx, tenant = await _subject(link.tenant_id)
-    async with db.tenant_transaction(ctx.tenant_id):
-        view = await _preferences(ctx, tenant, link.contact_id)
-        purposes = {r["key"]: db_uuid(r["id"]) for r in await db.fetch(
-            "SELECT id, key FROM purpose WHERE tenant_id = {}", ctx.tenant_id)}
-        now = dt.datetime.now(dt.timezone.utc)
-        changes = []
-        for row in view.rows:
-            if notices.get(row.purpose, row.notice_id) != row.notice_id:
-                raise NotFound("the page was out of date; please reload it")
-            for channel, status in row.channels.items():
-                want = (row.purpose, channel) in chosen and not (gpc and channel == "social_ads")
-                action = None
-                if want and status != "granted":
-                    action = "granted"
-                elif not want and status in ("granted", "pending"):
-                    action = "withdrawn"
-                if action:
-                    changes.append(chain.NewEvent(
-                        tenant_id=ctx.tenant_id, contact_id=link.contact_id, channel=channel,
-                        purpose_id=purposes[row.purpose], action=action,
-                        method="preference_centre", collected_at=now, recorded_at=now,
-                        notice_id=uuid.UUID(row.notice_id) if action == "granted" else None,
-                        source="preference centre" + (" (Sec-GPC: 1)" if gpc else ""),
-                        actor="subject", ip=ip, user_agent=user_agent))
-        await states.record_events(ctx, changes)
-        view = await _preferences(ctx, tenant, link.contact_id)
+    link = _link(token, ctx)
+    view = await _preferences(ctx, tenant, link.contact_id)
+    purposes = {r["key"]: db_uuid(r["id"]) for r in await db.fetch(
+        "SELECT id, key FROM purpose WHERE tenant_id = {}", ctx.tenant_id)}
+    now = dt.datetime.now(dt.timezone.utc)
+    changes = []
+    for row in view.rows:
+        if notices.get(row.purpose, row.notice_id) != row.notice_id:
+            raise NotFound("the page was out of date; please reload it")
+        for channel, status in row.channels.items():
+            want = (row.purpose, channel) in chosen and not (gpc and channel == "social_ads")
+            action = None
+            if want and status != "granted":
+                action = "granted"
+            elif not want and status in ("granted", "pending"):
+                action = "withdrawn"
+            if action:
+                changes.append(chain.NewEvent(
+                    tenant_id=ctx.tenant_id, contact_id=link.contact_id, channel=channel,
+                    purpose_id=purposes[row.purpose], action=action,
+                    method="preference_centre", collected_at=now, recorded_at=now,
+                    notice_id=uuid.UUID(row.notice_id) if action == "granted" else None,
+                    source="preference centre" + (" (Sec-GPC: 1)" if gpc else ""),
+                    actor="subject", ip=ip, user_agent=user_agent))
+    await states.record_events(ctx, changes)
+    view = await _preferences(ctx, tenant, link.contact_id)
     view.saved = True
     return view

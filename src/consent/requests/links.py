@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import struct
 import uuid
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 from consent import sealed
+from optinbase.context import TenantContext
 from optinbase.errors import NotFound
 from optinbase.settings import get_settings
 
@@ -57,5 +58,19 @@ def open_link(token: str, use: str) -> Link:
     answers as a link that does not exist."""
     link = read(get_settings().secret_key, token, use)
     if link is None:
+        raise NotFound("this link is not valid")
+    return link
+
+
+def opener(use: str) -> Callable[[str], uuid.UUID]:
+    """The tenant a `use` link names, read without the database (what the
+    envelope needs before it opens the tenant's transaction)."""
+    return lambda token: open_link(token, use).tenant_id
+
+
+def open_for(ctx: TenantContext, token: str, use: str) -> Link:
+    """`open_link`, for the tenant the envelope resolved from the same token."""
+    link = open_link(token, use)
+    if link.tenant_id != ctx.tenant_id:
         raise NotFound("this link is not valid")
     return link

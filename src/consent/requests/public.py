@@ -21,14 +21,12 @@ from consent.requests.records import (
     LinkGone,
     find,
     record_event,
-    subject_context,
 )
 from consent.requests.schemas import KINDS, Kind, RequestIn
-from optinbase import db
+from optinbase.context import TenantContext
 from optinbase.db import db_uuid
-from optinbase.errors import NotFound
 from optinbase.settings import get_settings
-from tenants import repository
+from tenants.repository import TenantRecord
 
 
 class PublicRequestIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -60,39 +58,28 @@ class RequestView(msgspec.Struct, kw_only=True):
     status_url: Optional[str] = None
 
 
-async def _tenant(slug: str):
-    tenant = await repository.tenant_by_slug(slug)
-    if tenant is None:
-        raise NotFound("no such page")
-    return tenant
-
-
 def _language(tenant, accept_language: str) -> str:
     if accept_language[:2].lower() in ("fr", "en"):
         return accept_language[:2].lower()
     return language_of(None, tenant)
 
 
-async def form(slug: str, accept_language: str) -> FormView:
-    tenant = await _tenant(slug)
+def form(tenant: TenantRecord, accept_language: str) -> FormView:
     language = _language(tenant, accept_language)
     return FormView(tenant=tenant.name, language=language,
                     kinds=[(k, KIND_NAMES[language][k]) for k in KINDS])
 
 
-async def submit(slug: str, data: PublicRequestIn, language: str) -> None:
+async def submit(ctx: TenantContext, data: PublicRequestIn, language: str) -> None:
     """Records the request and e-mails a verification link; a duplicate gets
     its link again. Returns nothing either way: the page must not tell."""
-    tenant = await _tenant(slug)
-    ctx, _ = await subject_context(tenant.id)
-    async with db.tenant_transaction(tenant.id):
-        try:
-            await intake.receive(
-                ctx, RequestIn(kind=data.kind, email=data.email, note=data.note, locale=language),
-                source="public")
-        except Duplicate as duplicate:
-            _, email = intake.identifier(ctx, data.email, None)
-            await intake.again_from_the_form(ctx, db_uuid(duplicate.extra["existing_id"]), email)
+    try:
+        await intake.receive(
+            ctx, RequestIn(kind=data.kind, email=data.email, note=data.note, locale=language),
+            source="public")
+    except Duplicate as duplicate:
+        _, email = intake.identifier(ctx, data.email, None)
+        await intake.again_from_the_form(ctx, db_uuid(duplicate.extra["existing_id"]), email)
 
 
 async def _view(ctx, tenant, request, state: Optional[str] = None) -> RequestView:
@@ -114,44 +101,36 @@ async def _view(ctx, tenant, request, state: Optional[str] = None) -> RequestVie
     )
 
 
-async def show_verify(token: str) -> RequestView:
+async def show_verify(ctx: TenantContext, tenant: TenantRecord, token: str) -> RequestView:
     """GET: shows the button; changes nothing (mail scanners open links)."""
-    link = links.open_link(token, "verify")
-    ctx, tenant = await subject_context(link.tenant_id)
-    async with db.tenant_transaction(tenant.id, write=False):
-        request = await find(ctx, link.subject_id)
-        state = "pending" if request["status"] == "unverified" else None
-        if state == "pending" and link.expires_at <= dt.datetime.now(dt.timezone.utc):
-            raise LinkGone("this link has expired; please send your request again")
-        return await _view(ctx, tenant, request, state)
+    link = links.open_for(ctx, token, "verify")
+    request = await find(ctx, link.subject_id)
+    state = "pending" if request["status"] == "unverified" else None
+    if state == "pending" and link.expires_at <= dt.datetime.now(dt.timezone.utc):
+        raise LinkGone("this link has expired; please send your request again")
+    return await _view(ctx, tenant, request, state)
 
 
-async def verify(token: str) -> RequestView:
-    link = links.open_link(token, "verify")
-    ctx, tenant = await subject_context(link.tenant_id)
-    async with db.tenant_transaction(tenant.id):
-        request = await intake.verify_by_link(ctx, link, dt.datetime.now(dt.timezone.utc))
-        return await _view(ctx, tenant, request)
+async def verify(ctx: TenantContext, tenant: TenantRecord, token: str) -> RequestView:
+    link = links.open_for(ctx, token, "verify")
+    request = await intake.verify_by_link(ctx, link, dt.datetime.now(dt.timezone.utc))
+    return await _view(ctx, tenant, request)
 
 
-async def status(token: str) -> RequestView:
-    link = links.open_link(token, "status")
-    ctx, tenant = await subject_context(link.tenant_id)
+async def status(ctx: TenantContext, tenant: TenantRecord, token: str) -> RequestView:
+    link = links.open_for(ctx, token, "status")
     if link.expires_at <= dt.datetime.now(dt.timezone.utc):
         raise LinkGone("this link has expired")
-    async with db.tenant_transaction(tenant.id, write=False):
-        return await _view(ctx, tenant, await find(ctx, link.subject_id))
+    return await _view(ctx, tenant, await find(ctx, link.subject_id))
 
 
-async def package(token: str) -> tuple[str, bytes]:
+async def package(ctx: TenantContext, tenant: TenantRecord, token: str) -> tuple[str, bytes]:
     """(file name, zip bytes); each download is an event of the request's trail."""
-    link = links.open_link(token, "package")
-    ctx, tenant = await subject_context(link.tenant_id)
+    link = links.open_for(ctx, token, "package")
     now = dt.datetime.now(dt.timezone.utc)
     if link.expires_at <= now:
         raise LinkGone("this download link has expired")
-    async with db.tenant_transaction(tenant.id):
-        request, data = await lifecycle.package_of(ctx, link.subject_id, now)
-        await record_event(ctx, link.subject_id, "package_downloaded", {"by": "subject"})
+    request, data = await lifecycle.package_of(ctx, link.subject_id, now)
+    await record_event(ctx, link.subject_id, "package_downloaded", {"by": "subject"})
     return f"{tenant.slug}-{request['kind']}-{str(db_uuid(request['id']))[:8]}.zip", data
 

@@ -61,15 +61,6 @@ async def mailing(tenant_id: uuid.UUID) -> Mailing:
     return Mailing(tenant, settings.secret_key, settings.public_url)
 
 
-async def subject_context(tenant_id: uuid.UUID) -> tuple[TenantContext, TenantRecord]:
-    """The context of a person acting through a link of this tenant."""
-    tenant = await repository.tenant_by_id(tenant_id)
-    if tenant is None:
-        raise NotFound("this link is not valid")
-    return (TenantContext(tenant_id=tenant.id, tenant_slug=tenant.slug, actor="subject",
-                          scopes=frozenset(), country=tenant.country), tenant)
-
-
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 

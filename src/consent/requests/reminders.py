@@ -13,7 +13,7 @@ from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.db import db_uuid
 from optinbase.settings import get_settings
-from tenants import repository
+from tenants.repository import TenantRecord
 
 EVERY = dt.timedelta(days=1)
 NEEDING_ATTENTION = (
@@ -23,40 +23,32 @@ NEEDING_ATTENTION = (
 )
 
 
-async def remind_dpos(now: dt.datetime) -> int:
-    """Housekeeping job: returns how many reminder e-mails were queued."""
-
-    public_url = get_settings().public_url
-    sent = 0
-    for tenant in await repository.all_tenants():
-        if not tenant.dpo_email:
-            continue
-        tenant_id = tenant.id
-        async with db.tenant_transaction(tenant_id):
-            rows = await db.fetch(NEEDING_ATTENTION, tenant_id, now + deadlines.DUE_SOON,
-                                  now - EVERY)
-            if not rows:
-                continue
-            ctx = TenantContext(tenant_id=tenant_id, tenant_slug=tenant.slug,
-                                actor="system:reminders")
-            lines = [
-                f"- {'OVERDUE' if deadlines.is_overdue(r['due_at'], now) else 'due soon'}:"
-                f" {r['kind']} request {db_uuid(r['id'])} ({r['status']}),"
-                f" due {r['due_at'].strftime('%Y-%m-%d %H:%M UTC')}"
-                for r in rows
-            ]
-            overdue = sum(deadlines.is_overdue(r["due_at"], now) for r in rows)
-            await enqueue_email(
-                tenant_id, to=tenant.dpo_email,
-                subject=f"[{tenant.name}] {len(rows)} data-subject request(s) need attention"
-                        f" ({overdue} overdue)",
-                text="GDPR Art. 12(3): answer within one month of receipt (extendable by two"
-                     " months, with reasons, told to the person within the first month).\n\n"
-                     + "\n".join(lines) + f"\n\nAdmin panel: {public_url}/admin/\n")
-            for r in rows:
-                await db.execute("UPDATE data_subject_request SET reminded_at = {}"
-                                 " WHERE tenant_id = {} AND id = {}", now, tenant_id, r["id"])
-                await record_event(ctx, db_uuid(r["id"]), "dpo_reminded",
-                                   {"overdue": deadlines.is_overdue(r["due_at"], now)})
-            sent += 1
-    return sent
+async def remind_dpo(ctx: TenantContext, tenant: TenantRecord, now: dt.datetime) -> int:
+    """Housekeeping, for each tenant: one digest to its DPO of the requests due
+    soon or overdue (each reminded at most daily). Returns 1 if one was queued."""
+    if not tenant.dpo_email:
+        return 0
+    rows = await db.fetch(NEEDING_ATTENTION, ctx.tenant_id, now + deadlines.DUE_SOON,
+                          now - EVERY)
+    if not rows:
+        return 0
+    lines = [
+        f"- {'OVERDUE' if deadlines.is_overdue(r['due_at'], now) else 'due soon'}:"
+        f" {r['kind']} request {db_uuid(r['id'])} ({r['status']}),"
+        f" due {r['due_at'].strftime('%Y-%m-%d %H:%M UTC')}"
+        for r in rows
+    ]
+    overdue = sum(deadlines.is_overdue(r["due_at"], now) for r in rows)
+    await enqueue_email(
+        ctx.tenant_id, to=tenant.dpo_email,
+        subject=f"[{tenant.name}] {len(rows)} data-subject request(s) need attention"
+                f" ({overdue} overdue)",
+        text="GDPR Art. 12(3): answer within one month of receipt (extendable by two"
+             " months, with reasons, told to the person within the first month).\n\n"
+             + "\n".join(lines) + f"\n\nAdmin panel: {get_settings().public_url}/admin/\n")
+    for r in rows:
+        await db.execute("UPDATE data_subject_request SET reminded_at = {}"
+                         " WHERE tenant_id = {} AND id = {}", now, ctx.tenant_id, r["id"])
+        await record_event(ctx, db_uuid(r["id"]), "dpo_reminded",
+                           {"overdue": deadlines.is_overdue(r["due_at"], now)})
+    return 1

@@ -26,6 +26,7 @@ from optinbase import audit, cursors, db
 from optinbase.context import TenantContext
 from optinbase.cursors import Page
 from optinbase.db import db_uuid
+from tenants import envelope
 from optinbase.errors import Invalid, NotFound, invalid_field
 
 _COLUMNS = "id, name, rules, created_at, updated_at"
@@ -197,7 +198,7 @@ async def _record_apart(
 
     The export runs inside the request's transaction, which is READ ONLY for a
     GET (PostgreSQL refuses the INSERT there) and stays open while rows stream;
-    db.tenant_transaction joins an open transaction rather than nesting. So the
+    a transaction for the same tenant joins an open one rather than nesting. So the
     event is written from a task with a fresh context (no current transaction):
     another connection, committed at once, whatever becomes of the stream. On
     SQLite this relies on WAL mode (db.start), where a writer never waits for
@@ -205,7 +206,7 @@ async def _record_apart(
     """
 
     async def write() -> None:
-        async with db.tenant_transaction(ctx.tenant_id, write=True):
+        async with envelope.tenant(ctx, write=True):
             await audit.record(ctx, action, "segment", segment_id, details)
 
     task = asyncio.get_running_loop().create_task(write(), context=contextvars.Context())

@@ -13,6 +13,7 @@ from consent.imports import jobs
 from optinbase import db
 from tests import databases
 from tests.factories import make_tenant
+from workers import housekeeping
 
 NOW = dt.datetime.now(dt.timezone.utc)
 LONG_AGO = dt.timedelta(minutes=10)
@@ -33,7 +34,7 @@ async def test_abandoned_jobs_fail_and_young_or_finished_ones_stay(client, backe
     dead = await _job(tenant, "running", LONG_AGO)
     young = await _job(tenant, "running", dt.timedelta(seconds=30))  # just claimed
     done = await _job(tenant, "done", LONG_AGO)
-    assert await jobs.fail_abandoned(NOW) >= 1
+    assert await housekeeping.fail_abandoned_imports(NOW) >= 1
     assert await _statuses(tenant, dead, young, done) == {
         dead: "failed", young: "running", done: "done"}
     polled = (await client.get(f"/v1/imports/{dead}", headers=tenant.headers)).json()
@@ -52,11 +53,11 @@ async def test_a_job_whose_row_is_held_is_alive(client, backend):
         async with holder.transaction():
             await holder.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant.id))
             await holder.execute("SELECT id FROM import_job WHERE id = $1 FOR UPDATE", live)
-            await jobs.fail_abandoned(NOW)
+            await housekeeping.fail_abandoned_imports(NOW)
             assert await _statuses(tenant, live) == {live: "running"}
     finally:
         await holder.close()
-    await jobs.fail_abandoned(NOW)  # released without finishing: its process is gone
+    await housekeeping.fail_abandoned_imports(NOW)  # released without finishing: its process is gone
     assert await _statuses(tenant, live) == {live: "failed"}
 
 
@@ -69,7 +70,7 @@ async def test_sqlite_leaves_jobs_alone_while_this_process_imports(client, backe
     dead, live = await _job(tenant, "running", LONG_AGO), await _job(tenant, "running", LONG_AGO)
     jobs._live.add(live)
     try:
-        assert await jobs.fail_abandoned(NOW) == 0
+        assert await housekeeping.fail_abandoned_imports(NOW) == 0
         assert await _statuses(tenant, dead, live) == {dead: "running", live: "running"}
     finally:
         jobs._live.discard(live)
@@ -83,7 +84,7 @@ async def _statuses(tenant, *job_ids) -> dict:
 def _ctx(tenant):
     from optinbase.context import TenantContext
 
-    return TenantContext(tenant_id=tenant.id, tenant_slug=tenant.slug, actor="test")
+    return TenantContext.for_system(tenant, "test")
 
 
 async def test_a_running_background_import_is_never_taken_for_abandoned(backend):
@@ -115,7 +116,7 @@ async def test_a_running_background_import_is_never_taken_for_abandoned(backend)
         assert status == "running"
         later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
         if backend == "postgres":
-            await jobs.fail_abandoned(later)  # SQLite would wait for the import's write lock
+            await housekeeping.fail_abandoned_imports(later)  # SQLite would wait for the import's write lock
         for _ in range(3000):
             job = (await client.get(f"/v1/imports/{job_id}", headers=world.tenant.headers)).json()
             if job["status"] != "running":

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from consent.requests.reminders import remind_dpos
 from optinbase import db
 from tests.factories import as_owner, make_tenant
+from workers.housekeeping import remind_due
 
 
 async def test_dpo_gets_one_digest_a_day(client):
@@ -33,7 +33,7 @@ async def test_dpo_gets_one_digest_a_day(client):
             return await db.fetch("SELECT subject, payload FROM outbox_message WHERE tenant_id = {}"
                                   " AND recipient = {}", tenant.id, f"dpo@{tenant.slug}.example")
 
-    assert await remind_dpos(now) >= 1
+    assert await remind_due(now) >= 1
     [digest] = await digests()
     text = str(digest["payload"])
     assert "1 overdue" in digest["subject"] and "2 data-subject request(s)" in digest["subject"]
@@ -41,9 +41,9 @@ async def test_dpo_gets_one_digest_a_day(client):
     assert made["later"] not in text and made["closed"] not in text
     assert "person@example.com" not in text  # no personal data by e-mail
 
-    await remind_dpos(now + dt.timedelta(hours=2))
+    await remind_due(now + dt.timedelta(hours=2))
     assert len(await digests()) == 1  # once a day
-    await remind_dpos(now + dt.timedelta(days=1, minutes=1))
+    await remind_due(now + dt.timedelta(days=1, minutes=1))
     assert len(await digests()) == 2
     trail = (await client.get(f"/v1/requests/{made['late']}", headers=tenant.headers)).json()
     assert [e["action"] for e in trail["events"]].count("dpo_reminded") == 2
