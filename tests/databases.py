@@ -7,10 +7,9 @@ import os
 import tempfile
 from urllib.parse import urlparse
 
-from piccolo.apps.migrations.commands.forwards import run_forwards
 from piccolo.engine.base import Engine
 
-from optinbase import db
+from optinbase import db, schema
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
 POSTGRES_OWNER_URL = os.environ.get("TEST_POSTGRES_OWNER_URL", "") or POSTGRES_URL
@@ -26,25 +25,45 @@ async def migrated_sqlite() -> tuple[Engine, str]:
     url = f"sqlite:///{path}"
     engine = db.engine_from_url(url)
     db.use_engine(engine)
-    result = await run_forwards("all")
-    assert result.success, result.message
+    await schema.migrate()
     await db.start(engine)
     owner_engines["sqlite"] = engine
     return engine, url
 
 
+# The owner's own tables and functions in `public`, never an extension's (citus
+# keeps its objects there too, and `DROP SCHEMA public CASCADE` would drop it).
+_OWN_OBJECTS = """
+SELECT 1, format('DROP TABLE IF EXISTS %s CASCADE', c.oid::regclass) FROM pg_class c
+ WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+   AND pg_get_userbyid(c.relowner) = current_user
+   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                   AND d.objid = c.oid AND d.deptype = 'e')
+UNION ALL
+SELECT 2, format('DROP FUNCTION IF EXISTS %s CASCADE', p.oid::regprocedure) FROM pg_proc p
+ WHERE p.pronamespace = 'public'::regnamespace
+   AND pg_get_userbyid(p.proowner) = current_user
+   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                   AND d.objid = p.oid AND d.deptype = 'e')
+ORDER BY 1
+"""
+
+
+async def drop_own_objects() -> None:
+    """Empties the database of what the owner made (tables, their sequences,
+    policies and triggers, functions), leaving extensions and the schema alone."""
+    for row in await db.fetch(_OWN_OBJECTS):
+        await db.execute(row[1])
+
+
 async def migrated_postgres() -> tuple[Engine, str]:
-    """Resets the public schema as the owner, migrates, grants the app role,
-    and returns an engine connected as the application role."""
+    """Drops the owner's objects, migrates, grants the app role, and returns an
+    engine connected as the application role."""
     owner = db.engine_from_url(POSTGRES_OWNER_URL)
     db.use_engine(owner)
-    await owner.run_ddl("DROP SCHEMA IF EXISTS public CASCADE")
-    await owner.run_ddl("CREATE SCHEMA public")
-    result = await run_forwards("all")
-    assert result.success, result.message
+    await drop_own_objects()
     app_role = urlparse(POSTGRES_URL).username
-    if app_role and app_role != urlparse(POSTGRES_OWNER_URL).username:
-        await db.execute("SELECT optinbase_grant_app_role({})", app_role)
+    await schema.migrate(app_role if app_role != urlparse(POSTGRES_OWNER_URL).username else None)
     owner_engines["postgres"] = owner
     engine = db.engine_from_url(POSTGRES_URL)
     db.use_engine(engine)
