@@ -81,6 +81,30 @@ def row_level_security(table: str, policy: str = TENANT_POLICY) -> list[str]:
     ]
 
 
+def primary_keys(key_from_index: list[str], new_key: list[str]) -> list[str]:
+    """Primary keys (tenant_id, id) for Citus (PostgreSQL): from the tables' unique
+    `{table}_tenant_id_id` index where they have one (no rebuild; the foreign
+    keys pointing at it stay), built otherwise."""
+    return [
+        *(f"ALTER TABLE {t} DROP CONSTRAINT {t}_pkey,"
+          f" ADD CONSTRAINT {t}_pkey PRIMARY KEY USING INDEX {t}_tenant_id_id"
+          for t in key_from_index),
+        *(f"ALTER TABLE {t} DROP CONSTRAINT {t}_pkey,"
+          f" ADD CONSTRAINT {t}_pkey PRIMARY KEY (tenant_id, id)" for t in new_key),
+    ]
+
+
+def tenant_keys(tables: list[str]) -> list[str]:
+    """The tables' keys to tenant(id) without Piccolo's ON UPDATE CASCADE, which
+    Citus refuses towards a reference table (tenant ids never change)."""
+    return [
+        f"ALTER TABLE {t} DROP CONSTRAINT {t}_tenant_id_fkey,"
+        f" ADD CONSTRAINT {t}_tenant_id_fkey FOREIGN KEY (tenant_id) REFERENCES tenant (id)"
+        f" ON DELETE RESTRICT"
+        for t in tables
+    ]
+
+
 def is_postgres() -> bool:
     return engine_finder().engine_type == "postgres"
 
