@@ -1,10 +1,16 @@
 """Test databases: a fresh, migrated SQLite file and (when TEST_POSTGRES_URL is
-set) a fresh, migrated PostgreSQL schema used through the application role."""
+set) a fresh, migrated PostgreSQL schema used through the application role.
+
+CITUS_URL (the owner role on a Citus coordinator's database, with the citus
+extension and its workers registered, e.g. by `citus-cluster.sh reset-db`)
+runs the PostgreSQL suite there instead: after migrating, the fixture
+distributes the tables with scripts/citus-distribute.sql (DEVELOPERS.md)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 from urllib.parse import urlparse
 
 from piccolo.engine.base import Engine
@@ -13,6 +19,11 @@ from optinbase import db, schema
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
 POSTGRES_OWNER_URL = os.environ.get("TEST_POSTGRES_OWNER_URL", "") or POSTGRES_URL
+CITUS_URL = os.environ.get("CITUS_URL", "")
+if CITUS_URL:  # the same database as the application role
+    _owner, _app = urlparse(CITUS_URL).username, urlparse(POSTGRES_URL).username or "optinbase_app"
+    POSTGRES_OWNER_URL, POSTGRES_URL = CITUS_URL, CITUS_URL.replace(f"//{_owner}@", f"//{_app}@", 1)
+DISTRIBUTE = Path(__file__).parents[1] / "scripts" / "citus-distribute.sql"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -56,6 +67,20 @@ async def drop_own_objects() -> None:
         await db.execute(row[1])
 
 
+async def distribute() -> None:
+    """scripts/citus-distribute.sql without its psql commands (lines starting
+    with a backslash), sent as one simple-protocol script."""
+    script = "\n".join(
+        line for line in DISTRIBUTE.read_text().splitlines() if not line.startswith("\\")
+    )
+    engine = db.get_engine()
+    connection = await engine.get_new_connection()
+    try:
+        await connection.execute(script)
+    finally:
+        await connection.close()
+
+
 async def migrated_postgres() -> tuple[Engine, str]:
     """Drops the owner's objects, migrates, grants the app role, and returns an
     engine connected as the application role."""
@@ -63,7 +88,13 @@ async def migrated_postgres() -> tuple[Engine, str]:
     db.use_engine(owner)
     await drop_own_objects()
     app_role = urlparse(POSTGRES_URL).username
-    await schema.migrate(app_role if app_role != urlparse(POSTGRES_OWNER_URL).username else None)
+    if app_role == urlparse(POSTGRES_OWNER_URL).username:
+        app_role = None
+    await schema.migrate(app_role)
+    if CITUS_URL:
+        await distribute()
+        if app_role:
+            await schema.grant_app_role(app_role)  # the shards made since carry them too
     owner_engines["postgres"] = owner
     engine = db.engine_from_url(POSTGRES_URL)
     db.use_engine(engine)

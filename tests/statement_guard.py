@@ -10,8 +10,9 @@ names what breaks that:
   `tenant_id = (SELECT $n)` (a planner trick Citus cannot push down) and
   `tenant_id = ANY($n)`;
 * `FOR UPDATE` on a tenant table not pinned to one tenant;
-* two tenant tables pinned to different tenants in one statement (compared on
-  the bound values, so `$1` and `$4` carrying the same tenant are one tenant).
+* two tenant tables pinned to different tenants in one statement, or one
+  spanning several (`tenant_id IN ($1, $2)`), compared on the bound values:
+  `$1` and `$4` carrying the same tenant are one tenant.
 
 `db.statement_recorder` feeds it every statement sent on the pool's
 connections (tests/api/conftest.py switches it on for the API suite).
@@ -130,6 +131,13 @@ class _Analysis:
             for arg in expr.args:
                 self.where(arg, scope)
             return
+        if isinstance(expr, ast.A_Expr) and expr.kind == A_Expr_Kind.AEXPR_IN:
+            entry = self._tenant_entry(expr.lexpr, scope)
+            terms = [self._term(item, scope) for item in expr.rexpr or ()]
+            if entry is not None and terms and all(terms):
+                for term in terms:  # `tenant_id IN ($1)`: one tenant; more values may span
+                    self._union(("entry", id(entry)), term)
+                return
         if isinstance(expr, ast.A_Expr) and expr.name and expr.name[-1].sval == "=":
             left, right = self._term(expr.lexpr, scope), self._term(expr.rexpr, scope)
             if expr.kind == A_Expr_Kind.AEXPR_OP and left and right:
@@ -272,6 +280,8 @@ class _Analysis:
             if not entry.tenant:
                 continue
             tenants = tenants_of.get(self._find(("entry", id(entry))), set())
+            if len(tenants) > 1:
+                found.append(f"{entry.table}: spans {len(tenants)} tenants")
             if tenants:
                 pinned[entry.table] = tenants
                 continue
@@ -279,7 +289,8 @@ class _Analysis:
             found.append(f"{entry.table}: no tenant_id = $n{why}")
             if entry.locked:
                 found.append(f"{entry.table}: FOR UPDATE across tenants")
-        if len(set().union(*pinned.values()) if pinned else ()) > 1:
+        every = set().union(*pinned.values()) if pinned else set()
+        if len(every) > 1 and all(len(t) == 1 for t in pinned.values()):
             found.append("joins two tenants: " + ", ".join(sorted(pinned)))
         return found
 

@@ -29,6 +29,7 @@ ROUTED = [
     ("SELECT seq, hash FROM ledger_head WHERE tenant_id = $1 FOR UPDATE", (A,)),
     ("BEGIN; SELECT set_config('app.tenant_id', 'x', true)", ()),
     ("SELECT id FROM tenant WHERE slug = $1", ("acme",)),  # a reference table
+    ('SELECT COUNT(*) FROM "contact" WHERE "contact"."tenant_id" IN ($1)', (A,)),
 ]
 
 REFUSED = [
@@ -44,6 +45,8 @@ REFUSED = [
      " WHERE c.tenant_id = $1", (A,), "consent_state: no tenant_id = $n"),
     ("SELECT c.id FROM contact c JOIN consent_state s ON s.contact_id = c.id"
      " WHERE c.tenant_id = $1 AND s.tenant_id = $2", (A, B), "joins two tenants"),
+    ('SELECT COUNT(*) FROM "contact" WHERE "contact"."tenant_id" IN ($1, $2)', (A, B),
+     "contact: spans 2 tenants"),
     ("INSERT INTO consent_event (id, tenant_id) SELECT id, tenant_id FROM import_event", (),
      "consent_event: no tenant_id = $n"),
 ]
