@@ -204,10 +204,8 @@ class _Analysis:
             return self.select(node, parent)
         if isinstance(node, ast.InsertStmt):
             self.insert(node, parent)
-        elif isinstance(node, ast.UpdateStmt):
-            self.update(node, parent)
-        elif isinstance(node, ast.DeleteStmt):
-            self.delete(node, parent)
+        elif isinstance(node, (ast.UpdateStmt, ast.DeleteStmt)):
+            self.modify(node, parent)
         return None
 
     def select(self, node: ast.SelectStmt, parent: _Scope) -> _Scope:
@@ -253,20 +251,14 @@ class _Analysis:
             self.search([node.onConflictClause.targetList, node.onConflictClause.whereClause],
                         scope)
 
-    def update(self, node: ast.UpdateStmt, parent: _Scope) -> None:
+    def modify(self, node: Any, parent: _Scope) -> None:
+        """UPDATE (its FROM and SET) or DELETE (its USING)."""
         scope = _Scope(self._with(node.withClause, parent))
         self.relation(node.relation, scope)
-        for item in node.fromClause or ():
+        for item in getattr(node, "fromClause", None) or getattr(node, "usingClause", None) or ():
             self.from_item(item, scope)
         self.where(node.whereClause, scope)
-        self.search(node.targetList, scope)
-
-    def delete(self, node: ast.DeleteStmt, parent: _Scope) -> None:
-        scope = _Scope(self._with(node.withClause, parent))
-        self.relation(node.relation, scope)
-        for item in node.usingClause or ():
-            self.from_item(item, scope)
-        self.where(node.whereClause, scope)
+        self.search(getattr(node, "targetList", None), scope)
 
     # -- verdict --------------------------------------------------------------
     def problems(self) -> list[str]:

@@ -15,9 +15,7 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
-import pytest
 
-from tests import databases
 from tests.statement_guard import TENANT_TABLES
 
 CHECK = """
@@ -62,21 +60,13 @@ async def citus_violations(conn: asyncpg.Connection, schema: str) -> list[str]:
     return [row[0] for row in await conn.fetch(CHECK, schema)]
 
 
-@pytest.fixture
-async def owner(backend):
-    if backend != "postgres":
-        pytest.skip("the catalog read is PostgreSQL's")
-    conn = await asyncpg.connect(databases.POSTGRES_OWNER_URL)
-    yield conn
-    await conn.close()
+
+async def test_the_migrated_schema_can_be_sharded_by_tenant(pg_owner):
+    assert await citus_violations(pg_owner, "public") == []
 
 
-async def test_the_migrated_schema_can_be_sharded_by_tenant(owner):
-    assert await citus_violations(owner, "public") == []
-
-
-async def test_the_statement_guard_knows_every_tenant_table(owner):
-    tables = await owner.fetch(
+async def test_the_statement_guard_knows_every_tenant_table(pg_owner):
+    tables = await pg_owner.fetch(
         "SELECT c.relname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid"
         " WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'"
         " AND a.attname = 'tenant_id' AND a.attnotnull")
@@ -100,14 +90,14 @@ CREATE TABLE {s}.shared (id uuid PRIMARY KEY, tenant_id uuid, good_id uuid,
 """
 
 
-async def test_deliberately_wrong_tables_are_named(owner):
+async def test_deliberately_wrong_tables_are_named(pg_owner):
     schema = f"citus_rules_{uuid.uuid4().hex[:8]}"
-    await owner.execute(f"CREATE SCHEMA {schema}")
+    await pg_owner.execute(f"CREATE SCHEMA {schema}")
     try:
-        await owner.execute(WRONG_TABLES.format(s=schema))
-        found = await citus_violations(owner, schema)
+        await pg_owner.execute(WRONG_TABLES.format(s=schema))
+        found = await citus_violations(pg_owner, schema)
     finally:
-        await owner.execute(f"DROP SCHEMA {schema} CASCADE")
+        await pg_owner.execute(f"DROP SCHEMA {schema} CASCADE")
     text = "\n".join(found)
     assert not any(line.startswith("good:") for line in found), text
     expected = [

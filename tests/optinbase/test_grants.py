@@ -6,7 +6,6 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 import asyncpg
-import pytest
 
 from optinbase import schema
 from tests import databases
@@ -24,35 +23,27 @@ SELECT table_name, privilege_type, column_name FROM information_schema.column_pr
 """
 
 
-@pytest.fixture
-async def owner(backend):
-    if backend != "postgres":
-        pytest.skip("grants are PostgreSQL's")
-    conn = await asyncpg.connect(databases.POSTGRES_OWNER_URL)
-    yield conn
-    await conn.close()
-
 
 async def _rights(conn: asyncpg.Connection, role: str) -> set[tuple]:
     return {tuple(r) for r in await conn.fetch(RIGHTS, role)}
 
 
-async def test_a_right_given_by_hand_is_gone_after_the_next_migrate(owner):
+async def test_a_right_given_by_hand_is_gone_after_the_next_migrate(pg_owner):
     role = urlparse(databases.POSTGRES_URL).username
-    before = await _rights(owner, role)
+    before = await _rights(pg_owner, role)
     assert ("notice", "SELECT", None) in before
     assert ("notice", "DELETE", None) not in before
-    await owner.execute(f'GRANT DELETE, UPDATE ON notice, consent_event TO "{role}"')
-    assert ("notice", "DELETE", None) in await _rights(owner, role)
+    await pg_owner.execute(f'GRANT DELETE, UPDATE ON notice, consent_event TO "{role}"')
+    assert ("notice", "DELETE", None) in await _rights(pg_owner, role)
 
     async with as_owner():
         await schema.grant_app_role(role)
         await schema.grant_app_role(role)  # every run re-applies it: idempotent
-    assert await _rights(owner, role) == before
+    assert await _rights(pg_owner, role) == before
 
 
-async def test_the_ledger_and_notices_cannot_be_rewritten_by_the_role(owner):
-    rights = await _rights(owner, urlparse(databases.POSTGRES_URL).username)
+async def test_the_ledger_and_notices_cannot_be_rewritten_by_the_role(pg_owner):
+    rights = await _rights(pg_owner, urlparse(databases.POSTGRES_URL).username)
     assert {(t, p) for t, p, c in rights if t in ("notice", "request_event")} == {
         ("notice", "SELECT"), ("notice", "INSERT"),
         ("request_event", "SELECT"), ("request_event", "INSERT"),
