@@ -6,10 +6,11 @@ from __future__ import annotations
 from urllib.parse import urlparse
 
 import asyncpg
+import pytest
 
 from optinbase import schema
 from tests import databases
-from tests.factories import as_owner
+from tests.factories import as_owner, make_tenant
 
 RIGHTS = """
 SELECT table_name, privilege_type, NULL AS column_name FROM information_schema.role_table_grants
@@ -51,3 +52,19 @@ async def test_the_ledger_and_notices_cannot_be_rewritten_by_the_role(pg_owner):
     ledger = {(p, c) for t, p, c in rights if t == "consent_event"}
     assert ("DELETE", None) not in ledger and ("UPDATE", None) not in ledger
     assert {c for p, c in ledger if p == "UPDATE"} == {"contact_id", "ip", "user_agent", "pii_salt"}
+
+
+async def test_the_role_cannot_empty_the_control_plane(pg_owner):
+    """TRUNCATE on agency and tenant is granted for Citus's reference-table locks
+    (grants.sql); the foreign keys pointing at them make it refused all the same."""
+    tenant = await make_tenant()
+    app = await asyncpg.connect(databases.POSTGRES_URL)
+    try:
+        for statement in ("TRUNCATE agency", "TRUNCATE tenant", "TRUNCATE tenant CASCADE",
+                          "TRUNCATE agency CASCADE"):
+            with pytest.raises((asyncpg.FeatureNotSupportedError,
+                                asyncpg.InsufficientPrivilegeError)):
+                await app.execute(statement)
+    finally:
+        await app.close()
+    assert await pg_owner.fetchval("SELECT slug FROM tenant WHERE id = $1", tenant.id) == tenant.slug

@@ -16,6 +16,12 @@ GRANT TEMPORARY ON DATABASE :"DBNAME" TO :"app_role";
 
 -- Control plane: tenants are created by the owner (CLI); a tenant edits its own profile.
 GRANT SELECT ON agency, tenant TO :"app_role";
+-- On Citus, a write to a reference table (api_key, membership) locks the reference tables
+-- it refers to (agency, tenant) on the workers, which Citus allows only to a role that may
+-- UPDATE, DELETE or TRUNCATE them (lock_shard_resources). TRUNCATE is the harmless one:
+-- both tables are referenced by foreign keys, so TRUNCATE is refused, and with CASCADE it
+-- needs TRUNCATE on the referencing tables, which the role does not have.
+GRANT TRUNCATE ON agency, tenant TO :"app_role";
 GRANT UPDATE (name, legal_name, dpo_email, country, settings) ON tenant TO :"app_role";
 GRANT SELECT, INSERT, UPDATE, DELETE ON staff_user, membership, staff_session TO :"app_role";
 -- Keys are never rewritten: renamed, stamped when used, revoked.
