@@ -58,12 +58,9 @@ class _Scope:
             if qualifier is not None:
                 if qualifier in scope.by_name:
                     return scope.by_name[qualifier]
-            else:
-                tenant = [e for e in scope.by_name.values() if e.tenant]
-                if len(set(map(id, tenant))) == 1:
-                    return tenant[0]
-                if tenant:
-                    return None  # ambiguous: PostgreSQL itself would refuse it
+            elif scope.by_name:  # an unqualified name belongs to the nearest FROM
+                tenant = {id(e): e for e in scope.by_name.values() if e.tenant}
+                return next(iter(tenant.values())) if len(tenant) == 1 else None
             scope = scope.parent
         return None
 
@@ -284,7 +281,7 @@ class _Analysis:
         every = set().union(*pinned.values()) if pinned else set()
         if len(every) > 1 and all(len(t) == 1 for t in pinned.values()):
             found.append("joins two tenants: " + ", ".join(sorted(pinned)))
-        return found
+        return list(dict.fromkeys(found))
 
 
 def violations(sql: str, args: Sequence[Any] = ()) -> list[str]:

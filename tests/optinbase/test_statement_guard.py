@@ -47,6 +47,8 @@ REFUSED = [
      " WHERE c.tenant_id = $1 AND s.tenant_id = $2", (A, B), "joins two tenants"),
     ('SELECT COUNT(*) FROM "contact" WHERE "contact"."tenant_id" IN ($1, $2)', (A, B),
      "contact: spans 2 tenants"),
+    ("SELECT * FROM contact c WHERE EXISTS (SELECT 1 FROM api_key WHERE tenant_id = $1)", (A,),
+     "contact: no tenant_id = $n"),  # that tenant_id is api_key's
     ("INSERT INTO consent_event (id, tenant_id) SELECT id, tenant_id FROM import_event", (),
      "consent_event: no tenant_id = $n"),
 ]
