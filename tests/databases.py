@@ -1,19 +1,29 @@
 """Test databases: a fresh, migrated SQLite file and (when TEST_POSTGRES_URL is
-set) a fresh, migrated PostgreSQL schema used through the application role."""
+set) a fresh, migrated PostgreSQL schema used through the application role.
+
+CITUS_URL (the owner role on a Citus coordinator's database, with the citus
+extension and its workers registered, e.g. by `citus-cluster.sh reset-db`)
+runs the PostgreSQL suite there instead: after migrating, the fixture
+distributes the tables with scripts/citus-distribute.sql (DEVELOPERS.md)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 from urllib.parse import urlparse
 
-from piccolo.apps.migrations.commands.forwards import run_forwards
 from piccolo.engine.base import Engine
 
-from optinbase import db
+from optinbase import db, schema
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
 POSTGRES_OWNER_URL = os.environ.get("TEST_POSTGRES_OWNER_URL", "") or POSTGRES_URL
+CITUS_URL = os.environ.get("CITUS_URL", "")
+if CITUS_URL:  # the same database as the application role
+    _owner, _app = urlparse(CITUS_URL).username, urlparse(POSTGRES_URL).username or "optinbase_app"
+    POSTGRES_OWNER_URL, POSTGRES_URL = CITUS_URL, CITUS_URL.replace(f"//{_owner}@", f"//{_app}@", 1)
+DISTRIBUTE = Path(__file__).parents[1] / "scripts" / "citus-distribute.sql"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -26,25 +36,65 @@ async def migrated_sqlite() -> tuple[Engine, str]:
     url = f"sqlite:///{path}"
     engine = db.engine_from_url(url)
     db.use_engine(engine)
-    result = await run_forwards("all")
-    assert result.success, result.message
+    await schema.migrate()
     await db.start(engine)
     owner_engines["sqlite"] = engine
     return engine, url
 
 
+# The owner's own tables and functions in `public`, never an extension's (citus
+# keeps its objects there too, and `DROP SCHEMA public CASCADE` would drop it).
+_OWN_OBJECTS = """
+SELECT 1, format('DROP TABLE IF EXISTS %s CASCADE', c.oid::regclass) FROM pg_class c
+ WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+   AND pg_get_userbyid(c.relowner) = current_user
+   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                   AND d.objid = c.oid AND d.deptype = 'e')
+UNION ALL
+SELECT 2, format('DROP FUNCTION IF EXISTS %s CASCADE', p.oid::regprocedure) FROM pg_proc p
+ WHERE p.pronamespace = 'public'::regnamespace
+   AND pg_get_userbyid(p.proowner) = current_user
+   AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                   AND d.objid = p.oid AND d.deptype = 'e')
+ORDER BY 1
+"""
+
+
+async def drop_own_objects() -> None:
+    """Empties the database of what the owner made (tables, their sequences,
+    policies and triggers, functions), leaving extensions and the schema alone."""
+    for row in await db.fetch(_OWN_OBJECTS):
+        await db.execute(row[1])
+
+
+async def distribute() -> None:
+    """scripts/citus-distribute.sql without its psql commands (lines starting
+    with a backslash), sent as one simple-protocol script."""
+    script = "\n".join(
+        line for line in DISTRIBUTE.read_text().splitlines() if not line.startswith("\\")
+    )
+    engine = db.get_engine()
+    connection = await engine.get_new_connection()
+    try:
+        await connection.execute(script)
+    finally:
+        await connection.close()
+
+
 async def migrated_postgres() -> tuple[Engine, str]:
-    """Resets the public schema as the owner, migrates, grants the app role,
-    and returns an engine connected as the application role."""
+    """Drops the owner's objects, migrates, grants the app role, and returns an
+    engine connected as the application role."""
     owner = db.engine_from_url(POSTGRES_OWNER_URL)
     db.use_engine(owner)
-    await owner.run_ddl("DROP SCHEMA IF EXISTS public CASCADE")
-    await owner.run_ddl("CREATE SCHEMA public")
-    result = await run_forwards("all")
-    assert result.success, result.message
+    await drop_own_objects()
     app_role = urlparse(POSTGRES_URL).username
-    if app_role and app_role != urlparse(POSTGRES_OWNER_URL).username:
-        await db.execute("SELECT optinbase_grant_app_role({})", app_role)
+    if app_role == urlparse(POSTGRES_OWNER_URL).username:
+        app_role = None
+    await schema.migrate(app_role)
+    if CITUS_URL:
+        await distribute()
+        if app_role:
+            await schema.grant_app_role(app_role)  # the shards made since carry them too
     owner_engines["postgres"] = owner
     engine = db.engine_from_url(POSTGRES_URL)
     db.use_engine(engine)

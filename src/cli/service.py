@@ -9,11 +9,9 @@ import sys
 from urllib.parse import urlparse
 
 import uvicorn
-from piccolo.apps.migrations.commands.forwards import run_forwards
-
 from cli.runtime import CommandError, as_owner, run
 from messaging.outbox import OutboxWorker
-from optinbase import db
+from optinbase import schema
 from optinbase.settings import get_settings
 from workers.housekeeping import run_periodic
 
@@ -22,15 +20,15 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     as_owner()  # the application role only gets grants
     settings = get_settings()
 
+    app_role = urlparse(settings.database_url).username
+    if app_role == urlparse(settings.database_owner_url).username:
+        app_role = None  # one role for everything: nothing to grant
+
     async def migrate() -> None:
-        result = await run_forwards("all")
-        if not result.success:
-            raise CommandError(f"migration failed: {result.message}")
-        if settings.is_postgres:
-            app_role = urlparse(settings.database_url).username
-            owner_role = urlparse(settings.database_owner_url).username
-            if app_role and app_role != owner_role:
-                await db.execute("SELECT optinbase_grant_app_role({})", app_role)
+        try:
+            await schema.migrate(app_role)
+        except schema.MigrationFailed as exc:
+            raise CommandError(str(exc)) from None
 
     run(migrate)
     print("migrations applied")

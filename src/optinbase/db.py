@@ -19,7 +19,7 @@ import socket
 import sqlite3
 import uuid
 from functools import lru_cache
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from piccolo.engine import engine_finder
 from piccolo.engine.base import Engine
@@ -83,12 +83,25 @@ async def _no_reset(connection: Any) -> None:
     default RESET ALL round trip would be pure cost."""
 
 
+# Test hook: when set before start(), called with the text and arguments of
+# every statement sent on the pool's PostgreSQL connections (tests/statement_guard.py checks
+# them against Citus's routing rules). None, and no cost, otherwise.
+statement_recorder: Optional[Callable[[str, Any], None]] = None
+
+
+async def _record_statements(connection: Any) -> None:
+    recorder = statement_recorder
+    if recorder is not None:
+        connection.add_query_logger(lambda logged: recorder(logged.query, logged.args))
+
+
 async def start(engine: Engine | None = None, max_size: int = 20) -> None:
     engine = engine or get_engine()
     if isinstance(engine, PostgresEngine):
         if engine.pool is None:
             await engine.start_connection_pool(
-                min_size=1, max_size=max_size, reset=_no_reset
+                min_size=1, max_size=max_size, reset=_no_reset,
+                init=_record_statements if statement_recorder else None,
             )
         async with engine.pool.acquire() as conn:
             _citus[id(engine)] = bool(await conn.fetchval(

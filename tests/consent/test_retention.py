@@ -103,7 +103,7 @@ async def test_retention_asks_then_erases_and_cleans_up(client):
     assert await _contact_ids(tenant) == before - {people["unconfirmed"]["id"]}
     async with db.tenant_transaction(tenant.id, write=False):
         mails = await db.fetch("SELECT recipient, payload FROM outbox_message WHERE tenant_id = {}"
-                               " AND subject LIKE '%stay in touch%' OR subject LIKE '%rester en%'",
+                               " AND (subject LIKE '%stay in touch%' OR subject LIKE '%rester en%')",
                                tenant.id)
         lapsed = await db.fetchrow("SELECT status, email FROM data_subject_request"
                                    " WHERE tenant_id = {} AND id = {}", tenant.id, stale["id"])

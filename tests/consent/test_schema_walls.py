@@ -41,3 +41,22 @@ async def test_notices_are_immutable(client):
     assert "immutable" in str(caught.value) or "permission denied" in str(caught.value)
     fetched = await client.get(f"/v1/notices/{world.notice['id']}", headers=world.tenant.headers)
     assert fetched.json()["text"] == world.notice["text"]
+
+
+async def test_a_contact_still_named_by_the_ledger_cannot_be_deleted(client):
+    """Erasure blanks the ledger's link before it deletes a contact; a delete that
+    forgets to is refused (it used to clear the link silently, which Citus refuses)."""
+    world = await make_world(client)
+    tenant_id, contact_id = world.tenant.id, uuid.UUID(world.contact["id"])
+    with pytest.raises(Exception) as caught:
+        async with db.tenant_transaction(tenant_id):
+            await db.execute("DELETE FROM contact WHERE tenant_id = {} AND id = {}",
+                             tenant_id, contact_id)
+    assert "foreign key" in str(caught.value).lower()
+    async with db.tenant_transaction(tenant_id, write=False):
+        assert await db.fetchval(
+            "SELECT count(*) FROM consent_event WHERE tenant_id = {} AND contact_id = {}",
+            tenant_id, contact_id) == 1
+        assert await db.fetchval(
+            "SELECT count(*) FROM contact WHERE tenant_id = {} AND id = {}",
+            tenant_id, contact_id) == 1

@@ -1,0 +1,47 @@
+-- What the application role (DATABASE_URL's user) may do: nothing else.
+-- `optinbase migrate` applies this file after the migrations on every run, in one
+-- transaction, with :"app_role" and :"DBNAME" quoted in; it is also plain psql:
+--   psql "$DATABASE_OWNER_URL" -v app_role=optinbase_app -f src/optinbase/sql/grants.sql
+-- Everything is revoked first, so a right removed here is gone after the next
+-- migrate. The role owns nothing, has no DDL and no BYPASSRLS: row-level security
+-- (forced on every tenant table) decides which rows it sees.
+
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"app_role";
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"app_role";
+
+GRANT USAGE ON SCHEMA public TO :"app_role";
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO :"app_role";
+-- Imports COPY into temporary staging tables (COPY into an RLS table is refused).
+GRANT TEMPORARY ON DATABASE :"DBNAME" TO :"app_role";
+
+-- Control plane: tenants are created by the owner (CLI); a tenant edits its own profile.
+GRANT SELECT ON agency, tenant TO :"app_role";
+-- On Citus, a write to a reference table (api_key, membership) locks the reference tables
+-- it refers to (agency, tenant) on the workers, which Citus allows only to a role that may
+-- UPDATE, DELETE or TRUNCATE them (lock_shard_resources). TRUNCATE is the harmless one:
+-- both tables are referenced by foreign keys, so TRUNCATE is refused, and with CASCADE it
+-- needs TRUNCATE on the referencing tables, which the role does not have.
+GRANT TRUNCATE ON agency, tenant TO :"app_role";
+GRANT UPDATE (name, legal_name, dpo_email, country, settings) ON tenant TO :"app_role";
+GRANT SELECT, INSERT, UPDATE, DELETE ON staff_user, membership, staff_session TO :"app_role";
+-- Keys are never rewritten: renamed, stamped when used, revoked.
+GRANT SELECT, INSERT ON api_key TO :"app_role";
+GRANT UPDATE (name, last_used_at, revoked_at) ON api_key TO :"app_role";
+
+-- Tenant data.
+GRANT SELECT, INSERT, UPDATE, DELETE ON contact, consent_state, idempotency_record, segment
+  TO :"app_role";
+GRANT SELECT, INSERT, UPDATE ON purpose, ledger_head, import_job TO :"app_role";
+-- Notices and the request trail never change; suppressions are never lifted.
+GRANT SELECT, INSERT ON notice, suppression, request_event TO :"app_role";
+-- The ledger is append-only: erasure may only blank the personal columns
+-- (the ledger guard trigger refuses any other change).
+GRANT SELECT, INSERT ON consent_event TO :"app_role";
+GRANT UPDATE (contact_id, ip, user_agent, pii_salt) ON consent_event TO :"app_role";
+GRANT SELECT, INSERT ON audit_event TO :"app_role";
+GRANT UPDATE (details, actor) ON audit_event TO :"app_role";
+GRANT SELECT, INSERT, UPDATE ON data_subject_request TO :"app_role";
+
+-- Delivery.
+GRANT SELECT, INSERT, UPDATE, DELETE ON outbox_message TO :"app_role";
+GRANT SELECT, INSERT, UPDATE ON webhook_endpoint TO :"app_role";
