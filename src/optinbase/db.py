@@ -326,34 +326,6 @@ class tenant_transaction:
                 await job()
 
 
-class worker_transaction:
-    """A transaction for a delivery worker, which works across tenants on its
-    own table only: on PostgreSQL it declares `app.worker = <name>`, which a
-    policy on that table (and only that table) accepts."""
-
-    __slots__ = ("name", "_inner")
-
-    def __init__(self, name: str):
-        if not re.fullmatch(r"[a-z_]{1,32}", name):
-            raise ValueError("worker names are lower-case letters")
-        self.name = name
-        self._inner: Any = None
-
-    async def __aenter__(self) -> None:
-        engine = get_engine()
-        if isinstance(engine, PostgresEngine):
-            self._inner = _PgTenantTransaction(engine, {"app.worker": self.name}, read_only=False)
-        else:
-            self._inner = SQLiteTransaction(
-                engine, transaction_type=TransactionType.immediate, allow_nested=False
-            )
-        await self._inner.__aenter__()
-
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        inner, self._inner = self._inner, None
-        await inner.__aexit__(exc_type, exc, tb)
-
-
 def require_tenant(tenant_id: uuid.UUID) -> None:
     """Guard for tenant-table writes: they must run inside that tenant's transaction."""
     if current_tenant.get() != tenant_id:
