@@ -76,7 +76,7 @@ def check_url(url: str, allow_private: bool = False) -> str:
     try:
         parsed = httpx.URL(url)
         host = parsed.raw_host.decode("ascii")
-        parsed.port  # noqa: B018 (parsing it is the check)
+        parsed.host, parsed.port  # noqa: B018 (decoding them is the check: IDNA, port)
     except Exception:  # httpx.InvalidURL, idna's errors, UnicodeError...
         raise invalid_field("url", "is not a URL the webhook client can use"
                             " (check the host name and port)") from None
