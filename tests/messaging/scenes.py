@@ -51,3 +51,12 @@ async def backlog(tenant: TenantFixture, count: int, url: str, endpoint_id: uuid
                 " subject, payload, status, attempts, next_attempt_at, created_at)"
                 " VALUES ({}, {}, 'webhook', {}, NULL, {}, 'consent.changed', {}, 'pending', 0, {}, {})",
                 rows[start:start + 5000])
+
+
+async def forget(*tenants: Any) -> None:
+    """Drops what is left of these tenants' outbox (a backlog must not keep
+    later tests' workers busy: they share the database)."""
+    for tenant in tenants:
+        tenant_id = getattr(tenant, "id", tenant)
+        async with db.tenant_transaction(tenant_id):
+            await db.execute("DELETE FROM outbox_message WHERE tenant_id = {}", tenant_id)
