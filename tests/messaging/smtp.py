@@ -41,7 +41,7 @@ class _Collect:
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook name
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
                                       bytes(envelope.original_content or envelope.content),
-                                      session.ssl is not None))
+                                      server.transport.get_extra_info("ssl_object") is not None))
         return self.answers.pop(0) if self.answers else "250 OK"
 
 
