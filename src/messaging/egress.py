@@ -97,7 +97,7 @@ def check_host(host: str) -> str:
         return "it names this machine"
     labels = name.split(".")
     if len(name) > 253 or any(not 0 < len(label) < 64 or set(label) - _LABEL_CHARS
-                              for label in labels):
+                              or label[0] == "-" or label[-1] == "-" for label in labels):
         return "it is not a valid host name"
     return ""
 
