@@ -298,3 +298,63 @@ async def test_imported_grants_are_events_too(client):
     assert sorted((b["channel"], b["action"], b["method"], b["purpose"]) for b in bodies) == [
         ("email", "granted", "import", "newsletter"), ("sms", "granted", "import", "newsletter")]
     assert all(b["status"] is None for b in bodies)
+
+
+async def test_an_import_is_delivered_in_batches(private_client):
+    """Issue 16 §3: a bulk change is a few POSTs of up to BATCH_EVENTS events,
+    each signed like any delivery, each event exactly a single delivery's body."""
+    client = private_client
+    receiver = Receiver().start()
+    worker = OutboxWorker("", SENDER, allow_private=True)
+    try:
+        tenant = await make_tenant()
+        secret = (await _endpoint(client, tenant, receiver.url))["secret"]
+        await make_purpose(client, tenant)
+        notice = await make_notice(client, tenant)
+        csv = "email,consent_channel,consent_purpose,notice_id,collected_at\n" + "".join(
+            f"batch{i}@example.com,email,newsletter,{notice['id']},2026-10-01T08:00:00Z\n"
+            for i in range(1200))
+        answer = await client.post("/v1/imports", content=csv.encode(), headers={
+            **tenant.headers, "Content-Type": "text/csv"})
+        assert answer.status_code == 202 and answer.json()["status"] == "done", answer.text
+        assert len(await _rows(tenant)) == 3  # not 1,200 rows
+        await worker.run_once()
+    finally:
+        receiver.stop()
+        await worker.close()
+    assert len(receiver.requests) == 3
+    sizes, ids, contacts = [], set(), set()
+    for _, headers, body in receiver.requests:
+        verify(secret, headers, body)
+        batch = json.loads(body)
+        assert set(batch) == {"type", "timestamp", "events"} and batch["type"] == "batch"
+        sizes.append(len(batch["events"]))
+        for event in batch["events"]:
+            assert set(event) == {"type", "timestamp", "data"}
+            assert event["type"] == "consent.changed" and event["data"]["method"] == "import"
+            ids.add(event["data"]["event_id"])
+            contacts.add(event["data"]["contact_id"])
+    assert sorted(sizes) == [200, 500, 500]
+    assert len(ids) == len(contacts) == 1200
+    assert len({headers["webhook-id"] for _, headers, _ in receiver.requests}) == 3
+
+
+async def test_one_act_of_several_changes_is_one_batch(client):
+    tenant = await make_tenant()
+    await _endpoint(client, tenant, "https://crm.example/hooks")
+    await make_purpose(client, tenant, "newsletter")
+    await make_purpose(client, tenant, "offers")
+    contact = await make_contact(client, tenant, phone="+33612345672")
+    for purpose in ("newsletter", "offers"):
+        notice = await make_notice(client, tenant, purpose=purpose, channels=("sms",))
+        await client.post(f"/v1/contacts/{contact['id']}/consents", headers=tenant.headers, json={
+            "channel": "sms", "purpose": purpose, "action": "grant", "method": "api",
+            "notice_id": notice["id"]})
+    answer = await client.post("/v1/inbound/sms", headers=tenant.headers,
+                               json={"from": "+33612345672", "text": "STOP"})
+    assert answer.json()["withdrawn"] == 2
+    rows = await _rows(tenant)
+    assert [_body(r)["type"] for r in rows] == ["consent.changed", "consent.changed", "batch"]
+    stop = _body(rows[-1])["events"]
+    assert sorted(e["data"]["purpose"] for e in stop) == ["newsletter", "offers"]
+    assert {(e["data"]["action"], e["data"]["method"]) for e in stop} == {("withdrawn", "sms_stop")}
