@@ -14,11 +14,12 @@ never hold up the others:
   (retention re-permission mail). A claim takes lower classes first, and a
   second lane of each worker serves only `TRANSACTIONAL`, so a confirmation
   never waits behind 20,000 webhooks — not even behind a batch being sent.
-* **Owned leases.** A claim writes a fresh claim token and a lease; before
-  each send the worker confirms the row is still leased to its token and
-  extends the lease (`store.touch`), a send is cut off well inside the lease,
-  and the outcome is recorded only under that token. A worker that stalled
-  past its lease finds its rows taken over and sends nothing more.
+* **Owned leases.** A claim writes a fresh claim token and a lease (5 min);
+  a send starts only while the lease outlasts it (its 60 s budget, after
+  which it is cut off, plus a 30 s margin), else the worker first extends the
+  lease under its token (`store.touch`) and drops the rows another worker has
+  taken over meanwhile; outcomes are recorded only under the token. A worker
+  that stalled past its lease sends nothing more of that batch.
 * **Every failure is the row's own.** Any exception while building or sending
   one message counts an attempt with exponential backoff (30 s doubling to
   1 h, ±10 %) and the row goes `dead` after `MAX_ATTEMPTS`; a message that can
@@ -39,6 +40,7 @@ import logging
 import random
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import httpx
@@ -57,6 +59,36 @@ LEASE = dt.timedelta(minutes=5)
 SEND_BUDGET = 60.0  # seconds one send may take, well inside the lease
 BATCH = 50  # rows per claim
 SLICE_SECONDS = 10.0  # sending time per tenant and pass before the next tenant's turn
+# A send starts only if the lease outlasts it by this much (else it is extended
+# first): worker clocks may differ a little (keep them synchronised).
+LEASE_MARGIN = dt.timedelta(seconds=30)
+RECORD_EVERY = 10  # outcomes recorded together (at least once per turn)
+
+
+def _endpoint_of(row: Any) -> Optional[str]:
+    """The webhook endpoint a row goes to, if it says (a malformed payload
+    fails at delivery, as that row's failure)."""
+    try:
+        payload = row["payload"]
+        payload = json.loads(payload) if isinstance(payload, str) else payload
+        return str(uuid.UUID(str(payload["endpoint_id"]))) if row["kind"] == "webhook" else None
+    except Exception:
+        return None
+
+
+@dataclass
+class _Turn:
+    """One tenant's claim in a pass: its rows, the lease they share, the
+    webhook secrets they need, the rows still leased to the token, and the
+    outcomes not recorded yet."""
+
+    tenant_id: uuid.UUID
+    token: uuid.UUID
+    rows: list[Any]
+    lease_end: dt.datetime
+    secrets: dict[str, str]
+    owned: set[Any]
+    outcomes: list[tuple[Any, str, Optional[str], dt.datetime]] = field(default_factory=list)
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -102,8 +134,8 @@ class OutboxWorker:
                  send_budget: float = SEND_BUDGET):
         """Raises ValueError for an unusable SMTP_URL or sender (at start-up,
         not per message)."""
-        if send_budget >= lease.total_seconds():
-            raise ValueError("a send must fit inside the lease")
+        if dt.timedelta(seconds=send_budget) + LEASE_MARGIN >= lease:
+            raise ValueError("a send and its margin must fit inside the lease")
         self.smtp_url, self.sender = smtp_url, sender
         try:
             _, address = mailbox(sender, "MAIL_FROM")
@@ -164,83 +196,109 @@ class OutboxWorker:
         return tenants
 
     async def _serve(self, tenant_id: uuid.UUID, clock: Callable[[], dt.datetime]) -> int:
-        token = uuid.uuid4()
-        now = clock()
+        return await self._work(await self._claim(tenant_id, clock), clock)
+
+    async def _claim(self, tenant_id: uuid.UUID, clock: Callable[[], dt.datetime]) -> "_Turn":
+        """Leases a batch to a new token, with the secrets its webhooks need."""
+        token, now = uuid.uuid4(), clock()
         async with db.tenant_transaction(tenant_id):
             rows = await store.claim(tenant_id, token, now, now + self.lease,
                                      max_priority=self.max_priority, limit=self.batch,
                                      max_attempts=MAX_ATTEMPTS, domain=self.domain)
+            endpoints = {e for e in map(_endpoint_of, rows) if e}
+            secrets = await webhooks.endpoint_secrets(tenant_id, endpoints) if endpoints else {}
+        return _Turn(tenant_id, token, rows, now + self.lease, secrets,
+                     owned={row["id"] for row in rows})
+
+    async def _work(self, turn: "_Turn", clock: Callable[[], dt.datetime]) -> int:
+        """Sends the turn's rows while the lease surely holds (else extends it
+        first, under the token, and skips rows taken over meanwhile), for at
+        most `slice_seconds`; outcomes are recorded every `RECORD_EVERY` rows
+        and at the end. Returns how many messages were handed over."""
         deadline = time.monotonic() + self.slice_seconds
         delivered = 0
-        for index, row in enumerate(rows):
-            if time.monotonic() > deadline:  # the next tenant's turn; the rest goes back
-                await self._release(tenant_id, token, rows[index:])
-                break
-            delivered += await self._deliver(tenant_id, token, row, clock) in ("sent", "logged")
+        try:
+            for index, row in enumerate(turn.rows):
+                if time.monotonic() > deadline:  # the next tenant's turn; the rest goes back
+                    turn.outcomes += [(r, "released", None, None) for r in turn.rows[index:]
+                                      if r["id"] in turn.owned]
+                    break
+                if clock() + dt.timedelta(seconds=self.send_budget) + LEASE_MARGIN > turn.lease_end:
+                    await self._flush(turn, clock, hold=turn.rows[index:])
+                if row["id"] not in turn.owned:
+                    logger.warning("outbox: lease on %s was taken over; not sending", row["id"])
+                    continue
+                status, error = await self._deliver(turn, row)
+                turn.outcomes.append((row, status, error, clock()))
+                delivered += status in ("sent", "logged")
+                if len(turn.outcomes) >= RECORD_EVERY:
+                    await self._flush(turn, clock)
+        finally:
+            await self._flush(turn, clock)
         return delivered
 
-    async def _release(self, tenant_id: uuid.UUID, token: uuid.UUID, rows: list[Any]) -> None:
-        async with db.tenant_transaction(tenant_id):
-            for row in rows:
-                await store.record(tenant_id, row["id"], token, "released")
+    async def _flush(self, turn: "_Turn", clock: Callable[[], dt.datetime],
+                     hold: list[Any] = ()) -> None:
+        """Records the outcomes waiting (each only under the turn's token) and,
+        with `hold`, extends the lease of those rows: the ones still leased to
+        the token stay the turn's, the others are dropped from it."""
+        if not turn.outcomes and not hold:
+            return
+        outcomes, turn.outcomes = turn.outcomes, []
+        async with db.tenant_transaction(turn.tenant_id):
+            for row, status, error, at in outcomes:
+                status, next_attempt = self._settle(row, status, error, at)
+                if not await store.record(turn.tenant_id, row["id"], turn.token, status,
+                                          next_attempt_at=next_attempt,
+                                          error=error[:1000] if error else None, at=at):
+                    logger.warning("outbox: %s was taken over or removed before its outcome"
+                                   " (%s)", row["id"], status)
+            if hold:
+                until = clock() + self.lease
+                owned = await store.touch(turn.tenant_id, [r["id"] for r in hold], turn.token, until)
+                turn.owned &= owned
+                turn.lease_end = until
 
-    # --- one message ------------------------------------------------------------
-
-    async def _deliver(self, tenant_id: uuid.UUID, token: uuid.UUID, row: Any,
-                       clock: Callable[[], dt.datetime]) -> Optional[str]:
-        """Sends one claimed row and records the outcome; returns it (None when
-        the lease was taken over: nothing sent, nothing recorded)."""
-        error: Optional[str] = None
-        try:
-            payload = row["payload"]
-            payload = json.loads(payload) if isinstance(payload, str) else payload
-            async with db.tenant_transaction(tenant_id):
-                if not await store.touch(tenant_id, row["id"], token, clock() + self.lease):
-                    logger.warning("outbox: lease on %s was taken over; not sending", row["id"])
-                    return None
-                secret = (await webhooks.endpoint_secret(tenant_id, payload["endpoint_id"])
-                          if row["kind"] == "webhook" else None)
-            async with asyncio.timeout(self.send_budget):
-                status = await self._send(row, payload, secret)
-        except webhooks.Cancelled as exc:
-            status = "cancelled"
-            logger.info("webhook %s not sent: %s", row["id"], exc)
-        except Undeliverable as exc:
-            status, error = "dead", f"undeliverable: {exc}"
-        except Exception as exc:  # whatever it is, it is this row's failure
-            status, error = "pending", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        return await self._record(tenant_id, token, row, status, error, clock())
-
-    async def _send(self, row: Any, payload: dict[str, Any], secret: Optional[str]) -> str:
-        if row["kind"] == "webhook":
-            await webhooks.post(self._http(), row, payload, secret or "")
-            return "sent"
-        if row["kind"] == "email":
-            await self.mailer.send(render(self.sender, row["recipient"], row["subject"], payload,
-                                          message_id=row["message_id"]))
-            return self.mailer.status
-        raise Undeliverable(f"unknown message kind {row['kind']!r}")
-
-    async def _record(self, tenant_id: uuid.UUID, token: uuid.UUID, row: Any, status: str,
-                      error: Optional[str], now: dt.datetime) -> Optional[str]:
-        next_attempt = None
+    @staticmethod
+    def _settle(row: Any, status: str, error: Optional[str],
+                now: dt.datetime) -> tuple[str, Optional[dt.datetime]]:
+        """A failure's consequence: retry later with backoff, or dead."""
         if status == "pending":
             attempts = int(row["attempts"])
             logger.warning("delivery of %s failed (attempt %d): %s", row["id"], attempts, error)
             if attempts >= MAX_ATTEMPTS:
-                status = "dead"
-            else:
-                next_attempt = now + backoff(attempts)
-        elif status == "dead":
+                return "dead", None
+            return status, now + backoff(attempts)
+        if status == "dead":
             logger.warning("message %s is undeliverable: %s", row["id"], error)
-        async with db.tenant_transaction(tenant_id):
-            kept = await store.record(tenant_id, row["id"], token, status,
-                                      next_attempt_at=next_attempt,
-                                      error=error[:1000] if error else None, at=now)
-        if not kept:
-            logger.warning("outbox: %s was taken over or removed before its outcome (%s)",
-                           row["id"], status)
-        return status
+        return status, None
+
+    # --- one message ------------------------------------------------------------
+
+    async def _deliver(self, turn: "_Turn", row: Any) -> tuple[str, Optional[str]]:
+        """Sends one leased row: (outcome, error). Never raises for the row."""
+        try:
+            payload = row["payload"]
+            payload = json.loads(payload) if isinstance(payload, str) else payload
+            async with asyncio.timeout(self.send_budget):
+                if row["kind"] == "webhook":
+                    secret = turn.secrets.get(str(payload["endpoint_id"]))
+                    if secret is None:
+                        raise webhooks.Cancelled("the webhook endpoint was deleted")
+                    await webhooks.post(self._http(), row, payload, secret)
+                    return "sent", None
+                if row["kind"] == "email":
+                    await self.mailer.send(render(self.sender, row["recipient"], row["subject"],
+                                                  payload, message_id=row["message_id"]))
+                    return self.mailer.status, None
+                raise Undeliverable(f"unknown message kind {row['kind']!r}")
+        except webhooks.Cancelled as exc:
+            logger.info("webhook %s not sent: %s", row["id"], exc)
+            return "cancelled", None
+        except Undeliverable as exc:
+            return "dead", f"undeliverable: {exc}"
+        except Exception as exc:  # whatever it is, it is this row's failure
+            return "pending", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
     def _http(self) -> httpx.AsyncClient:
         # One client per worker lane: connections to an integrator are reused.

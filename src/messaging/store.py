@@ -25,11 +25,14 @@ TRANSACTIONAL, STANDARD, BULK = 0, 1, 2
 # (pending again, its attempt not counted).
 OUTCOMES = ("sent", "logged", "cancelled", "pending", "dead", "released")
 
+# One class at a time (index outbox_message_due_class); leases that ran out aside.
 _SQLITE_DUE = (
+    "SELECT DISTINCT tenant_id, {} AS priority FROM outbox_message"
+    " WHERE status = 'pending' AND priority = {} AND next_attempt_at <= {}"
+)
+_SQLITE_LAPSED = (
     "SELECT tenant_id, min(priority) AS priority FROM outbox_message"
-    " WHERE priority <= {} AND ((status = 'pending' AND next_attempt_at <= {})"
-    "  OR (status = 'sending' AND locked_until < {}))"
-    " GROUP BY tenant_id"
+    " WHERE status = 'sending' AND locked_until < {} AND priority <= {} GROUP BY tenant_id"
 )
 
 _SQLITE_GIVE_UP = (
@@ -52,7 +55,8 @@ _SQLITE_CLAIM = (
 
 _SQLITE_TOUCH = (
     "UPDATE outbox_message SET locked_until = {}"
-    " WHERE tenant_id = {} AND id = {} AND claim_token = {} AND status = 'sending' RETURNING id"
+    " WHERE tenant_id = {} AND id IN ({ids}) AND claim_token = {} AND status = 'sending'"
+    " RETURNING id"
 )
 
 _SQLITE_RECORD = (
@@ -74,8 +78,14 @@ async def due_tenants(now: dt.datetime, max_priority: int) -> list[tuple[uuid.UU
         rows = await db.fetch("SELECT tenant_id, priority FROM optinbase_outbox_due({}, {})",
                               now, max_priority)
     else:
-        rows = await db.fetch(_SQLITE_DUE, max_priority, now, now)
-    return [(db.db_uuid(r["tenant_id"]), int(r["priority"])) for r in rows]
+        rows = await db.fetch(_SQLITE_LAPSED, now, max_priority)
+        for priority in range(max_priority + 1):
+            rows += await db.fetch(_SQLITE_DUE, priority, priority, now)
+    best: dict[uuid.UUID, int] = {}
+    for r in rows:
+        tenant_id = db.db_uuid(r["tenant_id"])
+        best[tenant_id] = min(best.get(tenant_id, 99), int(r["priority"]))
+    return list(best.items())
 
 
 async def claim(tenant_id: uuid.UUID, token: uuid.UUID, now: dt.datetime, until: dt.datetime, *,
@@ -93,15 +103,20 @@ async def claim(tenant_id: uuid.UUID, token: uuid.UUID, now: dt.datetime, until:
                           max_priority, max_attempts, now, now, limit)
 
 
-async def touch(tenant_id: uuid.UUID, message_id: Any, token: uuid.UUID,
-                until: dt.datetime) -> bool:
-    """True, and the lease extended to `until`, if the row is still leased to
-    `token`; False if another worker took it over (or it is gone)."""
+async def touch(tenant_id: uuid.UUID, message_ids: list[Any], token: uuid.UUID,
+                until: dt.datetime) -> set[Any]:
+    """Extends to `until` the lease of those rows still leased to `token`, and
+    returns their ids (the others were taken over by another worker, or are gone)."""
     db.require_tenant(tenant_id)
+    if not message_ids:
+        return set()
     if db.is_postgres():
-        return bool(await db.fetchval("SELECT optinbase_outbox_touch({}, {}, {}, {})",
-                                      tenant_id, message_id, token, until))
-    return bool(await db.fetch(_SQLITE_TOUCH, until, tenant_id, message_id, token))
+        rows = await db.fetch("SELECT optinbase_outbox_touch({}, {}, {}, {}) AS id",
+                              tenant_id, list(message_ids), token, until)
+    else:
+        rows = await db.fetch(_SQLITE_TOUCH.replace("{ids}", ", ".join(["{}"] * len(message_ids))),
+                              until, tenant_id, *message_ids, token)
+    return {r["id"] for r in rows}
 
 
 async def record(tenant_id: uuid.UUID, message_id: Any, token: uuid.UUID, status: str, *,

@@ -214,16 +214,16 @@ class Cancelled(Exception):
     """The endpoint was deleted after the message was queued: do not send."""
 
 
-async def endpoint_secret(tenant_id: uuid.UUID, endpoint_id: str) -> str:
-    """Read by the outbox worker in the tenant's transaction."""
+async def endpoint_secrets(tenant_id: uuid.UUID, endpoint_ids: set[str]) -> dict[str, str]:
+    """Secrets of the live endpoints among `endpoint_ids` (text), by id; a
+    deleted endpoint is absent (its deliveries are cancelled). Read by the
+    outbox worker in the tenant's transaction, once per claim."""
     db.require_tenant(tenant_id)
-    row = await db.fetchrow(
-        "SELECT secret, disabled_at FROM webhook_endpoint WHERE tenant_id = {} AND id = {}",
-        tenant_id, uuid.UUID(endpoint_id),
-    )
-    if row is None or row["disabled_at"] is not None:
-        raise Cancelled("the webhook endpoint was deleted")
-    return row["secret"]
+    ids = [uuid.UUID(i) for i in endpoint_ids]
+    rows = await db.fetch(
+        "SELECT id, secret FROM webhook_endpoint WHERE tenant_id = {} AND disabled_at IS NULL"
+        " AND id IN (" + ", ".join(["{}"] * len(ids)) + ")", tenant_id, *ids)
+    return {str(db.db_uuid(r["id"])): r["secret"] for r in rows}
 
 
 async def post(client: httpx.AsyncClient, row: Any, payload: dict[str, Any], secret: str) -> None:

@@ -178,21 +178,21 @@ async def test_a_crashed_workers_lease_runs_out(backend, smtp):
 
 async def test_a_stolen_lease_never_sends_twice(backend, smtp):
     """Worker A claims a batch, then stalls past its lease (a paused VM, a long
-    GC); worker B takes the rows over and sends them. When A wakes up it finds
-    every row leased to another token: it sends nothing and records nothing."""
+    GC); worker B takes the rows over and sends them. When A wakes up its lease
+    may not outlast a send: it asks to extend it, learns that every row is
+    leased to another token, and sends and records nothing."""
     tenant = await make_tenant()
     await _queue(tenant, 3, prefix="stolen")
     now = dt.datetime.now(dt.timezone.utc)
     a = OutboxWorker(smtp.url, SENDER)
-    token = uuid.uuid4()
-    rows = await claim(tenant, now, token=token)
-    assert len(rows) == 3
+    turn = await a._claim(tenant.id, lambda: now)
+    assert len(turn.rows) == 3
     b = OutboxWorker(smtp.url, SENDER)
     assert await b.run_once(now + dt.timedelta(minutes=6)) == 3  # the lease ran out: B's now
-    for row in rows:  # A resumes its batch
-        assert await a._deliver(tenant.id, token, row, lambda: now) is None
+    assert await a._work(turn, lambda: now + dt.timedelta(minutes=6)) == 0  # A resumes
     async with db.tenant_transaction(tenant.id):  # and cannot overwrite B's outcome either
-        assert not await store.record(tenant.id, rows[0]["id"], token, "pending", error="late")
+        assert not await store.record(tenant.id, turn.rows[0]["id"], turn.token, "pending",
+                                      error="late")
     mine = [r for r in smtp.received if b"stolen" in r.raw]
     assert sorted(r.rcpt_tos[0] for r in mine) == [f"stolen{i}@example.com" for i in range(3)]
     assert await _statuses(tenant) == {"sent": 3}
@@ -200,20 +200,40 @@ async def test_a_stolen_lease_never_sends_twice(backend, smtp):
 
 
 async def test_a_batch_stays_inside_its_lease(backend, smtp):
-    """Each send first extends the lease under the claim token, so rows of a
-    long batch are never taken over while their worker is still on them."""
+    """A batch whose lease may not outlast the next send extends it first, so
+    its rows are never taken over while their worker is still on them."""
     tenant = await make_tenant()
     await _queue(tenant, 2, prefix="inside")
     now = dt.datetime.now(dt.timezone.utc)
-    token = uuid.uuid4()
-    first, second = await claim(tenant, now, token=token)
     a = OutboxWorker(smtp.url, SENDER)
-    four_minutes_on = lambda: now + dt.timedelta(minutes=4)  # noqa: E731
-    assert await a._deliver(tenant.id, token, first, four_minutes_on) == "sent"
-    assert await a._deliver(tenant.id, token, second, four_minutes_on) == "sent"
-    # The second row's lease now ends 9 minutes after `now`: not due at +6.
+    turn = await a._claim(tenant.id, lambda: now)
+    # Four minutes on (the batch was slow): 60 s of send budget + 30 s margin
+    # no longer fit in the lease, which is extended to +9 min before sending.
+    assert await a._work(turn, lambda: now + dt.timedelta(minutes=4)) == 2
+    assert turn.lease_end == now + dt.timedelta(minutes=9)
     assert await claim(tenant, now + dt.timedelta(minutes=6)) == []
     assert await _statuses(tenant) == {"sent": 2}
+
+
+async def test_a_worker_stops_sending_where_its_lease_was_taken_over(backend, smtp):
+    """Half of A's batch taken over while A stalled: A sends the half it still
+    holds, B the other half, each message once."""
+    tenant = await make_tenant()
+    await _queue(tenant, 4, prefix="half")
+    now = dt.datetime.now(dt.timezone.utc)
+    a = OutboxWorker(smtp.url, SENDER)
+    turn = await a._claim(tenant.id, lambda: now)
+    b_token = uuid.uuid4()
+    later = now + dt.timedelta(minutes=6)
+    stolen = await claim(tenant, later, limit=2, token=b_token)  # B takes two of them
+    assert len(stolen) == 2
+    assert await a._work(turn, lambda: later) == 2
+    async with db.tenant_transaction(tenant.id):
+        for row in stolen:
+            assert await store.record(tenant.id, row["id"], b_token, "sent")
+    mine = sorted(r.rcpt_tos[0] for r in smtp.received if b"half" in r.raw)
+    assert len(mine) == 2 and not {r["recipient"] for r in stolen} & set(mine)
+    assert await _statuses(tenant) == {"sent": 4}
 
 
 async def test_concurrent_workers_never_claim_the_same_message(backend, smtp):

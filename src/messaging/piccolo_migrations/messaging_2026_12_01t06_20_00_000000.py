@@ -18,8 +18,9 @@ application role can declare that itself. Now (PostgreSQL):
     max_attempts, domain)` — marks rows past their last attempt `dead`, then
     leases due rows (`FOR UPDATE SKIP LOCKED`, `tenant_id = $n`: routable on
     Citus) to the claim token, counts the attempt and fixes the Message-ID.
-  - `optinbase_outbox_touch(tenant, id, token, until)` — confirms the lease is
-    still this token's and extends it, just before a send.
+  - `optinbase_outbox_touch(tenant, ids, token, until)` — extends the lease of
+    the rows still leased to this token and names them (a worker whose lease
+    may not outlast its next send extends it first).
   - `optinbase_outbox_record(tenant, id, token, status, next, error, at)` — an
     outcome, only while the row is still leased to that token.
 * The application role keeps SELECT, INSERT and DELETE (enqueue, erasure) and
@@ -106,16 +107,16 @@ AS $$
       LIMIT p_limit FOR UPDATE SKIP LOCKED)
   RETURNING o.id, o.kind, o.recipient, o.subject, o.payload, o.attempts, o.priority, o.message_id
 $$""",
-    "optinbase_outbox_touch(uuid, uuid, uuid, timestamptz)": """
-CREATE FUNCTION optinbase_outbox_touch(p_tenant uuid, p_id uuid, p_token uuid, p_until timestamptz)
-RETURNS boolean
+    "optinbase_outbox_touch(uuid, uuid[], uuid, timestamptz)": """
+CREATE FUNCTION optinbase_outbox_touch(p_tenant uuid, p_ids uuid[], p_token uuid,
+                                       p_until timestamptz)
+RETURNS SETOF uuid
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT
 AS $$
-  WITH touched AS (
-    UPDATE outbox_message SET locked_until = p_until
-     WHERE tenant_id = p_tenant AND id = p_id AND claim_token = p_token AND status = 'sending'
-    RETURNING 1)
-  SELECT count(*) = 1 FROM touched
+  UPDATE outbox_message SET locked_until = p_until
+   WHERE tenant_id = p_tenant AND id = ANY(p_ids) AND claim_token = p_token
+     AND status = 'sending'
+  RETURNING id
 $$""",
     "optinbase_outbox_record(uuid, uuid, uuid, text, timestamptz, text, timestamptz)": """
 CREATE FUNCTION optinbase_outbox_record(
@@ -162,16 +163,23 @@ POSTGRES = [
          EXECUTE format('GRANT EXECUTE ON FUNCTION optinbase_outbox_due(timestamptz, integer),'
                         ' optinbase_outbox_claim(uuid, uuid, timestamptz, timestamptz, integer,'
                         ' integer, integer, text),'
-                        ' optinbase_outbox_touch(uuid, uuid, uuid, timestamptz),'
+                        ' optinbase_outbox_touch(uuid, uuid[], uuid, timestamptz),'
                         ' optinbase_outbox_record(uuid, uuid, uuid, text, timestamptz, text,'
                         ' timestamptz) TO %I', app_role);
        END $$""",
 ]
 
 
+# SQLite has no Citus to route: its due scan reads across tenants, class by class.
+SQLITE = [
+    "CREATE INDEX IF NOT EXISTS outbox_message_due_class ON outbox_message"
+    " (priority, next_attempt_at) WHERE status = 'pending'",
+]
+
+
 async def _apply() -> None:
     engine = engine_finder()
-    statements = COMMON + (POSTGRES if engine.engine_type == "postgres" else [])
+    statements = COMMON + (POSTGRES if engine.engine_type == "postgres" else SQLITE)
     for statement in statements:
         await engine.run_ddl(statement)
 
