@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import os
 import statistics
@@ -78,25 +77,6 @@ async def _endpoint(tenant_id: uuid.UUID, url: str) -> uuid.UUID:
     return out.id
 
 
-async def _singles(tenant_id: uuid.UUID, endpoint_id: uuid.UUID, url: str, count: int) -> None:
-    """`count` one-change deliveries, as a 20,000-row import used to queue them."""
-    from messaging import store
-    from optinbase import db
-
-    now = dt.datetime.now(dt.timezone.utc)
-    body = json.dumps({"type": "consent.changed", "timestamp": "2026-12-01T00:00:00Z",
-                       "data": {"bench": True}})
-    payload = json.dumps({"endpoint_id": str(endpoint_id), "body": body})
-    rows = [(uuid.uuid4(), tenant_id, store.STANDARD, url, payload, now, now) for _ in range(count)]
-    async with db.tenant_transaction(tenant_id):
-        for start in range(0, count, 5000):
-            await db.executemany(
-                "INSERT INTO outbox_message (id, tenant_id, kind, priority, contact_id, recipient,"
-                " subject, payload, status, attempts, next_attempt_at, created_at) VALUES"
-                " ({}, {}, 'webhook', {}, NULL, {}, 'consent.changed', {}, 'pending', 0, {}, {})",
-                rows[start:start + 5000])
-
-
 async def _batched(tenant_id: uuid.UUID, endpoint_id: uuid.UUID, url: str, count: int) -> None:
     """The same changes as an import queues them now: batches."""
     from messaging import webhooks
@@ -125,6 +105,7 @@ async def _latency(smtp, tenant_id: uuid.UUID, priority: int, label: str) -> flo
 async def main(backlog: int, samples: int) -> dict:
     from messaging.outbox import STANDARD, TRANSACTIONAL, OutboxWorker
     from optinbase import db
+    from tests.messaging import scenes
     from tests.messaging.receiver import Receiver
     from tests.messaging.smtp import SmtpServer
 
@@ -135,7 +116,7 @@ async def main(backlog: int, samples: int) -> dict:
     await db.start(max_size=5)
     smtp, receiver = SmtpServer().start(), Receiver().start()
     endpoint = await _endpoint(busy, receiver.url)
-    await _singles(busy, endpoint, receiver.url, backlog)
+    await scenes.backlog(busy, backlog, receiver.url, endpoint)
     _log(f"{engine}: {backlog} single webhook deliveries queued for tenant 'busy'")
     worker = OutboxWorker(smtp.url, SENDER, poll_seconds=0.2, allow_private=True)
     stop = asyncio.Event()

@@ -35,16 +35,17 @@ async def outbox(tenant: TenantFixture) -> list[Any]:
             " ORDER BY created_at, id", tenant.id)
 
 
-async def backlog(tenant: TenantFixture, count: int, url: str, endpoint_id: uuid.UUID,
+async def backlog(tenant: Any, count: int, url: str, endpoint_id: uuid.UUID,
                   priority: int = store.STANDARD) -> None:
-    """`count` single-event webhook deliveries, as one-row-per-change imports
-    used to queue them."""
+    """`count` single-event webhook deliveries for `tenant` (a fixture or an
+    id), as one-row-per-change imports used to queue them (bench/outbox.py too)."""
+    tenant_id = getattr(tenant, "id", tenant)
     now = dt.datetime.now(dt.timezone.utc)
     body = json.dumps({"type": "consent.changed", "timestamp": "2026-12-01T00:00:00Z",
                        "data": {"backlog": True}})
     payload = json.dumps({"endpoint_id": str(endpoint_id), "body": body})
-    rows = [(uuid.uuid4(), tenant.id, priority, url, payload, now, now) for _ in range(count)]
-    async with db.tenant_transaction(tenant.id):
+    rows = [(uuid.uuid4(), tenant_id, priority, url, payload, now, now) for _ in range(count)]
+    async with db.tenant_transaction(tenant_id):
         for start in range(0, count, 5000):
             await db.executemany(
                 "INSERT INTO outbox_message (id, tenant_id, kind, priority, contact_id, recipient,"

@@ -20,7 +20,6 @@ from consent.ledger import notify
 from messaging.outbox import OutboxWorker
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.errors import Invalid
 from tests.factories import (
     make_contact,
     make_key,
