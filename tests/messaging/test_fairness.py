@@ -55,8 +55,8 @@ async def test_a_20000_row_backlog_does_not_delay_another_tenants_confirmation(p
         await forget(busy)
     to = [r.rcpt_tos[0] for r in smtp.received]
     assert person["email"] in to and "standard@example.com" in to
-    assert delivered == 2 + worker.batch  # the backlog had one turn, like the others
-    assert len(receiver.requests) == worker.batch
+    assert len(receiver.requests) == worker.batch  # the backlog had one turn, like the others
+    assert delivered >= 2 + worker.batch  # (other tests' tenants may have had theirs too)
     assert {r["status"] for r in await outbox(waiting)} == {"sent"}
     print(f"one pass with a 20,000-row backlog: {elapsed:.2f} s")
 
