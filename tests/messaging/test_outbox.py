@@ -245,6 +245,17 @@ async def test_concurrent_workers_never_claim_the_same_message(backend, smtp):
     claims = await asyncio.gather(*(claim(tenant, now, limit=15) for _ in range(4)))
     ids = [r["id"] for batch in claims for r in batch]
     assert len(ids) == len(set(ids)) == 40
+    assert all(len(batch) <= 15 for batch in claims)
+
+
+async def test_a_claim_never_takes_more_than_its_limit(backend):
+    """On PostgreSQL `id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may run
+    the subquery twice and lease more than n rows; the claim picks first."""
+    tenant = await make_tenant()
+    await _queue(tenant, 12, prefix="limit")
+    now = dt.datetime.now(dt.timezone.utc)
+    sizes = [len(await claim(tenant, now, limit=2)) for _ in range(7)]
+    assert sizes == [2, 2, 2, 2, 2, 2, 0]
 
 
 async def test_concurrent_workers_deliver_each_message_once(backend, smtp):

@@ -93,18 +93,22 @@ AS $$
          last_error = coalesce(last_error || ' / ', '') || 'gave up: no attempt left'
    WHERE tenant_id = p_tenant AND attempts >= p_max_attempts
      AND (status = 'pending' OR (status = 'sending' AND locked_until < p_now));
+  -- Materialised: as `id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)` the
+  -- planner may run the subquery more than once and lease more than n rows.
+  WITH picked AS MATERIALIZED (
+    SELECT i.id FROM outbox_message i
+     WHERE i.tenant_id = p_tenant AND i.priority <= p_max_priority
+       AND i.attempts < p_max_attempts
+       AND ((i.status = 'pending' AND i.next_attempt_at <= p_now)
+            OR (i.status = 'sending' AND i.locked_until < p_now))
+     ORDER BY i.priority, i.next_attempt_at, i.id
+     LIMIT p_limit FOR UPDATE SKIP LOCKED)
   UPDATE outbox_message o SET status = 'sending', claim_token = p_token, locked_until = p_until,
          attempts = o.attempts + 1,
          message_id = CASE WHEN o.kind = 'email'
                       THEN coalesce(o.message_id, '<' || o.id::text || '@' || p_domain || '>') END
-   WHERE o.tenant_id = p_tenant AND o.id IN (
-     SELECT i.id FROM outbox_message i
-      WHERE i.tenant_id = p_tenant AND i.priority <= p_max_priority
-        AND i.attempts < p_max_attempts
-        AND ((i.status = 'pending' AND i.next_attempt_at <= p_now)
-             OR (i.status = 'sending' AND i.locked_until < p_now))
-      ORDER BY i.priority, i.next_attempt_at, i.id
-      LIMIT p_limit FOR UPDATE SKIP LOCKED)
+    FROM picked
+   WHERE o.tenant_id = p_tenant AND o.id = picked.id
   RETURNING o.id, o.kind, o.recipient, o.subject, o.payload, o.attempts, o.priority, o.message_id
 $$""",
     "optinbase_outbox_touch(uuid, uuid[], uuid, timestamptz)": """
