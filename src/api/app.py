@@ -49,14 +49,15 @@ CALLER = {"ctx": Provide(current_context, sync_to_thread=False),
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
+    # Built now, so an unusable SMTP_URL or MAIL_FROM stops the start-up.
+    worker = OutboxWorker.from_settings(settings) if settings.outbox_worker else None
 
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
         await db.start(max_size=settings.db_pool_max)
         process.started()
         stop, worker_task = asyncio.Event(), None
-        if settings.outbox_worker:  # in-process delivery; `optinbase worker` scales it out
-            worker = OutboxWorker(settings.smtp_url, settings.mail_from)
+        if worker is not None:  # in-process delivery; `optinbase worker` scales it out
             worker_task = asyncio.gather(worker.run_forever(stop), run_periodic(stop))
         try:
             yield

@@ -34,8 +34,19 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     print("migrations applied")
 
 
+def _outbox_worker(**options: object) -> OutboxWorker:
+    """The outbox worker of these settings; an unusable SMTP_URL or MAIL_FROM
+    is a one-line refusal to start."""
+    try:
+        return OutboxWorker.from_settings(get_settings(), **options)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     settings = get_settings()
+    if settings.outbox_worker:
+        _outbox_worker()
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -49,16 +60,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_worker(args: argparse.Namespace) -> None:
     """Delivers the outbox until interrupted; run as many as you like."""
-    settings = get_settings()
+    worker = _outbox_worker(poll_seconds=args.poll)
 
     async def work() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        worker = OutboxWorker(settings.smtp_url, settings.mail_from, poll_seconds=args.poll)
         if args.once:
-            print(f"{await worker.run_once()} messages delivered")
+            try:
+                print(f"{await worker.run_once()} messages delivered")
+            finally:
+                await worker.close()
             return
         print("outbox worker running (Ctrl-C stops it)", file=sys.stderr)
         await asyncio.gather(worker.run_forever(stop), run_periodic(stop))

@@ -14,7 +14,7 @@ import uuid
 from typing import Any, Literal, Optional
 
 from consent.ledger.chain import canonical_time
-from messaging.outbox import enqueue_email
+from messaging.outbox import TRANSACTIONAL, enqueue_email
 from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.db import db_uuid
@@ -248,4 +248,5 @@ async def email_after_confirmation(
     return await enqueue_email(
         ctx.tenant_id, to=first["email"], subject=subject.format(**values), text=body + "\n",
         contact_id=db_uuid(first["contact_id"]), headers={"Content-Language": language},
+        priority=TRANSACTIONAL,  # right after the confirmation the person is looking
     )

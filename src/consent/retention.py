@@ -34,7 +34,7 @@ from consent.requests.intake import verify_hours
 from consent.requests.mail import language_of
 from consent.requests.records import OPEN_SQL, LinkGone, record_event
 from consent.requests.scrub import lapse
-from messaging.outbox import enqueue_email
+from messaging.outbox import BULK, enqueue_email
 from optinbase import audit, db
 from optinbase.context import TenantContext
 from optinbase.db import db_uuid
@@ -183,7 +183,7 @@ async def apply(ctx: TenantContext, due: Plan, *, secret_key: str, public_url: s
         email = due.emails.get(item.id)
         if email:
             token = links.make(secret_key, "keep", ctx.tenant_id, item.id, until)
-            await enqueue_email(ctx.tenant_id, to=email, contact_id=item.id,
+            await enqueue_email(ctx.tenant_id, to=email, contact_id=item.id, priority=BULK,
                                 subject=subject.format(tenant=due.tenant.name),
                                 text=text.format(tenant=due.tenant.name, until=_day(until),
                                                  link=f"{public_url}/p/keep/{token}"))

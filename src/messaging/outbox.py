@@ -1,12 +1,34 @@
 """The outbox: enqueue inside the business transaction, deliver afterwards.
 
-Workers claim due messages in small batches (`FOR UPDATE SKIP LOCKED` on
-PostgreSQL, so any number of workers can run; SQLite's write lock serialises
-claims), send outside any transaction, then record the outcome. A claim is a
-lease: a worker that dies mid-send leaves rows in `sending` whose lease runs
-out, and another worker takes them again — delivery is at least once.
-Failures are retried with exponential backoff; nothing is dropped until the
-attempts run out, and even then the row stays (`dead`) for staff to see.
+Delivery is organised so that one message, one tenant or one kind of work can
+never hold up the others:
+
+* **Per tenant, round-robin.** A worker pass asks which tenants have due rows
+  (`store.due_tenants`), then serves each of them in turn — one claim of at most
+  `batch` rows and at most `slice_seconds` of sending per tenant and pass, the
+  first tenant served rotating from pass to pass. Every claim names its tenant
+  (`tenant_id = $n ... FOR UPDATE SKIP LOCKED`), so claims route to one shard
+  on Citus and any number of workers can run.
+* **Priority classes.** `TRANSACTIONAL` (a person is waiting: double-opt-in
+  confirmations, request verifications, consent receipts), `STANDARD`, `BULK`
+  (retention re-permission mail). A claim takes lower classes first, and a
+  second lane of each worker serves only `TRANSACTIONAL`, so a confirmation
+  never waits behind 20,000 webhooks — not even behind a batch being sent.
+* **Owned leases.** A claim writes a fresh claim token and a lease (5 min);
+  a send starts only while the lease outlasts it (its 60 s budget, after
+  which it is cut off, plus a 30 s margin), else the worker first extends the
+  lease under its token (`store.touch`) and drops the rows another worker has
+  taken over meanwhile; outcomes are recorded only under the token. A worker
+  that stalled past its lease sends nothing more of that batch.
+* **Every failure is the row's own.** Any exception while building or sending
+  one message counts an attempt with exponential backoff (30 s doubling to
+  1 h, ±10 %) and the row goes `dead` after `MAX_ATTEMPTS`; a message that can
+  never be sent as it is (a line break in a header, an unusable address) is
+  `dead` at once. Claims skip rows without attempts left. The pass goes on.
+* **One Message-ID** per e-mail, fixed at its first claim, reused by every
+  attempt, so receivers can recognise a message sent twice (delivery is at
+  least once: a worker dying after the SMTP server took a message but before
+  the outcome was recorded sends it again once its lease runs out).
 """
 
 from __future__ import annotations
@@ -16,21 +38,58 @@ import datetime as dt
 import json
 import logging
 import random
+import time
 import uuid
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
 
 import httpx
 
-from messaging import webhooks
-from messaging.mail import DeliveryError, build_message, mailer_for
+from messaging import egress, store, webhooks
+from messaging.mail import Undeliverable, mailbox, mailer_for, render
 from optinbase import db
+from optinbase.settings import Settings
 from tenants import envelope
 
 logger = logging.getLogger("optinbase.outbox")
 
+TRANSACTIONAL, STANDARD, BULK = store.TRANSACTIONAL, store.STANDARD, store.BULK
+
 MAX_ATTEMPTS = 10
 LEASE = dt.timedelta(minutes=5)
-BATCH = 50
+SEND_BUDGET = 60.0  # seconds one send may take, well inside the lease
+BATCH = 50  # rows per claim
+SLICE_SECONDS = 10.0  # sending time per tenant and pass before the next tenant's turn
+# A send starts only if the lease outlasts it by this much (else it is extended
+# first): worker clocks may differ a little (keep them synchronised).
+LEASE_MARGIN = dt.timedelta(seconds=30)
+RECORD_EVERY = 10  # outcomes recorded together (at least once per turn)
+
+
+def _endpoint_of(row: Any) -> Optional[str]:
+    """The webhook endpoint a row goes to, if it says (a malformed payload
+    fails at delivery, as that row's failure)."""
+    try:
+        payload = row["payload"]
+        payload = json.loads(payload) if isinstance(payload, str) else payload
+        return str(uuid.UUID(str(payload["endpoint_id"]))) if row["kind"] == "webhook" else None
+    except Exception:
+        return None
+
+
+@dataclass
+class _Turn:
+    """One tenant's claim in a pass: its rows, the lease they share, the
+    webhook secrets they need, the rows still leased to the token, and the
+    outcomes not recorded yet."""
+
+    tenant_id: uuid.UUID
+    token: uuid.UUID
+    rows: list[Any]
+    lease_end: dt.datetime
+    secrets: dict[str, str]
+    owned: set[Any]
+    outcomes: list[tuple[Any, str, Optional[str], dt.datetime]] = field(default_factory=list)
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -47,106 +106,224 @@ async def enqueue_email(
     text: str,
     headers: Optional[dict[str, str]] = None,
     contact_id: Optional[uuid.UUID] = None,
+    priority: int = STANDARD,
 ) -> uuid.UUID:
-    """Queue an e-mail in the caller's tenant transaction."""
+    """Queue an e-mail in the caller's tenant transaction. `priority`:
+    TRANSACTIONAL when a person waits for it, BULK for mass mailings."""
     db.require_tenant(tenant_id)
+    if priority not in (TRANSACTIONAL, STANDARD, BULK):
+        raise ValueError(f"unknown priority {priority!r}")
     message_id = uuid.uuid4()
     now = dt.datetime.now(dt.timezone.utc)
     await db.execute(
-        "INSERT INTO outbox_message (id, tenant_id, kind, contact_id, recipient, subject,"
+        "INSERT INTO outbox_message (id, tenant_id, kind, priority, contact_id, recipient, subject,"
         " payload, status, attempts, next_attempt_at, created_at)"
-        " VALUES ({}, {}, 'email', {}, {}, {}, {}, 'pending', 0, {}, {})",
-        message_id, tenant_id, contact_id, to, subject,
+        " VALUES ({}, {}, 'email', {}, {}, {}, {}, {}, 'pending', 0, {}, {})",
+        message_id, tenant_id, priority, contact_id, to, subject,
         json.dumps({"text": text, "headers": headers or {}}), now, now,
     )
     return message_id
 
 
-_CLAIM = (
-    "UPDATE outbox_message SET status = 'sending', locked_until = {}, attempts = attempts + 1"
-    " WHERE id IN (SELECT id FROM outbox_message"
-    "  WHERE (status = 'pending' AND next_attempt_at <= {})"
-    "     OR (status = 'sending' AND locked_until < {})"
-    "  ORDER BY next_attempt_at LIMIT {}{lock})"
-    " RETURNING id, tenant_id, kind, recipient, subject, payload, attempts"
-)
-
-
 class OutboxWorker:
-    def __init__(self, smtp_url: str, sender: str, poll_seconds: float = 1.0):
-        self.mailer = mailer_for(smtp_url)
-        self.sender = sender
-        self.poll_seconds = poll_seconds
-        self._client: Optional[httpx.AsyncClient] = None
+    """Delivers the outbox: `run_once` is one pass, `run_forever` polls with
+    two lanes (everything by priority; transactional mail alone)."""
 
-    async def claim(self, now: dt.datetime, limit: int = BATCH) -> list[Any]:
-        lock = db.row_lock(skip_locked=True)
-        async with envelope.worker("outbox"):
-            return await db.fetch(_CLAIM.replace("{lock}", lock), now + LEASE, now, now, limit)
+    def __init__(self, smtp_url: str, sender: str, poll_seconds: float = 1.0, *,
+                 allow_private: bool = False, max_priority: int = BULK, batch: int = BATCH,
+                 slice_seconds: float = SLICE_SECONDS, lease: dt.timedelta = LEASE,
+                 send_budget: float = SEND_BUDGET):
+        """Raises ValueError for an unusable SMTP_URL or sender (at start-up,
+        not per message)."""
+        if dt.timedelta(seconds=send_budget) + LEASE_MARGIN >= lease:
+            raise ValueError("a send and its margin must fit inside the lease")
+        self.smtp_url, self.sender = smtp_url, sender
+        try:
+            _, address = mailbox(sender, "MAIL_FROM")
+        except Undeliverable as exc:
+            raise ValueError(f"MAIL_FROM: {exc}") from None
+        self.domain = address.rpartition("@")[2]
+        self.mailer = mailer_for(smtp_url)
+        self.poll_seconds = poll_seconds
+        self.allow_private = allow_private
+        self.max_priority = max_priority
+        self.batch, self.slice_seconds = batch, slice_seconds
+        self.lease, self.send_budget = lease, send_budget
+        self._client: Optional[httpx.AsyncClient] = None
+        self._first: Optional[uuid.UUID] = None  # tenant served first last pass
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> "OutboxWorker":
+        return cls(settings.smtp_url, settings.mail_from,
+                   allow_private=settings.webhook_allow_private, **options)
+
+    def lane(self, max_priority: int) -> "OutboxWorker":
+        """A sibling with its own connections, serving classes up to `max_priority`."""
+        return OutboxWorker(self.smtp_url, self.sender, self.poll_seconds,
+                            allow_private=self.allow_private, max_priority=max_priority,
+                            batch=self.batch, slice_seconds=self.slice_seconds,
+                            lease=self.lease, send_budget=self.send_budget)
+
+    # --- one pass ---------------------------------------------------------------
 
     async def run_once(self, now: Optional[dt.datetime] = None) -> int:
-        """Claims and delivers one batch; returns how many were handed over."""
+        """One pass: one turn for every tenant with due rows. Returns how many
+        messages were handed over."""
         now = now or dt.datetime.now(dt.timezone.utc)
+        started = time.monotonic()
+
+        def clock() -> dt.datetime:  # the pass's `now`, moving with real time
+            return now + dt.timedelta(seconds=time.monotonic() - started)
+
         delivered = 0
-        for row in await self.claim(now):
-            payload = row["payload"]
-            payload = json.loads(payload) if isinstance(payload, str) else payload
-            status = self.mailer.status
-            try:
-                if row["kind"] == "webhook":
-                    await webhooks.post(self._http(), row, payload)
-                    status = "sent"
-                elif row["kind"] == "email":
-                    await self.mailer.send(
-                        build_message(self.sender, row["recipient"], row["subject"], payload)
-                    )
-                else:
-                    raise DeliveryError(f"unknown message kind {row['kind']!r}")
-            except DeliveryError as exc:
-                await self._failed(row, str(exc), now)
-                continue
-            except webhooks.Cancelled as exc:
-                status = "cancelled"
-                logger.info("webhook %s not sent: %s", row["id"], exc)
-            await self._done(row["id"], status)
-            delivered += status != "cancelled"
+        try:
+            for tenant_id in self._round_robin(await store.due_tenants(now, self.max_priority)):
+                try:
+                    delivered += await self._serve(tenant_id, clock)
+                except Exception:  # this tenant's turn ends; its leases run out, others go on
+                    logger.exception("outbox: serving tenant %s failed", tenant_id)
+        finally:
+            await self.mailer.close()
         return delivered
 
+    def _round_robin(self, due: list[tuple[uuid.UUID, int]]) -> list[uuid.UUID]:
+        """Lower priority classes first; within a class, tenants after the one
+        served first last time come first."""
+        first = self._first
+        order = sorted(due, key=lambda d: (d[1], first is not None and d[0] <= first, d[0]))
+        tenants = [tenant_id for tenant_id, _ in order]
+        if tenants:
+            self._first = tenants[0]
+        return tenants
+
+    async def _serve(self, tenant_id: uuid.UUID, clock: Callable[[], dt.datetime]) -> int:
+        return await self._work(await self._claim(tenant_id, clock), clock)
+
+    async def _claim(self, tenant_id: uuid.UUID, clock: Callable[[], dt.datetime]) -> "_Turn":
+        """Leases a batch to a new token, with the secrets its webhooks need."""
+        token, now = uuid.uuid4(), clock()
+        async with envelope.delivery(tenant_id):
+            rows = await store.claim(tenant_id, token, now, now + self.lease,
+                                     max_priority=self.max_priority, limit=self.batch,
+                                     max_attempts=MAX_ATTEMPTS, domain=self.domain)
+            endpoints = {e for e in map(_endpoint_of, rows) if e}
+            secrets = await webhooks.endpoint_secrets(tenant_id, endpoints) if endpoints else {}
+        return _Turn(tenant_id, token, rows, now + self.lease, secrets,
+                     owned={row["id"] for row in rows})
+
+    async def _work(self, turn: "_Turn", clock: Callable[[], dt.datetime]) -> int:
+        """Sends the turn's rows while the lease surely holds (else extends it
+        first, under the token, and skips rows taken over meanwhile), for at
+        most `slice_seconds`; outcomes are recorded every `RECORD_EVERY` rows
+        and at the end. Returns how many messages were handed over."""
+        deadline = time.monotonic() + self.slice_seconds
+        delivered = 0
+        try:
+            for index, row in enumerate(turn.rows):
+                if time.monotonic() > deadline:  # the next tenant's turn; the rest goes back
+                    turn.outcomes += [(r, "released", None, None) for r in turn.rows[index:]
+                                      if r["id"] in turn.owned]
+                    break
+                if clock() + dt.timedelta(seconds=self.send_budget) + LEASE_MARGIN > turn.lease_end:
+                    await self._flush(turn, clock, hold=turn.rows[index:])
+                if row["id"] not in turn.owned:
+                    logger.warning("outbox: lease on %s was taken over; not sending", row["id"])
+                    continue
+                status, error = await self._deliver(turn, row)
+                turn.outcomes.append((row, status, error, clock()))
+                delivered += status in ("sent", "logged")
+                if len(turn.outcomes) >= RECORD_EVERY:
+                    await self._flush(turn, clock)
+        finally:
+            await self._flush(turn, clock)
+        return delivered
+
+    async def _flush(self, turn: "_Turn", clock: Callable[[], dt.datetime],
+                     hold: list[Any] = ()) -> None:
+        """Records the outcomes waiting (each only under the turn's token) and,
+        with `hold`, extends the lease of those rows: the ones still leased to
+        the token stay the turn's, the others are dropped from it."""
+        if not turn.outcomes and not hold:
+            return
+        outcomes, turn.outcomes = turn.outcomes, []
+        async with envelope.delivery(turn.tenant_id):
+            for row, status, error, at in outcomes:
+                status, next_attempt = self._settle(row, status, error, at)
+                if not await store.record(turn.tenant_id, row["id"], turn.token, status,
+                                          next_attempt_at=next_attempt,
+                                          error=error[:1000] if error else None, at=at):
+                    logger.warning("outbox: %s was taken over or removed before its outcome"
+                                   " (%s)", row["id"], status)
+            if hold:
+                until = clock() + self.lease
+                owned = await store.touch(turn.tenant_id, [r["id"] for r in hold], turn.token, until)
+                turn.owned &= owned
+                turn.lease_end = until
+
+    @staticmethod
+    def _settle(row: Any, status: str, error: Optional[str],
+                now: dt.datetime) -> tuple[str, Optional[dt.datetime]]:
+        """A failure's consequence: retry later with backoff, or dead."""
+        if status == "pending":
+            attempts = int(row["attempts"])
+            logger.warning("delivery of %s failed (attempt %d): %s", row["id"], attempts, error)
+            if attempts >= MAX_ATTEMPTS:
+                return "dead", None
+            return status, now + backoff(attempts)
+        if status == "dead":
+            logger.warning("message %s is undeliverable: %s", row["id"], error)
+        return status, None
+
+    # --- one message ------------------------------------------------------------
+
+    async def _deliver(self, turn: "_Turn", row: Any) -> tuple[str, Optional[str]]:
+        """Sends one leased row: (outcome, error). Never raises for the row."""
+        try:
+            payload = row["payload"]
+            payload = json.loads(payload) if isinstance(payload, str) else payload
+            async with asyncio.timeout(self.send_budget):
+                if row["kind"] == "webhook":
+                    secret = turn.secrets.get(str(payload["endpoint_id"]))
+                    if secret is None:
+                        raise webhooks.Cancelled("the webhook endpoint was deleted")
+                    await webhooks.post(self._http(), row, payload, secret)
+                    return "sent", None
+                if row["kind"] == "email":
+                    await self.mailer.send(render(self.sender, row["recipient"], row["subject"],
+                                                  payload, message_id=row["message_id"]))
+                    return self.mailer.status, None
+                raise Undeliverable(f"unknown message kind {row['kind']!r}")
+        except webhooks.Cancelled as exc:
+            logger.info("webhook %s not sent: %s", row["id"], exc)
+            return "cancelled", None
+        except Undeliverable as exc:
+            return "dead", f"undeliverable: {exc}"
+        except Exception as exc:  # whatever it is, it is this row's failure
+            return "pending", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
     def _http(self) -> httpx.AsyncClient:
-        # One client per worker: connections to an integrator are reused.
+        # One client per worker lane: connections to an integrator are reused.
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=webhooks.TIMEOUT, follow_redirects=False)
+            self._client = egress.client(allow_private=self.allow_private,
+                                         timeout=webhooks.TIMEOUT)
         return self._client
 
     async def close(self) -> None:
+        await self.mailer.close()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
-    async def _done(self, message_id: Any, status: str) -> None:
-        async with envelope.worker("outbox"):
-            await db.execute(
-                "UPDATE outbox_message SET status = {}, sent_at = {}, locked_until = NULL,"
-                " last_error = NULL WHERE id = {}",
-                status, dt.datetime.now(dt.timezone.utc), message_id,
-            )
-
-    async def _failed(self, row: Any, error: str, now: dt.datetime) -> None:
-        attempts = int(row["attempts"])
-        status = "dead" if attempts >= MAX_ATTEMPTS else "pending"
-        logger.warning("delivery of %s failed (attempt %d): %s", row["id"], attempts, error)
-        async with envelope.worker("outbox"):
-            await db.execute(
-                "UPDATE outbox_message SET status = {}, next_attempt_at = {}, locked_until = NULL,"
-                " last_error = {} WHERE id = {}",
-                status, now + backoff(attempts), error[:1000], row["id"],
-            )
+    # --- polling ------------------------------------------------------------------
 
     async def run_forever(self, stop: asyncio.Event) -> None:
+        """This lane, plus a transactional one beside it (when this one serves more)."""
+        lanes = [self] + ([self.lane(TRANSACTIONAL)] if self.max_priority > TRANSACTIONAL else [])
         try:
-            await self._poll(stop)
+            await asyncio.gather(*(lane._poll(stop) for lane in lanes))
         finally:
-            await self.close()
+            for lane in lanes:
+                await lane.close()
 
     async def _poll(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

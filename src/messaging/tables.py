@@ -20,6 +20,10 @@ class OutboxMessage(Table, tablename="outbox_message"):
         Tenant, null=False, on_delete=OnDelete.restrict, db_column_name="tenant_id"
     )
     kind = Varchar(length=16)  # email | webhook
+    # Delivery class: 0 transactional (a person waits: confirmations, request
+    # verifications, receipts), 1 standard, 2 bulk. Workers take lower first, and
+    # a lane of their own serves class 0 (messaging.outbox).
+    priority = Integer(default=1)
     # Whom it concerns, so erasure can remove a person's pending mail.
     contact_id = UUID(null=True, default=None)
     recipient = Varchar(length=2000)  # e-mail address or webhook URL
@@ -29,6 +33,13 @@ class OutboxMessage(Table, tablename="outbox_message"):
     attempts = Integer(default=0)
     next_attempt_at = Timestamptz()
     locked_until = Timestamptz(null=True, default=None)
+    # Who holds the lease: written by the claim; every later status change of
+    # the row must present it (messaging.store), so a worker whose lease was
+    # taken over can no longer send or record anything for the row.
+    claim_token = UUID(null=True, default=None)
+    # The e-mail's Message-ID, fixed at its first claim and reused by every
+    # attempt, so receivers can recognise a re-sent message.
+    message_id = Varchar(length=255, null=True, default=None)
     last_error = Text(null=True, default=None)
     created_at = Timestamptz()
     sent_at = Timestamptz(null=True, default=None)

@@ -1,6 +1,10 @@
 """Webhooks for integrators, signed the Standard Webhooks way
 (https://www.standardwebhooks.com): endpoints per tenant, one outbox row per
-endpoint and event, delivered by the outbox worker with its retries.
+endpoint and delivery, delivered by the outbox worker with its retries. A
+change of one event is one delivery; a change of many (an import, expiries) is
+delivered in batches (`enqueue_many`). URLs are hostile input: `check_url`
+refuses what could never be delivered or points inside the network, and the
+worker's client connects only to public addresses (messaging.egress).
 
 Events and who queues them (each inside the transaction of the change):
 * `consent.changed` — consent.ledger.notify.consent_changed, from every ledger event
@@ -17,25 +21,24 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
 import time
 import uuid
 from typing import Annotated, Any, Literal, Optional
-from urllib.parse import urlsplit
 
 import httpx
 import msgspec
 from msgspec import Meta
 
+from messaging import egress, store
 from messaging.mail import DeliveryError
 from optinbase import db
-from tenants import envelope
 from optinbase.errors import NotFound, invalid_field
 
 EventType = Literal["consent.changed", "contact.erased", "request.completed"]
 TIMEOUT = httpx.Timeout(10.0)
+BATCH_EVENTS = 500  # events per batched delivery
 
 
 class WebhookIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -63,26 +66,30 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-def check_url(url: str, production: bool) -> str:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+def check_url(url: str, allow_private: bool = False) -> str:
+    """The URL as it will be used, or a 422 naming `url`: parsed by the same
+    client that delivers (so what it refuses at delivery is refused here),
+    http(s) with a valid host name and port, no credentials, and — unless
+    WEBHOOK_ALLOW_PRIVATE is set — no address that is not public, in any
+    notation (messaging.egress; names are checked again at each delivery)."""
+    url = url.strip()
+    try:
+        parsed = httpx.URL(url)
+        host = parsed.raw_host.decode("ascii")
+        parsed.host, parsed.port  # noqa: B018 (decoding them is the check: IDNA, port)
+    except Exception:  # httpx.InvalidURL, idna's errors, UnicodeError...
+        raise invalid_field("url", "is not a URL the webhook client can use"
+                            " (check the host name and port)") from None
+    if parsed.scheme not in ("http", "https") or not host:
         raise invalid_field("url", "must be an http(s) URL with a host")
-    if parts.username or parts.password:
+    if parsed.userinfo:
         raise invalid_field("url", "must not carry credentials")
-    if production:
-        # Integrators must not make the server call into its own network. Only
-        # literal addresses and localhost are refused here; names are resolved
-        # by the integrator's DNS, which staff should point at public hosts.
-        host = parts.hostname.rstrip(".").lower()
-        if host == "localhost" or host.endswith(".localhost"):
-            raise invalid_field("url", "must not point at this machine")
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            address = None
-        if address is not None and not address.is_global:
-            raise invalid_field("url", "must not point at a private or loopback address")
-    return url.strip()
+    if any(c in url for c in "\r\n\t\x00 "):
+        raise invalid_field("url", "must not contain spaces or control characters")
+    why = egress.check_host(host)
+    if why and not (allow_private and why != "it is not a valid host name"):
+        raise invalid_field("url", f"cannot be used as a webhook destination: {why}")
+    return url
 
 
 def _json(value: Any) -> Any:
@@ -97,9 +104,10 @@ def _out(row: Any, secret: Optional[str] = None) -> WebhookOut:
 _COLUMNS = "id, url, events, created_at"
 
 
-async def create_endpoint(tenant_id: uuid.UUID, data: WebhookIn, production: bool) -> WebhookOut:
+async def create_endpoint(tenant_id: uuid.UUID, data: WebhookIn,
+                          allow_private: bool = False) -> WebhookOut:
     db.require_tenant(tenant_id)
-    url = check_url(data.url, production)
+    url = check_url(data.url, allow_private)
     if len(set(data.events)) != len(data.events):
         raise invalid_field("events", "lists an event twice")
     endpoint_id, secret = uuid.uuid4(), new_secret()
@@ -154,29 +162,44 @@ async def enqueue(
     await enqueue_many(tenant_id, endpoints, event_type, [(data, contact_id)])
 
 
+def _event(event_type: str, stamp: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"type": event_type, "timestamp": stamp, "data": data}
+
+
+def _encode(body: dict[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"), default=str)
+
+
 async def enqueue_many(
     tenant_id: uuid.UUID, endpoints: list[tuple[uuid.UUID, str]], event_type: str,
     items: list[tuple[dict[str, Any], Optional[uuid.UUID]]],
 ) -> None:
-    """One outbox row per endpoint and (data, contact id), in the caller's
-    transaction, in one pipelined statement. The body is fixed now, so every
-    retry sends (and signs) the same bytes. The contact id lets erasure drop
-    the person's pending deliveries."""
+    """The events of one change, in the caller's transaction, one pipelined
+    statement. One event: one delivery per endpoint, tied to its contact (so
+    erasure drops the person's pending deliveries). Several (an import chunk,
+    expiries, a preference-centre save): batched deliveries of up to
+    `BATCH_EVENTS` events each, `{"type": "batch", "timestamp", "events": [...]}`,
+    every element exactly a single delivery's body. Bodies are fixed now, so
+    every retry sends (and signs) the same bytes."""
     if not endpoints or not items:
         return
     now = dt.datetime.now(dt.timezone.utc)
     stamp = now.isoformat().replace("+00:00", "Z")
-    rows = []
-    for data, contact_id in items:
-        body = json.dumps({"type": event_type, "timestamp": stamp, "data": data},
-                          separators=(",", ":"), default=str)
-        rows += [(uuid.uuid4(), tenant_id, contact_id, url, event_type,
-                  json.dumps({"endpoint_id": str(endpoint_id), "body": body}), now, now)
-                 for endpoint_id, url in endpoints]
+    if len(items) == 1:
+        [(data, contact_id)] = items
+        bodies = [(_encode(_event(event_type, stamp, data)), contact_id)]
+    else:
+        events = [_event(event_type, stamp, data) for data, _ in items]
+        bodies = [(_encode({"type": "batch", "timestamp": stamp,
+                            "events": events[i:i + BATCH_EVENTS]}), None)
+                  for i in range(0, len(events), BATCH_EVENTS)]
+    rows = [(uuid.uuid4(), tenant_id, store.STANDARD, contact_id, url, event_type,
+             json.dumps({"endpoint_id": str(endpoint_id), "body": body}), now, now)
+            for body, contact_id in bodies for endpoint_id, url in endpoints]
     await db.executemany(
-        "INSERT INTO outbox_message (id, tenant_id, kind, contact_id, recipient, subject,"
+        "INSERT INTO outbox_message (id, tenant_id, kind, priority, contact_id, recipient, subject,"
         " payload, status, attempts, next_attempt_at, created_at)"
-        " VALUES ({}, {}, 'webhook', {}, {}, {}, {}, 'pending', 0, {}, {})",
+        " VALUES ({}, {}, 'webhook', {}, {}, {}, {}, {}, 'pending', 0, {}, {})",
         rows,
     )
 
@@ -191,23 +214,23 @@ class Cancelled(Exception):
     """The endpoint was deleted after the message was queued: do not send."""
 
 
-async def endpoint_secret(tenant_id: Any, endpoint_id: str) -> str:
-    """Read by the outbox worker (its own transaction, `outbox` worker policy)."""
-    async with envelope.worker("outbox"):
-        row = await db.fetchrow(
-            "SELECT secret, disabled_at FROM webhook_endpoint WHERE tenant_id = {} AND id = {}",
-            tenant_id, uuid.UUID(endpoint_id),
-        )
-    if row is None or row["disabled_at"] is not None:
-        raise Cancelled("the webhook endpoint was deleted")
-    return row["secret"]
+async def endpoint_secrets(tenant_id: uuid.UUID, endpoint_ids: set[str]) -> dict[str, str]:
+    """Secrets of the live endpoints among `endpoint_ids` (text), by id; a
+    deleted endpoint is absent (its deliveries are cancelled). Read by the
+    outbox worker in the tenant's transaction, once per claim."""
+    db.require_tenant(tenant_id)
+    ids = [uuid.UUID(i) for i in endpoint_ids]
+    rows = await db.fetch(
+        "SELECT id, secret FROM webhook_endpoint WHERE tenant_id = {} AND disabled_at IS NULL"
+        " AND id IN (" + ", ".join(["{}"] * len(ids)) + ")", tenant_id, *ids)
+    return {str(db.db_uuid(r["id"])): r["secret"] for r in rows}
 
 
-async def post(client: httpx.AsyncClient, row: Any, payload: dict[str, Any]) -> None:
-    """One signed POST; anything but a 2xx answer raises for a retry. The id
-    stays the same across retries (receivers deduplicate on it); the timestamp
-    is the real sending time, which receivers check against their clock."""
-    secret = await endpoint_secret(row["tenant_id"], payload["endpoint_id"])
+async def post(client: httpx.AsyncClient, row: Any, payload: dict[str, Any], secret: str) -> None:
+    """One signed POST through the guarded client (messaging.egress); anything
+    but a 2xx answer raises for a retry. The id stays the same across retries
+    (receivers deduplicate on it); the timestamp is the real sending time,
+    which receivers check against their clock."""
     message_id, timestamp = str(row["id"]), int(time.time())
     body = payload["body"].encode()
     headers = {

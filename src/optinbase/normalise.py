@@ -3,10 +3,25 @@ for ad-platform audiences."""
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from optinbase.errors import invalid_field
+
+
+# No control character (CR, LF, NUL, tab...): for names and labels that end up
+# in e-mail headers (a tenant's name is in every Subject). A msgspec pattern.
+SINGLE_LINE = r"\A[^\x00-\x1f\x7f]*\Z"  # \Z: "$" would match before a final newline
+
+
+def single_line(raw: str, field: str) -> str:
+    """`raw` if it holds no control character; else a 422 naming `field` (such
+    a value could never be sent in an e-mail header)."""
+    if re.search(r"[\x00-\x1f\x7f]", raw):
+        raise invalid_field(field, "must be one line without control characters")
+    return raw
 
 
 def normalise_email(raw: str, field: str = "email") -> str:

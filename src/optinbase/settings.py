@@ -57,6 +57,8 @@ class Settings:
     import_inline_bytes: int = 1_048_576
     mail_from: str = "Optinbase <no-reply@localhost>"
     outbox_worker: bool = True  # deliver the outbox from the server process too
+    # Webhooks may target loopback and private addresses (development and tests only).
+    webhook_allow_private: bool = False
     extra: dict = field(default_factory=dict)
 
     @property
@@ -66,6 +68,19 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.environment == "production"
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+def _smtp_url(environment: str) -> str:
+    """Its form and TLS mode are checked by the mailer when a process starts
+    (messaging.mail.SmtpMailer); production never runs without one."""
+    url = os.environ.get("SMTP_URL", "")
+    if not url and environment == "production":
+        raise ConfigError("SMTP_URL is required when OPTINBASE_ENV=production")
+    return url
 
 
 def load_settings() -> Settings:
@@ -83,14 +98,23 @@ def load_settings() -> Settings:
         public_url=(os.environ.get("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
         host=os.environ.get("HOST") or "127.0.0.1",
         port=_int("PORT", 8000),
-        smtp_url=os.environ.get("SMTP_URL", ""),
+        smtp_url=_smtp_url(environment),
         max_body_bytes=_int("MAX_BODY_BYTES", 1_048_576),
         key_cache_seconds=_int("API_KEY_CACHE_SECONDS", 30),
         db_pool_max=_int("DATABASE_POOL_MAX", 20),
         import_inline_bytes=_int("IMPORT_INLINE_BYTES", 1_048_576),
         mail_from=os.environ.get("MAIL_FROM") or "Optinbase <no-reply@localhost>",
         outbox_worker=os.environ.get("OUTBOX_WORKER", "1") not in ("0", "false", "no"),
+        webhook_allow_private=_webhook_allow_private(environment),
     )
+
+
+def _webhook_allow_private(environment: str) -> bool:
+    allowed = _flag("WEBHOOK_ALLOW_PRIVATE")
+    if allowed and environment == "production":
+        raise ConfigError("WEBHOOK_ALLOW_PRIVATE is for development: refused when"
+                          " OPTINBASE_ENV=production")
+    return allowed
 
 
 @lru_cache(maxsize=1)

@@ -148,7 +148,9 @@ async def key_lookup(key_id: str) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def worker(name: str) -> AsyncIterator[None]:
-    """A delivery worker's transaction on its own table, across tenants."""
-    async with db.transaction({"app.worker": name}, write=True):
+async def delivery(tenant_id: uuid.UUID) -> AsyncIterator[None]:
+    """The outbox worker's turn with one tenant's messages: that tenant's
+    transaction, with nobody acting (the worker only moves what was queued;
+    on PostgreSQL it changes delivery state through the owner's functions)."""
+    async with db.transaction(_tenant_settings(tenant_id), write=True, tenant_id=tenant_id):
         yield

@@ -9,9 +9,11 @@ from typing import Annotated, Literal, Union
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from optinbase.normalise import SINGLE_LINE
+
 Channel = Literal["email", "sms", "phone", "postal", "social_ads", "push"]
 Hours = Annotated[int, Meta(ge=1, le=24 * 90)]
-Line = Annotated[str, Meta(max_length=500)]
+Line = Annotated[str, Meta(max_length=500, pattern=SINGLE_LINE)]
 
 
 class _Patch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
@@ -29,15 +31,17 @@ class SettingsPatch(_Patch):
     default_locale: Union[Literal["fr", "en"], UnsetType] = UNSET
     sender: Union[Line, UnsetType] = UNSET
     receipt_email: Union[bool, UnsetType] = UNSET
-    address: Union[Line, UnsetType] = UNSET
+    address: Union[Annotated[str, Meta(max_length=500)], UnsetType] = UNSET  # may span lines
     phone: Union[Line, UnsetType] = UNSET
     website: Union[Line, UnsetType] = UNSET
     policy_url: Union[Line, UnsetType] = UNSET
 
 
 class TenantPatch(_Patch):
-    name: Union[Annotated[str, Meta(min_length=1, max_length=200)], UnsetType] = UNSET
-    legal_name: Union[Annotated[str, Meta(max_length=200)], UnsetType] = UNSET
+    # In every e-mail's Subject: a line break could never be sent.
+    name: Union[Annotated[str, Meta(min_length=1, max_length=200, pattern=SINGLE_LINE)],
+                UnsetType] = UNSET
+    legal_name: Union[Annotated[str, Meta(max_length=200, pattern=SINGLE_LINE)], UnsetType] = UNSET
     dpo_email: Union[Annotated[str, Meta(max_length=254)], UnsetType] = UNSET
     country: Union[Annotated[str, Meta(pattern=r"^[A-Z]{2}$")], UnsetType] = UNSET
     settings: Union[SettingsPatch, UnsetType] = UNSET

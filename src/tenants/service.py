@@ -12,7 +12,7 @@ from typing import Any, Optional
 from optinbase import audit
 from optinbase.context import TenantContext
 from optinbase.errors import Conflict, Invalid, NotFound, invalid_field
-from optinbase.normalise import normalise_email
+from optinbase.normalise import normalise_email, single_line
 from tenants import envelope, repository
 from tenants.repository import TenantRecord
 from tenants.schemas import TenantPatch, changes
@@ -55,6 +55,10 @@ async def create_tenant(
     settings: Optional[dict[str, Any]] = None,
 ) -> TenantRecord:
     _check_slug(slug)
+    single_line(name, "name")
+    single_line(legal_name, "legal_name")
+    if dpo_email:
+        dpo_email = normalise_email(dpo_email, "dpo_email")
     if country and not re.fullmatch(r"[A-Z]{2}", country):
         raise invalid_field("country", "must be an ISO 3166-1 alpha-2 code such as FR")
     agency_id = None

@@ -1,24 +1,28 @@
 """A real HTTP endpoint on a free loopback port: records each POST and answers
-with the next status of a script (then 200)."""
+with the next status of a script (then 200), after `delay` seconds (a slow
+integrator)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.messaging.smtp import free_port
 
 
 class Receiver:
-    def __init__(self, statuses: list[int] | None = None):
+    def __init__(self, statuses: list[int] | None = None, delay: float = 0.0):
         self.port = free_port()
         self.statuses = list(statuses or [])
+        self.delay = delay
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # http.server's hook name
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                time.sleep(receiver.delay)
                 receiver.requests.append(
                     (self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 )

@@ -1,46 +1,81 @@
-"""A real SMTP server (aiosmtpd) on a free loopback port, collecting messages."""
+"""A real SMTP server (aiosmtpd) on a free port, collecting messages: the raw
+bytes it received (`raw`: what a mail client would get) and, for convenience,
+the same parsed by Python. Optionally offers STARTTLS or speaks implicit TLS
+with a certificate of a throw-away CA (`make_ca`, made with the openssl
+command)."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import socket
+import ssl
+import subprocess
+from dataclasses import dataclass
 from email.message import Message
+from pathlib import Path
+from typing import Optional
 
 from aiosmtpd.controller import Controller
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes  # envelope.content: the bytes as they came over the wire
+    tls: bool  # the session was encrypted (STARTTLS or implicit TLS)
+
+
 class _Collect:
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
+    def __init__(self, answers: list[str]) -> None:
+        self.received: list[Received] = []
+        self.answers = answers  # scripted answers to DATA (e.g. greylisting), then 250
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook name
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                      bytes(envelope.original_content or envelope.content),
+                                      server.transport.get_extra_info("ssl_object") is not None))
+        return self.answers.pop(0) if self.answers else "250 OK"
 
 
 class SmtpServer:
-    def __init__(self, port: int | None = None):
-        self.port = port or free_port()
-        self.handler = _Collect()
+    def __init__(self, port: int | None = None, *, host: str = "127.0.0.1",
+                 starttls: Optional[ssl.SSLContext] = None,
+                 implicit_tls: Optional[ssl.SSLContext] = None, answers: list[str] = ()):
+        self.host = host
+        self.port = port or free_port(host)
+        self.handler = _Collect(list(answers))
+        self.starttls, self.implicit_tls = starttls, implicit_tls
         self._controller: Controller | None = None
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        return f"{'smtps' if self.implicit_tls else 'smtp'}://{self.host}:{self.port}"
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
 
     @property
     def messages(self) -> list[Message]:
-        return self.handler.messages
+        """Parsed by Python (lenient: it decodes encoded-words); assert on `raw` for headers."""
+        return [email.message_from_bytes(r.raw, policy=email.policy.default)
+                for r in self.handler.received]
 
     def start(self) -> "SmtpServer":
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        options = {}
+        if self.starttls is not None:
+            options = {"tls_context": self.starttls, "require_starttls": False}
+        self._controller = Controller(self.handler, hostname=self.host, port=self.port,
+                                      ssl_context=self.implicit_tls, server_hostname=self.host,
+                                      **options)
         self._controller.start()
         return self
 
@@ -48,3 +83,32 @@ class SmtpServer:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+
+@dataclass
+class Ca:
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.certfile, self.keyfile)
+        return context
+
+
+def make_ca(directory: Path, ips: tuple[str, ...] = ("127.0.0.1",)) -> Ca:
+    """A CA and a server certificate for `ips` (and localhost), with openssl."""
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=Test CA",
+        "-keyout", "ca.key", "-out", "ca.pem")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=smtp.test",
+        "-keyout", "server.key", "-out", "server.csr")
+    names = ",".join(["DNS:localhost", *(f"IP:{ip}" for ip in ips)])
+    (directory / "san.cnf").write_text(f"subjectAltName={names}\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", "san.cnf", "-out", "server.pem")
+    return Ca(directory / "ca.pem", directory / "server.pem", directory / "server.key")

@@ -1,13 +1,16 @@
-"""The outbox delivers through a real SMTP server, survives its absence, and
-lets several workers run without sending a message twice."""
+"""The outbox delivers through a real SMTP server, survives its absence, lets
+several workers run without sending a message twice, and keeps one Message-ID
+per message across its attempts."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 
 import pytest
 
+from messaging import store
 from messaging.outbox import MAX_ATTEMPTS, OutboxWorker, enqueue_email
 from optinbase import db
 from tests.factories import make_tenant
@@ -16,14 +19,14 @@ from tests.messaging.smtp import SmtpServer, free_port
 SENDER = "Optinbase Test <no-reply@example.org>"
 
 
-async def _queue(tenant, count: int, prefix: str = "m") -> None:
+async def _queue(tenant, count: int, prefix: str = "m", **options) -> None:
     async with db.tenant_transaction(tenant.id):
         for i in range(count):
             await enqueue_email(
                 tenant.id, to=f"{prefix}{i}@example.com", subject=f"Hello {i}",
                 text=f"Confirm: http://127.0.0.1:8000/p/confirm/{i}",
                 headers={"List-Unsubscribe": f"<http://127.0.0.1:8000/p/unsubscribe/{i}>",
-                         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+                         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}, **options,
             )
 
 
@@ -36,6 +39,21 @@ async def _statuses(tenant) -> dict[str, int]:
     return {r["status"]: int(r["n"]) for r in rows}
 
 
+async def _rows(tenant) -> list:
+    async with db.tenant_transaction(tenant.id, write=False):
+        return await db.fetch(
+            "SELECT id, recipient, status, attempts, message_id, last_error, next_attempt_at"
+            " FROM outbox_message WHERE tenant_id = {} ORDER BY recipient", tenant.id)
+
+
+async def claim(tenant, now: dt.datetime, limit: int = 50, token: uuid.UUID | None = None):
+    """A claim as a worker makes it, in the tenant's transaction."""
+    async with db.tenant_transaction(tenant.id):
+        return await store.claim(tenant.id, token or uuid.uuid4(), now, now + dt.timedelta(minutes=5),
+                                 max_priority=2, limit=limit, max_attempts=MAX_ATTEMPTS,
+                                 domain="example.org")
+
+
 @pytest.fixture
 def smtp():
     server = SmtpServer().start()
@@ -43,7 +61,7 @@ def smtp():
     server.stop()
 
 
-async def _drain(worker: OutboxWorker, now=None) -> int:
+async def drain(worker: OutboxWorker, now=None) -> int:
     total = 0
     while True:
         sent = await worker.run_once(now)
@@ -56,14 +74,14 @@ async def test_messages_reach_the_smtp_server_with_their_headers(backend, smtp):
     tenant = await make_tenant()
     await _queue(tenant, 3)
     worker = OutboxWorker(smtp.url, SENDER)
-    assert await _drain(worker) >= 3
+    assert await drain(worker) >= 3
     mine = [m for m in smtp.messages if m["To"].startswith("m") and "Hello" in m["Subject"]]
     assert sorted(m["To"] for m in mine)[-3:] == ["m0@example.com", "m1@example.com",
                                                   "m2@example.com"]
     first = next(m for m in mine if m["To"] == "m0@example.com")
     assert first["From"] == SENDER
     assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert "http://127.0.0.1:8000/p/confirm/0" in first.get_payload()
+    assert "http://127.0.0.1:8000/p/confirm/0" in first.get_content()
     assert await _statuses(tenant) == {"sent": 3}
 
 
@@ -74,23 +92,47 @@ async def test_nothing_is_lost_while_smtp_is_down(backend):
     worker = OutboxWorker(f"smtp://127.0.0.1:{port}", SENDER)
     await worker.run_once()  # server not there: every attempt fails
     assert (await _statuses(tenant)).get("pending") == 4
-    async with db.tenant_transaction(tenant.id, write=False):
-        row = await db.fetchrow(
-            "SELECT attempts, last_error, next_attempt_at FROM outbox_message"
-            " WHERE tenant_id = {} LIMIT 1", tenant.id,
-        )
+    row = (await _rows(tenant))[0]
     assert row["attempts"] == 1 and row["last_error"]
     assert row["next_attempt_at"] > dt.datetime.now(dt.timezone.utc)  # backed off
     assert await worker.run_once() == 0  # not due yet
     server = SmtpServer(port).start()
     try:
         later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)
-        await _drain(worker, later)
+        await drain(worker, later)
         delivered = sorted(m["To"] for m in server.messages)
     finally:
         server.stop()
     assert delivered == [f"down{i}@example.com" for i in range(4)]
     assert await _statuses(tenant) == {"sent": 4}
+
+
+async def test_one_message_id_for_every_attempt(backend):
+    """The Message-ID is fixed at the first claim and sent unchanged by every
+    attempt, so a receiver can recognise a message that comes twice (here a
+    greylisting server takes the bytes, answers 451, and gets them again)."""
+    tenant = await make_tenant()
+    port = free_port()
+    await _queue(tenant, 1, prefix="msgid")
+    worker = OutboxWorker(f"smtp://127.0.0.1:{port}", SENDER)
+    await worker.run_once()  # fails: nobody listens
+    [first] = await _rows(tenant)
+    assert first["status"] == "pending" and first["message_id"]
+    assert first["message_id"] == f"<{first['id']}@example.org>"
+    server = SmtpServer(port, answers=["451 4.7.1 greylisted, try again later"]).start()
+    try:
+        later = dt.datetime.now(dt.timezone.utc)
+        for _ in range(3):
+            later += dt.timedelta(hours=1)
+            await worker.run_once(later)
+        raw = [r.raw for r in server.received]
+    finally:
+        server.stop()
+    assert len(raw) == 2  # the greylisted attempt, then the accepted one
+    assert all(f"\r\nMessage-ID: {first['message_id']}\r\n".encode() in r for r in raw)
+    [after] = await _rows(tenant)
+    assert (after["status"], after["attempts"], after["message_id"]) == (
+        "sent", 3, first["message_id"])
 
 
 async def test_a_message_gives_up_after_the_last_attempt(backend):
@@ -102,20 +144,96 @@ async def test_a_message_gives_up_after_the_last_attempt(backend):
         await worker.run_once(when)
         when += dt.timedelta(hours=2)
     assert await _statuses(tenant) == {"dead": 1}
+    [row] = await _rows(tenant)
+    assert row["attempts"] == MAX_ATTEMPTS
+
+
+async def test_claims_never_take_a_row_without_attempts_left(backend, smtp):
+    """A row whose lease ran out on its last attempt (the worker died) goes
+    dead at the next claim instead of being sent an eleventh time."""
+    tenant = await make_tenant()
+    await _queue(tenant, 1, prefix="last")
+    now = dt.datetime.now(dt.timezone.utc)
+    for i in range(MAX_ATTEMPTS):  # ten claims, each "crashing" before any outcome
+        assert len(await claim(tenant, now + dt.timedelta(minutes=6 * i))) == 1
+    assert await claim(tenant, now + dt.timedelta(hours=2)) == []
+    [row] = await _rows(tenant)
+    assert (row["status"], row["attempts"]) == ("dead", MAX_ATTEMPTS)
+    assert "no attempt left" in row["last_error"]
+    await drain(OutboxWorker(smtp.url, SENDER), now + dt.timedelta(hours=3))
+    assert [r for r in smtp.received if b"last0@example.com" in r.raw] == []
 
 
 async def test_a_crashed_workers_lease_runs_out(backend, smtp):
     tenant = await make_tenant()
     await _queue(tenant, 2, prefix="lease")
-    crashed = OutboxWorker(smtp.url, SENDER)
     now = dt.datetime.now(dt.timezone.utc)
-    claimed = await crashed.claim(now)  # claims, then "dies" before sending
-    assert len([r for r in claimed if r["tenant_id"] == tenant.id]) == 2
+    assert len(await claim(tenant, now)) == 2  # claims, then "dies" before sending
     other = OutboxWorker(smtp.url, SENDER)
     await other.run_once(now)
     assert await _statuses(tenant) == {"sending": 2}  # still leased to the dead worker
-    await _drain(other, now + dt.timedelta(minutes=6))
+    await drain(other, now + dt.timedelta(minutes=6))
     assert await _statuses(tenant) == {"sent": 2}
+
+
+async def test_a_stolen_lease_never_sends_twice(backend, smtp):
+    """Worker A claims a batch, then stalls past its lease (a paused VM, a long
+    GC); worker B takes the rows over and sends them. When A wakes up its lease
+    may not outlast a send: it asks to extend it, learns that every row is
+    leased to another token, and sends and records nothing."""
+    tenant = await make_tenant()
+    await _queue(tenant, 3, prefix="stolen")
+    now = dt.datetime.now(dt.timezone.utc)
+    a = OutboxWorker(smtp.url, SENDER)
+    turn = await a._claim(tenant.id, lambda: now)
+    assert len(turn.rows) == 3
+    b = OutboxWorker(smtp.url, SENDER)
+    assert await b.run_once(now + dt.timedelta(minutes=6)) >= 3  # the lease ran out: B's now
+    assert await a._work(turn, lambda: now + dt.timedelta(minutes=6)) == 0  # A resumes
+    async with db.tenant_transaction(tenant.id):  # and cannot overwrite B's outcome either
+        assert not await store.record(tenant.id, turn.rows[0]["id"], turn.token, "pending",
+                                      error="late")
+    mine = [r for r in smtp.received if b"stolen" in r.raw]
+    assert sorted(r.rcpt_tos[0] for r in mine) == [f"stolen{i}@example.com" for i in range(3)]
+    assert await _statuses(tenant) == {"sent": 3}
+    assert all(r["last_error"] is None for r in await _rows(tenant))
+
+
+async def test_a_batch_stays_inside_its_lease(backend, smtp):
+    """A batch whose lease may not outlast the next send extends it first, so
+    its rows are never taken over while their worker is still on them."""
+    tenant = await make_tenant()
+    await _queue(tenant, 2, prefix="inside")
+    now = dt.datetime.now(dt.timezone.utc)
+    a = OutboxWorker(smtp.url, SENDER)
+    turn = await a._claim(tenant.id, lambda: now)
+    # Four minutes on (the batch was slow): 60 s of send budget + 30 s margin
+    # no longer fit in the lease, which is extended to +9 min before sending.
+    assert await a._work(turn, lambda: now + dt.timedelta(minutes=4)) == 2
+    assert turn.lease_end == now + dt.timedelta(minutes=9)
+    assert await claim(tenant, now + dt.timedelta(minutes=6)) == []
+    assert await _statuses(tenant) == {"sent": 2}
+
+
+async def test_a_worker_stops_sending_where_its_lease_was_taken_over(backend, smtp):
+    """Half of A's batch taken over while A stalled: A sends the half it still
+    holds, B the other half, each message once."""
+    tenant = await make_tenant()
+    await _queue(tenant, 4, prefix="half")
+    now = dt.datetime.now(dt.timezone.utc)
+    a = OutboxWorker(smtp.url, SENDER)
+    turn = await a._claim(tenant.id, lambda: now)
+    b_token = uuid.uuid4()
+    later = now + dt.timedelta(minutes=6)
+    stolen = await claim(tenant, later, limit=2, token=b_token)  # B takes two of them
+    assert len(stolen) == 2
+    assert await a._work(turn, lambda: later) == 2
+    async with db.tenant_transaction(tenant.id):
+        for row in stolen:
+            assert await store.record(tenant.id, row["id"], b_token, "sent")
+    mine = sorted(r.rcpt_tos[0] for r in smtp.received if b"half" in r.raw)
+    assert len(mine) == 2 and not {r["recipient"] for r in stolen} & set(mine)
+    assert await _statuses(tenant) == {"sent": 4}
 
 
 async def test_concurrent_workers_never_claim_the_same_message(backend, smtp):
@@ -124,10 +242,31 @@ async def test_concurrent_workers_never_claim_the_same_message(backend, smtp):
     tenant = await make_tenant()
     await _queue(tenant, 40, prefix="race")
     now = dt.datetime.now(dt.timezone.utc)
-    workers = [OutboxWorker(smtp.url, SENDER) for _ in range(4)]
-    claims = await asyncio.gather(*(w.claim(now, limit=15) for w in workers))
-    ids = [r["id"] for batch in claims for r in batch if r["tenant_id"] == tenant.id]
+    claims = await asyncio.gather(*(claim(tenant, now, limit=15) for _ in range(4)))
+    ids = [r["id"] for batch in claims for r in batch]
     assert len(ids) == len(set(ids)) == 40
+    assert all(len(batch) <= 15 for batch in claims)
+
+
+async def test_a_claim_never_takes_more_than_its_limit(backend):
+    """On PostgreSQL `id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may run
+    the subquery twice and lease more than n rows; the claim picks first."""
+    tenant = await make_tenant()
+    await _queue(tenant, 12, prefix="limit")
+    now = dt.datetime.now(dt.timezone.utc)
+    sizes = [len(await claim(tenant, now, limit=2)) for _ in range(7)]
+    assert sizes == [2, 2, 2, 2, 2, 2, 0]
+
+
+async def test_concurrent_workers_deliver_each_message_once(backend, smtp):
+    tenant = await make_tenant()
+    await _queue(tenant, 30, prefix="once")
+    workers = [OutboxWorker(smtp.url, SENDER, batch=5) for _ in range(3)]
+    for _ in range(10):
+        await asyncio.gather(*(w.run_once() for w in workers))
+    mine = sorted(r.rcpt_tos[0] for r in smtp.received if b"once" in r.raw)
+    assert mine == sorted(f"once{i}@example.com" for i in range(30))
+    assert await _statuses(tenant) == {"sent": 30}
 
 
 async def test_outbox_rows_are_tenant_walled(backend):
@@ -135,3 +274,10 @@ async def test_outbox_rows_are_tenant_walled(backend):
     b = await make_tenant()
     await _queue(a, 2, prefix="walled")
     assert await _statuses(b) == {}
+    now = dt.datetime.now(dt.timezone.utc)
+    assert await claim(b, now) == []  # b's claim never reaches a's rows
+    async with db.tenant_transaction(b.id):
+        with pytest.raises(RuntimeError):  # nor can it name a's tenant
+            await store.claim(a.id, uuid.uuid4(), now, now, max_priority=2, limit=5,
+                              max_attempts=MAX_ATTEMPTS, domain="example.org")
+    assert await _statuses(a) == {"pending": 2}

@@ -14,8 +14,8 @@ class WebhookController(Controller):
 
     @post("/", guards=[requires("admin")])
     async def create(self, ctx: Ctx, request: Request, data: Body[WebhookIn]) -> WebhookOut:
-        production = request.app.state.settings.production
-        return await webhooks.create_endpoint(ctx.tenant_id, data, production)
+        allow_private = request.app.state.settings.webhook_allow_private
+        return await webhooks.create_endpoint(ctx.tenant_id, data, allow_private)
 
     @get("/", guards=[requires("admin")])
     async def index(self, ctx: Ctx) -> list[WebhookOut]:

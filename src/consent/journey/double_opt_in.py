@@ -16,7 +16,7 @@ from typing import Any, NamedTuple, Optional
 
 from consent import receipts, sealed, tokens
 from consent.ledger import chain, states
-from messaging.outbox import enqueue_email
+from messaging.outbox import TRANSACTIONAL, enqueue_email
 from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.db import db_uuid
@@ -108,7 +108,7 @@ async def request_confirmation(
               "preferences": f"{public_url}/p/preferences/{unsubscribe}"}
     await enqueue_email(
         ctx.tenant_id, to=contact["email"], subject=subject.format(**values),
-        text=text.format(**values), contact_id=event["contact_id"],
+        text=text.format(**values), contact_id=event["contact_id"], priority=TRANSACTIONAL,
         headers={
             "List-Unsubscribe": f"<{public_url}/p/unsubscribe/{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

@@ -75,5 +75,5 @@ async def receive(ctx: TenantContext, data: InboundSmsIn) -> InboundSmsOut:
         for purpose in purposes
     ])
     # A reply older than a later grant is in the ledger but does not override it.
-    statuses = [await states.apply_to_state(ctx, event) for event in events]
+    statuses = await states.project(ctx, events)
     return InboundSmsOut(stop=True, withdrawn=statuses.count("withdrawn"))

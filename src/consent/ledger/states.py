@@ -38,13 +38,22 @@ async def record_events(ctx: TenantContext, events: list[chain.NewEvent]) -> lis
     """Appends events to the ledger and projects each onto consent_state: the one
     way a consent change is written (API, pages, confirmations, expiries)."""
     stored = await chain.append(events)
-    for event in stored:
-        await apply_to_state(ctx, event)
+    await project(ctx, stored)
     return stored
 
 
-async def apply_to_state(ctx: TenantContext, event: dict[str, Any]) -> str:
-    """Projects one ledger event onto consent_state; returns the resulting status."""
+async def project(ctx: TenantContext, events: list[dict[str, Any]]) -> list[str]:
+    """Projects stored ledger events onto consent_state and announces them as
+    one change (webhooks: one delivery, or batches when there are several);
+    returns each resulting status."""
+    statuses = [await apply_to_state(ctx, event, announce=False) for event in events]
+    await notify.consent_changed(ctx, list(zip(events, statuses)))
+    return statuses
+
+
+async def apply_to_state(ctx: TenantContext, event: dict[str, Any], *, announce: bool = True) -> str:
+    """Projects one ledger event onto consent_state; returns the resulting
+    status. `announce=False` leaves the webhook to the caller (`project`)."""
     await db.execute(
         _UPSERT_STATE,
         uuid.uuid4(), ctx.tenant_id, event["contact_id"], event["channel"],
@@ -61,7 +70,8 @@ async def apply_to_state(ctx: TenantContext, event: dict[str, Any]) -> str:
         " AND channel = {} AND purpose_id = {}",
         ctx.tenant_id, event["contact_id"], event["channel"], event["purpose_id"],
     )
-    await notify.consent_changed(ctx, event, status)
+    if announce:
+        await notify.consent_changed(ctx, [(event, status)])
     return status
 
 

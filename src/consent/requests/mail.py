@@ -12,7 +12,7 @@ import uuid
 from typing import Any, Optional
 
 from consent.requests import links
-from messaging.outbox import enqueue_email
+from messaging.outbox import STANDARD, TRANSACTIONAL, enqueue_email
 from tenants.repository import TenantRecord
 
 KIND_NAMES = {
@@ -125,7 +125,8 @@ async def send(tenant: TenantRecord, request: Any, to: str, which: str, *, secre
     values = {k: _when(v) if isinstance(v, dt.datetime) else v for k, v in values.items()}
     await enqueue_email(tenant.id, to=to, subject=subject.format(**values),
                         text=text.format(**values), contact_id=request["contact_id"],
-                        headers={"Content-Language": language})
+                        headers={"Content-Language": language},
+                        priority=TRANSACTIONAL if which == "verify" else STANDARD)
 
 
 async def restriction_lifted(tenant: TenantRecord, contact: Any) -> None:

@@ -1,0 +1,135 @@
+"""Where outbox rows change delivery state: which tenants have due rows, the
+claim (a lease owned by a claim token), the lease check before a send, and the
+outcome. Every statement names one tenant (`tenant_id = $n`) and runs inside
+that tenant's transaction; only `due_tenants` looks across tenants, and it
+returns tenant ids alone.
+
+On PostgreSQL these are calls to the owner's SECURITY DEFINER functions (see
+the migration `messaging_2026_12_01t06_20_00_000000`): the application role
+may not change delivery columns itself, and no setting opens other tenants'
+rows to it. SQLite has no roles; the same statements run here directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Optional
+
+from optinbase import db
+
+# Priority classes (outbox_message.priority): claims take lower first.
+TRANSACTIONAL, STANDARD, BULK = 0, 1, 2
+
+# Outcomes `record` accepts; `released` hands an unattempted row back
+# (pending again, its attempt not counted).
+OUTCOMES = ("sent", "logged", "cancelled", "pending", "dead", "released")
+
+# One class at a time (index outbox_message_due_class); leases that ran out aside.
+_SQLITE_DUE = (
+    "SELECT DISTINCT tenant_id, {} AS priority FROM outbox_message"
+    " WHERE status = 'pending' AND priority = {} AND next_attempt_at <= {}"
+)
+_SQLITE_LAPSED = (
+    "SELECT tenant_id, min(priority) AS priority FROM outbox_message"
+    " WHERE status = 'sending' AND locked_until < {} AND priority <= {} GROUP BY tenant_id"
+)
+
+_SQLITE_GIVE_UP = (
+    "UPDATE outbox_message SET status = 'dead', locked_until = NULL,"
+    " last_error = coalesce(last_error || ' / ', '') || 'gave up: no attempt left'"
+    " WHERE tenant_id = {} AND attempts >= {}"
+    " AND (status = 'pending' OR (status = 'sending' AND locked_until < {}))"
+)
+
+_SQLITE_CLAIM = (
+    "UPDATE outbox_message SET status = 'sending', claim_token = {}, locked_until = {},"
+    " attempts = attempts + 1,"
+    " message_id = CASE WHEN kind = 'email' THEN coalesce(message_id, '<' || id || '@' || {} || '>') END"
+    " WHERE tenant_id = {} AND id IN (SELECT id FROM outbox_message"
+    "  WHERE tenant_id = {} AND priority <= {} AND attempts < {}"
+    "  AND ((status = 'pending' AND next_attempt_at <= {}) OR (status = 'sending' AND locked_until < {}))"
+    "  ORDER BY priority, next_attempt_at, id LIMIT {})"
+    " RETURNING id, kind, recipient, subject, payload, attempts, priority, message_id"
+)
+
+_SQLITE_TOUCH = (
+    "UPDATE outbox_message SET locked_until = {}"
+    " WHERE tenant_id = {} AND id IN ({ids}) AND claim_token = {} AND status = 'sending'"
+    " RETURNING id"
+)
+
+_SQLITE_RECORD = (
+    "UPDATE outbox_message SET"
+    " status = CASE {} WHEN 'released' THEN 'pending' ELSE {} END,"
+    " attempts = CASE {} WHEN 'released' THEN attempts - 1 ELSE attempts END,"
+    " next_attempt_at = coalesce({}, next_attempt_at),"
+    " last_error = CASE {} WHEN 'released' THEN last_error ELSE {} END,"
+    " sent_at = CASE WHEN {} IN ('sent', 'logged') THEN {} ELSE sent_at END,"
+    " locked_until = NULL"
+    " WHERE tenant_id = {} AND id = {} AND claim_token = {} AND status = 'sending' RETURNING id"
+)
+
+
+async def due_tenants(now: dt.datetime, max_priority: int) -> list[tuple[uuid.UUID, int]]:
+    """(tenant id, best due priority class) of every tenant with rows to send
+    now (pending and due, or leased to a worker whose lease ran out)."""
+    if db.is_postgres():
+        rows = await db.fetch("SELECT tenant_id, priority FROM optinbase_outbox_due({}, {})",
+                              now, max_priority)
+    else:
+        rows = await db.fetch(_SQLITE_LAPSED, now, max_priority)
+        for priority in range(max_priority + 1):
+            rows += await db.fetch(_SQLITE_DUE, priority, priority, now)
+    best: dict[uuid.UUID, int] = {}
+    for r in rows:
+        tenant_id = db.db_uuid(r["tenant_id"])
+        best[tenant_id] = min(best.get(tenant_id, 99), int(r["priority"]))
+    return list(best.items())
+
+
+async def claim(tenant_id: uuid.UUID, token: uuid.UUID, now: dt.datetime, until: dt.datetime, *,
+                max_priority: int, limit: int, max_attempts: int, domain: str) -> list[Any]:
+    """Leases up to `limit` due rows of the tenant to `token` until `until`,
+    lower priority classes first, counting an attempt each; rows whose attempts
+    ran out become `dead` first. In the caller's tenant transaction."""
+    db.require_tenant(tenant_id)
+    if db.is_postgres():
+        return await db.fetch(
+            "SELECT * FROM optinbase_outbox_claim({}, {}, {}, {}, {}, {}, {}, {})",
+            tenant_id, token, now, until, max_priority, limit, max_attempts, domain)
+    await db.execute(_SQLITE_GIVE_UP, tenant_id, max_attempts, now)
+    return await db.fetch(_SQLITE_CLAIM, token, until, domain, tenant_id, tenant_id,
+                          max_priority, max_attempts, now, now, limit)
+
+
+async def touch(tenant_id: uuid.UUID, message_ids: list[Any], token: uuid.UUID,
+                until: dt.datetime) -> set[Any]:
+    """Extends to `until` the lease of those rows still leased to `token`, and
+    returns their ids (the others were taken over by another worker, or are gone)."""
+    db.require_tenant(tenant_id)
+    if not message_ids:
+        return set()
+    if db.is_postgres():
+        rows = await db.fetch("SELECT optinbase_outbox_touch({}, {}, {}, {}) AS id",
+                              tenant_id, list(message_ids), token, until)
+    else:
+        rows = await db.fetch(_SQLITE_TOUCH.replace("{ids}", ", ".join(["{}"] * len(message_ids))),
+                              until, tenant_id, *message_ids, token)
+    return {r["id"] for r in rows}
+
+
+async def record(tenant_id: uuid.UUID, message_id: Any, token: uuid.UUID, status: str, *,
+                 next_attempt_at: Optional[dt.datetime] = None, error: Optional[str] = None,
+                 at: Optional[dt.datetime] = None) -> bool:
+    """Records an outcome if the row is still leased to `token`; False otherwise
+    (the lease was taken over: the other worker's outcome stands)."""
+    if status not in OUTCOMES:
+        raise ValueError(f"unknown outcome {status!r}")
+    db.require_tenant(tenant_id)
+    if db.is_postgres():
+        return bool(await db.fetchval(
+            "SELECT optinbase_outbox_record({}, {}, {}, {}, {}, {}, {})",
+            tenant_id, message_id, token, status, next_attempt_at, error, at))
+    return bool(await db.fetch(_SQLITE_RECORD, status, status, status, next_attempt_at, status,
+                               error, status, at, tenant_id, message_id, token))
