@@ -28,9 +28,9 @@ application role can declare that itself. Now (PostgreSQL):
   row start `pending` with no attempt and no claim.
 * Live-row indexes per tenant replace the cross-tenant due index (both engines).
 
-Written to apply on top of the original messaging migrations or of a squashed
-initial one: every statement tolerates the other's state (IF EXISTS), and the
-grant function is wrapped whatever its current body.
+Every statement tolerates being applied again (IF EXISTS). The application
+role's rights on the outbox and on these functions are in
+`src/optinbase/sql/grants.sql`, which `optinbase migrate` applies after this.
 """
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
@@ -154,23 +154,6 @@ POSTGRES = [
     *(f"DROP FUNCTION IF EXISTS {signature}" for signature in FUNCTIONS),
     *FUNCTIONS.values(),
     *(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC" for signature in FUNCTIONS),
-    "ALTER FUNCTION optinbase_grant_app_role(text)"
-    " RENAME TO optinbase_grant_app_role_before_outbox_leases",
-    """CREATE FUNCTION optinbase_grant_app_role(app_role text) RETURNS void
-       LANGUAGE plpgsql AS $$
-       BEGIN
-         PERFORM optinbase_grant_app_role_before_outbox_leases(app_role);
-         EXECUTE format('REVOKE UPDATE ON outbox_message FROM %I', app_role);
-         EXECUTE format('GRANT SELECT, INSERT, DELETE ON outbox_message TO %I', app_role);
-         EXECUTE format('GRANT UPDATE (recipient, subject, payload, contact_id)'
-                        ' ON outbox_message TO %I', app_role);
-         EXECUTE format('GRANT EXECUTE ON FUNCTION optinbase_outbox_due(timestamptz, integer),'
-                        ' optinbase_outbox_claim(uuid, uuid, timestamptz, timestamptz, integer,'
-                        ' integer, integer, text),'
-                        ' optinbase_outbox_touch(uuid, uuid[], uuid, timestamptz),'
-                        ' optinbase_outbox_record(uuid, uuid, uuid, text, timestamptz, text,'
-                        ' timestamptz) TO %I', app_role);
-       END $$""",
 ]
 
 

@@ -42,6 +42,14 @@ GRANT SELECT, INSERT ON audit_event TO :"app_role";
 GRANT UPDATE (details, actor) ON audit_event TO :"app_role";
 GRANT SELECT, INSERT, UPDATE ON data_subject_request TO :"app_role";
 
--- Delivery.
-GRANT SELECT, INSERT, UPDATE, DELETE ON outbox_message TO :"app_role";
+-- Delivery. Queue and forget (erasure) messages, edit their content; delivery state
+-- changes only through the owner's SECURITY DEFINER functions, per tenant, under a
+-- claim token (migration messaging_2026_12_01t06_20): no setting opens it wider.
+GRANT SELECT, INSERT, DELETE ON outbox_message TO :"app_role";
+GRANT UPDATE (recipient, subject, payload, contact_id) ON outbox_message TO :"app_role";
+GRANT EXECUTE ON FUNCTION optinbase_outbox_due(timestamptz, integer),
+  optinbase_outbox_claim(uuid, uuid, timestamptz, timestamptz, integer, integer, integer, text),
+  optinbase_outbox_touch(uuid, uuid[], uuid, timestamptz),
+  optinbase_outbox_record(uuid, uuid, uuid, text, timestamptz, text, timestamptz)
+  TO :"app_role";
 GRANT SELECT, INSERT, UPDATE ON webhook_endpoint TO :"app_role";
