@@ -5,6 +5,8 @@
   PostgreSQL it opens a transaction and sets `app.tenant_id` for row-level
   security in the same round trip; on SQLite it opens an (immediate, for writes)
   transaction. Piccolo queries made inside join it through Piccolo's contextvar.
+  `snapshot=True` makes every statement of it read one snapshot (REPEATABLE
+  READ on PostgreSQL; a SQLite transaction always does).
 * `fetch`/`fetchrow`/`fetchval`/`execute` run named SQL written once with `{}`
   placeholders, compiled to `$n` (asyncpg) or `?` (sqlite3). Values are always
   bound, never formatted into the text.
@@ -50,6 +52,9 @@ def after_commit(job: Any) -> None:
 
 # Whether the transaction in progress may write (GET requests run READ ONLY).
 _writable: contextvars.ContextVar[bool] = contextvars.ContextVar("optinbase_writable", default=True)
+
+# Whether every statement of the transaction in progress reads one snapshot.
+_snapshot: contextvars.ContextVar[bool] = contextvars.ContextVar("optinbase_snapshot", default=False)
 
 # Tenant of the transaction in progress; lets the data layer assert it is inside one.
 current_tenant: contextvars.ContextVar[Optional[uuid.UUID]] = contextvars.ContextVar(
@@ -236,12 +241,15 @@ class _PgTenantTransaction:
 
     __slots__ = ("engine", "begin", "connection", "context")
 
-    def __init__(self, engine: PostgresEngine, settings: dict[str, Any], read_only: bool):
+    def __init__(self, engine: PostgresEngine, settings: dict[str, Any], read_only: bool,
+                 snapshot: bool = False):
         self.engine = engine
         configs = ", ".join(
             f"set_config('{name}', '{value}', true)" for name, value in settings.items()
         )
-        self.begin = f"BEGIN{' READ ONLY' if read_only else ''}; SELECT {configs or '1'}"
+        mode = (" ISOLATION LEVEL REPEATABLE READ" if snapshot else "") + (
+            " READ ONLY" if read_only else "")
+        self.begin = f"BEGIN{mode}; SELECT {configs or '1'}"
 
     async def __aenter__(self) -> "_PgTenantTransaction":
         pool = self.engine.pool
@@ -275,19 +283,23 @@ class tenant_transaction:
 
     `tenant_id=None` opens a transaction that, under RLS, sees no tenant rows
     (fail closed); with `agency_id` it may manage that agency's own keys.
+    `snapshot=True`: all its statements read one snapshot of the database
+    (what a check across several statements needs, e.g. the ledger's verify).
     Nested use for the same tenant joins the outer transaction.
     """
 
-    __slots__ = ("tenant_id", "agency_id", "write", "_inner", "_token", "_jobs", "_writable")
+    __slots__ = ("tenant_id", "agency_id", "write", "snapshot", "_inner", "_token", "_jobs",
+                 "_writable", "_snapshot")
 
     def __init__(
         self, tenant_id: uuid.UUID | None, *, write: bool = True,
-        agency_id: uuid.UUID | None = None,
+        agency_id: uuid.UUID | None = None, snapshot: bool = False,
     ):
         for value in (tenant_id, agency_id):
             if value is not None and not isinstance(value, uuid.UUID):
                 raise TypeError("tenant and agency ids must be uuid.UUID")
         self.tenant_id, self.agency_id, self.write = tenant_id, agency_id, write
+        self.snapshot = snapshot
         self._inner: Any = None
 
     async def __aenter__(self) -> None:
@@ -298,12 +310,15 @@ class tenant_transaction:
             if self.write and not _writable.get():
                 # Would fail on PostgreSQL only (READ ONLY): refuse on every engine.
                 raise RuntimeError("a write transaction cannot join a read-only one")
+            if self.snapshot and not _snapshot.get():
+                raise RuntimeError("a snapshot read cannot join a transaction that is not one")
             return
         if isinstance(engine, PostgresEngine):
             settings = {"app.tenant_id": self.tenant_id} if self.tenant_id else {}
             if self.agency_id:
                 settings["app.agency_id"] = self.agency_id
-            self._inner = _PgTenantTransaction(engine, settings, read_only=not self.write)
+            self._inner = _PgTenantTransaction(engine, settings, read_only=not self.write,
+                                               snapshot=self.snapshot)
         else:
             kind = TransactionType.immediate if self.write else TransactionType.deferred
             self._inner = SQLiteTransaction(engine, transaction_type=kind, allow_nested=False)
@@ -311,12 +326,16 @@ class tenant_transaction:
         self._token = current_tenant.set(self.tenant_id)
         self._jobs = _after_commit.set([])
         self._writable = _writable.set(self.write)
+        # A SQLite transaction reads one snapshot whatever it was asked for: in
+        # WAL mode from its first read on, and a writer holds the file.
+        self._snapshot = _snapshot.set(self.snapshot or not isinstance(engine, PostgresEngine))
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if self._inner is None:
             return
         current_tenant.reset(self._token)
         _writable.reset(self._writable)
+        _snapshot.reset(self._snapshot)
         jobs = _after_commit.get() or []
         _after_commit.reset(self._jobs)
         inner, self._inner = self._inner, None
@@ -352,6 +371,18 @@ class worker_transaction:
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         inner, self._inner = self._inner, None
         await inner.__aexit__(exc_type, exc, tb)
+
+
+def writable() -> bool:
+    """Whether the transaction in progress may write (GET requests run read-only)."""
+    return _writable.get()
+
+
+def require_snapshot() -> None:
+    """Guard for checks that read several statements and compare them: at READ
+    COMMITTED each statement sees the commits made since the one before."""
+    if get_engine().current_transaction.get() is None or not _snapshot.get():
+        raise RuntimeError("this check must run in one snapshot (tenant_transaction(snapshot=True))")
 
 
 def require_tenant(tenant_id: uuid.UUID) -> None:
