@@ -11,7 +11,7 @@ from typing import Any
 from cli.runtime import CommandError, as_owner, run
 from consent import retention
 from consent.imports import jobs, parse
-from consent.ledger import chain
+from consent.ledger import checkpoint_log, checkpoints, verification
 from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.errors import NotFound
@@ -19,21 +19,58 @@ from tenants import repository
 
 
 def cmd_ledger_verify(args: argparse.Namespace) -> None:
-    async def verify() -> chain.VerifyResult:
+    """The chain and every checkpoint of the tenant's log; exits 1 naming the
+    first broken event or checkpoint."""
+
+    async def verify() -> verification.Verdict:
         tenant = await repository.tenant_by_slug(args.tenant)
         if tenant is None:
             raise NotFound(f"no tenant {args.tenant!r}")
-        async with db.tenant_transaction(tenant.id, write=False):
-            return await chain.verify(tenant.id)
+        return await verification.verify(tenant.id)
 
-    result = run(verify)
+    verdict = run(verify)
+    result = verdict.result
     if result.ok:
-        print(f"ledger ok: {result.events} events verified")
+        print(f"ledger ok: {result.events} events verified,"
+              f" {result.checkpoints} checkpoints checked ({verdict.log})")
         return
+    broken = result.first_broken_checkpoint
+    if result.first_broken_event is None and broken is not None:
+        raise CommandError(
+            f"ledger contradicts checkpoint seq {broken.seq} signed at {broken.at}"
+            f" (line {broken.line} of {verdict.log}): {broken.reason};"
+            f" {result.events} events read"
+        )
+    also = (f"; checkpoint at line {broken.line} of {verdict.log} fails too: {broken.reason}"
+            if broken is not None else "")
     raise CommandError(
         f"ledger broken at event {result.first_broken_event} ({result.reason});"
-        f" {result.events} events read"
+        f" {result.events} events read{also}"
     )
+
+
+def cmd_ledger_checkpoint(args: argparse.Namespace) -> None:
+    """Signs and publishes each tenant's chain head now (log, webhook)."""
+
+    async def publish() -> list[str]:
+        if args.tenant:
+            tenant = await repository.tenant_by_slug(args.tenant)
+            if tenant is None:
+                raise NotFound(f"no tenant {args.tenant!r}")
+            tenants = [tenant]
+        else:
+            tenants = await repository.all_tenants()
+        lines = []
+        for tenant in tenants:
+            checkpoint = await checkpoints.publish_now(tenant.id)
+            lines.append(f"{tenant.slug}: empty ledger, nothing to sign" if checkpoint is None
+                         else f"{tenant.slug}: checkpoint seq {checkpoint.seq}"
+                              f" hash {checkpoint.hash} at {checkpoint.at}")
+        return lines
+
+    for line in run(publish):
+        print(line)
+    print(f"checkpoint log: {checkpoint_log.directory()}")
 
 
 def cmd_retention(args: argparse.Namespace) -> None:
@@ -93,6 +130,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     verify = ledger.add_parser("verify")
     verify.add_argument("--tenant", required=True)
     verify.set_defaults(fn=cmd_ledger_verify)
+    checkpoint = ledger.add_parser(
+        "checkpoint", help="sign and publish each tenant's chain head now (outside the database)")
+    checkpoint.add_argument("--tenant", help="only this tenant (slug)")
+    checkpoint.set_defaults(fn=cmd_ledger_checkpoint)
 
     retain = sub.add_parser("retention", help="re-permission, purge and expire what is due")
     retain.add_argument("--dry-run", action="store_true",
