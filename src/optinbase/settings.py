@@ -45,10 +45,10 @@ def _secret_key(environment: str) -> str:
 
 def beside_database(database_url: str, name: str) -> Path:
     """Where development files live: beside the embedded SQLite database (its
-    directory), else in the current directory."""
+    directory), else in the current directory; absolute, so messages name it."""
     if database_url.startswith("sqlite:///"):
-        return Path(database_url[len("sqlite:///"):]).parent / name
-    return Path(name)
+        return Path(database_url[len("sqlite:///"):]).absolute().parent / name
+    return Path(name).absolute()
 
 
 def _ledger_signing_key(environment: str, database_url: str) -> bytes:

@@ -41,7 +41,7 @@ class Line(NamedTuple):
 
 
 def directory() -> Path:
-    return Path(get_settings().ledger_checkpoint_dir)
+    return Path(get_settings().ledger_checkpoint_dir).absolute()
 
 
 def path_for(tenant_id: uuid.UUID) -> Path:
