@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Optional
 
 from consent import retention
 from consent.imports.jobs import fail_abandoned
@@ -46,11 +46,12 @@ def scheduled_jobs(every_seconds: float, checkpoint_seconds: float
 
 
 async def run_periodic(stop: asyncio.Event, every_seconds: float = 300.0,
-                       checkpoint_seconds: float = CHECKPOINT_SECONDS) -> None:
+                       checkpoint_seconds: float = CHECKPOINT_SECONDS,
+                       jobs: Optional[list[tuple[str, Job, float]]] = None) -> None:
     """Runs each job when it is due, then waits for the next one due; a failing
     job is logged and retried at its next turn."""
     loop = asyncio.get_running_loop()
-    jobs = scheduled_jobs(every_seconds, checkpoint_seconds)
+    jobs = jobs if jobs is not None else scheduled_jobs(every_seconds, checkpoint_seconds)
     due: dict[str, float] = {}
     while not stop.is_set():
         for name, job, every in jobs:
