@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from consent.ledger import chain, checkpoint_log, checkpoints
 from optinbase import db
-from tests.api.test_receipts import LINK, _mails, _setup, set_tenant
-from tests.factories import as_owner, grant, make_tenant, make_world
+from tests.api.test_receipts import _mails, _setup, double_opt_in, set_tenant
+from tests.factories import as_owner, grant, make_contact, make_tenant, make_world
 
 
 @contextlib.asynccontextmanager
@@ -281,15 +281,7 @@ async def test_the_receipt_mailed_after_confirmation_carries_a_logged_checkpoint
     tenant = await make_tenant()
     notice, _, _ = await _setup(client, tenant)
     await set_tenant(tenant, receipt_email=True)
-    other = (await client.post("/v1/contacts", headers=tenant.headers,
-                               json={"email": "held@example.com"})).json()
-    await client.post(f"/v1/contacts/{other['id']}/consents", headers=tenant.headers,
-                      json={"channel": "email", "purpose": "offers", "action": "grant",
-                            "method": "web_form", "notice_id": notice["id"],
-                            "double_opt_in": True})
-    [(_, _, confirmation)] = await _mails(tenant)
-    token = LINK.search(confirmation["text"]).group(1)
-    assert (await client.post(f"/p/confirm/{token}")).status_code == 200
+    await double_opt_in(client, tenant, notice, await make_contact(client, tenant))
     _, _, payload = (await _mails(tenant))[1]
     receipt = json.loads(payload["text"][payload["text"].index("{"):])
     checkpoint = receipt["optinbase"]["checkpoint"]
