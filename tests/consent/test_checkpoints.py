@@ -355,6 +355,11 @@ async def test_checkpoints_are_listed_page_by_page(client):
     empty = await make_tenant()
     assert (await client.get("/v1/ledger/checkpoints", headers=empty.headers)).json() == {
         "items": [], "next_cursor": None}
+    # Another tenant's lines copied into this log are never shown here.
+    checkpoint_log.path_for(empty.id).write_bytes(
+        checkpoint_log.path_for(world.tenant.id).read_bytes())
+    assert (await client.get("/v1/ledger/checkpoints", headers=empty.headers)).json()[
+        "items"] == []
 
 
 async def test_verify_refuses_to_read_outside_one_snapshot(client):

@@ -154,7 +154,8 @@ async def read_all(tenant_id: uuid.UUID) -> tuple[Path, list[Line]]:
     return path, await asyncio.to_thread(_read, path)
 
 
-def _page(path: Path, offset: int, limit: int) -> tuple[list[Checkpoint], Optional[int], bool]:
+def _page(path: Path, tenant: str, offset: int, limit: int
+          ) -> tuple[list[Checkpoint], Optional[int], bool]:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -170,14 +171,15 @@ def _page(path: Path, offset: int, limit: int) -> tuple[list[Checkpoint], Option
     for line in lines(path, offset):
         if len(items) == limit:
             return items, line.offset, True
-        if line.checkpoint is not None:
+        if line.checkpoint is not None and line.checkpoint.tenant_id == tenant:
             items.append(line.checkpoint)
     return items, None, True
 
 
 async def page(tenant_id: uuid.UUID, offset: int, limit: int
                ) -> tuple[list[Checkpoint], Optional[int], bool]:
-    """Up to `limit` checkpoints from byte `offset`, oldest first, the offset
-    of the next page (None at the end), and whether `offset` was a line start
-    of this log (False: not a cursor this log gave)."""
-    return await asyncio.to_thread(_page, path_for(tenant_id), offset, limit)
+    """Up to `limit` of the tenant's checkpoints from byte `offset`, oldest
+    first (a line naming another tenant is never shown), the offset of the
+    next page (None at the end), and whether `offset` was a line start of this
+    log (False: not a cursor this log gave)."""
+    return await asyncio.to_thread(_page, path_for(tenant_id), str(tenant_id), offset, limit)

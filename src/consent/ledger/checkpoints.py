@@ -93,7 +93,7 @@ class CheckpointPage(msgspec.Struct, kw_only=True):
 
 
 async def list_page(tenant_id: uuid.UUID, limit: int, cursor: Optional[str]) -> CheckpointPage:
-    """The tenant's logged checkpoints, oldest first (lines that are not
+    """The tenant's logged checkpoints, oldest first (lines that are not its
     checkpoints are left out; `ledger verify` reports them)."""
     offset = decode_int(cursor) if cursor else 0
     items, next_offset, valid = await checkpoint_log.page(tenant_id, offset, limit)
