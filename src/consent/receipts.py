@@ -5,6 +5,10 @@ Every value comes from the event, its notice (text, partners, policy URL), its
 purpose (name, legal basis, DPV term) and the tenant (controller). Tenant
 settings may add what the tenant table does not hold: `address` (text or a
 schema.org PostalAddress object), `phone`, `website`, `policy_url`.
+
+Each receipt also carries a signed checkpoint covering its event
+(consent.ledger.checkpoints), so the person holds the server's commitment to
+a history that includes it.
 """
 
 from __future__ import annotations
