@@ -8,6 +8,19 @@ import os
 # OWASP's minimum argon2id parameters: still argon2id, six times cheaper per key.
 os.environ.setdefault("ARGON2_PROFILE", "owasp-minimum")
 
+import tempfile
+from pathlib import Path
+
+# Ledger checkpoints of in-process tests: a key and a log of this run, never
+# files beside ./optinbase.sqlite3 (subprocess tests set their own).
+_LEDGER = Path(tempfile.mkdtemp(prefix="optinbase-ledger-"))
+os.environ.setdefault("LEDGER_CHECKPOINT_DIR", str(_LEDGER / "checkpoints"))
+if not os.environ.get("LEDGER_SIGNING_KEY"):
+    from optinbase import ed25519
+
+    ed25519.load_or_create(_LEDGER / "signing-key.pem")
+    os.environ["LEDGER_SIGNING_KEY"] = str(_LEDGER / "signing-key.pem")
+
 from typing import AsyncIterator
 
 import httpx

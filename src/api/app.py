@@ -19,7 +19,7 @@ from litestar.template.config import TemplateConfig
 
 from admin.mount import admin_handlers
 from api.auth import resolve_api_key
-from api.controllers.consents import ConsentCheckController, LedgerController
+from api.controllers.consents import ConsentCheckController, LedgerController, ledger_public_key
 from api.controllers.contacts import ContactController
 from api.controllers.health import health, ready
 from api.controllers.imports import ImportController
@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
     app = Litestar(
-        route_handlers=[health, ready, v1, pages, *admin_handlers(settings, key_authenticator)],
+        route_handlers=[health, ready, ledger_public_key, v1, pages, *admin_handlers(settings, key_authenticator)],
         lifespan=[database],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine

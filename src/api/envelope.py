@@ -136,6 +136,12 @@ class Envelope:
         scope[SCOPE_KEY] = (ctx, record)  # type: ignore[literal-required]
         opt = scope["route_handler"].opt
         write = opt.get("write", scope["method"] not in SAFE_METHODS)
+        if not write and opt.get("own_transaction"):
+            # The service orders its own reads and opens its transaction through
+            # the envelope itself (the ledger's verify reads the checkpoint log
+            # before it takes its snapshot).
+            await self.app(scope, receive, send)
+            return
         if not write:
             async with envelope.tenant(ctx, write=False):
                 await self.app(scope, receive, send)

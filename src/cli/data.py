@@ -10,25 +10,61 @@ from typing import Any
 
 from cli.runtime import CommandError, as_owner, run
 from consent.imports import jobs, parse
-from consent.ledger import chain
+from consent.ledger import checkpoint_log, checkpoints, verification
+from optinbase.context import TenantContext
 from tenants import envelope, repository
 from workers import housekeeping
 
 
 def cmd_ledger_verify(args: argparse.Namespace) -> None:
-    async def verify() -> chain.VerifyResult:
-        ctx, _ = await envelope.operator(args.tenant, "ledger verify")
-        async with envelope.tenant(ctx, write=False):
-            return await chain.verify(ctx.tenant_id)
+    """The chain and every checkpoint of the tenant's log; exits 1 naming the
+    first broken event or checkpoint."""
 
-    result = run(verify)
+    async def verify() -> verification.Verdict:
+        ctx, _ = await envelope.operator(args.tenant, "ledger verify")
+        return await verification.verify(ctx)
+
+    verdict = run(verify)
+    result = verdict.result
     if result.ok:
-        print(f"ledger ok: {result.events} events verified")
+        print(f"ledger ok: {result.events} events verified,"
+              f" {result.checkpoints} checkpoints checked ({verdict.log})")
         return
+    broken = result.first_broken_checkpoint
+    if result.first_broken_event is None and broken is not None:
+        raise CommandError(
+            f"ledger contradicts checkpoint seq {broken.seq} signed at {broken.at}"
+            f" (line {broken.line} of {verdict.log}): {broken.reason};"
+            f" {result.events} events read"
+        )
+    also = (f"; checkpoint at line {broken.line} of {verdict.log} fails too: {broken.reason}"
+            if broken is not None else "")
     raise CommandError(
         f"ledger broken at event {result.first_broken_event} ({result.reason});"
-        f" {result.events} events read"
+        f" {result.events} events read{also}"
     )
+
+
+def cmd_ledger_checkpoint(args: argparse.Namespace) -> None:
+    """Signs and publishes each tenant's chain head now (log, webhook)."""
+
+    async def publish() -> list[str]:
+        if args.tenant:
+            tenants = [(await envelope.operator(args.tenant, "ledger checkpoint"))[1]]
+        else:
+            tenants = await repository.all_tenants()
+        lines = []
+        for tenant in tenants:
+            ctx = TenantContext.for_operator(tenant, "ledger checkpoint")
+            checkpoint = await checkpoints.publish_now(ctx)
+            lines.append(f"{tenant.slug}: empty ledger, nothing to sign" if checkpoint is None
+                         else f"{tenant.slug}: checkpoint seq {checkpoint.seq}"
+                              f" hash {checkpoint.hash} at {checkpoint.at}")
+        return lines
+
+    for line in run(publish):
+        print(line)
+    print(f"checkpoint log: {checkpoint_log.directory()}")
 
 
 def cmd_retention(args: argparse.Namespace) -> None:
@@ -85,6 +121,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     verify = ledger.add_parser("verify")
     verify.add_argument("--tenant", required=True)
     verify.set_defaults(fn=cmd_ledger_verify)
+    checkpoint = ledger.add_parser(
+        "checkpoint", help="sign and publish each tenant's chain head now (outside the database)")
+    checkpoint.add_argument("--tenant", help="only this tenant (slug)")
+    checkpoint.set_defaults(fn=cmd_ledger_checkpoint)
 
     retain = sub.add_parser("retention", help="re-permission, purge and expire what is due")
     retain.add_argument("--dry-run", action="store_true",

@@ -24,7 +24,9 @@ def as_owner() -> None:
 
 
 def run(fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Runs `fn()` with the engine (a small pool on PostgreSQL) started."""
+    """Runs `fn()` with the engine (a small pool on PostgreSQL) started, once
+    the settings are read: a bad or missing one stops it before any work."""
+    get_settings()
 
     async def main() -> Any:
         await db.start(max_size=2)

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from consent import contacts, notices, purposes, suppression
 from consent.journey import double_opt_in
-from consent.ledger import chain, states
+from consent.ledger import chain, states, verification
 from consent.schemas import (
     CheckItem,
     CheckOut,
@@ -251,4 +251,5 @@ async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOu
 
 
 async def verify_ledger(ctx: TenantContext) -> chain.VerifyResult:
-    return await chain.verify(ctx.tenant_id)
+    """The chain and every published checkpoint (opens its own snapshot)."""
+    return (await verification.verify(ctx)).result

@@ -5,6 +5,10 @@ Every value comes from the event, its notice (text, partners, policy URL), its
 purpose (name, legal basis, DPV term) and the tenant (controller). Tenant
 settings may add what the tenant table does not hold: `address` (text or a
 schema.org PostalAddress object), `phone`, `website`, `policy_url`.
+
+Each receipt also carries a signed checkpoint covering its event
+(consent.ledger.checkpoints), so the person holds the server's commitment to
+a history that includes it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,11 @@ import json
 import uuid
 from typing import Any, Literal, Optional
 
+import msgspec
+
+from consent.ledger import checkpoints
 from consent.ledger.chain import canonical_time
+from consent.ledger.signing import Checkpoint
 from messaging.outbox import TRANSACTIONAL, enqueue_email
 from optinbase import db
 from optinbase.context import TenantContext
@@ -104,7 +112,7 @@ def _language(row: Any, tenant: TenantRecord) -> str:
     return row["notice_language"] or tenant.settings.get("default_locale") or "en"
 
 
-def kantara(row: Any, tenant: TenantRecord) -> dict[str, Any]:
+def kantara(row: Any, tenant: TenantRecord, checkpoint: Optional[Checkpoint]) -> dict[str, Any]:
     partners = _partners(row)
     controller: dict[str, Any] = {
         "piiController": tenant.legal_name or tenant.name,
@@ -143,11 +151,16 @@ def kantara(row: Any, tenant: TenantRecord) -> dict[str, Any]:
         "sensitive": False,
         "spiCat": [],
         # Extension: what ties the receipt to the ledger (verifiable there).
-        "optinbase": _ledger_link(row),
+        "optinbase": _ledger_link(row, checkpoint),
     }
 
 
-def _ledger_link(row: Any) -> dict[str, Any]:
+def _ledger_link(row: Any, checkpoint: Optional[Checkpoint]) -> dict[str, Any]:
+    """The event's place in the chain, and a signed checkpoint covering it
+    (its `seq` >= the event's): the person holds the server's commitment to a
+    history that includes their event, checkable with the public key of
+    `GET /v1/ledger/public-key`; removing or rewriting the event afterwards
+    contradicts it."""
     return {
         "event_id": str(db_uuid(row["id"])), "seq": int(row["seq"]), "action": row["action"],
         "channel": row["channel"], "purpose": row["purpose_key"], "method": row["method"],
@@ -157,10 +170,12 @@ def _ledger_link(row: Any) -> dict[str, Any]:
         "collected_at": canonical_time(row["collected_at"]),
         "recorded_at": canonical_time(row["recorded_at"]),
         "prev_hash": row["prev_hash"], "hash": row["hash"],
+        "checkpoint": None if checkpoint is None else msgspec.structs.asdict(checkpoint),
     }
 
 
-def iso27560(row: Any, tenant: TenantRecord) -> dict[str, Any]:
+def iso27560(row: Any, tenant: TenantRecord, checkpoint: Optional[Checkpoint]
+             ) -> dict[str, Any]:
     event_id = str(db_uuid(row["id"]))
     record: dict[str, Any] = {
         "@context": {"dpv": "https://w3id.org/dpv#", "pd": "https://w3id.org/dpv/pd#",
@@ -190,7 +205,7 @@ def iso27560(row: Any, tenant: TenantRecord) -> dict[str, Any]:
         "dpv:hasIndicationMethod": METHODS.get(row["method"], row["method"]),
         "dct:provenance": {"dct:source": row["source"], "optinbase:method": row["method"],
                            "optinbase:channel": row["channel"]},
-        "optinbase:ledger": _ledger_link(row),
+        "optinbase:ledger": _ledger_link(row, checkpoint),
         "dpv:hasRecipient": [{"@type": "dpv:ThirdParty", "dct:title": name}
                              for name in _partners(row)],
     }
@@ -205,7 +220,8 @@ def iso27560(row: Any, tenant: TenantRecord) -> dict[str, Any]:
 
 async def receipt(ctx: TenantContext, event_id: uuid.UUID, fmt: Format) -> dict[str, Any]:
     row, tenant = await _event(ctx, event_id)
-    return kantara(row, tenant) if fmt == "kantara" else iso27560(row, tenant)
+    checkpoint = await checkpoints.covering(ctx, int(row["seq"]))
+    return (kantara if fmt == "kantara" else iso27560)(row, tenant, checkpoint)
 
 
 _MAIL = {
@@ -242,7 +258,9 @@ async def email_after_confirmation(
               "when": first["collected_at"].strftime("%Y-%m-%d %H:%M UTC"),
               "items": "".join(item.format(purpose=r["purpose_name"], channel=r["channel"])
                                for r in rows)}
-    documents = [kantara(row, tenant) for row in rows]
+    # Signs the head this confirmation just moved; logged once it commits.
+    checkpoint = await checkpoints.publish(ctx)
+    documents = [kantara(row, tenant, checkpoint) for row in rows]
     body = text.format(**values) + json.dumps(
         documents[0] if len(documents) == 1 else documents, indent=2, ensure_ascii=False)
     return await enqueue_email(

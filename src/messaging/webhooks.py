@@ -13,6 +13,8 @@ Events and who queues them (each inside the transaction of the change):
   called by the erasure service once the contact is gone.
 * `request.completed` — consent.ledger.notify.request_completed(ctx, request_id, kind,
   status), to be called when a data-subject request is completed or rejected.
+* `ledger.checkpoint` — consent.ledger.checkpoints.publish: a signed checkpoint of
+  the tenant's chain head (a copy of the commitment kept by the integrator).
 """
 
 from __future__ import annotations
@@ -36,14 +38,14 @@ from messaging.mail import DeliveryError
 from optinbase import db
 from optinbase.errors import NotFound, invalid_field
 
-EventType = Literal["consent.changed", "contact.erased", "request.completed"]
+EventType = Literal["consent.changed", "contact.erased", "request.completed", "ledger.checkpoint"]
 TIMEOUT = httpx.Timeout(10.0)
 BATCH_EVENTS = 500  # events per batched delivery
 
 
 class WebhookIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     url: Annotated[str, Meta(min_length=1, max_length=2000)]
-    events: Annotated[list[EventType], Meta(min_length=1, max_length=3)]
+    events: Annotated[list[EventType], Meta(min_length=1, max_length=4)]
 
 
 class WebhookOut(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -54,6 +54,9 @@ def after_commit(job: Any) -> None:
 # Whether the transaction in progress may write (GET requests run READ ONLY).
 _writable: contextvars.ContextVar[bool] = contextvars.ContextVar("optinbase_writable", default=True)
 
+# Whether every statement of the transaction in progress reads one snapshot.
+_snapshot: contextvars.ContextVar[bool] = contextvars.ContextVar("optinbase_snapshot", default=False)
+
 # Tenant of the transaction in progress; lets the data layer assert it is inside one.
 current_tenant: contextvars.ContextVar[Optional[uuid.UUID]] = contextvars.ContextVar(
     "optinbase_current_tenant", default=None
@@ -323,9 +326,11 @@ class _PgTransaction:
 
     __slots__ = ("engine", "begin", "connection", "context")
 
-    def __init__(self, engine: PostgresEngine, settings: dict[str, str], read_only: bool):
+    def __init__(self, engine: PostgresEngine, settings: dict[str, str], read_only: bool,
+                 snapshot: bool = False):
         self.engine = engine
-        self.begin = ("BEGIN" + (" READ ONLY" if read_only else "")
+        self.begin = ("BEGIN" + (" ISOLATION LEVEL REPEATABLE READ" if snapshot else "")
+                      + (" READ ONLY" if read_only else "")
                       + _settings_sql(settings, _citus.get(id(engine), False)))
 
     async def __aenter__(self) -> "_PgTransaction":
@@ -361,22 +366,26 @@ class transaction:
     guard (`require_tenant`) accepts, `admits` the tenants a staff transaction
     may narrow to. `write=False` runs READ ONLY on PostgreSQL (unless
     `read_only=False`: it may still write a little) and takes SQLite's write
-    lock only when it first writes.
+    lock only when it first writes. `snapshot=True`: every statement reads one
+    snapshot (REPEATABLE READ on PostgreSQL; a SQLite transaction always does),
+    what a check comparing several statements needs (the ledger's verify).
 
     Nested use for the same tenant joins the outer transaction; work queued
     with `after_commit` runs once the outermost one has committed.
     """
 
-    __slots__ = ("settings", "tenant_id", "admits", "write", "read_only", "_inner", "_tokens")
+    __slots__ = ("settings", "tenant_id", "admits", "write", "read_only", "snapshot", "_inner",
+                 "_tokens")
 
     def __init__(self, settings: dict[str, str], *, write: bool,
                  tenant_id: Optional[uuid.UUID] = None, admits: Optional[frozenset] = None,
-                 read_only: Optional[bool] = None):
+                 read_only: Optional[bool] = None, snapshot: bool = False):
         if tenant_id is not None and not isinstance(tenant_id, uuid.UUID):
             raise TypeError("tenant ids must be uuid.UUID")
         _check_settings(settings)
         self.settings, self.tenant_id, self.admits, self.write = settings, tenant_id, admits, write
         self.read_only = (not write) if read_only is None else read_only
+        self.snapshot = snapshot
         self._inner: Any = None
 
     async def __aenter__(self) -> None:
@@ -387,21 +396,28 @@ class transaction:
             if not self.read_only and not _writable.get():
                 # Would fail on PostgreSQL only (READ ONLY): refuse on every engine.
                 raise RuntimeError("a write transaction cannot join a read-only one")
+            if self.snapshot and not _snapshot.get():
+                raise RuntimeError("a snapshot read cannot join a transaction that is not one")
             return
         if isinstance(engine, PostgresEngine):
-            self._inner = _PgTransaction(engine, self.settings, read_only=self.read_only)
+            self._inner = _PgTransaction(engine, self.settings, read_only=self.read_only,
+                                         snapshot=self.snapshot)
         else:
             kind = TransactionType.immediate if self.write else TransactionType.deferred
             self._inner = SQLiteTransaction(engine, transaction_type=kind, allow_nested=False)
         await self._inner.__aenter__()
+        # A SQLite transaction reads one snapshot whatever it was asked for: in
+        # WAL mode from its first read on, and a writer holds the file.
         self._tokens = (current_tenant.set(self.tenant_id), _after_commit.set([]),
-                        _writable.set(not self.read_only), _admits.set(self.admits))
+                        _writable.set(not self.read_only), _admits.set(self.admits),
+                        _snapshot.set(self.snapshot or not isinstance(engine, PostgresEngine)))
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if self._inner is None:
             return
         jobs = _after_commit.get() or []
-        for var, token in zip((current_tenant, _after_commit, _writable, _admits), self._tokens):
+        for var, token in zip((current_tenant, _after_commit, _writable, _admits, _snapshot),
+                              self._tokens):
             var.reset(token)
         inner, self._inner = self._inner, None
         await inner.__aexit__(exc_type, exc, tb)
@@ -410,11 +426,13 @@ class transaction:
                 await job()
 
 
-def tenant_transaction(tenant_id: uuid.UUID, *, write: bool = True) -> transaction:
+def tenant_transaction(tenant_id: uuid.UUID, *, write: bool = True,
+                       snapshot: bool = False) -> transaction:
     """A tenant's transaction with nobody acting: for tests' set-up and
     benchmarks. The application's entry points go through `tenants.envelope`
     (a test checks that nothing under src/ calls this)."""
-    return transaction({"app.tenant_id": str(tenant_id)}, write=write, tenant_id=tenant_id)
+    return transaction({"app.tenant_id": str(tenant_id)}, write=write, tenant_id=tenant_id,
+                       snapshot=snapshot)
 
 
 class narrowed:
@@ -450,6 +468,22 @@ class narrowed:
         if isinstance(engine, PostgresEngine):
             await _transaction_connection(engine).execute(
                 _settings_sql(settings, _citus.get(id(engine), False)).lstrip("; "))
+
+
+def writable() -> bool:
+    """Whether the transaction in progress may write (GET requests run read-only)."""
+    return _writable.get()
+
+
+def in_transaction() -> bool:
+    return get_engine().current_transaction.get() is not None
+
+
+def require_snapshot() -> None:
+    """Guard for checks that read several statements and compare them: at READ
+    COMMITTED each statement sees the commits made since the one before."""
+    if not in_transaction() or not _snapshot.get():
+        raise RuntimeError("this check must run in one snapshot (envelope.tenant(snapshot=True))")
 
 
 def require_tenant(tenant_id: uuid.UUID) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from optinbase import ed25519
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message says which."""
@@ -41,6 +43,29 @@ def _secret_key(environment: str) -> str:
     return key
 
 
+def beside_database(database_url: str, name: str) -> Path:
+    """Where development files live: beside the embedded SQLite database (its
+    directory), else in the current directory; absolute, so messages name it."""
+    if database_url.startswith("sqlite:///"):
+        return Path(database_url[len("sqlite:///"):]).absolute().parent / name
+    return Path(name).absolute()
+
+
+def _ledger_signing_key(environment: str, database_url: str) -> bytes:
+    """The raw Ed25519 private key that signs ledger checkpoints: from
+    LEDGER_SIGNING_KEY (a PEM/raw value or a path to it); in development,
+    generated once beside the database. Never stored in the database."""
+    value = os.environ.get("LEDGER_SIGNING_KEY", "").strip()
+    try:
+        if value:
+            return ed25519.load(value)
+        if environment == "production":
+            raise ConfigError("LEDGER_SIGNING_KEY is required when OPTINBASE_ENV=production")
+        return ed25519.load_or_create(beside_database(database_url, ".optinbase-ledger-key"))
+    except ed25519.KeyProblem as exc:
+        raise ConfigError(f"LEDGER_SIGNING_KEY: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     environment: str
@@ -59,6 +84,8 @@ class Settings:
     outbox_worker: bool = True  # deliver the outbox from the server process too
     # Webhooks may target loopback and private addresses (development and tests only).
     webhook_allow_private: bool = False
+    ledger_signing_key: bytes = field(default=b"", repr=False)  # raw Ed25519 private key
+    ledger_checkpoint_dir: str = "ledger-checkpoints"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -106,6 +133,9 @@ def load_settings() -> Settings:
         mail_from=os.environ.get("MAIL_FROM") or "Optinbase <no-reply@localhost>",
         outbox_worker=os.environ.get("OUTBOX_WORKER", "1") not in ("0", "false", "no"),
         webhook_allow_private=_webhook_allow_private(environment),
+        ledger_signing_key=_ledger_signing_key(environment, database_url),
+        ledger_checkpoint_dir=os.environ.get("LEDGER_CHECKPOINT_DIR")
+        or str(beside_database(database_url, "ledger-checkpoints")),
     )
 
 

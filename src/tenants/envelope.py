@@ -34,10 +34,12 @@ def _tenant_settings(tenant_id: uuid.UUID) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def tenant(ctx: TenantContext, *, write: bool = True) -> AsyncIterator[TenantContext]:
-    """`ctx`'s tenant transaction: row-level security sees that tenant only."""
+async def tenant(ctx: TenantContext, *, write: bool = True,
+                 snapshot: bool = False) -> AsyncIterator[TenantContext]:
+    """`ctx`'s tenant transaction: row-level security sees that tenant only.
+    `snapshot`: all its statements read one snapshot (see `db.transaction`)."""
     async with db.transaction(_tenant_settings(ctx.tenant_id), write=write,
-                              tenant_id=ctx.tenant_id):
+                              tenant_id=ctx.tenant_id, snapshot=snapshot):
         yield ctx
 
 

@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 
+from consent.ledger import checkpoints
+from optinbase.context import TenantContext
 from tests.factories import (
     grant,
     make_contact,
@@ -107,7 +109,12 @@ async def test_lists_and_filters_never_show_the_other_tenant(client, a_and_b):
     assert not a_ids & {e["object_id"] for e in audit["items"]}
     assert all(e["actor"].startswith("api_key:") for e in audit["items"])
     verify = (await client.get("/v1/ledger/verify", headers=h)).json()
-    assert verify == {"ok": True, "events": 1, "first_broken_event": None, "reason": None}
+    assert verify == {"ok": True, "events": 1, "first_broken_event": None, "reason": None,
+                      "checkpoints": 0, "first_broken_checkpoint": None}
+    # Each tenant's checkpoints are its own: A's published one is not B's to see or check.
+    await checkpoints.publish_now(TenantContext.for_system(a.tenant, "test"))
+    assert (await client.get("/v1/ledger/checkpoints", headers=h)).json()["items"] == []
+    assert (await client.get("/v1/ledger/verify", headers=h)).json()["checkpoints"] == 0
 
 
 async def test_checks_treat_the_other_tenants_people_as_unknown(client, a_and_b):

@@ -185,12 +185,9 @@ async def _mails(tenant) -> list:
              if isinstance(r["payload"], str) else r["payload"]) for r in rows]
 
 
-async def test_receipt_emailed_after_confirmation_when_the_tenant_asks(client):
-    tenant = await make_tenant()
-    notice, contact, _ = await _setup(client, tenant)
-    await set_tenant(tenant, receipt_email=True)
-    other = await make_contact(client, tenant, locale="en")
-    requested = await client.post(f"/v1/contacts/{other['id']}/consents", headers=tenant.headers,
+async def double_opt_in(client, tenant, notice, contact) -> None:
+    """A double-opt-in grant for `contact` (the tenant's first e-mail), confirmed by its link."""
+    requested = await client.post(f"/v1/contacts/{contact['id']}/consents", headers=tenant.headers,
                                   json={"channel": "email", "purpose": "offers", "action": "grant",
                                         "method": "web_form", "notice_id": notice["id"],
                                         "double_opt_in": True})
@@ -198,6 +195,14 @@ async def test_receipt_emailed_after_confirmation_when_the_tenant_asks(client):
     [(_, _, confirmation)] = await _mails(tenant)
     token = LINK.search(confirmation["text"]).group(1)
     assert (await client.post(f"/p/confirm/{token}")).status_code == 200
+
+
+async def test_receipt_emailed_after_confirmation_when_the_tenant_asks(client):
+    tenant = await make_tenant()
+    notice, contact, _ = await _setup(client, tenant)
+    await set_tenant(tenant, receipt_email=True)
+    other = await make_contact(client, tenant, locale="en")
+    await double_opt_in(client, tenant, notice, other)
     mails = await _mails(tenant)
     assert len(mails) == 2
     to, subject, payload = mails[1]
@@ -214,12 +219,5 @@ async def test_receipt_emailed_after_confirmation_when_the_tenant_asks(client):
 async def test_no_receipt_email_without_the_setting(client):
     tenant = await make_tenant()
     notice, _, _ = await _setup(client, tenant)
-    other = await make_contact(client, tenant)
-    await client.post(f"/v1/contacts/{other['id']}/consents", headers=tenant.headers,
-                      json={"channel": "email", "purpose": "offers", "action": "grant",
-                            "method": "web_form", "notice_id": notice["id"],
-                            "double_opt_in": True})
-    [(_, _, confirmation)] = await _mails(tenant)
-    token = LINK.search(confirmation["text"]).group(1)
-    await client.post(f"/p/confirm/{token}")
+    await double_opt_in(client, tenant, notice, await make_contact(client, tenant))
     assert len(await _mails(tenant)) == 1

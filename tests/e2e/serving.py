@@ -33,12 +33,13 @@ class Running:
 
 
 @contextlib.contextmanager
-def serving(workdir: Path, **extra_env: str) -> Iterator[Running]:
+def serving(workdir: Path, database_url: str = "", **extra_env: str) -> Iterator[Running]:
+    """A server on `database_url` (default: a fresh SQLite file in `workdir`)."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_OWNER_URL", "OPTINBASE_DB_ROLE", "SECRET_KEY", "OPTINBASE_ENV")}
-    env.update(DATABASE_URL=f"sqlite:///{workdir / 'server.sqlite3'}",
+    env.update(DATABASE_URL=database_url or f"sqlite:///{workdir / 'server.sqlite3'}",
                SECRET_KEY_FILE=str(workdir / "secret"), PUBLIC_URL=base_url, **extra_env)
     running = Running(workdir, base_url, env)
     running.cli("migrate")

@@ -6,6 +6,7 @@ from litestar import Controller, Response, get, post
 from api.auth import requires
 from api.params import Body, Ctx, FromQuery, Limit, Path, Query
 from consent import consents, receipts
+from consent.ledger import checkpoints, signing
 from consent.ledger.chain import VerifyResult
 from consent.schemas import (
     Channel,
@@ -59,10 +60,24 @@ class LedgerController(Controller):
         media = "application/ld+json" if format == "iso27560" else "application/json"
         return Response(body, media_type=media)
 
-    @get("/ledger/verify", guards=[requires("consents:read")])
+    @get("/ledger/verify", guards=[requires("consents:read")], opt={"own_transaction": True})
     async def verify(self, ctx: Ctx) -> VerifyResult:
+        """The chain and every published checkpoint, read in one snapshot."""
         return await consents.verify_ledger(ctx)
+
+    @get("/ledger/checkpoints", guards=[requires("consents:read")])
+    async def list_checkpoints(self, ctx: Ctx, limit: Limit = 100,
+                               cursor: Query = None) -> checkpoints.CheckpointPage:
+        """The tenant's published checkpoints, oldest first, from its checkpoint log."""
+        return await checkpoints.list_page(ctx.tenant_id, limit, cursor)
 
     @get("/audit-events", guards=[requires("admin")])
     async def audit_events(self, ctx: Ctx, limit: Limit = 100, cursor: Query = None) -> Page:
         return await audit.list_events(ctx, limit, cursor)
+
+
+@get("/v1/ledger/public-key", tags=["ledger"])
+async def ledger_public_key() -> signing.PublicKeyOut:
+    """The key that verifies checkpoints (log, receipts, webhooks). Public, no
+    API key: whoever holds a receipt must be able to check it."""
+    return signing.public_key()

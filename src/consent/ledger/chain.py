@@ -224,26 +224,64 @@ async def append(events: list[NewEvent]) -> list[dict[str, Any]]:
     return [dict(zip(EVENT_COLUMNS, row)) for row in rows]
 
 
+class BrokenCheckpoint(msgspec.Struct, kw_only=True):
+    """The published checkpoint the ledger contradicts (or that is not one)."""
+
+    line: int  # its line in the tenant's checkpoint log
+    seq: Optional[int]
+    hash: Optional[str]
+    at: Optional[str]
+    reason: str
+
+
 class VerifyResult(msgspec.Struct):
     ok: bool
     events: int
     first_broken_event: Optional[str] = None
     reason: Optional[str] = None
+    checkpoints: int = 0  # published checkpoints checked against the chain
+    first_broken_checkpoint: Optional[BrokenCheckpoint] = None
+
+
+class Walk(msgspec.Struct):
+    """What one walk of the chain found: the chain's own verdict, where it
+    ends, and the stored hash of each event asked for (checkpoints' seqs)."""
+
+    result: VerifyResult
+    last_seq: int
+    hashes: dict[int, str]
 
 
 _VERIFY_BATCH = 5000
 
 
+async def head(tenant_id: uuid.UUID) -> tuple[int, str]:
+    """The chain head as this transaction sees it, unlocked: (0, GENESIS) for a new chain."""
+    row = await db.fetchrow("SELECT seq, hash FROM ledger_head WHERE tenant_id = {}", tenant_id)
+    return (int(row["seq"]), row["hash"]) if row else (0, GENESIS)
+
+
 async def verify(tenant_id: uuid.UUID) -> VerifyResult:
+    """The chain alone (no checkpoints): consent.ledger.verification checks both."""
+    return (await walk(tenant_id)).result
+
+
+async def walk(tenant_id: uuid.UUID, wanted: frozenset[int] = frozenset()) -> Walk:
     """Walks the tenant's chain in seq order, in batches, and names the first
-    broken event.
+    broken event; keeps the stored hash of the events whose seq is `wanted`.
+
+    Runs in one snapshot (db.require_snapshot): the events and the head are
+    read in several statements, and at READ COMMITTED a grant committing
+    between them would look like a broken head.
 
     An event whose own digest or hash does not match its fields is certainly
     the altered one, so it is named before any broken link (a renumbered or
     deleted event also breaks the link of the event after it).
     """
     db.require_tenant(tenant_id)
+    db.require_snapshot()
     after_seq, expected_seq, prev, count = 0, 1, GENESIS, 0
+    hashes: dict[int, str] = {}
     first_altered: Optional[tuple[str, str]] = None
     first_unlinked: Optional[tuple[str, str]] = None
     while True:
@@ -257,6 +295,8 @@ async def verify(tenant_id: uuid.UUID) -> VerifyResult:
         for row in rows:
             count += 1
             after_seq = int(row["seq"])
+            if after_seq in wanted:
+                hashes[after_seq] = row["hash"]
             if first_altered is None:
                 if row["pii_salt"] is not None and row["personal_digest"] != personal_digest(
                     row["pii_salt"], row["contact_id"], row["ip"], row["user_agent"]
@@ -276,16 +316,14 @@ async def verify(tenant_id: uuid.UUID) -> VerifyResult:
             expected_seq = after_seq + 1
         if len(rows) < _VERIFY_BATCH:
             break
+    last_seq = expected_seq - 1
     broken = first_altered or first_unlinked
     if broken:
-        return VerifyResult(False, count, broken[0], broken[1])
-    head = await db.fetchrow(
-        "SELECT seq, hash FROM ledger_head WHERE tenant_id = {}", tenant_id
-    )
-    head_seq, head_hash = (int(head["seq"]), head["hash"]) if head else (0, GENESIS)
-    if head_seq != expected_seq - 1 or head_hash != prev:
-        return VerifyResult(
+        return Walk(VerifyResult(False, count, broken[0], broken[1]), last_seq, hashes)
+    head_seq, head_hash = await head(tenant_id)
+    if head_seq != last_seq or head_hash != prev:
+        return Walk(VerifyResult(
             False, count, None,
-            f"chain head records event {head_seq} but the ledger ends at {expected_seq - 1}",
-        )
-    return VerifyResult(True, count)
+            f"chain head records event {head_seq} but the ledger ends at {last_seq}",
+        ), last_seq, hashes)
+    return Walk(VerifyResult(True, count), last_seq, hashes)
