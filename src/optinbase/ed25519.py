@@ -60,7 +60,7 @@ def load(value: str) -> bytes:
     try:
         return _from_text(value)
     except KeyProblem:
-        if "/" in value or value.startswith("."):
+        if not value.startswith("-----BEGIN") and ("/" in value or value.startswith(".")):
             raise KeyProblem(f"no key file at {value}") from None
         raise
 

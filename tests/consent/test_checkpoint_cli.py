@@ -161,7 +161,8 @@ async def test_cli_verify_reports_a_tampered_checkpoint_line(
 
 
 @pytest.mark.parametrize("env, reason", [
-    ({"OPTINBASE_ENV": "production", "SECRET_KEY": "s" * 40}, "LEDGER_SIGNING_KEY is required"),
+    ({"OPTINBASE_ENV": "production", "SECRET_KEY": "s" * 40, "SMTP_URL": "smtp://mail.example:587"},
+     "LEDGER_SIGNING_KEY is required"),
     ({"LEDGER_SIGNING_KEY": "not a key"}, "not an Ed25519 private key"),
     ({"LEDGER_SIGNING_KEY": "/nowhere/ledger.pem"}, "no key file at /nowhere/ledger.pem"),
 ])
