@@ -3,10 +3,13 @@ set) a fresh, migrated PostgreSQL schema used through the application role."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+from typing import AsyncIterator
 from urllib.parse import urlparse
 
+import pytest
 from piccolo.apps.migrations.commands.forwards import run_forwards
 from piccolo.engine.base import Engine
 
@@ -17,8 +20,38 @@ POSTGRES_OWNER_URL = os.environ.get("TEST_POSTGRES_OWNER_URL", "") or POSTGRES_U
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+BACKENDS = ["sqlite", "postgres"]
+# The engine of the application (role), and its URL, by backend: made once per session.
+engines: dict[str, tuple[Engine, str]] = {}
 # The engine management commands use (the owner role on PostgreSQL), by backend.
 owner_engines: dict[str, Engine] = {}
+
+
+async def engine_for(backend: str) -> tuple[Engine, str]:
+    """The session's migrated test database of that backend (made on first use)."""
+    if backend not in engines:
+        if backend == "postgres":
+            if not POSTGRES_URL:
+                if IN_CI:
+                    pytest.fail("CI=true but TEST_POSTGRES_URL is not set: PostgreSQL tests must run")
+                pytest.skip("PostgreSQL tests need TEST_POSTGRES_URL (see README, Testing)")
+            engines[backend] = await migrated_postgres()
+        else:
+            engines[backend] = await migrated_sqlite()
+    return engines[backend]
+
+
+@contextlib.asynccontextmanager
+async def in_use(backend: str) -> AsyncIterator[Engine]:
+    """This process works on the session's test database of `backend` (the
+    application role on PostgreSQL), its pool started for the block."""
+    engine, _ = await engine_for(backend)
+    db.use_engine(engine)
+    await db.start(engine)
+    try:
+        yield engine
+    finally:
+        await db.stop(engine)
 
 
 async def migrated_sqlite() -> tuple[Engine, str]:

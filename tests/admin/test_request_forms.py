@@ -19,7 +19,7 @@ async def _api_request(client, world, **body):
 
 
 async def test_request_list_is_scoped_and_read_only(client):
-    scene = await make_scene(client)
+    scene = await make_scene()
     mine = await _api_request(client, scene.a)
     packaged = await _api_request(client, scene.a, kind="portability", identity_verified=True)
     assert (await client.post(f"/v1/requests/{packaged['id']}/complete",
@@ -59,7 +59,7 @@ async def test_request_list_is_scoped_and_read_only(client):
 
 
 async def test_forms_handle_a_request_to_completion(client):
-    scene = await make_scene(client)
+    scene = await make_scene()
     manager = await login(client, await make_staff(tenant=scene.a.tenant.slug))
     viewer = await login(client, await make_staff(tenant=scene.a.tenant.slug, role="viewer"))
     dpo = await login(client, await make_staff(tenant=scene.a.tenant.slug, role="dpo"))
@@ -129,7 +129,7 @@ async def test_forms_handle_a_request_to_completion(client):
 async def test_dashboard_shows_open_requests_against_their_deadlines(client):
     import datetime as dt
 
-    scene = await make_scene(client)
+    scene = await make_scene()
     late = await _api_request(client, scene.a)
     fresh = await _api_request(client, scene.a, kind="erasure")
     theirs = await _api_request(client, scene.b)
@@ -151,7 +151,7 @@ async def test_dashboard_shows_open_requests_against_their_deadlines(client):
 
 
 async def test_erase_form_is_for_owners_and_dpos_and_sees_one_tenant(client):
-    scene = await make_scene(client)
+    scene = await make_scene()
     manager = await login(client, await make_staff(tenant=scene.a.tenant.slug))
     dpo = await login(client, await make_staff(tenant=scene.a.tenant.slug, role="dpo"))
     try:

@@ -11,7 +11,7 @@ import re
 import uuid
 
 from optinbase import db
-from tests.factories import as_owner, make_contact, make_tenant
+from tests.factories import as_owner, grant, make_contact, make_notice, make_purpose, make_tenant
 
 # Kantara Consent Receipt Specification v1.1.0, section 4 (REQUIRED fields).
 TOP = ["version", "jurisdiction", "consentTimestamp", "collectionMethod", "consentReceiptID",
@@ -38,21 +38,17 @@ async def set_tenant(tenant, **settings) -> None:
 
 async def _setup(client, tenant):
     await set_tenant(tenant)
-    h = tenant.headers
-    answer = await client.post("/v1/purposes", headers=h, json={
-        "key": "offers", "name": "Partner offers", "description": "Offers from our partners",
-        "legal_basis": "consent", "dpv_purpose": "dpv:DirectMarketing"})
-    assert answer.status_code == 201, answer.text
-    notice = (await client.post("/v1/notices", headers=h, json={
-        "purpose": "offers", "channels": ["email", "sms"], "language": "fr",
-        "text": "J'accepte de recevoir les offres de nos partenaires.",
-        "partners": ["Partner A", "Partner B"],
-        "policy_url": "https://acme.example/privacy"})).json()
-    contact = await make_contact(client, tenant, phone="+33611223344")
-    event = (await client.post(f"/v1/contacts/{contact['id']}/consents", headers=h, json={
-        "channel": "email", "purpose": "offers", "action": "grant", "method": "web_form",
-        "notice_id": notice["id"], "source": "https://acme.example/form",
-        "collected_at": "2026-11-01T10:20:30Z", "ip": "203.0.113.7"})).json()
+    await make_purpose(tenant, "offers", name="Partner offers",
+                       description="Offers from our partners", legal_basis="consent",
+                       dpv_purpose="dpv:DirectMarketing")
+    notice = await make_notice(tenant, "offers", ("email", "sms"), language="fr",
+                               text="J'accepte de recevoir les offres de nos partenaires.",
+                               partners=["Partner A", "Partner B"],
+                               policy_url="https://acme.example/privacy")
+    contact = await make_contact(tenant, phone="+33611223344")
+    event = await grant(tenant, contact["id"], notice["id"], purpose="offers",
+                        method="web_form", source="https://acme.example/form",
+                        collected_at="2026-11-01T10:20:30Z", ip="203.0.113.7")
     return notice, contact, event
 
 
@@ -189,7 +185,7 @@ async def test_receipt_emailed_after_confirmation_when_the_tenant_asks(client):
     tenant = await make_tenant()
     notice, contact, _ = await _setup(client, tenant)
     await set_tenant(tenant, receipt_email=True)
-    other = await make_contact(client, tenant, locale="en")
+    other = await make_contact(tenant, locale="en")
     requested = await client.post(f"/v1/contacts/{other['id']}/consents", headers=tenant.headers,
                                   json={"channel": "email", "purpose": "offers", "action": "grant",
                                         "method": "web_form", "notice_id": notice["id"],
@@ -214,7 +210,7 @@ async def test_receipt_emailed_after_confirmation_when_the_tenant_asks(client):
 async def test_no_receipt_email_without_the_setting(client):
     tenant = await make_tenant()
     notice, _, _ = await _setup(client, tenant)
-    other = await make_contact(client, tenant)
+    other = await make_contact(tenant)
     await client.post(f"/v1/contacts/{other['id']}/consents", headers=tenant.headers,
                       json={"channel": "email", "purpose": "offers", "action": "grant",
                             "method": "web_form", "notice_id": notice["id"],
