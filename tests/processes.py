@@ -5,8 +5,9 @@ An `Installation` is a working directory, a database and the environment its
 processes get, as an operator would set them: `DATABASE_URL` for the server and
 the worker (on PostgreSQL the application role, under row-level security),
 `DATABASE_OWNER_URL` for migrations and management commands, a secret key file
-of its own. Nothing else of the test run's environment leaks in (but
-ARGON2_PROFILE, which tests/conftest.py sets to the cheap profile).
+of its own. None of the test run's own settings of that kind leak in; the rest
+of its environment is passed on (ARGON2_PROFILE, which tests/conftest.py sets,
+keeps the processes' hashing cheap).
 """
 
 from __future__ import annotations
