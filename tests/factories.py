@@ -7,6 +7,7 @@ answer, it makes the call itself."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import uuid
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from typing import Any, AsyncIterator, Optional
 import msgspec
 
 from consent import consents, contacts, notices, purposes
+from consent.requests import intake
+from consent.requests.schemas import RequestIn
 from consent.schemas import ConsentIn, ContactIn, NoticeIn, PurposeIn
 from optinbase import db
 from optinbase.context import TenantContext
@@ -118,6 +121,13 @@ async def grant(
     channel: str = "email", purpose: str = "newsletter", **extra: Any,
 ) -> dict:
     return await record(tenant, contact_id, "grant", channel, purpose, notice_id=notice_id, **extra)
+
+
+async def make_request(tenant: TenantFixture, email: str, kind: str = "access",
+                       **fields: Any) -> dict:
+    """A data-subject request, received as POST /v1/requests receives it."""
+    body = {"kind": kind, "email": email, **fields}
+    return await _write(tenant, functools.partial(intake.receive, source="api"), body, RequestIn)
 
 
 @dataclass

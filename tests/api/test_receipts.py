@@ -36,7 +36,7 @@ async def set_tenant(tenant, **settings) -> None:
         )
 
 
-async def _setup(client, tenant):
+async def _setup(tenant):
     await set_tenant(tenant)
     await make_purpose(tenant, "offers", name="Partner offers",
                        description="Offers from our partners", legal_basis="consent",
@@ -54,7 +54,7 @@ async def _setup(client, tenant):
 
 async def test_kantara_receipt_matches_the_ledger_event(client):
     tenant = await make_tenant()
-    notice, contact, event = await _setup(client, tenant)
+    notice, contact, event = await _setup(tenant)
     answer = await client.get(f"/v1/consent-events/{event['id']}/receipt", headers=tenant.headers)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("application/json")
@@ -105,7 +105,7 @@ async def test_kantara_receipt_matches_the_ledger_event(client):
 
 async def test_iso27560_record_in_dpv_json_ld(client):
     tenant = await make_tenant()
-    notice, contact, event = await _setup(client, tenant)
+    notice, contact, event = await _setup(tenant)
     answer = await client.get(f"/v1/consent-events/{event['id']}/receipt",
                               params={"format": "iso27560"}, headers=tenant.headers)
     assert answer.status_code == 200, answer.text
@@ -145,7 +145,7 @@ async def test_iso27560_record_in_dpv_json_ld(client):
 
 async def test_foreign_and_missing_events_answer_alike(client):
     a, b = await make_tenant(), await make_tenant()
-    _, _, event = await _setup(client, a)
+    _, _, event = await _setup(a)
     for query in ("", "?format=iso27560"):
         foreign = await client.get(f"/v1/consent-events/{event['id']}/receipt{query}",
                                    headers=b.headers)
@@ -157,7 +157,7 @@ async def test_foreign_and_missing_events_answer_alike(client):
 
 async def test_bad_format_and_scope(client):
     tenant = await make_tenant()
-    _, _, event = await _setup(client, tenant)
+    _, _, event = await _setup(tenant)
     answer = await client.get(f"/v1/consent-events/{event['id']}/receipt?format=pdf",
                               headers=tenant.headers)
     assert answer.status_code in (400, 422) and "format" in answer.text
@@ -183,7 +183,7 @@ async def _mails(tenant) -> list:
 
 async def test_receipt_emailed_after_confirmation_when_the_tenant_asks(client):
     tenant = await make_tenant()
-    notice, contact, _ = await _setup(client, tenant)
+    notice, contact, _ = await _setup(tenant)
     await set_tenant(tenant, receipt_email=True)
     other = await make_contact(tenant, locale="en")
     requested = await client.post(f"/v1/contacts/{other['id']}/consents", headers=tenant.headers,
@@ -209,7 +209,7 @@ async def test_receipt_emailed_after_confirmation_when_the_tenant_asks(client):
 
 async def test_no_receipt_email_without_the_setting(client):
     tenant = await make_tenant()
-    notice, _, _ = await _setup(client, tenant)
+    notice, _, _ = await _setup(tenant)
     other = await make_contact(tenant)
     await client.post(f"/v1/contacts/{other['id']}/consents", headers=tenant.headers,
                       json={"channel": "email", "purpose": "offers", "action": "grant",
