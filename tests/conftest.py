@@ -26,47 +26,43 @@ from typing import AsyncIterator
 import httpx
 import pytest
 
-from optinbase import db
-from tests import databases
-
-BACKENDS = ["sqlite", "postgres"]
-_engines: dict[str, tuple[object, str]] = {}
-
-
-async def _engine_for(backend: str):
-    if backend not in _engines:
-        if backend == "postgres":
-            if not databases.POSTGRES_URL:
-                if databases.IN_CI:
-                    pytest.fail("CI=true but TEST_POSTGRES_URL is not set: PostgreSQL tests must run")
-                pytest.skip("PostgreSQL tests need TEST_POSTGRES_URL (see README, Testing)")
-            _engines[backend] = await databases.migrated_postgres()
-        else:
-            _engines[backend] = await databases.migrated_sqlite()
-    return _engines[backend]
+from tests import databases, processes
+from tests.databases import BACKENDS
 
 
 @pytest.fixture(params=BACKENDS)
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """Runs the test on SQLite and on PostgreSQL (as the application role, RLS on)."""
-    engine, _ = await _engine_for(request.param)
-    db.use_engine(engine)
-    await db.start(engine)
-    yield request.param
-    await db.stop(engine)
+    async with databases.in_use(request.param):
+        yield request.param
 
 
 @pytest.fixture
 def database_url(backend: str) -> str:
-    return _engines[backend][1]
+    return databases.engines[backend][1]
 
 
 @pytest.fixture
-async def client(backend: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The app in this event loop (the `backend` fixture started the pool here;
-    Litestar's own test client would run the app in another loop)."""
+def cli_env(backend: str, tmp_path) -> dict[str, str]:
+    """The environment of an `optinbase` command working on this test's database
+    (management commands as the owner role, as deployed)."""
+    return processes.Installation.on(backend, tmp_path).env
+
+
+@pytest.fixture(scope="session")
+def app():
+    """Built once (tests/apps.py says why); `client` resets its state per test."""
     from api.app import create_app
 
-    transport = httpx.ASGITransport(app=create_app(), raise_app_exceptions=False)
+    return create_app()
+
+
+@pytest.fixture
+async def client(backend: str, app) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in this event loop (the `backend` fixture started the pool here;
+    Litestar's own test client would run the app in another loop)."""
+    from tests import apps
+
+    transport = httpx.ASGITransport(app=apps.reset(app), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as test_client:
         yield test_client

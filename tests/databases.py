@@ -8,11 +8,14 @@ distributes the tables with scripts/citus-distribute.sql (DEVELOPERS.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import AsyncIterator
 from urllib.parse import urlparse
 
+import pytest
 from piccolo.engine.base import Engine
 
 from optinbase import db, schema
@@ -27,8 +30,38 @@ DISTRIBUTE = Path(__file__).parents[1] / "scripts" / "citus-distribute.sql"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+BACKENDS = ["sqlite", "postgres"]
+# The engine of the application (role), and its URL, by backend: made once per session.
+engines: dict[str, tuple[Engine, str]] = {}
 # The engine management commands use (the owner role on PostgreSQL), by backend.
 owner_engines: dict[str, Engine] = {}
+
+
+async def engine_for(backend: str) -> tuple[Engine, str]:
+    """The session's migrated test database of that backend (made on first use)."""
+    if backend not in engines:
+        if backend == "postgres":
+            if not POSTGRES_URL:
+                if IN_CI:
+                    pytest.fail("CI=true but TEST_POSTGRES_URL is not set: PostgreSQL tests must run")
+                pytest.skip("PostgreSQL tests need TEST_POSTGRES_URL (see README, Testing)")
+            engines[backend] = await migrated_postgres()
+        else:
+            engines[backend] = await migrated_sqlite()
+    return engines[backend]
+
+
+@contextlib.asynccontextmanager
+async def in_use(backend: str) -> AsyncIterator[Engine]:
+    """This process works on the session's test database of `backend` (the
+    application role on PostgreSQL), its pool started for the block."""
+    engine, _ = await engine_for(backend)
+    db.use_engine(engine)
+    await db.start(engine)
+    try:
+        yield engine
+    finally:
+        await db.stop(engine)
 
 
 async def migrated_sqlite() -> tuple[Engine, str]:

@@ -1,5 +1,5 @@
 """Three tenants for the attack suite: A and A2 in one agency, B outside it, each
-with a purpose, a notice, a contact and a granted consent (made through the API)."""
+with a purpose, a notice, a contact and a granted consent (tests/factories.py)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ class Scene:
     b: World
 
 
-async def make_scene(client: httpx.AsyncClient) -> Scene:
+async def make_scene() -> Scene:
     agency = await make_agency()
-    a = await make_world(client, await make_tenant(agency=agency))
-    a2 = await make_world(client, await make_tenant(agency=agency))
-    b = await make_world(client, await make_tenant())
+    a = await make_world(await make_tenant(agency=agency))
+    a2 = await make_world(await make_tenant(agency=agency))
+    b = await make_world(await make_tenant())
     return Scene(agency, a, a2, b)
 
 

@@ -93,7 +93,7 @@ async def assert_no_write(admin: Admin, scene: Scene, in_a: int = 404) -> None:
 
 
 async def test_tenant_staff_attack_suite(client):
-    scene = await make_scene(client)
+    scene = await make_scene()
     before = {w.tenant.slug: await snapshot(client, w) for w in (scene.b, scene.a2)}
     admin = await login(client, await make_staff(tenant=scene.a.tenant.slug))
     try:
@@ -110,7 +110,7 @@ async def test_tenant_staff_attack_suite(client):
 
 
 async def test_agency_staff_see_their_tenants_and_filter_by_tenant(client):
-    scene = await make_scene(client)
+    scene = await make_scene()
     before = await snapshot(client, scene.b)
     admin = await login(client, await make_staff(agency=scene.agency))
     try:
@@ -139,7 +139,7 @@ async def test_agency_staff_see_their_tenants_and_filter_by_tenant(client):
 
 
 async def test_viewer_reads_but_never_writes(client):
-    scene = await make_scene(client)
+    scene = await make_scene()
     before = await snapshot(client, scene.a)
     admin = await login(client, await make_staff(tenant=scene.a.tenant.slug, role="viewer"))
     try:
@@ -162,7 +162,7 @@ async def test_viewer_reads_but_never_writes(client):
 
 
 async def test_ledger_and_projection_are_read_only_for_everyone(client):
-    scene = await make_scene(client)
+    scene = await make_scene()
     admin = await login(client, await make_staff(superuser=True))
     try:
         event = scene.a.event["id"]

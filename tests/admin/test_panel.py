@@ -16,7 +16,7 @@ from tests.factories import make_contact
 
 
 async def test_staff_tables_are_superuser_only(client):
-    scene = await make_scene(client)
+    scene = await make_scene()
     for staff in (await make_staff(tenant=scene.a.tenant.slug),
                   await make_staff(agency=scene.agency),
                   await make_staff(tenant=scene.a.tenant.slug, role="viewer")):
@@ -44,7 +44,7 @@ async def test_staff_tables_are_superuser_only(client):
         await root.aclose()
 
 
-async def test_wrong_password_twenty_times_locks_out_then_lock_expires(client, monkeypatch):
+async def test_wrong_password_twenty_times_locks_out_then_lock_expires(backend, monkeypatch):
     from api.app import create_app
 
     monkeypatch.setenv("ADMIN_LOGIN_LOCK_SECONDS", "2")
@@ -65,7 +65,7 @@ async def test_wrong_password_twenty_times_locks_out_then_lock_expires(client, m
 
 
 async def test_api_key_forms_show_the_key_once_and_revoke(client):
-    scene = await make_scene(client)
+    scene = await make_scene()
     admin = await login(client, await make_staff(tenant=scene.a.tenant.slug))
     viewer = await login(client, await make_staff(tenant=scene.a.tenant.slug, role="viewer"))
     try:
@@ -97,7 +97,7 @@ async def test_api_key_forms_show_the_key_once_and_revoke(client):
 
 
 async def test_contact_edit_goes_through_the_service(client):
-    scene = await make_scene(client)
+    scene = await make_scene()
     admin = await login(client, await make_staff(tenant=scene.a.tenant.slug, role="editor"))
     try:
         contact = scene.a.contact["id"]
@@ -134,8 +134,8 @@ async def test_contact_edit_goes_through_the_service(client):
 
 
 async def test_dashboard_renders_for_each_tenant_of_an_agency(client):
-    scene = await make_scene(client)
-    await make_contact(client, scene.a2.tenant)
+    scene = await make_scene()
+    await make_contact(scene.a2.tenant)
     http = new_http(client)
     assert (await http.get("/admin/dashboard/")).status_code == 303
     await http.aclose()
@@ -152,12 +152,12 @@ async def test_dashboard_renders_for_each_tenant_of_an_agency(client):
         await admin.aclose()
 
 
-async def test_policy_accepts_a_list_of_tenants_and_fails_closed(client, backend):
+async def test_policy_accepts_a_list_of_tenants_and_fails_closed(backend):
     if backend != "postgres":
         pytest.skip("row-level security is PostgreSQL's wall")
     from tenants.envelope import staff
 
-    scene = await make_scene(client)
+    scene = await make_scene()
     a, a2, b = (w.tenant.id for w in (scene.a, scene.a2, scene.b))
 
     async def visible(ids: list[uuid.UUID]) -> set:

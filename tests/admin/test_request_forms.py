@@ -8,23 +8,21 @@ from __future__ import annotations
 from optinbase import db
 from tests.admin.scene import make_scene
 from tests.admin.staff import login, make_staff
+from tests.factories import make_request
 
 
-async def _api_request(client, world, **body):
-    answer = await client.post("/v1/requests", json={"kind": "access",
-                                                     "email": world.contact["email"], **body},
-                               headers=world.tenant.headers)
-    assert answer.status_code == 201, answer.text
-    return answer.json()
+async def _api_request(world, **body):
+    """A request received by the API for the world's contact."""
+    return await make_request(world.tenant, world.contact["email"], **body)
 
 
 async def test_request_list_is_scoped_and_read_only(client):
-    scene = await make_scene(client)
-    mine = await _api_request(client, scene.a)
-    packaged = await _api_request(client, scene.a, kind="portability", identity_verified=True)
+    scene = await make_scene()
+    mine = await _api_request(scene.a)
+    packaged = await _api_request(scene.a, kind="portability", identity_verified=True)
     assert (await client.post(f"/v1/requests/{packaged['id']}/complete",
                               headers=scene.a.tenant.headers)).status_code == 200
-    theirs = await _api_request(client, scene.b)
+    theirs = await _api_request(scene.b)
     admin = await login(client, await make_staff(tenant=scene.a.tenant.slug))
     try:
         rows = (await admin.get("/tables/data_subject_request/")).json()["rows"]
@@ -59,7 +57,7 @@ async def test_request_list_is_scoped_and_read_only(client):
 
 
 async def test_forms_handle_a_request_to_completion(client):
-    scene = await make_scene(client)
+    scene = await make_scene()
     manager = await login(client, await make_staff(tenant=scene.a.tenant.slug))
     viewer = await login(client, await make_staff(tenant=scene.a.tenant.slug, role="viewer"))
     dpo = await login(client, await make_staff(tenant=scene.a.tenant.slug, role="dpo"))
@@ -70,7 +68,7 @@ async def test_forms_handle_a_request_to_completion(client):
         message = recorded.json()["custom_form_success"]
         request_id = message.split()[1]
         assert "now unverified" in message
-        theirs = await _api_request(client, scene.b)
+        theirs = await _api_request(scene.b)
         for slug in (scene.b.tenant.slug, "no-such-tenant"):  # another tenant reads as none
             elsewhere = await manager.send("POST", "/forms/record-a-request/", {
                 "tenant": slug, "kind": "access", "email": scene.a.contact["email"]})
@@ -107,7 +105,7 @@ async def test_forms_handle_a_request_to_completion(client):
             headers=scene.a.tenant.headers)
         assert check.json()["status"] == "withdrawn"
 
-        erasure = await _api_request(client, scene.a, kind="erasure", identity_verified=True)
+        erasure = await _api_request(scene.a, kind="erasure", identity_verified=True)
         refused = await manager.send("POST", "/forms/complete-request/",
                                      {"request_id": erasure["id"]})
         assert refused.status_code == 422 and "owner or the DPO" in refused.text
@@ -129,10 +127,10 @@ async def test_forms_handle_a_request_to_completion(client):
 async def test_dashboard_shows_open_requests_against_their_deadlines(client):
     import datetime as dt
 
-    scene = await make_scene(client)
-    late = await _api_request(client, scene.a)
-    fresh = await _api_request(client, scene.a, kind="erasure")
-    theirs = await _api_request(client, scene.b)
+    scene = await make_scene()
+    late = await _api_request(scene.a)
+    fresh = await _api_request(scene.a, kind="erasure")
+    theirs = await _api_request(scene.b)
     async with db.tenant_transaction(scene.a.tenant.id):
         await db.execute("UPDATE data_subject_request SET due_at = {} WHERE tenant_id = {}"
                          " AND id = {}", dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3),
@@ -151,7 +149,7 @@ async def test_dashboard_shows_open_requests_against_their_deadlines(client):
 
 
 async def test_erase_form_is_for_owners_and_dpos_and_sees_one_tenant(client):
-    scene = await make_scene(client)
+    scene = await make_scene()
     manager = await login(client, await make_staff(tenant=scene.a.tenant.slug))
     dpo = await login(client, await make_staff(tenant=scene.a.tenant.slug, role="dpo"))
     try:

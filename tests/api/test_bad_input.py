@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.factories import make_world
+from tests.factories import make_tenant, make_world
 
 
 async def _snapshot(client, world) -> tuple:
@@ -92,7 +92,7 @@ def _fill(value, world):
 async def test_bad_input_is_refused_and_writes_nothing(
     client, name, method, path, body, status, mentions
 ):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     before = await _snapshot(client, world)
     kwargs: dict = {"headers": {**world.tenant.headers, "Content-Type": "application/json"}}
     if isinstance(body, bytes):
@@ -106,7 +106,7 @@ async def test_bad_input_is_refused_and_writes_nothing(
 
 
 async def test_oversized_body_is_413_and_writes_nothing(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     before = await _snapshot(client, world)
     huge = {"email": "big@example.com", "attributes": {"blob": "x" * 2_000_000}}
     problem = _problem(
@@ -119,7 +119,7 @@ async def test_oversized_body_is_413_and_writes_nothing(client):
 async def test_error_after_a_write_rolls_the_request_back(client):
     """A failing request that already wrote (the ledger append precedes the state
     update) leaves nothing: the whole request is one transaction."""
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     before = await _snapshot(client, world)
     # Same identifier as an existing contact, set through PATCH on another contact.
     other = (await client.post("/v1/contacts", json={"email": "other@example.com"},

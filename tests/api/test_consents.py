@@ -9,7 +9,7 @@ from tests.factories import (
 
 
 async def test_grant_then_check_then_withdraw(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     headers = world.tenant.headers
     email = world.contact["email"]
     assert world.event["status"] == "granted"
@@ -52,7 +52,7 @@ async def test_grant_then_check_then_withdraw(client):
 
 
 async def test_unknown_person_is_not_allowed(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     check = await client.get(
         "/v1/consent-check",
         params={"email": "nobody@example.org", "channel": "email", "purpose": "newsletter"},
@@ -70,7 +70,7 @@ async def test_unknown_person_is_not_allowed(client):
 
 
 async def test_old_grant_does_not_override_later_withdrawal(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     headers = world.tenant.headers
     cid = world.contact["id"]
     await client.post(
@@ -88,13 +88,13 @@ async def test_old_grant_does_not_override_later_withdrawal(client):
         headers=headers,
     )
     assert late.json()["status"] == "withdrawn"
-    stale = await grant(client, world.tenant, cid, world.notice["id"], channel="sms",
+    stale = await grant(world.tenant, cid, world.notice["id"], channel="sms",
                         collected_at="2025-06-01T10:00:00Z")
     assert stale["status"] == "withdrawn"
 
 
 async def test_batch_check_answers_in_order(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     response = await client.post(
         "/v1/consent-check",
         json={"items": [
@@ -111,10 +111,10 @@ async def test_batch_check_answers_in_order(client):
 
 async def test_double_opt_in_grant_is_pending(client):
     tenant = await make_tenant()
-    await make_purpose(client, tenant)
-    notice = await make_notice(client, tenant)
-    contact = await make_contact(client, tenant)
-    event = await grant(client, tenant, contact["id"], notice["id"], double_opt_in=True)
+    await make_purpose(tenant)
+    notice = await make_notice(tenant)
+    contact = await make_contact(tenant)
+    event = await grant(tenant, contact["id"], notice["id"], double_opt_in=True)
     assert event["action"] == "requested"
     assert event["status"] == "pending"
     check = await client.get(
@@ -127,7 +127,7 @@ async def test_double_opt_in_grant_is_pending(client):
 
 
 async def test_batch_check_names_the_bad_item(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     response = await client.post(
         "/v1/consent-check",
         json={"items": [
@@ -141,7 +141,7 @@ async def test_batch_check_names_the_bad_item(client):
 
 
 async def test_suppressed_person_is_never_allowed(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     listed = await client.post(
         "/v1/suppressions", json={"email": world.contact["email"], "reason": "complaint"},
         headers=world.tenant.headers,

@@ -22,7 +22,7 @@ async def test_create_normalises_identifiers(client):
 
 async def test_duplicate_identifier_is_409_with_existing_id(client):
     tenant = await make_tenant()
-    first = await make_contact(client, tenant, email="dup@example.com", phone="+33612345679")
+    first = await make_contact(tenant, email="dup@example.com", phone="+33612345679")
     for payload in ({"email": "DUP@example.com"}, {"phone": "+33 6 12 34 56 79"}):
         answer = await client.post("/v1/contacts", json=payload, headers=tenant.headers)
         assert answer.status_code == 409
@@ -31,7 +31,7 @@ async def test_duplicate_identifier_is_409_with_existing_id(client):
 
 async def test_patch_changes_only_given_fields_and_null_clears(client):
     tenant = await make_tenant()
-    contact = await make_contact(client, tenant, first_name="Ann", last_name="Lee",
+    contact = await make_contact(tenant, first_name="Ann", last_name="Lee",
                                  phone="+33612345670")
     patched = await client.patch(
         f"/v1/contacts/{contact['id']}", json={"first_name": "Anne", "last_name": None},
@@ -50,7 +50,7 @@ async def test_patch_changes_only_given_fields_and_null_clears(client):
 
 async def test_list_filters_and_cursor_pagination(client):
     tenant = await make_tenant()
-    made = [await make_contact(client, tenant) for _ in range(5)]
+    made = [await make_contact(tenant) for _ in range(5)]
     seen, cursor = [], None
     while True:
         params = {"limit": 2, **({"cursor": cursor} if cursor else {})}

@@ -18,9 +18,9 @@ LINK = re.compile(r"http://127\.0\.0\.1:8000/p/confirm/([A-Za-z0-9_-]+)")
 
 
 async def _pending(client, tenant, locale="fr"):
-    await make_purpose(client, tenant)
-    notice = await make_notice(client, tenant, text="Oui, envoyez-moi la lettre mensuelle.")
-    contact = await make_contact(client, tenant, locale=locale)
+    await make_purpose(tenant)
+    notice = await make_notice(tenant, text="Oui, envoyez-moi la lettre mensuelle.")
+    contact = await make_contact(tenant, locale=locale)
     answer = await client.post(
         f"/v1/contacts/{contact['id']}/consents",
         json={"channel": "email", "purpose": "newsletter", "action": "grant", "method": "web_form",

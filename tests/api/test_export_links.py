@@ -23,8 +23,8 @@ PARAMS = {"channel": "email", "purpose": "newsletter"}
 
 async def _people(client):
     tenant = await make_tenant()
-    purpose = await make_purpose(client, tenant)
-    notice = await make_notice(client, tenant)
+    purpose = await make_purpose(tenant)
+    notice = await make_notice(tenant)
     people = []
     for i, fields in enumerate([
         {"first_name": 'Zoé "Z", Jr.\nsecond line', "country": "FR", "birth_year": 1980,
@@ -32,8 +32,8 @@ async def _people(client):
         {"phone": "+33612345678", "postal_code": "75011"},
         {"last_name": "", "locale": "fr"},
     ]):
-        contact = await make_contact(client, tenant, **fields)
-        await grant(client, tenant, contact["id"], notice["id"],
+        contact = await make_contact(tenant, **fields)
+        await grant(tenant, contact["id"], notice["id"],
                     collected_at=f"2025-0{i + 1}-02T03:04:05.{i}5Z")
         people.append(contact)
     response = await client.post("/v1/segments", json={"name": "all", "rules": EVERYONE},

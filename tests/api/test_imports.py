@@ -9,10 +9,9 @@ import dataclasses
 import json
 import uuid
 
-import httpx
 import pytest
 
-from tests.factories import grant, make_contact, make_tenant, make_world
+from tests.factories import make_contact, make_notice, make_tenant, make_world, record
 
 HEADER = "email,phone,external_id,first_name,attributes.tier,consent_channel,consent_purpose,notice_id,collected_at,ip\n"
 WHEN = "2026-01-15T10:00:00Z"
@@ -44,7 +43,7 @@ async def states(client, tenant, contact_id) -> dict:
 
 
 async def test_csv_import_creates_contacts_events_and_states(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     notice = world.notice["id"]
     body = HEADER + (
         f"Anne@Example.FR,06 12 34 56 01,crm-1,Anne,gold,email,newsletter,{notice},{WHEN},203.0.113.7\n"
@@ -75,7 +74,7 @@ async def test_csv_import_creates_contacts_events_and_states(client):
 
 
 async def test_ndjson_import(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     line = {"contact": {"email": "nd@example.com", "birth_year": 1980, "attributes": {"vip": True}},
             "consents": [{"channel": "email", "purpose": "newsletter", "notice_id": world.notice["id"],
                           "collected_at": WHEN, "method": "web_form", "source": "https://ex.com/f"}]}
@@ -93,10 +92,9 @@ async def test_ndjson_import(client):
 
 
 async def test_bad_rows_are_reported_and_the_others_go_in(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     n = world.notice["id"]
-    other = (await client.post("/v1/notices", headers=world.tenant.headers, json={
-        "purpose": "newsletter", "channels": ["postal"], "language": "en", "text": "Post"})).json()["id"]
+    other = (await make_notice(world.tenant, channels=("postal",), text="Post"))["id"]
     rows = [
         f"ok1@example.com,,,,,email,newsletter,{n},{WHEN},",  # line 2
         "not-an-address,,,,,,,,,",  # 3
@@ -136,7 +134,7 @@ async def test_bad_rows_are_reported_and_the_others_go_in(client):
 
 
 async def test_reimport_updates_instead_of_duplicating(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     n = world.notice["id"]
     body = HEADER + f"re@example.com,,crm-9,Re,silver,email,newsletter,{n},{WHEN},\n"
     first = (await post_import(client, world.tenant, body)).json()
@@ -158,13 +156,9 @@ async def test_reimport_updates_instead_of_duplicating(client):
 
 
 async def test_an_older_imported_grant_never_overrides_a_later_withdrawal(client):
-    world = await make_world(client)
-    contact = await make_contact(client, world.tenant, email="late@example.com")
-    withdrawn = await client.post(
-        f"/v1/contacts/{contact['id']}/consents", headers=world.tenant.headers,
-        json={"channel": "email", "purpose": "newsletter", "action": "withdraw", "method": "api",
-              "collected_at": "2026-03-01T00:00:00Z"})
-    assert withdrawn.status_code == 201
+    world = await make_world(await make_tenant())
+    contact = await make_contact(world.tenant, email="late@example.com")
+    await record(world.tenant, contact["id"], "withdraw", collected_at="2026-03-01T00:00:00Z")
     body = HEADER + f"late@example.com,,,,,email,newsletter,{world.notice['id']},{WHEN},\n"
     job = (await post_import(client, world.tenant, body)).json()
     assert job["updated"] == 1
@@ -172,9 +166,9 @@ async def test_an_older_imported_grant_never_overrides_a_later_withdrawal(client
 
 
 async def test_conflicting_identifiers_are_rejected(client):
-    world = await make_world(client)
-    await make_contact(client, world.tenant, email="a@example.com")
-    await make_contact(client, world.tenant, email="b@example.com", phone="+33612345699")
+    world = await make_world(await make_tenant())
+    await make_contact(world.tenant, email="a@example.com")
+    await make_contact(world.tenant, email="b@example.com", phone="+33612345699")
     body = HEADER + "a@example.com,+33612345699,,,,,,,,\n"
     job = (await post_import(client, world.tenant, body)).json()
     assert job["errors"] == [{"line": 2, "column": "phone",
@@ -182,14 +176,14 @@ async def test_conflicting_identifiers_are_rejected(client):
 
 
 async def test_suppression_blocks_import(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     n = world.notice["id"]
     h = world.tenant.headers
     for entry in ({"email": "gone@example.com", "reason": "erasure"},
                   {"phone": "0612345677", "channel": "sms", "reason": "complaint"},
                   {"email": "old@example.com", "channel": "email", "reason": "objection"}):
         assert (await client.post("/v1/suppressions", json=entry, headers=h)).status_code == 201
-    old = await make_contact(client, world.tenant, email="old@example.com", external_id="o-1")
+    old = await make_contact(world.tenant, email="old@example.com", external_id="o-1")
     body = HEADER + "\n".join([
         f"GONE@example.com,,,,,email,newsletter,{n},{WHEN},",  # 2: suppressed for all
         f"p@example.com,+33612345677,,,,sms,newsletter,{n},{WHEN},",  # 3: sms suppressed
@@ -210,9 +204,9 @@ async def test_suppression_blocks_import(client):
 async def test_restricted_people_are_not_overwritten_by_an_import(client):
     """GDPR Art. 18: a restricted contact is kept as it is; a file naming them
     (by any identifier) is rejected on that row until the restriction is lifted."""
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     h, n = world.tenant.headers, world.notice["id"]
-    restricted = await make_contact(client, world.tenant, email="held@example.com", external_id="h-1")
+    restricted = await make_contact(world.tenant, email="held@example.com", external_id="h-1")
     request = await client.post("/v1/requests", json={
         "kind": "restriction", "email": "held@example.com", "identity_verified": True}, headers=h)
     assert (await client.post(f"/v1/requests/{request.json()['id']}/complete",
@@ -259,7 +253,7 @@ MALFORMED = [
 @pytest.mark.parametrize(("name", "body", "content_type", "mentions"), MALFORMED,
                          ids=[m[0] for m in MALFORMED])
 async def test_malformed_files_are_refused_whole(client, name, body, content_type, mentions):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     before = await snapshot(client, world.tenant)
     response = await post_import(client, world.tenant, body, content_type)
     assert response.status_code == 400, response.text
@@ -269,7 +263,7 @@ async def test_malformed_files_are_refused_whole(client, name, body, content_typ
 
 
 async def test_a_bad_line_after_good_rows_writes_nothing(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     body = HEADER + f"fine@example.com,,,,,email,newsletter,{world.notice['id']},{WHEN},\n" + 'x,"\n'
     before = await snapshot(client, world.tenant)
     response = await post_import(client, world.tenant, body)
@@ -306,24 +300,21 @@ async def test_errors_are_bounded_but_all_counted(client):
     assert (job["rejected"], len(job["errors"])) == (1_100, 1_000)
 
 
-async def test_large_bodies_run_after_the_answer(backend):
-    from api.app import create_app
-    from optinbase.settings import get_settings
-
-    app = create_app(dataclasses.replace(get_settings(), import_inline_bytes=10))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        world = await make_world(client)
-        body = HEADER + "".join(
-            f"bg{i}@example.com,,,,,email,newsletter,{world.notice['id']},{WHEN},\n" for i in range(50))
-        response = await post_import(client, world.tenant, body)
-        assert response.status_code == 202
-        assert response.json()["status"] == "queued"
-        for _ in range(200):
-            job = (await client.get(f"/v1/imports/{response.json()['id']}",
-                                    headers=world.tenant.headers)).json()
-            if job["status"] in ("done", "failed"):
-                break
-            await asyncio.sleep(0.05)
-        assert (job["status"], job["created"]) == ("done", 50), job
-        assert job["finished_at"]
+async def test_large_bodies_run_after_the_answer(client, app, monkeypatch):
+    # The import controller reads the inline limit from the app's settings per request.
+    monkeypatch.setattr(app.state, "settings",
+                        dataclasses.replace(app.state.settings, import_inline_bytes=10))
+    world = await make_world(await make_tenant())
+    body = HEADER + "".join(
+        f"bg{i}@example.com,,,,,email,newsletter,{world.notice['id']},{WHEN},\n" for i in range(50))
+    response = await post_import(client, world.tenant, body)
+    assert response.status_code == 202
+    assert response.json()["status"] == "queued"
+    for _ in range(200):
+        job = (await client.get(f"/v1/imports/{response.json()['id']}",
+                                headers=world.tenant.headers)).json()
+        if job["status"] in ("done", "failed"):
+            break
+        await asyncio.sleep(0.05)
+    assert (job["status"], job["created"]) == ("done", 50), job
+    assert job["finished_at"]

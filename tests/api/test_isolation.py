@@ -13,7 +13,6 @@ from optinbase.context import TenantContext
 from tests.factories import (
     grant,
     make_contact,
-    make_notice,
     make_purpose,
     make_tenant,
     make_world,
@@ -26,10 +25,10 @@ def _shape(response) -> tuple[int, object]:
 
 
 @pytest.fixture
-async def a_and_b(client):
-    a = await make_world(client)
-    await make_purpose(client, a.tenant, key="a-only")
-    b = await make_world(client)
+async def a_and_b(backend):
+    a = await make_world(await make_tenant())
+    await make_purpose(a.tenant, key="a-only")
+    b = await make_world(await make_tenant())
     return a, b
 
 
@@ -152,7 +151,7 @@ async def test_same_identifiers_live_independently_in_each_tenant(client):
     """No uniqueness oracle: B can create a contact with A's e-mail; the 409 is per tenant."""
     a = await make_tenant()
     b = await make_tenant()
-    await make_contact(client, a, email="shared@example.com")
+    await make_contact(a, email="shared@example.com")
     created = await client.post("/v1/contacts", json={"email": "shared@example.com"},
                                 headers=b.headers)
     assert created.status_code == 201
@@ -177,7 +176,7 @@ async def test_idempotency_keys_are_per_tenant(client):
 
 async def test_consents_of_a_are_untouched_by_b(client, a_and_b):
     a, b = a_and_b
-    await grant(client, b.tenant, b.contact["id"], b.notice["id"], channel="sms")
+    await grant(b.tenant, b.contact["id"], b.notice["id"], channel="sms")
     states = (await client.get(f"/v1/contacts/{a.contact['id']}/consents",
                                headers=a.tenant.headers)).json()
     assert [(s["channel"], s["status"]) for s in states] == [("email", "granted")]

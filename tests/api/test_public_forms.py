@@ -11,18 +11,18 @@ from api.controllers import public
 from consent import tokens
 from optinbase import db
 from optinbase.settings import get_settings
-from tests.factories import make_notice, make_purpose, make_tenant
+from tests.factories import make_contact, make_notice, make_purpose, make_tenant
 
 CONFIRM = re.compile(r"/p/confirm/([A-Za-z0-9_-]+)")
 
 
-async def _form_tenant(client):
+async def _form_tenant():
     tenant = await make_tenant()
-    await make_purpose(client, tenant, key="news")
-    await make_purpose(client, tenant, key="ads")
-    news = await make_notice(client, tenant, purpose="news", channels=("email", "sms"),
+    await make_purpose(tenant, key="news")
+    await make_purpose(tenant, key="ads")
+    news = await make_notice(tenant, purpose="news", channels=("email", "sms"),
                              text="I want the news by e-mail or SMS.")
-    ads = await make_notice(client, tenant, purpose="ads", channels=("social_ads",),
+    ads = await make_notice(tenant, purpose="ads", channels=("social_ads",),
                             text="Show me ads on social networks.")
     return tenant, news, ads
 
@@ -46,7 +46,7 @@ async def _states(client, tenant, email) -> dict:
 
 
 async def test_form_shows_notices_verbatim_and_nothing_checked(client):
-    tenant, news, ads = await _form_tenant(client)
+    tenant, news, ads = await _form_tenant()
     page = await client.get(f"/p/{tenant.slug}/subscribe", headers={"Accept-Language": "en"})
     assert page.status_code == 200
     text = html.unescape(page.text)
@@ -59,7 +59,7 @@ async def test_form_shows_notices_verbatim_and_nothing_checked(client):
 
 async def test_form_post_requests_and_one_link_confirms_all(client):
     public.subscribe_limiter._hits.clear()
-    tenant, news, ads = await _form_tenant(client)
+    tenant, news, ads = await _form_tenant()
     answer = await client.post(
         f"/p/{tenant.slug}/subscribe", headers={"Accept-Language": "en-GB,en;q=0.8"},
         data={"email": "Zoe@Example.org", "consent": ["news:email", "news:sms"],
@@ -78,7 +78,7 @@ async def test_form_post_requests_and_one_link_confirms_all(client):
 
 async def test_honeypot_and_rate_limit_record_nothing(client):
     public.subscribe_limiter._hits.clear()
-    tenant, news, _ = await _form_tenant(client)
+    tenant, news, _ = await _form_tenant()
     body = {"email": "bot@example.org", "consent": ["news:email"], "notice.news": news["id"],
             "website": "http://spam.example"}
     assert (await client.post(f"/p/{tenant.slug}/subscribe", data=body)).status_code == 200
@@ -93,7 +93,7 @@ async def test_honeypot_and_rate_limit_record_nothing(client):
 
 async def test_json_mode_and_bad_input(client):
     public.subscribe_limiter._hits.clear()
-    tenant, news, ads = await _form_tenant(client)
+    tenant, news, ads = await _form_tenant()
     ok = await client.post(f"/p/{tenant.slug}/subscribe", json={
         "email": "json@example.org",
         "consents": [{"channel": "email", "purpose": "news", "notice_id": news["id"]}]})
@@ -112,7 +112,7 @@ async def test_json_mode_and_bad_input(client):
 
 async def test_global_privacy_control_refuses_social_ads(client):
     public.subscribe_limiter._hits.clear()
-    tenant, news, ads = await _form_tenant(client)
+    tenant, news, ads = await _form_tenant()
     answer = await client.post(
         f"/p/{tenant.slug}/subscribe", headers={"Sec-GPC": "1"},
         data={"email": "gpc@example.org", "consent": ["news:email", "ads:social_ads"],
@@ -126,9 +126,8 @@ async def test_global_privacy_control_refuses_social_ads(client):
 
 async def test_preference_centre_changes_each_box_with_proof(client):
     public.subscribe_limiter._hits.clear()
-    tenant, news, ads = await _form_tenant(client)
-    created = (await client.post("/v1/contacts", json={"email": "pref@example.org"},
-                                 headers=tenant.headers)).json()
+    tenant, news, ads = await _form_tenant()
+    created = await make_contact(tenant, email="pref@example.org")
     purpose = (await client.get("/v1/purposes/news", headers=tenant.headers)).json()
     link = tokens.make_token(get_settings().secret_key, tenant.id, uuid.UUID(created["id"]),
                              uuid.UUID(purpose["id"]), "email")

@@ -45,7 +45,7 @@ async def _submit(client, slug, email, kind="access", **headers):
 
 
 async def test_the_answer_and_the_email_do_not_tell_whether_the_address_is_known(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     known, unknown = world.contact["email"], "stranger@example.net"
     pages = [await _submit(client, world.tenant.slug, address) for address in (known, unknown)]
     assert pages[0].status_code == pages[1].status_code == 200
@@ -70,7 +70,7 @@ async def test_the_answer_and_the_email_do_not_tell_whether_the_address_is_known
 
 
 async def test_verify_status_and_package_links(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     email = world.contact["email"]
     await _submit(client, world.tenant.slug, email, kind="access")
     [(_, mail)] = await _mails(world.tenant.id, email)
@@ -109,7 +109,7 @@ async def test_verify_status_and_package_links(client):
 
 
 async def test_expired_and_foreign_links(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     other = await make_tenant()
     await _submit(client, world.tenant.slug, world.contact["email"])
     [request] = (await client.get("/v1/requests", headers=world.tenant.headers)).json()["items"]

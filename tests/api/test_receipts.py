@@ -11,7 +11,7 @@ import re
 import uuid
 
 from optinbase import db
-from tests.factories import as_owner, make_contact, make_tenant
+from tests.factories import as_owner, grant, make_contact, make_notice, make_purpose, make_tenant
 
 # Kantara Consent Receipt Specification v1.1.0, section 4 (REQUIRED fields).
 TOP = ["version", "jurisdiction", "consentTimestamp", "collectionMethod", "consentReceiptID",
@@ -36,29 +36,25 @@ async def set_tenant(tenant, **settings) -> None:
         )
 
 
-async def _setup(client, tenant):
+async def _setup(tenant):
     await set_tenant(tenant)
-    h = tenant.headers
-    answer = await client.post("/v1/purposes", headers=h, json={
-        "key": "offers", "name": "Partner offers", "description": "Offers from our partners",
-        "legal_basis": "consent", "dpv_purpose": "dpv:DirectMarketing"})
-    assert answer.status_code == 201, answer.text
-    notice = (await client.post("/v1/notices", headers=h, json={
-        "purpose": "offers", "channels": ["email", "sms"], "language": "fr",
-        "text": "J'accepte de recevoir les offres de nos partenaires.",
-        "partners": ["Partner A", "Partner B"],
-        "policy_url": "https://acme.example/privacy"})).json()
-    contact = await make_contact(client, tenant, phone="+33611223344")
-    event = (await client.post(f"/v1/contacts/{contact['id']}/consents", headers=h, json={
-        "channel": "email", "purpose": "offers", "action": "grant", "method": "web_form",
-        "notice_id": notice["id"], "source": "https://acme.example/form",
-        "collected_at": "2026-11-01T10:20:30Z", "ip": "203.0.113.7"})).json()
+    await make_purpose(tenant, "offers", name="Partner offers",
+                       description="Offers from our partners", legal_basis="consent",
+                       dpv_purpose="dpv:DirectMarketing")
+    notice = await make_notice(tenant, "offers", ("email", "sms"), language="fr",
+                               text="J'accepte de recevoir les offres de nos partenaires.",
+                               partners=["Partner A", "Partner B"],
+                               policy_url="https://acme.example/privacy")
+    contact = await make_contact(tenant, phone="+33611223344")
+    event = await grant(tenant, contact["id"], notice["id"], purpose="offers",
+                        method="web_form", source="https://acme.example/form",
+                        collected_at="2026-11-01T10:20:30Z", ip="203.0.113.7")
     return notice, contact, event
 
 
 async def test_kantara_receipt_matches_the_ledger_event(client):
     tenant = await make_tenant()
-    notice, contact, event = await _setup(client, tenant)
+    notice, contact, event = await _setup(tenant)
     answer = await client.get(f"/v1/consent-events/{event['id']}/receipt", headers=tenant.headers)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("application/json")
@@ -109,7 +105,7 @@ async def test_kantara_receipt_matches_the_ledger_event(client):
 
 async def test_iso27560_record_in_dpv_json_ld(client):
     tenant = await make_tenant()
-    notice, contact, event = await _setup(client, tenant)
+    notice, contact, event = await _setup(tenant)
     answer = await client.get(f"/v1/consent-events/{event['id']}/receipt",
                               params={"format": "iso27560"}, headers=tenant.headers)
     assert answer.status_code == 200, answer.text
@@ -149,7 +145,7 @@ async def test_iso27560_record_in_dpv_json_ld(client):
 
 async def test_foreign_and_missing_events_answer_alike(client):
     a, b = await make_tenant(), await make_tenant()
-    _, _, event = await _setup(client, a)
+    _, _, event = await _setup(a)
     for query in ("", "?format=iso27560"):
         foreign = await client.get(f"/v1/consent-events/{event['id']}/receipt{query}",
                                    headers=b.headers)
@@ -161,7 +157,7 @@ async def test_foreign_and_missing_events_answer_alike(client):
 
 async def test_bad_format_and_scope(client):
     tenant = await make_tenant()
-    _, _, event = await _setup(client, tenant)
+    _, _, event = await _setup(tenant)
     answer = await client.get(f"/v1/consent-events/{event['id']}/receipt?format=pdf",
                               headers=tenant.headers)
     assert answer.status_code in (400, 422) and "format" in answer.text
@@ -199,9 +195,9 @@ async def double_opt_in(client, tenant, notice, contact) -> None:
 
 async def test_receipt_emailed_after_confirmation_when_the_tenant_asks(client):
     tenant = await make_tenant()
-    notice, contact, _ = await _setup(client, tenant)
+    notice, contact, _ = await _setup(tenant)
     await set_tenant(tenant, receipt_email=True)
-    other = await make_contact(client, tenant, locale="en")
+    other = await make_contact(tenant, locale="en")
     await double_opt_in(client, tenant, notice, other)
     mails = await _mails(tenant)
     assert len(mails) == 2
@@ -218,6 +214,6 @@ async def test_receipt_emailed_after_confirmation_when_the_tenant_asks(client):
 
 async def test_no_receipt_email_without_the_setting(client):
     tenant = await make_tenant()
-    notice, _, _ = await _setup(client, tenant)
-    await double_opt_in(client, tenant, notice, await make_contact(client, tenant))
+    notice, _, _ = await _setup(tenant)
+    await double_opt_in(client, tenant, notice, await make_contact(tenant))
     assert len(await _mails(tenant)) == 1

@@ -12,7 +12,7 @@ import uuid
 import zipfile
 
 from optinbase import db
-from tests.factories import grant, make_notice, make_tenant, make_world
+from tests.factories import grant, make_notice, make_purpose, make_tenant, make_world
 
 VERIFY_LINK = re.compile(r"/p/requests/verify/([A-Za-z0-9_-]+)")
 
@@ -48,7 +48,7 @@ async def _shift(tenant, request_id, **columns):
 
 
 async def test_intake_sends_a_verification_link_and_completion_waits_for_it(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     email = world.contact["email"]
     request = await _request(client, world.tenant, kind="withdrawal", email=email.upper())
     assert request["status"] == "unverified" and request["source"] == "api"
@@ -92,7 +92,7 @@ async def test_intake_sends_a_verification_link_and_completion_waits_for_it(clie
 
 
 async def test_attested_identity_duplicates_and_validation(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     first = await _request(client, world.tenant, kind="access", phone="06 12 34 56 78",
                            identity_verified=True)
     assert first["status"] == "verified" and first["phone"] == "+33612345678"
@@ -120,7 +120,7 @@ async def test_attested_identity_duplicates_and_validation(client):
 
 
 async def test_extension_within_the_first_month_tells_the_person(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     request = await _request(client, world.tenant, kind="access", email=world.contact["email"],
                              identity_verified=True, locale="fr")
     received = dt.datetime.fromisoformat(request["received_at"])
@@ -186,7 +186,7 @@ async def test_overdue_and_due_soon_lists(client):
 
 
 async def test_access_package_holds_the_persons_data_with_proof(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     tenant = world.tenant
     segment = await client.post("/v1/segments", json={"name": "French", "rules": {
         "type": "field", "field": "phone", "op": "prefix", "value": "+33"}}, headers=tenant.headers)
@@ -237,14 +237,12 @@ async def test_unknown_person_gets_an_empty_package(client):
 
 
 async def test_objection_withdraws_marketing_and_suppresses(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     tenant = world.tenant
-    billing = await client.post("/v1/purposes", json={
-        "key": "billing", "name": "Invoices", "legal_basis": "contract",
-        "dpv_purpose": "dpv:ServiceProvision"}, headers=tenant.headers)
-    assert billing.status_code == 201
-    notice = await make_notice(client, tenant, purpose="billing", channels=("email",))
-    await grant(client, tenant, world.contact["id"], notice["id"], purpose="billing")
+    await make_purpose(tenant, "billing", name="Invoices", legal_basis="contract",
+                       dpv_purpose="dpv:ServiceProvision")
+    notice = await make_notice(tenant, purpose="billing", channels=("email",))
+    await grant(tenant, world.contact["id"], notice["id"], purpose="billing")
     request = await _request(client, tenant, kind="objection", email=world.contact["email"],
                              identity_verified=True)
     assert (await client.post(f"/v1/requests/{request['id']}/complete",
@@ -260,7 +258,7 @@ async def test_objection_withdraws_marketing_and_suppresses(client):
 
 
 async def test_rectification_applies_the_approved_changes(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     request = await _request(client, world.tenant, kind="rectification",
                              email=world.contact["email"], identity_verified=True,
                              changes={"first_name": "Anne", "postal_code": "75011"})
@@ -276,7 +274,7 @@ async def test_rectification_applies_the_approved_changes(client):
 
 
 async def test_restriction_keeps_the_contact_out_of_checks_counts_and_exports(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     tenant = world.tenant
     segment = (await client.post("/v1/segments", json={"name": "All", "rules": {
         "type": "all", "rules": []}}, headers=tenant.headers)).json()
@@ -314,7 +312,7 @@ async def test_restriction_keeps_the_contact_out_of_checks_counts_and_exports(cl
 
 
 async def test_erasure_request_leaves_only_the_keyed_hash(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     tenant = world.tenant
     email = world.contact["email"]
     request = await _request(client, tenant, kind="erasure", email=email, note=f"I am {email}")
@@ -345,12 +343,12 @@ async def _trail(client, tenant, request_id) -> tuple[str, list[tuple[str, dict]
 async def test_erasing_a_contact_closes_their_other_open_requests(client):
     """Nothing is left to give or change, and nobody could be written to: a
     verified request is completed by the erasure, an unverified one lapses."""
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     tenant, email = world.tenant, world.contact["email"]
     access = await _request(client, tenant, kind="access", email=email, identity_verified=True)
     objection = await _request(client, tenant, kind="objection", email=email)
     assert objection["status"] == "unverified"
-    other = await make_world(client)  # another person's request stays as it is
+    other = await make_world(await make_tenant())  # another person's request stays as it is
     theirs = await _request(client, other.tenant, kind="access", email=other.contact["email"],
                             identity_verified=True)
 
@@ -369,7 +367,7 @@ async def test_erasing_a_contact_closes_their_other_open_requests(client):
 
 
 async def test_an_erasure_request_closes_itself_once_and_the_others_by_erasure(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     tenant, email = world.tenant, world.contact["email"]
     access = await _request(client, tenant, kind="access", email=email, identity_verified=True)
     erasure = await _request(client, tenant, kind="erasure", email=email, identity_verified=True)
@@ -383,7 +381,7 @@ async def test_an_erasure_request_closes_itself_once_and_the_others_by_erasure(c
 
 
 async def test_rejection_needs_a_reason_and_tells_the_person(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     request = await _request(client, world.tenant, kind="access", email=world.contact["email"],
                              locale="en")
     missing = await client.post(f"/v1/requests/{request['id']}/reject", json={},
@@ -400,7 +398,7 @@ async def test_rejection_needs_a_reason_and_tells_the_person(client):
 
 
 async def test_another_tenants_request_does_not_exist(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     other = await make_tenant()
     request = await _request(client, world.tenant, kind="access", email=world.contact["email"],
                              identity_verified=True)
@@ -462,7 +460,7 @@ async def test_tenant_settings_drive_request_and_retention_delays(client):
 
 
 async def test_closing_a_request_queues_the_webhook_without_personal_data(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     hook = await client.post("/v1/webhooks", json={"url": "https://crm.example/hooks",
                                                   "events": ["request.completed"]},
                              headers=world.tenant.headers)
@@ -488,7 +486,7 @@ async def test_closing_a_request_queues_the_webhook_without_personal_data(client
 async def test_concurrent_submissions_and_completions_happen_once(client):
     import asyncio
 
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     body = {"kind": "withdrawal", "email": world.contact["email"], "identity_verified": True}
     answers = await asyncio.gather(*(client.post("/v1/requests", json=body,
                                                  headers=world.tenant.headers) for _ in range(4)))

@@ -39,17 +39,17 @@ async def _segment(client, tenant, rules=FR_OR_BE, name="France and Belgium") ->
 async def base(client):
     """Four people: FR granted, BE granted, DE granted, FR never asked."""
     tenant = await make_tenant()
-    await make_purpose(client, tenant)
-    notice = await make_notice(client, tenant)
+    await make_purpose(tenant)
+    notice = await make_notice(tenant)
     people = {}
     for name, country, phone in (("fr", "FR", "+33612345678"), ("be", "BE", None),
                                  ("de", "DE", "+4915112345678"), ("fr2", "FR", None)):
         fields = {"country": country, "first_name": name, "attributes": {"interest": "running"}}
         if phone:
             fields["phone"] = phone
-        people[name] = await make_contact(client, tenant, **fields)
+        people[name] = await make_contact(tenant, **fields)
         if name != "fr2":
-            await grant(client, tenant, people[name]["id"], notice["id"])
+            await grant(tenant, people[name]["id"], notice["id"])
     segment = await _segment(client, tenant)
     return tenant, notice, people, segment
 
@@ -138,7 +138,7 @@ BAD_RULES = [
 @pytest.mark.parametrize(("name", "rules", "path", "mentions"), BAD_RULES,
                          ids=[case[0] for case in BAD_RULES])
 async def test_bad_rules_name_the_path(client, name, rules, path, mentions):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     response = await client.post("/v1/segments", json={"name": "x", "rules": rules},
                                  headers=world.tenant.headers)
     assert response.status_code == 422, response.text
@@ -300,8 +300,8 @@ SAME_AS_MISSING = [
 
 @pytest.mark.parametrize(("method", "template", "body", "params"), SAME_AS_MISSING)
 async def test_foreign_segments_answer_like_missing_ones(client, method, template, body, params):
-    a = await make_world(client)
-    b = await make_world(client)
+    a = await make_world(await make_tenant())
+    b = await make_world(await make_tenant())
     a_segment = await _segment(client, a.tenant, {"type": "all", "rules": []})
     kwargs = {"headers": b.tenant.headers, "params": params,
               **({"json": body} if body else {})}
@@ -316,9 +316,9 @@ async def test_foreign_segments_answer_like_missing_ones(client, method, templat
 
 
 async def test_segments_never_reach_into_another_tenant(client):
-    a = await make_world(client)
-    b = await make_world(client)
-    await make_purpose(client, a.tenant, key="a-only")
+    a = await make_world(await make_tenant())
+    b = await make_world(await make_tenant())
+    await make_purpose(a.tenant, key="a-only")
     everyone = {"type": "all", "rules": []}
     a_segment = await _segment(client, a.tenant, everyone)
     b_segment = await _segment(client, b.tenant, everyone)

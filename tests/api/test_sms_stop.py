@@ -30,15 +30,15 @@ def test_other_texts(text):
     assert not is_stop(text)
 
 
-async def _person(client, tenant):
-    await make_purpose(client, tenant, "newsletter")
-    await make_purpose(client, tenant, "promos")
-    letters = await make_notice(client, tenant, "newsletter", channels=("email", "sms"))
-    promos = await make_notice(client, tenant, "promos", channels=("sms",))
-    contact = await make_contact(client, tenant, phone="+33612345670")
-    await grant(client, tenant, contact["id"], letters["id"], channel="sms")
-    await grant(client, tenant, contact["id"], promos["id"], channel="sms", purpose="promos")
-    await grant(client, tenant, contact["id"], letters["id"], channel="email")
+async def _person(tenant):
+    await make_purpose(tenant, "newsletter")
+    await make_purpose(tenant, "promos")
+    letters = await make_notice(tenant, "newsletter", channels=("email", "sms"))
+    promos = await make_notice(tenant, "promos", channels=("sms",))
+    contact = await make_contact(tenant, phone="+33612345670")
+    await grant(tenant, contact["id"], letters["id"], channel="sms")
+    await grant(tenant, contact["id"], promos["id"], channel="sms", purpose="promos")
+    await grant(tenant, contact["id"], letters["id"], channel="email")
     return contact
 
 
@@ -49,7 +49,7 @@ async def _states(client, tenant, contact) -> dict:
 
 async def test_stop_withdraws_every_sms_consent(client):
     tenant = await make_tenant(country="FR")
-    contact = await _person(client, tenant)
+    contact = await _person(tenant)
     # The provider sends the national form; the tenant's country makes it E.164.
     received = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1)).replace(microsecond=0)
     answer = await client.post("/v1/inbound/sms", headers=tenant.headers, json={
@@ -78,7 +78,7 @@ async def test_stop_withdraws_every_sms_consent(client):
 
 async def test_unknown_numbers_and_other_texts_change_nothing(client):
     tenant = await make_tenant(country="FR")
-    contact = await _person(client, tenant)
+    contact = await _person(tenant)
     unknown = await client.post("/v1/inbound/sms", headers=tenant.headers,
                                 json={"from": "+33699999999", "text": "STOP"})
     assert unknown.status_code == 202 and unknown.json() == {"stop": True, "withdrawn": 0}
@@ -90,7 +90,7 @@ async def test_unknown_numbers_and_other_texts_change_nothing(client):
 
 async def test_another_tenants_stop_does_not_reach_this_tenant(client):
     a, b = await make_tenant(), await make_tenant()
-    contact = await _person(client, a)
+    contact = await _person(a)
     answer = await client.post("/v1/inbound/sms", headers=b.headers,
                                json={"from": "+33612345670", "text": "STOP"})
     assert answer.json() == {"stop": True, "withdrawn": 0}

@@ -22,14 +22,14 @@ async def audience(client, tenant, segment_id, channel) -> tuple[int, set[str]]:
 
 async def test_count_and_export_drop_suppressed_people(client):
     tenant = await make_tenant()
-    await make_purpose(client, tenant)
-    notice = await make_notice(client, tenant, channels=("email", "sms"))
+    await make_purpose(tenant)
+    notice = await make_notice(tenant, channels=("email", "sms"))
     people = {}
     for name, phone in (("ann", "+33612340001"), ("bob", "+33612340002"), ("cat", None)):
-        people[name] = await make_contact(client, tenant, email=f"{name}@example.com",
+        people[name] = await make_contact(tenant, email=f"{name}@example.com",
                                           country="FR", **({"phone": phone} if phone else {}))
         for channel in ("email", "sms"):
-            await grant(client, tenant, people[name]["id"], notice["id"], channel=channel)
+            await grant(tenant, people[name]["id"], notice["id"], channel=channel)
     segment = (await client.post("/v1/segments", json={"name": "all", "rules": EVERYONE},
                                  headers=tenant.headers)).json()
     everyone = {"ann@example.com", "bob@example.com", "cat@example.com"}

@@ -21,7 +21,7 @@ import pytest
 from optinbase import db
 from tests import databases
 from tests.consent.test_checkpoints import rewrite_from, withdraw
-from tests.factories import make_world
+from tests.factories import make_tenant, make_world
 
 _SCRIPT = Path(sys.executable).with_name("optinbase")
 COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cli"]
@@ -104,7 +104,7 @@ async def delete_the_withdrawal(query: Query, tenant_id: uuid.UUID, contact_id: 
 
 async def test_cli_verify_names_the_checkpoint_a_truncation_contradicts(
         client, backend, database_url, tmp_path):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     await withdraw(client, world)
     slug, tenant_id = world.tenant.slug, world.tenant.id
 
@@ -135,7 +135,7 @@ async def test_cli_verify_names_the_checkpoint_a_truncation_contradicts(
 
 async def test_cli_verify_names_the_checkpoint_a_rewrite_contradicts(
         client, backend, database_url, tmp_path):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     await withdraw(client, world)
     slug = world.tenant.slug
     assert optinbase(tmp_path, database_url, "ledger", "checkpoint").returncode == 0  # every tenant
@@ -148,7 +148,7 @@ async def test_cli_verify_names_the_checkpoint_a_rewrite_contradicts(
 
 async def test_cli_verify_reports_a_tampered_checkpoint_line(
         client, backend, database_url, tmp_path):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     slug = world.tenant.slug
     assert optinbase(tmp_path, database_url, "ledger", "checkpoint", "--tenant",
                      slug).returncode == 0

@@ -145,7 +145,7 @@ async def public_key(client) -> dict:
 
 
 async def test_a_published_checkpoint_is_logged_signed_and_verified(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     assert await checkpoints.publish_now(_ctx(world)) is not None
     [line] = log_lines(world.tenant.id)
     event = world.event
@@ -161,7 +161,7 @@ async def test_a_published_checkpoint_is_logged_signed_and_verified(client):
 async def test_truncation_behind_a_checkpoint_is_caught_and_named(client):
     """The attack of issue 12: the withdrawal deleted, the state back to
     granted, the head rewound. The chain alone still verifies."""
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     await withdraw(client, world)
     published = await checkpoints.publish_now(_ctx(world))
     assert published.seq == 2
@@ -182,9 +182,9 @@ async def test_truncation_behind_a_checkpoint_is_caught_and_named(client):
 
 
 async def test_history_rewritten_and_rehashed_behind_a_checkpoint_is_caught(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     withdrawal = await withdraw(client, world)
-    await grant(client, world.tenant, world.contact["id"], world.notice["id"], channel="sms")
+    await grant(world.tenant, world.contact["id"], world.notice["id"], channel="sms")
     published = await checkpoints.publish_now(_ctx(world))
     assert published.seq == 3
     await rewrite_from(world.tenant.id, 2, action="refused", source="rewritten")
@@ -203,7 +203,7 @@ async def test_history_rewritten_and_rehashed_behind_a_checkpoint_is_caught(clie
 async def test_a_checkpoint_after_the_rewrite_does_not_launder_it(client):
     """Publishing again after the attack signs the forged head; the older
     checkpoint still contradicts it, and it is that one which is named."""
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     await withdraw(client, world)
     await checkpoints.publish_now(_ctx(world))
     await truncate_last(world.tenant.id, world.contact["id"])
@@ -214,8 +214,8 @@ async def test_a_checkpoint_after_the_rewrite_does_not_launder_it(client):
 
 
 async def test_tampered_and_foreign_checkpoint_lines_are_reported(client):
-    world = await make_world(client)
-    other = await make_world(client)
+    world = await make_world(await make_tenant())
+    other = await make_world(await make_tenant())
     await checkpoints.publish_now(_ctx(world))
     await checkpoints.publish_now(_ctx(other))
     path = checkpoint_log.path_for(world.tenant.id)
@@ -256,8 +256,8 @@ async def test_tampered_and_foreign_checkpoint_lines_are_reported(client):
 
 
 async def test_a_whole_log_from_another_tenant_does_not_validate(client):
-    world = await make_world(client)
-    other = await make_world(client)
+    world = await make_world(await make_tenant())
+    other = await make_world(await make_tenant())
     await checkpoints.publish_now(_ctx(other))
     checkpoint_log.path_for(world.tenant.id).write_bytes(
         checkpoint_log.path_for(other.tenant.id).read_bytes())
@@ -268,7 +268,7 @@ async def test_a_whole_log_from_another_tenant_does_not_validate(client):
 
 async def test_receipts_embed_a_checkpoint_a_third_party_can_check(client):
     tenant = await make_tenant()
-    _, _, event = await _setup(client, tenant)
+    _, _, event = await _setup(tenant)
     key = await public_key(client)
     kantara = (await client.get(f"/v1/consent-events/{event['id']}/receipt",
                                 headers=tenant.headers)).json()
@@ -289,9 +289,9 @@ async def test_receipts_embed_a_checkpoint_a_third_party_can_check(client):
 
 async def test_the_receipt_mailed_after_confirmation_carries_a_logged_checkpoint(client):
     tenant = await make_tenant()
-    notice, _, _ = await _setup(client, tenant)
+    notice, _, _ = await _setup(tenant)
     await set_tenant(tenant, receipt_email=True)
-    await double_opt_in(client, tenant, notice, await make_contact(client, tenant))
+    await double_opt_in(client, tenant, notice, await make_contact(tenant))
     _, _, payload = (await _mails(tenant))[1]
     receipt = json.loads(payload["text"][payload["text"].index("{"):])
     checkpoint = receipt["optinbase"]["checkpoint"]
@@ -303,7 +303,7 @@ async def test_the_receipt_mailed_after_confirmation_carries_a_logged_checkpoint
 
 
 async def test_checkpoints_go_out_as_webhooks(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     hook = await client.post("/v1/webhooks", headers=world.tenant.headers, json={
         "url": "https://hooks.example/ledger", "events": ["ledger.checkpoint"]})
     assert hook.status_code == 201, hook.text
@@ -320,7 +320,7 @@ async def test_checkpoints_go_out_as_webhooks(client):
 
 
 async def test_the_worker_publishes_only_for_chains_that_moved(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     await housekeeping.publish_moved(dt.datetime.now(dt.timezone.utc))
     assert [line["seq"] for line in log_lines(world.tenant.id)] == [1]
     await housekeeping.publish_moved(dt.datetime.now(dt.timezone.utc))
@@ -334,7 +334,7 @@ async def test_the_worker_publishes_only_for_chains_that_moved(client):
 
 
 async def test_concurrent_publishers_do_not_duplicate_a_head(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     done = await asyncio.gather(*(checkpoints.publish_now(_ctx(world), only_if_moved=True)
                                   for _ in range(5)))
     assert sum(cp is not None for cp in done) == 1
@@ -342,8 +342,8 @@ async def test_concurrent_publishers_do_not_duplicate_a_head(client):
 
 
 async def test_checkpoints_are_listed_page_by_page(client):
-    world = await make_world(client)
-    other = await make_world(client)
+    world = await make_world(await make_tenant())
+    other = await make_world(await make_tenant())
     for _ in range(2):
         await checkpoints.publish_now(_ctx(world))
         await withdraw(client, world)
@@ -373,7 +373,7 @@ async def test_checkpoints_are_listed_page_by_page(client):
 
 
 async def test_verify_refuses_to_read_outside_one_snapshot(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     if db.is_postgres():
         with pytest.raises(RuntimeError, match="snapshot"):
             async with db.tenant_transaction(world.tenant.id, write=False):

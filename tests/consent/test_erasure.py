@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from optinbase import db
 from tests import databases
-from tests.factories import make_notice, make_purpose, make_tenant
+from tests.factories import make_contact, make_notice, make_purpose, make_tenant
 
 
 def _dump(database_url: str) -> bytes:
@@ -36,8 +36,8 @@ def _dump(database_url: str) -> bytes:
 async def test_erasure_leaves_no_trace(client, database_url):
     tenant = await make_tenant()
     h = tenant.headers
-    await make_purpose(client, tenant)
-    notice = await make_notice(client, tenant)
+    await make_purpose(tenant)
+    notice = await make_notice(tenant)
     mark = uuid.uuid4().hex[:10]
     person = {"email": f"erase.{mark}@example.org", "phone": "+33 6 98 76 54 32",
               "first_name": f"Zephyrine{mark}", "last_name": f"Quetzal{mark}"}
@@ -89,8 +89,7 @@ async def test_erasure_leaves_no_trace(client, database_url):
 async def test_another_tenants_contact_cannot_be_erased(client):
     a = await make_tenant()
     b = await make_tenant()
-    contact = (await client.post("/v1/contacts", json={"email": "keep@example.org"},
-                                 headers=a.headers)).json()
+    contact = await make_contact(a, email="keep@example.org")
     foreign = await client.delete(f"/v1/contacts/{contact['id']}", headers=b.headers)
     missing = await client.delete(f"/v1/contacts/{uuid.uuid4()}", headers=b.headers)
     assert foreign.status_code == missing.status_code == 404

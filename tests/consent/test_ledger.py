@@ -10,7 +10,17 @@ import pytest
 
 from consent.ledger import chain
 from optinbase import db
-from tests.factories import as_owner, grant, make_notice, make_purpose, make_world
+from tests.factories import (
+    as_owner,
+    grant,
+    make_contact,
+    make_notice,
+    make_purpose,
+    make_tenant,
+    make_world,
+    record,
+)
+from tests.processes import Installation
 
 
 class _Rollback(Exception):
@@ -39,22 +49,16 @@ async def _tampered_verify(tenant_id: uuid.UUID, sql: str, *args, before: str = 
 
 
 @pytest.fixture
-async def three_events(client):
-    world = await make_world(client)
-    h = world.tenant.headers
-    withdraw = await client.post(
-        f"/v1/contacts/{world.contact['id']}/consents",
-        json={"channel": "email", "purpose": "newsletter", "action": "withdraw", "method": "api",
-              "ip": "2001:db8::1", "user_agent": "Mozilla/5.0"},
-        headers=h,
-    )
-    third = await grant(client, world.tenant, world.contact["id"], world.notice["id"],
+async def three_events(backend):
+    world = await make_world(await make_tenant())
+    withdraw = await record(world.tenant, world.contact["id"], "withdraw",
+                            ip="2001:db8::1", user_agent="Mozilla/5.0")
+    third = await grant(world.tenant, world.contact["id"], world.notice["id"],
                         channel="sms")
-    second_purpose = await make_purpose(client, world.tenant, key="offers")
-    other_notice = await make_notice(client, world.tenant, purpose="offers")
-    other = (await client.post("/v1/contacts", json={"email": "other@example.com"},
-                               headers=h)).json()
-    return world, withdraw.json(), third, second_purpose, other_notice, other
+    second_purpose = await make_purpose(world.tenant, key="offers")
+    other_notice = await make_notice(world.tenant, purpose="offers")
+    other = await make_contact(world.tenant, email="other@example.com")
+    return world, withdraw, third, second_purpose, other_notice, other
 
 
 async def test_intact_chain_verifies(client, three_events):
@@ -82,7 +86,7 @@ COLUMNS = ["channel", "action", "method", "source", "collected_at", "recorded_at
 
 
 @pytest.mark.parametrize("column", COLUMNS)
-async def test_any_altered_field_names_that_event(client, three_events, column):
+async def test_any_altered_field_names_that_event(three_events, column):
     world, second, _, purpose, notice, other = three_events
     value = _changes(purpose, notice, other)[column]
     result = await _tampered_verify(
@@ -93,7 +97,7 @@ async def test_any_altered_field_names_that_event(client, three_events, column):
     assert result.first_broken_event == second["id"], result
 
 
-async def test_a_deleted_event_is_found_at_the_gap(client, three_events):
+async def test_a_deleted_event_is_found_at_the_gap(three_events):
     world, second, third, *_ = three_events
     result = await _tampered_verify(
         world.tenant.id, "DELETE FROM consent_event WHERE id = {}", uuid.UUID(second["id"]),
@@ -104,7 +108,7 @@ async def test_a_deleted_event_is_found_at_the_gap(client, three_events):
     assert "gap" in result.reason
 
 
-async def test_a_deleted_last_event_is_found_at_the_head(client, three_events):
+async def test_a_deleted_last_event_is_found_at_the_head(three_events):
     world, _, third, *_ = three_events
     result = await _tampered_verify(
         world.tenant.id, "DELETE FROM consent_event WHERE id = {}", uuid.UUID(third["id"]),
@@ -141,17 +145,8 @@ async def test_blanking_personal_fields_keeps_the_chain_valid(client, three_even
 
 async def test_cli_names_the_broken_event(tmp_path):
     """`optinbase ledger verify` exits 1 naming the event (SQLite file, real process)."""
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/l.sqlite3",
-           "SECRET_KEY_FILE": str(tmp_path / "secret")}
-    env.pop("OPTINBASE_DB_ROLE", None)
-
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "cli", *args], env=env,
-                              capture_output=True, text=True, input=stdin, timeout=60)
+    installation = Installation(tmp_path, f"sqlite:///{tmp_path}/l.sqlite3")
+    run = installation.run
 
     assert run("migrate").returncode == 0
     assert run("tenants", "create", "ledger-cli", "--name", "L").returncode == 0
@@ -177,10 +172,7 @@ async def test_cli_names_the_broken_event(tmp_path):
         "        print(rows[1]['id'])\n"
         "asyncio.run(main())\n"
     )
-    made = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                          text=True, timeout=60)
-    assert made.returncode == 0, made.stderr
-    victim = made.stdout.strip().splitlines()[-1]
+    victim = installation.python(script).strip().splitlines()[-1]
     ok = run("ledger", "verify", "--tenant", "ledger-cli")
     assert ok.returncode == 0 and "3 events" in ok.stdout
     import sqlite3

@@ -12,8 +12,8 @@ import re
 import subprocess
 
 from optinbase import db
-from tests.consent.imports.test_cli_import import COMMAND, cli_env  # noqa: F401 (fixture)
-from tests.factories import grant, make_notice, make_purpose, make_tenant
+from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
+from tests.processes import COMMAND
 from workers import housekeeping
 
 NOW = dt.datetime.now(dt.timezone.utc)
@@ -36,21 +36,19 @@ async def _contact_ids(tenant):
 
 async def _scene(client):
     tenant = await make_tenant()
-    await make_purpose(client, tenant)
-    notice = await make_notice(client, tenant)
+    await make_purpose(tenant)
+    notice = await make_notice(tenant)
     people = {}
     for name, extra in (("active", {}), ("silent", {}), ("no_address", {"email": None,
                                                                          "phone": "+33600000001"}),
                         ("restricted", {}), ("asking", {}), ("asking_unverified", {}),
                         ("unconfirmed", {})):
         body = {"email": f"{name}.{tenant.slug}@example.com", **extra}
-        people[name] = (await client.post("/v1/contacts", json=body, headers=tenant.headers)).json()
-        assert "id" in people[name], people[name]
+        people[name] = await make_contact(tenant, **body)
     for name in ("active", "silent", "restricted", "asking"):
-        await grant(client, tenant, people[name]["id"], notice["id"])
-    await client.post(f"/v1/contacts/{people['unconfirmed']['id']}/consents", json={
-        "channel": "email", "purpose": "newsletter", "action": "grant", "method": "web_form",
-        "notice_id": notice["id"], "double_opt_in": True}, headers=tenant.headers)
+        await grant(tenant, people[name]["id"], notice["id"])
+    await grant(tenant, people["unconfirmed"]["id"], notice["id"], method="web_form",
+                double_opt_in=True)
     for name in ("silent", "no_address", "restricted", "asking", "asking_unverified",
                  "unconfirmed"):
         await _set(tenant, "contact", people[name]["id"], last_activity_at=LONG_AGO,
@@ -134,13 +132,13 @@ async def test_retention_asks_then_erases_and_cleans_up(client):
     assert (await client.post(f"/p/keep/{token}x")).status_code == 404
 
 
-def test_retention_command_dry_run(cli_env, backend):  # noqa: F811
+def test_retention_command_dry_run(cli_env, backend):
     listed = subprocess.run([*COMMAND, "retention", "--dry-run", "--tenant", "no-such-tenant"],
                             capture_output=True, text=True, env=cli_env, timeout=60)
     assert listed.returncode == 1 and listed.stderr.strip().endswith("no tenant 'no-such-tenant'")
 
 
-async def test_retention_command_lists_without_acting(client, cli_env):  # noqa: F811
+async def test_retention_command_lists_without_acting(client, cli_env):
     tenant, people, _, _ = await _scene(client)
     listed = subprocess.run([*COMMAND, "retention", "--dry-run", "--tenant", tenant.slug],
                             capture_output=True, text=True, env=cli_env, timeout=60)

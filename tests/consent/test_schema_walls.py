@@ -9,12 +9,12 @@ import uuid
 import pytest
 
 from optinbase import db
-from tests.factories import make_world
+from tests.factories import make_tenant, make_world
 
 
-async def test_rows_cannot_reference_another_tenants_rows(client):
-    a = await make_world(client)
-    b = await make_world(client)
+async def test_rows_cannot_reference_another_tenants_rows(backend):
+    a = await make_world(await make_tenant())
+    b = await make_world(await make_tenant())
     now = dt.datetime.now(dt.timezone.utc)
     attempts = [
         ("INSERT INTO consent_state (id, tenant_id, contact_id, channel, purpose_id, status, since,"
@@ -33,7 +33,7 @@ async def test_rows_cannot_reference_another_tenants_rows(client):
 
 
 async def test_notices_are_immutable(client):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     with pytest.raises(Exception) as caught:
         async with db.tenant_transaction(world.tenant.id):
             await db.execute("UPDATE notice SET text = 'changed' WHERE id = {}",
@@ -46,7 +46,7 @@ async def test_notices_are_immutable(client):
 async def test_a_contact_still_named_by_the_ledger_cannot_be_deleted(client):
     """Erasure blanks the ledger's link before it deletes a contact; a delete that
     forgets to is refused (it used to clear the link silently, which Citus refuses)."""
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     tenant_id, contact_id = world.tenant.id, uuid.UUID(world.contact["id"])
     with pytest.raises(Exception) as caught:
         async with db.tenant_transaction(tenant_id):

@@ -88,7 +88,7 @@ async def test_scopes(client):
 
 
 async def test_grants_are_refused_and_withdrawals_accepted(client):
-    world = await make_world(client)  # contact with an e-mail and +33612345678, email granted
+    world = await make_world(await make_tenant())  # contact with an e-mail and +33612345678, email granted
     h, contact = world.tenant.headers, world.contact
     await add(client, world.tenant, phone="+33612345678", channel="sms", reason="complaint")
     path = f"/v1/contacts/{contact['id']}/consents"
@@ -110,8 +110,8 @@ async def test_grants_are_refused_and_withdrawals_accepted(client):
 
 
 async def test_other_tenants_lists_do_not_apply(client):
-    a = await make_world(client)
-    b = await make_world(client)
+    a = await make_world(await make_tenant())
+    b = await make_world(await make_tenant())
     await add(client, a.tenant, email=b.contact["email"], reason="objection")
     assert (await check(client, b.tenant, email=b.contact["email"]))["suppressed"] is False
     response = await client.post(f"/v1/contacts/{b.contact['id']}/consents", headers=b.tenant.headers,
@@ -132,9 +132,9 @@ async def _not_excluded(tenant_id, channel) -> set[str]:
 
 async def test_exclusion_fragment_follows_the_list_and_identifier_changes(client, backend):
     tenant = await make_tenant()
-    a = await make_contact(client, tenant, email="a@example.com")
-    b = await make_contact(client, tenant, email="b@example.com", phone="+33612345670")
-    c = await make_contact(client, tenant, external_id="no-address")
+    a = await make_contact(tenant, email="a@example.com")
+    b = await make_contact(tenant, email="b@example.com", phone="+33612345670")
+    c = await make_contact(tenant, external_id="no-address")
     everyone = {a["id"], b["id"], c["id"]}
     assert await _not_excluded(tenant.id, "email") == everyone
     await add(client, tenant, phone="+33612345670", channel="sms", reason="complaint")

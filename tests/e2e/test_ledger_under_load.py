@@ -13,9 +13,8 @@ import httpx
 
 from consent.ledger import checkpoint_log, checkpoints
 from optinbase.context import TenantContext
-from tests import databases
-from tests.e2e.serving import serving
-from tests.factories import make_contact, make_world
+from tests.processes import Installation
+from tests.factories import make_contact, make_tenant, make_world
 
 
 def _ctx(world) -> TenantContext:
@@ -29,11 +28,10 @@ VERIFIES_EACH = 20  # 60 in all
 
 
 async def test_verify_during_writes_and_publications_never_breaks(
-        client, backend, database_url, tmp_path):
-    world = await make_world(client)
-    contacts = [await make_contact(client, world.tenant) for _ in range(WRITERS)]
-    owner = {"DATABASE_OWNER_URL": databases.POSTGRES_OWNER_URL} if backend == "postgres" else {}
-    with serving(tmp_path, database_url, OUTBOX_WORKER="0", **owner) as server:
+        client, backend, tmp_path):
+    world = await make_world(await make_tenant())
+    contacts = [await make_contact(world.tenant) for _ in range(WRITERS)]
+    with Installation.on(backend, tmp_path).serving(OUTBOX_WORKER="0") as server:
         stop = asyncio.Event()
         async with httpx.AsyncClient(base_url=server.base_url, headers=world.tenant.headers,
                                      timeout=120) as http:

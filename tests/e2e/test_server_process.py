@@ -1,24 +1,20 @@
-"""A real `optinbase serve` process on a SQLite file migrated by the CLI, driven
-over HTTP; the CLI (another process) revokes a key the server has cached."""
+"""A real `optinbase serve` process on the test database (PostgreSQL: as the
+application role), driven over HTTP; the CLI (another process) revokes a key
+the server has cached."""
 
 from __future__ import annotations
 
 import time
-from typing import Iterator
 
 import httpx
 import pytest
 
-from tests.e2e.serving import COMMAND, Running, serving
+from tests.factories import TenantFixture, make_tenant, unique_slug
 
-__all__ = ["COMMAND", "server"]
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[Running]:
-    """One server for the module (the admin browser tests share it); keys are
-    re-checked every second so a revocation by the CLI shows quickly."""
-    with serving(tmp_path_factory.mktemp("server"), API_KEY_CACHE_SECONDS="1") as running:
-        yield running
+@pytest.fixture
+async def shop(engine: str) -> TenantFixture:
+    return await make_tenant(slug=unique_slug("e2e-shop"), name="E2E Shop")
 
 
 def test_health_ready_and_openapi(server):
@@ -34,12 +30,10 @@ def test_health_ready_and_openapi(server):
         assert "/v1/contacts" in document["paths"]
 
 
-def test_consent_flow_then_cross_process_revocation(server):
-    server.cli("tenants", "create", "e2e-shop", "--name", "E2E Shop")
-    key = server.cli("keys", "create", "--tenant", "e2e-shop").splitlines()[-1]
-    headers = {"Authorization": f"Bearer {key}"}
-    with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as http:
-        assert http.get("/v1/tenant").json()["slug"] == "e2e-shop"
+def test_consent_flow_then_cross_process_revocation(server, shop):
+    key = shop.key
+    with httpx.Client(base_url=server.base_url, headers=shop.headers, timeout=10) as http:
+        assert http.get("/v1/tenant").json()["slug"] == shop.slug
         purpose = http.post("/v1/purposes", json={"key": "newsletter", "name": "Newsletter"})
         assert purpose.status_code == 201, purpose.text
         notice = http.post("/v1/notices", json={
@@ -59,7 +53,7 @@ def test_consent_flow_then_cross_process_revocation(server):
         assert check.status_code == 200, check.text
         assert check.json()["allowed"] is True
         assert check.json()["event_id"] == granted.json()["id"]
-        assert "ok" in server.cli("ledger", "verify", "--tenant", "e2e-shop")
+        assert "ok" in server.cli("ledger", "verify", "--tenant", shop.slug)
 
         # The server has verified (and cached) the key; another process revokes it.
         assert http.get("/v1/tenant").status_code == 200

@@ -6,74 +6,65 @@ from __future__ import annotations
 
 import html
 import re
-import time
 
 import httpx
+import pytest
 
-from tests.e2e.serving import serving
-from tests.messaging.smtp import SmtpServer
+from tests.factories import make_contact, make_notice, make_purpose, make_tenant, unique_slug
+
+@pytest.fixture
+async def acme(engine: str):
+    """A tenant with a purpose, its notice in French and Anne (tests/factories.py)."""
+    tenant = await make_tenant(slug=unique_slug("acme"), name="Acme SAS", country="FR")
+    await make_purpose(tenant, "news", name="Les nouvelles")
+    notice = await make_notice(tenant, "news", ("email",), language="fr",
+                               text="J'accepte de recevoir les nouvelles d'Acme par e-mail.")
+    contact = await make_contact(tenant, email=f"{unique_slug('anne')}@example.org",
+                                 locale="fr-FR")
+    return tenant, notice, contact
 
 
-def _wait_for_mail(smtp: SmtpServer, count: int, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while len(smtp.messages) < count and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(smtp.messages) >= count, "the e-mail never arrived"
+def test_double_opt_in_then_one_click_unsubscribe(installation, smtp, acme):
+    tenant, notice, contact = acme
+    anne = contact["email"]
+    with installation.serving(SMTP_URL=smtp.url) as server:
+        api = httpx.Client(base_url=server.base_url, timeout=10, headers=tenant.headers)
+        public = httpx.Client(base_url=server.base_url, timeout=10)
+        requested = api.post(f"/v1/contacts/{contact['id']}/consents", json={
+            "channel": "email", "purpose": "news", "action": "grant", "method": "web_form",
+            "notice_id": notice["id"], "double_opt_in": True, "ip": "203.0.113.10",
+            "user_agent": "FormBrowser/1"})
+        assert requested.status_code == 201 and requested.json()["status"] == "pending"
 
+        mail = smtp.mail_to(anne)[0]  # delivered by the server's in-process worker
+        assert mail["To"] == anne
+        assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        link = re.search(r"(http://\S+/p/confirm/\S+)", mail.get_content()).group(1)
+        unsubscribe = re.search(r"<([^>]+)>", mail["List-Unsubscribe"]).group(1)
 
-def test_double_opt_in_then_one_click_unsubscribe(tmp_path):
-    smtp = SmtpServer().start()
-    try:
-        with serving(tmp_path, SMTP_URL=smtp.url) as server:
-            server.cli("tenants", "create", "acme", "--name", "Acme SAS", "--country", "FR")
-            key = server.cli("keys", "create", "--tenant", "acme").splitlines()[-1]
-            api = httpx.Client(base_url=server.base_url, timeout=10,
-                               headers={"Authorization": f"Bearer {key}"})
-            public = httpx.Client(base_url=server.base_url, timeout=10)
-            api.post("/v1/purposes", json={"key": "news", "name": "Les nouvelles"}).raise_for_status()
-            notice = api.post("/v1/notices", json={
-                "purpose": "news", "channels": ["email"], "language": "fr",
-                "text": "J'accepte de recevoir les nouvelles d'Acme par e-mail."}).json()
-            contact = api.post("/v1/contacts", json={"email": "anne@example.org",
-                                                     "locale": "fr-FR"}).json()
-            requested = api.post(f"/v1/contacts/{contact['id']}/consents", json={
-                "channel": "email", "purpose": "news", "action": "grant", "method": "web_form",
-                "notice_id": notice["id"], "double_opt_in": True, "ip": "203.0.113.10",
-                "user_agent": "FormBrowser/1"})
-            assert requested.status_code == 201 and requested.json()["status"] == "pending"
+        page = public.get(link)
+        assert page.status_code == 200
+        assert "J'accepte de recevoir les nouvelles d'Acme par e-mail." in html.unescape(page.text)
 
-            _wait_for_mail(smtp, 1)  # delivered by the server's in-process worker
-            mail = smtp.messages[0]
-            assert mail["To"] == "anne@example.org"
-            assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-            link = re.search(r"(http://\S+/p/confirm/\S+)", mail.get_content()).group(1)
-            unsubscribe = re.search(r"<([^>]+)>", mail["List-Unsubscribe"]).group(1)
+        def check() -> dict:
+            return api.get("/v1/consent-check", params={
+                "email": anne, "channel": "email", "purpose": "news"}).json()
 
-            page = public.get(link)
-            assert page.status_code == 200
-            assert "J'accepte de recevoir les nouvelles d'Acme par e-mail." in html.unescape(page.text)
+        assert check()["status"] == "pending"
+        confirmed = public.post(link, headers={"User-Agent": "MailReader/2"})
+        assert confirmed.status_code == 200
+        assert check()["allowed"] is True
 
-            def check() -> dict:
-                return api.get("/v1/consent-check", params={
-                    "email": "anne@example.org", "channel": "email", "purpose": "news"}).json()
+        one_click = public.post(unsubscribe, content=b"List-Unsubscribe=One-Click",
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert one_click.status_code == 200
+        assert check()["allowed"] is False
 
-            assert check()["status"] == "pending"
-            confirmed = public.post(link, headers={"User-Agent": "MailReader/2"})
-            assert confirmed.status_code == 200
-            assert check()["allowed"] is True
-
-            one_click = public.post(unsubscribe, content=b"List-Unsubscribe=One-Click",
-                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
-            assert one_click.status_code == 200
-            assert check()["allowed"] is False
-
-            events = api.get(f"/v1/contacts/{contact['id']}/consent-events").json()["items"]
-            assert [(e["action"], e["method"]) for e in events] == [
-                ("requested", "web_form"), ("confirmed", "double_opt_in"),
-                ("withdrawn", "one_click_unsubscribe")]
-            assert events[0]["ip"] == "203.0.113.10"
-            assert events[1]["user_agent"] == "MailReader/2" and events[1]["ip"] == "127.0.0.1"
-            assert events[2]["ip"] == "127.0.0.1"
-            assert api.get("/v1/ledger/verify").json()["ok"] is True
-    finally:
-        smtp.stop()
+        events = api.get(f"/v1/contacts/{contact['id']}/consent-events").json()["items"]
+        assert [(e["action"], e["method"]) for e in events] == [
+            ("requested", "web_form"), ("confirmed", "double_opt_in"),
+            ("withdrawn", "one_click_unsubscribe")]
+        assert events[0]["ip"] == "203.0.113.10"
+        assert events[1]["user_agent"] == "MailReader/2" and events[1]["ip"] == "127.0.0.1"
+        assert events[2]["ip"] == "127.0.0.1"
+        assert api.get("/v1/ledger/verify").json()["ok"] is True

@@ -16,9 +16,9 @@ from tests.factories import TenantFixture, make_contact, make_notice, make_purpo
 
 async def ask_confirmation(client: Any, tenant: TenantFixture, **contact: Any) -> dict:
     """A double-opt-in grant through the API: the confirmation e-mail is queued."""
-    await make_purpose(client, tenant)
-    notice = await make_notice(client, tenant)
-    person = await make_contact(client, tenant, **contact)
+    await make_purpose(tenant)
+    notice = await make_notice(tenant)
+    person = await make_contact(tenant, **contact)
     answer = await client.post(
         f"/v1/contacts/{person['id']}/consents", headers=tenant.headers,
         json={"channel": "email", "purpose": "newsletter", "action": "grant",

@@ -11,6 +11,7 @@ import email.policy
 import socket
 import ssl
 import subprocess
+import time
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -84,6 +85,17 @@ class SmtpServer:
             self._controller.stop()
             self._controller = None
 
+    def mail_to(self, address: str, count: int = 1, seconds: float = 20) -> list[Message]:
+        """The messages sent to `address`, once `count` of them have arrived
+        (waiting up to `seconds`): other tests' mail may reach the same server."""
+        deadline = time.monotonic() + seconds
+        while True:
+            mine = [m for m in self.messages if m["To"] == address]
+            if len(mine) >= count or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert len(mine) >= count, f"{count} e-mail(s) to {address} expected, {len(mine)} arrived"
+        return mine
 
 @dataclass
 class Ca:

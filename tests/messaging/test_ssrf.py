@@ -95,7 +95,7 @@ async def _endpoint_row(tenant, url: str) -> None:
 
 
 async def _deliver(client, tenant, allow_private: bool) -> dict:
-    await make_world(client, tenant)  # a grant: one consent.changed delivery
+    await make_world(tenant)  # a grant: one consent.changed delivery
     worker = OutboxWorker("", SENDER, allow_private=allow_private)
     try:
         await worker.run_once()

@@ -89,7 +89,7 @@ async def test_failing_endpoint_is_retried_with_backoff_then_delivered(private_c
         secret = endpoint["secret"]
         assert re.fullmatch(r"whsec_[A-Za-z0-9+/]+=*", secret)
         assert len(base64.b64decode(secret[6:])) >= 24
-        world = await make_world(client, tenant)
+        world = await make_world(tenant)
         now = dt.datetime.now(dt.timezone.utc)
         first = await _attempt(worker, tenant, now, 1)
         assert (first["status"], first["attempts"]) == ("pending", 1)
@@ -130,7 +130,7 @@ async def test_signature_verifies_with_the_standardwebhooks_package(private_clie
     try:
         tenant = await make_tenant()
         secret = (await _endpoint(client, tenant, receiver.url))["secret"]
-        await make_world(client, tenant)
+        await make_world(tenant)
         await _attempt(worker, tenant, dt.datetime.now(dt.timezone.utc), 1)
     finally:
         receiver.stop()
@@ -146,7 +146,7 @@ async def test_unreachable_endpoint_waits_with_the_error(private_client):
     client = private_client
     tenant = await make_tenant()
     await _endpoint(client, tenant, f"http://127.0.0.1:{free_port()}/gone")
-    await make_world(client, tenant)
+    await make_world(tenant)
     worker = OutboxWorker("", SENDER, allow_private=True)
     try:
         row = await _attempt(worker, tenant, dt.datetime.now(dt.timezone.utc), 1)
@@ -159,9 +159,9 @@ async def test_every_consent_change_is_an_event(client):
     """API grants, double opt-in confirmations, one-click unsubscribes, SMS STOP."""
     tenant = await make_tenant()
     await _endpoint(client, tenant, "https://crm.example/hooks")
-    await make_purpose(client, tenant)
-    notice = await make_notice(client, tenant)
-    contact = await make_contact(client, tenant, phone="+33612345671")
+    await make_purpose(tenant)
+    notice = await make_notice(tenant)
+    contact = await make_contact(tenant, phone="+33612345671")
     await client.post(f"/v1/contacts/{contact['id']}/consents", headers=tenant.headers, json={
         "channel": "email", "purpose": "newsletter", "action": "grant", "method": "web_form",
         "notice_id": notice["id"], "double_opt_in": True})
@@ -193,7 +193,7 @@ async def test_events_go_only_to_endpoints_that_want_them(client):
     erased = await _endpoint(client, tenant, "https://crm.example/erased", ["contact.erased"])
     both = await _endpoint(client, tenant, "https://crm.example/both",
                            ["request.completed", "contact.erased"])
-    await make_world(client, tenant)  # a grant: nobody wants consent.changed
+    await make_world(tenant)  # a grant: nobody wants consent.changed
     assert await _rows(tenant) == []
     ctx = TenantContext.for_system(tenant, "test")
     gone, request_id = uuid.uuid4(), uuid.uuid4()
@@ -222,7 +222,7 @@ async def test_list_delete_and_cancelled_deliveries(private_client):
         assert [(e["id"], e["url"], e["events"]) for e in listed] == [
             (endpoint["id"], receiver.url, ["consent.changed"])]
         assert "secret" not in listed[0]  # shown once
-        await make_world(client, tenant)
+        await make_world(tenant)
         gone = await client.delete(f"/v1/webhooks/{endpoint['id']}", headers=tenant.headers)
         assert gone.status_code == 204
         assert (await client.get("/v1/webhooks", headers=tenant.headers)).json() == []
@@ -245,7 +245,7 @@ async def test_foreign_endpoints_answer_like_missing_ones(client):
     assert foreign.json() == missing.json()
     assert (await client.get("/v1/webhooks", headers=b.headers)).json() == []
     assert len((await client.get("/v1/webhooks", headers=a.headers)).json()) == 1
-    await make_world(client, b)  # b's change queues nothing for a's endpoint
+    await make_world(b)  # b's change queues nothing for a's endpoint
     assert await _rows(b) == []
 
 
@@ -281,8 +281,8 @@ async def test_webhooks_need_the_admin_scope(client):
 async def test_imported_grants_are_events_too(client):
     tenant = await make_tenant()
     await _endpoint(client, tenant, "https://crm.example/hooks")
-    await make_purpose(client, tenant)
-    notice = await make_notice(client, tenant)
+    await make_purpose(tenant)
+    notice = await make_notice(tenant)
     csv = ("email,consent_channel,consent_purpose,notice_id,collected_at\n"
            f"imp1@example.com,email,newsletter,{notice['id']},2026-10-01T08:00:00Z\n"
            f"imp2@example.com,sms,newsletter,{notice['id']},2026-10-02T08:00:00Z\n")
@@ -308,8 +308,8 @@ async def test_an_import_is_delivered_in_batches(private_client):
     try:
         tenant = await make_tenant()
         secret = (await _endpoint(client, tenant, receiver.url))["secret"]
-        await make_purpose(client, tenant)
-        notice = await make_notice(client, tenant)
+        await make_purpose(tenant)
+        notice = await make_notice(tenant)
         csv = "email,consent_channel,consent_purpose,notice_id,collected_at\n" + "".join(
             f"batch{i}@example.com,email,newsletter,{notice['id']},2026-10-01T08:00:00Z\n"
             for i in range(1200))
@@ -341,11 +341,11 @@ async def test_an_import_is_delivered_in_batches(private_client):
 async def test_one_act_of_several_changes_is_one_batch(client):
     tenant = await make_tenant()
     await _endpoint(client, tenant, "https://crm.example/hooks")
-    await make_purpose(client, tenant, "newsletter")
-    await make_purpose(client, tenant, "offers")
-    contact = await make_contact(client, tenant, phone="+33612345672")
+    await make_purpose(tenant, "newsletter")
+    await make_purpose(tenant, "offers")
+    contact = await make_contact(tenant, phone="+33612345672")
     for purpose in ("newsletter", "offers"):
-        notice = await make_notice(client, tenant, purpose=purpose, channels=("sms",))
+        notice = await make_notice(tenant, purpose=purpose, channels=("sms",))
         await client.post(f"/v1/contacts/{contact['id']}/consents", headers=tenant.headers, json={
             "channel": "sms", "purpose": purpose, "action": "grant", "method": "api",
             "notice_id": notice["id"]})

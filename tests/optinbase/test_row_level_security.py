@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from tests import databases
-from tests.factories import make_world
+from tests.factories import make_tenant, make_world
 
 TENANT_TABLES = ["api_key", "contact", "purpose", "notice", "consent_event", "ledger_head",
                  "consent_state", "audit_event", "idempotency_record", "segment",
@@ -20,10 +20,10 @@ CONTROL_PLANE_WITH_TENANT_ID = {"membership"}
 
 
 @pytest.fixture
-async def two_worlds(client, backend):
+async def two_worlds(backend):
     if backend != "postgres":
         pytest.skip("row-level security is PostgreSQL's wall")
-    return await make_world(client), await make_world(client)
+    return await make_world(await make_tenant()), await make_world(await make_tenant())
 
 
 async def _connect(url: str) -> asyncpg.Connection:

@@ -1,21 +1,24 @@
 """The `optinbase` command line as real subprocesses against a fresh SQLite file
-(and, when TEST_POSTGRES_URL is set, a separate PostgreSQL database)."""
+(and, when TEST_POSTGRES_URL is set, a PostgreSQL database of this run's own,
+dropped at the end: concurrent runs never share it)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import subprocess
-import sys
+import uuid
 from pathlib import Path
 from typing import AsyncIterator
+from urllib.parse import urlparse
 
+import asyncpg
 import httpx
 import pytest
 
 from optinbase import db
-from tests import databases
+from tenants import repository
+from tests import apps, databases
 from tests.factories import (
     TenantFixture,
     grant,
@@ -23,32 +26,19 @@ from tests.factories import (
     make_notice,
     make_purpose,
 )
+from tests.processes import Installation
 
 ROOT = Path(__file__).resolve().parents[2]
-_SCRIPT = Path(sys.executable).with_name("optinbase")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cli"]
 KEY = re.compile(r"^obk_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$")
 PASSWORD = "a long enough password"
 
 
-class Cli:
-    def __init__(self, workdir: Path, **env: str):
-        self.workdir = workdir
-        self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("DATABASE_OWNER_URL", "OPTINBASE_DB_ROLE", "SECRET_KEY",
-                                 "OPTINBASE_ENV")}
-        self.env.update(SECRET_KEY_FILE=str(workdir / "secret"), **env)
+class Cli(Installation):
+    """The command line under test: `cli(...)` runs a command, `cli.ok(...)` one
+    that must succeed."""
 
-    def __call__(self, *args: str, stdin: str | None = None, **env: str):
-        return subprocess.run(
-            [*COMMAND, *args], input=stdin, capture_output=True, text=True, timeout=120,
-            cwd=self.workdir, env={**self.env, **env},
-        )
-
-    def ok(self, *args: str, stdin: str | None = None) -> str:
-        result = self(*args, stdin=stdin)
-        assert result.returncode == 0, (args, result.stdout, result.stderr)
-        return result.stdout
+    __call__ = Installation.run
+    ok = Installation.cli
 
     def new_key(self, *args: str) -> str:
         last = self.ok("keys", "create", *args).splitlines()[-1]
@@ -59,35 +49,41 @@ class Cli:
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory) -> Cli:
     workdir = tmp_path_factory.mktemp("cli")
-    runner = Cli(workdir, DATABASE_URL=f"sqlite:///{workdir / 'x.sqlite3'}")
+    runner = Cli(workdir, f"sqlite:///{workdir / 'x.sqlite3'}")
     assert "migrations applied" in runner.ok("migrate")
     runner.ok("tenants", "create", "acme", "--name", "Acme")
     return runner
 
 
 @contextlib.asynccontextmanager
-async def app_on(url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The real app, in this process, on the database the CLI wrote."""
-    from api.app import create_app
-
+async def engine_on(url: str) -> AsyncIterator[None]:
+    """This process works on the database the CLI wrote."""
     previous = db.get_engine()
     engine = db.engine_from_url(url)
     db.use_engine(engine)
     await db.start(engine)
     try:
-        transport = httpx.ASGITransport(app=create_app(), raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
+        yield
     finally:
         await db.stop(engine)
         db.use_engine(previous)
+
+
+@contextlib.asynccontextmanager
+async def app_on(url: str, app) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app, in this process, on the database the CLI wrote (the
+    session's app, reset as a new one would start: no key cached)."""
+    async with engine_on(url):
+        transport = httpx.ASGITransport(app=apps.reset(app), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
 
 
 def bearer(key: str, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", **extra}
 
 
-async def test_key_created_by_cli_works_until_revoked(cli):
+async def test_key_created_by_cli_works_until_revoked(cli, app):
     cli.ok("tenants", "create", "keyco", "--name", "Key Co")
     result = cli("keys", "create", "--tenant", "keyco", "--name", "crm")
     assert result.returncode == 0, result.stderr
@@ -95,7 +91,7 @@ async def test_key_created_by_cli_works_until_revoked(cli):
     assert KEY.fullmatch(key)
     assert key not in result.stderr
     spare = cli.new_key("--tenant", "keyco", "--scope", "contacts:read")
-    async with app_on(cli.env["DATABASE_URL"]) as client:
+    async with app_on(cli.env["DATABASE_URL"], app) as client:
         tenant = await client.get("/v1/tenant", headers=bearer(key))
         assert tenant.status_code == 200, tenant.text
         assert tenant.json()["slug"] == "keyco"
@@ -103,7 +99,7 @@ async def test_key_created_by_cli_works_until_revoked(cli):
         assert limited.json()["scopes"] == ["contacts:read"]
     assert "revoked" in cli.ok("keys", "revoke", key.split("_")[1])
     cli.ok("keys", "revoke", spare)  # the full key is accepted too
-    async with app_on(cli.env["DATABASE_URL"]) as client:
+    async with app_on(cli.env["DATABASE_URL"], app) as client:
         for revoked in (key, spare):
             response = await client.get("/v1/tenant", headers=bearer(revoked))
             assert response.status_code == 401, response.text
@@ -115,7 +111,7 @@ async def test_staff_create_reads_the_password_from_stdin(cli):
     assert "created" in out
     from tenants.tables import Membership, StaffUser
 
-    async with app_on(cli.env["DATABASE_URL"]):
+    async with engine_on(cli.env["DATABASE_URL"]):
         user_id = await StaffUser.login("dpo@example.com", PASSWORD)
         assert user_id is not None
         assert await StaffUser.login("dpo@example.com", PASSWORD + "x") is None
@@ -126,11 +122,11 @@ async def test_staff_create_reads_the_password_from_stdin(cli):
         assert rows == [{"role": "dpo", "tenant": "acme"}]
 
 
-async def test_agency_tenants_and_agency_key(cli):
+async def test_agency_tenants_and_agency_key(cli, app):
     assert "created" in cli.ok("agencies", "create", "bigagency", "--name", "Big Agency")
     cli.ok("tenants", "create", "client-a", "--name", "Client A", "--agency", "bigagency")
     agency_key = cli.new_key("--agency", "bigagency")
-    async with app_on(cli.env["DATABASE_URL"]) as client:
+    async with app_on(cli.env["DATABASE_URL"], app) as client:
         inside = await client.get("/v1/tenant", headers=bearer(agency_key, **{"X-Tenant": "client-a"}))
         assert inside.status_code == 200, inside.text
         assert inside.json()["slug"] == "client-a"
@@ -141,14 +137,14 @@ async def test_agency_tenants_and_agency_key(cli):
 async def test_ledger_verify_reads_the_chain(cli):
     cli.ok("tenants", "create", "ledgerco", "--name", "Ledger Co")
     key = cli.new_key("--tenant", "ledgerco")
-    async with app_on(cli.env["DATABASE_URL"]) as client:
-        me = (await client.get("/v1/tenant", headers=bearer(key))).json()
-        tenant = TenantFixture(me["id"], "ledgerco", key, bearer(key))
-        await make_purpose(client, tenant)
-        notice = await make_notice(client, tenant)
+    async with engine_on(cli.env["DATABASE_URL"]):
+        record = await repository.tenant_by_slug("ledgerco")
+        tenant = TenantFixture(record.id, "ledgerco", key, bearer(key), record.country)
+        await make_purpose(tenant)
+        notice = await make_notice(tenant)
         for _ in range(2):
-            contact = await make_contact(client, tenant)
-            await grant(client, tenant, contact["id"], notice["id"])
+            contact = await make_contact(tenant)
+            await grant(tenant, contact["id"], notice["id"])
     result = cli("ledger", "verify", "--tenant", "ledgerco")
     assert result.returncode == 0, result.stderr
     assert "ok" in result.stdout and "2 events" in result.stdout
@@ -203,21 +199,31 @@ def test_bad_input_changed_nothing(cli):
 
 
 @pytest.fixture(scope="module")
-def postgres_cli(tmp_path_factory) -> Cli:
+async def postgres_cli(tmp_path_factory) -> AsyncIterator[Cli]:
+    """A fresh database of this run's own, named after the session's test
+    database (`<test db>_cli_<random>`), dropped at the end."""
     if not databases.POSTGRES_URL:
         pytest.skip("the PostgreSQL CLI test needs TEST_POSTGRES_URL (a prepared server)")
+    name = f"{urlparse(databases.POSTGRES_URL).path.lstrip('/')}_cli_{uuid.uuid4().hex[:8]}"
     prepared = subprocess.run(
-        [str(ROOT / "scripts" / "prepare-postgres.sh"), "optinbase_cli_test"],
+        [str(ROOT / "scripts" / "prepare-postgres.sh"), name],
         capture_output=True, text=True, timeout=120,
     )
     assert prepared.returncode == 0, prepared.stderr
-    env = dict(line.split("=", 1) for line in prepared.stdout.splitlines() if "=" in line)
-    assert env["DATABASE_URL"] != env["DATABASE_OWNER_URL"]
-    return Cli(tmp_path_factory.mktemp("pgcli"), DATABASE_URL=env["DATABASE_URL"],
-               DATABASE_OWNER_URL=env["DATABASE_OWNER_URL"])
+    try:
+        env = dict(line.split("=", 1) for line in prepared.stdout.splitlines() if "=" in line)
+        assert env["DATABASE_URL"] != env["DATABASE_OWNER_URL"]
+        yield Cli(tmp_path_factory.mktemp("pgcli"), env["DATABASE_URL"], env["DATABASE_OWNER_URL"])
+    finally:
+        # Its owner drops it, from the session's test database.
+        owner = await asyncpg.connect(databases.POSTGRES_OWNER_URL)
+        try:
+            await owner.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await owner.close()
 
 
-async def test_cli_on_postgres_migrates_and_serves_keys(postgres_cli):
+async def test_cli_on_postgres_migrates_and_serves_keys(postgres_cli, app):
     cli = postgres_cli
     assert "migrations applied" in cli.ok("migrate")
     cli.ok("agencies", "create", "pgagency", "--name", "PG Agency")
@@ -227,7 +233,7 @@ async def test_cli_on_postgres_migrates_and_serves_keys(postgres_cli):
     cli.ok("staff", "create", "pg@example.com", "--tenant", "pgco", "--password-stdin",
            stdin=PASSWORD + "\n")
     # The app connects as the application role: migrate granted it what it needs.
-    async with app_on(cli.env["DATABASE_URL"]) as client:
+    async with app_on(cli.env["DATABASE_URL"], app) as client:
         response = await client.get("/v1/tenant", headers=bearer(key))
         assert response.status_code == 200, response.text
         assert response.json()["slug"] == "pgco"
@@ -241,5 +247,5 @@ async def test_cli_on_postgres_migrates_and_serves_keys(postgres_cli):
         # Under RLS with no tenant set, the app role sees no key rows at all.
         assert await db.fetchval("SELECT count(*) FROM api_key") == 0
     cli.ok("keys", "revoke", key.split("_")[1])
-    async with app_on(cli.env["DATABASE_URL"]) as client:
+    async with app_on(cli.env["DATABASE_URL"], app) as client:
         assert (await client.get("/v1/tenant", headers=bearer(key))).status_code == 401

@@ -8,29 +8,16 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from optinbase import db
-from tests import databases
-from tests.factories import make_world
+from tests.factories import make_tenant, make_world
+from tests.processes import COMMAND
 
-_SCRIPT = Path(sys.executable).with_name("optinbase")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cli"]
 WHEN = "2026-01-15T10:00:00Z"
-
-
-@pytest.fixture
-def cli_env(backend, database_url, tmp_path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_OWNER_URL", "OPTINBASE_DB_ROLE", "SECRET_KEY", "OPTINBASE_ENV")}
-    owner = databases.POSTGRES_OWNER_URL if backend == "postgres" else database_url
-    env.update(DATABASE_URL=database_url, DATABASE_OWNER_URL=owner,
-               SECRET_KEY_FILE=str(tmp_path / "secret"))
-    return env
 
 
 def write_csv(path: Path, notice_id: str, rows: int, prefix: str, bad: int = 0) -> Path:
@@ -53,7 +40,7 @@ async def tenant_counts(tenant_id) -> tuple[int, int, int]:
 
 
 async def test_cli_import_reports_progress_and_a_summary(client, cli_env, tmp_path):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     path = write_csv(tmp_path / "people.csv", world.notice["id"], 25_000, "cli", bad=1)
     result = subprocess.run([*COMMAND, "import", str(path), "--tenant", world.tenant.slug],
                             env=cli_env, capture_output=True, timeout=600)
@@ -78,8 +65,8 @@ async def test_cli_import_reports_progress_and_a_summary(client, cli_env, tmp_pa
     (b"email\na@example.com\n", ["--tenant-slug-is-wrong"], "unrecognized arguments"),
     (b"email\na@example.com\n", ["--format", "ndjson"], "not valid JSON"),
 ])
-async def test_cli_refuses_bad_input_in_one_line(client, cli_env, tmp_path, content, args, mentions):
-    world = await make_world(client)
+async def test_cli_refuses_bad_input_in_one_line(backend, cli_env, tmp_path, content, args, mentions):
+    world = await make_world(await make_tenant())
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
     result = subprocess.run([*COMMAND, "import", str(path), "--tenant", world.tenant.slug, *args],
@@ -115,7 +102,7 @@ def _wait_for_progress(proc: subprocess.Popen, at_least: str, seconds: float) ->
 
 
 async def test_killing_an_import_midway_leaves_the_base_unchanged(client, cli_env, tmp_path):
-    world = await make_world(client)
+    world = await make_world(await make_tenant())
     before = await tenant_counts(world.tenant.id)
     path = write_csv(tmp_path / "big.csv", world.notice["id"], 150_000, "kill")
     proc = subprocess.Popen([*COMMAND, "import", str(path), "--tenant", world.tenant.slug],

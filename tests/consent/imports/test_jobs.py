@@ -42,7 +42,7 @@ async def test_abandoned_jobs_fail_and_young_or_finished_ones_stay(client, backe
     assert polled["finished_at"]
 
 
-async def test_a_job_whose_row_is_held_is_alive(client, backend):
+async def test_a_job_whose_row_is_held_is_alive(backend):
     """PostgreSQL: the live import's transaction holds its job's row, as here."""
     if backend != "postgres":
         pytest.skip("row locks are PostgreSQL's")
@@ -61,7 +61,7 @@ async def test_a_job_whose_row_is_held_is_alive(client, backend):
     assert await _statuses(tenant, live) == {live: "failed"}
 
 
-async def test_sqlite_leaves_jobs_alone_while_this_process_imports(client, backend):
+async def test_sqlite_leaves_jobs_alone_while_this_process_imports(backend):
     """SQLite: one process writes, and while it imports its write lock holds
     the file; housekeeping waits for the next round."""
     if backend != "sqlite":
@@ -87,40 +87,37 @@ def _ctx(tenant):
     return TenantContext.for_system(tenant, "test")
 
 
-async def test_a_running_background_import_is_never_taken_for_abandoned(backend):
+async def test_a_running_background_import_is_never_taken_for_abandoned(backend, client, app,
+                                                                        monkeypatch):
     """PostgreSQL: the import's transaction holds its job row, whichever
     process looks (SQLite: one process, which knows its jobs)."""
     import asyncio
     import dataclasses
 
-    import httpx
-
-    from api.app import create_app
-    from optinbase.settings import get_settings
     from tests.api.test_imports import HEADER, WHEN, post_import
     from tests.factories import make_world
 
-    app = create_app(dataclasses.replace(get_settings(), import_inline_bytes=10))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        world = await make_world(client)
-        body = HEADER + "".join(
-            f"run{i}@example.com,,,,,email,newsletter,{world.notice['id']},{WHEN},\n"
-            for i in range(30_000))
-        job_id = (await post_import(client, world.tenant, body)).json()["id"]
-        for _ in range(2000):  # claimed, and this process's import under way
-            status = (await client.get(f"/v1/imports/{job_id}", headers=world.tenant.headers)).json()["status"]
-            if status != "queued" and uuid.UUID(job_id) in jobs._live:
-                break
-            await asyncio.sleep(0.01)
-        assert status == "running"
-        later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
-        if backend == "postgres":
-            await housekeeping.fail_abandoned_imports(later)  # SQLite would wait for the import's write lock
-        for _ in range(3000):
-            job = (await client.get(f"/v1/imports/{job_id}", headers=world.tenant.headers)).json()
-            if job["status"] != "running":
-                break
-            await asyncio.sleep(0.02)
-        assert (job["status"], job["created"]) == ("done", 30_000), job
-        await asyncio.gather(*jobs._tasks)  # the task ends after its commit
+    # The import controller reads the inline limit from the app's settings per request.
+    monkeypatch.setattr(app.state, "settings",
+                        dataclasses.replace(app.state.settings, import_inline_bytes=10))
+    world = await make_world(await make_tenant())
+    body = HEADER + "".join(
+        f"run{i}@example.com,,,,,email,newsletter,{world.notice['id']},{WHEN},\n"
+        for i in range(30_000))
+    job_id = (await post_import(client, world.tenant, body)).json()["id"]
+    for _ in range(2000):  # claimed, and this process's import under way
+        status = (await client.get(f"/v1/imports/{job_id}", headers=world.tenant.headers)).json()["status"]
+        if status != "queued" and uuid.UUID(job_id) in jobs._live:
+            break
+        await asyncio.sleep(0.01)
+    assert status == "running"
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    if backend == "postgres":
+        await housekeeping.fail_abandoned_imports(later)  # SQLite would wait for the import's write lock
+    for _ in range(3000):
+        job = (await client.get(f"/v1/imports/{job_id}", headers=world.tenant.headers)).json()
+        if job["status"] != "running":
+            break
+        await asyncio.sleep(0.02)
+    assert (job["status"], job["created"]) == ("done", 30_000), job
+    await asyncio.gather(*jobs._tasks)  # the task ends after its commit

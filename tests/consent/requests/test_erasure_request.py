@@ -13,7 +13,7 @@ import pytest
 from api.controllers import public_requests
 from optinbase import db
 from tests.consent.test_erasure import _dump
-from tests.factories import make_notice, make_purpose, make_tenant
+from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
 
 TOKEN = re.compile(r"/p/requests/verify/([A-Za-z0-9_-]+)")
 
@@ -36,18 +36,15 @@ async def _verify_latest(client, tenant, email):
 async def test_erasure_request_leaves_no_trace(client, database_url):
     tenant = await make_tenant()
     h = tenant.headers
-    await make_purpose(client, tenant)
-    notice = await make_notice(client, tenant)
+    await make_purpose(tenant)
+    notice = await make_notice(tenant)
     mark = uuid.uuid4().hex[:10]
     phone = f"+3361{int(mark, 16) % 10**7:07d}"  # unique in the shared test database (+33 61… is a valid mobile range)
     person = {"email": f"dsr.{mark}@example.org", "phone": phone,
               "first_name": f"Ottilie{mark}", "last_name": f"Vranck{mark}"}
     ip = "198.51.100.203"
-    contact = (await client.post("/v1/contacts", json=person, headers=h)).json()
-    granted = await client.post(f"/v1/contacts/{contact['id']}/consents", json={
-        "channel": "email", "purpose": "newsletter", "action": "grant", "method": "web_form",
-        "notice_id": notice["id"], "ip": ip}, headers=h)
-    assert granted.status_code == 201
+    contact = await make_contact(tenant, **person)
+    await grant(tenant, contact["id"], notice["id"], method="web_form", ip=ip)
 
     async def ask(kind, note=""):
         answer = await client.post(f"/p/{tenant.slug}/requests", headers={"accept-language": "en"},

@@ -15,16 +15,16 @@ from optinbase.db import db_uuid
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
 
 
-async def test_batches_in_contact_order_and_one_report(client, backend):
+async def test_batches_in_contact_order_and_one_report(backend):
     tenant = await make_tenant()
-    await make_purpose(client, tenant)
-    notice = await make_notice(client, tenant)
+    await make_purpose(tenant)
+    notice = await make_notice(tenant)
     granted = []
     for _ in range(5):
-        contact = await make_contact(client, tenant)
-        await grant(client, tenant, contact["id"], notice["id"])
+        contact = await make_contact(tenant)
+        await grant(tenant, contact["id"], notice["id"])
         granted.append(contact["id"])
-    await make_contact(client, tenant)  # never asked: not in any audience
+    await make_contact(tenant)  # never asked: not in any audience
     reports: list[tuple[int, bool]] = []
 
     async def finished(rows: int, complete: bool) -> None:

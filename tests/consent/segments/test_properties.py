@@ -12,6 +12,7 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from consent import schemas
 from consent.ledger import chain
 from consent.segments import audience
 from consent.segments import rules as r
@@ -28,7 +29,7 @@ TEXT = st.text(ALPHABET, max_size=4)
 TIMES = st.datetimes(dt.datetime(2020, 1, 1), dt.datetime(2027, 12, 31), timezones=st.just(UTC))
 YEARS = st.integers(1900, 2100)
 KEYS = ["a", "b", "c"]
-CHANNELS = ["email", "sms"]
+CHANNELS = list(schemas.CHANNELS[:2])  # two of the product's channels tell them apart
 PURPOSES = ["p1", "p2"]
 STATUSES = ["granted", "pending", "withdrawn", "refused", "expired"]
 ATTRIBUTE_VALUES = st.one_of(

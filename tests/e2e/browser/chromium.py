@@ -22,3 +22,16 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 
 def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+
+
+def admin_page(browser, base_url: str, email: str, password: str):
+    """A new page logged into the admin panel through its login form."""
+    page = browser.new_context().new_page()
+    page.goto(f"{base_url}/admin/")
+    page.fill('input[name="username"]', email)
+    page.fill('input[type="password"]', password)
+    with page.expect_response("**/admin/public/login/") as login:
+        page.press('input[type="password"]', "Enter")
+    assert login.value.status == 200
+    page.wait_for_load_state("networkidle")
+    return page

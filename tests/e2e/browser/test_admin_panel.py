@@ -1,46 +1,35 @@
 """Chromium (Debian's, driven by Playwright) against a real `optinbase serve`
-process on a SQLite file migrated by the CLI, staff created by the CLI."""
+process; tenants, contacts and staff written beside it (tests/factories.py)."""
 
 from __future__ import annotations
-
-import subprocess
 
 import httpx
 import pytest
 
-from tests.browser.chromium import launch, sync_api
-from tests.e2e.test_server_process import COMMAND, server  # noqa: F401  (module fixture)
-
-PASSWORD = "correct horse battery"
-
-
-def staff(server, email: str, *membership: str) -> str:
-    result = subprocess.run([*COMMAND, "staff", "create", email, *membership, "--password-stdin"],
-                            input=PASSWORD + "\n", capture_output=True, text=True, timeout=60,
-                            cwd=server.workdir, env=server.env)
-    assert result.returncode == 0, result.stderr
-    return email
+from tests.admin.staff import PASSWORD, make_agency, make_staff
+from tests.e2e.browser.chromium import admin_page, launch, sync_api
+from tests.factories import make_contact, make_tenant
 
 
 @pytest.fixture(scope="module")
-def world(server):
-    server.cli("agencies", "create", "brw-agency", "--name", "Browser Agency")
+async def world(engine: str) -> dict:
+    """An agency with tenants BRW-A and BRW-A2, and BRW-B outside it, a contact in
+    each, staff of BRW-A and of the agency."""
+    agency = await make_agency()
     out = {}
-    for slug, agency in (("brw-a", True), ("brw-a2", True), ("brw-b", False)):
-        server.cli("tenants", "create", slug, "--name", slug.upper(),
-                   *(["--agency", "brw-agency"] if agency else []))
-        key = server.cli("keys", "create", "--tenant", slug).strip().splitlines()[-1]
-        response = httpx.post(f"{server.base_url}/v1/contacts", json={"email": f"someone@{slug}.example"},
-                              headers={"Authorization": f"Bearer {key}"}, timeout=10)
-        assert response.status_code == 201, response.text
-        out[slug] = {"key": key, "contact": response.json()["id"]}
-    out["tenant_staff"] = staff(server, "anne@brw-a.example", "--tenant", "brw-a")
-    out["agency_staff"] = staff(server, "gil@brw-agency.example", "--agency", "brw-agency")
+    for name, in_agency in (("brw-a", True), ("brw-a2", True), ("brw-b", False)):
+        tenant = await make_tenant(name=name.upper(), agency=agency if in_agency else None)
+        contact = await make_contact(tenant, email=f"someone@{name}.example")
+        out[name] = {"key": tenant.key, "contact": contact["id"], "slug": tenant.slug}
+    out["tenant_staff"] = await make_staff(tenant=out["brw-a"]["slug"])
+    out["agency_staff"] = await make_staff(agency=agency)
     return out
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(server, world):
+    # Started after the async fixtures: a running Playwright holds an event
+    # loop in this thread, where pytest-asyncio can no longer run one.
     with sync_api.sync_playwright() as playwright:
         chromium = launch(playwright)
         yield chromium
@@ -48,15 +37,7 @@ def browser():
 
 
 def logged_in(browser, server, email: str):
-    page = browser.new_context().new_page()
-    page.goto(f"{server.base_url}/admin/")
-    page.fill('input[name="username"]', email)
-    page.fill('input[type="password"]', PASSWORD)
-    with page.expect_response("**/admin/public/login/") as login:
-        page.press('input[type="password"]', "Enter")
-    assert login.value.status == 200
-    page.wait_for_load_state("networkidle")
-    return page
+    return admin_page(browser, server.base_url, email, PASSWORD)
 
 
 def test_tenant_staff_see_only_their_contacts_and_edit_one(browser, server, world):

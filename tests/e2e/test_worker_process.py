@@ -1,0 +1,34 @@
+"""`optinbase worker` as a real process delivers what another process queued."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from messaging.outbox import enqueue_email
+from optinbase import db
+from tests.factories import make_tenant, unique_slug
+from tests.processes import stop
+
+
+@pytest.fixture
+async def anne(engine: str) -> str:
+    """A message queued for Anne by this process, as the API process would."""
+    acme, anne = await make_tenant(name="Acme"), f"{unique_slug('anne')}@example.org"
+    async with db.tenant_transaction(acme.id):
+        await enqueue_email(acme.id, to=anne, subject="Bonjour", text="Salut")
+    return anne
+
+
+def test_worker_command_delivers_the_outbox(installation, smtp, anne):
+    installation.env.update(SMTP_URL=smtp.url, MAIL_FROM="Acme <news@acme.example>")
+    with installation.process("worker", "--poll", "0.2", log="worker.log") as worker:
+        deadline = time.monotonic() + 20
+        while not [m for m in smtp.messages if m["To"] == anne] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert stop(worker) == 0  # SIGTERM stops it cleanly
+    [message] = [m for m in smtp.messages if m["To"] == anne]
+    assert message["To"] == anne
+    assert message["From"] == "Acme <news@acme.example>"
+    assert message["Subject"] == "Bonjour"

@@ -1,0 +1,119 @@
+"""Real `optinbase` processes — the command line, the server, the outbox worker —
+started the one way every test starts them.
+
+An `Installation` is a working directory, a database and the environment its
+processes get, as an operator would set them: `DATABASE_URL` for the server and
+the worker (on PostgreSQL the application role, under row-level security),
+`DATABASE_OWNER_URL` for migrations and management commands, a secret key file
+of its own. None of the test run's own settings of that kind leak in; the rest
+of its environment is passed on (ARGON2_PROFILE, which tests/conftest.py sets,
+keeps the processes' hashing cheap).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+
+from tests import databases
+from tests.messaging.smtp import free_port
+
+_SCRIPT = Path(sys.executable).with_name("optinbase")
+COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cli"]
+# Settings each installation states for itself, never inherited from the test run.
+_OWN = ("DATABASE_URL", "DATABASE_OWNER_URL", "OPTINBASE_DB_ROLE", "SECRET_KEY", "OPTINBASE_ENV",
+        "PUBLIC_URL")
+
+
+def _environment(workdir: Path, database_url: str, owner_url: str = "", **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _OWN}
+    env.update(DATABASE_URL=database_url, SECRET_KEY_FILE=str(workdir / "secret"), **extra)
+    if owner_url and owner_url != database_url:
+        env["DATABASE_OWNER_URL"] = owner_url
+    return env
+
+
+def stop(process: subprocess.Popen) -> int:
+    """SIGTERM, as a service manager stops it (killed if still there after 20 s);
+    the exit code."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        return process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+class Installation:
+    def __init__(self, workdir: Path, database_url: str, owner_url: str = "", **env: str):
+        self.workdir = workdir
+        self.env = _environment(workdir, database_url, owner_url, **env)
+        self.base_url = ""
+
+    @classmethod
+    def on(cls, backend: str, workdir: Path, **env: str) -> "Installation":
+        """On the session's test database of `backend` (databases.engine_for
+        made it), where the tests' own set-up is written: the processes see
+        every tenant of the run, so tests name theirs uniquely."""
+        _, url = databases.engines[backend]
+        owner = databases.POSTGRES_OWNER_URL if backend == "postgres" else ""
+        return cls(workdir, url, owner, **env)
+
+    def run(self, *args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
+        """`optinbase ARGS`, waited for; its exit code is the caller's to check."""
+        return subprocess.run([*COMMAND, *args], input=stdin, capture_output=True, text=True,
+                              timeout=120, cwd=self.workdir, env={**self.env, **env})
+
+    def cli(self, *args: str, stdin: str | None = None) -> str:
+        """`optinbase ARGS`, which must succeed; its standard output."""
+        result = self.run(*args, stdin=stdin)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return result.stdout
+
+    def python(self, code: str) -> str:
+        """A Python program run as another process of this installation."""
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                timeout=120, cwd=self.workdir, env=self.env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    @contextlib.contextmanager
+    def process(self, *args: str, log: str) -> Iterator[subprocess.Popen]:
+        """`optinbase ARGS` in the background, its output in `workdir/log`;
+        stopped at the end of the block unless the test stopped it."""
+        with open(self.workdir / log, "wb") as out:
+            process = subprocess.Popen([*COMMAND, *args], cwd=self.workdir, env=self.env,
+                                       stdout=out, stderr=subprocess.STDOUT)
+        try:
+            yield process
+        finally:
+            stop(process)
+
+    def log_text(self, log: str = "server.log") -> str:
+        return (self.workdir / log).read_text(errors="replace")[-4000:]
+
+    @contextlib.contextmanager
+    def serving(self, **env: str) -> Iterator["Installation"]:
+        """`optinbase serve` on a free port, once `/health` answers; `base_url`
+        (also its PUBLIC_URL, for links in e-mails) says where."""
+        port = free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.env.update(PUBLIC_URL=self.base_url, **env)
+        with self.process("serve", "--port", str(port), log="server.log") as server:
+            deadline = time.monotonic() + 30
+            while True:
+                assert server.poll() is None, self.log_text()
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                        break
+                assert time.monotonic() < deadline, self.log_text()
+                time.sleep(0.1)
+            yield self
