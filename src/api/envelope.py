@@ -34,6 +34,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.errors import Conflict, DomainError, Invalid, NotFound
+from optinbase.i18n import N_
 from tenants import envelope
 from tenants.repository import TenantRecord
 
@@ -241,4 +242,4 @@ async def resolve_subject(scope: Scope) -> tuple[TenantContext, TenantRecord]:
         return await envelope.subject(tenant_of(params["token"]))
     if "slug" in params:
         return await envelope.subject_at(params["slug"])
-    raise NotFound("no such page")
+    raise NotFound("no such page", msgid=N_("error.no_page"))

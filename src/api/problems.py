@@ -10,10 +10,12 @@ from typing import Any
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.response import Template
 
-from optinbase import db
+from api.envelope import SCOPE_KEY
+from api.rendering import page
+from optinbase import db, i18n
 from optinbase.errors import DomainError, Unavailable
+from optinbase.i18n import N_
 
 logger = logging.getLogger("optinbase.api")
 PROBLEM = "application/problem+json"
@@ -92,16 +94,30 @@ def wants_page(request: Request) -> bool:
     return bool(page) and not wants_json(request)
 
 
-_ERROR_TITLE = {"fr": "Lien non valable", "en": "Invalid link"}
+# What the error page says when the error names no text of its own.
+_PAGE_TEXTS = {
+    400: N_("error.invalid"), 404: N_("error.not_found"), 410: N_("error.gone"),
+    413: N_("error.invalid"), 422: N_("error.invalid"), 429: N_("error.too_many"),
+    503: N_("error.unavailable"),
+}
+_PAGE_TITLES = {404: N_("page.error.title.link"), 410: N_("page.error.title.link"),
+                503: N_("page.error.title.unavailable")}
 
 
 def error_page(request: Request, error: DomainError) -> Response:
-    """The one error page of the public pages, in the visitor's language."""
-    language = "fr" if "fr" in request.headers.get("accept-language", "")[:2] else "en"
-    return Template(template_name="error.html", status_code=error.status,
-                    headers=_headers(error.status, error),
-                    context={"view": None, "lang": language, "title": _ERROR_TITLE[language],
-                             "message": error.detail})
+    """The one error page of the public pages, in the language of the person it
+    concerns when the service knew them (`error.person`), else the browser's
+    (Accept-Language), else the tenant's default. It shows the catalogue's text
+    of the error (`error.msgid`) — never the English `detail` of the API."""
+    resolved = request.scope.get(SCOPE_KEY)  # type: ignore[call-overload]
+    tenant = resolved[1] if resolved else None  # None: the link named no tenant
+    language = i18n.choose(tenant, person=error.person,
+                           accept_language=request.headers.get("accept-language"))
+    texts = i18n.texts(language, tenant)
+    return page("error.html", language=language, tenant=tenant, status=error.status,
+                headers=_headers(error.status, error),
+                title=_PAGE_TITLES.get(error.status, N_("page.error.title.generic")),
+                message=texts(error.msgid or _PAGE_TEXTS.get(error.status, N_("error.generic"))))
 
 
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]*)`")

@@ -31,6 +31,12 @@ _FIELDS = (
 IDENTIFIERS = ("email", "phone", "external_id")
 
 
+def locales(row: Any) -> tuple[Optional[str], Optional[str]]:
+    """The languages a contact gave, best first (its `locale`, then its
+    `language`): the `person` of optinbase.i18n.choose."""
+    return row["locale"], row["language"]
+
+
 def _out(row: Any) -> ContactOut:
     attributes = row["attributes"]
     return ContactOut(

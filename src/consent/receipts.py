@@ -19,11 +19,13 @@ from typing import Any, Literal, Optional
 
 import msgspec
 
+from consent import contacts
 from consent.ledger import checkpoints
 from consent.ledger.chain import canonical_time
 from consent.ledger.signing import Checkpoint
 from messaging.outbox import TRANSACTIONAL, enqueue_email
-from optinbase import db
+from consent.schemas import CHANNEL_NAMES
+from optinbase import db, i18n
 from optinbase.context import TenantContext
 from optinbase.db import db_uuid
 from optinbase.errors import NotFound
@@ -40,7 +42,7 @@ _EVENT = (
     " p.key AS purpose_key, p.name AS purpose_name, p.description AS purpose_description,"
     " p.legal_basis, p.dpv_purpose, n.language AS notice_language, n.version AS notice_version,"
     " n.text AS notice_text, n.text_sha256, n.partners, n.policy_url,"
-    " c.email, c.phone, c.external_id, c.locale"
+    " c.email, c.phone, c.external_id, c.locale, c.language"
     " FROM consent_event e"
     " JOIN purpose p ON p.tenant_id = e.tenant_id AND p.id = e.purpose_id"
     " LEFT JOIN notice n ON n.tenant_id = e.tenant_id AND n.id = e.notice_id"
@@ -224,20 +226,6 @@ async def receipt(ctx: TenantContext, event_id: uuid.UUID, fmt: Format) -> dict[
     return (kantara if fmt == "kantara" else iso27560)(row, tenant, checkpoint)
 
 
-_MAIL = {
-    "fr": ("Votre reçu de consentement — {tenant}",
-           "Bonjour,\n\nVoici le reçu du consentement que vous avez donné à {controller} le"
-           " {when} :\n{items}\nVous pouvez le retirer à tout moment avec le lien de"
-           " désinscription de nos messages.\n\nReçu (Kantara Consent Receipt v1.1, JSON) :\n\n",
-           "- « {purpose} » ({channel})\n"),
-    "en": ("Your consent receipt — {tenant}",
-           "Hello,\n\nHere is the receipt of the consent you gave {controller} on {when}:\n"
-           "{items}\nYou may withdraw it at any time with the unsubscribe link in our"
-           " messages.\n\nReceipt (Kantara Consent Receipt v1.1, JSON):\n\n",
-           "- \"{purpose}\" ({channel})\n"),
-}
-
-
 async def email_after_confirmation(
     ctx: TenantContext, event_ids: list[uuid.UUID]
 ) -> Optional[uuid.UUID]:
@@ -251,20 +239,20 @@ async def email_after_confirmation(
     first = rows[0]
     if not first["email"]:
         return None
-    language = next((c[:2].lower() for c in (first["locale"], tenant.settings.get("default_locale"))
-                     if c and c[:2].lower() in _MAIL), "en")
-    subject, text, item = _MAIL[language]
-    values = {"tenant": tenant.name, "controller": tenant.legal_name or tenant.name,
-              "when": first["collected_at"].strftime("%Y-%m-%d %H:%M UTC"),
-              "items": "".join(item.format(purpose=r["purpose_name"], channel=r["channel"])
-                               for r in rows)}
+    language = i18n.choose(tenant, person=contacts.locales(first))
+    texts = i18n.texts(language, tenant)
+    items = "".join(texts.gettext("mail.receipt.item", purpose=r["purpose_name"],
+                                  channel=texts.gettext(CHANNEL_NAMES[r["channel"]]))
+                    for r in rows)
     # Signs the head this confirmation just moved; logged once it commits.
     checkpoint = await checkpoints.publish(ctx)
     documents = [kantara(row, tenant, checkpoint) for row in rows]
-    body = text.format(**values) + json.dumps(
+    body = texts.gettext("mail.receipt.body", controller=tenant.legal_name or tenant.name,
+                         when=first["collected_at"], items=items) + json.dumps(
         documents[0] if len(documents) == 1 else documents, indent=2, ensure_ascii=False)
     return await enqueue_email(
-        ctx.tenant_id, to=first["email"], subject=subject.format(**values), text=body + "\n",
+        ctx.tenant_id, to=first["email"],
+        subject=texts.gettext("mail.receipt.subject", tenant=tenant.name), text=body + "\n",
         contact_id=db_uuid(first["contact_id"]), headers={"Content-Language": language},
         priority=TRANSACTIONAL,  # right after the confirmation the person is looking
     )

@@ -27,18 +27,19 @@ from typing import Any
 
 import msgspec
 
+from consent import contacts
 from consent.erasure import erase_contact
 from consent.journey.double_opt_in import lifetime
 from consent.requests import deadlines, links
 from consent.requests.intake import verify_hours
-from consent.requests.mail import language_of
 from consent.requests.records import OPEN_SQL, LinkGone, record_event
 from consent.requests.scrub import lapse
 from messaging.outbox import BULK, enqueue_email
-from optinbase import audit, db
+from optinbase import audit, db, i18n
 from optinbase.context import TenantContext
 from optinbase.db import db_uuid
 from optinbase.errors import NotFound
+from optinbase.i18n import N_
 from optinbase.settings import get_settings
 from tenants.repository import TenantRecord
 
@@ -56,7 +57,7 @@ _PURGEABLE = (
 )
 # Inactive, and not asked since their last activity.
 TO_ASK = (
-    f"SELECT c.id, c.email, {_LAST_SEEN} AS last_seen FROM contact c"
+    f"SELECT c.id, c.email, c.locale, c.language, {_LAST_SEEN} AS last_seen FROM contact c"
     f" WHERE c.tenant_id = {{}} AND {_LAST_SEEN} < {{}}"
     f" AND (c.repermission_sent_at IS NULL OR c.repermission_sent_at < {_LAST_SEEN})"
     f"{_PURGEABLE} ORDER BY c.id LIMIT {BATCH}"
@@ -105,6 +106,7 @@ class Plan:
     packages: list[Item] = field(default_factory=list)
     lapsing: list[Item] = field(default_factory=list)
     emails: dict[uuid.UUID, str] = field(default_factory=dict)
+    languages: dict[uuid.UUID, str] = field(default_factory=dict)  # of those e-mailed
 
     def lines(self) -> list[str]:
         rows = []
@@ -148,6 +150,8 @@ async def plan(tenant: TenantRecord, now: dt.datetime) -> Plan:
         result.ask.append(Item(db_uuid(row["id"]), f"inactive since {_day(row['last_seen'])}"))
         if row["email"]:
             result.emails[db_uuid(row["id"])] = row["email"]
+            result.languages[db_uuid(row["id"])] = i18n.choose(
+                tenant, person=contacts.locales(row))
     for row in await db.fetch(EXPIRED_PACKAGES, tenant.id, now):
         result.packages.append(Item(db_uuid(row["id"]),
                                     f"expired {_day(row['package_expires_at'])}"))
@@ -158,35 +162,25 @@ async def plan(tenant: TenantRecord, now: dt.datetime) -> Plan:
     return result
 
 
-_TEXTS = {
-    "fr": ("Souhaitez-vous rester en contact avec {tenant} ?",
-           "Bonjour,\n\nVous n'avez pas eu de contact avec {tenant} depuis longtemps. Pour"
-           " continuer à recevoir nos messages, ouvrez ce lien et appuyez sur « Rester » :\n\n"
-           "{link}\n\nSans réponse de votre part d'ici le {until}, nous effacerons vos"
-           " données.\n"),
-    "en": ("Would you like to stay in touch with {tenant}?",
-           "Hello,\n\nWe have not heard from you at {tenant} for a long time. To keep"
-           " receiving our messages, open this link and press \"Stay\":\n\n{link}\n\n"
-           "If we do not hear from you by {until}, we will erase your data.\n"),
-}
-
-
 async def apply(ctx: TenantContext, due: Plan, *, secret_key: str, public_url: str) -> dict[str, int]:
     """Acts on a plan in the caller's transaction; returns counts per action."""
 
     _, days, _ = settings_of(due.tenant)
     until = due.now + dt.timedelta(days=days)
-    subject, text = _TEXTS[language_of(None, due.tenant)]
     for item in due.ask:
         await db.execute("UPDATE contact SET repermission_sent_at = {} WHERE tenant_id = {}"
                          " AND id = {}", due.now, ctx.tenant_id, item.id)
         email = due.emails.get(item.id)
         if email:
             token = links.make(secret_key, "keep", ctx.tenant_id, item.id, until)
-            await enqueue_email(ctx.tenant_id, to=email, contact_id=item.id, priority=BULK,
-                                subject=subject.format(tenant=due.tenant.name),
-                                text=text.format(tenant=due.tenant.name, until=_day(until),
-                                                 link=f"{public_url}/p/keep/{token}"))
+            language = due.languages[item.id]
+            texts = i18n.texts(language, due.tenant)
+            await enqueue_email(
+                ctx.tenant_id, to=email, contact_id=item.id, priority=BULK,
+                subject=texts.gettext("mail.keep.subject", tenant=due.tenant.name),
+                text=texts.gettext("mail.keep.body", tenant=due.tenant.name, until=until,
+                                   link=f"{public_url}/p/keep/{token}"),
+                headers={"Content-Language": language})
     for item in due.erase + due.unconfirmed:
         await erase_contact(ctx, item.id, suppress=False)
     for item in due.packages:
@@ -236,18 +230,17 @@ class KeepView(msgspec.Struct, kw_only=True):
 
 async def keep_page(ctx: TenantContext, tenant: TenantRecord, token: str, *,
                     confirm: bool) -> KeepView:
-    """The "stay" link of the re-permission e-mail: GET asks, only POST keeps."""
+    """The "stay" link of the re-permission e-mail: GET asks, only POST keeps.
+    In the person's language, error pages included."""
     link = links.open_for(ctx, token, "keep")
     now = dt.datetime.now(dt.timezone.utc)
+    contact = await db.fetchrow("SELECT locale, language FROM contact WHERE tenant_id = {}"
+                                " AND id = {}", ctx.tenant_id, link.subject_id)
+    person = None if contact is None else contacts.locales(contact)
     if link.expires_at <= now:
-        raise LinkGone("this link has expired")
-    if confirm:
-        found = await keep(ctx, link.subject_id, now)
-    else:
-        found = bool(await db.fetchval(
-            "SELECT count(*) FROM contact WHERE tenant_id = {} AND id = {}",
-            tenant.id, link.subject_id))
+        raise LinkGone("this link has expired", msgid=N_("error.link_expired"), person=person)
+    found = contact is not None and (not confirm or await keep(ctx, link.subject_id, now))
     if not found:
-        raise NotFound("this link is not valid")
+        raise NotFound("this link is not valid", msgid=N_("error.link_invalid"))
     return KeepView(state="kept" if confirm else "ask", tenant=tenant.name,
-                    language=language_of(None, tenant))
+                    language=i18n.choose(tenant, person=person))

@@ -13,8 +13,16 @@ from typing import Annotated, Any, Literal, Optional, Union
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from optinbase.i18n import N_
+
 Channel = Literal["email", "sms", "phone", "postal", "social_ads", "push"]
 CHANNELS: tuple[str, ...] = ("email", "sms", "phone", "postal", "social_ads", "push")
+# What people read for each channel (messages of optinbase.i18n's catalogues).
+CHANNEL_NAMES: dict[str, str] = {
+    "email": N_("channel.email"), "sms": N_("channel.sms"), "phone": N_("channel.phone"),
+    "postal": N_("channel.postal"), "social_ads": N_("channel.social_ads"),
+    "push": N_("channel.push"),
+}
 Action = Literal["grant", "withdraw", "refuse"]
 Method = Literal[
     "web_form", "api", "import", "admin", "double_opt_in", "preference_centre",

@@ -1,9 +1,16 @@
 """Domain errors. Services raise these; `api.problems.to_problem` turns them into
-RFC 9457 problem documents. Nothing here knows about HTTP frameworks."""
+RFC 9457 problem documents. Nothing here knows about HTTP frameworks.
+
+`detail` is English and is what the API's problem documents say. An error a
+subscriber can meet on a page also names its text in the catalogues
+(`msgid`, optinbase.i18n), which the error page shows in the page's language;
+and when the service already knew whom the page is for, that `person`'s
+locales (as optinbase.i18n.choose takes them), so the page speaks their
+language rather than the browser's."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional, Sequence
 
 
 class DomainError(Exception):
@@ -11,9 +18,12 @@ class DomainError(Exception):
     title = "Bad request"
     slug = "bad-request"
 
-    def __init__(self, detail: str, **extra: Any):
+    def __init__(self, detail: str, *, msgid: Optional[str] = None,
+                 person: Optional[Sequence[Optional[str]]] = None, **extra: Any):
         super().__init__(detail)
         self.detail = detail
+        self.msgid = msgid
+        self.person = person
         self.extra = extra
 
 
@@ -47,7 +57,7 @@ class Invalid(DomainError):
     slug = "invalid"
 
     def __init__(self, detail: str, errors: list[dict[str, str]] | None = None, **extra: Any):
-        super().__init__(detail, **extra)
+        super().__init__(detail, **extra)  # msgid=, person= pass through
         self.extra["errors"] = errors or []
 
 
@@ -73,5 +83,6 @@ class Unavailable(DomainError):
     retry_after = 5
 
 
-def invalid_field(field: str, message: str) -> Invalid:
-    return Invalid(f"{field}: {message}", errors=[{"field": field, "message": message}])
+def invalid_field(field: str, message: str, msgid: Optional[str] = None) -> Invalid:
+    return Invalid(f"{field}: {message}", errors=[{"field": field, "message": message}],
+                   msgid=msgid)

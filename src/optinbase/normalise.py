@@ -9,6 +9,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from optinbase.errors import invalid_field
+from optinbase.i18n import N_
 
 
 # No control character (CR, LF, NUL, tab...): for names and labels that end up
@@ -30,11 +31,12 @@ def normalise_email(raw: str, field: str = "email") -> str:
     are the common failure."""
     value = raw.strip()
     if not value or len(value) > 254:
-        raise invalid_field(field, "is not a valid e-mail address")
+        raise invalid_field(field, "is not a valid e-mail address", N_("form.email_invalid"))
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise invalid_field(field, f"is not a valid e-mail address ({exc})") from None
+        raise invalid_field(field, f"is not a valid e-mail address ({exc})",
+                            N_("form.email_invalid")) from None
     return f"{result.local_part.lower()}@{result.ascii_domain.lower()}"
 
 
@@ -44,7 +46,9 @@ def normalise_phone(raw: str, default_region: str | None = None, field: str = "p
     try:
         parsed = phonenumbers.parse(value, (default_region or "").upper() or None)
     except phonenumbers.NumberParseException:
-        raise invalid_field(field, "is not a valid phone number (use E.164, e.g. +33612345678)") from None
+        raise invalid_field(field, "is not a valid phone number (use E.164, e.g. +33612345678)",
+                            N_("form.phone_invalid")) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise invalid_field(field, "is not a valid phone number (use E.164, e.g. +33612345678)")
+        raise invalid_field(field, "is not a valid phone number (use E.164, e.g. +33612345678)",
+                            N_("form.phone_invalid"))
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -22,6 +22,7 @@ from typing import AsyncIterator, Awaitable, Callable, Optional, TypeVar
 from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.errors import NotFound
+from optinbase.i18n import N_
 from tenants import repository
 from tenants.repository import TenantRecord
 
@@ -51,7 +52,7 @@ async def subject(tenant_id: uuid.UUID) -> tuple[TenantContext, TenantRecord]:
     still exist (a deleted tenant's links answer like forged ones)."""
     record = await repository.tenant_by_id(tenant_id)
     if record is None:
-        raise NotFound("this link is not valid")
+        raise NotFound("this link is not valid", msgid=N_("error.link_invalid"))
     return TenantContext.for_subject(record), record
 
 
@@ -59,7 +60,7 @@ async def subject_at(slug: str) -> tuple[TenantContext, TenantRecord]:
     """A visitor of a tenant's public form (`/p/{slug}/...`)."""
     record = await repository.tenant_by_slug(slug) if slug.replace("-", "").isalnum() else None
     if record is None:
-        raise NotFound("no such page")
+        raise NotFound("no such page", msgid=N_("error.no_page"))
     return TenantContext.for_subject(record), record
 
 

@@ -29,6 +29,9 @@ class SettingsPatch(_Patch):
     repermission_days: Union[Annotated[int, Meta(ge=7, le=365)], UnsetType] = UNSET
     package_days: Union[Annotated[int, Meta(ge=1, le=365)], UnsetType] = UNSET
     default_locale: Union[Literal["fr", "en"], UnsetType] = UNSET
+    # IANA name (Europe/Paris); dates shown to people are in it. Checked
+    # against the zone database in tenants.service (optinbase.i18n.is_time_zone).
+    time_zone: Union[Annotated[str, Meta(min_length=1, max_length=64)], UnsetType] = UNSET
     sender: Union[Line, UnsetType] = UNSET
     receipt_email: Union[bool, UnsetType] = UNSET
     address: Union[Annotated[str, Meta(max_length=500)], UnsetType] = UNSET  # may span lines

@@ -9,7 +9,7 @@ import time
 import uuid
 from typing import Any, Optional
 
-from optinbase import audit
+from optinbase import audit, i18n
 from optinbase.context import TenantContext
 from optinbase.errors import Conflict, Invalid, NotFound, invalid_field
 from optinbase.normalise import normalise_email, single_line
@@ -33,6 +33,12 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 def _check_slug(slug: str) -> None:
     if not SLUG.match(slug):
         raise invalid_field("slug", "must be 1-63 lower-case letters, digits or dashes")
+
+
+def _check_time_zone(settings: dict[str, Any]) -> None:
+    if "time_zone" in settings and not i18n.is_time_zone(settings["time_zone"]):
+        raise invalid_field("settings.time_zone",
+                            "must be an IANA time zone name such as Europe/Paris or UTC")
 
 
 async def create_agency(slug: str, name: str) -> uuid.UUID:
@@ -69,6 +75,9 @@ async def create_tenant(
         agency_id = agency["id"]
     if await repository.tenant_by_slug(slug):
         raise Conflict(f"tenant {slug!r} already exists")
+    settings = {**DEFAULT_SETTINGS, "time_zone": i18n.default_time_zone(country),
+                **(settings or {})}
+    _check_time_zone(settings)
     record = TenantRecord(
         id=uuid.uuid4(),
         slug=slug,
@@ -77,7 +86,7 @@ async def create_tenant(
         dpo_email=dpo_email,
         country=country,
         agency_id=agency_id,
-        settings={**DEFAULT_SETTINGS, **(settings or {})},
+        settings=settings,
         secret=secrets.token_hex(32),
         created_at=dt.datetime.now(dt.timezone.utc),
     )
@@ -95,6 +104,7 @@ async def update_tenant(ctx: TenantContext, patch: TenantPatch) -> TenantRecord:
         raise NotFound("tenant not found")
     values = changes(patch)
     if "settings" in values:
+        _check_time_zone(changes(patch.settings))
         values["settings"] = {**record.settings, **changes(patch.settings)}
     if values.get("dpo_email"):
         try:

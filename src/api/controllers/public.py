@@ -8,71 +8,16 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.response import Template
 
 from api.envelope import link_subject
 from api.params import Ctx, Path, Tenant
 from api.problems import wants_json
+from api.rendering import form_error, page
 from consent.journey import pages, subscription
 from consent.journey.subscription import Choice, SubscribeIn
+from optinbase import i18n
 from optinbase.errors import DomainError, Invalid
-
-TEXTS: dict[str, dict[str, Any]] = {
-    "fr": {
-        "confirm_title": "Confirmer votre inscription",
-        "confirm_intro": "Vous avez demandé à recevoir « {purpose} » de {tenant} par {channel}.",
-        "notice_shown": "Le texte qui vous a été présenté :",
-        "confirm_button": "Confirmer",
-        "confirm_ignore": "Si vous n'êtes pas à l'origine de cette demande, fermez simplement cette page.",
-        "confirmed": "Merci : votre inscription à « {purpose} » de {tenant} est confirmée.",
-        "expired": "Ce lien a expiré. Inscrivez-vous à nouveau pour recevoir un nouveau lien.",
-        "replaced": "Ce lien n'est plus valable : la demande a été remplacée ou retirée.",
-        "unsubscribe_title": "Se désinscrire",
-        "unsubscribe_intro": "Ne plus recevoir « {purpose} » de {tenant} par {channel} ?",
-        "unsubscribe_button": "Me désinscrire",
-        "unsubscribed": "C'est fait : vous ne recevrez plus « {purpose} » de {tenant} par {channel}.",
-        "error_title": "Lien non valable",
-        "subscribe_title": "S'inscrire",
-        "email_label": "Adresse e-mail (obligatoire)",
-        "phone_label": "Téléphone mobile (facultatif)",
-        "by_channel": "J'accepte, par {channel}",
-        "subscribe_button": "M'inscrire",
-        "check_mail": "Merci ! Ouvrez l'e-mail que nous venons d'envoyer pour confirmer votre inscription.",
-        "preferences_title": "Vos préférences",
-        "save_button": "Enregistrer mes choix",
-        "saved": "Vos choix sont enregistrés.",
-        "too_many": "Trop de tentatives depuis cette adresse ; réessayez plus tard.",
-        "channels": {"email": "e-mail", "sms": "SMS", "phone": "téléphone", "postal": "courrier",
-                     "social_ads": "publicité sur les réseaux sociaux", "push": "notification"},
-    },
-    "en": {
-        "confirm_title": "Confirm your subscription",
-        "confirm_intro": "You asked to receive \u201c{purpose}\u201d from {tenant} by {channel}.",
-        "notice_shown": "The text you were shown:",
-        "confirm_button": "Confirm",
-        "confirm_ignore": "If you did not ask for this, just close this page.",
-        "confirmed": "Thank you: your subscription to \u201c{purpose}\u201d from {tenant} is confirmed.",
-        "expired": "This link has expired. Subscribe again to get a new one.",
-        "replaced": "This link is no longer valid: the request was replaced or withdrawn.",
-        "unsubscribe_title": "Unsubscribe",
-        "unsubscribe_intro": "Stop receiving \u201c{purpose}\u201d from {tenant} by {channel}?",
-        "unsubscribe_button": "Unsubscribe me",
-        "unsubscribed": "Done: you will no longer receive \u201c{purpose}\u201d from {tenant} by {channel}.",
-        "error_title": "Invalid link",
-        "subscribe_title": "Subscribe",
-        "email_label": "E-mail address (required)",
-        "phone_label": "Mobile phone (optional)",
-        "by_channel": "I agree, by {channel}",
-        "subscribe_button": "Subscribe",
-        "check_mail": "Thank you! Open the e-mail we just sent to confirm your subscription.",
-        "preferences_title": "Your preferences",
-        "save_button": "Save my choices",
-        "saved": "Your choices are saved.",
-        "too_many": "Too many attempts from this address; please try again later.",
-        "channels": {"email": "e-mail", "sms": "SMS", "phone": "phone", "postal": "post",
-                     "social_ads": "social media advertising", "push": "notification"},
-    },
-}
+from optinbase.i18n import N_
 
 _STATUS = {"expired": 410, "replaced": 410}
 
@@ -117,14 +62,13 @@ def client_of(request: Request) -> tuple[str | None, str | None]:
             request.headers.get("user-agent"))
 
 
-def _page(request: Request, template: str, title_key: str, view: pages.LinkView) -> Response:
+def _page(request: Request, tenant: Any, template: str, title: str,
+          view: pages.LinkView) -> Response:
     status = _STATUS.get(view.state, 200)
     if wants_json(request):
         return Response(msgspec.to_builtins(view), status_code=status)
-    texts = TEXTS.get(view.language, TEXTS["en"])
-    return Template(template_name=template, status_code=status,
-                    context={"view": view, "t": texts, "lang": view.language,
-                             "title": texts[title_key]})
+    return page(template, language=view.language, tenant=tenant, title=title, status=status,
+                view=view)
 
 
 class PublicPages(Controller):
@@ -138,20 +82,20 @@ class PublicPages(Controller):
     @get("/confirm/{token:str}", opt=link_subject(pages.confirmation_tenant))
     async def show_confirm(self, request: Request, ctx: Ctx, tenant: Tenant,
                            token: Path[str]) -> Response:
-        return _page(request, "confirm.html", "confirm_title",
+        return _page(request, tenant, "confirm.html", N_("confirm.title"),
                      await pages.show_confirmation(ctx, tenant, token))
 
     @post("/confirm/{token:str}", status_code=200, opt=link_subject(pages.confirmation_tenant))
     async def confirm(self, request: Request, ctx: Ctx, tenant: Tenant,
                       token: Path[str]) -> Response:
         ip, agent = client_of(request)
-        return _page(request, "confirm.html", "confirm_title",
+        return _page(request, tenant, "confirm.html", N_("confirm.title"),
                      await pages.confirm(ctx, tenant, token, ip, agent, _gpc(request)))
 
     @get("/unsubscribe/{token:str}", opt=link_subject(pages.subscriber_tenant))
     async def show_unsubscribe(self, request: Request, ctx: Ctx, tenant: Tenant,
                                token: Path[str]) -> Response:
-        return _page(request, "unsubscribe.html", "unsubscribe_title",
+        return _page(request, tenant, "unsubscribe.html", N_("unsubscribe.title"),
                      await pages.show_unsubscribe(ctx, tenant, token))
 
     # RFC 8058: mail clients POST `List-Unsubscribe=One-Click` with no cookie,
@@ -160,7 +104,7 @@ class PublicPages(Controller):
     async def unsubscribe(self, request: Request, ctx: Ctx, tenant: Tenant,
                           token: Path[str]) -> Response:
         ip, agent = client_of(request)
-        return _page(request, "unsubscribe.html", "unsubscribe_title",
+        return _page(request, tenant, "unsubscribe.html", N_("unsubscribe.title"),
                      await pages.unsubscribe(ctx, tenant, token, ip, agent, _gpc(request)))
 
     @get("/{slug:str}/subscribe")
@@ -169,19 +113,20 @@ class PublicPages(Controller):
                                                request.headers.get("accept-language", ""))
         if wants_json(request):
             return Response(msgspec.to_builtins(form))
-        return _form_page(form, done=False)
+        return _form_page(form, tenant, done=False)
 
     @post("/{slug:str}/subscribe", status_code=200)
     async def subscribe(self, request: Request, ctx: Ctx, tenant: Tenant) -> Response:
         ip, agent = client_of(request)
         form = await pages.show_subscribe_form(ctx, tenant,
                                                request.headers.get("accept-language", ""))
-        texts = TEXTS[form.language]
         as_json = wants_json(request) or sends_json(request)
         if not subscribe_limiter.allow(ip or "?"):
+            too_many = TooManyRequests("Too many attempts from this address; please try again"
+                                       " later.", msgid=N_("subscribe.too_many"))
             if as_json:
-                raise TooManyRequests(texts["too_many"])
-            return _form_page(form, done=False, error=texts["too_many"], status=429)
+                raise too_many
+            return _form_page(form, tenant, done=False, error=too_many, status=429)
         fields: dict[str, Any] = {}
         try:
             if sends_json(request):
@@ -190,7 +135,7 @@ class PublicPages(Controller):
                 posted = await request.form()
                 fields = {"email": posted.get("email", ""), "phone": posted.get("phone") or None}
                 if posted.get("website"):  # the honeypot: a bot filled the invisible field
-                    return _form_page(form, done=True)
+                    return _form_page(form, tenant, done=True)
                 choices = []
                 for value in posted.getall("consent", []):
                     purpose, _, channel = value.partition(":")
@@ -203,21 +148,22 @@ class PublicPages(Controller):
         except (msgspec.ValidationError, msgspec.DecodeError) as error:
             if as_json:
                 raise Invalid(str(error)) from None
-            return _form_page(form, done=False, error=str(error), status=422,
+            return _form_page(form, tenant, done=False, error=error, status=422,
                               email=fields.get("email", ""), phone=fields.get("phone"))
         except Invalid as error:
             if as_json:
                 raise
-            return _form_page(form, done=False, error=error.detail, status=422,
+            return _form_page(form, tenant, done=False, error=error, status=422,
                               email=fields.get("email", ""), phone=fields.get("phone"))
         if as_json:
             return Response({"status": "confirmation_sent"}, status_code=202)
-        return _form_page(form, done=True)
+        return _form_page(form, tenant, done=True)
 
     @get("/preferences/{token:str}", opt=link_subject(pages.subscriber_tenant))
     async def show_preferences(self, request: Request, ctx: Ctx, tenant: Tenant,
                                token: Path[str]) -> Response:
-        return _preferences_page(request, await pages.show_preferences(ctx, tenant, token))
+        return _preferences_page(request, tenant,
+                                 await pages.show_preferences(ctx, tenant, token))
 
     @post("/preferences/{token:str}", status_code=200, opt=link_subject(pages.subscriber_tenant))
     async def save_preferences(self, request: Request, ctx: Ctx, tenant: Tenant,
@@ -228,26 +174,24 @@ class PublicPages(Controller):
         notices = {k[len("notice."):]: v for k, v in posted.items() if k.startswith("notice.")}
         view = await pages.save_preferences(ctx, tenant, token, chosen, notices, ip=ip,
                                             user_agent=agent, gpc=_gpc(request))
-        return _preferences_page(request, view)
+        return _preferences_page(request, tenant, view)
 
 
 def sends_json(request: Request) -> bool:
     return request.headers.get("content-type", "").startswith("application/json")
 
 
-def _form_page(form: Any, *, done: bool, error: str | None = None, status: int = 200,
-               email: str = "", phone: str | None = None) -> Response:
-    texts = TEXTS[form.language]
-    return Template(template_name="subscribe.html", status_code=status,
-                    context={"form": form, "t": texts, "lang": form.language, "done": done,
-                             "error": error, "view": form, "title": texts["subscribe_title"],
-                             "email": email, "phone": phone})
+def _form_page(form: pages.FormView, tenant: Any, *, done: bool,
+               error: Exception | None = None, status: int = 200, email: str = "",
+               phone: str | None = None) -> Response:
+    texts = i18n.texts(form.language, tenant)
+    return page("subscribe.html", language=form.language, tenant=tenant,
+                title=N_("subscribe.title"), status=status, form=form, view=form, done=done,
+                error=form_error(texts, error) if error else None, email=email, phone=phone)
 
 
-def _preferences_page(request: Request, view: Any) -> Response:
+def _preferences_page(request: Request, tenant: Any, view: pages.PreferencesView) -> Response:
     if wants_json(request):
         return Response(msgspec.to_builtins(view))
-    texts = TEXTS.get(view.language, TEXTS["en"])
-    return Template(template_name="preferences.html",
-                    context={"view": view, "t": texts, "lang": view.language,
-                             "title": texts["preferences_title"]})
+    return page("preferences.html", language=view.language, tenant=tenant,
+                title=N_("preferences.title"), view=view)

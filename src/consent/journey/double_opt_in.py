@@ -14,13 +14,15 @@ import struct
 import uuid
 from typing import Any, NamedTuple, Optional
 
-from consent import receipts, sealed, tokens
+from consent import contacts, receipts, sealed, tokens
 from consent.ledger import chain, states
+from consent.schemas import CHANNEL_NAMES
 from messaging.outbox import TRANSACTIONAL, enqueue_email
-from optinbase import db
+from optinbase import db, i18n
 from optinbase.context import TenantContext
 from optinbase.db import db_uuid
 from optinbase.errors import Gone, NotFound, invalid_field
+from optinbase.i18n import N_
 from tenants.repository import TenantRecord
 
 _DOMAIN = b"optinbase-confirm\x00"
@@ -63,29 +65,6 @@ def lifetime(tenant: TenantRecord) -> dt.timedelta:
     return dt.timedelta(hours=int(tenant.settings.get("confirmation_token_hours") or 72))
 
 
-def locale_of(contact: Any, tenant: TenantRecord) -> str:
-    for candidate in (contact["locale"], contact["language"], tenant.settings.get("default_locale")):
-        if candidate and candidate[:2].lower() in ("fr", "en"):
-            return candidate[:2].lower()
-    return "en"
-
-
-_TEXTS = {
-    "fr": ("Confirmez votre inscription — {tenant}",
-           "Bonjour,\n\nVous avez demandé à recevoir de {tenant} : {purpose}.\n"
-           "Pour confirmer, ouvrez ce lien puis appuyez sur le bouton « Confirmer » :\n\n{link}\n\n"
-           "Ce lien expire le {expires}. Si vous n'êtes pas à l'origine de cette demande,"
-           " ignorez ce message : rien ne sera envoyé.\n\n"
-           "Vos préférences, à tout moment : {preferences}\n"),
-    "en": ("Please confirm your subscription — {tenant}",
-           "Hello,\n\nYou asked {tenant} for: {purpose}.\n"
-           "To confirm, open this link and press the \"Confirm\" button:\n\n{link}\n\n"
-           "The link expires on {expires}. If you did not ask for this, ignore this message:"
-           " nothing will be sent.\n\n"
-           "Your preferences, at any time: {preferences}\n"),
-}
-
-
 async def request_confirmation(
     ctx: TenantContext, tenant: TenantRecord, contact: Any, requested: list[tuple[dict, str]],
     *, secret_key: str, public_url: str,
@@ -100,15 +79,18 @@ async def request_confirmation(
     unsubscribe = tokens.make_token(
         secret_key, ctx.tenant_id, event["contact_id"], event["purpose_id"], event["channel"]
     )
-    language = locale_of(contact, tenant)
-    subject, text = _TEXTS[language]
-    listed = ", ".join(f"{name} ({e['channel']})" for e, name in requested)
-    values = {"tenant": tenant.name, "purpose": listed, "channel": event["channel"],
-              "link": link, "expires": expires.strftime("%Y-%m-%d %H:%M UTC"),
-              "preferences": f"{public_url}/p/preferences/{unsubscribe}"}
+    language = i18n.choose(tenant, person=contacts.locales(contact))
+    texts = i18n.texts(language, tenant)
+    listed = ", ".join(texts.gettext("mail.purpose_item", purpose=name,
+                                     channel=texts.gettext(CHANNEL_NAMES[e["channel"]]))
+                       for e, name in requested)
     await enqueue_email(
-        ctx.tenant_id, to=contact["email"], subject=subject.format(**values),
-        text=text.format(**values), contact_id=event["contact_id"], priority=TRANSACTIONAL,
+        ctx.tenant_id, to=contact["email"],
+        subject=texts.gettext("mail.confirm.subject", tenant=tenant.name),
+        text=texts.gettext("mail.confirm.body", tenant=tenant.name, purposes=listed, link=link,
+                           expires=expires,
+                           preferences=f"{public_url}/p/preferences/{unsubscribe}"),
+        contact_id=event["contact_id"], priority=TRANSACTIONAL,
         headers={
             "List-Unsubscribe": f"<{public_url}/p/unsubscribe/{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -135,7 +117,8 @@ async def pending_request(confirmation: Confirmation) -> Any:
     """The request behind a link, in the caller's transaction for its tenant."""
     row = await db.fetchrow(_REQUEST, confirmation.tenant_id, confirmation.event_id)
     if row is None or row["contact_id"] is None:
-        raise NotFound("this confirmation link is not valid")
+        raise NotFound("this confirmation link is not valid",
+                       msgid=N_("error.confirm_link_invalid"))
     return row
 
 

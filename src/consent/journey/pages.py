@@ -14,19 +14,21 @@ from typing import Optional
 
 import msgspec
 
-from consent import tokens
+from consent import contacts, tokens
 from consent.journey import double_opt_in, subscription
 from consent.ledger import chain, states
-from optinbase import db
+from optinbase import db, i18n
 from optinbase.context import TenantContext
 from optinbase.db import db_uuid
 from optinbase.errors import NotFound
+from optinbase.i18n import N_
 from optinbase.settings import get_settings
 from tenants.repository import TenantRecord
 
 
 class LinkView(msgspec.Struct, kw_only=True):
-    """What a page shows about a link; `state` says what happened or can happen."""
+    """What a page shows about a link; `state` says what happened or can happen;
+    `language`: the person's (optinbase.i18n.choose), the page's and its texts'."""
 
     state: str  # pending | confirmed | expired | replaced | subscribed | unsubscribed
     tenant: str
@@ -40,7 +42,8 @@ class LinkView(msgspec.Struct, kw_only=True):
 def _confirmation(token: str, ctx: Optional[TenantContext] = None) -> double_opt_in.Confirmation:
     confirmation = double_opt_in.read_token(get_settings().secret_key, token)
     if confirmation is None or (ctx is not None and confirmation.tenant_id != ctx.tenant_id):
-        raise NotFound("this confirmation link is not valid")
+        raise NotFound("this confirmation link is not valid",
+                       msgid=N_("error.confirm_link_invalid"))
     return confirmation
 
 
@@ -51,7 +54,7 @@ def confirmation_tenant(token: str) -> uuid.UUID:
 def _view(row, tenant, state: str) -> LinkView:
     return LinkView(
         state=state, tenant=tenant.name, purpose=row["purpose_name"], channel=row["channel"],
-        language=double_opt_in.locale_of(row, tenant), notice_text=row["notice_text"],
+        language=i18n.choose(tenant, person=contacts.locales(row)), notice_text=row["notice_text"],
         notice_language=row["notice_language"],
     )
 
@@ -100,14 +103,14 @@ async def _subscription(link: tokens.LinkToken):
         link.channel, link.tenant_id, link.contact_id,
     )
     if row is None:
-        raise NotFound("this link is not valid")
+        raise NotFound("this link is not valid", msgid=N_("error.link_invalid"))
     return row
 
 
 def _link(token: str, ctx: Optional[TenantContext] = None) -> tokens.LinkToken:
     link = tokens.verify_token(get_settings().secret_key, token)
     if link is None or (ctx is not None and link.tenant_id != ctx.tenant_id):
-        raise NotFound("this link is not valid")
+        raise NotFound("this link is not valid", msgid=N_("error.link_invalid"))
     return link
 
 
@@ -137,7 +140,7 @@ async def honour_gpc(ctx: TenantContext, contact_id, ip: Optional[str],
 
 def _unsubscribe_view(row, tenant, channel: str, state: str) -> LinkView:
     return LinkView(state=state, tenant=tenant.name, purpose=row["purpose_name"], channel=channel,
-                    language=double_opt_in.locale_of(row, tenant))
+                    language=i18n.choose(tenant, person=contacts.locales(row)))
 
 
 async def show_unsubscribe(ctx: TenantContext, tenant: TenantRecord, token: str) -> LinkView:
@@ -171,21 +174,13 @@ async def unsubscribe(ctx: TenantContext, tenant: TenantRecord, token: str, ip: 
 class FormView(msgspec.Struct, kw_only=True):
     tenant: str
     slug: str
-    language: str
+    language: str  # nobody is known yet: the browser's, else the tenant's
     offers: list
-
-
-def page_language(tenant, accept_language: str) -> str:
-    preferred = (accept_language or "").split(",")[0].strip()[:2].lower()
-    if preferred in ("fr", "en"):
-        return preferred
-    default = str(tenant.settings.get("default_locale") or "en")[:2].lower()
-    return default if default in ("fr", "en") else "en"
 
 
 async def show_subscribe_form(ctx: TenantContext, tenant: TenantRecord,
                               accept_language: str) -> FormView:
-    language = page_language(tenant, accept_language)
+    language = i18n.choose(tenant, accept_language=accept_language)
     offers = await subscription.offers(ctx, language)
     return FormView(tenant=tenant.name, slug=tenant.slug, language=language, offers=offers)
 
@@ -212,7 +207,7 @@ class PreferencesView(msgspec.Struct, kw_only=True):
 async def _preferences(ctx, tenant, contact_id) -> PreferencesView:
 
     contact = await subscription.find_contact_or_404(ctx, contact_id)
-    language = double_opt_in.locale_of(contact, tenant)
+    language = i18n.choose(tenant, person=contacts.locales(contact))
     current = {(r["key"], r["channel"]): r["status"] for r in await db.fetch(
         "SELECT p.key, s.channel, s.status FROM consent_state s JOIN purpose p"
         " ON p.tenant_id = s.tenant_id AND p.id = s.purpose_id"
@@ -245,7 +240,8 @@ async def save_preferences(ctx: TenantContext, tenant: TenantRecord, token: str,
     changes = []
     for row in view.rows:
         if notices.get(row.purpose, row.notice_id) != row.notice_id:
-            raise NotFound("the page was out of date; please reload it")
+            raise NotFound("the page was out of date; please reload it",
+                           msgid=N_("error.page_out_of_date"), person=(view.language,))
         for channel, status in row.channels.items():
             want = (row.purpose, channel) in chosen and not (gpc and channel == "social_ads")
             action = None

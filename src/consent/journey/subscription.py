@@ -23,6 +23,7 @@ from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.db import db_uuid
 from optinbase.errors import NotFound, invalid_field
+from optinbase.i18n import N_
 from optinbase.settings import get_settings
 from tenants.repository import TenantRecord
 
@@ -84,13 +85,14 @@ async def subscribe(
     so the form reveals nothing about the base."""
 
     if not data.consents:
-        raise invalid_field("consents", "choose at least one box")
+        raise invalid_field("consents", "choose at least one box", N_("form.choose_a_box"))
     available = {(o.purpose, c): o for o in await offers(ctx, "") for c in o.channels}
     wanted = []
     for index, choice in enumerate(data.consents):
         offer = available.get((choice.purpose, choice.channel))
         if offer is None or offer.notice_id != choice.notice_id:
-            raise invalid_field(f"consents[{index}]", "this box is not offered by the form")
+            raise invalid_field(f"consents[{index}]", "this box is not offered by the form",
+                                N_("form.box_not_offered"))
         wanted.append((choice, offer))
     values = contacts.normalised(ctx, {"email": data.email, "phone": data.phone})
     contact_id = await contacts.find_by_identifiers(ctx, values)
@@ -135,5 +137,5 @@ async def subscribe(
 async def find_contact_or_404(ctx: TenantContext, contact_id: uuid.UUID) -> Any:
     row = await contacts.find_contact(ctx, contact_id)
     if row is None:
-        raise NotFound("this link is not valid")
+        raise NotFound("this link is not valid", msgid=N_("error.link_invalid"))
     return row

@@ -34,6 +34,7 @@ from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.db import db_uuid
 from optinbase.errors import Conflict, Invalid, invalid_field
+from optinbase.i18n import N_
 from optinbase.normalise import normalise_email, normalise_phone
 
 VERIFY_HOURS = 72  # tenant setting `request_verification_hours`
@@ -65,7 +66,8 @@ def identifier(ctx: TenantContext, email: Optional[str], phone: Optional[str]) -
     given = [(k, v) for k, v in (("email", email), ("phone", phone)) if v]
     if len(given) != 1:
         raise Invalid("give exactly one of email or phone",
-                      errors=[{"field": "email", "message": "exactly one of email or phone"}])
+                      errors=[{"field": "email", "message": "exactly one of email or phone"}],
+                      msgid=N_("form.email_invalid"))
     kind, value = given[0]
     try:
         return kind, normalise_email(value) if kind == "email" else normalise_phone(value, ctx.country)
@@ -184,7 +186,8 @@ async def verify_by_link(ctx: TenantContext, link: links.Link, now: dt.datetime)
     if request["status"] != "unverified":
         return request  # already verified (or closed): the status page says where it stands
     if link.expires_at <= now:
-        raise LinkGone("this link has expired; please send your request again")
+        raise LinkGone("this link has expired; please send your request again",
+                       msgid=N_("error.request_link_expired"), person=mail.person_of(request))
     return await _verified(ctx, request, "link", {})
 
 

@@ -26,6 +26,7 @@ from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.db import db_uuid
 from optinbase.errors import Conflict, NotFound, invalid_field
+from optinbase.i18n import N_
 
 
 async def extend(ctx: TenantContext, request_id: uuid.UUID, data: ExtendIn) -> RequestOut:
@@ -119,11 +120,13 @@ async def package_of(ctx: TenantContext, request_id: uuid.UUID,
     now = now or dt.datetime.now(dt.timezone.utc)
     request = await find(ctx, request_id)
     if request["kind"] not in ("access", "portability") or request["status"] != "completed":
-        raise NotFound("no package for this request")
+        raise NotFound("no package for this request", msgid=N_("error.no_package"),
+                       person=mail.person_of(request))
     data = await db.fetchval(
         "SELECT package FROM data_subject_request WHERE tenant_id = {} AND id = {}",
         ctx.tenant_id, db_uuid(request["id"]),
     )
     if data is None or request["package_expires_at"] is None or request["package_expires_at"] <= now:
-        raise LinkGone("the package has expired")
+        raise LinkGone("the package has expired", msgid=N_("error.package_expired"),
+                       person=mail.person_of(request))
     return request, bytes(data)

@@ -18,6 +18,7 @@ from typing import Callable, NamedTuple, Optional
 from consent import sealed
 from optinbase.context import TenantContext
 from optinbase.errors import NotFound
+from optinbase.i18n import N_
 from optinbase.settings import get_settings
 
 _DOMAIN = b"optinbase-request-link\x00"
@@ -58,7 +59,7 @@ def open_link(token: str, use: str) -> Link:
     answers as a link that does not exist."""
     link = read(get_settings().secret_key, token, use)
     if link is None:
-        raise NotFound("this link is not valid")
+        raise NotFound("this link is not valid", msgid=N_("error.link_invalid"))
     return link
 
 
@@ -72,5 +73,5 @@ def open_for(ctx: TenantContext, token: str, use: str) -> Link:
     """`open_link`, for the tenant the envelope resolved from the same token."""
     link = open_link(token, use)
     if link.tenant_id != ctx.tenant_id:
-        raise NotFound("this link is not valid")
+        raise NotFound("this link is not valid", msgid=N_("error.link_invalid"))
     return link

@@ -15,18 +15,27 @@ import msgspec
 from msgspec import Meta
 
 from consent.requests import intake, lifecycle, links
-from consent.requests.mail import KIND_NAMES, language_of, status_url
+from consent.requests.mail import language_of, person_of, status_url
 from consent.requests.records import (
     Duplicate,
     LinkGone,
     find,
     record_event,
 )
-from consent.requests.schemas import KINDS, Kind, RequestIn
+from consent.requests.schemas import KIND_NAMES, KINDS, Kind, RequestIn
+from optinbase import db, i18n
 from optinbase.context import TenantContext
 from optinbase.db import db_uuid
+from optinbase.i18n import N_
 from optinbase.settings import get_settings
 from tenants.repository import TenantRecord
+
+# Where a request stands, as its page says it (messages of optinbase.i18n).
+STATE_NAMES = {
+    "unverified": N_("request.state.unverified"), "verified": N_("request.state.verified"),
+    "completed": N_("request.state.completed"), "rejected": N_("request.state.rejected"),
+    "lapsed": N_("request.state.lapsed"),
+}
 
 
 class PublicRequestIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -37,7 +46,7 @@ class PublicRequestIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class FormView(msgspec.Struct, kw_only=True):
     tenant: str
-    language: str
+    language: str  # nobody is known yet: the browser's, else the tenant's
     kinds: list[tuple[str, str]]  # (kind, its name in the page's language)
 
 
@@ -58,16 +67,11 @@ class RequestView(msgspec.Struct, kw_only=True):
     status_url: Optional[str] = None
 
 
-def _language(tenant, accept_language: str) -> str:
-    if accept_language[:2].lower() in ("fr", "en"):
-        return accept_language[:2].lower()
-    return language_of(None, tenant)
-
-
 def form(tenant: TenantRecord, accept_language: str) -> FormView:
-    language = _language(tenant, accept_language)
+    language = i18n.choose(tenant, accept_language=accept_language)
+    texts = i18n.texts(language, tenant)
     return FormView(tenant=tenant.name, language=language,
-                    kinds=[(k, KIND_NAMES[language][k]) for k in KINDS])
+                    kinds=[(k, texts(KIND_NAMES[k])) for k in KINDS])
 
 
 async def submit(ctx: TenantContext, data: PublicRequestIn, language: str) -> None:
@@ -84,7 +88,7 @@ async def submit(ctx: TenantContext, data: PublicRequestIn, language: str) -> No
 
 async def _view(ctx, tenant, request, state: Optional[str] = None) -> RequestView:
     settings = get_settings()
-    language = language_of(request["locale"], tenant)
+    language = language_of(request, tenant)
     package_url = None
     expires = request["package_expires_at"]
     now = dt.datetime.now(dt.timezone.utc)
@@ -93,12 +97,20 @@ async def _view(ctx, tenant, request, state: Optional[str] = None) -> RequestVie
         package_url = f"{settings.public_url}/p/requests/package/{token}"
     return RequestView(
         state=state or request["status"], tenant=tenant.name, language=language,
-        kind=request["kind"], kind_name=KIND_NAMES[language][request["kind"]],
+        kind=request["kind"], kind_name=i18n.texts(language, tenant)(KIND_NAMES[request["kind"]]),
         received_at=request["received_at"], due_at=request["due_at"],
         outcome=request["outcome"] if request["status"] in ("completed", "rejected") else "",
         package_url=package_url, package_expires_at=expires if package_url else None,
         status_url=status_url(settings.secret_key, settings.public_url, tenant.id, request),
     )
+
+
+async def _person(ctx: TenantContext, request_id) -> Optional[tuple[Optional[str]]]:
+    """Whom a link is for (None: no such request), so that an error page about
+    their request speaks their language too."""
+    row = await db.fetchrow("SELECT locale FROM data_subject_request WHERE tenant_id = {}"
+                            " AND id = {}", ctx.tenant_id, request_id)
+    return None if row is None else person_of(row)
 
 
 async def show_verify(ctx: TenantContext, tenant: TenantRecord, token: str) -> RequestView:
@@ -107,7 +119,8 @@ async def show_verify(ctx: TenantContext, tenant: TenantRecord, token: str) -> R
     request = await find(ctx, link.subject_id)
     state = "pending" if request["status"] == "unverified" else None
     if state == "pending" and link.expires_at <= dt.datetime.now(dt.timezone.utc):
-        raise LinkGone("this link has expired; please send your request again")
+        raise LinkGone("this link has expired; please send your request again",
+                       msgid=N_("error.request_link_expired"), person=person_of(request))
     return await _view(ctx, tenant, request, state)
 
 
@@ -120,7 +133,8 @@ async def verify(ctx: TenantContext, tenant: TenantRecord, token: str) -> Reques
 async def status(ctx: TenantContext, tenant: TenantRecord, token: str) -> RequestView:
     link = links.open_for(ctx, token, "status")
     if link.expires_at <= dt.datetime.now(dt.timezone.utc):
-        raise LinkGone("this link has expired")
+        raise LinkGone("this link has expired", msgid=N_("error.link_expired"),
+                       person=await _person(ctx, link.subject_id))
     return await _view(ctx, tenant, await find(ctx, link.subject_id))
 
 
@@ -129,7 +143,8 @@ async def package(ctx: TenantContext, tenant: TenantRecord, token: str) -> tuple
     link = links.open_for(ctx, token, "package")
     now = dt.datetime.now(dt.timezone.utc)
     if link.expires_at <= now:
-        raise LinkGone("this download link has expired")
+        raise LinkGone("this download link has expired", msgid=N_("error.package_expired"),
+                       person=await _person(ctx, link.subject_id))
     request, data = await lifecycle.package_of(ctx, link.subject_id, now)
     await record_event(ctx, link.subject_id, "package_downloaded", {"by": "subject"})
     return f"{tenant.slug}-{request['kind']}-{str(db_uuid(request['id']))[:8]}.zip", data

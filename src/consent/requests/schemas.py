@@ -10,6 +10,7 @@ import msgspec
 from msgspec import Meta
 
 from consent.schemas import ContactPatch, Input, Language
+from optinbase.i18n import N_
 
 Kind = Literal[
     "access", "portability", "rectification", "erasure", "withdrawal", "objection", "restriction",
@@ -17,6 +18,13 @@ Kind = Literal[
 KINDS: tuple[str, ...] = (
     "access", "portability", "rectification", "erasure", "withdrawal", "objection", "restriction",
 )
+# What the person reads for each kind (messages of optinbase.i18n's catalogues).
+KIND_NAMES: dict[str, str] = {
+    "access": N_("request.kind.access"), "portability": N_("request.kind.portability"),
+    "rectification": N_("request.kind.rectification"), "erasure": N_("request.kind.erasure"),
+    "withdrawal": N_("request.kind.withdrawal"), "objection": N_("request.kind.objection"),
+    "restriction": N_("request.kind.restriction"),
+}
 OPEN = ("unverified", "verified")
 Note = Annotated[str, Meta(max_length=5000)]
 Reason = Annotated[str, Meta(min_length=1, max_length=2000)]

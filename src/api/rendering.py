@@ -1,0 +1,60 @@
+"""Subscriber pages as HTML: a template, the language the page was given
+(chosen once, by optinbase.i18n.choose, where the page learnt whom it is for)
+and that language's catalogue, dates in the tenant's time zone.
+
+Templates hold no words of their own: they call `_("message.id", name=value)`
+(and `_.date(...)`), so restyling a template never touches a text and
+tests/optinbase/test_catalogues.py can check every text is in both catalogues."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+import msgspec
+from litestar.response import Template
+
+from consent.schemas import CHANNEL_NAMES
+from optinbase import i18n
+from optinbase.errors import DomainError
+from optinbase.i18n import N_
+
+
+def page(template: str, *, language: str, tenant: Any, title: str, status: int = 200,
+         headers: Optional[dict[str, str]] = None, **context: Any) -> Template:
+    """`title`: the message id of the page's heading."""
+    texts = i18n.texts(language, tenant)
+    return Template(template_name=template, status_code=status, headers=headers, context={
+        "_": texts, "lang": texts.language, "title": texts(title), "channels": CHANNEL_NAMES,
+        "view": None, **context})
+
+
+# A form field's own message, when the error does not name one (msgspec's
+# messages are English and for developers: "Expected `str` - at `$.kind`").
+_FIELD_TEXTS = {
+    "email": N_("form.email_invalid"), "phone": N_("form.phone_invalid"),
+    "consents": N_("form.choose_a_box"), "consents[]": N_("form.box_not_offered"),
+    "kind": N_("form.kind_invalid"), "note": N_("form.note_too_long"),
+}
+_PATH = re.compile(r"`\$\.([A-Za-z_]+)(\[)?|required field `([A-Za-z_]+)`")
+
+
+def _field(error: Exception) -> str:
+    if isinstance(error, DomainError):
+        errors = error.extra.get("errors") or [{}]
+        name = str(errors[0].get("field", ""))
+        return name.split("[")[0] + ("[]" if "[" in name else "")
+    match = _PATH.search(str(error))
+    if match is None:
+        return ""
+    return match.group(3) or match.group(1) + ("[]" if match.group(2) else "")
+
+
+def form_error(texts: i18n.Texts, error: Exception) -> str:
+    """What a form page says about a refused submission, in the page's language:
+    the error's own text, else the bad field's, else a general one."""
+    if isinstance(error, DomainError) and error.msgid:
+        return texts(error.msgid)
+    if isinstance(error, (DomainError, msgspec.ValidationError, msgspec.DecodeError)):
+        return texts(_FIELD_TEXTS.get(_field(error), N_("error.invalid")))
+    return texts(N_("error.invalid"))
