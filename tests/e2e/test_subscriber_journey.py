@@ -39,11 +39,18 @@ def test_double_opt_in_then_one_click_unsubscribe(installation, smtp, acme):
         mail = smtp.mail_to(anne)[0]  # delivered by the server's in-process worker
         assert mail["To"] == anne
         assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-        link = re.search(r"(http://\S+/p/confirm/\S+)", mail.get_content()).group(1)
+        # Anne's language (fr-FR), Paris time, French elision: "d'Acme SAS".
+        assert mail["Subject"] == "Confirmez votre inscription — Acme SAS"
+        assert mail["Content-Language"] == "fr"
+        text = mail.get_content()
+        assert "Vous avez demandé à recevoir d'Acme SAS : Les nouvelles (e-mail)." in text
+        assert "(heure de Paris)." in text and " UTC" not in text
+        link = re.search(r"(http://\S+/p/confirm/\S+)", text).group(1)
         unsubscribe = re.search(r"<([^>]+)>", mail["List-Unsubscribe"]).group(1)
 
-        page = public.get(link)
-        assert page.status_code == 200
+        page = public.get(link, headers={"Accept-Language": "en"})  # Anne's language wins
+        assert page.status_code == 200 and '<html lang="fr">' in page.text
+        assert "« Les nouvelles » d'Acme SAS par e-mail" in html.unescape(page.text)
         assert "J'accepte de recevoir les nouvelles d'Acme par e-mail." in html.unescape(page.text)
 
         def check() -> dict:
