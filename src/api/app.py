@@ -35,7 +35,7 @@ from api.controllers.webhooks import WebhookController
 from api.problems import to_problem
 from api.envelope import Envelope, current_context, current_tenant, resolve_subject
 from messaging.outbox import OutboxWorker
-from optinbase import db, process
+from optinbase import db, i18n, process
 from workers.housekeeping import run_periodic
 from optinbase.settings import Settings, get_settings
 from tenants.keys import KeyAuthenticator
@@ -51,6 +51,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     # Built now, so an unusable SMTP_URL or MAIL_FROM stops the start-up.
     worker = OutboxWorker.from_settings(settings) if settings.outbox_worker else None
+    # The text catalogues are read now (tens of ms): a broken one stops the start-up,
+    # and the first page does not wait for them.
+    for language in i18n.LANGUAGES:
+        i18n.translations(language)
 
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import string
 import zoneinfo
 from typing import Any
@@ -17,6 +18,15 @@ from optinbase.i18n.zones import time_zone_of
 
 # Per language, the format specs a catalogue may put after a value's name.
 _PARTICLES = {"fr": french.PARTICLES, "en": {}}
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain(text: str) -> bool:
+    """No `{name:spec}` in the message (its values are filled as they are)."""
+    return not _SPEC.search(text)
+
+
+_SPEC = re.compile(r"\{[^{}:]*:[^{}]*\}")
 
 
 def N_(msgid: str) -> str:
@@ -57,7 +67,11 @@ class Texts:
     def gettext(self, msgid: str, /, **values: Any) -> str:
         """The message `msgid` in this language, its `{names}` filled with `values`."""
         text = self._translations.gettext(msgid)
-        return self._formatter.vformat(text, (), values) if values else text
+        if not values:
+            return text
+        if _plain(text) and not any(isinstance(v, dt.date) for v in values.values()):
+            return text.format_map(values)  # nothing to elide or write out: str.format's speed
+        return self._formatter.vformat(text, (), values)
 
     __call__ = gettext
 
