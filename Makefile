@@ -3,6 +3,8 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 PG_TEST_DB ?= optinbase_test
+# Test processes (pytest-xdist); each gets a PostgreSQL database of its own.
+TEST_WORKERS ?= auto
 
 .PHONY: install migrate run test test-postgres bench messages clean
 
@@ -22,7 +24,7 @@ run: migrate
 
 # Runs on SQLite; on PostgreSQL too when TEST_POSTGRES_URL is set (see test-postgres).
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 # Prepares a local PostgreSQL (owner + application roles, fresh database) and
 # runs the whole suite on both engines.
@@ -30,7 +32,7 @@ test-postgres: install
 	scripts/prepare-postgres.sh $(PG_TEST_DB)
 	TEST_POSTGRES_URL=postgresql://optinbase_app@127.0.0.1:5432/$(PG_TEST_DB) \
 	TEST_POSTGRES_OWNER_URL=postgresql://optinbase_owner@127.0.0.1:5432/$(PG_TEST_DB) \
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 bench: install
 	bash bench/run.sh

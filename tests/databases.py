@@ -13,8 +13,9 @@ import os
 import tempfile
 from pathlib import Path
 from typing import AsyncIterator
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlunparse
 
+import asyncpg
 import pytest
 from piccolo.engine.base import Engine
 
@@ -27,6 +28,37 @@ if CITUS_URL:  # the same database as the application role
     _owner, _app = urlparse(CITUS_URL).username, urlparse(POSTGRES_URL).username or "optinbase_app"
     POSTGRES_OWNER_URL, POSTGRES_URL = CITUS_URL, CITUS_URL.replace(f"//{_owner}@", f"//{_app}@", 1)
 DISTRIBUTE = Path(__file__).parents[1] / "scripts" / "citus-distribute.sql"
+
+# Under pytest-xdist each worker process gets a PostgreSQL database of its own,
+# `<test database>_<worker>` (made by the owner role, which may create databases),
+# so workers never drop or migrate each other's schema.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_BASE_OWNER_URL = POSTGRES_OWNER_URL
+
+
+def _on_database(url: str, name: str) -> str:
+    return urlunparse(urlparse(url)._replace(path=f"/{name}"))
+
+
+if WORKER and POSTGRES_URL and not CITUS_URL:
+    _WORKER_DB = f"{urlparse(POSTGRES_URL).path.lstrip('/')}_{WORKER}"
+    POSTGRES_URL = _on_database(POSTGRES_URL, _WORKER_DB)
+    POSTGRES_OWNER_URL = _on_database(POSTGRES_OWNER_URL, _WORKER_DB)
+
+
+async def _create_worker_database() -> None:
+    """A fresh database for this worker, owned by the owner role; the
+    application role may connect (grants.sql gives it the rest)."""
+    name, app_role = urlparse(POSTGRES_URL).path.lstrip("/"), urlparse(POSTGRES_URL).username
+    conn = await asyncpg.connect(_BASE_OWNER_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC')
+        if app_role:
+            await conn.execute(f'GRANT CONNECT ON DATABASE "{name}" TO "{app_role}"')
+    finally:
+        await conn.close()
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -117,6 +149,8 @@ async def distribute() -> None:
 async def migrated_postgres() -> tuple[Engine, str]:
     """Drops the owner's objects, migrates, grants the app role, and returns an
     engine connected as the application role."""
+    if WORKER and not CITUS_URL:
+        await _create_worker_database()
     owner = db.engine_from_url(POSTGRES_OWNER_URL)
     db.use_engine(owner)
     await drop_own_objects()

@@ -12,12 +12,11 @@ from typing import AsyncIterator
 from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from admin.mount import admin_handlers
+from api import docs
 from api.auth import resolve_api_key
 from api.controllers.consents import ConsentCheckController, LedgerController, ledger_public_key
 from api.controllers.contacts import ContactController
@@ -103,25 +102,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
     app = Litestar(
-        route_handlers=[health, ready, ledger_public_key, v1, pages, *admin_handlers(settings, key_authenticator)],
+        route_handlers=[health, ready, ledger_public_key, docs.assets_router(), v1, pages, *admin_handlers(settings, key_authenticator)],
         lifespan=[database],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine
         ),
         exception_handlers={Exception: to_problem},
-        openapi_config=OpenAPIConfig(
-            title="Optinbase API",
-            version="1",
-            description="Consents with proof, per channel and purpose, for each tenant.",
-            path="/schema",
-            components=Components(
-                security_schemes={
-                    "apiKey": SecurityScheme(
-                        type="http", scheme="bearer", description="obk_<id>_<secret>"
-                    )
-                }
-            ),
-        ),
+        openapi_config=docs.openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
         logging_config=None,

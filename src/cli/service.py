@@ -9,6 +9,7 @@ import sys
 from urllib.parse import urlparse
 
 import uvicorn
+
 from cli.runtime import CommandError, as_owner, run
 from messaging.outbox import OutboxWorker
 from optinbase import schema
@@ -45,6 +46,16 @@ def _outbox_worker(**options: object) -> OutboxWorker:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     settings = get_settings()
+    try:
+        missing = run(schema.pending)
+    except Exception as exc:
+        if "permission" not in str(exc):
+            raise
+        raise CommandError("the application role cannot read the migration table: run"
+                           " `optinbase migrate` (it grants the role what it needs)") from None
+    if missing:
+        raise CommandError(f"the database is not migrated ({len(missing)} migration(s) missing,"
+                           f" e.g. {missing[0]}): run `optinbase migrate` first")
     if settings.outbox_worker:
         _outbox_worker()
     uvicorn.run(

@@ -73,10 +73,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> None:
 
 def cmd_staff_create(args: argparse.Namespace) -> None:
     as_owner()
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass("Password: ")
+    password = _password(args)
     user_id = run(
         lambda: service.create_staff(
             args.email, password, tenant_slug=args.tenant, agency_slug=args.agency,
@@ -84,6 +81,107 @@ def cmd_staff_create(args: argparse.Namespace) -> None:
         )
     )
     print(f"staff user {args.email} created ({user_id})")
+
+
+def _table(rows: list[list[str]], header: list[str]) -> None:
+    """Columns aligned, one row a line; `-` for nothing."""
+    rows = [[cell if cell not in ("", None) else "-" for cell in map(_cell, row)] for row in rows]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    if value is None:
+        return ""
+    return str(value)
+
+
+def cmd_tenants_list(args: argparse.Namespace) -> None:
+    as_owner()
+
+    async def load() -> list[list[str]]:
+        agencies = {a["id"]: a["slug"] for a in await repository.all_agencies()}
+        return [[t.slug, t.name, agencies.get(t.agency_id, ""), t.country, t.dpo_email,
+                 t.created_at] for t in await repository.all_tenants()]
+
+    _table(run(load), ["slug", "name", "agency", "country", "dpo", "created"])
+
+
+def cmd_tenants_attach(args: argparse.Namespace) -> None:
+    as_owner()
+    run(lambda: service.attach_tenant(args.slug, None if args.detach else args.agency))
+    print(f"tenant {args.slug} " + ("detached from its agency" if args.detach
+                                    else f"attached to agency {args.agency}"))
+
+
+def cmd_agencies_list(args: argparse.Namespace) -> None:
+    as_owner()
+
+    async def load() -> list[list[str]]:
+        tenants = await repository.all_tenants()
+        return [[a["slug"], a["name"], sum(t.agency_id == a["id"] for t in tenants),
+                 a["created_at"]] for a in await repository.all_agencies()]
+
+    _table(run(load), ["slug", "name", "tenants", "created"])
+
+
+def cmd_keys_list(args: argparse.Namespace) -> None:
+    """Key ids and what they may do; never a secret (only its hash is stored)."""
+    as_owner()
+
+    async def load() -> list[list[str]]:
+        tenant = await repository.tenant_by_slug(args.tenant)
+        if tenant is None:
+            raise NotFound(f"no tenant {args.tenant!r}")
+        async with envelope.control(tenant_id=tenant.id):
+            found = await repository.keys_of_tenant(tenant.id)
+        return [[k["key_id"], k["name"], " ".join(k["scopes"]) or "all", k["created_at"],
+                 k["last_used_at"], k["expires_at"], k["revoked_at"]] for k in found]
+
+    _table(run(load), ["key id", "name", "scopes", "created", "last used", "expires", "revoked"])
+
+
+def cmd_staff_list(args: argparse.Namespace) -> None:
+    as_owner()
+    rows = run(service.list_staff)
+    _table([[u["username"], "yes" if u["active"] else "no", "yes" if u["superuser"] else "",
+             "; ".join(u["memberships"])] for u in rows],
+           ["e-mail", "active", "superuser", "memberships"])
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return getpass.getpass("Password: ")
+
+
+def cmd_staff_set_password(args: argparse.Namespace) -> None:
+    as_owner()
+    password = _password(args)
+    run(lambda: service.set_password(args.email, password))
+    print(f"password of {args.email} changed")
+
+
+def cmd_staff_disable(args: argparse.Namespace) -> None:
+    as_owner()
+    run(lambda: service.disable_staff(args.email))
+    print(f"staff user {args.email} disabled; their sessions are closed")
+
+
+def cmd_staff_add_membership(args: argparse.Namespace) -> None:
+    as_owner()
+    run(lambda: service.add_membership(args.email, tenant_slug=args.tenant,
+                                       agency_slug=args.agency, role=args.role))
+    print(f"{args.email} is {args.role} of {args.tenant or args.agency}")
+
+
+def _role(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--role", default=service.LEAST_ROLE, choices=service.ROLES,
+                        help=f"default {service.LEAST_ROLE} (the least privileged). "
+                             + service.ROLE_HELP)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -98,6 +196,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--dpo-email")
     create.add_argument("--country")
     create.set_defaults(fn=cmd_tenants_create)
+    tenants.add_parser("list", help="every tenant").set_defaults(fn=cmd_tenants_list)
+    attach = tenants.add_parser("attach", help="put a tenant under an agency (or --detach)")
+    attach.add_argument("slug")
+    attach_to = attach.add_mutually_exclusive_group(required=True)
+    attach_to.add_argument("--agency")
+    attach_to.add_argument("--detach", action="store_true")
+    attach.set_defaults(fn=cmd_tenants_attach)
 
     agencies = sub.add_parser("agencies", help="manage agencies").add_subparsers(
         dest="action", required=True
@@ -106,6 +211,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     create.add_argument("slug")
     create.add_argument("--name", required=True)
     create.set_defaults(fn=cmd_agencies_create)
+    agencies.add_parser("list", help="every agency").set_defaults(fn=cmd_agencies_list)
 
     key_commands = sub.add_parser("keys", help="manage API keys").add_subparsers(
         dest="action", required=True
@@ -120,15 +226,34 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     revoke = key_commands.add_parser("revoke")
     revoke.add_argument("key_id")
     revoke.set_defaults(fn=cmd_keys_revoke)
+    listing = key_commands.add_parser("list", help="a tenant's keys (ids, scopes; no secrets)")
+    listing.add_argument("--tenant", required=True)
+    listing.set_defaults(fn=cmd_keys_list)
 
     staff = sub.add_parser("staff", help="manage staff users").add_subparsers(
         dest="action", required=True
     )
-    create = staff.add_parser("create")
+    create = staff.add_parser("create", help="a staff user with one membership (or --superuser)")
     create.add_argument("email")
     create.add_argument("--tenant")
     create.add_argument("--agency")
     create.add_argument("--superuser", action="store_true")
-    create.add_argument("--role", default="manager")
+    _role(create)
     create.add_argument("--password-stdin", action="store_true")
     create.set_defaults(fn=cmd_staff_create)
+    staff.add_parser("list", help="staff users and their memberships").set_defaults(
+        fn=cmd_staff_list)
+    password = staff.add_parser("set-password", help="a new password (argon2id)")
+    password.add_argument("email")
+    password.add_argument("--password-stdin", action="store_true")
+    password.set_defaults(fn=cmd_staff_set_password)
+    disable = staff.add_parser("disable", help="no more logins; open sessions end")
+    disable.add_argument("email")
+    disable.set_defaults(fn=cmd_staff_disable)
+    member = staff.add_parser("add-membership",
+                              help="another tenant or agency for a staff user (or a new role)")
+    member.add_argument("email")
+    member.add_argument("--tenant")
+    member.add_argument("--agency")
+    _role(member)
+    member.set_defaults(fn=cmd_staff_add_membership)

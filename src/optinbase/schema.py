@@ -13,6 +13,8 @@ application role's grants.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable, Iterable
@@ -21,6 +23,8 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.apps.migrations.commands.forwards import run_forwards
 from piccolo.engine import engine_finder
 from piccolo.table import Table
+
+from optinbase import db
 
 GRANTS = Path(__file__).with_name("sql") / "grants.sql"
 
@@ -127,6 +131,32 @@ async def grant_app_role(app_role: str) -> None:
             .replace(':"DBNAME"', quote_ident(database))
         )
         await connection.execute(script)  # simple protocol: several statements
+
+
+APPS = ("tenants", "consent", "messaging")
+
+
+def known_migrations() -> set[tuple[str, str]]:
+    """(app, migration id) of every migration this code carries."""
+    known = set()
+    for app in APPS:
+        package = importlib.import_module(f"{app}.piccolo_migrations")
+        for info in pkgutil.iter_modules(package.__path__):
+            known.add((app, importlib.import_module(f"{package.__name__}.{info.name}").ID))
+    return known
+
+
+async def pending() -> list[str]:
+    """The migrations not applied to the current engine's database, as
+    `app:id`; all of them when nothing was ever migrated."""
+    try:
+        rows = await db.fetch("SELECT app_name, name FROM migration")
+    except Exception as exc:
+        if "migration" not in str(exc) or "permission" in str(exc):
+            raise  # not the table's absence: the caller says what is wrong
+        rows = []  # no migration table: nothing was ever applied
+    applied = {(r["app_name"], r["name"]) for r in rows}
+    return sorted(f"{app}:{ident}" for app, ident in known_migrations() - applied)
 
 
 class MigrationFailed(Exception):

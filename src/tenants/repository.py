@@ -113,6 +113,16 @@ async def agency_by_slug(slug: str) -> Optional[dict[str, Any]]:
     return {"id": _uuid(row["id"]), "slug": row["slug"], "name": row["name"]} if row else None
 
 
+async def all_agencies() -> list[dict[str, Any]]:
+    return [{"id": _uuid(r["id"]), "slug": r["slug"], "name": r["name"],
+             "created_at": r["created_at"]}
+            for r in await db.fetch("SELECT id, slug, name, created_at FROM agency ORDER BY slug")]
+
+
+async def set_tenant_agency(tenant_id: uuid.UUID, agency_id: Optional[uuid.UUID]) -> None:
+    await db.execute("UPDATE tenant SET agency_id = {} WHERE id = {}", agency_id, tenant_id)
+
+
 async def insert_agency(agency_id: uuid.UUID, slug: str, name: str, now: dt.datetime) -> None:
     await db.execute(
         "INSERT INTO agency (id, slug, name, created_at) VALUES ({}, {}, {}, {})",
@@ -150,6 +160,14 @@ async def key_by_key_id(key_id: str, touch: Optional[dt.datetime] = None) -> Opt
     if row and touch:
         await db.execute("UPDATE api_key SET last_used_at = {} WHERE key_id = {}", touch, key_id)
     return _key(row) if row else None
+
+
+async def keys_of_tenant(tenant_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The tenant's keys without their hashes (inside that tenant's transaction)."""
+    rows = await db.fetch(
+        "SELECT key_id, name, scopes, created_at, last_used_at, expires_at, revoked_at"
+        " FROM api_key WHERE tenant_id = {} ORDER BY created_at", tenant_id)
+    return [{**dict(r), "scopes": list(_json(r["scopes"]) or [])} for r in rows]
 
 
 async def insert_key(record: KeyRecord) -> None:

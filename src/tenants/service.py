@@ -9,17 +9,21 @@ import time
 import uuid
 from typing import Any, Optional
 
-from optinbase import audit, i18n
+from optinbase import audit, db, i18n
 from optinbase.context import TenantContext
 from optinbase.errors import Conflict, Invalid, NotFound, invalid_field
 from optinbase.normalise import normalise_email, single_line
 from tenants import envelope, repository
 from tenants.repository import TenantRecord
 from tenants.schemas import TenantPatch, changes
-from tenants.tables import Membership, StaffUser
+from tenants.tables import Membership, StaffSession, StaffUser
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 ROLES = ("owner", "manager", "editor", "viewer", "dpo")
+LEAST_ROLE = "viewer"  # what a staff member gets when no role is named
+ROLE_HELP = ("viewer: reads everything; editor: also edits contacts, consents and segments;"
+             " manager: also imports, exports, API keys and requests; dpo: as manager, and"
+             " carries out erasures; owner: everything")
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "double_opt_in_channels": [],
@@ -164,7 +168,7 @@ async def create_staff(
     tenant_slug: Optional[str] = None,
     agency_slug: Optional[str] = None,
     superuser: bool = False,
-    role: str = "manager",
+    role: str = LEAST_ROLE,
 ) -> int:
     """A staff user with one membership (tenant or agency) or superuser rights."""
 
@@ -202,3 +206,85 @@ async def create_staff(
     except ValueError as exc:
         raise invalid_field("password", str(exc)) from None
     return user.id
+
+
+async def _membership_target(tenant_slug: Optional[str], agency_slug: Optional[str]
+                             ) -> tuple[Optional[uuid.UUID], Optional[uuid.UUID]]:
+    if bool(tenant_slug) == bool(agency_slug):
+        raise Invalid("give exactly one of --tenant or --agency")
+    if tenant_slug:
+        tenant = await repository.tenant_by_slug(tenant_slug)
+        if tenant is None:
+            raise NotFound(f"no tenant {tenant_slug!r}")
+        return tenant.id, None
+    agency = await repository.agency_by_slug(agency_slug or "")
+    if agency is None:
+        raise NotFound(f"no agency {agency_slug!r}")
+    return None, agency["id"]
+
+
+async def _staff(email: str) -> StaffUser:
+    user = await StaffUser.objects().where(StaffUser.username == normalise_email(email)).first()
+    if user is None:
+        raise NotFound(f"no staff user {email!r}")
+    return user
+
+
+async def add_membership(email: str, *, tenant_slug: Optional[str] = None,
+                         agency_slug: Optional[str] = None, role: str = LEAST_ROLE) -> None:
+    """Another tenant or agency for an existing staff member (or a new role
+    where they already have one: the membership is replaced)."""
+    if role not in ROLES:
+        raise invalid_field("role", f"must be one of {', '.join(ROLES)}")
+    user = await _staff(email)
+    tenant_id, agency_id = await _membership_target(tenant_slug, agency_slug)
+    async with envelope.control():
+        same = Membership.user == user.id
+        same &= (Membership.tenant == tenant_id) if tenant_id else (Membership.agency == agency_id)
+        await Membership.delete().where(same)
+        await Membership.insert(Membership(user=user.id, tenant=tenant_id, agency=agency_id,
+                                           role=role, created_at=dt.datetime.now(dt.timezone.utc)))
+
+
+async def set_password(email: str, password: str) -> None:
+    user = await _staff(email)
+    try:
+        await StaffUser.update_password(user.id, password)
+    except ValueError as exc:
+        raise invalid_field("password", str(exc)) from None
+
+
+async def disable_staff(email: str) -> None:
+    """No more logins, and the sessions already open end now."""
+    user = await _staff(email)
+    async with envelope.control():
+        await StaffUser.update({StaffUser.active: False}).where(StaffUser.id == user.id)
+        await StaffSession.delete().where(StaffSession.user_id == user.id)
+
+
+async def list_staff() -> list[dict[str, Any]]:
+    """Every staff member with their memberships (tenant or agency slug: role)."""
+    users = await StaffUser.select(StaffUser.id, StaffUser.username, StaffUser.active,
+                                   StaffUser.superuser).order_by(StaffUser.username)
+    memberships = await db.fetch(
+        "SELECT m.user_id, t.slug AS tenant, a.slug AS agency, m.role FROM membership m"
+        " LEFT JOIN tenant t ON t.id = m.tenant_id LEFT JOIN agency a ON a.id = m.agency_id")
+    held: dict[int, list[str]] = {}
+    for m in memberships:
+        where = f"tenant {m['tenant']}" if m["tenant"] else f"agency {m['agency']}"
+        held.setdefault(m["user_id"], []).append(f"{where}: {m['role']}")
+    return [{**u, "memberships": sorted(held.get(u["id"], []))} for u in users]
+
+
+async def attach_tenant(slug: str, agency_slug: Optional[str]) -> None:
+    """Puts a tenant under an agency (its staff then see it), or none."""
+    tenant = await repository.tenant_by_slug(slug)
+    if tenant is None:
+        raise NotFound(f"no tenant {slug!r}")
+    agency_id = None
+    if agency_slug:
+        agency = await repository.agency_by_slug(agency_slug)
+        if agency is None:
+            raise NotFound(f"no agency {agency_slug!r}")
+        agency_id = agency["id"]
+    await repository.set_tenant_agency(tenant.id, agency_id)

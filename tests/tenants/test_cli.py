@@ -249,3 +249,51 @@ async def test_cli_on_postgres_migrates_and_serves_keys(postgres_cli, app):
     cli.ok("keys", "revoke", key.split("_")[1])
     async with app_on(cli.env["DATABASE_URL"], app) as client:
         assert (await client.get("/v1/tenant", headers=bearer(key))).status_code == 401
+
+
+def test_listing_commands_show_what_exists_and_never_a_secret(cli):
+    cli.ok("agencies", "create", "listing-agency", "--name", "Listing Agency")
+    cli.ok("tenants", "create", "listed", "--name", "Listed SAS", "--country", "FR")
+    key = cli.new_key("--tenant", "listed", "--name", "crm", "--scope", "contacts:read")
+    tenants = cli.ok("tenants", "list")
+    assert re.search(r"^listed\s+Listed SAS\s+-\s+FR", tenants, re.M), tenants
+    assert "acme" in tenants
+    cli.ok("tenants", "attach", "listed", "--agency", "listing-agency")
+    assert re.search(r"^listed\s+Listed SAS\s+listing-agency\s", cli.ok("tenants", "list"), re.M)
+    assert re.search(r"^listing-agency\s+Listing Agency\s+1\s", cli.ok("agencies", "list"), re.M)
+    cli.ok("tenants", "attach", "listed", "--detach")
+    assert re.search(r"^listing-agency\s+Listing Agency\s+0\s", cli.ok("agencies", "list"), re.M)
+    keys = cli.ok("keys", "list", "--tenant", "listed")
+    key_id = key.split("_")[1]
+    assert re.search(rf"^{key_id}\s+crm\s+contacts:read\s", keys, re.M), keys
+    assert key.split("_")[2] not in keys and "argon2" not in keys
+    assert "no tenant" in cli("keys", "list", "--tenant", "nobody").stderr
+
+
+def test_staff_get_the_least_privileged_role_unless_named_and_can_be_managed(cli):
+    assert "viewer" in cli.ok("staff", "create", "--help")  # roles are listed in --help
+    cli.ok("tenants", "create", "second-shop", "--name", "Second")
+    cli.ok("staff", "create", "least@example.com", "--tenant", "acme", "--password-stdin",
+           stdin=PASSWORD + "\n")
+    listed = cli.ok("staff", "list")
+    assert re.search(r"^least@example\.com\s+yes\s+-?\s*tenant acme: viewer$", listed, re.M), listed
+    cli.ok("staff", "add-membership", "least@example.com", "--tenant", "second-shop",
+           "--role", "editor")
+    assert "tenant acme: viewer; tenant second-shop: editor" in cli.ok("staff", "list")
+    cli.ok("staff", "add-membership", "least@example.com", "--tenant", "acme", "--role", "dpo")
+    assert "tenant acme: dpo; tenant second-shop: editor" in cli.ok("staff", "list")
+    cli.ok("staff", "set-password", "least@example.com", "--password-stdin",
+           stdin="another long password\n")
+    assert cli("staff", "set-password", "least@example.com", "--password-stdin",
+               stdin="short\n").returncode == 1
+    cli.ok("staff", "disable", "least@example.com")
+    assert re.search(r"^least@example\.com\s+no\s", cli.ok("staff", "list"), re.M)
+    assert "no staff user" in cli("staff", "disable", "nobody@example.com").stderr
+
+
+def test_serve_refuses_an_unmigrated_database_with_a_hint(tmp_path):
+    fresh = Cli(tmp_path, f"sqlite:///{tmp_path / 'fresh.sqlite3'}")
+    result = fresh("serve", "--port", "1")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert "not migrated" in line and "optinbase migrate" in line

@@ -75,21 +75,37 @@ def _check_lines(body: bytes) -> None:
         start = end + 1
 
 
-def _decode(body: bytes) -> str:
+def _decode(body: bytes, fmt: str) -> str:
+    """UTF-8 (a byte-order mark is dropped). Anything else is refused: bytes
+    that read as Windows-1252 — what Excel's "CSV (séparateur : point-virgule)"
+    saves on a French Windows — are named as such, with the way out, rather
+    than guessed (Latin-1, Mac Roman and CP850 files would read as the same
+    bytes with other letters)."""
     try:
         return body.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        hint = "save the file as UTF-8"
+        if fmt == "csv":
+            try:
+                body.decode("cp1252")
+                hint = ("it looks like Windows-1252 (Excel's \"CSV (séparateur : point-virgule)\");"
+                        " save it as \"CSV UTF-8 (délimité par des virgules)\" instead —"
+                        " semicolons are fine")
+            except UnicodeDecodeError:
+                pass
         raise MalformedImport(
-            f"not UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start});"
-            " save the file as UTF-8", body.count(b"\n", 0, exc.start) + 1,
+            f"not UTF-8 (byte 0x{body[exc.start]:02x} at offset {exc.start}); {hint}",
+            body.count(b"\n", 0, exc.start) + 1,
         ) from None
 
 
 class Source:
     """A structurally valid file; `records()` yields its data lines in order."""
 
-    def __init__(self, fmt: str, text: str, header: list[str], total: int):
+    def __init__(self, fmt: str, text: str, header: list[str], total: int,
+                 delimiter: str = ","):
         self.format, self.text, self.header, self.total = fmt, text, header, total
+        self.delimiter = delimiter
 
     def records(self) -> Iterator[Record]:
         return _csv_records(self) if self.format == "csv" else _ndjson_records(self)
@@ -99,7 +115,7 @@ def scan(body: bytes, fmt: str) -> Source:
     if fmt not in FORMATS:
         raise MalformedImport(f"unknown format {fmt!r}: use csv or ndjson")
     _check_lines(body)
-    text = _decode(body)
+    text = _decode(body, fmt)
     if not text.strip():
         raise MalformedImport("the file is empty" + (": a header row is required" if fmt == "csv" else ""))
     if fmt == "csv":
@@ -111,9 +127,16 @@ def scan(body: bytes, fmt: str) -> Source:
 # --- CSV ------------------------------------------------------------------------
 
 
-def _rows(text: str) -> Iterator[tuple[int, list[str]]]:
+def _delimiter(text: str) -> str:
+    """`,`, or `;` when the header line is separated by semicolons (spreadsheets
+    in locales whose decimal mark is a comma, French Excel among them)."""
+    first = text.split("\n", 1)[0]
+    return ";" if first.count(";") > first.count(",") else ","
+
+
+def _rows(text: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
     """(first line, fields) of each non-blank CSV record; quoting errors name the line."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=delimiter)
     previous = 0
     while True:
         try:
@@ -146,18 +169,19 @@ def _check_header(header: list[str]) -> None:
 
 
 def _scan_csv(text: str) -> Source:
-    rows = _rows(text)
+    delimiter = _delimiter(text)
+    rows = _rows(text, delimiter)
     first = next(rows, None)
     if first is None:
         raise MalformedImport("the file is empty: a header row is required")
     header = [h.strip() for h in first[1]]
     _check_header(header)
     total = sum(1 for _ in rows)
-    return Source("csv", text, header, total)
+    return Source("csv", text, header, total, delimiter)
 
 
 def _csv_records(source: Source) -> Iterator[Record]:
-    rows = _rows(source.text)
+    rows = _rows(source.text, source.delimiter)
     next(rows)  # header
     width = len(source.header)
     for line, fields in rows:

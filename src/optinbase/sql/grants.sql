@@ -10,6 +10,8 @@ REVOKE ALL ON ALL TABLES IN SCHEMA public FROM :"app_role";
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM :"app_role";
 
 GRANT USAGE ON SCHEMA public TO :"app_role";
+-- Which migrations ran: the server refuses to start on an unmigrated database.
+GRANT SELECT ON migration TO :"app_role";
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO :"app_role";
 -- Imports COPY into temporary staging tables (COPY into an RLS table is refused).
 GRANT TEMPORARY ON DATABASE :"DBNAME" TO :"app_role";

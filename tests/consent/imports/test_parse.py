@@ -101,3 +101,19 @@ def test_fast_email_agrees_with_email_validator(raw):
             return "invalid"
 
     assert outcome(fast_email) == outcome(normalise_email)
+
+
+def test_a_french_excel_csv_is_read_semicolons_bom_and_all():
+    """Excel (fr-FR) "CSV UTF-8": a byte-order mark, `;` between fields, CRLF."""
+    body = "\ufeffemail;first_name;attributes.ville\r\nrené@example.fr;René;Lyon, 3e\r\n"
+    [record] = scan(body.encode("utf-8"), "csv").records()
+    assert record.contact == {"email": "rené@example.fr", "first_name": "René",
+                              "attributes": {"ville": "Lyon, 3e"}}
+
+
+def test_a_windows_1252_csv_is_refused_saying_so_and_how_to_fix_it():
+    body = "email;first_name\r\nrene@example.fr;René\r\n".encode("cp1252")
+    with pytest.raises(MalformedImport) as caught:
+        scan(body, "csv")
+    assert "Windows-1252" in caught.value.detail and "CSV UTF-8" in caught.value.detail
+    assert "missing header" not in caught.value.detail
