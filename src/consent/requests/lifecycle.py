@@ -63,7 +63,8 @@ async def complete(ctx: TenantContext, request_id: uuid.UUID, data: CloseIn) -> 
     to = await recipient(ctx, request)
     tenant, secret_key, public_url = await mailing(ctx.tenant_id)
     outcome = await execution.execute(ctx, request, data, tenant=tenant)
-    summary = mail.outcome_text(request, tenant, outcome.key)
+    texts = mail.texts_for(request, tenant)
+    summary = texts(mail.OUTCOMES[outcome.key])
     now = dt.datetime.now(dt.timezone.utc)
     values: dict[str, Any] = {"status": "completed", "closed_at": now,
                               "outcome": data.reason or summary}
@@ -87,9 +88,9 @@ async def complete(ctx: TenantContext, request_id: uuid.UUID, data: CloseIn) -> 
         if outcome.package is not None:
             token = links.make(secret_key, "package", ctx.tenant_id, request_id,
                                row["package_expires_at"])
-            extra = mail.package_paragraph(row, tenant, f"{public_url}/p/requests/package/{token}",
-                                           row["package_expires_at"])
-        await mail.send(tenant, row, to, "completed", secret_key=secret_key,
+            extra = texts.gettext("mail.request.package", expires=row["package_expires_at"],
+                                  link=f"{public_url}/p/requests/package/{token}")
+        await mail.send(tenant, row, to, "completed", secret_key=secret_key, texts=texts,
                         public_url=public_url, outcome=f"{values['outcome']}\n\n{extra}")
         await record_event(ctx, request_id, "person_informed", {"of": "completion"})
     return await get_request(ctx, request_id)

@@ -51,6 +51,12 @@ def language_of(request: Any, tenant: TenantRecord) -> str:
     return i18n.choose(tenant, person=person_of(request))
 
 
+def texts_for(request: Any, tenant: TenantRecord) -> i18n.Texts:
+    """The person's texts, chosen once for all that one step tells them (the
+    e-mail, the outcome kept on the request, the package paragraph)."""
+    return i18n.texts(language_of(request, tenant), tenant)
+
+
 def status_url(secret_key: str, public_url: str, tenant_id: uuid.UUID, request: Any) -> str:
     token = links.make(secret_key, "status", tenant_id, request["id"],
                        request["received_at"] + STATUS_LINK_LIFETIME)
@@ -58,15 +64,14 @@ def status_url(secret_key: str, public_url: str, tenant_id: uuid.UUID, request: 
 
 
 async def send(tenant: TenantRecord, request: Any, to: str, which: str, *, secret_key: str,
-               public_url: str, **values: Any) -> None:
-    language = language_of(request, tenant)
-    texts = i18n.texts(language, tenant)
+               public_url: str, texts: i18n.Texts | None = None, **values: Any) -> None:
+    texts = texts or texts_for(request, tenant)
     subject, body = MAILS[which]
     values = {"tenant": tenant.name, "kind": texts(KIND_NAMES[request["kind"]]),
               "status": status_url(secret_key, public_url, tenant.id, request), **values}
     await enqueue_email(tenant.id, to=to, subject=texts(subject, **values),
                         text=texts(body, **values), contact_id=request["contact_id"],
-                        headers={"Content-Language": language},
+                        headers={"Content-Language": texts.language},
                         priority=TRANSACTIONAL if which == "verify" else STANDARD)
 
 
@@ -78,12 +83,3 @@ async def restriction_lifted(tenant: TenantRecord, contact: Any) -> None:
                         subject=texts.gettext("mail.request.lifted.subject", tenant=tenant.name),
                         text=texts.gettext("mail.request.lifted.body", tenant=tenant.name),
                         contact_id=contact["id"], headers={"Content-Language": language})
-
-
-def outcome_text(request: Any, tenant: TenantRecord, key: str) -> str:
-    return i18n.texts(language_of(request, tenant), tenant)(OUTCOMES[key])
-
-
-def package_paragraph(request: Any, tenant: TenantRecord, link: str, expires: dt.datetime) -> str:
-    return i18n.texts(language_of(request, tenant), tenant).gettext(
-        "mail.request.package", link=link, expires=expires)
