@@ -12,6 +12,8 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 
+from optinbase import dotenv
+
 
 def engine_from_url(url: str) -> Engine:
     if url.startswith("sqlite:///"):
@@ -21,6 +23,8 @@ def engine_from_url(url: str) -> Engine:
     raise ValueError(f"unsupported DATABASE_URL scheme: {url.split(':', 1)[0]}")
 
 
+
+dotenv.load()  # before anything reads the environment (this module is imported first)
 
 _url = os.environ.get("DATABASE_URL") or "sqlite:///optinbase.sqlite3"
 if os.environ.get("OPTINBASE_DB_ROLE") == "owner":

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from optinbase import ed25519
+from optinbase import dotenv, ed25519
 
 
 class ConfigError(Exception):
@@ -111,6 +111,7 @@ def _smtp_url(environment: str) -> str:
 
 
 def load_settings() -> Settings:
+    dotenv.load()
     environment = os.environ.get("OPTINBASE_ENV", "development")
     database_url = os.environ.get("DATABASE_URL") or "sqlite:///optinbase.sqlite3"
     if not database_url.startswith(("sqlite:///", "postgres://", "postgresql://")):
