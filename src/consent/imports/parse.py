@@ -88,9 +88,8 @@ def _decode(body: bytes, fmt: str) -> str:
         if fmt == "csv":
             try:
                 body.decode("cp1252")
-                hint = ("it looks like Windows-1252 (Excel's \"CSV (séparateur : point-virgule)\");"
-                        " save it as \"CSV UTF-8 (délimité par des virgules)\" instead —"
-                        " semicolons are fine")
+                hint = ("it looks like Windows-1252 (Excel's plain semicolon CSV);"
+                        " save it as \"CSV UTF-8\" instead — semicolons are fine")
             except UnicodeDecodeError:
                 pass
         raise MalformedImport(
