@@ -15,6 +15,7 @@ from pathlib import Path
 # files beside ./optinbase.sqlite3 (subprocess tests set their own).
 _LEDGER = Path(tempfile.mkdtemp(prefix="optinbase-ledger-"))
 os.environ.setdefault("LEDGER_CHECKPOINT_DIR", str(_LEDGER / "checkpoints"))
+os.environ.setdefault("ERASURE_JOURNAL_DIR", str(_LEDGER / "erasure-journal"))
 if not os.environ.get("LEDGER_SIGNING_KEY"):
     from optinbase import ed25519
 

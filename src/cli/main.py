@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import data, service, tenancy
+from cli import data, operations, service, tenancy
 from cli.runtime import CommandError
 from optinbase.errors import DomainError
 from optinbase.settings import ConfigError
@@ -22,7 +22,7 @@ class _OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="optinbase", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
-    for module in (service, tenancy, data):
+    for module in (service, tenancy, data, operations):
         module.add_commands(sub)
     return parser
 

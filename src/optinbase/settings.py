@@ -86,6 +86,9 @@ class Settings:
     webhook_allow_private: bool = False
     ledger_signing_key: bytes = field(default=b"", repr=False)  # raw Ed25519 private key
     ledger_checkpoint_dir: str = "ledger-checkpoints"
+    # Operations (README "Operating Optinbase").
+    erasure_journal_dir: str = "erasure-journal"
+    metrics_token: str = field(default="", repr=False)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -137,6 +140,9 @@ def load_settings() -> Settings:
         ledger_signing_key=_ledger_signing_key(environment, database_url),
         ledger_checkpoint_dir=os.environ.get("LEDGER_CHECKPOINT_DIR")
         or str(beside_database(database_url, "ledger-checkpoints")),
+        erasure_journal_dir=os.environ.get("ERASURE_JOURNAL_DIR")
+        or str(beside_database(database_url, "erasure-journal")),
+        metrics_token=os.environ.get("METRICS_TOKEN", ""),
     )
 
 
