@@ -4,7 +4,6 @@ tenant transaction), problem details, and the database lifespan."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
@@ -32,6 +31,7 @@ from api.controllers.suppressions import SuppressionController
 from api.controllers.tenant import TenantController
 from api.controllers.webhooks import WebhookController
 from api.problems import to_problem
+from api.requestlog import RequestLog, trusted_networks
 from api.envelope import Envelope, current_context, current_tenant, resolve_subject
 from messaging.outbox import OutboxWorker
 from optinbase import db, i18n, process
@@ -116,5 +116,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.settings = settings
     app.state.key_authenticator = key_authenticator
     app.state.tenant_directory = TenantDirectory(ttl_seconds=settings.key_cache_seconds)
-    logging.basicConfig(level=logging.INFO)
+    # Outermost: request id, the one log line and the metrics of every answer.
+    app.asgi_handler = RequestLog(app.asgi_handler, trusted_networks(settings))
     return app

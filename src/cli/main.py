@@ -8,6 +8,7 @@ import sys
 
 from cli import data, operations, service, tenancy
 from cli.runtime import CommandError
+from optinbase import logs
 from optinbase.errors import DomainError
 from optinbase.settings import ConfigError
 
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    logs.configure()
     try:
         args.fn(args)
     except (CommandError, DomainError, ConfigError) as exc:

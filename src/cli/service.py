@@ -12,7 +12,7 @@ import uvicorn
 
 from cli.runtime import CommandError, as_owner, run
 from messaging.outbox import OutboxWorker
-from optinbase import schema
+from optinbase import logs, schema
 from optinbase.settings import get_settings
 from workers.housekeeping import run_periodic
 
@@ -64,8 +64,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         host=args.host or settings.host,
         port=args.port or settings.port,
         workers=args.workers,
-        log_level="info",
-        access_log=False,
+        log_config=logs.config(),  # JSON lines, in every worker process too
+        log_level=logs.level().lower(),
+        access_log=False,  # the app writes one line per request (api.requestlog)
     )
 
 
