@@ -20,6 +20,7 @@ from api.auth import resolve_api_key
 from api.controllers.consents import ConsentCheckController, LedgerController, ledger_public_key
 from api.controllers.contacts import ContactController
 from api.controllers.health import health, ready
+from api.controllers.metrics import scrape
 from api.controllers.imports import ImportController
 from api.controllers.inbound import InboundController
 from api.controllers.public import PublicPages
@@ -102,7 +103,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
     app = Litestar(
-        route_handlers=[health, ready, ledger_public_key, docs.assets_router(), v1, pages, *admin_handlers(settings, key_authenticator)],
+        route_handlers=[health, ready, scrape, ledger_public_key, docs.assets_router(), v1, pages, *admin_handlers(settings, key_authenticator)],
         lifespan=[database],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine

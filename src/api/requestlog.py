@@ -11,7 +11,7 @@ request, and the request metrics.
 * **One line per request**, after the answer: method, route template (never
   the raw path: it may hold a token or an id), status, duration, tenant id when
   one was resolved. Never the client's address, query string or headers.
-* **Metrics** (`api.metrics`): counted by route template and status class.
+* **Metrics** (`optinbase.metrics`): counted by route template and status class.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import os
 import re
 import time
 import uuid
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Iterable, Optional
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from optinbase import logs
+from optinbase import logs, metrics
 
 logger = logging.getLogger("optinbase.request")
 
@@ -73,15 +73,11 @@ def _given(scope: Scope) -> Optional[str]:
     return None
 
 
-Observer = Callable[[Scope, int, float], None]
-
-
 class RequestLog:
     """ASGI wrapper of the Litestar app's handler (`app.asgi_handler`)."""
 
-    def __init__(self, app: ASGIApp, trusted: list[Network],
-                 observers: tuple[Observer, ...] = ()) -> None:
-        self.app, self.trusted, self.observers = app, trusted, observers
+    def __init__(self, app: ASGIApp, trusted: list[Network]) -> None:
+        self.app, self.trusted = app, trusted
 
     def request_id(self, scope: Scope) -> str:
         given = _given(scope) if self.trusted else None
@@ -116,16 +112,16 @@ class RequestLog:
             logs.request_id.reset(token)
 
     def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
+        route = route_of(scope)
         fields: dict[str, Any] = {
-            "method": scope.get("method"), "route": route_of(scope), "status": status,
+            "method": scope.get("method"), "route": route, "status": status,
             "duration_ms": round(elapsed * 1000, 1),
         }
         resolved = scope.get(SCOPE_KEY)  # type: ignore[call-overload]
         if resolved:
             fields["tenant_id"] = str(resolved[0].tenant_id)
         logger.info("request", extra={"fields": fields})
-        for observe in self.observers:
-            observe(scope, status, elapsed)
+        metrics.record_request(scope.get("method"), route, status, elapsed)
 
 
 def route_of(scope: Scope) -> str:

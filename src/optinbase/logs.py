@@ -75,6 +75,7 @@ class JsonFormatter(logging.Formatter):
             .isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,
             "message": redact(record.getMessage()),
         }
         current = request_id.get()
