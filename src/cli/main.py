@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logs.configure()
+    logs.configure("INFO" if args.command in ("serve", "worker") else "WARNING")
     try:
         args.fn(args)
     except (CommandError, DomainError, ConfigError) as exc:

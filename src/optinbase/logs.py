@@ -14,8 +14,9 @@ than loopback, the tokens of subscriber links (`/p/confirm/<token>` …) and API
 key secrets — an SMTP server's refusal quoting the recipient, say, is logged
 without it.
 
-Quiet by default: `LOG_LEVEL` (default `INFO`) — one line per request, one
-per unit of bulk work (an outbox pass that sent something, an import).
+Quiet by default: `LOG_LEVEL` (default `INFO` for `serve` and `worker`,
+`WARNING` for the other commands) — one line per request, one per unit of
+bulk work (an outbox pass that sent something, an import).
 """
 
 from __future__ import annotations
@@ -89,16 +90,16 @@ class JsonFormatter(logging.Formatter):
         return _ENCODER.encode(line).decode()
 
 
-def level() -> str:
-    value = os.environ.get("LOG_LEVEL", "INFO").upper()
-    return value if value in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else "INFO"
+def level(default: str = "INFO") -> str:
+    value = os.environ.get("LOG_LEVEL", default).upper()
+    return value if value in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else default
 
 
-def _library_level() -> str:
-    return "INFO" if level() == "DEBUG" else level()
+def _library_level(own: str) -> str:
+    return "INFO" if own == "DEBUG" else own
 
 
-def config() -> dict[str, Any]:
+def config(default: str = "INFO") -> dict[str, Any]:
     """`logging.config.dictConfig` settings: every logger (uvicorn's included)
     writes JSON lines to standard error; uvicorn's access log stays off (the
     app writes its own request line). Passed to uvicorn as `log_config`, so
@@ -111,10 +112,11 @@ def config() -> dict[str, Any]:
                                 "stream": "ext://sys.stderr"}},
         # LOG_LEVEL is Optinbase's own; libraries never log below INFO (at DEBUG
         # aiosqlite and asyncpg write query arguments: personal data).
-        "root": {"handlers": ["stderr"], "level": _library_level()},
+        "root": {"handlers": ["stderr"], "level": _library_level(level(default))},
         "loggers": {
-            "optinbase": {"level": level()},
+            "optinbase": {"level": level(default)},
             "aiosqlite": {"level": "WARNING"},
+            "piccolo": {"level": "WARNING"},  # "Running Postgres version …" on every start
             "uvicorn": {"handlers": [], "propagate": True},
             "uvicorn.error": {"handlers": [], "propagate": True},
             "uvicorn.access": {"handlers": [], "propagate": False, "level": "WARNING"},
@@ -125,6 +127,8 @@ def config() -> dict[str, Any]:
     }
 
 
-def configure() -> None:
-    """Applies `config()` to this process (commands, workers, the app)."""
-    logging.config.dictConfig(config())
+def configure(default: str = "INFO") -> None:
+    """Applies `config()` to this process. Commands pass `WARNING`: their
+    standard error is for the one-line reason and progress, not for routine
+    lines (`LOG_LEVEL` still wins)."""
+    logging.config.dictConfig(config(default))
