@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Callable
 
 from cli.runtime import CommandError, as_owner, run
 from consent import reapply
@@ -12,15 +13,17 @@ from optinbase.settings import get_settings
 from tenants import envelope
 
 
-def _sqlite(fn, *args):  # noqa: ANN001 - a sqlite_backup function and its arguments
+def _sqlite(fn: Callable[[str, Path], int], path: str) -> int:
+    """`sqlite_backup.backup` or `.restore` on the configured database; its
+    refusal is the command's one-line reason."""
     try:
-        return fn(get_settings().database_url, *args)
+        return fn(get_settings().database_url, Path(path))
     except sqlite_backup.BackupError as exc:
         raise CommandError(str(exc)) from None
 
 
 def cmd_backup(args: argparse.Namespace) -> None:
-    size = _sqlite(sqlite_backup.backup, Path(args.path))
+    size = _sqlite(sqlite_backup.backup, args.path)
     print(f"backed up to {Path(args.path).absolute()} ({size} bytes)")
 
 
@@ -41,7 +44,7 @@ def _report(done: reapply.Reapplied) -> str:
 
 
 def cmd_restore(args: argparse.Namespace) -> None:
-    size = _sqlite(sqlite_backup.restore, Path(args.path))
+    size = _sqlite(sqlite_backup.restore, args.path)
     print(f"restored {Path(args.path).absolute()} ({size} bytes)")
     as_owner()
     print(_report(run(_reapply_all)))
