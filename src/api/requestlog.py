@@ -44,7 +44,9 @@ def trusted_networks(settings: Any) -> list[Network]:
     ignored here (the settings refuse it at start-up where they parse it)."""
     configured = getattr(settings, "trusted_proxies", None)
     if configured is None:
-        configured = re.split(r"[,\s]+", os.environ.get("TRUSTED_PROXIES", "").strip())
+        configured = os.environ.get("TRUSTED_PROXIES", "")
+    if isinstance(configured, str):
+        configured = re.split(r"[,\s]+", configured.strip())
     networks: list[Network] = []
     for entry in configured if isinstance(configured, Iterable) else ():
         if isinstance(entry, (ipaddress.IPv4Network, ipaddress.IPv6Network)):

@@ -49,6 +49,9 @@ def test_trusted_networks_read_the_environment(monkeypatch):
                                           ipaddress.ip_network("2001:db8::/32")]
     monkeypatch.delenv("TRUSTED_PROXIES")
     assert trusted_networks(object()) == []
+    as_text = type("S", (), {"trusted_proxies": "192.0.2.0/24,198.51.100.7"})()
+    assert trusted_networks(as_text) == [ipaddress.ip_network("192.0.2.0/24"),
+                                         ipaddress.ip_network("198.51.100.7/32")]
 
 
 async def test_every_answer_carries_an_id(client):
