@@ -54,8 +54,14 @@ _TOKEN_LINK = re.compile(r"(/p/(?:confirm|preferences|unsubscribe|keep|requests/
 _API_KEY = re.compile(r"\bobk_[A-Za-z0-9_-]+")
 
 
+# Everything masked holds one of these: most lines ("request") hold none.
+_SUSPECT = re.compile(r"[@\d:/_]")
+
+
 def redact(text: str) -> str:
     """`text` without anything that could name a subscriber (see module doc)."""
+    if not _SUSPECT.search(text):
+        return text
     text = _TOKEN_LINK.sub(r"\1<token>", text)
     text = _API_KEY.sub("obk_<redacted>", text)
     text = _EMAIL.sub("<email>", text)
@@ -132,3 +138,6 @@ def configure(default: str = "INFO") -> None:
     standard error is for the one-line reason and progress, not for routine
     lines (`LOG_LEVEL` still wins)."""
     logging.config.dictConfig(config(default))
+    # Lines carry no file or line number: skip the stack walk every record
+    # would make to find them (the logging documentation's "Optimization").
+    logging._srcfile = None  # type: ignore[attr-defined]

@@ -58,10 +58,24 @@ POOL_SIZE = Gauge("optinbase_db_pool_size", "Database connections open in the po
                   multiprocess_mode="livesum")
 
 
+# Labelled children, looked up once: `labels()` takes a lock and builds a key
+# on every call, a noticeable share of a request's bookkeeping. Bounded like
+# the labels themselves (methods × route templates × status classes).
+_counters: dict[tuple[str, str, int], Any] = {}
+_histograms: dict[str, Any] = {}
+
+
 def record_request(method: Optional[str], route: str, status: int, seconds: float) -> None:
     method = method if method in METHODS else "OTHER"
-    REQUESTS.labels(method, route, f"{status // 100}xx").inc()
-    DURATION.labels(route).observe(seconds)
+    key = (method, route, status // 100)
+    counter = _counters.get(key)
+    if counter is None:
+        counter = _counters[key] = REQUESTS.labels(method, route, f"{status // 100}xx")
+    counter.inc()
+    histogram = _histograms.get(route)
+    if histogram is None:
+        histogram = _histograms[route] = DURATION.labels(route)
+    histogram.observe(seconds)
     _pool()
 
 
