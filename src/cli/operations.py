@@ -8,7 +8,7 @@ from typing import Callable
 
 from cli.runtime import CommandError, as_owner, run
 from consent import reapply
-from optinbase import sqlite_backup
+from optinbase import schema, sqlite_backup
 from optinbase.settings import get_settings
 from tenants import envelope
 
@@ -43,11 +43,21 @@ def _report(done: reapply.Reapplied) -> str:
             f" {done.erased} contacts erased again, {done.suppressed} suppressions put back")
 
 
+async def _after_restore() -> reapply.Reapplied:
+    """A backup older than the code lacks its newest migrations: they are
+    applied first, so the erasures re-run on the schema the code expects."""
+    missing = await schema.pending()
+    if missing:
+        await schema.migrate()
+        print(f"{len(missing)} migration(s) applied to the restored database")
+    return await _reapply_all()
+
+
 def cmd_restore(args: argparse.Namespace) -> None:
     size = _sqlite(sqlite_backup.restore, args.path)
     print(f"restored {Path(args.path).absolute()} ({size} bytes)")
     as_owner()
-    print(_report(run(_reapply_all)))
+    print(_report(run(_after_restore)))
 
 
 def cmd_reapply(args: argparse.Namespace) -> None:
