@@ -60,9 +60,17 @@ def cmd_restore(args: argparse.Namespace) -> None:
     print(_report(run(_after_restore)))
 
 
+async def _migrated_then_reapply() -> reapply.Reapplied:
+    missing = await schema.pending()
+    if missing:
+        raise CommandError(f"the database is not migrated ({len(missing)} migration(s) missing):"
+                           " run `optinbase migrate` first")
+    return await _reapply_all()
+
+
 def cmd_reapply(args: argparse.Namespace) -> None:
     as_owner()
-    print(_report(run(_reapply_all)))
+    print(_report(run(_migrated_then_reapply)))
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
