@@ -176,6 +176,9 @@ async def test_backup_refuses_bad_targets(backend, tmp_path):
     refused = install.run("restore", str(empty))
     assert refused.returncode == 1 and "not an Optinbase database" in refused.stderr
     assert install.run("restore", str(tmp_path / "missing")).returncode == 1
+    unmigrated = Installation(tmp_path, f"sqlite:///{tmp_path}/empty.sqlite3")
+    refused = unmigrated.run("erasures", "reapply")
+    assert refused.returncode == 1 and "run `optinbase migrate` first" in refused.stderr
 
 
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
