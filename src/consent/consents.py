@@ -12,7 +12,7 @@ import ipaddress
 import uuid
 from typing import Any, Optional
 
-from consent import contacts, notices, purposes, suppression
+from consent import checks, contacts, notices, purposes, suppression
 from consent.journey import double_opt_in
 from consent.ledger import chain, states, verification
 from consent.schemas import (
@@ -25,7 +25,7 @@ from consent.schemas import (
 from optinbase import cursors, db
 from optinbase.context import TenantContext
 from optinbase.cursors import Page
-from optinbase.errors import Invalid, NotFound, invalid_field
+from optinbase.errors import NotFound, invalid_field
 from optinbase.settings import get_settings
 from tenants import repository
 
@@ -225,27 +225,12 @@ async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
         )
     if row is None:
         raise invalid_field("purpose", f"unknown purpose {item.purpose!r}")
-    if row["contact_id"] is None or row["status"] is None:
-        return CheckOut(allowed=False, status="none")
-    status = states.effective_status(row["status"], row["expires_at"], dt.datetime.now(dt.timezone.utc))
-    suppressed = bool(row["suppressed"])
-    restricted = row["restricted_at"] is not None  # GDPR Art. 18: kept, not used
-    return CheckOut(
-        allowed=status == "granted" and not suppressed and not restricted, status=status,
-        since=row["since"], event_id=row["event_id"], suppressed=suppressed,
-        restricted=restricted,
-    )
+    return checks.outcome(row, dt.datetime.now(dt.timezone.utc))
 
 
 async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOut]:
-    results = []
-    for index, item in enumerate(items):
-        try:
-            results.append(await check(ctx, item))
-        except Invalid as exc:  # name the item, as `items[3].email`
-            errors = [{**e, "field": f"items[{index}].{e['field']}"} for e in exc.extra["errors"]]
-            raise Invalid(f"items[{index}]: {exc.detail}", errors=errors) from None
-    return results
+    """Up to 1,000 checks in one set-based statement (consent/checks.py)."""
+    return await checks.check_many(ctx, items)
 
 
 async def verify_ledger(ctx: TenantContext) -> chain.VerifyResult:
