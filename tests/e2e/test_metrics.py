@@ -25,7 +25,9 @@ def _value(text: str, name: str, **labels: str) -> float:
 
 
 def test_scrape_a_two_process_server(installation, engine):
-    with installation.serving("--workers", "2", METRICS_TOKEN="s3cret-scrape-token") as server:
+    # Two processes each build the app: on a busy 2-core machine that takes a while.
+    with installation.serving("--workers", "2", startup_seconds=120,
+                              METRICS_TOKEN="s3cret-scrape-token") as server:
         http = httpx.Client(base_url=server.base_url, timeout=10)
         assert http.get("/metrics").status_code == 401
         assert http.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
