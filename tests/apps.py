@@ -18,7 +18,7 @@ from piccolo_api.rate_limiting.middleware import InMemoryLimitProvider, RateLimi
 
 from admin import forms
 from admin.gate import AdminGate
-from api.controllers import public, public_requests
+from optinbase import limits
 from tenants.keys import KeyAuthenticator
 from tenants.service import TenantDirectory
 
@@ -61,6 +61,5 @@ def reset(app: Litestar) -> Litestar:
     for limit in login_limits(app):
         limit.clear_blocked()
         limit.request_dict.clear()
-    public.subscribe_limiter._hits.clear()
-    public_requests.request_limiter._hits.clear()
+    limits.forget()  # the shared limiters' counts (database or Redis) start afresh
     return app

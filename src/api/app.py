@@ -17,6 +17,7 @@ from litestar.template.config import TemplateConfig
 
 from admin.mount import admin_handlers
 from api import docs
+from api.clients import TrueClient
 from api.auth import resolve_api_key
 from api.controllers.consents import ConsentCheckController, LedgerController, ledger_public_key
 from api.controllers.contacts import ContactController
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine
         ),
         exception_handlers={Exception: to_problem},
+        middleware=[DefineMiddleware(TrueClient, proxies=settings.trusted_proxies)],
         openapi_config=docs.openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         debug=False,

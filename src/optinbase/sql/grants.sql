@@ -26,6 +26,8 @@ GRANT SELECT ON agency, tenant TO :"app_role";
 GRANT TRUNCATE ON agency, tenant TO :"app_role";
 GRANT UPDATE (name, legal_name, dpo_email, country, settings) ON tenant TO :"app_role";
 GRANT SELECT, INSERT, UPDATE, DELETE ON staff_user, membership, staff_session TO :"app_role";
+-- Shared rate-limit counters (optinbase.limits): keyed hashes, no tenant, no personal data.
+GRANT SELECT, INSERT, UPDATE, DELETE ON rate_limit TO :"app_role";
 -- Keys are never rewritten: renamed, stamped when used, revoked.
 GRANT SELECT, INSERT ON api_key TO :"app_role";
 GRANT UPDATE (name, last_used_at, revoked_at) ON api_key TO :"app_role";
