@@ -18,6 +18,7 @@ from litestar.template.config import TemplateConfig
 from admin.mount import admin_handlers
 from api import docs
 from api.clients import TrueClient
+from api.origins import SameOrigin
 from api.auth import resolve_api_key
 from api.controllers.consents import ConsentCheckController, LedgerController, ledger_public_key
 from api.controllers.contacts import ContactController
@@ -95,7 +96,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     pages = Router(
         path="/",
         route_handlers=[PublicPages, PublicRequestPages],
-        middleware=[DefineMiddleware(Envelope, resolve=resolve_subject,
+        middleware=[DefineMiddleware(SameOrigin, public_url=settings.public_url,
+                                     origins=settings.form_origins),
+                    DefineMiddleware(Envelope, resolve=resolve_subject,
                                      max_body_bytes=settings.max_body_bytes)],
         dependencies=CALLER,
         include_in_schema=False,
