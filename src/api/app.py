@@ -18,6 +18,7 @@ from litestar.template.config import TemplateConfig
 from admin.mount import admin_handlers
 from api import docs
 from api.clients import TrueClient
+from api.headers import SecurityHeaders
 from api.origins import SameOrigin
 from api.auth import resolve_api_key
 from api.controllers.consents import ConsentCheckController, LedgerController, ledger_public_key
@@ -112,12 +113,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine
         ),
         exception_handlers={Exception: to_problem},
-        middleware=[DefineMiddleware(TrueClient, proxies=settings.trusted_proxies)],
         openapi_config=docs.openapi_config(),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
         logging_config=None,
     )
+    # Around everything Litestar answers, unmatched routes and errors included:
+    # the client address first (api.clients), the security headers last (api.headers).
+    app.asgi_handler = SecurityHeaders(TrueClient(app.asgi_handler, settings.trusted_proxies),
+                                       production=settings.production)
     app.state.settings = settings
     app.state.key_authenticator = key_authenticator
     app.state.tenant_directory = TenantDirectory(ttl_seconds=settings.key_cache_seconds)
