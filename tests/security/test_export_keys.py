@@ -9,7 +9,8 @@ import uuid
 from consent import sealed, tokens
 from optinbase import db
 from optinbase.settings import get_settings
-from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
+from tests.factories import make_contact, make_purpose, make_tenant
+from tests.security.scenes import exported_csv
 
 
 def _master_material(secret_key: str) -> list[str]:
@@ -32,18 +33,8 @@ async def test_export_sends_a_scoped_key_never_the_master(client, monkeypatch):
 
     monkeypatch.setattr(db, "fetch", fetch)
     monkeypatch.setattr(db, "copy_out", copy_out)
-    tenant = await make_tenant()
-    purpose = await make_purpose(tenant)
-    notice = await make_notice(tenant)
-    contact = await make_contact(tenant, email="export@example.org")
-    await grant(tenant, contact["id"], notice["id"])
-    segment = await client.post("/v1/segments", headers=tenant.headers,
-                                json={"name": "all", "rules": {"type": "all", "rules": []}})
-    answer = await client.get(f"/v1/segments/{segment.json()['id']}/export",
-                              headers=tenant.headers,
-                              params={"channel": "email", "purpose": "newsletter",
-                                      "format": "csv"})
-    assert answer.status_code == 200 and "/p/unsubscribe/" in answer.text
+    tenant, purpose, answer = await exported_csv(client, email="export@example.org")
+    assert "/p/unsubscribe/" in answer.text
     secret_key = get_settings().secret_key
     everything = "\n".join(sent)
     for material in _master_material(secret_key):
