@@ -34,7 +34,7 @@ import msgspec
 from optinbase import limits
 from optinbase.context import ALL_SCOPES
 from optinbase.errors import Invalid, NotFound, TooManyRequests, Unauthorized
-from tenants import envelope, repository
+from tenants import envelope, passwords, repository
 from tenants.passwords import hash_secret, verify_secret
 
 PREFIX = "obk_"
@@ -101,7 +101,6 @@ class KeyAuthenticator:
         self._failed: dict[tuple[str, bytes], float] = {}
         self._locks: dict[str, _LockSlot] = {}
         self._verifying = asyncio.Semaphore(VERIFY_CONCURRENCY)
-        self._dummy_hash: Optional[str] = None
 
     def _digest(self, secret: str) -> bytes:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).digest()
@@ -159,10 +158,8 @@ class KeyAuthenticator:
         key: the same work whether the id exists or not."""
         async with self._verifying:
             if stored_hash is None:
-                if self._dummy_hash is None:
-                    self._dummy_hash = await asyncio.to_thread(hash_secret,
-                                                               secrets.token_urlsafe(32))
-                await asyncio.to_thread(verify_secret, self._dummy_hash, secret)
+                dummy = await asyncio.to_thread(passwords.dummy_hash)
+                await asyncio.to_thread(verify_secret, dummy, secret)
                 return False
             return await asyncio.to_thread(verify_secret, stored_hash, secret)
 
