@@ -5,8 +5,10 @@
   from this site and the inline `<script>`/`<style>` blocks it carries, each
   allowed by its SHA-256 (computed from the page itself, so a template change
   needs no edit here) — never other inline code, never another site. The
-  admin's single-page app also gets `style-src 'unsafe-inline'` (its widgets
-  write style elements at run time); its scripts stay hashed-or-self.
+  admin's single-page app and Swagger UI (`/schema`) also get `style-src
+  'unsafe-inline'` (their widgets write styles at run time, which Chromium
+  refuses otherwise: tests/security/test_browser_policies.py); their scripts
+  stay hashed-or-self.
   Anything else (JSON, CSV, …) gets `default-src 'none'`.
 * `frame-ancestors 'none'` (and `X-Frame-Options: DENY`) unless a hook in
   `FRAME_ANCESTORS` names origins that may frame that answer (issue 16: forms
@@ -36,6 +38,7 @@ FRAME_ANCESTORS: list[Callable[[Scope], Iterable[str]]] = []
 
 TOKEN_PAGES = ("/p/confirm/", "/p/preferences/", "/p/unsubscribe/", "/p/requests/verify/",
                "/p/requests/status/", "/p/requests/package/")
+RUN_TIME_STYLES = ("/admin", "/schema")  # single-page apps that style elements as they run
 HSTS = b"max-age=63072000; includeSubDomains"
 _SECURE = re.compile(rb";\s*secure\s*(;|$)", re.I)
 _INLINE = re.compile(rb"<(script|style)\b([^>]*)>(.*?)</\1\s*>", re.S | re.I)
@@ -65,8 +68,8 @@ def policy(scope: Scope, html: bytes | None) -> str:
     if html is None:
         return f"default-src 'none'; {frame}"
     hashes = inline_hashes(html)
-    admin = scope["path"].startswith("/admin")
-    styles = ["'self'", *(["'unsafe-inline'"] if admin else hashes["style"])]
+    run_time_styles = scope["path"].startswith(RUN_TIME_STYLES)
+    styles = ["'self'", *(["'unsafe-inline'"] if run_time_styles else hashes["style"])]
     return "; ".join([
         "default-src 'none'",
         "script-src " + " ".join(["'self'", *hashes["script"]]),
@@ -84,6 +87,8 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # As asked: a mounted app (the admin) may rewrite the scope's path on its way.
+        asked = {**scope}
         start: Message | None = None
         held: list[bytes] = []
 
@@ -94,14 +99,14 @@ class SecurityHeaders:
                 if content_type.startswith(b"text/html"):
                     start = message  # held: the policy hashes the page's inline blocks
                     return
-                await send(self._headed(scope, message, None))
+                await send(self._headed(asked, message, None))
                 return
             if message["type"] == "http.response.body" and start is not None:
                 held.append(message.get("body", b""))
                 if message.get("more_body", False):
                     return
                 body = b"".join(held)
-                await send(self._headed(scope, start, body))
+                await send(self._headed(asked, start, body))
                 await send({"type": "http.response.body", "body": body, "more_body": False})
                 return
             await send(message)
