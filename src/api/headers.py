@@ -15,7 +15,7 @@
   embedded in iframes on a tenant's allowed origins).
 * `Referrer-Policy: no-referrer` on pages whose URL holds a token (a link in
   an e-mail: confirm, preferences, unsubscribe, request verify/status/
-  package), so the token never leaves in a Referer; `same-origin` elsewhere
+  package, re-permission), so the token never leaves in a Referer; `same-origin` elsewhere
   (forms without a token keep sending their Origin, which api.origins checks).
 * Production (`OPTINBASE_ENV=production`): `Strict-Transport-Security`, and
   every cookie set without `Secure` (piccolo_api's CSRF cookie) gets it.
@@ -37,7 +37,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 FRAME_ANCESTORS: list[Callable[[Scope], Iterable[str]]] = []
 
 TOKEN_PAGES = ("/p/confirm/", "/p/preferences/", "/p/unsubscribe/", "/p/requests/verify/",
-               "/p/requests/status/", "/p/requests/package/")
+               "/p/requests/status/", "/p/requests/package/", "/p/keep/")
 RUN_TIME_STYLES = ("/admin", "/schema")  # single-page apps that style elements as they run
 HSTS = b"max-age=63072000; includeSubDomains"
 _SECURE = re.compile(rb";\s*secure\s*(;|$)", re.I)

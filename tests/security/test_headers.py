@@ -56,7 +56,7 @@ async def test_token_pages_send_no_referrer(client):
     token = tokens.make_token(get_settings().secret_key, tenant.id, uuid.UUID(contact["id"]),
                               uuid.UUID(purpose["id"]), "email")
     for path in (f"/p/unsubscribe/{token}", f"/p/preferences/{token}", "/p/confirm/forged",
-                 "/p/requests/status/forged"):
+                 "/p/requests/status/forged", "/p/keep/forged"):
         answer = await client.get(path)
         assert answer.headers["referrer-policy"] == "no-referrer", path
         assert answer.headers["x-content-type-options"] == "nosniff", path
