@@ -248,6 +248,27 @@ class SuppressionCheckOut(msgspec.Struct, kw_only=True):
     channels: list[str]
 
 
+class SuppressionRemoveIn(Input):
+    """Taking a person off the list: `reason` (why, in words) is required and
+    audited; without `channel` every entry of the person goes."""
+
+    reason: Annotated[str, Meta(min_length=1, max_length=500)]
+    email: Optional[Annotated[str, Meta(max_length=254)]] = None
+    phone: Optional[Annotated[str, Meta(max_length=32)]] = None
+    channel: Optional[SuppressionChannel] = None
+
+
+class SuppressionEntryOut(msgspec.Struct, kw_only=True):
+    """One listed entry: the keyed hash, never the address."""
+
+    id: uuid.UUID
+    kind: str
+    identifier_hash: str
+    channel: str
+    reason: str
+    created_at: dt.datetime
+
+
 class ImportErrorOut(msgspec.Struct, kw_only=True):
     line: int
     column: str
