@@ -11,7 +11,7 @@ import piccolo_admin.endpoints as admin_endpoints
 from piccolo_admin.endpoints import AdminRouter, TableConfig
 from piccolo_api.rate_limiting.middleware import InMemoryLimitProvider
 
-from admin import dashboard, forms, request_forms, writers
+from admin import audited, dashboard, forms, request_forms, suppression_forms, writers
 from admin.crud import POLICIES, ScopedCRUD, TablePolicy
 from admin.gate import AdminGate
 from admin.scope import ERASERS, current_scope
@@ -46,7 +46,9 @@ def _policies() -> list[TableConfig]:
         Agency: TablePolicy(kind="agency_root", read_only=True),
         c.Contact: TablePolicy(create=writers.create_contact, update=writers.update_contact,
                                delete=ERASERS, deleter=writers.erase_contact),
-        c.Purpose: TablePolicy(),
+        # Purposes are referenced by notices and the ledger: edited, retired, never deleted.
+        c.Purpose: TablePolicy(create=audited.create_purpose, update=audited.update_purpose,
+                               delete=frozenset()),
         # Immutable once written; created through the service (version, digest).
         c.Notice: TablePolicy(create=writers.create_notice, update=writers.immutable,
                               delete=frozenset()),
@@ -91,7 +93,10 @@ def _policies() -> list[TableConfig]:
         TableConfig(StaffSession, menu_group="Staff"),
     ]
     # Tables other engineers are adding: registered when present.
-    optional = {"Segment": TablePolicy(), "Suppression": read_only, "ImportJob": read_only}
+    optional = {"Segment": TablePolicy(create=audited.create_segment,
+                                       update=audited.update_segment,
+                                       deleter=audited.delete_segment),
+                "Suppression": read_only, "ImportJob": read_only}
     for name, policy in optional.items():
         table = getattr(c, name, None)
         if table is not None:
@@ -131,7 +136,7 @@ def build_admin(production: bool, key_authenticator: Optional[Any] = None) -> Ad
     forms.KEY_AUTHENTICATOR = key_authenticator
     admin = OptinbaseAdmin(
         *_policies(),
-        forms=forms.FORMS + request_forms.FORMS,
+        forms=forms.FORMS + request_forms.FORMS + suppression_forms.FORMS,
         auth_table=StaffUser,
         session_table=StaffSession,
         session_expiry=timedelta(hours=8),

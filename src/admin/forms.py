@@ -23,21 +23,24 @@ from tenants import keys
 KEY_AUTHENTICATOR: Optional[Any] = None
 
 
-async def managed_tenant(scope: AdminScope, slug: str) -> uuid.UUID:
-    """The tenant named by `slug` (or the user's only tenant), if they manage it.
-    Unknown and foreign slugs read the same."""
+async def managed_tenant(scope: AdminScope, slug: str, allowed: frozenset[str] = MANAGERS,
+                         doing: str = "managing API keys") -> uuid.UUID:
+    """The tenant named by `slug` (or the user's only tenant), if their role
+    there is one of `allowed`. Unknown and foreign slugs read the same."""
     slug = slug.strip()
     if not slug:
-        manageable = [t for t in scope.tenant_ids if scope.may(t, MANAGERS)]
+        manageable = [t for t in scope.tenant_ids if scope.may(t, allowed)]
         if len(manageable) == 1:
             return manageable[0]
+        if len(scope.tenant_ids) == 1:  # their one tenant, where the role falls short
+            raise ValueError(f"Your role does not allow {doing}.")
         raise ValueError("Name the tenant (its slug).")
     row = await db.fetchrow("SELECT id FROM tenant WHERE slug = {}", slug)
     tenant_id = row and (row["id"] if isinstance(row["id"], uuid.UUID) else uuid.UUID(row["id"]))
     if not tenant_id or not scope.sees(tenant_id):
         raise ValueError(f"No tenant {slug!r}.")
-    if not scope.may(tenant_id, MANAGERS):
-        raise ValueError("Your role does not allow managing API keys.")
+    if not scope.may(tenant_id, allowed):
+        raise ValueError(f"Your role does not allow {doing}.")
     return tenant_id
 
 

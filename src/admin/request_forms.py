@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import msgspec
 from piccolo_admin.endpoints import FormConfig
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from starlette.requests import Request
 
 from admin.forms import managed_tenant
@@ -58,7 +58,7 @@ def _said(out: RequestOut, verb: str) -> str:
     return f"Request {out.id} ({out.kind}) {verb} — status now {out.status}, due {due}."
 
 
-async def _run(tenant_id: uuid.UUID, call) -> Any:
+async def run_acting(tenant_id: uuid.UUID, call) -> Any:
     """`call(ctx)`, a service call acting for this tenant, its refusals turned
     into form errors."""
     try:
@@ -86,7 +86,7 @@ async def record_request(request: Request, data: NewRequest) -> str:
     tenant_id = await managed_tenant(scope, data.tenant)
     payload = RequestIn(kind=data.kind, email=data.email or None, phone=data.phone or None,
                         identity_verified=data.identity_checked, note=data.note)
-    out = await _run(tenant_id, lambda ctx: intake.receive(ctx, payload, source="staff"))
+    out = await run_acting(tenant_id, lambda ctx: intake.receive(ctx, payload, source="staff"))
     return _said(out, "recorded")
 
 
@@ -97,14 +97,22 @@ class RequestNote(BaseModel):
 
 async def verify_request(request: Request, data: RequestNote) -> str:
     request_id, tenant_id, _ = await _request_tenant(data.request_id)
-    out = await _run(tenant_id, lambda ctx: intake.attest(ctx, request_id,
+    out = await run_acting(tenant_id, lambda ctx: intake.attest(ctx, request_id,
                                                        data.how_identity_was_checked))
     return _said(out, "verified by staff")
 
 
+def _whole_number(value: Any) -> Any:
+    """The admin's form posts every field as text ("1"); a choice between the
+    numbers 1 and 2 must accept that, or every submission fails."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value
+
+
 class Extension(BaseModel):
     request_id: str
-    months: Literal[1, 2] = 1
+    months: Annotated[Literal[1, 2], BeforeValidator(_whole_number)] = 1
     reason: str = Field(min_length=1, max_length=2000,
                         description="Told to the person by e-mail (GDPR Art. 12(3))")
 
@@ -112,7 +120,7 @@ class Extension(BaseModel):
 async def extend_request(request: Request, data: Extension) -> str:
     request_id, tenant_id, _ = await _request_tenant(data.request_id)
     body = ExtendIn(months=data.months, reason=data.reason)
-    out = await _run(tenant_id, lambda ctx: lifecycle.extend(ctx, request_id, body))
+    out = await run_acting(tenant_id, lambda ctx: lifecycle.extend(ctx, request_id, body))
     return _said(out, f"extended by {data.months} month(s)")
 
 
@@ -134,7 +142,7 @@ async def complete_request(request: Request, data: Completion) -> str:
         except (ValueError, msgspec.ValidationError) as exc:
             raise ValueError(f"changes: {exc}") from None
     body = CloseIn(reason=data.reason, changes=changes)
-    out = await _run(tenant_id, lambda ctx: lifecycle.complete(ctx, request_id, body))
+    out = await run_acting(tenant_id, lambda ctx: lifecycle.complete(ctx, request_id, body))
     return _said(out, "completed")
 
 
@@ -145,7 +153,7 @@ class Rejection(BaseModel):
 
 async def reject_request(request: Request, data: Rejection) -> str:
     request_id, tenant_id, _ = await _request_tenant(data.request_id)
-    out = await _run(tenant_id, lambda ctx: lifecycle.reject(ctx, request_id, CloseIn(reason=data.reason)))
+    out = await run_acting(tenant_id, lambda ctx: lifecycle.reject(ctx, request_id, CloseIn(reason=data.reason)))
     return _said(out, "rejected")
 
 
@@ -163,7 +171,7 @@ async def erase_contact_form(request: Request, data: Erasure) -> str:
         raise ValueError("Only an owner or the DPO may carry out an erasure.")
     if not data.confirm:
         raise ValueError("Tick the confirmation: an erasure cannot be undone.")
-    await _run(tenant_id, lambda ctx: erasure.erase_contact(ctx, contact_id))
+    await run_acting(tenant_id, lambda ctx: erasure.erase_contact(ctx, contact_id))
     return f"Contact {contact_id} erased; only a keyed hash remains, on the suppression list."
 
 

@@ -136,6 +136,11 @@ async def patch_contact(
         if value is not msgspec.UNSET
     }
     changes = normalised(ctx, changes)
+    # A form sends every field back: only values that differ are written and
+    # audited, so the trail names what really changed.
+    current = msgspec.structs.asdict(_out(row))
+    changes = {k: v for k, v in changes.items()
+               if current.get(k) != ((v or {}) if k == "attributes" else v)}
     merged = {name: row[name] for name in IDENTIFIERS} | {
         k: v for k, v in changes.items() if k in IDENTIFIERS
     }

@@ -56,6 +56,16 @@ class PurposeIn(Input):
     dpv_purpose: Annotated[str, Meta(max_length=100)] = ""
 
 
+class PurposePatch(Input):
+    """Absent = unchanged. The key never changes: notices and segments name it."""
+
+    name: Union[Short, UnsetType] = UNSET
+    description: Union[Annotated[str, Meta(max_length=5000)], UnsetType] = UNSET
+    legal_basis: Union[LegalBasis, UnsetType] = UNSET
+    dpv_purpose: Union[Annotated[str, Meta(max_length=100)], UnsetType] = UNSET
+    retired: Union[bool, UnsetType] = UNSET
+
+
 class PurposeOut(msgspec.Struct, kw_only=True):
     id: uuid.UUID
     key: str
