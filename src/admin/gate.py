@@ -22,7 +22,7 @@ from tenants import envelope
 
 logger = logging.getLogger(__name__)
 # Paths that touch tenant data; the SPA's assets and the login page do not.
-DATA_PREFIXES = ("/api/", "/dashboard")
+DATA_PREFIXES = ("/api/", "/dashboard", "/agency", "/contacts")
 
 
 class _Rollback(Exception):
