@@ -13,6 +13,7 @@ from piccolo_api.rate_limiting.middleware import InMemoryLimitProvider
 
 from admin import (
     audited,
+    choices,
     contact_page,
     dashboard,
     forms,
@@ -98,6 +99,10 @@ class OptinbaseAdmin(AdminRouter):
         if name in (Tenant._meta.tablename, Agency._meta.tablename):
             return bool(scope.agency_ids)
         return True
+
+    def get_single_form_schema(self, form_slug: str) -> dict[str, Any]:
+        """The form's schema with its pick-lists (loaded by the gate)."""
+        return choices.with_choices(super().get_single_form_schema(form_slug))
 
     def get_table_list(self) -> list[str]:
         return [n for n in super().get_table_list() if self._visible(n)]

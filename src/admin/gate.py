@@ -15,6 +15,7 @@ import logging
 from http.cookies import SimpleCookie
 from typing import Any
 
+from admin import choices
 from admin.scope import SESSION_COOKIE, current_scope, resolve
 from api.envelope import SAFE_METHODS, Buffered
 from optinbase import db
@@ -51,12 +52,14 @@ class AdminGate:
             await self.app(scope, receive, send)
             return
         buffered = Buffered()
-        scope_token = None
+        scope_token = picks_token = None
         try:
             staff = await resolve(_cookie(scope, SESSION_COOKIE))
             scope_token = current_scope.set(staff)
             async with envelope.staff(staff.tenant_ids,
                                       write=scope["method"] not in SAFE_METHODS):
+                if staff.user_id is not None and choices.SCHEMA_PATH.match(scope["path"]):
+                    picks_token = await choices.load(staff)
                 await self.app(scope, receive, buffered)
                 if buffered.status >= 400:
                     raise _Rollback
@@ -74,6 +77,8 @@ class AdminGate:
         finally:
             if scope_token is not None:
                 current_scope.reset(scope_token)
+            if picks_token is not None:
+                choices.PICKS.reset(picks_token)
         await buffered.flush(send)
 
 

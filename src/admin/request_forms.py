@@ -22,20 +22,43 @@ from admin.forms import managed_tenant
 from admin.scope import ERASERS, MANAGERS, acting, current_scope
 from consent import erasure
 from consent.requests import intake, lifecycle
+from consent.requests.records import OPEN_SQL
 from consent.requests.schemas import CloseIn, ExtendIn, Kind, RequestIn, RequestOut
 from consent.schemas import ContactPatch
 from optinbase import db
 from optinbase.errors import DomainError
 
 
-async def _visible_row(table: str, noun: str, raw_id: str, columns: str = "tenant_id") -> tuple:
-    """(id, tenant id, row) of a `table` row the user may see, named by the id
-    typed into a form; unknown and foreign ids read the same (and RLS hides
-    foreign rows anyway)."""
+async def _by_email(table: str, noun: str, email: str, only: str) -> uuid.UUID:
+    """The one `table` row of this e-mail address among the user's tenants
+    (`only`: an extra SQL condition, e.g. open requests)."""
+    found = []
+    for tenant_id in current_scope.get().tenant_ids:
+        rows = await db.fetch(
+            f"SELECT id FROM {table} WHERE tenant_id = {{}} AND lower(email) = {{}}{only}",
+            tenant_id, email.strip().lower(),
+        )
+        found += [db.db_uuid(r["id"]) for r in rows]
+    if not found:
+        raise ValueError(f"No {noun} for {email.strip()!r}.")
+    if len(found) > 1:
+        raise ValueError(f"Several {noun}s for {email.strip()!r}: pick one from the list.")
+    return found[0]
+
+
+async def _visible_row(table: str, noun: str, raw_id: str, columns: str = "tenant_id",
+                       only: str = "") -> tuple:
+    """(id, tenant id, row) of a `table` row the user may see, named in a form
+    by its id (picked from the list) or by the person's e-mail address;
+    unknown and foreign rows read the same (and RLS hides foreign rows anyway)."""
     try:
-        wanted = uuid.UUID(raw_id.strip())
-    except ValueError:
-        raise ValueError(f"A {noun} id looks like 0b7c…-…: copy it from the list.") from None
+        wanted = (await _by_email(table, noun, raw_id, only) if "@" in raw_id
+                  else uuid.UUID(raw_id.strip()))
+    except ValueError as exc:
+        if "@" in raw_id:
+            raise
+        raise ValueError(f"Pick the {noun} from the list, or give the person's e-mail"
+                         f" ({exc}).") from None
     row = await db.fetchrow(f"SELECT {columns} FROM {table} WHERE id = {{}}", wanted)
     if row is None or not current_scope.get().sees(row["tenant_id"]):
         raise ValueError(f"No {noun} {raw_id.strip()!r}.")
@@ -46,7 +69,7 @@ async def _visible_row(table: str, noun: str, raw_id: str, columns: str = "tenan
 
 async def _request_tenant(request_id: str, allowed: frozenset[str] = MANAGERS) -> tuple:
     wanted, tenant_id, row = await _visible_row("data_subject_request", "request", request_id,
-                                                "tenant_id, kind")
+                                                "tenant_id, kind", f" AND status IN {OPEN_SQL}")
     scope = current_scope.get()
     if not scope.may(tenant_id, allowed):
         raise ValueError("Your role does not allow handling data-subject requests.")
@@ -90,8 +113,11 @@ async def record_request(request: Request, data: NewRequest) -> str:
     return _said(out, "recorded")
 
 
+Picked = Annotated[str, Field(description="Pick the request, or type the person's e-mail")]
+
+
 class RequestNote(BaseModel):
-    request_id: str
+    request_id: Picked
     how_identity_was_checked: str = Field(min_length=1, max_length=2000)
 
 
@@ -111,7 +137,7 @@ def _whole_number(value: Any) -> Any:
 
 
 class Extension(BaseModel):
-    request_id: str
+    request_id: Picked
     months: Annotated[Literal[1, 2], BeforeValidator(_whole_number)] = 1
     reason: str = Field(min_length=1, max_length=2000,
                         description="Told to the person by e-mail (GDPR Art. 12(3))")
@@ -125,7 +151,7 @@ async def extend_request(request: Request, data: Extension) -> str:
 
 
 class Completion(BaseModel):
-    request_id: str
+    request_id: Picked
     reason: str = Field(default="", max_length=2000, description="What was done (told to the person)")
     changes: str = Field(default="", description='Rectification only: JSON of approved changes,'
                                                   ' e.g. {"first_name": "Anne"}')
@@ -147,7 +173,7 @@ async def complete_request(request: Request, data: Completion) -> str:
 
 
 class Rejection(BaseModel):
-    request_id: str
+    request_id: Picked
     reason: str = Field(min_length=1, max_length=2000, description="Told to the person by e-mail")
 
 
@@ -158,7 +184,7 @@ async def reject_request(request: Request, data: Rejection) -> str:
 
 
 class Erasure(BaseModel):
-    contact_id: str = Field(description="The contact's id, from the contact list")
+    contact_id: str = Field(description="The contact's e-mail address (or its id)")
     confirm: bool = Field(default=False, description="I understand this cannot be undone")
 
 
