@@ -41,7 +41,8 @@ def _chart(t: Texts, channel: str, data: stats.Dashboard) -> str:
                 f' height="{h:.1f}" fill="{colour}" data-day="{data.days[i]}" data-n="{n}">'
                 f"<title>{data.days[i]}: {n} {label}</title></rect>"
             )
-        if i % 7 == 0 or i == len(values) - 1:  # a date every week and on the last day
+        last = len(values) - 1
+        if i == last or (i % 7 == 0 and last - i > 3):  # weekly dates, and the last day
             ticks.append(f'<text x="{x:.1f}" y="{base + 14}" font-size="10">'
                          f"{data.days[i][5:]}</text>")
     ins, outs, imported = data.totals(channel)

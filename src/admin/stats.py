@@ -60,10 +60,12 @@ class Dashboard:
 
 
 def _day_sql() -> str:
+    # The day the person acted (collected_at), not the day it reached the ledger:
+    # a form posted late or a batch sent overnight still counts on its own day.
     # Timestamps are UTC: PostgreSQL formats them, SQLite stores ISO text.
     if db.is_postgres():
-        return "to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-    return "substr(recorded_at, 1, 10)"
+        return "to_char(collected_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+    return "substr(collected_at, 1, 10)"
 
 
 async def dashboard(tenant_id: uuid.UUID, days: int = 30) -> Dashboard:
@@ -73,7 +75,7 @@ async def dashboard(tenant_id: uuid.UUID, days: int = 30) -> Dashboard:
     out = Dashboard(days=[(first + dt.timedelta(days=i)).isoformat() for i in range(days)])
     rows = await db.fetch(
         f"SELECT channel, action, {_day_sql()} AS day, method = {{}} AS bulk, count(*) AS n"
-        " FROM consent_event WHERE tenant_id = {} AND recorded_at >= {}"
+        " FROM consent_event WHERE tenant_id = {} AND collected_at >= {}"
         " AND action IN ('requested', 'granted', 'confirmed', 'withdrawn')"
         " GROUP BY channel, action, day, bulk",
         BULK, tenant_id, since,

@@ -1,9 +1,13 @@
-"""A small script added to Piccolo Admin's page so read-only tables look
-read-only. The SPA has no per-table notion of it: it offers "Add row", row
-menus, check boxes and a Save button everywhere, and the server then answers
-405. The CRUD layer already refuses those writes (admin.crud); this only stops
-offering them: on a read-only table's routes the controls are hidden, the
-fields disabled and the page titled "View" instead of "Edit".
+"""A small script added to Piccolo Admin's page, for what its SPA cannot be told.
+
+* Read-only tables: the SPA has no per-table notion of it and offers "Add row",
+  row menus, check boxes and a Save button everywhere, which the server then
+  refuses (admin.crud). On a read-only table's routes the script hides those
+  controls, disables the fields and titles the page "View" instead of "Edit".
+* Forms: the SPA renders every form field as a text box, whatever its schema
+  says. A field with choices (a `Literal`, or a pick-list of admin.choices)
+  becomes a select under the same name, so "Extend deadline" offers 1 or 2
+  months and the open requests by person and due date — no UUID to copy.
 
 Served from the admin's own path (no inline script), so it is as cacheable and
 CSP-friendly as the SPA's assets.
@@ -17,10 +21,10 @@ from typing import Any, Iterable
 from starlette.requests import Request
 from starlette.responses import Response
 
-PATH = "/optinbase/ui.js"
+PATH = "/optinbase-ui/"  # ends in a slash like the admin's other routes (the mount redirects others)
 
 _SCRIPT = """(function () {
-  var READ_ONLY = %s;
+  var READ_ONLY = __READ_ONLY__;
   var HIDE = 'a[href$="/add/"], [data-uitest="save_button"], [data-uitest="drop_down_button"],'
     + ' .table_wrapper td:last-child a.subtle, .table_wrapper input[type="checkbox"],'
     + ' a.add, [data-uitest="delete_button"]';
@@ -39,8 +43,46 @@ _SCRIPT = """(function () {
       if (h.textContent.indexOf("Edit ") === 0) h.textContent = "View " + h.textContent.slice(5);
     });
   }
-  new MutationObserver(apply).observe(document.documentElement, {childList: true, subtree: true});
-  window.addEventListener("hashchange", apply);
+  // Piccolo Admin's forms render every field as a text box: choices (a Literal,
+  // or the pick-lists of admin.choices) become a select, named like the box.
+  function enhanceForm() {
+    var m = location.hash.match(/^#\/forms\/([a-z0-9-]+)/);
+    var button = document.querySelector('[data-uitest="submit_custom_form_button"]');
+    if (!m || !button) return;
+    var form = button.closest("form");
+    if (!form || form.getAttribute("data-choices") === m[1]) return;
+    form.setAttribute("data-choices", m[1]);
+    fetch("./api/forms/" + m[1] + "/schema/", {credentials: "same-origin"})
+      .then(function (r) { return r.json(); })
+      .then(function (schema) {
+        var props = schema.properties || {};
+        Object.keys(props).forEach(function (name) {
+          var prop = props[name], options = [];
+          var choices = prop.extra && prop.extra.choices;
+          if (choices) Object.keys(choices).forEach(function (k) {
+            options.push([String(choices[k].value), choices[k].display_name]);
+          });
+          else if (prop.enum) prop.enum.forEach(function (v) { options.push([String(v), String(v)]); });
+          var input = form.querySelector('input[name="' + name + '"]');
+          if (!options.length || !input) return;
+          var select = document.createElement("select");
+          Array.prototype.forEach.call(input.attributes, function (a) {
+            if (["name", "type", "value", "step", "placeholder"].indexOf(a.name) < 0)
+              select.setAttribute(a.name, a.value);
+          });
+          select.name = name;
+          select.style.width = "100%";
+          var initial = prop.default === undefined || prop.default === null ? "" : String(prop.default);
+          if (initial === "") select.add(new Option("—", ""));
+          options.forEach(function (o) { select.add(new Option(o[1], o[0], false, o[0] === initial)); });
+          input.removeAttribute("name");
+          input.style.display = "none";
+          input.insertAdjacentElement("afterend", select);
+        });
+      });
+  }
+  new MutationObserver(function () { apply(); enhanceForm(); }).observe(document.documentElement, {childList: true, subtree: true});
+  window.addEventListener("hashchange", function () { apply(); enhanceForm(); });
   document.addEventListener("DOMContentLoaded", apply);
 })();
 """
@@ -48,7 +90,7 @@ _SCRIPT = """(function () {
 
 def install(admin: Any, read_only_tables: Iterable[str]) -> None:
     """Adds the script's route and its tag to the SPA's page."""
-    body = _SCRIPT % json.dumps(sorted(read_only_tables))
+    body = _SCRIPT.replace("__READ_ONLY__", json.dumps(sorted(read_only_tables)))
 
     async def script(request: Request) -> Response:
         return Response(body, media_type="text/javascript",
