@@ -13,12 +13,12 @@ import uuid
 from html import escape
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from admin import contact_facts
 from admin.dashboard import visible_tenants
-from admin.look import cell, layout, page_texts
-from admin.scope import acting, current_scope
+from admin.look import cell, layout, staff_page, table
+from admin.scope import AdminScope, acting
 from optinbase.errors import NotFound
 from optinbase.i18n import Texts
 
@@ -29,11 +29,8 @@ def contact_url(tenant_id: uuid.UUID, contact_id: uuid.UUID) -> str:
     return f"{URL}{tenant_id}/{contact_id}/"
 
 
-async def search(request: Request) -> Response:
-    scope = current_scope.get()
-    if scope.user_id is None:
-        return RedirectResponse("/admin/", status_code=303)
-    t = page_texts(request)
+@staff_page
+async def search(request: Request, scope: AdminScope, t: Texts) -> Response:
     query = request.query_params.get("q", "")[:254]
     rows = []
     for tenant in await visible_tenants(scope):
@@ -47,12 +44,10 @@ async def search(request: Request) -> Response:
         ]
     results = ""
     if query.strip():
-        results = (
-            f'<table id="contact-results"><thead><tr><th>{t("admin.contact.email")}</th>'
-            f'<th>{t("admin.contact.name")}</th><th>{t("admin.contact.phone")}</th>'
-            f'<th>{t("admin.tenant")}</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
-            if rows else f'<p id="contact-results">{t("admin.contact.none_found")}</p>'
-        )
+        results = table("contact-results", [
+            t("admin.contact.email"), t("admin.contact.name"), t("admin.contact.phone"),
+            t("admin.tenant")], rows) if rows else \
+            f'<p id="contact-results">{t("admin.contact.none_found")}</p>'
     body = (
         f'<h1>{t("admin.contact.search_title")}</h1>'
         f'<form class="search" method="get" action="{URL}"><label for="q">'
@@ -63,11 +58,8 @@ async def search(request: Request) -> Response:
     return HTMLResponse(layout(request, scope, t("admin.contact.search_title"), body, URL))
 
 
-async def show(request: Request) -> Response:
-    scope = current_scope.get()
-    if scope.user_id is None:
-        return RedirectResponse("/admin/", status_code=303)
-    t = page_texts(request)
+@staff_page
+async def show(request: Request, scope: AdminScope, t: Texts) -> Response:
     try:
         tenant_id = uuid.UUID(request.path_params["tenant_id"])
         contact_id = uuid.UUID(request.path_params["contact_id"])
@@ -120,13 +112,9 @@ def _verdicts(t: Texts, facts: contact_facts.ContactFacts) -> str:
             f"<td>{escape(state.channel)}</td><td>{escape(state.purpose)}</td><td>{answer}</td>"
             f'<td>{", ".join(why)}</td><td>{t.date(state.since)}</td><td>{expires}</td></tr>'
         )
-    return (
-        f'<h2>{t("admin.contact.may_we")}</h2><table id="verdicts"><thead><tr>'
-        f'<th>{t("admin.channel")}</th><th>{t("admin.purpose")}</th>'
-        f'<th>{t("admin.contact.allowed")}</th><th>{t("admin.contact.why")}</th>'
-        f'<th>{t("admin.contact.since")}</th><th>{t("admin.contact.expires")}</th></tr></thead>'
-        f'<tbody>{"".join(rows)}</tbody></table>'
-    )
+    return f'<h2>{t("admin.contact.may_we")}</h2>' + table("verdicts", [
+        t("admin.channel"), t("admin.purpose"), t("admin.contact.allowed"),
+        t("admin.contact.why"), t("admin.contact.since"), t("admin.contact.expires")], rows)
 
 
 STATUSES = ("granted", "withdrawn", "refused", "pending", "expired", "none")
@@ -135,51 +123,42 @@ STATUSES = ("granted", "withdrawn", "refused", "pending", "expired", "none")
 def _suppressions(t: Texts, facts: contact_facts.ContactFacts) -> str:
     if not facts.suppressions:
         return f'<h2>{t("admin.suppressions")}</h2><p id="suppressions">{t("admin.contact.not_suppressed")}</p>'
-    rows = "".join(
+    rows = [
         f"<tr><td>{escape(s.channel)}</td><td>{escape(s.reason)}</td>"
         f"<td>{t.date(s.created_at)}</td><td><code>{s.identifier_hash[:16]}…</code></td></tr>"
         for s in facts.suppressions
-    )
-    return (
-        f'<h2>{t("admin.suppressions")}</h2><table id="suppressions"><thead><tr>'
-        f'<th>{t("admin.channel")}</th><th>{t("admin.reason")}</th><th>{t("admin.date")}</th>'
-        f'<th>{t("admin.hash")}</th></tr></thead><tbody>{rows}</tbody></table>'
-    )
+    ]
+    return f'<h2>{t("admin.suppressions")}</h2>' + table("suppressions", [
+        t("admin.channel"), t("admin.reason"), t("admin.date"), t("admin.hash")], rows)
 
 
 def _history(t: Texts, facts: contact_facts.ContactFacts) -> str:
-    rows = "".join(
+    rows = [
         f'<tr><td class="n">{e.seq}</td><td>{t.datetime(e.recorded_at)}</td>'
         f"<td>{escape(e.channel)}</td><td>{escape(e.purpose)}</td><td>{escape(e.action)}</td>"
         f"<td>{escape(e.method)}</td><td>{facts.notice_label(e.notice_id)}</td>"
         f"<td>{cell(e.source)}</td></tr>"
         for e in facts.events
-    )
+    ]
     more = f'<p class="muted">{t("admin.contact.more_events", n=len(facts.events))}</p>' \
         if facts.more_events else ""
-    return (
-        f'<h2>{t("admin.contact.history")}</h2><table id="history"><thead><tr>'
-        f'<th class="n">#</th><th>{t("admin.date")}</th><th>{t("admin.channel")}</th>'
-        f'<th>{t("admin.purpose")}</th><th>{t("admin.contact.action")}</th>'
-        f'<th>{t("admin.contact.method")}</th><th>{t("admin.contact.notice")}</th>'
-        f'<th>{t("admin.contact.source")}</th></tr></thead><tbody>{rows}</tbody></table>{more}'
-    )
+    return f'<h2>{t("admin.contact.history")}</h2>' + table("history", [
+        "#", t("admin.date"), t("admin.channel"), t("admin.purpose"), t("admin.contact.action"),
+        t("admin.contact.method"), t("admin.contact.notice"), t("admin.contact.source")],
+        rows) + more
 
 
 def _requests(t: Texts, facts: contact_facts.ContactFacts) -> str:
     if not facts.requests:
         return f'<h2>{t("admin.requests")}</h2><p id="requests">{t("admin.contact.no_requests")}</p>'
-    rows = "".join(
+    rows = [
         f"<tr><td>{escape(r.kind)}</td><td>{escape(r.status)}</td><td>{t.date(r.received_at)}</td>"
         f"<td>{t.date(r.due_at)}</td><td><code>{r.id}</code></td></tr>"
         for r in facts.requests
-    )
-    return (
-        f'<h2>{t("admin.requests")}</h2><table id="requests"><thead><tr>'
-        f'<th>{t("admin.request.kind")}</th><th>{t("admin.request.status")}</th>'
-        f'<th>{t("admin.request.received")}</th><th>{t("admin.request.due")}</th>'
-        f'<th>{t("admin.request.id")}</th></tr></thead><tbody>{rows}</tbody></table>'
-    )
+    ]
+    return f'<h2>{t("admin.requests")}</h2>' + table("requests", [
+        t("admin.request.kind"), t("admin.request.status"), t("admin.request.received"),
+        t("admin.request.due"), t("admin.request.id")], rows)
 
 
 def install(admin) -> None:

@@ -5,16 +5,15 @@ number (totals, `data-*` attributes) so it can be read without the chart."""
 
 from __future__ import annotations
 
-import uuid
 from html import escape
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from admin import stats
-from admin.look import layout, page_texts
-from admin.scope import AdminScope, current_scope
+from admin.look import layout, staff_page
+from admin.scope import AdminScope
 from optinbase import db
 from optinbase.i18n import Texts
 
@@ -133,11 +132,8 @@ def _deadlines(t: Texts, data: stats.Dashboard) -> str:
     )
 
 
-async def page(request: Request) -> Response:
-    scope = current_scope.get()
-    if scope.user_id is None:
-        return RedirectResponse("/admin/", status_code=303)
-    t = page_texts(request)
+@staff_page
+async def page(request: Request, scope: AdminScope, t: Texts) -> Response:
     tenants = await visible_tenants(scope)
     if not tenants:
         return HTMLResponse(layout(request, scope, t("admin.nav.dashboard"),
@@ -162,12 +158,9 @@ async def page(request: Request) -> Response:
     return HTMLResponse(layout(request, scope, t("admin.nav.dashboard"), body, URL))
 
 
-async def agency(request: Request) -> Response:
+@staff_page
+async def agency(request: Request, scope: AdminScope, t: Texts) -> Response:
     """Agency staff: one line per tenant they see (superusers: every tenant)."""
-    scope = current_scope.get()
-    if scope.user_id is None:
-        return RedirectResponse("/admin/", status_code=303)
-    t = page_texts(request)
     if not (scope.agency_ids or scope.superuser):
         return HTMLResponse(layout(request, scope, t("admin.nav.agency"),
                                    f'<p>{t("admin.agency.none")}</p>'), status_code=404)

@@ -5,11 +5,13 @@ staff member's language (their browser's), no JavaScript and no outside assets."
 from __future__ import annotations
 
 from html import escape
-from typing import Any
+import functools
+from typing import Any, Awaitable, Callable
 
 from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 
-from admin.scope import AdminScope
+from admin.scope import AdminScope, current_scope
 from optinbase.i18n import Texts, choose, texts
 
 BLUE = "#4c90d0"
@@ -65,3 +67,30 @@ def layout(request: Request, scope: AdminScope, title: str, body: str, current: 
 def cell(value: Any) -> str:
     """A table cell's text: empty values stay empty (no "None", no "NULL")."""
     return "" if value is None else escape(str(value))
+
+
+Handler = Callable[[Request, AdminScope, Texts], Awaitable[Response]]
+
+
+def staff_page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """An admin page for logged-in staff (others go to the login page), called
+    with the staff scope and the texts of the browser's language."""
+
+    @functools.wraps(handler)
+    async def page(request: Request) -> Response:
+        scope = current_scope.get()
+        if scope.user_id is None:
+            return RedirectResponse("/admin/", status_code=303)
+        return await handler(request, scope, page_texts(request))
+
+    return page
+
+
+def table(element_id: str, headers: list[str], rows: list[str], numeric: int = 0) -> str:
+    """A table of ready-made `<tr>` rows; the last `numeric` columns right-aligned."""
+    cells = "".join(
+        f'<th{" class=n" if i >= len(headers) - numeric else ""}>{escape(h)}</th>'
+        for i, h in enumerate(headers)
+    )
+    return (f'<table id="{element_id}"><thead><tr>{cells}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')

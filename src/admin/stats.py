@@ -136,7 +136,7 @@ async def summary(tenant_id: uuid.UUID) -> TenantSummary:
     )
     moves = await db.fetch(
         "SELECT action, count(*) AS n FROM consent_event WHERE tenant_id = {}"
-        " AND recorded_at >= {} AND action IN ('granted', 'confirmed', 'withdrawn')"
+        " AND collected_at >= {} AND action IN ('granted', 'confirmed', 'withdrawn')"
         " GROUP BY action",
         tenant_id, month,
     )

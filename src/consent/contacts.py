@@ -200,9 +200,7 @@ async def list_contacts(
         f"SELECT {_COLUMNS} FROM contact WHERE {' AND '.join(where)} ORDER BY id LIMIT {{}}",
         *args, limit + 1,
     )
-    items = [_out(r) for r in rows[:limit]]
-    next_cursor = cursors.encode_uuid(items[-1].id) if len(rows) > limit else None
-    return Page(items=items, next_cursor=next_cursor)
+    return cursors.id_page(rows, limit, _out)
 
 
 async def resolve_contact_id(

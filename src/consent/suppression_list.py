@@ -41,9 +41,7 @@ async def list_entries(ctx: TenantContext, limit: int, cursor: Optional[str]) ->
         f"SELECT {_COLUMNS} FROM suppression WHERE {where} ORDER BY id LIMIT {{}}",
         *args, limit + 1,
     )
-    items = [_out(r) for r in rows[:limit]]
-    next_cursor = cursors.encode_uuid(items[-1].id) if len(rows) > limit else None
-    return Page(items=items, next_cursor=next_cursor)
+    return cursors.id_page(rows, limit, _out)
 
 
 async def entries_of(

@@ -69,3 +69,10 @@ class Page(msgspec.Struct, kw_only=True):
 
     items: list[Any]
     next_cursor: Optional[str]
+
+
+def id_page(rows: list[Any], limit: int, convert: Any) -> Page:
+    """The page of `rows` fetched by id with `LIMIT limit + 1` (the extra row only
+    says another page follows), each row through `convert`."""
+    items = [convert(r) for r in rows[:limit]]
+    return Page(items=items, next_cursor=encode_uuid(items[-1].id) if len(rows) > limit else None)

@@ -18,7 +18,7 @@ import pytest
 from optinbase import db
 from optinbase.settings import get_settings
 from tests.admin.staff import PASSWORD, make_agency, make_staff
-from tests.e2e.browser.chromium import admin_page, launch, sync_api
+from tests.e2e.browser.chromium import admin_page, running
 from tests.processes import Installation
 from tests.factories import (
     grant,
@@ -111,10 +111,8 @@ def server(engine: str, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server, world):
-    with sync_api.sync_playwright() as playwright:
-        chromium = launch(playwright)
+    with running() as chromium:
         yield chromium
-        chromium.close()
 
 
 def _page(browser, server, email):
