@@ -15,10 +15,11 @@ import logging
 from http.cookies import SimpleCookie
 from typing import Any
 
-from admin import choices
+from admin import choices, look
 from admin.scope import SESSION_COOKIE, current_scope, resolve
 from api.envelope import SAFE_METHODS, Buffered
 from optinbase import db
+from optinbase.i18n import choose
 from tenants import envelope
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,13 @@ def _cookie(scope: dict, name: str) -> str | None:
     return None
 
 
+def _header(scope: dict, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 class AdminGate:
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -52,10 +60,12 @@ class AdminGate:
             await self.app(scope, receive, send)
             return
         buffered = Buffered()
-        scope_token = picks_token = None
+        scope_token = picks_token = language_token = None
         try:
             staff = await resolve(_cookie(scope, SESSION_COOKIE))
             scope_token = current_scope.set(staff)
+            language_token = look.LANGUAGE.set(choose(accept_language=_header(
+                scope, b"accept-language")))
             async with envelope.staff(staff.tenant_ids,
                                       write=scope["method"] not in SAFE_METHODS):
                 if staff.user_id is not None and choices.SCHEMA_PATH.match(scope["path"]):
@@ -79,6 +89,8 @@ class AdminGate:
                 current_scope.reset(scope_token)
             if picks_token is not None:
                 choices.PICKS.reset(picks_token)
+            if language_token is not None:
+                look.LANGUAGE.reset(language_token)
         await buffered.flush(send)
 
 

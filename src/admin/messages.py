@@ -1,11 +1,44 @@
 """The message ids of the admin's own pages (dashboard, agency overview, contact
-pages), named here with `N_` so `make messages` and the catalogue test find them:
-the pages look them up with `Texts.gettext` inside f-strings, which Babel's
-extractor does not read. Texts live in the catalogues (optinbase.i18n)."""
+pages) and forms, named here with `N_` so `make messages` and the catalogue test
+find them: the pages look them up inside f-strings and the forms through
+`admin.look.say`, neither of which Babel's extractor reads. The texts live in the
+catalogues (optinbase.i18n)."""
 
 from optinbase.i18n import N_
 
 MESSAGES = (
+    N_("admin.doing.add_suppression"),
+    N_("admin.doing.keys"),
+    N_("admin.doing.lift_suppression"),
+    N_("admin.doing.read_suppressions"),
+    N_("admin.doing.requests"),
+    N_("admin.form.contact.none_for"),
+    N_("admin.form.contact.pick"),
+    N_("admin.form.contact.several"),
+    N_("admin.form.contact.unknown"),
+    N_("admin.form.entry"),
+    N_("admin.form.erased"),
+    N_("admin.form.erasure_role"),
+    N_("admin.form.key_once"),
+    N_("admin.form.key_revoked"),
+    N_("admin.form.listed"),
+    N_("admin.form.listed_for"),
+    N_("admin.form.name_tenant"),
+    N_("admin.form.no_key"),
+    N_("admin.form.no_tenant"),
+    N_("admin.form.removed"),
+    N_("admin.form.request.none_for"),
+    N_("admin.form.request.pick"),
+    N_("admin.form.request.several"),
+    N_("admin.form.request.unknown"),
+    N_("admin.form.request_said"),
+    N_("admin.form.role"),
+    N_("admin.form.tick"),
+    N_("admin.verb.completed"),
+    N_("admin.verb.extended"),
+    N_("admin.verb.recorded"),
+    N_("admin.verb.rejected"),
+    N_("admin.verb.verified"),
     N_("admin.agency.explain"),
     N_("admin.agency.none"),
     N_("admin.agency.opt_ins_month"),

@@ -19,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 from starlette.requests import Request
 
 from admin.forms import managed_tenant
+from admin.look import say
 from admin.scope import ERASERS, MANAGERS, acting, current_scope
 from consent import erasure
 from consent.requests import intake, lifecycle
@@ -40,9 +41,9 @@ async def _by_email(table: str, noun: str, email: str, only: str) -> uuid.UUID:
         )
         found += [db.db_uuid(r["id"]) for r in rows]
     if not found:
-        raise ValueError(f"No {noun} for {email.strip()!r}.")
+        raise ValueError(say(f"admin.form.{noun}.none_for", email=email.strip()))
     if len(found) > 1:
-        raise ValueError(f"Several {noun}s for {email.strip()!r}: pick one from the list.")
+        raise ValueError(say(f"admin.form.{noun}.several", email=email.strip()))
     return found[0]
 
 
@@ -54,14 +55,13 @@ async def _visible_row(table: str, noun: str, raw_id: str, columns: str = "tenan
     try:
         wanted = (await _by_email(table, noun, raw_id, only) if "@" in raw_id
                   else uuid.UUID(raw_id.strip()))
-    except ValueError as exc:
+    except ValueError:
         if "@" in raw_id:
             raise
-        raise ValueError(f"Pick the {noun} from the list, or give the person's e-mail"
-                         f" ({exc}).") from None
+        raise ValueError(say(f"admin.form.{noun}.pick")) from None
     row = await db.fetchrow(f"SELECT {columns} FROM {table} WHERE id = {{}}", wanted)
     if row is None or not current_scope.get().sees(row["tenant_id"]):
-        raise ValueError(f"No {noun} {raw_id.strip()!r}.")
+        raise ValueError(say(f"admin.form.{noun}.unknown", id=raw_id.strip()))
     tenant_id = row["tenant_id"] if isinstance(row["tenant_id"], uuid.UUID) else uuid.UUID(
         str(row["tenant_id"]))
     return wanted, tenant_id, row
@@ -72,13 +72,14 @@ async def _request_tenant(request_id: str, allowed: frozenset[str] = MANAGERS) -
                                                 "tenant_id, kind", f" AND status IN {OPEN_SQL}")
     scope = current_scope.get()
     if not scope.may(tenant_id, allowed):
-        raise ValueError("Your role does not allow handling data-subject requests.")
+        raise ValueError(say("admin.form.role", doing=say("admin.doing.requests")))
     return wanted, tenant_id, row["kind"]
 
 
 def _said(out: RequestOut, verb: str) -> str:
-    due = out.due_at.strftime("%Y-%m-%d %H:%M UTC")
-    return f"Request {out.id} ({out.kind}) {verb} — status now {out.status}, due {due}."
+    """`verb`: what was done, already in the request's language."""
+    return say("admin.form.request_said", id=out.id, kind=out.kind, verb=verb,
+               status=out.status, due=out.due_at)
 
 
 async def run_acting(tenant_id: uuid.UUID, call) -> Any:
@@ -110,7 +111,7 @@ async def record_request(request: Request, data: NewRequest) -> str:
     payload = RequestIn(kind=data.kind, email=data.email or None, phone=data.phone or None,
                         identity_verified=data.identity_checked, note=data.note)
     out = await run_acting(tenant_id, lambda ctx: intake.receive(ctx, payload, source="staff"))
-    return _said(out, "recorded")
+    return _said(out, say("admin.verb.recorded"))
 
 
 Picked = Annotated[str, Field(description="Pick the request, or type the person's e-mail")]
@@ -125,7 +126,7 @@ async def verify_request(request: Request, data: RequestNote) -> str:
     request_id, tenant_id, _ = await _request_tenant(data.request_id)
     out = await run_acting(tenant_id, lambda ctx: intake.attest(ctx, request_id,
                                                        data.how_identity_was_checked))
-    return _said(out, "verified by staff")
+    return _said(out, say("admin.verb.verified"))
 
 
 def _whole_number(value: Any) -> Any:
@@ -147,7 +148,7 @@ async def extend_request(request: Request, data: Extension) -> str:
     request_id, tenant_id, _ = await _request_tenant(data.request_id)
     body = ExtendIn(months=data.months, reason=data.reason)
     out = await run_acting(tenant_id, lambda ctx: lifecycle.extend(ctx, request_id, body))
-    return _said(out, f"extended by {data.months} month(s)")
+    return _said(out, say("admin.verb.extended", n=data.months))
 
 
 class Completion(BaseModel):
@@ -160,7 +161,7 @@ class Completion(BaseModel):
 async def complete_request(request: Request, data: Completion) -> str:
     request_id, tenant_id, kind = await _request_tenant(data.request_id)
     if kind == "erasure" and not current_scope.get().may(tenant_id, ERASERS):
-        raise ValueError("Only an owner or the DPO may carry out an erasure.")
+        raise ValueError(say("admin.form.erasure_role"))
     changes: Optional[ContactPatch] = None
     if data.changes.strip():
         try:
@@ -169,7 +170,7 @@ async def complete_request(request: Request, data: Completion) -> str:
             raise ValueError(f"changes: {exc}") from None
     body = CloseIn(reason=data.reason, changes=changes)
     out = await run_acting(tenant_id, lambda ctx: lifecycle.complete(ctx, request_id, body))
-    return _said(out, "completed")
+    return _said(out, say("admin.verb.completed"))
 
 
 class Rejection(BaseModel):
@@ -180,7 +181,7 @@ class Rejection(BaseModel):
 async def reject_request(request: Request, data: Rejection) -> str:
     request_id, tenant_id, _ = await _request_tenant(data.request_id)
     out = await run_acting(tenant_id, lambda ctx: lifecycle.reject(ctx, request_id, CloseIn(reason=data.reason)))
-    return _said(out, "rejected")
+    return _said(out, say("admin.verb.rejected"))
 
 
 class Erasure(BaseModel):
@@ -194,11 +195,11 @@ async def erase_contact_form(request: Request, data: Erasure) -> str:
     contact_id, tenant_id, _ = await _visible_row("contact", "contact", data.contact_id)
     scope = current_scope.get()
     if not scope.may(tenant_id, ERASERS):
-        raise ValueError("Only an owner or the DPO may carry out an erasure.")
+        raise ValueError(say("admin.form.erasure_role"))
     if not data.confirm:
-        raise ValueError("Tick the confirmation: an erasure cannot be undone.")
+        raise ValueError(say("admin.form.tick"))
     await run_acting(tenant_id, lambda ctx: erasure.erase_contact(ctx, contact_id))
-    return f"Contact {contact_id} erased; only a keyed hash remains, on the suppression list."
+    return say("admin.form.erased", id=contact_id)
 
 
 GROUP = "Data-subject requests"

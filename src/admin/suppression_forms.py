@@ -19,10 +19,12 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 
 from admin.forms import managed_tenant
+from admin.look import say
 from admin.request_forms import run_acting
 from admin.scope import MANAGERS, ROLES, WRITERS, current_scope
 from consent import suppression, suppression_list
 from consent.schemas import SuppressionEntryOut, SuppressionIn, SuppressionRemoveIn
+from optinbase.i18n import N_
 
 Channel = Literal["all", "email", "sms", "phone", "postal", "social_ads", "push"]
 Reason = Literal["objection", "complaint", "bounce", "manual", "erasure"]
@@ -56,34 +58,33 @@ def _identifiers(data: Person) -> dict[str, str | None]:
 
 
 def _entries(entries: list[SuppressionEntryOut]) -> str:
-    return "; ".join(
-        f"{e.channel} ({e.reason}, since {e.created_at:%Y-%m-%d}, hash {e.identifier_hash[:12]}…)"
-        for e in entries
-    )
+    return "; ".join(say("admin.form.entry", channel=e.channel, reason=e.reason,
+                         day=f"{e.created_at:%Y-%m-%d}", hash=e.identifier_hash[:12])
+                     for e in entries)
 
 
 async def look_up(request: Request, data: Person) -> str:
-    tenant_id = await _tenant(data, ROLES, "reading the suppression list")
+    tenant_id = await _tenant(data, ROLES, N_("admin.doing.read_suppressions"))
     entries = await run_acting(tenant_id, lambda ctx: suppression_list.entries_of(
         ctx, **_identifiers(data)))
     if not entries:
-        return "Not on the suppression list."
-    return f"On the suppression list: {_entries(entries)}."
+        return say("admin.contact.not_suppressed")
+    return say("admin.form.listed", entries=_entries(entries))
 
 
 async def add(request: Request, data: NewSuppression) -> str:
-    tenant_id = await _tenant(data, WRITERS, "adding to the suppression list")
+    tenant_id = await _tenant(data, WRITERS, N_("admin.doing.add_suppression"))
     body = SuppressionIn(reason=data.reason, channel=data.channel, **_identifiers(data))
     out = await run_acting(tenant_id, lambda ctx: suppression.add(ctx, body))
-    return f"Listed for {out.channel} ({out.reason})."
+    return say("admin.form.listed_for", channel=out.channel, reason=out.reason)
 
 
 async def lift(request: Request, data: Lifting) -> str:
-    tenant_id = await _tenant(data, MANAGERS, "lifting a suppression")
+    tenant_id = await _tenant(data, MANAGERS, N_("admin.doing.lift_suppression"))
     body = SuppressionRemoveIn(reason=data.reason, channel=None if data.channel == EVERY
                                else data.channel, **_identifiers(data))
     removed = await run_acting(tenant_id, lambda ctx: suppression_list.remove(ctx, body))
-    return f"Removed from the suppression list: {_entries(removed)}."
+    return say("admin.form.removed", entries=_entries(removed))
 
 
 GROUP = "Suppression list"

@@ -60,3 +60,27 @@ async def test_erase_contact_by_email(client):
                              headers=scene.a.tenant.headers)).status_code == 404
     assert (await client.get(f"/v1/contacts/{scene.b.contact['id']}",
                              headers=scene.b.tenant.headers)).status_code == 200
+
+
+async def test_forms_answer_in_the_browsers_language(client):
+    scene = await make_scene()
+    admin = await login(client, await make_staff(tenant=scene.a.tenant.slug))
+    request = await make_request(scene.a.tenant, scene.a.contact["email"], kind="access",
+                                 identity_verified=True)
+
+    async def send(form, body, language):
+        return await admin.http.post(f"/admin/api/forms/{form}/", json=body, headers={
+            "X-CSRFToken": admin.http.cookies.get("csrftoken", ""), "Accept-Language": language})
+
+    try:
+        french = await send("add-suppression", {"email": "ann@example.com", "channel": "sms",
+                                                "reason": "objection"}, "fr-FR,fr;q=0.9")
+        assert french.json()["custom_form_success"] == "Inscrit pour sms (objection)."
+        refused = await send("reject-request", {"request_id": "x@example.com", "reason": "x"},
+                             "fr")
+        assert refused.status_code == 422 and "Aucune demande ouverte pour" in refused.text
+        english = await send("extend-deadline", {"request_id": request["id"], "months": "1",
+                                                 "reason": "archives"}, "en-GB")
+        assert "extended by 1 month(s)" in english.text and "status now verified" in english.text
+    finally:
+        await admin.aclose()
