@@ -85,7 +85,7 @@ async def find(ctx: TenantContext, query: str) -> list[ContactOut]:
     """Contacts of this tenant whose e-mail, phone or external id is `query`
     (normalised as the API does); an address that is not one finds nobody."""
     query = query.strip()
-    if not query:
+    if not query or "\x00" in query:  # PostgreSQL text cannot hold NUL: nobody has it
         return []
     name = "email" if "@" in query else "phone" if query.lstrip("+").replace(" ", "").isdigit() \
         else "external_id"

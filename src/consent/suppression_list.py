@@ -63,8 +63,8 @@ async def remove(ctx: TenantContext, data: SuppressionRemoveIn) -> list[Suppress
     channel is named); returns what was removed."""
     db.require_tenant(ctx.tenant_id)
     reason = data.reason.strip()
-    if not reason:
-        raise invalid_field("reason", "say why the person comes off the list")
+    if not reason or "\x00" in reason:  # NUL: no PostgreSQL text or JSON can hold it
+        raise invalid_field("reason", "say in words why the person comes off the list")
     _, digest = await digest_of(ctx, data.email, data.phone)
     where, args = "tenant_id = {} AND identifier_hash = {}", [ctx.tenant_id, digest]
     if data.channel is not None:

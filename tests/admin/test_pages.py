@@ -172,3 +172,18 @@ async def test_contact_page_answers_why_we_may_contact_someone(client):
     finally:
         await mine.aclose()
         await theirs.aclose()
+
+
+async def test_contact_search_survives_hostile_input(client):
+    scene = await make_scene()
+    admin = await login(client, await make_staff(tenant=scene.a.tenant.slug))
+    try:
+        for q in ("\x00", "a\x00@example.com", "+33\x006", "x" * 5000, "' OR 1=1 --",
+                  "%", "@", "+"):
+            found = await admin.http.get("/admin/contacts/", params={"q": q})
+            assert found.status_code == 200, (q, found.text)
+            assert "/admin/contacts/" + str(scene.a.tenant.id) not in found.text
+        wild = await admin.http.get("/admin/contacts/", params={"q": "%@example.com"})
+        assert str(scene.a.contact["id"]) not in wild.text
+    finally:
+        await admin.aclose()

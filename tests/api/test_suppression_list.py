@@ -74,7 +74,11 @@ async def test_delete_needs_a_reason_and_is_audited(client):
     await _add(client, tenant, {"email": "ann@example.com", "channel": "sms", "reason": "complaint"})
 
     for body in ({"email": "ann@example.com"}, {"email": "ann@example.com", "reason": ""},
-                 {"email": "ann@example.com", "reason": "   "}):
+                 {"email": "ann@example.com", "reason": "   "},
+                 {"email": "ann@example.com", "reason": "a\x00b"},
+                 {"email": "ann\x00@example.com", "reason": "asked"},
+                 {"email": "ann@example.com", "reason": "x" * 501},
+                 {"email": "ann@example.com", "reason": "asked", "channel": "fax"}):
         assert (await _delete(client, tenant, body)).status_code == 422, body
     assert (await _delete(client, tenant, {"reason": "asked"})).status_code == 422
     assert (await _delete(client, tenant, {"email": "ann@example.com", "reason": "x",
