@@ -106,7 +106,8 @@ def _deadlines(t: Texts, data: stats.Dashboard) -> str:
     if not data.requests:
         return tiles
     rows = []
-    for request_id, kind, status, received, due in data.requests:
+    for r in data.requests:
+        received, due = r.received, r.due
         days_left = (due - data.now).total_seconds() / 86400
         late = days_left < 0
         span = max((due - received).total_seconds(), 1.0)
@@ -115,15 +116,16 @@ def _deadlines(t: Texts, data: stats.Dashboard) -> str:
                 else t("admin.dashboard.days_left", n=int(days_left)))
         colour = OUT if late else "#f9a825" if days_left < 7 else IN
         rows.append(
-            f'<tr class="{"overdue" if late else "open"}"><td><code>{escape(request_id)}</code></td>'
-            f"<td>{escape(kind)}</td><td>{escape(status)}</td><td>{t.date(due)}</td>"
+            f'<tr class="{"overdue" if late else "open"}"><td title="{escape(r.id)}">'
+            f"{escape(r.person)}</td><td>{escape(r.kind)}</td><td>{escape(r.status)}</td>"
+            f"<td>{t.date(due)}</td>"
             f'<td>{"<strong>%s</strong>" % left if late else left}</td>'
             f'<td><svg role="img" aria-label="{used:.0%}" width="120" height="12">'
             f'<rect width="120" height="12" fill="#eee"/><rect width="{120 * used:.0f}" height="12"'
             f' fill="{colour}"/></svg></td></tr>'
         )
     return (
-        tiles + f'<table id="request-deadlines"><thead><tr><th>{t("admin.request.id")}</th>'
+        tiles + f'<table id="request-deadlines"><thead><tr><th>{t("admin.request.person")}</th>'
         f'<th>{t("admin.request.kind")}</th><th>{t("admin.request.status")}</th>'
         f'<th>{t("admin.request.due")}</th><th>{t("admin.dashboard.left")}</th>'
         f'<th>{t("admin.dashboard.time_used")}</th></tr></thead><tbody>' + "".join(rows)

@@ -102,6 +102,7 @@ MESSAGES = (
     N_("admin.request.due"),
     N_("admin.request.id"),
     N_("admin.request.kind"),
+    N_("admin.request.person"),
     N_("admin.request.received"),
     N_("admin.request.status"),
     N_("admin.requests"),

@@ -22,6 +22,16 @@ BULK = "import"
 
 
 @dataclass
+class OpenRequest:
+    id: str
+    kind: str
+    status: str
+    person: str  # the e-mail or phone the person gave ("" once erased)
+    received: dt.datetime
+    due: dt.datetime
+
+
+@dataclass
 class Dashboard:
     days: list[str]
     # channel → day → [opt-ins, withdrawals], bulk imports left out
@@ -31,18 +41,11 @@ class Dashboard:
     requested: int = 0  # double opt-in e-mails sent (ledger action `requested`)
     confirmed: int = 0  # of which confirmed
     open_requests: int = 0
-    # Open data-subject requests, soonest due first: (id, kind, status, received, due).
-    requests: list[tuple[str, str, str, dt.datetime, dt.datetime]] = field(default_factory=list)
+    overdue: int = 0
+    due_this_week: int = 0
+    # The first open data-subject requests, soonest due first (the counts are of all).
+    requests: list[OpenRequest] = field(default_factory=list)
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
-
-    @property
-    def overdue(self) -> int:
-        return sum(1 for *_, due in self.requests if due < self.now)
-
-    @property
-    def due_this_week(self) -> int:
-        soon = self.now + dt.timedelta(days=7)
-        return sum(1 for *_, due in self.requests if self.now <= due <= soon)
 
     @property
     def confirmation_rate(self) -> float | None:
@@ -95,16 +98,23 @@ async def dashboard(tenant_id: uuid.UUID, days: int = 30) -> Dashboard:
         series[row["channel"]][row["day"]][0 if row["action"] in OPT_INS else 1] += n
     out.series = {channel: dict(per_day) for channel, per_day in sorted(series.items())}
     out.imported = {channel: dict(per_day) for channel, per_day in sorted(imported.items())}
-    # The first 200 open requests, each row also carrying how many are open in all.
+    # The first 200 open requests, each row also carrying the counts over all of them.
+    soon = out.now + dt.timedelta(days=7)
     open_rows = await db.fetch(
-        "SELECT id, kind, status, received_at, due_at, count(*) OVER () AS total"
+        "SELECT id, kind, status, email, phone, received_at, due_at, count(*) OVER () AS total,"
+        " sum(CASE WHEN due_at < {} THEN 1 ELSE 0 END) OVER () AS overdue,"
+        " sum(CASE WHEN due_at >= {} AND due_at <= {} THEN 1 ELSE 0 END) OVER () AS soon"
         f" FROM data_subject_request WHERE tenant_id = {{}} AND status IN {OPEN_SQL}"
         " ORDER BY due_at, id LIMIT 200",
-        tenant_id,
+        out.now, out.now, soon, tenant_id,
     )
-    out.open_requests = int(open_rows[0]["total"]) if open_rows else 0
-    out.requests = [(str(r["id"]), r["kind"], r["status"], _utc(r["received_at"]),
-                     _utc(r["due_at"])) for r in open_rows]
+    if open_rows:
+        first = open_rows[0]
+        out.open_requests, out.overdue, out.due_this_week = (
+            int(first["total"]), int(first["overdue"]), int(first["soon"]))
+    out.requests = [OpenRequest(str(r["id"]), r["kind"], r["status"],
+                                r["email"] or r["phone"] or "", _utc(r["received_at"]),
+                                _utc(r["due_at"])) for r in open_rows]
     return out
 
 

@@ -84,7 +84,8 @@ async def test_dashboard_and_agency_overview_figures(client):
     assert data.totals("sms") == (2, 0, 0)
     assert data.series["email"][today] == [6, 1] and data.imported["email"][today] == 5
     assert (data.requested, data.confirmed, data.confirmation_rate) == (4, 3, 0.75)
-    assert (data.open_requests, data.overdue) == (2, 1)
+    assert (data.open_requests, data.overdue, data.due_this_week) == (2, 1, 0)
+    assert len(data.requests) == 2 and all("@" in r.person for r in data.requests)
     assert summary.consented == {"email": 10, "sms": 2}  # 2 direct + 5 imported + 3 confirmed
     assert (summary.opt_ins, summary.withdrawals) == (13, 1)
     assert (summary.open_requests, summary.overdue_requests) == (2, 1)
@@ -98,7 +99,7 @@ async def test_dashboard_and_agency_overview_figures(client):
         assert _attr(html, "sms", "opt-ins") == 2
         assert 'data-requested="4" data-confirmed="3" data-rate="0.7500"' in html
         assert re.search(r'id="open-requests">2<', html) and re.search(
-            r'id="overdue-requests">1<', html)
+            r'id="overdue-requests">1<', html) and re.search(r'id="due-requests">0<', html)
         assert f'data-day="{today}" data-n="6"' in html  # the day's bar, not the import's
 
         overview = await staff.http.get("/admin/agency/")
