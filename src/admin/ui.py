@@ -8,6 +8,8 @@
   says. A field with choices (a `Literal`, or a pick-list of admin.choices)
   becomes a select under the same name, so "Extend deadline" offers 1 or 2
   months and the open requests by person and due date — no UUID to copy.
+* Contact ids in the ledger and consent-state tables link to the contact's
+  page, and a contact's edit page links there too.
 
 Served from the admin's own path (no inline script), so it is as cacheable and
 CSP-friendly as the SPA's assets.
@@ -81,7 +83,51 @@ _SCRIPT = """(function () {
         });
       });
   }
-  new MutationObserver(function () { apply(); enhanceForm(); }).observe(document.documentElement, {childList: true, subtree: true});
+  // Contact ids in the ledger and consent states, and a contact's edit page,
+  // lead to the contact's own page (admin.contact_page).
+  var UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+  function tenantOf(root) {
+    var links = root.querySelectorAll('a[href^="#/tenant/"]');
+    for (var i = 0; i < links.length; i++) {
+      var m = links[i].getAttribute("href").match(/^#\/tenant\/([0-9a-f-]{36})\/?$/);
+      if (m) return m[1];
+    }
+    return "";
+  }
+  function contactLinks() {
+    var t = table();
+    if (t === "consent_event" || t === "consent_state") {
+      var heads = Array.prototype.map.call(
+        document.querySelectorAll(".table_wrapper thead th"),
+        function (th) { return th.textContent.trim().toLowerCase(); });
+      var col = heads.indexOf("contact id");
+      if (col < 0) return;
+      document.querySelectorAll(".table_wrapper tbody tr").forEach(function (tr) {
+        var td = tr.children[col], tenant = tenantOf(tr);
+        var text = td && td.textContent.trim();
+        if (!tenant || !UUID.test(text || "") || td.querySelector("a")) return;
+        td.innerHTML = "";
+        var a = document.createElement("a");
+        a.href = "/admin/contacts/" + tenant + "/" + text + "/";
+        a.textContent = text;
+        td.appendChild(a);
+      });
+    }
+    var m = location.hash.match(/^#\/contact\/([0-9a-f-]{36})\/?$/);
+    var h1 = Array.prototype.find.call(document.querySelectorAll("#app h1"),
+      function (h) { return h.textContent.trim().indexOf("Edit") === 0; });
+    if (m && h1 && !document.getElementById("contact-page-link")) {
+      var tenant = tenantOf(document.querySelector("#app form") || document);
+      if (!tenant) return;
+      var link = document.createElement("a");
+      link.id = "contact-page-link";
+      link.href = "/admin/contacts/" + tenant + "/" + m[1] + "/";
+      link.textContent = "\u2192 consent, history, requests";
+      link.style.display = "block";
+      h1.insertAdjacentElement("afterend", link);
+    }
+  }
+  new MutationObserver(function () { apply(); enhanceForm(); contactLinks(); }).observe(document.documentElement, {childList: true, subtree: true});
   window.addEventListener("hashchange", function () { apply(); enhanceForm(); });
   document.addEventListener("DOMContentLoaded", apply);
 })();

@@ -136,6 +136,9 @@ def test_read_only_tables_offer_no_writes(browser, server, world):
     page.locator(".table_wrapper tbody tr").first.wait_for(timeout=15000)
     assert not page.locator('a[href$="/add/"]').first.is_visible()
     assert not page.locator(".table_wrapper tbody input[type=checkbox]").first.is_visible()
+    contact_link = page.locator('.table_wrapper tbody a[href^="/admin/contacts/"]').first
+    contact_link.wait_for(timeout=15000)  # the ledger's contact ids lead to the contact page
+    assert contact_link.get_attribute("href").startswith(f"/admin/contacts/{world['lune']['id']}/")
     _spa(page, server, "contact")  # a writable table still offers them
     page.get_by_text("Marie").first.wait_for(timeout=15000)
     assert page.locator('a[href$="/add/"]').first.is_visible()
@@ -217,6 +220,7 @@ def test_contact_page(browser, server, world, engine):
     page.get_by_role("button", name="Search").click()
     page.get_by_role("link", name=world["star"]["email"]).click()
     page.locator("#verdicts").wait_for()
+    contact_url = page.url
     rows = page.locator("#verdicts tbody tr")
     assert rows.count() == 2
     email = page.locator('#verdicts tr[data-channel="email"]').inner_text()
@@ -227,6 +231,10 @@ def test_contact_page(browser, server, world, engine):
     assert "access" in page.locator("#requests").inner_text()
     if engine == "sqlite":
         page.screenshot(path=str(SHOTS / "contact.png"), full_page=True)
+    _spa(page, server, f"contact/{world['star']['id']}")  # the edit page links back
+    page.locator("#contact-page-link").click()
+    page.locator("#verdicts").wait_for()
+    assert page.url == contact_url
     outsider = world["outsider_contact"]
     page.goto(f"{server.base_url}/admin/contacts/{world['outsider']['id']}/{outsider['id']}/")
     assert outsider["email"] not in page.content()
