@@ -7,6 +7,10 @@ admits exactly those tenants, so row-level security agrees with the CRUD
 scoping. The answer is buffered: it leaves only after the commit, an error
 answer rolls everything back, and a database refusal (a policy violation, an
 unreachable database) answers as the API would — never a 500.
+
+The gate also decides, once per request, the language of the admin's own texts
+(the browser's `Accept-Language`, admin.look.say) and, for a form's schema, loads
+its pick-lists inside the transaction (admin.choices).
 """
 
 from __future__ import annotations
@@ -31,23 +35,19 @@ class _Rollback(Exception):
     pass
 
 
+def _headers(scope: dict, name: bytes) -> list[str]:
+    return [value.decode("latin-1") for key, value in scope.get("headers", []) if key == name]
+
+
 def _cookie(scope: dict, name: str) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == b"cookie":
-            jar: SimpleCookie = SimpleCookie()
-            try:
-                jar.load(value.decode("latin-1"))
-            except Exception:  # a malformed cookie header is no session
-                return None
-            if name in jar:
-                return jar[name].value
-    return None
-
-
-def _header(scope: dict, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return value.decode("latin-1")
+    for value in _headers(scope, b"cookie"):
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(value)
+        except Exception:  # a malformed cookie header is no session
+            return None
+        if name in jar:
+            return jar[name].value
     return None
 
 
@@ -64,8 +64,8 @@ class AdminGate:
         try:
             staff = await resolve(_cookie(scope, SESSION_COOKIE))
             scope_token = current_scope.set(staff)
-            language_token = look.LANGUAGE.set(choose(accept_language=_header(
-                scope, b"accept-language")))
+            language_token = look.LANGUAGE.set(choose(accept_language=next(
+                iter(_headers(scope, b"accept-language")), None)))
             async with envelope.staff(staff.tenant_ids,
                                       write=scope["method"] not in SAFE_METHODS):
                 if staff.user_id is not None and choices.SCHEMA_PATH.match(scope["path"]):
