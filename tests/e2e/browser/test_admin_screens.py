@@ -3,12 +3,14 @@
 broken forms work (Extend deadline with a request picked from the list; segment
 rules checked with the API's language), the suppression forms, the contact page,
 the dashboard and the agency overview — whose screenshots are the README's
-(docs/screenshots/, written on the SQLite run)."""
+(docs/screenshots/, rewritten on the SQLite run when OPTINBASE_SCREENSHOTS=1, so an
+ordinary test run leaves the tree clean)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from pathlib import Path
 
@@ -32,6 +34,11 @@ from tests.factories import (
 )
 
 SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+
+
+def _shoot(page, engine: str, name: str, tmp_path: Path) -> None:
+    wanted = engine == "sqlite" and os.environ.get("OPTINBASE_SCREENSHOTS") == "1"
+    page.screenshot(path=str((SHOTS if wanted else tmp_path) / name), full_page=True)
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +219,7 @@ def test_suppression_forms(browser, server, world):
     page.context.close()
 
 
-def test_contact_page(browser, server, world, engine):
+def test_contact_page(browser, server, world, engine, tmp_path):
     page = _page(browser, server, world["lune_staff"])
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{server.base_url}/admin/contacts/")
@@ -229,8 +236,7 @@ def test_contact_page(browser, server, world, engine):
     history = page.locator("#history").inner_text()
     assert "v3 (en)" in history and "v2 (en)" in history
     assert "access" in page.locator("#requests").inner_text()
-    if engine == "sqlite":
-        page.screenshot(path=str(SHOTS / "contact.png"), full_page=True)
+    _shoot(page, engine, "contact.png", tmp_path)
     _spa(page, server, f"contact/{world['star']['id']}")  # the edit page links back
     page.locator("#contact-page-link").click()
     page.locator("#verdicts").wait_for()
@@ -242,7 +248,7 @@ def test_contact_page(browser, server, world, engine):
     page.context.close()
 
 
-def test_dashboard_and_agency_overview(browser, server, world, engine):
+def test_dashboard_and_agency_overview(browser, server, world, engine, tmp_path):
     assert len(world["confirm_tokens"]) == 4
     for token in world["confirm_tokens"]:
         assert httpx.post(f"{server.base_url}/p/confirm/{token}").status_code == 200
@@ -257,14 +263,12 @@ def test_dashboard_and_agency_overview(browser, server, world, engine):
     assert int(figure.get_attribute("data-opt-ins")) >= 24
     assert int(figure.get_attribute("data-withdrawals")) == 5
     assert page.locator("#overdue-requests").inner_text() == "1"
-    if engine == "sqlite":
-        page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
+    _shoot(page, engine, "dashboard.png", tmp_path)
     page.goto(f"{server.base_url}/admin/agency/")
     table = page.locator("#agency-overview")
     assert table.locator("tbody tr").count() == 2
     lune = table.locator(f'tr[data-tenant="{world["lune"]["id"]}"]')
     assert lune.locator("td.overdue").inner_text() == "1"
     assert "Outsider" not in table.inner_text()
-    if engine == "sqlite":
-        page.screenshot(path=str(SHOTS / "agency-overview.png"), full_page=True)
+    _shoot(page, engine, "agency-overview.png", tmp_path)
     page.context.close()
