@@ -202,7 +202,7 @@ async def visible_tenants(scope: AdminScope) -> list[dict[str, Any]]:
     rows = await db.fetch(
         f"SELECT id, name FROM tenant WHERE id IN ({placeholders}) ORDER BY name", *ids
     )
-    return [{"id": db.db_uuid(r["id"]), "name": r["name"]} for r in rows]
+    return [{"id": r["id"], "name": r["name"]} for r in rows]
 
 
 def install(admin: Any) -> None:

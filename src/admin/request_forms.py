@@ -39,7 +39,7 @@ async def _by_email(table: str, noun: str, email: str, only: str) -> uuid.UUID:
             f"SELECT id FROM {table} WHERE tenant_id = {{}} AND lower(email) = {{}}{only}",
             tenant_id, email.strip().lower(),
         )
-        found += [db.db_uuid(r["id"]) for r in rows]
+        found += [r["id"] for r in rows]
     if not found:
         raise ValueError(say(f"admin.form.{noun}.none_for", email=email.strip()))
     if len(found) > 1:

@@ -25,7 +25,7 @@ _COLUMNS = "id, kind, identifier_hash, channel, reason, created_at"
 
 def _out(row: Any) -> SuppressionEntryOut:
     return SuppressionEntryOut(
-        id=db.db_uuid(row["id"]), kind=row["kind"], identifier_hash=row["identifier_hash"],
+        id=row["id"], kind=row["kind"], identifier_hash=row["identifier_hash"],
         channel=row["channel"], reason=row["reason"], created_at=row["created_at"],
     )
 
