@@ -75,6 +75,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         log_config=logs.config(),  # JSON lines, in every worker process too
         log_level=logs.level().lower(),
         access_log=False,  # the app writes one line per request (api.requestlog)
+        # The client address is decided by api.clients (TRUSTED_PROXIES), never
+        # by uvicorn's default trust in X-Forwarded-For from 127.0.0.1.
+        proxy_headers=False,
         **_patient_supervisor(),
     )
 
