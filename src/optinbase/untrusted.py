@@ -1,0 +1,58 @@
+"""Checks on raw text from outside, shared by the HTTP edge (api.guard) and the
+import parser (consent.imports.parse), which must judge each line alone.
+
+* NUL: PostgreSQL text cannot hold one (asyncpg refuses it mid-transaction),
+  SQLite stores it and C strings cut at it. JSON spells it `\\u0000`.
+* Depth: msgspec, the segment compiler and `json.dumps` of attributes recurse
+  once per level of nesting; a thousand levels is a RecursionError. Depth is
+  measured on the raw bytes before decoding, in time linear in the text
+  (strings removed by one regex, then a running sum over the brackets left):
+  a 1 MiB body of `[` costs a few milliseconds."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Optional
+
+MAX_JSON_DEPTH = 32
+NUL_REFUSED = "must not contain NUL characters (\\u0000)"
+
+# A JSON string, escapes included (an unterminated one is left for the decoder to refuse).
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# `\u0000` preceded by an even number of backslashes (an odd number escapes the first one).
+_ESCAPED_NUL = re.compile(rb'(?<!\\)(?:\\\\)*\\u0000')
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
+_STEP = [0] * 256
+for _byte in b"[{":
+    _STEP[_byte] = 1
+for _byte in b"]}":
+    _STEP[_byte] = -1
+
+
+def json_depth(raw: bytes) -> int:
+    """The deepest nesting of arrays and objects in `raw` (JSON text)."""
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    if not brackets:
+        return 0
+    return max(itertools.accumulate(map(_STEP.__getitem__, brackets)))
+
+
+def has_nul(raw: bytes) -> bool:
+    """A NUL in JSON text: raw, or escaped inside a string."""
+    return b"\x00" in raw or (b"\\u0000" in raw and _ESCAPED_NUL.search(raw) is not None)
+
+
+def json_problem(raw: bytes) -> Optional[str]:
+    """Why the JSON text `raw` is refused before decoding (not UTF-8, a raw
+    NUL byte, too deep), or None. An escaped NUL is valid JSON, refused
+    separately (`has_nul`): a 422 on the API, a row's rejection in an import."""
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})"
+    if b"\x00" in raw:  # JSON escapes every control character in strings
+        return "not JSON: a raw NUL byte"
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        return f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    return None
