@@ -16,7 +16,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from admin.mount import admin_handlers
-from api import docs
+from api import cors, docs
 from api.auth import resolve_api_key
 from api.controllers.consents import ConsentCheckController, LedgerController, ledger_public_key
 from api.controllers.contacts import ContactController
@@ -86,7 +86,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             InboundController,
             WebhookController,
         ],
-        middleware=[DefineMiddleware(Envelope, resolve=resolve_api_key,
+        middleware=[*cors.middleware(settings.cors_origins),
+                    DefineMiddleware(Envelope, resolve=resolve_api_key,
                                      max_body_bytes=settings.max_body_bytes, idempotent=True)],
         dependencies=CALLER,
         security=[{"apiKey": []}],

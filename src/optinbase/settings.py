@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -86,6 +87,8 @@ class Settings:
     webhook_allow_private: bool = False
     ledger_signing_key: bytes = field(default=b"", repr=False)  # raw Ed25519 private key
     ledger_checkpoint_dir: str = "ledger-checkpoints"
+    # Origins whose browser scripts may call /v1 (CORS_ORIGINS); empty: none may.
+    cors_origins: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     @property
@@ -137,7 +140,23 @@ def load_settings() -> Settings:
         ledger_signing_key=_ledger_signing_key(environment, database_url),
         ledger_checkpoint_dir=os.environ.get("LEDGER_CHECKPOINT_DIR")
         or str(beside_database(database_url, "ledger-checkpoints")),
+        cors_origins=_cors_origins(),
     )
+
+
+_ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?\Z|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?\Z")
+
+
+def _cors_origins() -> tuple[str, ...]:
+    """CORS_ORIGINS: exact origins (`https://app.example.com`), separated by
+    commas or spaces. No wildcard: which sites' scripts may use a key is
+    decided one origin at a time."""
+    origins = tuple(o.rstrip("/").lower() for o in re.split(r"[\s,]+", os.environ.get("CORS_ORIGINS", "")) if o)
+    for origin in origins:
+        if not _ORIGIN.match(origin):
+            raise ConfigError(f"CORS_ORIGINS: {origin!r} is not an origin such as https://app.example.com"
+                              " (scheme, host and optional port; no path, no wildcard)")
+    return origins
 
 
 def _webhook_allow_private(environment: str) -> bool:
