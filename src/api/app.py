@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     DefineMiddleware(Envelope, resolve=resolve_api_key,
                                      max_body_bytes=settings.max_body_bytes, idempotent=True)],
         dependencies=CALLER,
+        parameters=docs.HEADERS,
         security=[{"apiKey": []}],
     )
     pages = Router(
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    docs.document_problems(app)
     app.state.settings = settings
     app.state.key_authenticator = key_authenticator
     app.state.tenant_directory = TenantDirectory(ttl_seconds=settings.key_cache_seconds)

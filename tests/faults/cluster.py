@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -37,7 +38,8 @@ def _version() -> str:
 
 
 def _free_port() -> int:
-    for port in PORTS:
+    # In random order: two test processes (xdist workers) rarely probe the same one.
+    for port in random.sample(PORTS, len(PORTS)):
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) != 0:
                 return port
