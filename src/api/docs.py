@@ -14,7 +14,7 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 
@@ -101,12 +101,11 @@ PROBLEM_RESPONSES = {
 # generated clients and schema-driven tests know them. Declared once on the
 # router (Litestar's layered parameters, checked like any parameter).
 HEADERS: dict[str, Any] = {
-    "x_tenant": Parameter(str, header="X-Tenant", required=False, max_length=63,
-                          description="An agency key acts on the tenant with this slug"),
-    "idempotency_key": Parameter(str, header="Idempotency-Key", required=False,
-                                 min_length=1, max_length=255,
-                                 description="Writes: a retry with the same key and body"
-                                             " answers the first answer again"),
+    "x_tenant": HeaderParameter(annotation=str, name="X-Tenant", required=False, max_length=63,
+                                description="An agency key acts on the tenant with this slug"),
+    "idempotency_key": HeaderParameter(
+        annotation=str, name="Idempotency-Key", required=False, min_length=1, max_length=255,
+        description="Writes: a retry with the same key and body answers the first answer again"),
 }
 
 

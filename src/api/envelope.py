@@ -133,7 +133,9 @@ class Envelope:
         self.max_body_bytes, self.idempotent = max_body_bytes, idempotent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+            # OPTIONS is Litestar's own answer (204, `Allow`): it reads no tenant's
+            # data, and a browser's preflight never carries the key (api.cors).
             await self.app(scope, receive, send)
             return
         guard.check_target(scope["path"], scope.get("query_string", b""))

@@ -10,8 +10,10 @@ is rejected."""
 
 from __future__ import annotations
 
+import msgspec
+
 from optinbase.errors import DomainError, Invalid
-from optinbase.untrusted import NUL_REFUSED, has_nul, json_problem
+from optinbase.untrusted import NUL_REFUSED, has_nul, json_problem, nul_path
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 
@@ -52,4 +54,12 @@ def check_body(body: bytes, content_type: str, *, raw: bool = False) -> None:
     if problem:
         raise Malformed(f"the body is {problem}" if problem.startswith("not") else problem)
     if has_nul(body):
-        raise _nul_refused("body")
+        raise _nul_refused(_where_nul(body))
+
+
+def _where_nul(body: bytes) -> str:
+    """The JSON path of the NUL, so the 422 names the field like any other."""
+    try:
+        return nul_path(msgspec.json.decode(body)) or "body"
+    except msgspec.DecodeError:
+        return "body"

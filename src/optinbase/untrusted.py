@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Optional
+from typing import Any, Optional
 
 MAX_JSON_DEPTH = 32
 NUL_REFUSED = "must not contain NUL characters (\\u0000)"
@@ -55,4 +55,25 @@ def json_problem(raw: bytes) -> Optional[str]:
         return "not JSON: a raw NUL byte"
     if json_depth(raw) > MAX_JSON_DEPTH:
         return f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    return None
+
+
+def nul_path(value: Any) -> Optional[str]:
+    """The path (`rules.value`, `items[0].email`) of the first string or key
+    holding a NUL in a decoded JSON value, "" for the value itself, or None.
+    Iterative: the value may be as deep as MAX_JSON_DEPTH allows."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return path
+        elif isinstance(node, dict):
+            for key, child in reversed(list(node.items())):
+                where = f"{path}.{key}" if path else str(key)
+                if "\x00" in key:
+                    return where.replace("\x00", "\\u0000")
+                stack.append((where, child))
+        elif isinstance(node, list):
+            stack.extend((f"{path}[{i}]", child) for i, child in reversed(list(enumerate(node))))
     return None

@@ -129,6 +129,15 @@ async def test_a_nul_in_a_json_body_is_refused(client, name, method, path, body)
     assert await _state(client, world) == before
 
 
+async def test_the_nul_refusal_names_the_field(client):
+    world = await make_world(await make_tenant())
+    for body, field in (({"email": "f@example.com", "first_name": NUL}, "first_name"),
+                        ({"email": "g@example.com", "attributes": {"k": [1, NUL]}}, "attributes.k[1]"),
+                        ({"email": "h@example.com", "attributes": {NUL: 1}}, "attributes.a\\u0000b")):
+        problem = _refused(await client.post("/v1/contacts", json=body, headers=world.tenant.headers), 422)
+        assert problem["errors"] == [{"field": field, "message": "must not contain NUL characters (\\u0000)"}]
+
+
 @pytest.mark.parametrize(("name", "path"), QUERY_NUL, ids=[c[0] for c in QUERY_NUL])
 async def test_a_nul_in_the_query_or_path_is_refused(client, name, path):
     world, segment = await _world_with_segment(client)
