@@ -283,3 +283,36 @@ async def test_public_pages_refuse_nul_without_a_500(client):
                  f"/p/{slug}%00/subscribe", "/p/requests/status/%00"):
         answer = await client.get(path)
         assert 400 <= answer.status_code < 500, (path, answer.status_code)
+
+
+JSON = {"content-type": "application/json"}
+ODD = [
+    # (what, method, path, raw body, extra headers) — each answered 4xx, never 500
+    ("invalid UTF-8 in the query", "GET", "/v1/contacts?email=%ff%fe", None, {}),
+    ("invalid UTF-8 in the path", "GET", "/v1/purposes/%ff%fe", None, {}),
+    ("a 500-digit integer", "POST", "/v1/contacts",
+     b'{"email": "a@example.com", "birth_year": 1' + b"0" * 500 + b"}", JSON),
+    ("a float beyond double", "POST", "/v1/contacts",
+     b'{"email": "a@example.com", "attributes": {"x": 1e999999}}', JSON),
+    ("a 5000-digit attribute", "POST", "/v1/contacts",
+     b'{"email": "a@example.com", "attributes": {"x": 1' + b"0" * 5000 + b"}}", JSON),
+    ("a lone surrogate", "POST", "/v1/contacts", b'{"email": "a@example.com", "first_name": "\\ud800"}',
+     JSON),
+    ("null body", "POST", "/v1/contacts", b"null", JSON),
+    ("a huge limit", "GET", "/v1/contacts?limit=99999999999999999999999", None, {}),
+    ("a 5000-character id", "GET", "/v1/contacts/" + "1" * 5000, None, {}),
+    ("a NUL-free but huge form", "POST", "/p/{slug}/requests",
+     b"email=a%40example.com&kind=" + b"x" * 3_000_000, {"content-type": "application/x-www-form-urlencoded"}),
+    ("invalid UTF-8 in a form", "POST", "/p/{slug}/subscribe", b"email=\xff\xfe",
+     {"content-type": "application/x-www-form-urlencoded"}),
+]
+
+
+@pytest.mark.parametrize(("what", "method", "path", "body", "headers"), ODD, ids=[c[0] for c in ODD])
+async def test_odd_input_is_a_4xx(client, what, method, path, body, headers):
+    world = await make_world(await make_tenant())
+    before = await _state(client, world)
+    answer = await client.request(method, path.format(slug=world.tenant.slug), content=body,
+                                  headers={**world.tenant.headers, **headers})
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[:300])
+    assert await _state(client, world) == before
