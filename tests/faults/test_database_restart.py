@@ -120,6 +120,8 @@ async def test_acknowledged_writes_survive_a_database_restart(cluster, server):
             await asyncio.to_thread(cluster.stop)
             await asyncio.sleep(OUTAGE)
             during = (await http.get("/v1/ledger/verify"))
+            ready, alive = await http.get("/ready"), await http.get("/health")
+            page = await http.get("/p/fault/subscribe", headers={"Authorization": ""})
             await asyncio.to_thread(cluster.start)
             restarted = sum(map(len, acknowledged.values()))
             await asyncio.sleep(LOAD_AFTER)
@@ -131,6 +133,9 @@ async def test_acknowledged_writes_survive_a_database_restart(cluster, server):
         assert during.status_code == 503, during.text
         assert int(during.headers["retry-after"]) > 0
         assert during.headers["content-type"] == "application/problem+json"
+        assert (ready.status_code, alive.status_code) == (503, 200)  # not ready, but alive
+        assert page.status_code == 503 and page.headers["retry-after"], page.text
+        assert page.headers["content-type"].startswith("text/html")  # the error page
         assert unavailable, statuses
         assert all(a.headers.get("retry-after") for a in unavailable)
         assert before_outage > WRITERS, statuses  # there was load before...

@@ -1,13 +1,7 @@
 from litestar import get
 
 from optinbase import db
-from optinbase.errors import DomainError
-
-
-class Unavailable(DomainError):
-    status = 503
-    title = "Service unavailable"
-    slug = "unavailable"
+from optinbase.errors import Unavailable
 
 
 @get("/health", exclude_from_auth=True, sync_to_thread=False)
