@@ -80,10 +80,11 @@ class Cluster:
 
 @contextlib.contextmanager
 def own_cluster() -> Iterator[Cluster]:
-    """A new cluster (trust authentication on loopback: a throw-away), dropped after."""
+    """A new cluster (trust authentication on loopback, initdb without fsync: a
+    throw-away; the server itself keeps fsync on), dropped after."""
     cluster = Cluster(_version(), f"optinbase_fault_{os.getpid()}", _free_port())
     subprocess.run(["pg_createcluster", cluster.version, cluster.name, "-p", str(cluster.port),
-                    "--", "--auth-host=trust", "--auth-local=trust"],
+                    "--", "--auth-host=trust", "--auth-local=trust", "--no-sync"],
                    check=True, capture_output=True, timeout=120)
     try:
         cluster.start()
