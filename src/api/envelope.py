@@ -138,7 +138,7 @@ class Envelope:
             # data, and a browser's preflight never carries the key (api.cors).
             await self.app(scope, receive, send)
             return
-        guard.check_target(scope["path"], scope.get("query_string", b""))
+        guard.check_target(scope["path"], scope.get("query_string", b""), scope.get("headers", []))
         ctx, record = await self.resolve(scope)
         scope[SCOPE_KEY] = (ctx, record)  # type: ignore[literal-required]
         opt = scope["route_handler"].opt

@@ -30,25 +30,30 @@ def _nul_refused(where: str) -> Invalid:
     return Invalid(f"{where}: {NUL_REFUSED}", errors=[{"field": where, "message": NUL_REFUSED}])
 
 
-def check_target(path: str, query_string: bytes) -> None:
-    """The request line: no NUL in the (decoded) path nor in the query."""
+def check_target(path: str, query_string: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    """The request line and headers: no NUL in the (decoded) path, the query
+    or a header value (Idempotency-Key and X-Tenant reach SQL)."""
     if "\x00" in path:
         raise _nul_refused("path")
     if b"\x00" in query_string or b"%00" in query_string:
         raise _nul_refused("query")
+    for name, value in headers:
+        if b"\x00" in value:
+            raise _nul_refused(name.decode("latin-1"))
 
 
 def check_body(body: bytes, content_type: str, *, raw: bool = False) -> None:
     """A request body, before any handler decodes it. Litestar decodes a JSON
     parameter whatever the Content-Type says, so every body but a form is held
     to JSON's rules — unless the route takes a file of its own format (`raw`:
-    the import, whose parser judges each line)."""
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media == FORM_TYPE:
-        if b"%00" in body or b"\x00" in body:
-            raise _nul_refused("body")
-        return
+    the import, whose parser judges each line). No route takes a file upload,
+    so a raw NUL byte is refused in a multipart form too."""
     if raw or not body:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == FORM_TYPE or media.startswith("multipart/"):
+        if b"\x00" in body or (media == FORM_TYPE and b"%00" in body):
+            raise _nul_refused("body")
         return
     problem = json_problem(body)
     if problem:

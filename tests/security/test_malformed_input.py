@@ -316,3 +316,17 @@ async def test_odd_input_is_a_4xx(client, what, method, path, body, headers):
                                   headers={**world.tenant.headers, **headers})
     assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[:300])
     assert await _state(client, world) == before
+
+
+async def test_a_nul_in_a_header_or_a_multipart_form_is_refused(client):
+    world = await make_world(await make_tenant())
+    before = await _state(client, world)
+    for name in ("Idempotency-Key", "X-Tenant", "User-Agent"):
+        answer = await client.post("/v1/contacts", json={"email": "hdr@example.com"},
+                                   headers={**world.tenant.headers, name: "a\x00b"})
+        problem = _refused(answer, 422)
+        assert problem["errors"][0]["field"] == name.lower()
+    page = await client.post(f"/p/{world.tenant.slug}/subscribe",
+                             files={"email": (None, "a\x00b@example.com")})
+    assert page.status_code == 422 and "<html" in page.text
+    assert await _state(client, world) == before
