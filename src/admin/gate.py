@@ -16,8 +16,10 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 from admin.scope import SESSION_COOKIE, current_scope, resolve
-from api.envelope import SAFE_METHODS, Buffered
+from api import guard
+from api.envelope import SAFE_METHODS, Buffered, header, read_body, replay
 from optinbase import db
+from optinbase.errors import DomainError
 from tenants import envelope
 
 logger = logging.getLogger(__name__)
@@ -43,10 +45,16 @@ def _cookie(scope: dict, name: str) -> str | None:
 
 
 class AdminGate:
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, app: Any, max_body_bytes: int = 1_048_576) -> None:
+        self.app, self.max_body_bytes = app, max_body_bytes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            try:  # what no handler should see (api.guard), the login form included
+                receive = await self._guarded(scope, receive)
+            except DomainError as refusal:
+                await _answer(send, refusal.status, refusal.detail.encode())
+                return
         if scope["type"] != "http" or not scope["path"].startswith(DATA_PREFIXES):
             await self.app(scope, receive, send)
             return
@@ -75,6 +83,15 @@ class AdminGate:
             if scope_token is not None:
                 current_scope.reset(scope_token)
         await buffered.flush(send)
+
+
+    async def _guarded(self, scope: dict, receive: Any) -> Any:
+        guard.check_target(scope["path"], scope.get("query_string", b""), scope.get("headers", []))
+        if scope["method"] in SAFE_METHODS:
+            return receive
+        body = await read_body(receive, self.max_body_bytes)
+        guard.check_body(body, header(scope, b"content-type") or "")
+        return replay(body)
 
 
 async def _answer(send: Any, status: int, body: bytes) -> None:

@@ -87,7 +87,7 @@ class Buffered:
             await send(message)
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def read_body(receive: Receive, limit: int) -> bytes:
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -103,7 +103,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Receive:
+def replay(body: bytes) -> Receive:
     sent = False
 
     async def receive() -> Message:
@@ -153,7 +153,7 @@ class Envelope:
             async with envelope.tenant(ctx, write=False):
                 await self.app(scope, receive, send)
             return
-        body = await _read_body(receive, opt.get("max_body_bytes", self.max_body_bytes))
+        body = await read_body(receive, opt.get("max_body_bytes", self.max_body_bytes))
         guard.check_body(body, header(scope, b"content-type") or "", raw=opt.get("raw_body", False))
         key = header(scope, b"idempotency-key") if self.idempotent else None
         if key is not None and not (1 <= len(key) <= 255):
@@ -164,7 +164,7 @@ class Envelope:
             async with envelope.tenant(ctx, write=True):
                 if key is not None and await _replayed(scope, ctx, key, body, send):
                     return
-                await self.app(scope, _replay(body), buffered)
+                await self.app(scope, replay(body), buffered)
                 if buffered.status >= 400:
                     raise _Rollback
                 if key is not None:
