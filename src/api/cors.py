@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from litestar.config.cors import CORSConfig
-from litestar.middleware._internal.cors import CORSMiddleware  # Litestar 2's own, used by cors_config
+# Litestar 2's own middleware, the one its app-wide `cors_config` uses.
+from litestar.middleware._internal.cors import CORSMiddleware
 from litestar.middleware.base import DefineMiddleware
 
 ALLOWED_HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Tenant", "X-Request-ID"]

@@ -144,18 +144,20 @@ def load_settings() -> Settings:
     )
 
 
-_ORIGIN = re.compile(r"https?://[a-z0-9.-]+(:[0-9]{1,5})?\Z|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?\Z")
+_ORIGIN = re.compile(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?\Z")
 
 
 def _cors_origins() -> tuple[str, ...]:
     """CORS_ORIGINS: exact origins (`https://app.example.com`), separated by
     commas or spaces. No wildcard: which sites' scripts may use a key is
     decided one origin at a time."""
-    origins = tuple(o.rstrip("/").lower() for o in re.split(r"[\s,]+", os.environ.get("CORS_ORIGINS", "")) if o)
+    listed = re.split(r"[\s,]+", os.environ.get("CORS_ORIGINS", ""))
+    origins = tuple(o.rstrip("/").lower() for o in listed if o)
     for origin in origins:
         if not _ORIGIN.match(origin):
-            raise ConfigError(f"CORS_ORIGINS: {origin!r} is not an origin such as https://app.example.com"
-                              " (scheme, host and optional port; no path, no wildcard)")
+            raise ConfigError(f"CORS_ORIGINS: {origin!r} is not an origin such as"
+                              " https://app.example.com (scheme, host and optional port;"
+                              " no path, no wildcard)")
     return origins
 
 

@@ -221,7 +221,8 @@ def _poison(raw: str) -> Optional[tuple[str, str]]:
     """A line's value that can never be stored (NUL) or decoded safely (nested
     too deep, optinbase.untrusted): that row's rejection, not the file's."""
     # Cheap tests first: a million ordinary lines pass both without encoding.
-    if raw.count("[") + raw.count("{") > untrusted.MAX_JSON_DEPTH and untrusted.too_deep(raw.encode()):
+    brackets = raw.count("[") + raw.count("{")
+    if brackets > untrusted.MAX_JSON_DEPTH and untrusted.too_deep(raw.encode()):
         return "", f"nested deeper than {untrusted.MAX_JSON_DEPTH} levels (or unbalanced)"
     if ("\\u0000" in raw or "\x00" in raw) and untrusted.has_nul(raw.encode()):
         return "", untrusted.NUL_REFUSED
