@@ -5,15 +5,17 @@ UI 5's release, Apache-2.0, which reads OpenAPI 3.1) — no CDN, no web fonts.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import msgspec
 import swagger_ui
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import (Components, OpenAPIMediaType, OpenAPIType, Operation,
+                                   Reference, RequestBody, Schema, SecurityScheme)
 from litestar.params import HeaderParameter
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
@@ -117,3 +119,31 @@ def document_problems(app: Litestar, prefix: str = "/v1") -> None:
         if isinstance(route, HTTPRoute) and route.path.startswith(prefix):
             for handler in route.route_handlers:
                 handler.responses = {**PROBLEM_RESPONSES, **(handler.responses or {})}
+
+
+TEXT = Schema(type=OpenAPIType.STRING)  # a file
+OBJECT = Schema(type=OpenAPIType.OBJECT)  # a JSON document of another media type
+
+
+def media_operation(*, takes: Iterable[str] = (), answers: Iterable[str] = (),
+                    schema: Schema = TEXT) -> type[Operation]:
+    """The `operation_class` of a route whose body or answer is not the one
+    JSON type Litestar infers — a file taken as a raw `Request` (the import),
+    a `Stream` (an export), a `Response` whose media type depends on the query
+    (a receipt in JSON-LD): the document then lists the media types really
+    taken and sent, each with `schema` (a string: a file)."""
+    takes, answers = tuple(takes), tuple(answers)
+
+    def content(media_types: tuple[str, ...]) -> dict[str, OpenAPIMediaType]:
+        return {m: OpenAPIMediaType(schema=schema) for m in media_types}
+
+    @dataclass
+    class MediaOperation(Operation):
+        def __post_init__(self) -> None:
+            if takes:
+                self.request_body = RequestBody(content=content(takes), required=True)
+            ok = (self.responses or {}).get("200")
+            if answers and ok is not None and not isinstance(ok, Reference):
+                ok.content = content(answers)
+
+    return MediaOperation

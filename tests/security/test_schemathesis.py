@@ -5,7 +5,7 @@ status and content type are documented (every 4xx as
 `application/problem+json`, api.docs.PROBLEMS), its body matches the schema,
 and a method a path does not take answers 405 with `Allow`.
 
-Bounded (a few examples per operation, two workers: ~30 s on a CI machine).
+Bounded (a few examples per operation, one worker: ~40 s here).
 `positive_data_acceptance` is not asked for: the schema cannot say every rule
 (one identifier at least, a notice that covers the channel...), so some
 schema-valid requests are rightly refused with a 422."""
@@ -48,7 +48,12 @@ def test_every_operation_answers_as_documented_and_never_500(tmp_path):
             [st, "run", f"{server.base_url}/schema/openapi.json",
              "-H", f"Authorization: Bearer {key}", "--checks", CHECKS,
              "--max-examples", MAX_EXAMPLES, "--phases", "examples,coverage,fuzzing",
-             "--workers", "2", "--generation-database", "none", "--no-color",
+             # One worker: schemathesis's threads trip CPython 3.11's "AST constructor
+             # recursion depth mismatch" now and then (a runtime error, not a finding).
+             "--workers", "1", "--generation-database", "none", "--no-color",
+             # A file body (the import) has no schema to generate from but "a string":
+             # Hypothesis rejects most of what it draws for text/csv and says so.
+             "--suppress-health-check", "filter_too_much",
              "--request-timeout", "30"],
             capture_output=True, text=True, timeout=300, cwd=tmp_path,
         )
