@@ -24,7 +24,6 @@ from typing import Any, Optional
 from consent.schemas import SuppressionCheckOut, SuppressionIn, SuppressionOut
 from optinbase import audit, db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import Invalid, NotFound
 from optinbase.normalise import normalise_email, normalise_phone
 from tenants import repository
@@ -38,10 +37,10 @@ _keys: dict[uuid.UUID, bytes] = {}
 async def tenant_key(tenant_id: uuid.UUID) -> bytes:
     key = _keys.get(tenant_id)
     if key is None:
-        record = await repository.tenant_by_id(tenant_id)
-        if record is None:
+        secret = await repository.tenant_secret(tenant_id)
+        if not secret:
             raise NotFound("tenant not found")
-        key = _keys[tenant_id] = record.secret.encode()
+        key = _keys[tenant_id] = secret.encode()
     return key
 
 
@@ -80,6 +79,14 @@ def _identifier(ctx: TenantContext, email: Optional[str], phone: Optional[str]) 
     return kind, normalise_phone(value, ctx.country)
 
 
+async def digest_of(
+    ctx: TenantContext, email: Optional[str], phone: Optional[str]
+) -> tuple[str, str]:
+    """(kind, keyed hash) of exactly one given identifier, as the list stores it."""
+    kind, value = _identifier(ctx, email, phone)
+    return kind, identifier_hash(await tenant_key(ctx.tenant_id), value)
+
+
 _INSERT = (
     "INSERT INTO suppression (id, tenant_id, identifier_hash, kind, channel, reason, created_at)"
     " VALUES ({}, {}, {}, {}, {}, {}, {})"
@@ -111,11 +118,11 @@ async def add(ctx: TenantContext, data: SuppressionIn) -> SuppressionOut:
     )
     row = await db.fetchrow(_SELECT_ONE, ctx.tenant_id, digest, data.channel)
     await audit.record(
-        ctx, "suppression.added", "suppression", db_uuid(row["id"]),
+        ctx, "suppression.added", "suppression", row["id"],
         {"kind": kind, "channel": data.channel, "reason": data.reason},
     )
     return SuppressionOut(
-        id=db_uuid(row["id"]), kind=row["kind"], channel=row["channel"],
+        id=row["id"], kind=row["kind"], channel=row["channel"],
         reason=row["reason"], created_at=row["created_at"],
     )
 

@@ -35,7 +35,8 @@ from msgspec import Meta
 
 from messaging import egress, store
 from messaging.mail import DeliveryError
-from optinbase import db
+from optinbase import cursors, db
+from optinbase.cursors import Page
 from optinbase.errors import NotFound, invalid_field
 
 EventType = Literal["consent.changed", "contact.erased", "request.completed", "ledger.checkpoint"]
@@ -94,12 +95,9 @@ def check_url(url: str, allow_private: bool = False) -> str:
     return url
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
-
 
 def _out(row: Any, secret: Optional[str] = None) -> WebhookOut:
-    return WebhookOut(id=uuid.UUID(str(row["id"])), url=row["url"], events=_json(row["events"]),
+    return WebhookOut(id=row["id"], url=row["url"], events=row["events"],
                       created_at=row["created_at"], secret=secret)
 
 
@@ -123,14 +121,22 @@ async def create_endpoint(tenant_id: uuid.UUID, data: WebhookIn,
                       secret=secret)
 
 
-async def list_endpoints(tenant_id: uuid.UUID) -> list[WebhookOut]:
+async def list_endpoints(tenant_id: uuid.UUID, limit: int,
+                         cursor: Optional[str] = None) -> Page:
+    """Oldest first, `limit` at a time (keyset on created_at, id)."""
     db.require_tenant(tenant_id)
+    where, args = "", []
+    if cursor is not None:
+        after_at, after_id = cursors.decode_pair(cursor)
+        where, args = " AND (created_at > {} OR (created_at = {} AND id > {}))", [
+            after_at, after_at, after_id]
     rows = await db.fetch(
         f"SELECT {_COLUMNS} FROM webhook_endpoint WHERE tenant_id = {{}}"
-        " AND disabled_at IS NULL ORDER BY created_at, id",
-        tenant_id,
+        f" AND disabled_at IS NULL{where} ORDER BY created_at, id LIMIT {{}}",
+        tenant_id, *args, limit + 1,
     )
-    return [_out(r) for r in rows]
+    return cursors.page_of([_out(r) for r in rows], limit,
+                           lambda w: cursors.encode_pair(w.created_at, w.id))
 
 
 async def delete_endpoint(tenant_id: uuid.UUID, endpoint_id: uuid.UUID) -> None:
@@ -154,7 +160,7 @@ async def subscribers(tenant_id: uuid.UUID, event_type: str) -> list[tuple[uuid.
         "SELECT id, url, events FROM webhook_endpoint WHERE tenant_id = {} AND disabled_at IS NULL",
         tenant_id,
     )
-    return [(uuid.UUID(str(r["id"])), r["url"]) for r in rows if event_type in _json(r["events"])]
+    return [(r["id"], r["url"]) for r in rows if event_type in r["events"]]
 
 
 async def enqueue(
@@ -225,7 +231,7 @@ async def endpoint_secrets(tenant_id: uuid.UUID, endpoint_ids: set[str]) -> dict
     rows = await db.fetch(
         "SELECT id, secret FROM webhook_endpoint WHERE tenant_id = {} AND disabled_at IS NULL"
         " AND id IN (" + ", ".join(["{}"] * len(ids)) + ")", tenant_id, *ids)
-    return {str(db.db_uuid(r["id"])): r["secret"] for r in rows}
+    return {str(r["id"]): r["secret"] for r in rows}
 
 
 async def post(client: httpx.AsyncClient, row: Any, payload: dict[str, Any], secret: str) -> None:

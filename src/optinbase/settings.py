@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -87,6 +88,12 @@ class Settings:
     webhook_allow_private: bool = False
     ledger_signing_key: bytes = field(default=b"", repr=False)  # raw Ed25519 private key
     ledger_checkpoint_dir: str = "ledger-checkpoints"
+    # Peers whose X-Forwarded-For is believed (api.clients); none by default.
+    trusted_proxies: tuple = ()
+    # Shared limiters in Redis instead of the database (optinbase.limits).
+    redis_url: str = ""
+    # Origins (scheme://host[:port]) besides PUBLIC_URL's allowed to post the public forms.
+    form_origins: tuple = ()
     # Origins whose browser scripts may call /v1 (CORS_ORIGINS); empty: none may.
     cors_origins: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
@@ -140,25 +147,42 @@ def load_settings() -> Settings:
         ledger_signing_key=_ledger_signing_key(environment, database_url),
         ledger_checkpoint_dir=os.environ.get("LEDGER_CHECKPOINT_DIR")
         or str(beside_database(database_url, "ledger-checkpoints")),
-        cors_origins=_cors_origins(),
+        trusted_proxies=_trusted_proxies(),
+        redis_url=_redis_url(),
+        form_origins=_origins("FORM_ORIGINS"),
+        cors_origins=_origins("CORS_ORIGINS"),
     )
 
 
-_ORIGIN = re.compile(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?\Z")
+def _trusted_proxies() -> tuple:
+    """TRUSTED_PROXIES: comma- or space-separated CIDRs (or single addresses)
+    of the reverse proxies in front of the app; only their X-Forwarded-For is
+    believed. Empty: the TCP peer is the client."""
+    raw = os.environ.get("TRUSTED_PROXIES", "")
+    networks = []
+    for item in raw.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"TRUSTED_PROXIES: {item!r} is not an address or CIDR") from None
+    return tuple(networks)
 
 
-def _cors_origins() -> tuple[str, ...]:
-    """CORS_ORIGINS: exact origins (`https://app.example.com`), separated by
-    commas or spaces. No wildcard: which sites' scripts may use a key is
-    decided one origin at a time."""
-    listed = re.split(r"[\s,]+", os.environ.get("CORS_ORIGINS", ""))
-    origins = tuple(o.rstrip("/").lower() for o in listed if o)
-    for origin in origins:
-        if not _ORIGIN.match(origin):
-            raise ConfigError(f"CORS_ORIGINS: {origin!r} is not an origin such as"
-                              " https://app.example.com (scheme, host and optional port;"
-                              " no path, no wildcard)")
-    return origins
+def _redis_url() -> str:
+    url = os.environ.get("REDIS_URL", "").strip()
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+    return url
+
+
+def _origins(name: str) -> tuple:
+    origins = []
+    for item in os.environ.get(name, "").replace(",", " ").split():
+        origin = item.rstrip("/").lower()
+        if not re.fullmatch(r"https?://[a-z0-9.\-\[\]:]+", origin):
+            raise ConfigError(f"{name}: {item!r} is not an origin (scheme://host[:port])")
+        origins.append(origin)
+    return tuple(origins)
 
 
 def _webhook_allow_private(environment: str) -> bool:

@@ -22,8 +22,9 @@ class TenantRecord(msgspec.Struct, frozen=True):
     country: str
     agency_id: Optional[uuid.UUID]
     settings: dict[str, Any]
-    secret: str
     created_at: dt.datetime
+    # Only set on a record just created; reads leave it empty (`tenant_secret`).
+    secret: str = ""
 
 
 class KeyRecord(msgspec.Struct, frozen=True):
@@ -39,34 +40,34 @@ class KeyRecord(msgspec.Struct, frozen=True):
     revoked_at: Optional[dt.datetime]
 
 
-def _uuid(value: Any) -> Optional[uuid.UUID]:
-    if value is None or isinstance(value, uuid.UUID):
-        return value
-    return uuid.UUID(str(value))
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
 def _tenant(row: Any) -> TenantRecord:
     return TenantRecord(
-        id=_uuid(row["id"]),
+        id=row["id"],
         slug=row["slug"],
         name=row["name"],
         legal_name=row["legal_name"],
         dpo_email=row["dpo_email"],
         country=row["country"],
-        agency_id=_uuid(row["agency_id"]),
-        settings=_json(row["settings"]) or {},
-        secret=row["secret"],
+        agency_id=row["agency_id"],
+        settings=row["settings"] or {},
         created_at=row["created_at"],
     )
 
 
 _TENANT_COLUMNS = (
-    "id, slug, name, legal_name, dpo_email, country, agency_id, settings, secret, created_at"
+    "id, slug, name, legal_name, dpo_email, country, agency_id, settings, created_at"
 )
+
+
+async def tenant_secret(tenant_id: uuid.UUID) -> Optional[str]:
+    """The tenant's secret, inside that tenant's transaction. On PostgreSQL the
+    application role cannot select the column: the owner's function answers
+    for the tenant the transaction is set to, and for no other."""
+    if db.is_postgres():
+        return await db.fetchval("SELECT optinbase_tenant_secret({})", tenant_id)
+    return await db.fetchval("SELECT secret FROM tenant WHERE id = {}", tenant_id)
 
 
 async def tenant_by_slug(slug: str) -> Optional[TenantRecord]:
@@ -105,16 +106,16 @@ async def all_tenants() -> list[TenantRecord]:
 
 
 async def tenant_ids() -> list[uuid.UUID]:
-    return [_uuid(r["id"]) for r in await db.fetch("SELECT id FROM tenant ORDER BY created_at")]
+    return [r["id"] for r in await db.fetch("SELECT id FROM tenant ORDER BY created_at")]
 
 
 async def agency_by_slug(slug: str) -> Optional[dict[str, Any]]:
     row = await db.fetchrow("SELECT id, slug, name FROM agency WHERE slug = {}", slug)
-    return {"id": _uuid(row["id"]), "slug": row["slug"], "name": row["name"]} if row else None
+    return {"id": row["id"], "slug": row["slug"], "name": row["name"]} if row else None
 
 
 async def all_agencies() -> list[dict[str, Any]]:
-    return [{"id": _uuid(r["id"]), "slug": r["slug"], "name": r["name"],
+    return [{"id": r["id"], "slug": r["slug"], "name": r["name"],
              "created_at": r["created_at"]}
             for r in await db.fetch("SELECT id, slug, name, created_at FROM agency ORDER BY slug")]
 
@@ -140,13 +141,13 @@ _KEY_COLUMNS = (
 
 def _key(row: Any) -> KeyRecord:
     return KeyRecord(
-        id=_uuid(row["id"]),
+        id=row["id"],
         key_id=row["key_id"],
-        tenant_id=_uuid(row["tenant_id"]),
-        agency_id=_uuid(row["agency_id"]),
+        tenant_id=row["tenant_id"],
+        agency_id=row["agency_id"],
         name=row["name"],
         secret_hash=row["secret_hash"],
-        scopes=list(_json(row["scopes"]) or []),
+        scopes=list(row["scopes"] or []),
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
@@ -167,7 +168,7 @@ async def keys_of_tenant(tenant_id: uuid.UUID) -> list[dict[str, Any]]:
     rows = await db.fetch(
         "SELECT key_id, name, scopes, created_at, last_used_at, expires_at, revoked_at"
         " FROM api_key WHERE tenant_id = {} ORDER BY created_at", tenant_id)
-    return [{**dict(r), "scopes": list(_json(r["scopes"]) or [])} for r in rows]
+    return [{**dict(r), "scopes": list(r["scopes"] or [])} for r in rows]
 
 
 async def insert_key(record: KeyRecord) -> None:

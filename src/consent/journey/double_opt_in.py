@@ -10,6 +10,7 @@ confirms only while the consent state still points at that very request.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import struct
 import uuid
 from typing import Any, NamedTuple, Optional
@@ -18,12 +19,13 @@ from consent import contacts, receipts, sealed, tokens
 from consent.ledger import chain, states
 from consent.schemas import CHANNEL_NAMES
 from messaging.outbox import TRANSACTIONAL, enqueue_email
-from optinbase import db, i18n
+from optinbase import db, i18n, limits
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import Gone, NotFound, invalid_field
 from optinbase.i18n import N_
 from tenants.repository import TenantRecord
+
+logger = logging.getLogger(__name__)
 
 _DOMAIN = b"optinbase-confirm\x00"
 _VERSION = b"\x01"
@@ -74,6 +76,11 @@ async def request_confirmation(
     if not contact["email"]:
         raise invalid_field("double_opt_in", "double opt-in needs the contact's e-mail address")
     event = requested[0][0]
+    if not await limits.spend(limits.MAIL_TARGET, f"{ctx.tenant_id}:{contact['email'].lower()}"):
+        # A form filled again and again with one address mails it a few times an
+        # hour, no more (issue 13); the consent stays pending, the answer the same.
+        logger.info("confirmation e-mail not sent: too many for this address this hour")
+        return
     expires = event["recorded_at"] + lifetime(tenant)
     link = f"{public_url}/p/confirm/{make_token(secret_key, ctx.tenant_id, event['id'], expires)}"
     unsubscribe = tokens.make_token(
@@ -123,9 +130,9 @@ async def pending_request(confirmation: Confirmation) -> Any:
 
 
 def check_usable(row: Any, confirmation: Confirmation, now: dt.datetime) -> None:
-    if row["status"] == "granted" and db_uuid(row["state_event"]) != db_uuid(row["id"]):
+    if row["status"] == "granted" and row["state_event"] != row["id"]:
         raise LinkGone("this subscription is already confirmed", state="confirmed")
-    if row["status"] != "pending" or db_uuid(row["state_event"]) != db_uuid(row["id"]):
+    if row["status"] != "pending" or row["state_event"] != row["id"]:
         raise LinkGone("this link was replaced or withdrawn", state="replaced")
     if confirmation.expires_at <= now:
         raise LinkGone("this link has expired; please subscribe again", state="expired")
@@ -149,13 +156,13 @@ async def confirm(ctx: TenantContext, confirmation: Confirmation, *, ip: Optiona
     row = await pending_request(confirmation)
     now = dt.datetime.now(dt.timezone.utc)
     check_usable(row, confirmation, now)
-    batch = await db.fetch(_SAME_SUBMISSION, ctx.tenant_id, db_uuid(row["contact_id"]),
+    batch = await db.fetch(_SAME_SUBMISSION, ctx.tenant_id, row["contact_id"],
                            row["recorded_at"])
     stored = await states.record_events(ctx, [chain.NewEvent(
-        tenant_id=ctx.tenant_id, contact_id=db_uuid(row["contact_id"]), channel=r["channel"],
-        purpose_id=db_uuid(r["purpose_id"]), action="confirmed", method="double_opt_in",
+        tenant_id=ctx.tenant_id, contact_id=row["contact_id"], channel=r["channel"],
+        purpose_id=r["purpose_id"], action="confirmed", method="double_opt_in",
         collected_at=now, recorded_at=now,
-        notice_id=None if r["notice_id"] is None else db_uuid(r["notice_id"]),
+        notice_id=None if r["notice_id"] is None else r["notice_id"],
         source="confirmation link", actor="subject", ip=ip, user_agent=user_agent,
     ) for r in batch])
     await receipts.email_after_confirmation(ctx, [e["id"] for e in stored])  # if the tenant asks
@@ -171,8 +178,8 @@ async def expire_unconfirmed(ctx: TenantContext, tenant: TenantRecord, now: dt.d
         ctx.tenant_id, now - lifetime(tenant),
     )
     stored = await states.record_events(ctx, [chain.NewEvent(
-        tenant_id=ctx.tenant_id, contact_id=db_uuid(r["contact_id"]), channel=r["channel"],
-        purpose_id=db_uuid(r["purpose_id"]), action="expired", method="double_opt_in",
+        tenant_id=ctx.tenant_id, contact_id=r["contact_id"], channel=r["channel"],
+        purpose_id=r["purpose_id"], action="expired", method="double_opt_in",
         collected_at=now, recorded_at=now, source="not confirmed in time",
         actor="system") for r in rows])
     return len(stored)
