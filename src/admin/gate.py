@@ -35,6 +35,10 @@ logger = logging.getLogger(__name__)
 # Paths that touch tenant data; the SPA's assets and the login page do not.
 DATA_PREFIXES = ("/api/", "/dashboard", "/agency", "/contacts")
 LOGIN_PATH = "/public/login/"
+# Where Piccolo Admin's JSON API and login take input to the database: api.guard
+# refuses NUL, bad UTF-8 and deep JSON there. The admin's own pages (/contacts
+# search...) answer hostile input themselves, as pages.
+GUARDED_PREFIXES = ("/api/", "/public/")
 
 
 def login_limits() -> tuple[limits.Limit, limits.Limit]:
@@ -92,7 +96,7 @@ class AdminGate:
         self.app, self.max_body_bytes = app, max_body_bytes
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"].startswith(GUARDED_PREFIXES):
             try:  # what no handler should see (api.guard), the login form included
                 receive = await self._guarded(scope, receive)
             except DomainError as refusal:
