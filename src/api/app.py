@@ -15,7 +15,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from admin.mount import admin_handlers
-from api import docs
+from api import cors, docs
 from api.clients import TrueClient
 from api.headers import SecurityHeaders
 from api.origins import SameOrigin
@@ -90,9 +90,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             InboundController,
             WebhookController,
         ],
-        middleware=[DefineMiddleware(Envelope, resolve=resolve_api_key,
+        middleware=[*cors.middleware(settings.cors_origins),
+                    DefineMiddleware(Envelope, resolve=resolve_api_key,
                                      max_body_bytes=settings.max_body_bytes, idempotent=True)],
         dependencies=CALLER,
+        parameters=docs.HEADERS,
         security=[{"apiKey": []}],
     )
     pages = Router(
@@ -119,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    docs.document_problems(app)
     # Around everything Litestar answers, unmatched routes and errors included:
     # the client address first (api.clients), the security headers last (api.headers).
     app.asgi_handler = SecurityHeaders(TrueClient(app.asgi_handler, settings.trusted_proxies),

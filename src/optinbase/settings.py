@@ -99,6 +99,8 @@ class Settings:
     metrics_token: str = field(default="", repr=False)
     mail_dir: str = "mail"  # development mailer's folder (no SMTP_URL)
     ready_outbox_stall_seconds: int = 900  # GET /ready: oldest due message older than this
+    # Origins whose browser scripts may call /v1 (CORS_ORIGINS); empty: none may.
+    cors_origins: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     @property
@@ -158,6 +160,7 @@ def load_settings() -> Settings:
         metrics_token=os.environ.get("METRICS_TOKEN", ""),
         mail_dir=os.environ.get("MAIL_DIR") or str(beside_database(database_url, "mail")),
         ready_outbox_stall_seconds=_int("READY_OUTBOX_STALL_SECONDS", 900),
+        cors_origins=_origins("CORS_ORIGINS"),
     )
 
 
