@@ -13,13 +13,13 @@ def health() -> dict[str, str]:
 
 
 @get("/ready", exclude_from_auth=True)
-async def ready(request: Request) -> Response | dict[str, str]:
+async def ready(request: Request) -> Response[dict[str, str]]:
     """200 `{"status": "ok"}`, or 503 problem+json whose `reasons` name every
     failed check (`database_unreachable`, `migrations_missing`,
     `outbox_stalled`, `signing_key_missing`), each explained in `checks`."""
     failures = await readiness.failures(request.app.state.settings)
     if not failures:
-        return {"status": "ok"}
+        return Response({"status": "ok"})
     return problem(503, "; ".join(f.detail for f in failures), "not-ready",
                    reasons=[f.reason for f in failures],
                    checks=[{"reason": f.reason, "detail": f.detail} for f in failures])
