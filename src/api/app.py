@@ -18,6 +18,7 @@ from litestar.template.config import TemplateConfig
 from admin.mount import admin_handlers
 from api import docs
 from api.auth import resolve_api_key
+from api.controllers.changes import ChangeController
 from api.controllers.consents import ConsentCheckController, LedgerController, ledger_public_key
 from api.controllers.contacts import ContactController
 from api.controllers.health import health, ready
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ImportController,
             InboundController,
             WebhookController,
+            ChangeController,
         ],
         middleware=[DefineMiddleware(Envelope, resolve=resolve_api_key,
                                      max_body_bytes=settings.max_body_bytes, idempotent=True)],

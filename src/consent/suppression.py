@@ -21,6 +21,7 @@ import hmac
 import uuid
 from typing import Any, Optional
 
+from consent import changes
 from consent.schemas import SuppressionCheckOut, SuppressionIn, SuppressionOut
 from optinbase import audit, db
 from optinbase.context import TenantContext
@@ -105,11 +106,17 @@ async def add(ctx: TenantContext, data: SuppressionIn) -> SuppressionOut:
     db.require_tenant(ctx.tenant_id)
     kind, value = _identifier(ctx, data.email, data.phone)
     digest = identifier_hash(await tenant_key(ctx.tenant_id), value)
+    new_id, now = uuid.uuid4(), dt.datetime.now(dt.timezone.utc)
     await db.execute(
-        _INSERT, uuid.uuid4(), ctx.tenant_id, digest, kind, data.channel, data.reason,
-        dt.datetime.now(dt.timezone.utc),
+        _INSERT, new_id, ctx.tenant_id, digest, kind, data.channel, data.reason, now,
     )
     row = await db.fetchrow(_SELECT_ONE, ctx.tenant_id, digest, data.channel)
+    if db_uuid(row["id"]) == new_id:  # listed now, not before: a change of the feed
+        contact_id = await db.fetchval(
+            f"SELECT id FROM contact WHERE tenant_id = {{}} AND {kind} = {{}}", ctx.tenant_id, value)
+        await changes.record(ctx, [changes.Change(
+            kind="suppression", at=now, contact_id=None if contact_id is None else db_uuid(contact_id),
+            channel=data.channel, reason=data.reason)])
     await audit.record(
         ctx, "suppression.added", "suppression", db_uuid(row["id"]),
         {"kind": kind, "channel": data.channel, "reason": data.reason},

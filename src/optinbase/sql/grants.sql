@@ -41,6 +41,8 @@ GRANT SELECT, INSERT ON notice, suppression, request_event TO :"app_role";
 GRANT SELECT, INSERT ON consent_event TO :"app_role";
 GRANT UPDATE (contact_id, ip, user_agent, pii_salt) ON consent_event TO :"app_role";
 GRANT SELECT, INSERT ON audit_event TO :"app_role";
+-- The change feed only grows; erasure deletes the person's earlier changes.
+GRANT SELECT, INSERT, DELETE ON change_log TO :"app_role";
 GRANT UPDATE (details, actor) ON audit_event TO :"app_role";
 GRANT SELECT, INSERT, UPDATE ON data_subject_request TO :"app_role";
 
