@@ -24,6 +24,7 @@ from api.controllers.contacts import ContactController
 from api.controllers.health import health, ready
 from api.controllers.imports import ImportController
 from api.controllers.inbound import InboundController
+from api.controllers.inbound_endpoints import InboundEndpointController, ProviderEvents
 from api.controllers.public import PublicPages
 from api.controllers.public_requests import PublicRequestPages
 from api.controllers.purposes import NoticeController, PurposeController
@@ -33,7 +34,13 @@ from api.controllers.suppressions import SuppressionController
 from api.controllers.tenant import TenantController
 from api.controllers.webhooks import WebhookController
 from api.problems import to_problem
-from api.envelope import Envelope, current_context, current_tenant, resolve_subject
+from api.envelope import (
+    Envelope,
+    current_context,
+    current_tenant,
+    resolve_provider,
+    resolve_subject,
+)
 from messaging.outbox import OutboxWorker
 from optinbase import db, i18n, process
 from workers.housekeeping import run_periodic
@@ -87,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             InboundController,
             WebhookController,
             ChangeController,
+            InboundEndpointController,
         ],
         middleware=[DefineMiddleware(Envelope, resolve=resolve_api_key,
                                      max_body_bytes=settings.max_body_bytes, idempotent=True)],
@@ -102,9 +110,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         include_in_schema=False,
         opt={"page": True},  # errors answer the error page to browsers (api.problems)
     )
+    # E-mail providers' events: no key, the endpoint's id names the tenant.
+    inbound = Router(
+        path="/",
+        route_handlers=[ProviderEvents],
+        middleware=[DefineMiddleware(Envelope, resolve=resolve_provider,
+                                     max_body_bytes=settings.max_body_bytes)],
+        dependencies=CALLER,
+        security=[],
+    )
     key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
     app = Litestar(
-        route_handlers=[health, ready, ledger_public_key, docs.assets_router(), v1, pages, *admin_handlers(settings, key_authenticator)],
+        route_handlers=[health, ready, ledger_public_key, docs.assets_router(), v1, pages, inbound, *admin_handlers(settings, key_authenticator)],
         lifespan=[database],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine

@@ -31,6 +31,7 @@ from typing import Any, Awaitable, Callable
 from litestar.connection import ASGIConnection
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from messaging.inbound.endpoints import PROVIDERS, parse_public_id
 from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.errors import Conflict, DomainError, Invalid, NotFound
@@ -243,3 +244,14 @@ async def resolve_subject(scope: Scope) -> tuple[TenantContext, TenantRecord]:
     if "slug" in params:
         return await envelope.subject_at(params["slug"])
     raise NotFound("no such page", msgid=N_("error.no_page"))
+
+
+async def resolve_provider(scope: Scope) -> tuple[TenantContext, TenantRecord]:
+    """An e-mail provider calling `/inbound/{provider}/{endpoint_id}`: the
+    endpoint's public id names the tenant (messaging.inbound.endpoints)."""
+    params = scope.get("path_params", {})
+    provider = params.get("provider", "")
+    if provider not in PROVIDERS:
+        raise NotFound("no such inbound endpoint")
+    tenant_id, _ = parse_public_id(params.get("endpoint_id", ""))
+    return await envelope.provider(tenant_id, provider)

@@ -64,6 +64,16 @@ async def subject_at(slug: str) -> tuple[TenantContext, TenantRecord]:
     return TenantContext.for_subject(record), record
 
 
+async def provider(tenant_id: uuid.UUID, name: str) -> tuple[TenantContext, TenantRecord]:
+    """An e-mail provider posting a tenant's events to its inbound endpoint
+    (the endpoint's public id names the tenant; the provider's own scheme is
+    checked by the handler). The system acts, as for a background job."""
+    record = await repository.tenant_by_id(tenant_id)
+    if record is None:
+        raise NotFound("no such inbound endpoint")
+    return TenantContext.for_system(record, f"inbound_{name}"), record
+
+
 async def operator(slug: str, command: str) -> tuple[TenantContext, TenantRecord]:
     """The operator naming a tenant on the command line."""
     record = await repository.tenant_by_slug(slug)

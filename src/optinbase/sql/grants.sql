@@ -57,3 +57,8 @@ GRANT EXECUTE ON FUNCTION optinbase_outbox_due(timestamptz, integer),
   optinbase_outbox_record(uuid, uuid, uuid, text, timestamptz, text, timestamptz)
   TO :"app_role";
 GRANT SELECT, INSERT, UPDATE ON webhook_endpoint TO :"app_role";
+-- E-mail providers' events: endpoints are disabled, never deleted; handled events
+-- stay (idempotency, soft-bounce counts) until erasure deletes the person's.
+GRANT SELECT, INSERT ON inbound_endpoint TO :"app_role";
+GRANT UPDATE (topic_arn, disabled_at) ON inbound_endpoint TO :"app_role";
+GRANT SELECT, INSERT, DELETE ON inbound_event TO :"app_role";
