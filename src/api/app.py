@@ -21,11 +21,13 @@ from api.auth import resolve_api_key
 from api.controllers.changes import ChangeController
 from api.controllers.consents import ConsentCheckController, LedgerController, ledger_public_key
 from api.controllers.contacts import ContactController
+from api.controllers.forms import FormController
 from api.controllers.health import health, ready
 from api.controllers.imports import ImportController
 from api.controllers.inbound import InboundController
 from api.controllers.inbound_endpoints import InboundEndpointController, ProviderEvents
 from api.controllers.public import PublicPages
+from api.controllers.public_forms import PublicForms
 from api.controllers.public_requests import PublicRequestPages
 from api.controllers.purposes import NoticeController, PurposeController
 from api.controllers.requests import RequestController
@@ -95,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WebhookController,
             ChangeController,
             InboundEndpointController,
+            FormController,
         ],
         middleware=[DefineMiddleware(Envelope, resolve=resolve_api_key,
                                      max_body_bytes=settings.max_body_bytes, idempotent=True)],
@@ -103,7 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     pages = Router(
         path="/",
-        route_handlers=[PublicPages, PublicRequestPages],
+        route_handlers=[PublicPages, PublicRequestPages, PublicForms],
         middleware=[DefineMiddleware(Envelope, resolve=resolve_subject,
                                      max_body_bytes=settings.max_body_bytes)],
         dependencies=CALLER,

@@ -170,6 +170,19 @@ class ChangeLog(Table, tablename="change_log"):
     at = Timestamptz()
 
 
+class FormVersion(Table, tablename="form_version"):
+    """One version of a tenant's embeddable form (consent/forms): immutable,
+    like a notice; `form_id` is the form, `definition` everything it shows."""
+
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    form_id = UUID()
+    version = Integer()
+    name = Varchar(length=200)
+    definition = JSONB(default={})
+    created_at = Timestamptz()
+
+
 class AuditEvent(Table, tablename="audit_event"):
     id = UUID(primary_key=True)
     tenant = _tenant()

@@ -36,6 +36,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON contact, consent_state, idempotency_reco
 GRANT SELECT, INSERT, UPDATE ON purpose, ledger_head, import_job TO :"app_role";
 -- Notices and the request trail never change; suppressions are never lifted.
 GRANT SELECT, INSERT ON notice, suppression, request_event TO :"app_role";
+-- Form versions never change either (a proof names the version it was made on).
+GRANT SELECT, INSERT ON form_version TO :"app_role";
 -- The ledger is append-only: erasure may only blank the personal columns
 -- (the ledger guard trigger refuses any other change).
 GRANT SELECT, INSERT ON consent_event TO :"app_role";
