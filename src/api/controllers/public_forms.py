@@ -104,10 +104,13 @@ def _hosted(request: Request, tenant: Any, version: Version, *, done: bool = Fal
             page_of: Optional[str] = None) -> Response:
     language = version.definition.language.split("-")[0]
     texts = i18n.texts(language, tenant)
-    return page("embedded_form.html", language=language, tenant=tenant, title=N_("subscribe.title"),
-                status=status, headers=_frame_policy(version), form=_view(version, texts),
-                done=done, error=form_error(texts, error) if error else None,
-                page_url=page_of or "")
+    view = _view(version, texts)
+    rendered = page("embedded_form.html", language=language, tenant=tenant,
+                    title=N_("subscribe.title"), status=status, headers=_frame_policy(version),
+                    form=view, done=done, error=form_error(texts, error) if error else None,
+                    page_url=page_of or "")
+    rendered.context["title"] = view["title"]  # the tenant's heading, or the catalogue's
+    return rendered
 
 
 def _posted_submission(posted: Any, version: Version) -> FormSubmission:
