@@ -254,4 +254,8 @@ async def resolve_provider(scope: Scope) -> tuple[TenantContext, TenantRecord]:
     if provider not in PROVIDERS:
         raise NotFound("no such inbound endpoint")
     tenant_id, _ = parse_public_id(params.get("endpoint_id", ""))
-    return await envelope.provider(tenant_id, provider)
+    try:
+        record = await scope["app"].state.tenant_directory.by_id(tenant_id)
+    except NotFound:
+        raise NotFound("no such inbound endpoint") from None
+    return envelope.provider(record, provider)

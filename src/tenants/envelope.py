@@ -64,13 +64,11 @@ async def subject_at(slug: str) -> tuple[TenantContext, TenantRecord]:
     return TenantContext.for_subject(record), record
 
 
-async def provider(tenant_id: uuid.UUID, name: str) -> tuple[TenantContext, TenantRecord]:
+def provider(record: TenantRecord, name: str) -> tuple[TenantContext, TenantRecord]:
     """An e-mail provider posting a tenant's events to its inbound endpoint
-    (the endpoint's public id names the tenant; the provider's own scheme is
-    checked by the handler). The system acts, as for a background job."""
-    record = await repository.tenant_by_id(tenant_id)
-    if record is None:
-        raise NotFound("no such inbound endpoint")
+    (the endpoint's public id names the tenant, `record` as the API's tenant
+    cache holds it; the provider's own scheme is checked by the handler). The
+    system acts, as for a background job."""
     return TenantContext.for_system(record, f"inbound_{name}"), record
 
 

@@ -124,6 +124,9 @@ async def handle(ctx: TenantContext, tenant: TenantRecord, endpoint: Any,
     summary = Summary(received=len(events))
     keys: set[str] = set()
     for event in events:
+        if event.kind == "other":  # deliveries, opens...: nothing to do, nothing to keep
+            summary.ignored += 1
+            continue
         # Hashed: a provider's id may hold the address (SES's does), and the
         # events of unknown addresses are kept too.
         key = hashlib.sha256(event.key.encode()).hexdigest()
@@ -132,7 +135,7 @@ async def handle(ctx: TenantContext, tenant: TenantRecord, endpoint: Any,
             continue
         keys.add(key)
         contact_id, address = await _contact(ctx, event.email)
-        if contact_id is None or event.kind == "other":
+        if contact_id is None:
             summary.ignored += 1
             outcome = "ignored"
         else:
