@@ -111,16 +111,17 @@ async def add(ctx: TenantContext, data: SuppressionIn) -> SuppressionOut:
         _INSERT, new_id, ctx.tenant_id, digest, kind, data.channel, data.reason, now,
     )
     row = await db.fetchrow(_SELECT_ONE, ctx.tenant_id, digest, data.channel)
-    if db_uuid(row["id"]) == new_id:  # listed now, not before: a change of the feed
+    await audit.record(
+        ctx, "suppression.added", "suppression", db_uuid(row["id"]),
+        {"kind": kind, "channel": data.channel, "reason": data.reason},
+    )
+    if db_uuid(row["id"]) == new_id:  # listed now, not before: a change of the feed (last:
+        # numbering it takes the tenant's change lock, held until commit)
         contact_id = await db.fetchval(
             f"SELECT id FROM contact WHERE tenant_id = {{}} AND {kind} = {{}}", ctx.tenant_id, value)
         await changes.record(ctx, [changes.Change(
             kind="suppression", at=now, contact_id=None if contact_id is None else db_uuid(contact_id),
             channel=data.channel, reason=data.reason)])
-    await audit.record(
-        ctx, "suppression.added", "suppression", db_uuid(row["id"]),
-        {"kind": kind, "channel": data.channel, "reason": data.reason},
-    )
     return SuppressionOut(
         id=db_uuid(row["id"]), kind=row["kind"], channel=row["channel"],
         reason=row["reason"], created_at=row["created_at"],

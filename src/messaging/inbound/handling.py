@@ -88,32 +88,37 @@ async def _suppress(ctx: TenantContext, address: str, reason: str) -> None:
     await suppression.add(ctx, SuppressionIn(reason=reason, email=address, channel="email"))
 
 
-async def _act(ctx: TenantContext, tenant: TenantRecord, provider: str, event: ProviderEvent,
-               contact_id: uuid.UUID, address: str, now: dt.datetime, summary: Summary) -> str:
-    """Carries the event out; returns the outcome recorded with it."""
-    acted_at = min(event.at, now + CLOCK_SKEW)
-    source = f"{provider} {event.kind.replace('_', ' ')}"
-    if event.kind == "hard_bounce":
-        await _suppress(ctx, address, "bounce")
-        summary.suppressed += 1
-        return "suppressed"
+_OUTCOMES = {"hard_bounce": "suppressed", "complaint": "withdrawn_suppressed",
+             "unsubscribe": "withdrawn"}
+
+
+async def _outcome(ctx: TenantContext, tenant: TenantRecord, event: ProviderEvent,
+                   contact_id: uuid.UUID, now: dt.datetime) -> str:
+    """What the event will do, decided before anything is written: a soft
+    bounce suppresses when it reaches the tenant's limit within its window."""
+    if event.kind != "soft_bounce":
+        return _OUTCOMES[event.kind]
+    limit, window = _limits(tenant)
+    counted = await _soft_bounces(ctx, contact_id, now - window)
+    return "counted_suppressed" if counted + 1 >= limit else "counted"
+
+
+async def _act(ctx: TenantContext, provider: str, event: ProviderEvent, outcome: str,
+               contact_id: uuid.UUID, address: str, now: dt.datetime, summary: Summary) -> None:
+    """Carries the event out. Last in the event's work: a suppression or a
+    withdrawal takes the tenant's change-feed lock (consent.changes), held
+    until commit, so the less that follows it the less others wait."""
+    summary.soft_bounces += event.kind == "soft_bounce"
     if event.kind in ("complaint", "unsubscribe"):
         method = "esp_complaint" if event.kind == "complaint" else "esp_unsubscribe"
-        summary.withdrawn += await withdraw_channel(ctx, contact_id, "email", method=method,
-                                                    source=source, collected_at=acted_at)
-        if event.kind == "complaint":
-            await _suppress(ctx, address, "complaint")
-            summary.suppressed += 1
-            return "withdrawn_suppressed"
-        return "withdrawn"
-    # soft bounce: this one plus those already counted in the window
-    limit, window = _limits(tenant)
-    summary.soft_bounces += 1
-    if await _soft_bounces(ctx, contact_id, now - window) + 1 >= limit:
-        await _suppress(ctx, address, "bounce")
+        summary.withdrawn += await withdraw_channel(
+            ctx, contact_id, "email", method=method,
+            source=f"{provider} {event.kind.replace('_', ' ')}",
+            collected_at=min(event.at, now + CLOCK_SKEW))
+    if outcome.endswith("suppressed"):
+        reason = "complaint" if event.kind == "complaint" else "bounce"
+        await suppression.add(ctx, SuppressionIn(reason=reason, email=address, channel="email"))
         summary.suppressed += 1
-        return "counted_suppressed"
-    return "counted"
 
 
 async def handle(ctx: TenantContext, tenant: TenantRecord, endpoint: Any,
@@ -123,6 +128,7 @@ async def handle(ctx: TenantContext, tenant: TenantRecord, endpoint: Any,
     now = dt.datetime.now(dt.timezone.utc)
     summary = Summary(received=len(events))
     keys: set[str] = set()
+    actions = []
     for event in events:
         if event.kind == "other":  # deliveries, opens...: nothing to do, nothing to keep
             summary.ignored += 1
@@ -139,14 +145,17 @@ async def handle(ctx: TenantContext, tenant: TenantRecord, endpoint: Any,
             summary.ignored += 1
             outcome = "ignored"
         else:
-            outcome = await _act(ctx, tenant, provider, event, contact_id, address, now, summary)
+            outcome = await _outcome(ctx, tenant, event, contact_id, now)
             await audit.record(ctx, f"inbound.{event.kind}", "contact", contact_id,
                                {"provider": provider, "outcome": outcome,
                                 "endpoint_id": str(endpoint_id)})
+            actions.append((event, outcome, contact_id, address))
         await db.execute(
             "INSERT INTO inbound_event (id, tenant_id, endpoint_id, event_key, kind, contact_id,"
             " outcome, received_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {})",
             uuid.uuid4(), ctx.tenant_id, endpoint_id, key, event.kind, contact_id, outcome, now)
+    for event, outcome, contact_id, address in actions:
+        await _act(ctx, provider, event, outcome, contact_id, address, now, summary)
     return summary
 
 
