@@ -421,3 +421,21 @@ async def test_ses_through_sns(client, sns_host):
 ])
 def test_sns_certificate_hosts(url, ok):
     assert sns.allowed_url(url) is ok
+
+
+async def test_ses_endpoint_named_topic_refuses_others(client, sns_host):
+    """Any AWS account can send a signed confirmation to a URL it learnt: an
+    endpoint created with its topic takes that topic only, from the start."""
+    p = await person()
+    mine = "arn:aws:sns:eu-west-1:123456789012:ses-events"
+    made = await endpoint(client, p.tenant, "ses", topic_arn=mine)
+    intruder = sns_host.message("SubscriptionConfirmation", Token="t", Message="m",
+                                topic="arn:aws:sns:eu-west-1:999999999999:evil",
+                                SubscribeURL=f"http://{sns_host.netloc}/confirm?Token=evil")
+    assert (await client.post(path_of(made), content=intruder)).status_code == 401
+    assert "/confirm?Token=evil" not in sns_host.visits
+    bounce = sns_host.notification(ses_bounce(p.email), topic=mine)
+    assert (await client.post(path_of(made), content=bounce)).json()["suppressed"] == 1
+    answer = await client.post("/v1/inbound-endpoints", headers=p.tenant.headers,
+                               json={"provider": "brevo", "topic_arn": mine})
+    assert answer.status_code == 422

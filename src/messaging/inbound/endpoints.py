@@ -37,6 +37,11 @@ class InboundEndpointIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     verification_key: Optional[Annotated[str, Meta(min_length=1, max_length=1000)]] = None
     # Mailgun: the HTTP webhook signing key.
     signing_key: Optional[Annotated[str, Meta(min_length=1, max_length=200)]] = None
+    # SES: the SNS topic whose messages are accepted. Without it the first
+    # topic confirmed is pinned — and any AWS account can send a signed
+    # confirmation to a URL it learnt, so naming the topic is safer.
+    topic_arn: Optional[Annotated[str, Meta(
+        pattern=r"^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_.-]{1,256}$")]] = None
 
 
 class InboundEndpointOut(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -78,6 +83,8 @@ def _secret_of(data: InboundEndpointIn) -> tuple[Optional[str], str]:
         if not data.signing_key:
             raise invalid_field("signing_key", "Mailgun's webhook signing key is required")
         return None, data.signing_key.strip()
+    if data.topic_arn and data.provider != "ses":
+        raise invalid_field("topic_arn", "only an SES endpoint takes an SNS topic")
     if data.verification_key or data.signing_key:
         raise invalid_field("provider", f"{data.provider} takes no key: we generate its secret")
     if data.provider == "postmark":
@@ -91,13 +98,13 @@ async def create(ctx: TenantContext, data: InboundEndpointIn, public_url: str) -
     endpoint_id, now = uuid.uuid4(), dt.datetime.now(dt.timezone.utc)
     await db.execute(
         "INSERT INTO inbound_endpoint (id, tenant_id, provider, username, secret, topic_arn,"
-        " created_at, disabled_at) VALUES ({}, {}, {}, {}, {}, NULL, {}, NULL)",
-        endpoint_id, ctx.tenant_id, data.provider, username, secret, now)
+        " created_at, disabled_at) VALUES ({}, {}, {}, {}, {}, {}, {}, NULL)",
+        endpoint_id, ctx.tenant_id, data.provider, username, secret, data.topic_arn, now)
     await audit.record(ctx, "inbound_endpoint.created", "inbound_endpoint", endpoint_id,
                        {"provider": data.provider})
     url = _url(public_url, data.provider, ctx.tenant_id, endpoint_id)
     out = InboundEndpointOut(id=public_id(ctx.tenant_id, endpoint_id), provider=data.provider,
-                             url=url, created_at=now)
+                             url=url, created_at=now, topic_arn=data.topic_arn)
     if data.provider == "postmark":
         scheme, _, rest = url.partition("://")
         out.username, out.password = username, secret
