@@ -32,13 +32,19 @@ class NewInboundEndpoint(BaseModel):
                                   description="SendGrid: the signed event webhook's key")
     signing_key: str = Field(default="", max_length=200,
                              description="Mailgun: the HTTP webhook signing key")
+    topic_arn: str = Field(default="", max_length=300,
+                           description="SES: the SNS topic to accept (arn:aws:sns:...)")
 
 
 async def create_inbound_endpoint(request: Request, data: NewInboundEndpoint) -> str:
     tenant_id = await managed_tenant(current_scope.get(), data.tenant)
-    body = endpoints.InboundEndpointIn(provider=data.provider,
-                                       verification_key=data.verification_key or None,
-                                       signing_key=data.signing_key or None)
+    try:  # the API's own rules (the topic's form, the keys' lengths)
+        body = msgspec.convert({"provider": data.provider,
+                                "verification_key": data.verification_key or None,
+                                "signing_key": data.signing_key or None,
+                                "topic_arn": data.topic_arn or None}, endpoints.InboundEndpointIn)
+    except msgspec.ValidationError as exc:
+        raise ValueError(str(exc)) from None
     out = await _run(tenant_id, lambda ctx: endpoints.create(ctx, body, get_settings().public_url))
     shown = {"URL": out.url_with_credentials or out.url, "token": out.token}
     return "Paste into the provider (shown once): " + "; ".join(

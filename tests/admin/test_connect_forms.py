@@ -26,7 +26,8 @@ async def test_provider_endpoint_and_form_builder(client):
         for who, body, why in (
                 (viewer, {"provider": "ses", "tenant": scene.a.tenant.slug}, "role"),
                 (manager, {"provider": "ses", "tenant": scene.b.tenant.slug}, "No tenant"),
-                (manager, {"provider": "sendgrid"}, "verification_key")):
+                (manager, {"provider": "sendgrid"}, "verification_key"),
+                (manager, {"provider": "ses", "topic_arn": "arn:evil"}, "topic_arn")):
             refused = await who.send("POST", "/forms/connect-an-e-mail-provider/", body)
             assert refused.status_code == 422 and why in refused.text, refused.text
 
