@@ -90,20 +90,32 @@ async def _take(tenant_id: uuid.UUID, count: int) -> int:
     return int(last) - count + 1
 
 
+async def _insert(ctx: TenantContext, values: list[tuple[Any, ...]]) -> list[str]:
+    """Numbers rows of (kind, contact_id, channel, purpose_id, status, reason,
+    event_id, at), in order, and returns their cursors."""
+    if not values:
+        return []
+    db.require_tenant(ctx.tenant_id)
+    first = await _take(ctx.tenant_id, len(values))
+    ids = uuid7s(len(values))
+    tenant_id = ctx.tenant_id
+    await db.executemany(_INSERT, [(ids[i], tenant_id, first + i, *v)
+                                   for i, v in enumerate(values)])
+    return [encode_int(first + i) for i in range(len(values))]
+
+
 async def record(ctx: TenantContext, changes: list[Change]) -> list[str]:
     """Numbers `changes` (in order) in the caller's transaction and returns
     their cursors."""
-    if not changes:
-        return []
-    db.require_tenant(ctx.tenant_id)
-    first = await _take(ctx.tenant_id, len(changes))
-    ids = uuid7s(len(changes))
-    await db.executemany(_INSERT, [
-        (ids[i], ctx.tenant_id, first + i, c.kind, c.contact_id, c.channel, c.purpose_id,
-         c.status, c.reason, c.event_id, c.at)
-        for i, c in enumerate(changes)
-    ])
-    return [encode_int(first + i) for i in range(len(changes))]
+    return await _insert(ctx, [(c.kind, c.contact_id, c.channel, c.purpose_id, c.status,
+                                c.reason, c.event_id, c.at) for c in changes])
+
+
+async def imported(ctx: TenantContext, events: list[tuple[Any, ...]]) -> list[str]:
+    """The bulk form for an import's granted events, given as (id, contact_id,
+    channel, purpose_id, recorded_at): no object per row."""
+    return await _insert(ctx, [("consent", contact, channel, purpose, "granted", None, event, at)
+                               for event, contact, channel, purpose, at in events])
 
 
 async def erased(ctx: TenantContext, contact_id: uuid.UUID, at: dt.datetime) -> str:
@@ -120,9 +132,14 @@ _CHUNK = 500
 async def current_events(ctx: TenantContext, contact_ids: Iterable[uuid.UUID]) -> set[str]:
     """Ids (text) of the ledger events the states of these contacts follow now:
     which of an import's events changed a state (a back-dated one may not).
-    Read by contact, the states' own index, in chunks."""
+    Read by contact, the states' own index (PostgreSQL: one array; SQLite: in
+    chunks of bound values)."""
     ids = list(dict.fromkeys(contact_ids))
     current: set[str] = set()
+    if db.is_postgres():  # one statement, the ids as one array
+        rows = await db.fetch("SELECT event_id FROM consent_state WHERE tenant_id = {}"
+                              " AND contact_id = ANY({}::uuid[])", ctx.tenant_id, ids)
+        return {str(r["event_id"]) for r in rows}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start:start + _CHUNK]
         rows = await db.fetch(

@@ -65,19 +65,24 @@ async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]]) -> 
     event that changed no state is no change."""
     if not sealed:
         return
-    events = [dict(zip(EVENT_COLUMNS, row)) for row in sealed]
-    current = await changes.current_events(ctx, (e["contact_id"] for e in events))
-    winners = [e for e in events if str(e["id"]) in current]
-    cursors = dict(zip((str(e["id"]) for e in winners), await changes.record(
-        ctx, [changes.consent(e, "granted") for e in winners])))
+    current = await changes.current_events(ctx, (row[_CONTACT] for row in sealed))
+    winners = [tuple(row[i] for i in _FEED) for row in sealed if str(row[_ID]) in current]
+    cursors = dict(zip((str(w[0]) for w in winners), await changes.imported(ctx, winners)))
     endpoints = await webhooks.subscribers(ctx.tenant_id, "consent.changed")
     if not endpoints:
         return
     keys = await _purpose_keys(ctx)
+    events = [dict(zip(EVENT_COLUMNS, row)) for row in sealed]
     await webhooks.enqueue_many(ctx.tenant_id, endpoints, "consent.changed", [
         (_changed(e, keys[str(e["purpose_id"])], None, cursors.get(str(e["id"]))),
          e["contact_id"]) for e in events
     ])
+
+
+# Positions in a sealed ledger row (chain.EVENT_COLUMNS) of what the feed keeps.
+_ID, _CONTACT = EVENT_COLUMNS.index("id"), EVENT_COLUMNS.index("contact_id")
+_FEED = tuple(EVENT_COLUMNS.index(c) for c in ("id", "contact_id", "channel", "purpose_id",
+                                                "recorded_at"))
 
 
 async def contact_erased(ctx: TenantContext, contact_id: uuid.UUID) -> None:
