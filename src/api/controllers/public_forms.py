@@ -50,7 +50,7 @@ def _own_origins(request: Request) -> set[str]:
     return {origin_of(request.app.state.settings.public_url), origin_of(str(request.base_url))}
 
 
-def _cors(origin: Optional[str], version: Version, request: Request) -> dict[str, str]:
+def _cors(origin: Optional[str], version: Version) -> dict[str, str]:
     """CORS headers for a listed origin (never `*`, never credentials)."""
     if origin and origin_allowed(origin, version.definition, set()):
         return {"access-control-allow-origin": origin, "vary": "Origin",
@@ -148,7 +148,7 @@ class PublicForms(Controller):
     async def preflight(self, request: Request, ctx: Ctx, form_id: Path[UUID]) -> Response:
         version = await definitions.current(ctx, form_id)
         return Response(None, status_code=204,
-                        headers=_cors(request.headers.get("origin"), version, request))
+                        headers=_cors(request.headers.get("origin"), version))
 
     @post("/", status_code=200)
     async def submit(self, request: Request, ctx: Ctx, tenant: Tenant,
@@ -158,7 +158,7 @@ class PublicForms(Controller):
         if not origin_allowed(origin, version.definition, _own_origins(request)):
             raise Forbidden("this form does not accept submissions from this site",
                             msgid=N_("forms.origin_refused"))
-        headers = _cors(origin, version, request)
+        headers = _cors(origin, version)
         ip, agent = client_of(request)
         as_json = wants_json(request) or sends_json(request)
         if not subscribe_limiter.allow(ip or "?"):
@@ -173,11 +173,11 @@ class PublicForms(Controller):
                                own_origins=_own_origins(request), ip=ip, user_agent=agent,
                                gpc=_gpc(request))
         except (msgspec.ValidationError, msgspec.DecodeError, Invalid) as error:
+            if isinstance(error, Invalid) and as_json:
+                raise  # problem details by the one mapper (no CORS headers: the script
+                # shows its own error text and needs no detail)
             if as_json:
-                problem = error if isinstance(error, Invalid) else Invalid(str(error))
-                return Response({"type": "about:blank", "title": "Invalid input", "status": 422,
-                                 "detail": str(problem), **problem.extra}, status_code=422,
-                                media_type="application/problem+json", headers=headers)
+                raise Invalid(str(error)) from None
             return _hosted(request, tenant, version, error=error, status=422)
         if as_json:
             return Response(msgspec.to_builtins(out), status_code=202, headers=headers)
