@@ -159,6 +159,20 @@ async def test_sendgrid_batch_valid_forged_and_replayed(client):
     assert (await client.post(path_of(made), content=body)).status_code == 401
 
 
+async def test_a_batch_goes_in_whole_or_not_at_all(client):
+    p = await person()
+    sg = SendGrid()
+    made = await endpoint(client, p.tenant, "sendgrid", verification_key=sg.public)
+    # A well-signed batch whose last element is not an event: refused whole.
+    body = json.dumps([sendgrid_event(p.email, "bounce", type="bounce"), 42]).encode()
+    answer = await client.post(path_of(made), content=body, headers=sg.headers(body))
+    assert answer.status_code == 422, answer.text
+    assert await suppressed(client, p.tenant, p.email) == []
+    huge = json.dumps([sendgrid_event(p.email, "delivered")] * 1001).encode()
+    answer = await client.post(path_of(made), content=huge, headers=sg.headers(huge))
+    assert answer.status_code in (413, 422), answer.text
+
+
 async def test_sendgrid_key_is_checked_at_creation(client):
     tenant = await make_tenant()
     for bad in ({}, {"verification_key": "bm90IGEga2V5"},
