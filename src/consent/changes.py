@@ -157,19 +157,15 @@ _PAGE = (
 )
 
 
-def _uuid(value: Any) -> Optional[uuid.UUID]:
-    return None if value is None else db.db_uuid(value)
-
-
 async def page(ctx: TenantContext, after: Optional[str], limit: int) -> ChangePage:
     """Changes after the cursor `after` (from the first when None), oldest first."""
     db.require_tenant(ctx.tenant_id)
     since = decode_int(after) if after else 0
     rows = await db.fetch(_PAGE, ctx.tenant_id, since, limit + 1)
     items = [ChangeOut(
-        cursor=encode_int(int(r["seq"])), kind=r["kind"], contact_id=_uuid(r["contact_id"]),
+        cursor=encode_int(int(r["seq"])), kind=r["kind"], contact_id=r["contact_id"],
         at=r["at"], channel=r["channel"], purpose=r["purpose"], status=r["status"],
-        reason=r["reason"], event_id=_uuid(r["event_id"]),
+        reason=r["reason"], event_id=r["event_id"],
     ) for r in rows[:limit]]
     return ChangePage(items=items, next_cursor=items[-1].cursor if items else after,
                       has_more=len(rows) > limit)

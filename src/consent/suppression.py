@@ -25,7 +25,6 @@ from consent import changes
 from consent.schemas import SuppressionCheckOut, SuppressionIn, SuppressionOut
 from optinbase import audit, db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import Invalid, NotFound
 from optinbase.normalise import normalise_email, normalise_phone
 from tenants import repository
@@ -112,18 +111,18 @@ async def add(ctx: TenantContext, data: SuppressionIn) -> SuppressionOut:
     )
     row = await db.fetchrow(_SELECT_ONE, ctx.tenant_id, digest, data.channel)
     await audit.record(
-        ctx, "suppression.added", "suppression", db_uuid(row["id"]),
+        ctx, "suppression.added", "suppression", row["id"],
         {"kind": kind, "channel": data.channel, "reason": data.reason},
     )
-    if db_uuid(row["id"]) == new_id:  # listed now, not before: a change of the feed (last:
+    if row["id"] == new_id:  # listed now, not before: a change of the feed (last:
         # numbering it takes the tenant's change lock, held until commit)
         contact_id = await db.fetchval(
             f"SELECT id FROM contact WHERE tenant_id = {{}} AND {kind} = {{}}", ctx.tenant_id, value)
         await changes.record(ctx, [changes.Change(
-            kind="suppression", at=now, contact_id=None if contact_id is None else db_uuid(contact_id),
+            kind="suppression", at=now, contact_id=None if contact_id is None else contact_id,
             channel=data.channel, reason=data.reason)])
     return SuppressionOut(
-        id=db_uuid(row["id"]), kind=row["kind"], channel=row["channel"],
+        id=row["id"], kind=row["kind"], channel=row["channel"],
         reason=row["reason"], created_at=row["created_at"],
     )
 

@@ -16,7 +16,6 @@ import msgspec
 from consent.forms.schemas import Definition, Embed, FormIn, FormOffer, FormOut, FormPatch
 from optinbase import audit, db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import NotFound, invalid_field
 
 _NOTICES = (
@@ -24,10 +23,6 @@ _NOTICES = (
     " JOIN notice n ON n.tenant_id = p.tenant_id AND n.purpose_id = p.id"
     " WHERE p.tenant_id = {} AND NOT p.retired ORDER BY p.key, n.version DESC"
 )
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
 async def _offers(ctx: TenantContext, data: FormIn) -> list[FormOffer]:
@@ -38,7 +33,7 @@ async def _offers(ctx: TenantContext, data: FormIn) -> list[FormOffer]:
     offers = []
     for index, purpose in enumerate(data.purposes):
         for channel in data.channels:
-            covering = [r for r in rows if r["key"] == purpose and channel in _json(r["channels"])]
+            covering = [r for r in rows if r["key"] == purpose and channel in r["channels"]]
             if not covering:
                 raise invalid_field(f"purposes[{index}]",
                                     f"no notice of purpose {purpose!r} covers {channel}")
@@ -46,7 +41,7 @@ async def _offers(ctx: TenantContext, data: FormIn) -> list[FormOffer]:
             row = (same or covering)[0]
             offers.append(FormOffer(
                 purpose=purpose, purpose_name=row["name"], channel=channel,
-                notice_id=db_uuid(row["id"]), notice_version=int(row["version"]),
+                notice_id=row["id"], notice_version=int(row["version"]),
                 notice_text=row["text"], notice_language=row["language"]))
     return offers
 
@@ -140,7 +135,7 @@ async def list_forms(ctx: TenantContext, public_url: str) -> list[FormOut]:
     db.require_tenant(ctx.tenant_id)
     rows = await db.fetch(
         "SELECT DISTINCT form_id FROM form_version WHERE tenant_id = {}", ctx.tenant_id)
-    forms = [await get(ctx, db_uuid(r["form_id"]), public_url) for r in rows]
+    forms = [await get(ctx, r["form_id"], public_url) for r in rows]
     return sorted(forms, key=lambda f: (f.name, str(f.id)))
 
 

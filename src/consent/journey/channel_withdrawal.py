@@ -12,7 +12,6 @@ import uuid
 from consent.ledger import chain, states
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 
 _LIVE_STATES = (
     "SELECT purpose_id FROM consent_state WHERE tenant_id = {} AND contact_id = {}"
@@ -25,7 +24,7 @@ async def withdraw_channel(ctx: TenantContext, contact_id: uuid.UUID, channel: s
     """How many consents the withdrawal left withdrawn (an event older than a
     later grant is in the ledger but does not override it)."""
     now = dt.datetime.now(dt.timezone.utc)
-    purposes = [db_uuid(r["purpose_id"]) for r in await db.fetch(
+    purposes = [r["purpose_id"] for r in await db.fetch(
         _LIVE_STATES, ctx.tenant_id, contact_id, channel)]
     events = await chain.append([
         chain.NewEvent(

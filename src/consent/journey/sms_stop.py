@@ -15,7 +15,6 @@ from consent.journey.channel_withdrawal import withdraw_channel
 from consent.ledger import chain
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import invalid_field
 from optinbase.normalise import normalise_phone
 
@@ -57,6 +56,6 @@ async def receive(ctx: TenantContext, data: InboundSmsIn) -> InboundSmsOut:
     )
     if row is None:
         return InboundSmsOut(stop=True, withdrawn=0)
-    withdrawn = await withdraw_channel(ctx, db_uuid(row["id"]), "sms", method="sms_stop",
+    withdrawn = await withdraw_channel(ctx, row["id"], "sms", method="sms_stop",
                                        source="SMS reply", collected_at=received)
     return InboundSmsOut(stop=True, withdrawn=withdrawn)

@@ -123,8 +123,8 @@ async def list_endpoints(ctx: TenantContext, public_url: str) -> list[InboundEnd
         f"SELECT {_COLUMNS} FROM inbound_endpoint WHERE tenant_id = {{}} AND disabled_at IS NULL"
         " ORDER BY created_at, id", ctx.tenant_id)
     return [InboundEndpointOut(
-        id=public_id(ctx.tenant_id, db.db_uuid(r["id"])), provider=r["provider"],
-        url=_url(public_url, r["provider"], ctx.tenant_id, db.db_uuid(r["id"])),
+        id=public_id(ctx.tenant_id, r["id"]), provider=r["provider"],
+        url=_url(public_url, r["provider"], ctx.tenant_id, r["id"]),
         created_at=r["created_at"], topic_arn=r["topic_arn"]) for r in rows]
 
 

@@ -31,7 +31,6 @@ from consent.schemas import SuppressionIn
 from messaging.inbound.providers import ProviderEvent
 from optinbase import audit, db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import Invalid
 from optinbase.normalise import normalise_email
 from tenants.repository import TenantRecord
@@ -63,7 +62,7 @@ async def _contact(ctx: TenantContext, email: Optional[str]) -> tuple[Optional[u
     except Invalid:
         return None, ""
     found = await db.fetchval(_contact_sql(), ctx.tenant_id, address)
-    return (None if found is None else db_uuid(found)), address
+    return (None if found is None else found), address
 
 
 async def _seen(ctx: TenantContext, endpoint_id: uuid.UUID, key: str) -> bool:
@@ -124,7 +123,7 @@ async def _act(ctx: TenantContext, provider: str, event: ProviderEvent, outcome:
 async def handle(ctx: TenantContext, tenant: TenantRecord, endpoint: Any,
                  events: list[ProviderEvent]) -> Summary:
     db.require_tenant(ctx.tenant_id)
-    endpoint_id, provider = db_uuid(endpoint["id"]), endpoint["provider"]
+    endpoint_id, provider = endpoint["id"], endpoint["provider"]
     now = dt.datetime.now(dt.timezone.utc)
     summary = Summary(received=len(events))
     keys: set[str] = set()

@@ -41,7 +41,7 @@ async def _ses(ctx: TenantContext, endpoint: dict, body: bytes,
     kind = message.get("Type")
     if kind == "SubscriptionConfirmation":
         if not pinned:
-            await endpoints.pin_topic(ctx, db.db_uuid(endpoint["id"]), str(topic))
+            await endpoints.pin_topic(ctx, endpoint["id"], str(topic))
         url = str(message.get("SubscribeURL", ""))
 
         async def confirm() -> None:
