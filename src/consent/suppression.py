@@ -119,7 +119,7 @@ async def add(ctx: TenantContext, data: SuppressionIn) -> SuppressionOut:
         contact_id = await db.fetchval(
             f"SELECT id FROM contact WHERE tenant_id = {{}} AND {kind} = {{}}", ctx.tenant_id, value)
         await changes.record(ctx, [changes.Change(
-            kind="suppression", at=now, contact_id=None if contact_id is None else contact_id,
+            kind="suppression", at=now, contact_id=contact_id,
             channel=data.channel, reason=data.reason)])
     return SuppressionOut(
         id=row["id"], kind=row["kind"], channel=row["channel"],

@@ -50,19 +50,18 @@ class Summary(msgspec.Struct, kw_only=True):
     soft_bounces: int = 0
 
 
-def _contact_sql() -> str:
-    return "SELECT id FROM contact WHERE tenant_id = {} AND email = {}"
-
-
 async def _contact(ctx: TenantContext, email: Optional[str]) -> tuple[Optional[uuid.UUID], str]:
+    """The contact with this address (normalised as the base stores it) and
+    the address; (None, "") for nobody or for what is not an address."""
     if not email:
         return None, ""
     try:
         address = normalise_email(email)
     except Invalid:
         return None, ""
-    found = await db.fetchval(_contact_sql(), ctx.tenant_id, address)
-    return (None if found is None else found), address
+    found = await db.fetchval("SELECT id FROM contact WHERE tenant_id = {} AND email = {}",
+                              ctx.tenant_id, address)
+    return found, address
 
 
 async def _seen(ctx: TenantContext, endpoint_id: uuid.UUID, key: str) -> bool:
