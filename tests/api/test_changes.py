@@ -140,6 +140,10 @@ async def test_an_import_is_in_the_feed_once_per_changed_state(client):
     world = await make_world(await make_tenant())
     late = await make_contact(world.tenant, email="late@example.com")
     await record(world.tenant, late["id"], "withdraw", collected_at="2026-03-01T00:00:00Z")
+    async with db.tenant_transaction(world.tenant.id):
+        await webhooks.create_endpoint(
+            world.tenant.id, WebhookIn(url="http://127.0.0.1:9/hook", events=["consent.changed"]),
+            allow_private=True)
     before = await everything(client, world.tenant)
     notice = world.notice["id"]
     body = HEADER + (
@@ -152,6 +156,12 @@ async def test_an_import_is_in_the_feed_once_per_changed_state(client):
     assert sorted((i["channel"], i["status"]) for i in new) == [("email", "granted"),
                                                                 ("sms", "granted")]
     assert late["id"] not in {i["contact_id"] for i in new}
+    # The import's batched delivery carries each change's cursor (none for the
+    # back-dated grant, which changed no state).
+    [batch] = [b for b in await _webhook_bodies(world.tenant) if b["type"] == "batch"]
+    sent = {e["data"]["contact_id"]: e["data"]["cursor"] for e in batch["events"]}
+    assert sent[late["id"]] is None
+    assert sorted(c for c in sent.values() if c) == sorted(i["cursor"] for i in new)
 
 
 async def test_commit_order_under_concurrent_writers(client, backend):
