@@ -106,15 +106,19 @@ async def add(ctx: TenantContext, data: SuppressionIn) -> SuppressionOut:
     kind, value = _identifier(ctx, data.email, data.phone)
     digest = identifier_hash(await tenant_key(ctx.tenant_id), value)
     new_id, now = uuid.uuid4(), dt.datetime.now(dt.timezone.utc)
-    await db.execute(
-        _INSERT, new_id, ctx.tenant_id, digest, kind, data.channel, data.reason, now,
+    inserted = await db.fetchval(
+        _INSERT + " RETURNING id", new_id, ctx.tenant_id, digest, kind, data.channel,
+        data.reason, now,
     )
-    row = await db.fetchrow(_SELECT_ONE, ctx.tenant_id, digest, data.channel)
+    row: Any = {"id": new_id, "kind": kind, "channel": data.channel, "reason": data.reason,
+                "created_at": now}
+    if inserted is None:  # listed before: the entry as it is
+        row = await db.fetchrow(_SELECT_ONE, ctx.tenant_id, digest, data.channel)
     await audit.record(
         ctx, "suppression.added", "suppression", row["id"],
         {"kind": kind, "channel": data.channel, "reason": data.reason},
     )
-    if row["id"] == new_id:  # listed now, not before: a change of the feed (last:
+    if inserted is not None:  # listed now, not before: a change of the feed (last:
         # numbering it takes the tenant's change lock, held until commit)
         contact_id = await db.fetchval(
             f"SELECT id FROM contact WHERE tenant_id = {{}} AND {kind} = {{}}", ctx.tenant_id, value)
