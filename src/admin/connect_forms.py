@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 
 from admin.forms import managed_tenant
-from admin.request_forms import _run
+from admin.request_forms import run_acting
 from admin.scope import current_scope
 from consent.forms import definitions
 from consent.forms.schemas import FormIn, FormPatch
@@ -45,7 +45,7 @@ async def create_inbound_endpoint(request: Request, data: NewInboundEndpoint) ->
                                 "topic_arn": data.topic_arn or None}, endpoints.InboundEndpointIn)
     except msgspec.ValidationError as exc:
         raise ValueError(str(exc)) from None
-    out = await _run(tenant_id, lambda ctx: endpoints.create(ctx, body, get_settings().public_url))
+    out = await run_acting(tenant_id, lambda ctx: endpoints.create(ctx, body, get_settings().public_url))
     shown = {"URL": out.url_with_credentials or out.url, "token": out.token}
     return "Paste into the provider (shown once): " + "; ".join(
         f"{k}: {v}" for k, v in shown.items() if v)
@@ -93,10 +93,10 @@ async def save_form(request: Request, data: FormBuilder) -> str:
         except ValueError:
             raise ValueError("A form id looks like 0b7c…-…: copy it from the answer.") from None
     if form_id is None:
-        out = await _run(tenant_id, lambda ctx: definitions.create(
+        out = await run_acting(tenant_id, lambda ctx: definitions.create(
             ctx, msgspec.convert(body, FormIn), public_url))
     else:
-        out = await _run(tenant_id, lambda ctx: definitions.patch(
+        out = await run_acting(tenant_id, lambda ctx: definitions.patch(
             ctx, form_id, msgspec.convert(body, FormPatch), public_url))
     return (f"Form {out.id} version {out.version} saved. Preview: {out.embed.url} — "
             f"script: {out.embed.script} — iframe: {out.embed.iframe}")

@@ -17,6 +17,9 @@ from litestar.template.config import TemplateConfig
 
 from admin.mount import admin_handlers
 from api import docs
+from api.clients import TrueClient
+from api.headers import SecurityHeaders
+from api.origins import SameOrigin
 from api.auth import resolve_api_key
 from api.controllers.changes import ChangeController
 from api.controllers.consents import ConsentCheckController, LedgerController, ledger_public_key
@@ -106,12 +109,25 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     pages = Router(
         path="/",
-        route_handlers=[PublicPages, PublicRequestPages, PublicForms],
-        middleware=[DefineMiddleware(Envelope, resolve=resolve_subject,
+        route_handlers=[PublicPages, PublicRequestPages],
+        middleware=[DefineMiddleware(SameOrigin, public_url=settings.public_url,
+                                     origins=settings.form_origins),
+                    DefineMiddleware(Envelope, resolve=resolve_subject,
                                      max_body_bytes=settings.max_body_bytes)],
         dependencies=CALLER,
         include_in_schema=False,
         opt={"page": True},  # errors answer the error page to browsers (api.problems)
+    )
+    # Forms embedded on tenants' sites: each checks the Origin against its own
+    # allowed origins (api.controllers.public_forms), not the pages' SameOrigin.
+    embedded = Router(
+        path="/",
+        route_handlers=[PublicForms],
+        middleware=[DefineMiddleware(Envelope, resolve=resolve_subject,
+                                     max_body_bytes=settings.max_body_bytes)],
+        dependencies=CALLER,
+        include_in_schema=False,
+        opt={"page": True},
     )
     # E-mail providers' events: no key, the endpoint's id names the tenant.
     inbound = Router(
@@ -124,7 +140,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
     app = Litestar(
-        route_handlers=[health, ready, ledger_public_key, docs.assets_router(), v1, pages, inbound, *admin_handlers(settings, key_authenticator)],
+        route_handlers=[health, ready, ledger_public_key, docs.assets_router(), v1, pages, embedded, inbound, *admin_handlers(settings, key_authenticator)],
         lifespan=[database],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine
@@ -135,6 +151,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    # Around everything Litestar answers, unmatched routes and errors included:
+    # the client address first (api.clients), the security headers last (api.headers).
+    app.asgi_handler = SecurityHeaders(TrueClient(app.asgi_handler, settings.trusted_proxies),
+                                       production=settings.production)
     app.state.settings = settings
     app.state.key_authenticator = key_authenticator
     app.state.tenant_directory = TenantDirectory(ttl_seconds=settings.key_cache_seconds)

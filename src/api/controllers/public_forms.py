@@ -4,7 +4,7 @@ submission endpoint — the one public endpoint with CORS, for the origins the
 form lists and for those only.
 
 The hosted page may be framed by the listed origins only (CSP
-frame-ancestors). A submission whose Origin is neither ours nor listed is
+frame-ancestors, through api.headers' FRAME_ANCESTORS hook). A submission whose Origin is neither ours nor listed is
 refused before anything is read (403, no CORS headers: the browser shows the
 host page's script nothing)."""
 
@@ -18,7 +18,8 @@ import msgspec
 from litestar import Controller, Request, Response, get, post, route
 from litestar.enums import HttpMethod
 
-from api.controllers.public import TooManyRequests, _gpc, client_of, sends_json, subscribe_limiter
+from api.controllers.public import _gpc, client_of, sends_json, too_many
+from api import headers
 from api.params import Ctx, Path, Tenant
 from api.problems import wants_json
 from api.rendering import form_error, page
@@ -33,7 +34,7 @@ from consent.forms.submission import (
     submit,
 )
 from consent.schemas import CHANNEL_NAMES
-from optinbase import i18n
+from optinbase import i18n, limits
 from optinbase.errors import Forbidden, Invalid
 from optinbase.i18n import N_
 
@@ -94,9 +95,21 @@ def _view(version: Version, texts: i18n.Texts) -> dict[str, Any]:
     }
 
 
-def _frame_policy(version: Version) -> dict[str, str]:
-    ancestors = " ".join(["'self'", *version.definition.allowed_origins])
-    return {"content-security-policy": f"frame-ancestors {ancestors}"}
+# The security headers (api.headers) are decided outside the handler, from the
+# scope: the hosted page leaves its form's allowed origins in the scope's
+# state, which the middleware's view of the scope shares.
+FRAME_KEY = "optinbase.frame_ancestors"
+
+
+def _framed_by(scope: Any) -> list[str]:
+    return list(scope.get("state", {}).get(FRAME_KEY, ()))
+
+
+headers.FRAME_ANCESTORS.append(_framed_by)
+
+
+def _may_frame(request: Request, version: Version) -> None:
+    request.scope["state"][FRAME_KEY] = list(version.definition.allowed_origins)
 
 
 def _hosted(request: Request, tenant: Any, version: Version, *, done: bool = False,
@@ -105,8 +118,9 @@ def _hosted(request: Request, tenant: Any, version: Version, *, done: bool = Fal
     language = version.definition.language.split("-")[0]
     texts = i18n.texts(language, tenant)
     view = _view(version, texts)
+    _may_frame(request, version)
     rendered = page("embedded_form.html", language=language, tenant=tenant,
-                    title=N_("subscribe.title"), status=status, headers=_frame_policy(version),
+                    title=N_("subscribe.title"), status=status,
                     form=view, done=done, error=form_error(texts, error) if error else None,
                     page_url=page_of or "")
     rendered.context["title"] = view["title"]  # the tenant's heading, or the catalogue's
@@ -161,9 +175,9 @@ class PublicForms(Controller):
         headers = _cors(origin, version)
         ip, agent = client_of(request)
         as_json = wants_json(request) or sends_json(request)
-        if not subscribe_limiter.allow(ip or "?"):
-            raise TooManyRequests("Too many attempts from this address; please try again later.",
-                                  msgid=N_("subscribe.too_many"))
+        if not await limits.spend(limits.SUBSCRIBE, ip):  # the hosted form's limit, shared
+            raise too_many(limits.SUBSCRIBE, "Too many attempts from this address; please try"
+                           " again later.", N_("subscribe.too_many"))
         try:
             if sends_json(request):
                 data = msgspec.json.decode(await request.body(), type=FormSubmission)
