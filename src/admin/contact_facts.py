@@ -64,7 +64,8 @@ async def gather(ctx: TenantContext, contact_id: uuid.UUID) -> ContactFacts:
         facts.verdicts.append((state, verdict))
     page = await consents.list_events(ctx, contact_id, HISTORY, None)
     facts.events, facts.more_events = page.items, page.next_cursor is not None
-    facts.notices = {n.id: (n.version, n.language) for n in await notices.list_notices(ctx, None)}
+    facts.notices = await notices.versions_of(ctx, {e.notice_id for e in facts.events
+                                                    if e.notice_id is not None})
     now = dt.datetime.now(dt.timezone.utc)
     # Linked once verified; before that a request only carries what the person typed.
     rows = await db.fetch(

@@ -48,7 +48,7 @@ _SCRIPT = """(function () {
   // Piccolo Admin's forms render every field as a text box: choices (a Literal,
   // or the pick-lists of admin.choices) become a select, named like the box.
   function enhanceForm() {
-    var m = location.hash.match(/^#\/forms\/([a-z0-9-]+)/);
+    var m = location.hash.match(/^#\\/forms\\/([a-z0-9-]+)/);
     var button = document.querySelector('[data-uitest="submit_custom_form_button"]');
     if (!m || !button) return;
     var form = button.closest("form");
@@ -89,7 +89,7 @@ _SCRIPT = """(function () {
   function tenantOf(root) {
     var links = root.querySelectorAll('a[href^="#/tenant/"]');
     for (var i = 0; i < links.length; i++) {
-      var m = links[i].getAttribute("href").match(/^#\/tenant\/([0-9a-f-]{36})\/?$/);
+      var m = links[i].getAttribute("href").match(/^#\\/tenant\\/([0-9a-f-]{36})\\/?$/);
       if (m) return m[1];
     }
     return "";
@@ -113,7 +113,7 @@ _SCRIPT = """(function () {
         td.appendChild(a);
       });
     }
-    var m = location.hash.match(/^#\/contact\/([0-9a-f-]{36})\/?$/);
+    var m = location.hash.match(/^#\\/contact\\/([0-9a-f-]{36})\\/?$/);
     var h1 = Array.prototype.find.call(document.querySelectorAll("#app h1"),
       function (h) { return h.textContent.trim().indexOf("Edit") === 0; });
     if (m && h1 && !document.getElementById("contact-page-link")) {
