@@ -29,13 +29,13 @@ from optinbase.context import TenantContext
 from optinbase.cursors import decode_int, encode_int
 from optinbase.ids import uuid7s
 
-KINDS = ("consent", "suppression", "erasure")
+KINDS = ("consent", "suppression", "unsuppression", "erasure")
 
 
 class Change(msgspec.Struct, kw_only=True):
     """One change as the services describe it; the feed numbers it."""
 
-    kind: str
+    kind: str  # one of KINDS
     at: dt.datetime
     contact_id: Optional[uuid.UUID] = None
     channel: Optional[str] = None

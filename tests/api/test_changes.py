@@ -52,6 +52,15 @@ async def test_consent_suppression_and_erasure_in_order(client):
     ]
     assert {i["contact_id"] for i in items} == {contact["id"]}
     assert items[0]["event_id"] == world.event["id"]
+    # Taken off the list (with a reason): the copy learns it too.
+    lifted = await client.request("DELETE", "/v1/suppressions", headers=tenant.headers,
+                                  json={"email": contact["email"], "channel": "email",
+                                        "reason": "bounced by mistake"})
+    assert lifted.status_code == 204, lifted.text
+    [off] = (await feed(client, tenant, items[-1]["cursor"]))["items"]
+    assert (off["kind"], off["channel"], off["reason"], off["contact_id"]) == (
+        "unsuppression", "email", "bounce", contact["id"])
+    items.append(off)
 
     # Resuming after the last cursor: nothing new, the cursor is kept.
     last = items[-1]["cursor"]
