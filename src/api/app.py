@@ -4,7 +4,6 @@ tenant transaction), problem details, and the database lifespan."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
@@ -26,6 +25,7 @@ from api.controllers.consents import ConsentCheckController, LedgerController, l
 from api.controllers.contacts import ContactController
 from api.controllers.forms import FormController
 from api.controllers.health import health, ready
+from api.controllers.metrics import scrape
 from api.controllers.imports import ImportController
 from api.controllers.inbound import InboundController
 from api.controllers.inbound_endpoints import InboundEndpointController, ProviderEvents
@@ -39,6 +39,7 @@ from api.controllers.suppressions import SuppressionController
 from api.controllers.tenant import TenantController
 from api.controllers.webhooks import WebhookController
 from api.problems import to_problem
+from api.requestlog import RequestLog, trusted_networks
 from api.envelope import (
     Envelope,
     current_context,
@@ -140,7 +141,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
     app = Litestar(
-        route_handlers=[health, ready, ledger_public_key, docs.assets_router(), v1, pages, embedded, inbound, *admin_handlers(settings, key_authenticator)],
+        route_handlers=[health, ready, scrape, ledger_public_key, docs.assets_router(), v1, pages,
+                        embedded, inbound, *admin_handlers(settings, key_authenticator)],
         lifespan=[database],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine
@@ -158,5 +160,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.settings = settings
     app.state.key_authenticator = key_authenticator
     app.state.tenant_directory = TenantDirectory(ttl_seconds=settings.key_cache_seconds)
-    logging.basicConfig(level=logging.INFO)
+    # Outermost: request id, the one log line and the metrics of every answer.
+    app.asgi_handler = RequestLog(app.asgi_handler, trusted_networks(settings))
     return app

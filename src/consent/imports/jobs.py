@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import datetime as dt
 import json
 import logging
@@ -31,7 +32,7 @@ from consent.imports import parse
 from consent.imports.validate import Rejection, Valid, load_catalog, validate
 from consent.imports.write import Writer
 from consent.schemas import ImportErrorOut, ImportJobOut
-from optinbase import audit, db
+from optinbase import audit, db, metrics
 from optinbase.context import TenantContext
 from optinbase.errors import DomainError, NotFound
 from tenants import envelope
@@ -167,11 +168,18 @@ async def run(
                 await writing
     report.errors.sort(key=lambda e: e["line"])
     await _finish(ctx, job_id, "done", report)
+    db.after_commit(functools.partial(_counted, report.total, report.rejected))
     await audit.record(ctx, "import.done", "import_job", job_id, {
         "format": source.format, "total": report.total, "created": report.created,
         "updated": report.updated, "rejected": report.rejected,
     })
     return report
+
+
+async def _counted(total: int, rejected: int) -> None:
+    """Once the import committed: its rows in the metrics, one summary log line."""
+    metrics.record_import(total, rejected)
+    logger.info("import done", extra={"fields": {"rows": total, "rejected": rejected}})
 
 
 async def _insert(ctx: TenantContext, job_id: uuid.UUID, fmt: str, total: int, status: str) -> None:

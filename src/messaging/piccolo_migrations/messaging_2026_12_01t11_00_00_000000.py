@@ -1,79 +1,62 @@
-"""E-mail providers' events in (messaging/inbound).
+"""Operations: `optinbase_ops_gauges(now)`, the one cross-tenant read behind
+`GET /metrics` on PostgreSQL (the application role sees one tenant at a time
+under row-level security).
 
-* `inbound_endpoint`: a tenant's endpoint for one provider and what proves a
-  call is the provider's (a secret we generated, or the provider's key).
-* `inbound_event`: each provider event handled, unique per endpoint and the
-  provider's event id (a retried or replayed delivery changes nothing), with
-  the contact it concerned (soft bounces are counted over a window; erasure
-  deletes the person's rows).
-* Primary keys (tenant_id, id), keys to tenant without ON UPDATE CASCADE
-  (Citus-ready, as the keys migration does); RLS forced, tenant policy.
-"""
+Like `optinbase_outbox_due`, it is a SECURITY DEFINER function owned by the
+owner role that sets each tenant in turn (every statement inside filters
+`tenant_id = t`: routable on Citus) and puts the caller's setting back. It
+returns counts and ages only — per tenant, never a row's content:
+`('outbox', priority, kind, status, count, oldest due age in seconds)` and
+`('requests', NULL, NULL, 'open' | 'overdue', count, NULL)`; the caller sums
+them over tenants. SQLite needs nothing (no row-level security). The
+application role's EXECUTE right is in `src/optinbase/sql/grants.sql`."""
 
-from piccolo.columns.base import OnDelete
-from piccolo.columns.column_types import UUID, ForeignKey, Timestamptz, Varchar
-from piccolo.table import Table
-
-from optinbase.schema import (
-    Migration,
-    add_tables,
-    is_postgres,
-    primary_keys,
-    row_level_security,
-    run_ddl,
-    tenant_keys,
-)
+from optinbase.schema import Migration, is_postgres, run_ddl
 
 ID = "2026-12-01T11:00:00:000000"
 VERSION = "1.38.0"
-DESCRIPTION = "inbound endpoints of e-mail providers and the events they sent"
+DESCRIPTION = "operations: optinbase_ops_gauges for GET /metrics"
+
+SIGNATURE = "optinbase_ops_gauges(timestamptz)"
+FUNCTION = """
+CREATE FUNCTION optinbase_ops_gauges(p_now timestamptz)
+RETURNS TABLE (source text, priority integer, kind text, status text, n double precision,
+               oldest_due_seconds double precision)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT
+AS $$
+#variable_conflict use_column
+DECLARE
+  saved text := current_setting('app.tenant_id', true);
+  t uuid;
+BEGIN
+  FOR t IN SELECT tenant.id FROM tenant ORDER BY tenant.id LOOP
+    PERFORM set_config('app.tenant_id', t::text, true);
+    RETURN QUERY
+      SELECT 'outbox'::text, o.priority, o.kind::text, o.status::text, count(*)::float8,
+             extract(epoch FROM p_now - min(o.next_attempt_at)
+                     FILTER (WHERE o.status = 'pending' AND o.next_attempt_at <= p_now))::float8
+        FROM outbox_message o
+       WHERE o.tenant_id = t AND o.status IN ('pending', 'sending', 'dead')
+       GROUP BY o.priority, o.kind, o.status;
+    RETURN QUERY
+      SELECT 'requests'::text, NULL::integer, NULL::text,
+             CASE WHEN r.due_at < p_now THEN 'overdue' ELSE 'open' END, count(*)::float8,
+             NULL::float8
+        FROM data_subject_request r
+       WHERE r.tenant_id = t AND r.status IN ('unverified', 'verified')
+       GROUP BY 4;
+  END LOOP;
+  PERFORM set_config('app.tenant_id', coalesce(saved, ''), true);
+END $$"""
 
 
-class Tenant(Table, tablename="tenant"):
-    id = UUID(primary_key=True)
-
-
-class InboundEndpoint(Table, tablename="inbound_endpoint"):
-    id = UUID(primary_key=True)
-    tenant = ForeignKey(Tenant, on_delete=OnDelete.restrict, null=False, db_column_name="tenant_id")
-    provider = Varchar(length=16)
-    username = Varchar(length=100, null=True, default=None)
-    secret = Varchar(length=1000, secret=True)
-    topic_arn = Varchar(length=300, null=True, default=None)
-    created_at = Timestamptz()
-    disabled_at = Timestamptz(null=True, default=None)
-
-
-class InboundEvent(Table, tablename="inbound_event"):
-    id = UUID(primary_key=True)
-    tenant = ForeignKey(Tenant, on_delete=OnDelete.restrict, null=False, db_column_name="tenant_id")
-    endpoint_id = UUID()
-    event_key = Varchar(length=300)
-    kind = Varchar(length=16)
-    contact_id = UUID(null=True, default=None)
-    outcome = Varchar(length=32)
-    received_at = Timestamptz()
-
-
-TABLES = ["inbound_endpoint", "inbound_event"]
-INDEXES = [
-    "CREATE UNIQUE INDEX inbound_endpoint_tenant_id_id ON inbound_endpoint (tenant_id, id)",
-    "CREATE UNIQUE INDEX inbound_event_once ON inbound_event (tenant_id, endpoint_id, event_key)",
-    "CREATE INDEX inbound_event_contact ON inbound_event (tenant_id, contact_id, kind, received_at)",
-]
-PG_STATEMENTS = [
-    *primary_keys([], TABLES),
-    *tenant_keys(TABLES),
-    *(s for t in TABLES for s in row_level_security(t, "tenant_id = optinbase_tenant()")),
-]
-
-
-async def _walls() -> None:
-    await run_ddl(INDEXES + (PG_STATEMENTS if is_postgres() else []))
+async def _apply() -> None:
+    if is_postgres():
+        await run_ddl([f"DROP FUNCTION IF EXISTS {SIGNATURE}", FUNCTION,
+                       f"REVOKE ALL ON FUNCTION {SIGNATURE} FROM PUBLIC"])
 
 
 async def forwards():
     manager = Migration(migration_id=ID, app_name="messaging", description=DESCRIPTION)
-    add_tables(manager, InboundEndpoint, InboundEvent)
-    manager.after_tables.append(_walls)
+    manager.add_raw(_apply)
     return manager
