@@ -13,6 +13,7 @@ from piccolo_api.rate_limiting.middleware import RateLimitProvider
 from admin import (
     audited,
     choices,
+    connect_forms,
     contact_page,
     dashboard,
     forms,
@@ -117,7 +118,7 @@ def build_admin(production: bool, key_authenticator: Optional[Any] = None) -> Ad
     forms.KEY_AUTHENTICATOR = key_authenticator
     admin = OptinbaseAdmin(
         *_policies(),
-        forms=forms.FORMS + request_forms.FORMS + suppression_forms.FORMS,
+        forms=forms.FORMS + request_forms.FORMS + suppression_forms.FORMS + connect_forms.FORMS,
         auth_table=StaffUser,
         session_table=StaffSession,
         session_expiry=timedelta(hours=8),

@@ -20,13 +20,17 @@ from api.clients import TrueClient
 from api.headers import SecurityHeaders
 from api.origins import SameOrigin
 from api.auth import resolve_api_key
+from api.controllers.changes import ChangeController
 from api.controllers.consents import ConsentCheckController, LedgerController, ledger_public_key
 from api.controllers.contacts import ContactController
+from api.controllers.forms import FormController
 from api.controllers.health import health, ready
 from api.controllers.metrics import scrape
 from api.controllers.imports import ImportController
 from api.controllers.inbound import InboundController
+from api.controllers.inbound_endpoints import InboundEndpointController, ProviderEvents
 from api.controllers.public import PublicPages
+from api.controllers.public_forms import PublicForms
 from api.controllers.public_requests import PublicRequestPages
 from api.controllers.purposes import NoticeController, PurposeController
 from api.controllers.requests import RequestController
@@ -36,7 +40,13 @@ from api.controllers.tenant import TenantController
 from api.controllers.webhooks import WebhookController
 from api.problems import to_problem
 from api.requestlog import RequestLog, trusted_networks
-from api.envelope import Envelope, current_context, current_tenant, resolve_subject
+from api.envelope import (
+    Envelope,
+    current_context,
+    current_tenant,
+    resolve_provider,
+    resolve_subject,
+)
 from messaging.outbox import OutboxWorker
 from optinbase import db, i18n, process
 from workers.housekeeping import run_periodic
@@ -89,6 +99,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ImportController,
             InboundController,
             WebhookController,
+            ChangeController,
+            InboundEndpointController,
+            FormController,
         ],
         middleware=[*cors.middleware(settings.cors_origins),
                     DefineMiddleware(Envelope, resolve=resolve_api_key,
@@ -108,9 +121,30 @@ def create_app(settings: Settings | None = None) -> Litestar:
         include_in_schema=False,
         opt={"page": True},  # errors answer the error page to browsers (api.problems)
     )
+    # Forms embedded on tenants' sites: each checks the Origin against its own
+    # allowed origins (api.controllers.public_forms), not the pages' SameOrigin.
+    embedded = Router(
+        path="/",
+        route_handlers=[PublicForms],
+        middleware=[DefineMiddleware(Envelope, resolve=resolve_subject,
+                                     max_body_bytes=settings.max_body_bytes)],
+        dependencies=CALLER,
+        include_in_schema=False,
+        opt={"page": True},
+    )
+    # E-mail providers' events: no key, the endpoint's id names the tenant.
+    inbound = Router(
+        path="/",
+        route_handlers=[ProviderEvents],
+        middleware=[DefineMiddleware(Envelope, resolve=resolve_provider,
+                                     max_body_bytes=settings.max_body_bytes)],
+        dependencies=CALLER,
+        security=[],
+    )
     key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
     app = Litestar(
-        route_handlers=[health, ready, scrape, ledger_public_key, docs.assets_router(), v1, pages, *admin_handlers(settings, key_authenticator)],
+        route_handlers=[health, ready, scrape, ledger_public_key, docs.assets_router(), v1, pages,
+                        embedded, inbound, *admin_handlers(settings, key_authenticator)],
         lifespan=[database],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine

@@ -34,6 +34,7 @@ from litestar.connection import ASGIConnection
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import guard
+from messaging.inbound.endpoints import PROVIDERS, parse_public_id
 from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.errors import Conflict, DomainError, Invalid, NotFound
@@ -277,3 +278,18 @@ async def resolve_subject(scope: Scope) -> tuple[TenantContext, TenantRecord]:
     if "slug" in params:
         return await envelope.subject_at(params["slug"])
     raise NotFound("no such page", msgid=N_("error.no_page"))
+
+
+async def resolve_provider(scope: Scope) -> tuple[TenantContext, TenantRecord]:
+    """An e-mail provider calling `/inbound/{provider}/{endpoint_id}`: the
+    endpoint's public id names the tenant (messaging.inbound.endpoints)."""
+    params = scope.get("path_params", {})
+    provider = params.get("provider", "")
+    if provider not in PROVIDERS:
+        raise NotFound("no such inbound endpoint")
+    tenant_id, _ = parse_public_id(params.get("endpoint_id", ""))
+    try:
+        record = await scope["app"].state.tenant_directory.by_id(tenant_id)
+    except NotFound:
+        raise NotFound("no such inbound endpoint") from None
+    return envelope.provider(record, provider)

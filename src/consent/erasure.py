@@ -30,6 +30,7 @@ from consent.requests.scrub import (
     scrub_contact_requests,
 )
 from consent.schemas import SuppressionIn
+from messaging.inbound import handling as inbound_handling
 from consent.suppression import add as add_suppression
 from optinbase import audit, db
 from optinbase.context import TenantContext
@@ -68,6 +69,7 @@ async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID, *, suppress: 
         ctx.tenant_id, contact_id,
     )
     await forget_messages(ctx, (row["email"], row["phone"]), contact_id)
+    await inbound_handling.forget_contact(ctx, contact_id)
     await db.execute("DELETE FROM contact WHERE tenant_id = {} AND id = {}", ctx.tenant_id,
                      contact_id)
     await audit.record(ctx, "contact.erased", "contact", contact_id, {"suppressed": suppress})

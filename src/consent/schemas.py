@@ -27,6 +27,7 @@ Action = Literal["grant", "withdraw", "refuse"]
 Method = Literal[
     "web_form", "api", "import", "admin", "double_opt_in", "preference_centre",
     "one_click_unsubscribe", "sms_stop", "phone_call", "dsr", "paper",
+    "esp_complaint", "esp_unsubscribe",
 ]
 LegalBasis = Literal[
     "consent", "contract", "legal_obligation", "vital_interests", "public_task",

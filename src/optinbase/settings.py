@@ -86,6 +86,9 @@ class Settings:
     outbox_worker: bool = True  # deliver the outbox from the server process too
     # Webhooks may target loopback and private addresses (development and tests only).
     webhook_allow_private: bool = False
+    # Tests only: a host:port allowed (over http) to serve SNS signing
+    # certificates and subscription URLs (messaging.inbound.sns).
+    inbound_sns_test_host: str = ""
     ledger_signing_key: bytes = field(default=b"", repr=False)  # raw Ed25519 private key
     ledger_checkpoint_dir: str = "ledger-checkpoints"
     # Peers whose X-Forwarded-For is believed (api.clients); none by default.
@@ -149,6 +152,7 @@ def load_settings() -> Settings:
         mail_from=os.environ.get("MAIL_FROM") or "Optinbase <no-reply@localhost>",
         outbox_worker=os.environ.get("OUTBOX_WORKER", "1") not in ("0", "false", "no"),
         webhook_allow_private=_webhook_allow_private(environment),
+        inbound_sns_test_host=_sns_test_host(environment),
         ledger_signing_key=_ledger_signing_key(environment, database_url),
         ledger_checkpoint_dir=os.environ.get("LEDGER_CHECKPOINT_DIR")
         or str(beside_database(database_url, "ledger-checkpoints")),
@@ -201,6 +205,14 @@ def _webhook_allow_private(environment: str) -> bool:
         raise ConfigError("WEBHOOK_ALLOW_PRIVATE is for development: refused when"
                           " OPTINBASE_ENV=production")
     return allowed
+
+
+def _sns_test_host(environment: str) -> str:
+    host = os.environ.get("INBOUND_SNS_TEST_HOST", "").strip()
+    if host and environment == "production":
+        raise ConfigError("INBOUND_SNS_TEST_HOST is for tests: refused when"
+                          " OPTINBASE_ENV=production")
+    return host
 
 
 @lru_cache(maxsize=1)

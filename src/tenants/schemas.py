@@ -38,6 +38,10 @@ class SettingsPatch(_Patch):
     phone: Union[Line, UnsetType] = UNSET
     website: Union[Line, UnsetType] = UNSET
     policy_url: Union[Line, UnsetType] = UNSET
+    # E-mail providers' soft bounces (messaging.inbound): this many within
+    # soft_bounce_days put the address on the suppression list (reason bounce).
+    soft_bounce_limit: Union[Annotated[int, Meta(ge=1, le=100)], UnsetType] = UNSET
+    soft_bounce_days: Union[Annotated[int, Meta(ge=1, le=365)], UnsetType] = UNSET
 
 
 class TenantPatch(_Patch):

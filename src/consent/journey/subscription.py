@@ -76,43 +76,52 @@ class SubscribeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 async def subscribe(
     ctx: TenantContext, tenant: TenantRecord, data: SubscribeIn, *, ip: Optional[str],
     user_agent: Optional[str], source: str, gpc: bool,
+    offered: Optional[dict[tuple[str, str], uuid.UUID]] = None, confirm: bool = True,
+    profile: Optional[dict[str, Any]] = None,
 ) -> int:
     """Records `requested` consents (one confirmation e-mail covers them all) and,
     with Sec-GPC: 1, a refusal of social ads. Returns how many were requested.
     The answer page is the same whether or not the person was known or listed,
-    so the form reveals nothing about the base."""
+    so the form reveals nothing about the base.
+
+    An embedded form (consent.forms) passes its own `offered` boxes (purpose,
+    channel → notice), `confirm=False` when it is single opt-in (the consents
+    are granted at once, no e-mail), and the `profile` fields a new contact
+    is created with (a known person's record is never changed by a form)."""
 
     if not data.consents:
         raise invalid_field("consents", "choose at least one box", N_("form.choose_a_box"))
-    available = {(o.purpose, c): o for o in await offers(ctx, "") for c in o.channels}
+    if offered is None:
+        offered = {(o.purpose, c): o.notice_id for o in await offers(ctx, "") for c in o.channels}
     wanted = []
     for index, choice in enumerate(data.consents):
-        offer = available.get((choice.purpose, choice.channel))
-        if offer is None or offer.notice_id != choice.notice_id:
+        notice_id = offered.get((choice.purpose, choice.channel))
+        if notice_id is None or notice_id != choice.notice_id:
             raise invalid_field(f"consents[{index}]", "this box is not offered by the form",
                                 N_("form.box_not_offered"))
-        wanted.append((choice, offer))
+        wanted.append((choice, notice_id))
     values = contacts.normalised(ctx, {"email": data.email, "phone": data.phone})
     contact_id = await contacts.find_by_identifiers(ctx, values)
     if contact_id is None:
         created = await contacts.create_contact(
             ctx, ContactIn(email=values["email"], phone=values["phone"], locale=data.locale,
-                           source=source))
+                           source=source, **(profile or {})))
         contact_id = created.id
     contact = await contacts.find_contact(ctx, contact_id)
     purposes = {r["key"]: r for r in await db.fetch(
         "SELECT id, key, name FROM purpose WHERE tenant_id = {}", ctx.tenant_id)}
     now = dt.datetime.now(dt.timezone.utc)
     new_events = []
-    for choice, offer in wanted:
+    action = "requested" if confirm else "granted"
+    for choice, notice_id in wanted:
         if gpc and choice.channel == "social_ads":
             continue  # the browser's Global Privacy Control outranks the box
         if await suppression.is_suppressed(ctx, contact["email"], contact["phone"], choice.channel):
             continue
         new_events.append(chain.NewEvent(
             tenant_id=ctx.tenant_id, contact_id=contact_id, channel=choice.channel,
-            purpose_id=purposes[choice.purpose]["id"], action="requested",
-            method="web_form", collected_at=now, recorded_at=now, notice_id=offer.notice_id,
+            purpose_id=purposes[choice.purpose]["id"], action=action,
+            method="web_form", collected_at=now, recorded_at=now, notice_id=notice_id,
             source=source, actor="subject", ip=ip, user_agent=user_agent))
     if gpc:
         new_events += [chain.NewEvent(
@@ -121,8 +130,8 @@ async def subscribe(
             collected_at=now, recorded_at=now, source="Sec-GPC: 1", actor="subject", ip=ip,
             user_agent=user_agent) for p in purposes.values()]
     stored = await states.record_events(ctx, new_events)
-    requested = [e for e in stored if e["action"] == "requested"]
-    if requested:
+    requested = [e for e in stored if e["action"] == action]
+    if requested and confirm:
         settings = get_settings()
         names = {p["id"]: p["name"] for p in purposes.values()}
         await double_opt_in.request_confirmation(

@@ -171,13 +171,19 @@ async def _lock_head(tenant_id: uuid.UUID) -> tuple[int, str]:
     query = "SELECT seq, hash FROM ledger_head WHERE tenant_id = {}" + lock
     row = await db.fetchrow(query, tenant_id)
     if row is None:
-        await db.execute(
-            "INSERT INTO ledger_head (id, tenant_id, seq, hash) VALUES ({}, {}, 0, {})"
-            " ON CONFLICT (tenant_id) DO NOTHING",
-            uuid.uuid4(), tenant_id, GENESIS,
-        )
+        await ensure_head(tenant_id)
         row = await db.fetchrow(query, tenant_id)
     return int(row["seq"]), row["hash"]
+
+
+async def ensure_head(tenant_id: uuid.UUID) -> None:
+    """The tenant's ledger_head row exists (a new tenant has none until its
+    first event or change)."""
+    await db.execute(
+        "INSERT INTO ledger_head (id, tenant_id, seq, hash) VALUES ({}, {}, 0, {})"
+        " ON CONFLICT (tenant_id) DO NOTHING",
+        uuid.uuid4(), tenant_id, GENESIS,
+    )
 
 
 class Chain:
