@@ -31,8 +31,11 @@ from optinbase import audit, db
 from optinbase.context import TenantContext
 from optinbase.errors import NotFound
 
+# `source` is free text (a page URL, a campaign, whatever a client wrote):
+# personal data, blanked where the chain digests it (format 2, chain.py).
 _BLANK_LEDGER = (
-    "UPDATE consent_event SET contact_id = NULL, ip = NULL, user_agent = NULL, pii_salt = NULL"
+    "UPDATE consent_event SET contact_id = NULL, ip = NULL, user_agent = NULL, pii_salt = NULL,"
+    " source = CASE WHEN chain_format >= 2 THEN NULL ELSE source END"
     " WHERE tenant_id = {} AND contact_id = {}"
 )
 

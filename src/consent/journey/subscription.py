@@ -86,6 +86,7 @@ async def subscribe(
 
     if not data.consents:
         raise invalid_field("consents", "choose at least one box", N_("form.choose_a_box"))
+    source = chain.page_url(source)  # the page, never what its query string carried
     available = {(o.purpose, c): o for o in await offers(ctx, "") for c in o.channels}
     wanted = []
     for index, choice in enumerate(data.consents):

@@ -39,7 +39,7 @@ GRANT SELECT, INSERT ON notice, suppression, request_event TO :"app_role";
 -- The ledger is append-only: erasure may only blank the personal columns
 -- (the ledger guard trigger refuses any other change).
 GRANT SELECT, INSERT ON consent_event TO :"app_role";
-GRANT UPDATE (contact_id, ip, user_agent, pii_salt) ON consent_event TO :"app_role";
+GRANT UPDATE (contact_id, ip, user_agent, pii_salt, source) ON consent_event TO :"app_role";
 GRANT SELECT, INSERT ON audit_event TO :"app_role";
 GRANT UPDATE (details, actor) ON audit_event TO :"app_role";
 GRANT SELECT, INSERT, UPDATE ON data_subject_request TO :"app_role";
