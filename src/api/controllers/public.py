@@ -104,8 +104,12 @@ class PublicPages(Controller):
     async def unsubscribe(self, request: Request, ctx: Ctx, tenant: Tenant,
                           token: Path[str]) -> Response:
         ip, agent = client_of(request)
+        everything = False
+        if not sends_json(request):  # the page's "everything" button; mail clients never send it
+            everything = bool((await request.form()).get("everything"))
         return _page(request, tenant, "unsubscribe.html", N_("unsubscribe.title"),
-                     await pages.unsubscribe(ctx, tenant, token, ip, agent, _gpc(request)))
+                     await pages.unsubscribe(ctx, tenant, token, ip, agent, _gpc(request),
+                                             everything=everything))
 
     @get("/{slug:str}/subscribe")
     async def show_subscribe(self, request: Request, ctx: Ctx, tenant: Tenant) -> Response:
