@@ -80,7 +80,7 @@ async def test_a_new_grant_through_a_link_waits_for_the_confirmation_email(clien
     assert await _states(client, tenant, person) == {("news", "email"): "pending"}
     [requested] = await _events(client, tenant, person)
     assert (requested["action"], requested["method"]) == ("requested", "preference_centre")
-    assert re.fullmatch(r"preference link news/email #[0-9a-f]{16}", requested["source"])
+    assert re.fullmatch(r"preference link news/email, fingerprint [0-9a-f]{16}", requested["source"])
     assert link not in requested["source"]  # the ledger never holds a working link
     assert requested["collected_at"]
 
@@ -106,7 +106,7 @@ async def test_without_double_opt_in_a_link_grants_with_its_proof(client):
     assert await _states(client, tenant, person) == {("ads", "email"): "granted"}
     [granted] = await _events(client, tenant, person)
     assert granted["action"] == "granted" and granted["notice_id"] == ads["id"]
-    assert granted["source"].startswith("preference link news/email #")
+    assert granted["source"].startswith("preference link news/email, fingerprint ")
     assert await _confirmation_links(tenant) == []
 
 
@@ -151,7 +151,7 @@ async def test_one_click_withdraws_exactly_the_links_consent_and_the_page_offers
         ("news", "email"): "withdrawn", ("news", "sms"): "granted", ("ads", "email"): "granted"}
     withdrawal = (await _events(client, tenant, person))[-1]
     assert withdrawal["method"] == "one_click_unsubscribe"
-    assert withdrawal["source"].startswith("unsubscribe link news/email #")
+    assert withdrawal["source"].startswith("unsubscribe link news/email, fingerprint ")
 
     everything = await client.post(f"/p/unsubscribe/{link}", headers={"Accept-Language": "en"},
                                    data={"List-Unsubscribe": "One-Click", "everything": "1"})

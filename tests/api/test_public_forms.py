@@ -62,7 +62,8 @@ async def test_form_post_requests_and_one_link_confirms_all(client):
     tenant, news, ads = await _form_tenant()
     answer = await client.post(
         f"/p/{tenant.slug}/subscribe", headers={"Accept-Language": "en-GB,en;q=0.8"},
-        data={"email": "Zoe@Example.org", "consent": ["news:email", "news:sms"],
+        data={"email": "Zoe@Example.org", "phone": "+33 6 12 34 56 78",
+              "consent": ["news:email", "news:sms"],
               "notice.news": news["id"], "notice.ads": ads["id"], "website": ""},
     )
     assert answer.status_code == 200 and "Open the e-mail" in answer.text

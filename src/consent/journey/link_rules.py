@@ -22,10 +22,11 @@ from __future__ import annotations
 import hashlib
 
 from consent.journey import double_opt_in
+from consent.schemas import PHONE_CHANNELS
 from tenants.repository import TenantRecord
 
 # Channels whose confirmation would have to reach a phone: none can be sent.
-UNCONFIRMABLE = ("sms", "phone")
+UNCONFIRMABLE = PHONE_CHANNELS
 HELD = ("granted", "pending")  # what a box shows ticked
 
 
@@ -49,4 +50,4 @@ def proof(kind: str, purpose_key: str, channel: str, token: str) -> str:
     ledger must not hold a working link) was used. Personal data like every
     source (consent.ledger.chain): erasure blanks it."""
     fingerprint = hashlib.sha256(token.encode()).hexdigest()[:16]
-    return f"{kind} link {purpose_key}/{channel} #{fingerprint}"
+    return f"{kind} link {purpose_key}/{channel}, fingerprint {fingerprint}"

@@ -26,6 +26,24 @@ from optinbase.settings import get_settings
 from tenants.repository import TenantRecord
 
 
+class ConsentItem(msgspec.Struct, kw_only=True):
+    """One consent a confirmation click confirms, as the page names it."""
+
+    purpose: str
+    channel: str
+    notice_version: Optional[int] = None
+    notice_language: Optional[str] = None
+    notice_text: Optional[str] = None
+
+
+def _items(batch) -> list[ConsentItem]:
+    return [ConsentItem(purpose=r["purpose_name"], channel=r["channel"],
+                        notice_version=None if r["notice_version"] is None
+                        else int(r["notice_version"]),
+                        notice_language=r["notice_language"], notice_text=r["notice_text"])
+            for r in batch]
+
+
 class LinkView(msgspec.Struct, kw_only=True):
     """What a page shows about a link; `state` says what happened or can happen;
     `language`: the person's (optinbase.i18n.choose), the page's and its texts'."""
@@ -37,6 +55,8 @@ class LinkView(msgspec.Struct, kw_only=True):
     language: str
     notice_text: Optional[str] = None
     notice_language: Optional[str] = None
+    # Confirm page: every consent the click confirms (or confirmed).
+    consents: list[ConsentItem] = []
     preferences_url: Optional[str] = None  # unsubscribe page: the way to the preference centre
     withdrawn: int = 0  # "unsubscribe from everything": how many consents that ended
 
@@ -69,20 +89,25 @@ async def show_confirmation(ctx: TenantContext, tenant: TenantRecord, token: str
         double_opt_in.check_usable(row, confirmation, dt.datetime.now(dt.timezone.utc))
     except double_opt_in.LinkGone as gone:
         return _view(row, tenant, gone.extra["state"])
-    return _view(row, tenant, "pending")
+    view = _view(row, tenant, "pending")
+    view.consents = _items(await double_opt_in.same_submission(ctx, row))
+    return view
 
 
 async def confirm(ctx: TenantContext, tenant: TenantRecord, token: str, ip: Optional[str],
                   user_agent: Optional[str], gpc: bool = False) -> LinkView:
     confirmation = _confirmation(token, ctx)
     try:
-        row = await double_opt_in.confirm(ctx, confirmation, ip=ip, user_agent=user_agent)
+        row, batch = await double_opt_in.confirm(ctx, confirmation, ip=ip,
+                                                 user_agent=user_agent)
     except double_opt_in.LinkGone as gone:  # refused before anything was written
         return _view(await double_opt_in.pending_request(confirmation), tenant,
                      gone.extra["state"])
     if gpc:
         await honour_gpc(ctx, db_uuid(row["contact_id"]), ip, user_agent)
-    return _view(row, tenant, "confirmed")
+    view = _view(row, tenant, "confirmed")
+    view.consents = _items(batch)
+    return view
 
 
 _SUBSCRIPTION = (
