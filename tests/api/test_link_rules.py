@@ -10,14 +10,13 @@ click, offers "everything" and the way to the preference centre."""
 from __future__ import annotations
 
 import html
-import json
 import re
 import uuid
 
 from consent import tokens
-from optinbase import db
 from optinbase.settings import get_settings
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
+from tests.messaging.scenes import mails_to
 
 CONFIRM = re.compile(r"/p/confirm/([A-Za-z0-9_-]+)")
 PHONE_NOTE = "cannot be given through this link"
@@ -53,12 +52,8 @@ async def _events(client, tenant, person) -> list[dict]:
 
 
 async def _confirmation_links(tenant) -> list[str]:
-    async with db.tenant_transaction(tenant.id, write=False):
-        rows = await db.fetch("SELECT payload FROM outbox_message WHERE tenant_id = {}"
-                              " AND kind = 'email'", tenant.id)
-    payloads = [r["payload"] if isinstance(r["payload"], dict) else json.loads(r["payload"])
-                for r in rows]
-    return [m.group(1) for p in payloads for m in [CONFIRM.search(p.get("text", ""))] if m]
+    return [m.group(1) for p in await mails_to(tenant, "owner@example.org")
+            for m in [CONFIRM.search(p.get("text", ""))] if m]
 
 
 def _form(notice, ads, *boxes: str) -> dict:

@@ -14,22 +14,13 @@
 from __future__ import annotations
 
 import html
-import json
 import re
 
 from api.controllers import public
-from optinbase import db
 from tests.factories import make_contact, make_notice, make_purpose, make_tenant
+from tests.messaging.scenes import mails_to
 
 CONFIRM = re.compile(r"/p/confirm/([A-Za-z0-9_-]+)")
-
-
-async def _mails(tenant, recipient: str) -> list[dict]:
-    async with db.tenant_transaction(tenant.id, write=False):
-        rows = await db.fetch("SELECT payload FROM outbox_message WHERE tenant_id = {}"
-                              " AND kind = 'email' AND recipient = {}", tenant.id, recipient)
-    return [r["payload"] if isinstance(r["payload"], dict) else json.loads(r["payload"])
-            for r in rows]
 
 
 async def _contacts(client, tenant, email: str) -> list:
@@ -50,7 +41,7 @@ async def test_the_confirm_page_lists_every_consent_its_click_confirms(client):
                                      "consent": ["news:email", "news:sms", "ads:email"],
                                      "notice.news": news["id"], "notice.ads": ads["id"]})
     assert answer.status_code == 200, answer.text
-    [mail] = await _mails(tenant, "three@example.org")
+    [mail] = await mails_to(tenant, "three@example.org")
     token = CONFIRM.search(mail["text"]).group(1)
 
     page = await client.get(f"/p/confirm/{token}", headers={"Accept-Language": "en"})
@@ -91,7 +82,7 @@ async def test_each_languages_form_offers_and_accepts_its_own_notice(client):
                                  data={"email": f"{language}@example.org", "consent": ["news:email"],
                                        "notice.news": notice["id"]})
         assert sent.status_code == 200, (language, sent.text)
-        [mail] = await _mails(tenant, f"{language}@example.org")
+        [mail] = await mails_to(tenant, f"{language}@example.org")
         token = CONFIRM.search(mail["text"]).group(1)
         shown = (await client.get(f"/p/confirm/{token}",
                                   headers={"Accept": "application/json"})).json()
@@ -180,4 +171,4 @@ async def test_suppression_wins_over_a_new_contact(client):
                                    "notice.newsletter": notice["id"]})
     assert form.status_code == 200 and "Open the e-mail" in form.text
     assert await _contacts(client, tenant, "gone@example.org") == []
-    assert await _mails(tenant, "gone@example.org") == []
+    assert await mails_to(tenant, "gone@example.org") == []

@@ -16,7 +16,6 @@ needles are the parts that encoding leaves alone). The ledger still verifies.
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import uuid
@@ -31,6 +30,7 @@ from optinbase import db
 from optinbase.settings import get_settings
 from tests.consent.dumps import leaks, whole_database
 from tests.factories import make_notice, make_purpose, make_tenant
+from tests.messaging.scenes import mails_to
 from tests.messaging.smtp import SmtpServer
 
 CONFIRM = re.compile(r"/p/confirm/([A-Za-z0-9_-]+)")
@@ -68,14 +68,6 @@ def _idem(h: dict, name: str) -> dict:
     return {**h, "Idempotency-Key": f"{name}-{uuid.uuid4().hex}"}
 
 
-async def _mails_to(tenant, address: str) -> list[dict]:
-    async with db.tenant_transaction(tenant.id, write=False):
-        rows = await db.fetch("SELECT payload FROM outbox_message WHERE tenant_id = {}"
-                              " AND kind = 'email' AND recipient = {}", tenant.id, address)
-    return [r["payload"] if isinstance(r["payload"], dict) else json.loads(r["payload"])
-            for r in rows]
-
-
 async def _fill_every_field(client, tenant, person: Person, notice: dict) -> str:
     """Returns the contact's id."""
     h, said = tenant.headers, person.said
@@ -106,7 +98,7 @@ async def _fill_every_field(client, tenant, person: Person, notice: dict) -> str
                                "consent": ["newsletter:email"], "notice.newsletter": notice["id"]})
     assert form.status_code == 200, form.text
     normalised = contact["email"]
-    [token] = [CONFIRM.search(m["text"]).group(1) for m in await _mails_to(tenant, normalised)
+    [token] = [CONFIRM.search(m["text"]).group(1) for m in await mails_to(tenant, normalised)
                if CONFIRM.search(m.get("text", ""))][-1:]
     await _ok(await client.post(f"/p/confirm/{token}", headers=browser))
     secret = get_settings().secret_key
