@@ -172,3 +172,33 @@ async def test_suppression_wins_over_a_new_contact(client):
     assert form.status_code == 200 and "Open the e-mail" in form.text
     assert await _contacts(client, tenant, "gone@example.org") == []
     assert await mails_to(tenant, "gone@example.org") == []
+
+
+async def test_an_import_refuses_sms_or_phone_consent_without_a_phone(client):
+    tenant = await make_tenant()
+    await make_purpose(tenant)
+    notice = (await make_notice(tenant, channels=("email", "sms", "phone")))["id"]
+    await make_contact(tenant, email="stored@example.org", phone="+33612345699")
+    when = "2026-11-01T10:00:00Z"
+    body = (
+        "email,phone,consent_channel,consent_purpose,notice_id,collected_at\n"
+        f"nophone@example.org,,sms,newsletter,{notice},{when}\n"          # 2: rejected
+        f"nophone2@example.org,,phone,newsletter,{notice},{when}\n"       # 3: rejected
+        f"given@example.org,+33612345698,email,newsletter,{notice},{when}\n"
+        f"given@example.org,,sms,newsletter,{notice},{when}\n"            # 5: an earlier row's phone
+        f"stored@example.org,,sms,newsletter,{notice},{when}\n"           # 6: the stored phone
+    )
+    job = await client.post("/v1/imports", content=body.encode(),
+                            headers={**tenant.headers, "Content-Type": "text/csv"})
+    assert job.status_code == 202, job.text
+    report = (await client.get(f"/v1/imports/{job.json()['id']}", headers=tenant.headers)).json()
+    assert report["rejected"] == 2, report
+    assert sorted((e["line"], e["column"]) for e in report["errors"]) == [
+        (2, "consent_channel"), (3, "consent_channel")]
+    assert all("phone number" in e["reason"] for e in report["errors"])
+    assert await _contacts(client, tenant, "nophone@example.org") == []
+    for email in ("given@example.org", "stored@example.org"):
+        [person] = await _contacts(client, tenant, email)
+        states = (await client.get(f"/v1/contacts/{person['id']}/consents",
+                                   headers=tenant.headers)).json()
+        assert ("sms", "granted") in {(s["channel"], s["status"]) for s in states}
