@@ -1,10 +1,12 @@
-"""What a link that travels may do, in Chromium against a real server and a
-real SMTP server (issue 12 §3, consent.journey.link_rules): the links an
+"""Issue 12 §3 and §5 in Chromium against a real server and a real SMTP server.
+
+What a link that travels may do (consent.journey.link_rules): the links an
 export hands to an e-mail provider open the unsubscribe page, whose button
 withdraws exactly that purpose and channel, whose other button withdraws
 everything, and which leads to the preference centre; there a new e-mail grant
 on a double-opt-in tenant waits for the confirmation e-mail, and SMS is never
-offered."""
+offered. What the person sees is what is recorded: the form asks for the phone
+next to its field, the confirm page names every consent it confirms."""
 
 from __future__ import annotations
 
@@ -96,3 +98,55 @@ def test_unsubscribe_page_and_preference_centre_reached_by_a_link(installation, 
             page.screenshot(path=str(tmp_path / "everything.png"), full_page=True)
             browser.close()
         assert set(_states(api, contact["id"]).values()) == {"withdrawn"}
+
+
+def test_form_asks_for_the_phone_and_the_confirm_page_lists_every_consent(installation, smtp,
+                                                                          tenant, tmp_path):
+    """Issue 12 §5 in the browser: ticking SMS without a phone number puts the
+    message next to the phone field (and nothing is recorded); with the number,
+    the confirm page names each consent its one button confirms."""
+    kim = f"{unique_slug('kim')}@example.org"
+    with installation.serving(SMTP_URL=smtp.url) as running:
+        api = httpx.Client(base_url=running.base_url, timeout=10, headers=tenant.headers)
+        with sync_api.sync_playwright() as playwright:
+            browser = launch(playwright)
+            page = browser.new_context(locale="en-GB").new_page()
+            page.goto(f"{running.base_url}/p/{tenant.slug}/subscribe")
+            page.get_by_label("E-mail address (required)").fill(kim)
+            page.locator('input[value="letter:email"]').check()
+            page.locator('input[value="letter:sms"]').check()
+            page.locator('input[value="promo:email"]').check()
+            page.get_by_role("button", name="Subscribe").click()
+            error = page.locator("#phone-error")
+            error.wait_for()
+            assert "mobile number" in error.inner_text()
+            phone = page.locator("#phone")
+            assert phone.get_attribute("aria-describedby") == "phone-error"
+            assert phone.get_attribute("aria-invalid") == "true"
+            assert api.get("/v1/contacts", params={"email": kim}).json()["items"] == []
+            page.screenshot(path=str(tmp_path / "phone-needed.png"), full_page=True)
+
+            page.locator("#phone").fill("+33 6 12 34 56 78")
+            for box in ("letter:email", "letter:sms", "promo:email"):
+                page.locator(f'input[value="{box}"]').check()
+            page.get_by_role("button", name="Subscribe").click()
+            page.get_by_text("Open the e-mail we just sent").wait_for()
+
+            deadline = time.monotonic() + 20
+            while not smtp.mail_to(kim):
+                assert time.monotonic() < deadline, "no confirmation e-mail"
+                time.sleep(0.2)
+            text = smtp.mail_to(kim)[-1].get_content()
+            page.goto(re.search(r"(http://\S+/p/confirm/\S+)", text).group(1))
+            items = [i.strip() for i in page.locator("#consents > li").all_inner_texts()]
+            assert [i.splitlines()[0] for i in items] == [
+                "“Monthly letter” by e-mail (text version 1)",
+                "“Monthly letter” by SMS (text version 1)",
+                "“Promotions” by e-mail (text version 1)"], items
+            page.screenshot(path=str(tmp_path / "confirm.png"), full_page=True)
+            page.get_by_role("button", name="Confirm").click()
+            page.get_by_text("is confirmed").wait_for()
+            browser.close()
+        [contact] = api.get("/v1/contacts", params={"email": kim}).json()["items"]
+        assert set(_states(api, contact["id"]).values()) == {"granted"}
+        assert len(_states(api, contact["id"])) == 3
