@@ -6,8 +6,9 @@ real API and pages: contact fields and attributes, consent sources (a page URL
 with `?email=…`, free text), IP and user agent, the subscribe form's own URL,
 the confirmation, preference and unsubscribe pages, an import (valid and
 rejected rows, with proof columns), data-subject requests (notes, requested
-changes, staff's reasons for extending, rejecting and completing, the public
-request form), a suppression, webhook payloads, outbox e-mails (delivered, so
+changes, staff's reasons for extending, rejecting and completing, staff's note
+on how identity was verified, the public request form), a segment whose rules
+and name name the person's e-mail and phone, a suppression, webhook payloads, outbox e-mails (delivered, so
 their rows were rewritten), and idempotency replays of every write. Then the
 contact is erased, and the whole database — pg_dump, or the SQLite file, WAL
 and journal bytes — holds none of it in any case (nor URL-encoded: the
@@ -135,10 +136,20 @@ async def _fill_every_field(client, tenant, person: Person, notice: dict) -> str
         "kind": "restriction", "phone": person.phone, "note": said, "identity_verified": True}))
     await _ok(await client.post(f"/v1/requests/{restrict['id']}/reject",
                                 headers=_idem(h, "reject"), json={"reason": said}))
+    withdraw = await _ok(await client.post("/v1/requests", headers=_idem(h, "withdraw"), json={
+        "kind": "withdrawal", "email": person.email, "note": said}))
+    await _ok(await client.post(f"/v1/requests/{withdraw['id']}/verify", headers=_idem(h, "v"),
+                                json={"note": f"called {person.phone}, {person.first} answered"}))
     public_requests.request_limiter._hits.clear()
     asked = await client.post(f"/p/{tenant.slug}/requests", headers=browser, data={
         "kind": "objection", "email": person.email, "note": said})
     assert asked.status_code == 200, asked.text
+    e164 = "+33" + person.digits
+    await _ok(await client.post("/v1/segments", headers=_idem(h, "segment"), json={
+        "name": f"Only {person.email}", "rules": {"type": "any", "rules": [
+            {"type": "field", "field": "email", "op": "eq", "value": person.email.lower()},
+            {"type": "field", "field": "phone", "op": "in", "value": [e164, "+33600000000"]},
+            {"type": "field", "field": "external_id", "op": "eq", "value": person.email}]}}))
     await _ok(await client.post("/v1/suppressions", headers=_idem(h, "suppress"), json={
         "email": person.email, "channel": "sms", "reason": "manual"}))
     return cid
