@@ -20,6 +20,7 @@ Chain formats (the `chain_format` column, fixed when the event is written):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import secrets
@@ -67,9 +68,14 @@ def page_url(url: Optional[str]) -> Optional[str]:
     """A web address as proof of where consent was given: scheme, host and
     path only. Query strings and fragments carry what forms and campaigns put
     there (`?email=…`, tracking ids), and the ledger keeps its sources for years."""
-    if not url or not url.lower().startswith(("http://", "https://")):
+    if not url or ("?" not in url and "#" not in url):
         return url
-    if "?" not in url and "#" not in url:
+    return _without_query(url)
+
+
+@functools.lru_cache(maxsize=4096)  # an import repeats its few sources a million times
+def _without_query(url: str) -> str:
+    if not url.lower().startswith(("http://", "https://")):
         return url
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
