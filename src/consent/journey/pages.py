@@ -19,7 +19,6 @@ from consent.journey import double_opt_in, link_rules, subscription
 from consent.ledger import chain, states
 from optinbase import db, i18n
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import NotFound, invalid_field
 from optinbase.i18n import N_
 from optinbase.settings import get_settings
@@ -104,7 +103,7 @@ async def confirm(ctx: TenantContext, tenant: TenantRecord, token: str, ip: Opti
         return _view(await double_opt_in.pending_request(confirmation), tenant,
                      gone.extra["state"])
     if gpc:
-        await honour_gpc(ctx, db_uuid(row["contact_id"]), ip, user_agent)
+        await honour_gpc(ctx, row["contact_id"], ip, user_agent)
     view = _view(row, tenant, "confirmed")
     view.consents = _items(batch)
     return view
@@ -160,7 +159,7 @@ async def honour_gpc(ctx: TenantContext, contact_id, ip: Optional[str],
     now = dt.datetime.now(dt.timezone.utc)
     await states.record_events(ctx, [chain.NewEvent(
         tenant_id=ctx.tenant_id, contact_id=contact_id, channel="social_ads",
-        purpose_id=db_uuid(r["id"]), action="refused", method="web_form", collected_at=now,
+        purpose_id=r["id"], action="refused", method="web_form", collected_at=now,
         recorded_at=now, source="Sec-GPC: 1", actor="subject", ip=ip, user_agent=user_agent,
     ) for r in rows])
 
@@ -195,7 +194,7 @@ async def unsubscribe(ctx: TenantContext, tenant: TenantRecord, token: str, ip: 
     every consent the person holds with the tenant, every purpose and channel."""
     link = _link(token, ctx)
     row = await _subscription(link)
-    contact_id, now = db_uuid(row["contact_id"]), dt.datetime.now(dt.timezone.utc)
+    contact_id, now = row["contact_id"], dt.datetime.now(dt.timezone.utc)
     key = await db.fetchval("SELECT key FROM purpose WHERE tenant_id = {} AND id = {}",
                             ctx.tenant_id, link.purpose_id)
     source = link_rules.proof("unsubscribe", key or "?", link.channel, token)
@@ -204,7 +203,7 @@ async def unsubscribe(ctx: TenantContext, tenant: TenantRecord, token: str, ip: 
             "SELECT channel, purpose_id FROM consent_state WHERE tenant_id = {}"
             " AND contact_id = {} AND status IN ('granted', 'pending') ORDER BY channel, purpose_id",
             ctx.tenant_id, contact_id)
-        events = [_withdrawal(ctx, contact_id, r["channel"], db_uuid(r["purpose_id"]), now,
+        events = [_withdrawal(ctx, contact_id, r["channel"], r["purpose_id"], now,
                               source + " (everything)", ip, user_agent) for r in held]
     elif row["status"] not in ("withdrawn", "refused", None):
         events = [_withdrawal(ctx, contact_id, link.channel, link.purpose_id, now, source, ip,
@@ -312,7 +311,7 @@ async def save_preferences(ctx: TenantContext, tenant: TenantRecord, token: str,
     naming the link; what a link may grant is link_rules' to say."""
     link = _link(token, ctx)
     view = await _preferences(ctx, tenant, link.contact_id)
-    purposes = {r["key"]: db_uuid(r["id"]) for r in await db.fetch(
+    purposes = {r["key"]: r["id"] for r in await db.fetch(
         "SELECT id, key FROM purpose WHERE tenant_id = {}", ctx.tenant_id)}
     keys = {purpose_id: key for key, purpose_id in purposes.items()}
     source = link_rules.proof("preference", keys.get(link.purpose_id, "?"), link.channel, token)
@@ -346,9 +345,9 @@ async def _ask_confirmation(ctx: TenantContext, tenant: TenantRecord, contact_id
                             requested: list[dict]) -> None:
     """The subscribe form's confirmation e-mail, for grants asked through a link."""
     contact = await subscription.find_contact_or_404(ctx, contact_id)
-    names = {db_uuid(r["id"]): r["name"] for r in await db.fetch(
+    names = {r["id"]: r["name"] for r in await db.fetch(
         "SELECT id, name FROM purpose WHERE tenant_id = {}", ctx.tenant_id)}
     settings = get_settings()
     await double_opt_in.request_confirmation(
-        ctx, tenant, contact, [(e, names[db_uuid(e["purpose_id"])]) for e in requested],
+        ctx, tenant, contact, [(e, names[e["purpose_id"]]) for e in requested],
         secret_key=settings.secret_key, public_url=settings.public_url)

@@ -18,7 +18,6 @@ from typing import Any, Callable, Optional
 
 from optinbase import audit, db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 
 ERASED = "[erased]"
 
@@ -73,5 +72,5 @@ async def forget_in_segments(ctx: TenantContext, email: Optional[str], phone: Op
             "UPDATE segment SET name = {}, rules = {}, updated_at = {}"
             " WHERE tenant_id = {} AND id = {}",
             name, json.dumps(cleaned), now, ctx.tenant_id, row["id"])
-        await audit.record(ctx, "segment.updated", "segment", db_uuid(row["id"]),
+        await audit.record(ctx, "segment.updated", "segment", row["id"],
                            {"by": "erasure"})
