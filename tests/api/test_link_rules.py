@@ -166,3 +166,15 @@ async def test_another_tenants_link_is_not_a_link_here(client):
     assert (await client.post(f"/p/unsubscribe/{forged}",
                               data={"everything": "1"})).status_code == 404
     assert await _events(client, tenant, person) == []
+
+
+async def test_a_link_offers_no_grant_on_a_suppressed_channel(client):
+    tenant, person, link, notice, ads = await _scene(client, double_opt_in=[])
+    listed = await client.post("/v1/suppressions", headers=tenant.headers, json={
+        "email": "owner@example.org", "channel": "email", "reason": "complaint"})
+    assert listed.status_code == 201
+    page = await client.get(f"/p/preferences/{link}")
+    assert 'value="news:email"' not in page.text and 'value="ads:email"' not in page.text
+    forged = await client.post(f"/p/preferences/{link}", data=_form(notice, ads, "ads:email"))
+    assert forged.status_code == 422
+    assert await _events(client, tenant, person) == []

@@ -13,6 +13,7 @@ the person, so through a link:
   phone (Optinbase has no SMS provider), and holding an e-mail link proves
   nothing about who holds the phone. What is already granted or pending on
   those channels can still be withdrawn;
+* nor is a new grant on a channel the person is on the suppression list for;
 * every event records which link was used (`source`: the link's purpose,
   channel and a fingerprint of the token) and when (`collected_at`).
 """
@@ -30,12 +31,14 @@ UNCONFIRMABLE = PHONE_CHANNELS
 HELD = ("granted", "pending")  # what a box shows ticked
 
 
-def offered(channel: str, status: str, has_email: bool, tenant: TenantRecord) -> bool:
+def offered(channel: str, status: str, has_email: bool, tenant: TenantRecord,
+            suppressed: bool) -> bool:
     """Whether the preference centre shows this box: always when there is
-    something to withdraw, else only when a grant could follow."""
+    something to withdraw, else only when a grant could follow (never for a
+    channel the person is on the suppression list for: suppression wins)."""
     if status in HELD:
         return True
-    if channel in UNCONFIRMABLE:
+    if channel in UNCONFIRMABLE or suppressed:
         return False
     return has_email or not confirms(tenant, channel)
 

@@ -14,7 +14,7 @@ from typing import Optional
 
 import msgspec
 
-from consent import contacts, tokens
+from consent import contacts, suppression, tokens
 from consent.journey import double_opt_in, link_rules, subscription
 from consent.ledger import chain, states
 from optinbase import db, i18n
@@ -270,14 +270,18 @@ async def _preferences(ctx, tenant, contact_id) -> PreferencesView:
         "SELECT p.key, s.channel, s.status FROM consent_state s JOIN purpose p"
         " ON p.tenant_id = s.tenant_id AND p.id = s.purpose_id"
         " WHERE s.tenant_id = {} AND s.contact_id = {}", ctx.tenant_id, contact_id)}
+    offers = await subscription.offers(ctx, language)
+    listed = {c for c in {c for o in offers for c in o.channels}
+              if await suppression.is_suppressed(ctx, contact["email"], contact["phone"], c)}
     rows = []
-    for o in await subscription.offers(ctx, language):
+    for o in offers:
         channels = {c: current.get((o.purpose, c), "none") for c in o.channels}
         rows.append(PreferenceRow(
             purpose=o.purpose, purpose_name=o.purpose_name, notice_id=str(o.notice_id),
             notice_text=o.notice_text, notice_language=o.notice_language, channels=channels,
             offered=[c for c, status in channels.items()
-                     if link_rules.offered(c, status, bool(contact["email"]), tenant)],
+                     if link_rules.offered(c, status, bool(contact["email"]), tenant,
+                                           c in listed)],
             confirmed_by_email=[c for c in o.channels if link_rules.confirms(tenant, c)]))
     return PreferencesView(
         tenant=tenant.name, language=language, rows=rows,
