@@ -11,6 +11,7 @@ from typing import Any, Optional
 import msgspec
 
 from consent import suppression
+from consent.ledger import chain
 from consent.schemas import ContactIn, ContactOut, ContactPatch
 from optinbase import audit, cursors, db
 from optinbase.context import TenantContext
@@ -62,6 +63,8 @@ def normalised(ctx: TenantContext, values: dict[str, Any]) -> dict[str, Any]:
         out["phone"] = normalise_phone(out["phone"], ctx.country)
     if out.get("external_id") is not None:
         out["external_id"] = out["external_id"].strip()
+    if out.get("source"):  # a page address, never what its query string carried
+        out["source"] = chain.page_url(out["source"])
     return out
 
 

@@ -202,3 +202,27 @@ async def test_an_import_refuses_sms_or_phone_consent_without_a_phone(client):
         states = (await client.get(f"/v1/contacts/{person['id']}/consents",
                                    headers=tenant.headers)).json()
         assert ("sms", "granted") in {(s["channel"], s["status"]) for s in states}
+
+
+async def test_a_page_address_is_kept_without_its_query_string(client):
+    """§2: wherever a URL becomes a source, its query and fragment (where forms
+    put `?email=…`) are not stored: the contact's source and a ledger event's."""
+    tenant = await make_tenant()
+    await make_purpose(tenant)
+    notice = await make_notice(tenant)
+    page = "https://shop.example/Join/?email=anne%40example.org&n=Anne#top"
+    contact = await client.post("/v1/contacts", headers=tenant.headers, json={
+        "email": "anne@example.org", "source": page})
+    assert contact.status_code == 201 and contact.json()["source"] == "https://shop.example/Join/"
+    event = await client.post(f"/v1/contacts/{contact.json()['id']}/consents",
+                              headers=tenant.headers, json={
+                                  "channel": "email", "purpose": "newsletter", "action": "grant",
+                                  "method": "web_form", "notice_id": notice["id"],
+                                  "source": page})
+    assert event.status_code == 201 and event.json()["source"] == "https://shop.example/Join/"
+    free = await client.post(f"/v1/contacts/{contact.json()['id']}/consents",
+                             headers=tenant.headers, json={
+                                 "channel": "email", "purpose": "newsletter",
+                                 "action": "withdraw", "method": "phone_call",
+                                 "source": "call centre, ticket #12?"})
+    assert free.json()["source"] == "call centre, ticket #12?"  # not a URL: kept as written

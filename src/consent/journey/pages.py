@@ -19,7 +19,7 @@ from consent.journey import double_opt_in, link_rules, subscription
 from consent.ledger import chain, states
 from optinbase import db, i18n
 from optinbase.context import TenantContext
-from optinbase.errors import NotFound, invalid_field
+from optinbase.errors import NotFound
 from optinbase.i18n import N_
 from optinbase.settings import get_settings
 from tenants.repository import TenantRecord
@@ -295,14 +295,13 @@ async def show_preferences(ctx: TenantContext, tenant: TenantRecord, token: str
 
 
 def _decide(row: PreferenceRow, channel: str, status: str, want: bool) -> Optional[str]:
-    """The event a box's new state calls for (link_rules), or None."""
+    """The event a box's new state calls for (link_rules), or None. A ticked
+    box the page did not offer (a forged or stale POST) records nothing, and
+    does not stop the rest of the save: a withdrawal beside it still counts."""
     if not want:
         return "withdrawn" if status in link_rules.HELD else None
-    if status in link_rules.HELD:
-        return None  # a pending grant stays pending until its e-mail is confirmed
-    if channel not in row.offered:
-        raise invalid_field("consent", "this box is not offered by the form",
-                            N_("form.box_not_offered"))
+    if status in link_rules.HELD or channel not in row.offered:
+        return None  # pending stays pending until its e-mail is confirmed
     return "requested" if channel in row.confirmed_by_email else "granted"
 
 
