@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 
 from api.controllers import public
@@ -226,3 +227,32 @@ async def test_a_page_address_is_kept_without_its_query_string(client):
                                  "action": "withdraw", "method": "phone_call",
                                  "source": "call centre, ticket #12?"})
     assert free.json()["source"] == "call centre, ticket #12?"  # not a URL: kept as written
+
+
+async def test_an_old_sms_consent_without_a_phone_is_not_exported(client):
+    """Consent recorded before the refusal (written here past the API) stays in
+    the ledger but leaves no row with an empty phone in an SMS audience."""
+    tenant = await make_tenant()
+    await make_purpose(tenant)
+    notice = await make_notice(tenant)
+    with_phone = await make_contact(tenant, email="a@example.org", phone="+33612345601")
+    without = await make_contact(tenant, email="b@example.org", phone="+33612345602")
+    for person in (with_phone, without):
+        granted = await client.post(f"/v1/contacts/{person['id']}/consents",
+                                    headers=tenant.headers, json={
+                                        "channel": "sms", "purpose": "newsletter",
+                                        "action": "grant", "method": "api",
+                                        "notice_id": notice["id"]})
+        assert granted.status_code == 201
+    cleared = await client.patch(f"/v1/contacts/{without['id']}", headers=tenant.headers,
+                                 json={"phone": None})
+    assert cleared.status_code == 200 and cleared.json()["phone"] is None
+    segment = (await client.post("/v1/segments", headers=tenant.headers, json={
+        "name": "all", "rules": {"type": "all", "rules": []}})).json()
+    where = {"channel": "sms", "purpose": "newsletter"}
+    count = await client.get(f"/v1/segments/{segment['id']}/count", params=where,
+                             headers=tenant.headers)
+    assert count.json()["count"] == 1
+    export = await client.get(f"/v1/segments/{segment['id']}/export",
+                              params={**where, "format": "ndjson"}, headers=tenant.headers)
+    assert [json.loads(r)["id"] for r in export.text.splitlines()] == [with_phone["id"]]
