@@ -31,6 +31,17 @@ async def tenant(engine: str) -> TenantFixture:
     return acme
 
 
+def _confirm_link(smtp, address: str) -> str:
+    """The confirmation link of the last e-mail to `address` (the server's
+    outbox worker delivers it within seconds)."""
+    deadline = time.monotonic() + 20
+    while not smtp.mail_to(address):
+        assert time.monotonic() < deadline, "no confirmation e-mail"
+        time.sleep(0.2)
+    text = smtp.mail_to(address)[-1].get_content()
+    return re.search(r"(http://\S+/p/confirm/\S+)", text).group(1)
+
+
 def _states(api: httpx.Client, contact_id: str) -> dict:
     return {(s["purpose"], s["channel"]): s["status"]
             for s in api.get(f"/v1/contacts/{contact_id}/consents").json()}
@@ -82,12 +93,7 @@ def test_unsubscribe_page_and_preference_centre_reached_by_a_link(installation, 
             page.screenshot(path=str(tmp_path / "preferences.png"), full_page=True)
             assert _states(api, contact["id"])[("letter", "email")] == "pending"
 
-            deadline = time.monotonic() + 20
-            while not smtp.mail_to(kim):
-                assert time.monotonic() < deadline, "no confirmation e-mail"
-                time.sleep(0.2)
-            text = smtp.mail_to(kim)[-1].get_content()
-            page.goto(re.search(r"(http://\S+/p/confirm/\S+)", text).group(1))
+            page.goto(_confirm_link(smtp, kim))
             page.get_by_role("button", name="Confirm").click()
             page.get_by_text("is confirmed").wait_for()
             assert _states(api, contact["id"])[("letter", "email")] == "granted"
@@ -132,12 +138,7 @@ def test_form_asks_for_the_phone_and_the_confirm_page_lists_every_consent(instal
             page.get_by_role("button", name="Subscribe").click()
             page.get_by_text("Open the e-mail we just sent").wait_for()
 
-            deadline = time.monotonic() + 20
-            while not smtp.mail_to(kim):
-                assert time.monotonic() < deadline, "no confirmation e-mail"
-                time.sleep(0.2)
-            text = smtp.mail_to(kim)[-1].get_content()
-            page.goto(re.search(r"(http://\S+/p/confirm/\S+)", text).group(1))
+            page.goto(_confirm_link(smtp, kim))
             items = [i.strip() for i in page.locator("#consents > li").all_inner_texts()]
             assert [i.splitlines()[0] for i in items] == [
                 "“Monthly letter” by e-mail (text version 1)",
