@@ -17,7 +17,7 @@ import html
 import json
 import re
 
-from api.controllers import public
+from optinbase import limits
 from tests.factories import make_contact, make_notice, make_purpose, make_tenant
 from tests.messaging.scenes import mails_to
 
@@ -30,7 +30,7 @@ async def _contacts(client, tenant, email: str) -> list:
 
 
 async def test_the_confirm_page_lists_every_consent_its_click_confirms(client):
-    public.subscribe_limiter._hits.clear()
+    limits.forget()
     tenant = await make_tenant()
     await make_purpose(tenant, key="news", name="The news")
     await make_purpose(tenant, key="ads", name="Offers")
@@ -65,7 +65,7 @@ async def test_the_confirm_page_lists_every_consent_its_click_confirms(client):
 
 
 async def test_each_languages_form_offers_and_accepts_its_own_notice(client):
-    public.subscribe_limiter._hits.clear()
+    limits.forget()
     tenant = await make_tenant()
     await make_purpose(tenant, key="news")
     stale = await make_notice(tenant, purpose="news", channels=("email",), language="en",
@@ -96,7 +96,7 @@ async def test_each_languages_form_offers_and_accepts_its_own_notice(client):
 
 
 async def test_sms_or_phone_consent_needs_a_phone_number(client):
-    public.subscribe_limiter._hits.clear()
+    limits.forget()
     tenant = await make_tenant()
     await make_purpose(tenant)
     notice = await make_notice(tenant, channels=("email", "sms", "phone"))
@@ -134,7 +134,7 @@ async def test_sms_or_phone_consent_needs_a_phone_number(client):
 
 
 async def test_suppression_wins_over_a_new_contact(client):
-    public.subscribe_limiter._hits.clear()
+    limits.forget()
     tenant = await make_tenant()
     h = tenant.headers
     await make_purpose(tenant)

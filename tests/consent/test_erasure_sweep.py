@@ -24,10 +24,9 @@ from urllib.parse import quote
 
 import pytest
 
-from api.controllers import public, public_requests
 from consent import tokens
 from messaging.outbox import OutboxWorker
-from optinbase import db
+from optinbase import db, limits
 from optinbase.settings import get_settings
 from tests.consent.dumps import leaks, whole_database
 from tests.factories import make_notice, make_purpose, make_tenant
@@ -91,7 +90,7 @@ async def _fill_every_field(client, tenant, person: Person, notice: dict) -> str
             "ip": "203.0.113.45", "user_agent": said}))
 
     # The hosted form, reached with the person's data in its query string.
-    public.subscribe_limiter._hits.clear()
+    limits.forget()
     browser = {"User-Agent": said, "Accept-Language": "en"}
     form = await client.post(
         f"/p/{tenant.slug}/subscribe?email={quote(person.email)}&name={person.first}#{person.last}",
@@ -140,7 +139,7 @@ async def _fill_every_field(client, tenant, person: Person, notice: dict) -> str
         "kind": "withdrawal", "email": person.email, "note": said}))
     await _ok(await client.post(f"/v1/requests/{withdraw['id']}/verify", headers=_idem(h, "v"),
                                 json={"note": f"called {person.phone}, {person.first} answered"}))
-    public_requests.request_limiter._hits.clear()
+    limits.forget()
     asked = await client.post(f"/p/{tenant.slug}/requests", headers=browser, data={
         "kind": "objection", "email": person.email, "note": said})
     assert asked.status_code == 200, asked.text
