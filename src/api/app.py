@@ -4,7 +4,6 @@ tenant transaction), problem details, and the database lifespan."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
@@ -16,7 +15,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from admin.mount import admin_handlers
-from api import docs
+from api import cors, docs
 from api.clients import TrueClient
 from api.headers import SecurityHeaders
 from api.origins import SameOrigin
@@ -24,6 +23,7 @@ from api.auth import resolve_api_key
 from api.controllers.consents import ConsentCheckController, LedgerController, ledger_public_key
 from api.controllers.contacts import ContactController
 from api.controllers.health import health, ready
+from api.controllers.metrics import scrape
 from api.controllers.imports import ImportController
 from api.controllers.inbound import InboundController
 from api.controllers.public import PublicPages
@@ -35,6 +35,7 @@ from api.controllers.suppressions import SuppressionController
 from api.controllers.tenant import TenantController
 from api.controllers.webhooks import WebhookController
 from api.problems import to_problem
+from api.requestlog import RequestLog, trusted_networks
 from api.envelope import Envelope, current_context, current_tenant, resolve_subject
 from messaging.outbox import OutboxWorker
 from optinbase import db, i18n, process
@@ -89,9 +90,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             InboundController,
             WebhookController,
         ],
-        middleware=[DefineMiddleware(Envelope, resolve=resolve_api_key,
+        middleware=[*cors.middleware(settings.cors_origins),
+                    DefineMiddleware(Envelope, resolve=resolve_api_key,
                                      max_body_bytes=settings.max_body_bytes, idempotent=True)],
         dependencies=CALLER,
+        parameters=docs.HEADERS,
         security=[{"apiKey": []}],
     )
     pages = Router(
@@ -107,7 +110,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
     app = Litestar(
-        route_handlers=[health, ready, ledger_public_key, docs.assets_router(), v1, pages, *admin_handlers(settings, key_authenticator)],
+        route_handlers=[health, ready, scrape, ledger_public_key, docs.assets_router(), v1, pages, *admin_handlers(settings, key_authenticator)],
         lifespan=[database],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine
@@ -118,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    docs.document_problems(app)
     # Around everything Litestar answers, unmatched routes and errors included:
     # the client address first (api.clients), the security headers last (api.headers).
     app.asgi_handler = SecurityHeaders(TrueClient(app.asgi_handler, settings.trusted_proxies),
@@ -125,5 +129,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.settings = settings
     app.state.key_authenticator = key_authenticator
     app.state.tenant_directory = TenantDirectory(ttl_seconds=settings.key_cache_seconds)
-    logging.basicConfig(level=logging.INFO)
+    # Outermost: request id, the one log line and the metrics of every answer.
+    app.asgi_handler = RequestLog(app.asgi_handler, trusted_networks(settings))
     return app

@@ -12,6 +12,10 @@ The person's data-subject requests keep only the keyed hash of their identifier,
 and their other open requests close (completed, or lapsed if never verified).
 On SQLite freed pages are zeroed (secure_delete) and the WAL is truncated
 after the commit, so the file bytes no longer hold the values either.
+
+Every erasure is also written to the erasure journal outside the database
+(`consent.erasure_journal`: keyed hashes and ids only), so that restoring an
+older backup cannot bring the person back (`consent.reapply`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import uuid
 from typing import Optional
 
-from consent import contacts, suppression
+from consent import contacts, erasure_journal, suppression
 from consent.ledger import notify
 from consent.requests.scrub import (
     close_after_erasure,
@@ -44,19 +48,23 @@ _BLANK_LEDGER = (
 
 
 async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID, *, suppress: bool = True,
-                        request_id: Optional[uuid.UUID] = None) -> None:
+                        request_id: Optional[uuid.UUID] = None, journal: bool = True) -> None:
     """Runs inside the caller's tenant transaction. `suppress=False` is for
     retention: a person purged for inactivity did not object and may come back.
-    `request_id`: the erasure request being carried out (its caller closes it)."""
+    `request_id`: the erasure request being carried out (its caller closes it).
+    `journal=False`: re-applying a journalled erasure (it is there already)."""
     row = await contacts.find_contact(ctx, contact_id)
     if row is None:
         raise NotFound("contact not found")
+    hashes = await suppression.contact_hashes(ctx, row["email"], row["phone"])
+    if journal:
+        await journal_erasure(ctx, contact_id, row["email"], row["phone"], hashes,
+                              suppress=suppress)
     if not db.is_postgres():
         await db.execute("PRAGMA secure_delete = ON")
     for field in ("email", "phone"):
         if row[field] and suppress:
             await add_suppression(ctx, SuppressionIn(reason="erasure", **{field: row[field]}))
-    hashes = await suppression.contact_hashes(ctx, row["email"], row["phone"])
     still_open = [r for r in await open_requests(ctx, contact_id, hashes) if r.id != request_id]
     await scrub_contact_requests(ctx, contact_id, hashes)
     await close_after_erasure(ctx, still_open)
@@ -75,6 +83,18 @@ async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID, *, suppress: 
         db.after_commit(compact_storage)
     except RuntimeError:  # an admin transaction: SQLite's next checkpoint reclaims the WAL
         pass
+
+
+async def journal_erasure(ctx: TenantContext, contact_id: Optional[uuid.UUID],
+                          email: Optional[str], phone: Optional[str],
+                          hashes: tuple[Optional[str], Optional[str]], *, suppress: bool) -> None:
+    """Journals an erasure (normalised identifiers, their suppression hashes):
+    also called for an erasure request naming an address the base never held."""
+    await erasure_journal.record(
+        ctx.tenant_id, contact_id,
+        erasure_journal.identifiers_of(ctx.tenant_id, {"email": email, "phone": phone},
+                                       {"email": hashes[0], "phone": hashes[1]}),
+        suppress=suppress)
 
 
 async def compact_storage() -> None:

@@ -23,18 +23,25 @@ quoted-printable), so body lines are never too long either.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import email.policy
 import email.utils
 import ipaddress
 import logging
+import os
 import ssl
+import uuid
 from dataclasses import dataclass
 from email.header import Header
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import parse_qs, urlsplit
 
 import aiosmtplib
+
+from optinbase.settings import get_settings
 
 logger = logging.getLogger("optinbase.mail")
 
@@ -274,13 +281,27 @@ class SmtpMailer:
 
 
 class LogMailer:
-    """Development without SMTP_URL: the e-mail is logged and stays in the outbox."""
+    """Development without SMTP_URL: the e-mail stays in the outbox (status
+    `logged`) and its exact bytes are written to `MAIL_DIR` (one `.eml` file
+    each, readable by any mail client) — never to the log, which must hold no
+    address or link."""
 
     status = "logged"
 
+    def __init__(self, directory: Optional[str] = None) -> None:
+        self.directory = Path(directory or get_settings().mail_dir)
+
     async def send(self, message: Rendered) -> None:
-        logger.info("e-mail (not sent, no SMTP_URL) to %s: %s\n%s", message.recipient,
-                    message.subject, message.text)
+        name = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.eml"
+        await asyncio.to_thread(self._write, self.directory / name, message.data)
+        logger.debug("e-mail kept in the mail folder (no SMTP_URL)", extra={"fields": {"file": name}})
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
 
     async def close(self) -> None:
         pass

@@ -47,7 +47,7 @@ import httpx
 
 from messaging import egress, store, webhooks
 from messaging.mail import Undeliverable, mailbox, mailer_for, render
-from optinbase import db
+from optinbase import db, logs
 from optinbase.settings import Settings
 from tenants import envelope
 
@@ -119,9 +119,20 @@ async def enqueue_email(
         " payload, status, attempts, next_attempt_at, created_at)"
         " VALUES ({}, {}, 'email', {}, {}, {}, {}, {}, 'pending', 0, {}, {})",
         message_id, tenant_id, priority, contact_id, to, subject,
-        json.dumps({"text": text, "headers": headers or {}}), now, now,
+        json.dumps(logs.tagged({"text": text, "headers": headers or {}})), now, now,
     )
     return message_id
+
+
+def _request_of(row: Any) -> Optional[str]:
+    """The id of the request that queued this message (logs.tagged), if any."""
+    payload = row["payload"]
+    try:
+        payload = json.loads(payload) if isinstance(payload, str) else payload
+    except ValueError:
+        return None
+    value = payload.get("request_id") if isinstance(payload, dict) else None
+    return value if isinstance(value, str) else None
 
 
 class OutboxWorker:
@@ -183,6 +194,8 @@ class OutboxWorker:
                     logger.exception("outbox: serving tenant %s failed", tenant_id)
         finally:
             await self.mailer.close()
+        if delivered:  # one line per pass, not per message
+            logger.info("outbox pass", extra={"fields": {"delivered": delivered}})
         return delivered
 
     def _round_robin(self, due: list[tuple[uuid.UUID, int]]) -> list[uuid.UUID]:
@@ -247,7 +260,11 @@ class OutboxWorker:
         outcomes, turn.outcomes = turn.outcomes, []
         async with envelope.delivery(turn.tenant_id):
             for row, status, error, at in outcomes:
-                status, next_attempt = self._settle(row, status, error, at)
+                token = logs.request_id.set(_request_of(row))
+                try:
+                    status, next_attempt = self._settle(row, status, error, at)
+                finally:
+                    logs.request_id.reset(token)
                 if not await store.record(turn.tenant_id, row["id"], turn.token, status,
                                           next_attempt_at=next_attempt,
                                           error=error[:1000] if error else None, at=at):
@@ -277,6 +294,7 @@ class OutboxWorker:
 
     async def _deliver(self, turn: "_Turn", row: Any) -> tuple[str, Optional[str]]:
         """Sends one leased row: (outcome, error). Never raises for the row."""
+        token = logs.request_id.set(_request_of(row))  # the id of the request that queued it
         try:
             payload = row["payload"]
             async with asyncio.timeout(self.send_budget):
@@ -292,12 +310,14 @@ class OutboxWorker:
                     return self.mailer.status, None
                 raise Undeliverable(f"unknown message kind {row['kind']!r}")
         except webhooks.Cancelled as exc:
-            logger.info("webhook %s not sent: %s", row["id"], exc)
+            logger.debug("webhook %s not sent: %s", row["id"], exc)
             return "cancelled", None
         except Undeliverable as exc:
             return "dead", f"undeliverable: {exc}"
         except Exception as exc:  # whatever it is, it is this row's failure
             return "pending", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        finally:
+            logs.request_id.reset(token)
 
     def _http(self) -> httpx.AsyncClient:
         # One client per worker lane: connections to an integrator are reused.

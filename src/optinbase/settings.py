@@ -94,6 +94,13 @@ class Settings:
     redis_url: str = ""
     # Origins (scheme://host[:port]) besides PUBLIC_URL's allowed to post the public forms.
     form_origins: tuple = ()
+    # Operations (README "Operating Optinbase").
+    erasure_journal_dir: str = "erasure-journal"
+    metrics_token: str = field(default="", repr=False)
+    mail_dir: str = "mail"  # development mailer's folder (no SMTP_URL)
+    ready_outbox_stall_seconds: int = 900  # GET /ready: oldest due message older than this
+    # Origins whose browser scripts may call /v1 (CORS_ORIGINS); empty: none may.
+    cors_origins: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     @property
@@ -148,6 +155,12 @@ def load_settings() -> Settings:
         trusted_proxies=_trusted_proxies(),
         redis_url=_redis_url(),
         form_origins=_origins("FORM_ORIGINS"),
+        erasure_journal_dir=os.environ.get("ERASURE_JOURNAL_DIR")
+        or str(beside_database(database_url, "erasure-journal")),
+        metrics_token=os.environ.get("METRICS_TOKEN", ""),
+        mail_dir=os.environ.get("MAIL_DIR") or str(beside_database(database_url, "mail")),
+        ready_outbox_stall_seconds=_int("READY_OUTBOX_STALL_SECONDS", 900),
+        cors_origins=_origins("CORS_ORIGINS"),
     )
 
 

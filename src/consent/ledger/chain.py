@@ -30,7 +30,7 @@ from typing import Any, Optional
 
 import msgspec
 
-from optinbase import db
+from optinbase import db, moments
 from optinbase.ids import uuid7s
 
 # How far ahead of our clock a client's "when the person acted" may be.
@@ -38,9 +38,11 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 def acted_at_problem(moment: dt.datetime, now: dt.datetime) -> Optional[str]:
-    """Why `moment` cannot be when the person acted (naive, or in the future), or None."""
-    if moment.tzinfo is None:
-        return "needs a time zone (RFC 3339, e.g. ...Z)"
+    """Why `moment` cannot be when the person acted (naive, off the calendar in
+    UTC — optinbase.moments — or in the future), or None."""
+    problem = moments.range_problem(moment)
+    if problem:
+        return problem
     if moment > now + CLOCK_SKEW:
         return "is in the future"
     return None
