@@ -50,6 +50,12 @@ def _field(error: Exception) -> str:
     return match.group(3) or match.group(1) + ("[]" if match.group(2) else "")
 
 
+def error_field(error: Exception) -> str:
+    """The form field a refused submission is about ("" when none): the page
+    shows the message next to it."""
+    return _field(error)
+
+
 def form_error(texts: i18n.Texts, error: Exception) -> str:
     """What a form page says about a refused submission, in the page's language:
     the error's own text, else the bad field's, else a general one."""

@@ -3,9 +3,11 @@ ledger still verifies and they are not imported or exported again.
 
 In one tenant transaction: suppression hashes (keyed, reason `erasure`) for the
 e-mail and phone; ledger events keep their digests but lose contact id, IP,
-user agent and salt (the only update the ledger accepts); consent states,
-queued and sent e-mails, and idempotency replays naming the person go; the
-contact row goes. Audit details and import reports never held personal data.
+user agent, salt and source (the only update the ledger accepts; source only
+on format-2 events, consent.ledger.chain); consent states, queued and sent
+e-mails, and idempotency replays naming the person go; segment rules naming
+the person's e-mail, phone or external id are blanked (consent.segments.scrub);
+the contact row goes. Audit details and import reports never held personal data.
 The person's data-subject requests keep only the keyed hash of their identifier,
 and their other open requests close (completed, or lapsed if never verified).
 On SQLite freed pages are zeroed (secure_delete) and the WAL is truncated
@@ -30,14 +32,18 @@ from consent.requests.scrub import (
     scrub_contact_requests,
 )
 from consent.schemas import SuppressionIn
-from messaging.inbound import handling as inbound_handling
+from consent.segments.scrub import forget_in_segments
 from consent.suppression import add as add_suppression
+from messaging.inbound import handling as inbound_handling
 from optinbase import audit, db
 from optinbase.context import TenantContext
 from optinbase.errors import NotFound
 
+# `source` is free text (a page URL, a campaign, whatever a client wrote):
+# personal data, blanked where the chain digests it (format 2, chain.py).
 _BLANK_LEDGER = (
-    "UPDATE consent_event SET contact_id = NULL, ip = NULL, user_agent = NULL, pii_salt = NULL"
+    "UPDATE consent_event SET contact_id = NULL, ip = NULL, user_agent = NULL, pii_salt = NULL,"
+    " source = CASE WHEN chain_format >= 2 THEN NULL ELSE source END"
     " WHERE tenant_id = {} AND contact_id = {}"
 )
 
@@ -70,6 +76,7 @@ async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID, *, suppress: 
     )
     await forget_messages(ctx, (row["email"], row["phone"]), contact_id)
     await inbound_handling.forget_contact(ctx, contact_id)
+    await forget_in_segments(ctx, row["email"], row["phone"], row["external_id"])
     await db.execute("DELETE FROM contact WHERE tenant_id = {} AND id = {}", ctx.tenant_id,
                      contact_id)
     await audit.record(ctx, "contact.erased", "contact", contact_id, {"suppressed": suppress})

@@ -106,8 +106,9 @@ class Notice(Table, tablename="notice"):
 class ConsentEvent(Table, tablename="consent_event"):
     """The append-only ledger, hash-chained per tenant by `seq`.
 
-    Personal fields (contact_id, actor, ip, user_agent, pii_salt) are only ever
-    blanked, by erasure; `personal_digest` keeps the chain verifiable after that.
+    Personal fields (contact_id, ip, user_agent, pii_salt, and `source` from
+    chain format 2) are only ever blanked, by erasure; `personal_digest` keeps
+    the chain verifiable after that (consent.ledger.chain).
     """
 
     id = UUID(primary_key=True)
@@ -129,6 +130,7 @@ class ConsentEvent(Table, tablename="consent_event"):
     personal_digest = Varchar(length=64)
     prev_hash = Varchar(length=64)
     hash = Varchar(length=64)
+    chain_format = Integer(default=1)  # consent.ledger.chain: 2 for every new event
 
 
 class LedgerHead(Table, tablename="ledger_head"):

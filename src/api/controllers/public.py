@@ -11,7 +11,7 @@ from litestar import Controller, Request, Response, get, post
 from api.envelope import link_subject
 from api.params import Ctx, Path, Tenant
 from api.problems import wants_json
-from api.rendering import form_error, page
+from api.rendering import error_field, form_error, page
 from consent.journey import pages, subscription
 from consent.journey.subscription import Choice, SubscribeIn
 from optinbase import i18n, limits
@@ -80,8 +80,12 @@ class PublicPages(Controller):
     async def unsubscribe(self, request: Request, ctx: Ctx, tenant: Tenant,
                           token: Path[str]) -> Response:
         ip, agent = client_of(request)
+        everything = False
+        if not sends_json(request):  # the page's "everything" button; mail clients never send it
+            everything = bool((await request.form()).get("everything"))
         return _page(request, tenant, "unsubscribe.html", N_("unsubscribe.title"),
-                     await pages.unsubscribe(ctx, tenant, token, ip, agent, _gpc(request)))
+                     await pages.unsubscribe(ctx, tenant, token, ip, agent, _gpc(request),
+                                             everything=everything))
 
     @get("/{slug:str}/subscribe")
     async def show_subscribe(self, request: Request, ctx: Ctx, tenant: Tenant) -> Response:
@@ -163,7 +167,8 @@ def _form_page(form: pages.FormView, tenant: Any, *, done: bool,
     texts = i18n.texts(form.language, tenant)
     return page("subscribe.html", language=form.language, tenant=tenant,
                 title=N_("subscribe.title"), status=status, form=form, view=form, done=done,
-                error=form_error(texts, error) if error else None, email=email, phone=phone)
+                error=form_error(texts, error) if error else None,
+                error_field=error_field(error) if error else "", email=email, phone=phone)
 
 
 def _preferences_page(request: Request, tenant: Any, view: pages.PreferencesView) -> Response:

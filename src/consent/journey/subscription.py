@@ -17,7 +17,7 @@ import msgspec
 from consent import contacts, suppression
 from consent.journey import double_opt_in
 from consent.ledger import chain, states
-from consent.schemas import ContactIn
+from consent.schemas import PHONE_CHANNELS, ContactIn
 from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.errors import NotFound, invalid_field
@@ -44,13 +44,17 @@ _OFFERS = (
 )
 
 
-async def offers(ctx: TenantContext, language: str) -> list[Offer]:
-    chosen: dict[str, Any] = {}
+def _base(language: str) -> str:
+    return language.split("-")[0]
+
+
+async def current_offers(ctx: TenantContext) -> list[Offer]:
+    """Each live purpose's newest notice in each language it was written in
+    (newest first within a purpose): a form in any of those languages offers
+    its own, and a submission may name any of them."""
+    chosen: dict[tuple[str, str], Any] = {}
     for row in await db.fetch(_OFFERS, ctx.tenant_id):
-        current = chosen.get(row["key"])
-        same_language = row["language"].split("-")[0] == language
-        if current is None or (same_language and current["language"].split("-")[0] != language):
-            chosen[row["key"]] = row
+        chosen.setdefault((row["key"], _base(row["language"])), row)
     return [
         Offer(purpose=r["key"], purpose_name=r["name"], description=r["description"],
               notice_id=r["notice_id"], notice_text=r["text"],
@@ -58,6 +62,17 @@ async def offers(ctx: TenantContext, language: str) -> list[Offer]:
               channels=r["channels"])
         for r in chosen.values()
     ]
+
+
+async def offers(ctx: TenantContext, language: str) -> list[Offer]:
+    """One offer per purpose: its current notice in `language`, else its newest."""
+    chosen: dict[str, Offer] = {}
+    for offer in await current_offers(ctx):
+        current = chosen.get(offer.purpose)
+        if current is None or (_base(offer.notice_language) == language
+                               and _base(current.notice_language) != language):
+            chosen[offer.purpose] = offer
+    return list(chosen.values())
 
 
 class Choice(msgspec.Struct, forbid_unknown_fields=True):
@@ -91,18 +106,27 @@ async def subscribe(
 
     if not data.consents:
         raise invalid_field("consents", "choose at least one box", N_("form.choose_a_box"))
+    source = chain.page_url(source)  # the page, never what its query string carried
     if offered is None:
-        offered = {(o.purpose, c): o.notice_id for o in await offers(ctx, "") for c in o.channels}
+        # Any language's current notice: the form in each language offers its own.
+        allowed = {(o.purpose, c, o.notice_id) for o in await current_offers(ctx)
+                   for c in o.channels}
+    else:
+        allowed = {(purpose, channel, notice) for (purpose, channel), notice in offered.items()}
     wanted = []
     for index, choice in enumerate(data.consents):
-        notice_id = offered.get((choice.purpose, choice.channel))
-        if notice_id is None or notice_id != choice.notice_id:
+        if (choice.purpose, choice.channel, choice.notice_id) not in allowed:
             raise invalid_field(f"consents[{index}]", "this box is not offered by the form",
                                 N_("form.box_not_offered"))
-        wanted.append((choice, notice_id))
+        wanted.append((choice, choice.notice_id))
+    if not data.phone and any(c.channel in PHONE_CHANNELS for c, _ in wanted):
+        raise invalid_field("phone", "an SMS or phone consent needs a phone number",
+                            N_("form.phone_needed"))
     values = contacts.normalised(ctx, {"email": data.email, "phone": data.phone})
     contact_id = await contacts.find_by_identifiers(ctx, values)
     if contact_id is None:
+        if await suppression.is_suppressed(ctx, values["email"], values["phone"], suppression.ALL):
+            return 0  # listed for everything: nothing recorded, the same answer page
         created = await contacts.create_contact(
             ctx, ContactIn(email=values["email"], phone=values["phone"], locale=data.locale,
                            source=source, **(profile or {})))

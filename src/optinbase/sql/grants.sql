@@ -51,7 +51,7 @@ GRANT SELECT, INSERT ON form_version TO :"app_role";
 -- The ledger is append-only: erasure may only blank the personal columns
 -- (the ledger guard trigger refuses any other change).
 GRANT SELECT, INSERT ON consent_event TO :"app_role";
-GRANT UPDATE (contact_id, ip, user_agent, pii_salt) ON consent_event TO :"app_role";
+GRANT UPDATE (contact_id, ip, user_agent, pii_salt, source) ON consent_event TO :"app_role";
 GRANT SELECT, INSERT ON audit_event TO :"app_role";
 -- The change feed only grows; erasure deletes the person's earlier changes.
 GRANT SELECT, INSERT, DELETE ON change_log TO :"app_role";
