@@ -23,6 +23,7 @@ from api.controllers.contacts import ContactController
 from api.controllers.health import health, ready
 from api.controllers.imports import ImportController
 from api.controllers.inbound import InboundController
+from api.controllers.landing import assets_router, landing
 from api.controllers.public import PublicPages
 from api.controllers.public_requests import PublicRequestPages
 from api.controllers.purposes import NoticeController, PurposeController
@@ -102,7 +103,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
     app = Litestar(
-        route_handlers=[health, ready, ledger_public_key, docs.assets_router(), v1, pages, *admin_handlers(settings, key_authenticator)],
+        route_handlers=[health, ready, landing, assets_router(), ledger_public_key, docs.assets_router(), v1, pages, *admin_handlers(settings, key_authenticator)],
         lifespan=[database],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine
