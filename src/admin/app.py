@@ -11,7 +11,7 @@ import piccolo_admin.endpoints as admin_endpoints
 from piccolo_admin.endpoints import AdminRouter, TableConfig
 from piccolo_api.rate_limiting.middleware import InMemoryLimitProvider
 
-from admin import dashboard, forms, request_forms, writers
+from admin import dashboard, forms, request_forms, tenant_forms, writers
 from admin.crud import POLICIES, ScopedCRUD, TablePolicy
 from admin.gate import AdminGate
 from admin.scope import ERASERS, current_scope
@@ -131,7 +131,7 @@ def build_admin(production: bool, key_authenticator: Optional[Any] = None) -> Ad
     forms.KEY_AUTHENTICATOR = key_authenticator
     admin = OptinbaseAdmin(
         *_policies(),
-        forms=forms.FORMS + request_forms.FORMS,
+        forms=forms.FORMS + request_forms.FORMS + tenant_forms.FORMS,
         auth_table=StaffUser,
         session_table=StaffSession,
         session_expiry=timedelta(hours=8),
