@@ -17,6 +17,14 @@ from typing import Any, Optional
 DEFAULT_PRIMARY = "#0b4f9c"
 DEFAULT_ACCENT = "#f2b800"
 _HEX = re.compile(r"\A#[0-9A-Fa-f]{6}\Z")
+_WEB = re.compile(r"\Ahttps?://[^\s\x00-\x1f\x7f\"'<>\\]+\Z")
+
+
+def web_url(value: Any) -> str:
+    """`value` if it is an http(s) URL, else "": settings are checked when
+    written (tenants.schemas), and again here, where they reach an href or a
+    src, in case a row was written some other way."""
+    return value if isinstance(value, str) and _WEB.match(value) else ""
 
 
 def _channel(value: int) -> float:
@@ -75,7 +83,7 @@ def brand_of(tenant: Optional[Any]) -> Brand:
     keys = ("logo_url", "primary_color", "accent_color", "footer_text")
     return Brand(
         name=tenant.name if tenant is not None else "Optinbase",
-        logo_url=str(settings.get("logo_url") or ""),
+        logo_url=web_url(settings.get("logo_url")),
         primary=primary,
         on_primary=label_on(primary),
         ink=readable_on_white(primary),

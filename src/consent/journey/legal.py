@@ -20,6 +20,7 @@ from consent.journey.subscription import offers
 from consent.retention import RETENTION_MONTHS
 from optinbase import db
 from optinbase.context import TenantContext
+from tenants.branding import web_url
 
 # GDPR Art. 77 / Art. 13(2)(d): the French supervisory authority's complaint page.
 CNIL_COMPLAINTS = "https://www.cnil.fr/fr/plaintes"
@@ -60,7 +61,7 @@ def about(tenant: Optional[Any]) -> Optional[About]:
         dpo_name=str(settings.get("dpo_name") or ""),
         dpo_email=tenant.dpo_email or "",
         dpo_address=str(settings.get("dpo_address") or ""),
-        policy_url=str(settings.get("policy_url") or ""),
+        policy_url=web_url(settings.get("policy_url")),
         retention_months=int(settings.get("retention_months") or RETENTION_MONTHS),
         requests_url=f"/p/{tenant.slug}/requests",
         subscribe_url=f"/p/{tenant.slug}/subscribe",
@@ -85,5 +86,5 @@ async def purposes(ctx: TenantContext, language: str) -> list[PurposeInfo]:
             purpose=offer.purpose, name=offer.purpose_name, description=offer.description or "",
             notice_text=offer.notice_text, notice_language=offer.notice_language,
             channels=offer.channels, partners=_names(row["partners"]) if row else [],
-            policy_url=(row["policy_url"] or "") if row else ""))
+            policy_url=web_url(row["policy_url"]) if row else ""))
     return result
