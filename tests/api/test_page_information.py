@@ -8,13 +8,17 @@ the style sheet is the app's own."""
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import re
+import uuid
 
 import pytest
 
+from consent.journey import double_opt_in
 from optinbase import db, i18n
+from optinbase.settings import get_settings
 from tests.factories import as_owner, make_notice, make_purpose, make_tenant, set_tenant
 from tests.messaging.scenes import outbox
 
@@ -101,3 +105,29 @@ async def test_landing_page_and_the_apps_own_stylesheet(client):
     assert 'href="/static/pages.css"' in page.text and "fonts.googleapis" not in page.text
     assert (await client.get("/static/../rendering.py")).status_code == 404
     assert (await client.get("/static/nothing.css")).status_code == 404
+
+
+async def test_dead_ends_offer_the_next_step(client):
+    tenant, notice = await _shop()
+    sent = await client.post(f"/p/{tenant.slug}/subscribe", headers={"Accept-Language": "en"},
+                             data={"email": "lea@example.org", "consent": "letter:email",
+                                   "notice.letter": notice["id"]})
+    assert sent.status_code == 200
+    [mail] = [r for r in await outbox(tenant) if r["recipient"] == "lea@example.org"]
+    payload = json.loads(mail["payload"]) if isinstance(mail["payload"], str) else mail["payload"]
+    secret = get_settings().secret_key
+    real = double_opt_in.read_token(secret, re.search(r"/p/confirm/(\S+)", payload["text"]).group(1))
+    expired = double_opt_in.make_token(secret, real.tenant_id, real.event_id,
+                                       dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1))
+    page = await client.get(f"/p/confirm/{expired}")
+    assert page.status_code == 410 and "<form" not in page.text
+    text = html.unescape(page.text)
+    assert i18n.texts("en")("next.subscribe_again") in text  # the person's language
+    assert f'href="/p/{tenant.slug}/subscribe"' in page.text
+    # A link of this tenant to nothing: its forms are the way on.
+    unknown = double_opt_in.make_token(secret, tenant.id, uuid.uuid4(), real.expires_at)
+    missing = await client.get(f"/p/confirm/{unknown}", headers={"Accept-Language": "fr"})
+    assert missing.status_code == 404
+    assert f'href="/p/{tenant.slug}/subscribe"' in missing.text
+    assert f'href="/p/{tenant.slug}/requests"' in missing.text
+    assert i18n.texts("fr")("next.error_intro") in html.unescape(missing.text)
