@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 from piccolo_admin.endpoints import FormConfig
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 from starlette.requests import Request
 
 from admin.forms import managed_tenant
@@ -26,23 +26,30 @@ CLEAR = "-"
 PROFILE = ("legal_name", "dpo_email")
 
 
-class Branding(BaseModel):
-    tenant: str = Field(default="", description="Tenant slug (blank: your only tenant)")
-    legal_name: str = Field(default="", max_length=200, description="The controller's legal name")
-    address: str = Field(default="", max_length=500, description="The controller's postal address")
-    dpo_name: str = Field(default="", max_length=200, description="Data protection officer")
-    dpo_email: str = Field(default="", max_length=254, description="The DPO's e-mail address")
-    dpo_address: str = Field(default="", max_length=500, description="The DPO's postal address")
-    policy_url: str = Field(default="", max_length=2000, description="Privacy policy (https://…)")
-    logo_url: str = Field(default="", max_length=2000, description="Logo image (https://…)")
-    primary_color: str = Field(default="", max_length=7, description="Buttons and links, #rrggbb")
-    accent_color: str = Field(default="", max_length=7, description="The header's band, #rrggbb")
-    sender_name: str = Field(default="", max_length=100, description="Name e-mails come from")
-    reply_to: str = Field(default="", max_length=254, description="Where replies to e-mails go")
-    footer_text: str = Field(default="", max_length=1000, description="Under every page and e-mail")
+# Field: (longest value, what the form says about it). All text: blank keeps.
+FIELDS = {
+    "legal_name": (200, "The controller's legal name"),
+    "address": (500, "The controller's postal address"),
+    "dpo_name": (200, "Data protection officer"),
+    "dpo_email": (254, "The DPO's e-mail address"),
+    "dpo_address": (500, "The DPO's postal address"),
+    "policy_url": (2000, "Privacy policy (https://…)"),
+    "logo_url": (2000, "Logo image (https://…)"),
+    "primary_color": (7, "Buttons and links, #rrggbb"),
+    "accent_color": (7, "The header's band, #rrggbb"),
+    "sender_name": (100, "Name e-mails come from"),
+    "reply_to": (254, "Where replies to e-mails go"),
+    "footer_text": (1000, "Under every page and e-mail"),
+}
+Branding = create_model(
+    "Branding",
+    tenant=(str, Field(default="", description="Tenant slug (blank: your only tenant)")),
+    **{name: (str, Field(default="", max_length=longest, description=about))
+       for name, (longest, about) in FIELDS.items()},
+)
 
 
-def patch_of(data: Branding) -> TenantPatch:
+def patch_of(data: BaseModel) -> TenantPatch:
     """The form as a TenantPatch: blank = unchanged, `-` = cleared; refused
     with the API's own validation message."""
     given = {k: ("" if v.strip() == CLEAR else v.strip())
@@ -57,7 +64,7 @@ def patch_of(data: Branding) -> TenantPatch:
         raise ValueError(str(exc).replace("$.settings.", "").replace("$.", "")) from None
 
 
-async def save_branding(request: Request, data: Branding) -> str:
+async def save_branding(request: Request, data: Branding) -> str:  # type: ignore[valid-type]
     tenant_id = await managed_tenant(current_scope.get(), data.tenant)
     patch = patch_of(data)
     record = await _run(tenant_id, lambda ctx: service.update_tenant(ctx, patch))
