@@ -153,6 +153,9 @@ def test_every_public_page_is_branded_informative_and_accessible(installation, s
         box = trap.bounding_box()
         assert box is None or box["x"] + box["width"] <= 0  # off-screen
         axe.check("subscribe")
+        page.set_viewport_size({"width": 360, "height": 900})
+        page.screenshot(path=str(tmp_path / "subscribe-360.png"), full_page=True)
+        print(f"screenshots: {tmp_path}")
         page.set_viewport_size({"width": 1280, "height": 900})
         shot = SCREENSHOT if os.environ.get("SCREENSHOTS") == "1" else tmp_path / SCREENSHOT.name
         page.screenshot(path=str(shot), full_page=True)
