@@ -5,11 +5,14 @@ Dressed when the worker sends (not when queued), from the tenant's settings
 of that moment (tenants.branding): a new logo applies to mail still waiting,
 and the outbox keeps only the text it always kept.
 
-* From: the address stays MAIL_FROM's (the operator's domain, where SPF and
-  DKIM are set up); the display name is the tenant's `sender_name`, or for
-  data-subject request mail (queued with `sender="dpo"`) the DPO's name
-  (`dpo_name`, else "<controller> DPO"), so that request mail never comes
-  from the marketing sender.
+* From: consent mail comes from the tenant's `sender_name` at the address of
+  its `sender` setting when that holds one (`Acme <news@acme.example>`),
+  else at MAIL_FROM's address; data-subject request mail (queued with
+  `sender="dpo"`) comes from the DPO — `dpo_name` (else "<controller> DPO")
+  at the tenant's `dpo_email` — never from the marketing sender.
+* Whenever From is not MAIL_FROM's address, the message says who sent it
+  (`Sender:` MAIL_FROM, RFC 5322 §3.6.2) and bounces go to MAIL_FROM's
+  address (SMTP MAIL FROM): the operator's domain, where SPF is set up.
 * Reply-To: the tenant's `reply_to`; for request mail its `dpo_email`. A
   Reply-To the message already carries wins.
 * HTML: the plain text, escaped, its paragraphs and line breaks kept, its
@@ -26,22 +29,37 @@ import html
 import re
 from typing import Any, Optional
 
+from messaging.mail import Undeliverable, mailbox
 from tenants.branding import Brand, brand_of
 
 DPO = "dpo"
 _URL = re.compile(r"https?://[^\s<>\"']+")
 
 
+def _address(value: Any) -> str:
+    """The address of a mailbox setting ("Name <a@b.example>" or "a@b.example"),
+    "" when there is none or it could not be sent (a bad setting must not
+    make the tenant's mail undeliverable: MAIL_FROM's address is used)."""
+    if not isinstance(value, str) or not value.strip():
+        return ""
+    try:
+        return mailbox(value, "sender")[1]
+    except Undeliverable:
+        return ""
+
+
 def sender(mail_from: str, tenant: Optional[Any], payload: dict[str, Any]) -> str:
-    """The From of one message: MAIL_FROM's address under the right name."""
+    """The From of one message (see the module's docstring)."""
     name, address = email.utils.parseaddr(mail_from)
     if tenant is None:
         return mail_from
     settings = tenant.settings or {}
     if payload.get("sender") == DPO:
         name = settings.get("dpo_name") or f"{tenant.legal_name or tenant.name} DPO"
+        address = _address(tenant.dpo_email) or address
     else:
         name = brand_of(tenant).sender_name or name
+        address = _address(settings.get("sender")) or address
     return email.utils.formataddr((name, address)) if name else address
 
 

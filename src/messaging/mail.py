@@ -140,9 +140,10 @@ class Rendered:
 
 def render(sender: str, recipient: str, subject: str, payload: dict[str, Any], *,
            message_id: Optional[str] = None, date: Optional[str] = None,
-           html: Optional[str] = None) -> Rendered:
+           html: Optional[str] = None, envelope_from: Optional[str] = None) -> Rendered:
     """The bytes of one e-mail (see the module's docstring for the rules);
-    raises Undeliverable for what can never be sent."""
+    raises Undeliverable for what can never be sent. `envelope_from`: the
+    SMTP MAIL FROM (where bounces go) when it is not the From address."""
     display, from_address = mailbox(sender)
     to_address = ascii_address(recipient, "recipient")
     lines = [
@@ -171,7 +172,8 @@ def render(sender: str, recipient: str, subject: str, payload: dict[str, Any], *
     if html:
         body.add_alternative(html, subtype="html")  # now multipart/alternative
     data = "".join(lines).encode("ascii") + body.as_bytes(policy=_SMTP)
-    return Rendered(sender=from_address, recipient=to_address, subject=subject, text=text,
+    bounce = ascii_address(envelope_from, "envelope sender") if envelope_from else from_address
+    return Rendered(sender=bounce, recipient=to_address, subject=subject, text=text,
                     data=data)
 
 

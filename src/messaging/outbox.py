@@ -307,16 +307,19 @@ class OutboxWorker:
             return "pending", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
     def _dressed(self, turn: "_Turn", row: Any, payload: dict[str, Any]) -> Rendered:
-        """The row's e-mail in its tenant's brand: sender name, Reply-To and an
-        HTML alternative (messaging.branded)."""
+        """The row's e-mail in its tenant's brand: sender, Reply-To and an HTML
+        alternative (messaging.branded); bounces still come to MAIL_FROM."""
         headers = {name: value for name, value in (payload.get("headers") or {}).items()}
         reply = branded.reply_to(turn.tenant, payload)
         if reply and not any(k.lower() == "reply-to" for k in headers):
             headers["Reply-To"] = reply
+        sender = branded.sender(self.sender, turn.tenant, payload)
+        own = mailbox(self.sender, "MAIL_FROM")[1]
+        if mailbox(sender, "sender")[1] != own:
+            headers["Sender"] = self.sender
         text = payload.get("text", "")
-        return render(branded.sender(self.sender, turn.tenant, payload), row["recipient"],
-                      row["subject"], {**payload, "headers": headers},
-                      message_id=row["message_id"],
+        return render(sender, row["recipient"], row["subject"], {**payload, "headers": headers},
+                      message_id=row["message_id"], envelope_from=own,
                       html=branded.html_body(text, turn.tenant,
                                              headers.get("Content-Language", "")))
 

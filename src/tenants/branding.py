@@ -10,6 +10,7 @@ Without settings the pages keep their own designed defaults."""
 
 from __future__ import annotations
 
+import email.utils
 import re
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -58,6 +59,16 @@ def label_on(colour: str) -> str:
     return "#000000" if contrast(colour, "#000000") >= contrast(colour, "#ffffff") else "#ffffff"
 
 
+def _legacy_name(sender: Any) -> str:
+    """The name part of the older `sender` setting: "Acme <a@b.example>" →
+    "Acme"; a bare name is the name; a bare address has none."""
+    if not isinstance(sender, str) or not sender.strip():
+        return ""
+    if "<" in sender:
+        return email.utils.parseaddr(sender)[0]
+    return "" if "@" in sender else sender.strip()
+
+
 def _colour(value: Any, default: str) -> str:
     return value if isinstance(value, str) and _HEX.match(value) else default
 
@@ -89,7 +100,7 @@ def brand_of(tenant: Optional[Any]) -> Brand:
         ink=readable_on_white(primary),
         accent=_colour(settings.get("accent_color"), DEFAULT_ACCENT),
         footer_text=str(settings.get("footer_text") or ""),
-        sender_name=str(settings.get("sender_name") or settings.get("sender") or ""),
+        sender_name=str(settings.get("sender_name") or _legacy_name(settings.get("sender"))),
         reply_to=str(settings.get("reply_to") or ""),
         branded=any(settings.get(k) for k in keys),
     )

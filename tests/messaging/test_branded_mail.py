@@ -35,10 +35,14 @@ async def _branded(client, **extra) -> object:
     return tenant
 
 
-async def _sent(smtp: SmtpServer, address: str):
+async def _received(smtp: SmtpServer, address: str):
     await OutboxWorker(smtp.url, SENDER).run_once()
     [received] = [r for r in smtp.received if r.rcpt_tos == [address]]
-    return received.raw
+    return received
+
+
+async def _sent(smtp: SmtpServer, address: str) -> bytes:
+    return (await _received(smtp, address)).raw
 
 
 async def test_consent_mail_is_multipart_in_the_tenants_brand(client):
@@ -52,6 +56,7 @@ async def test_consent_mail_is_multipart_in_the_tenants_brand(client):
     head = _head(raw)
     assert b"\r\nFrom: Acme Marketing <no-reply@example.org>\r\n" in b"\r\n" + head
     assert b"\r\nReply-To: hello@acme.example\r\n" in head
+    assert b"\r\nSender:" not in head  # From is MAIL_FROM's own address
     assert re.search(rb"\r\nContent-Type: multipart/alternative;\s+boundary=", head)
     body = raw.partition(b"\r\n\r\n")[2]
     plain, html_at = body.find(b"Content-Type: text/plain"), body.find(b"Content-Type: text/html")
@@ -77,14 +82,38 @@ async def test_request_mail_comes_from_the_dpo(client):
         answer = await client.post(f"/p/{tenant.slug}/requests",
                                    data={"kind": "access", "email": "ana@example.com"})
         assert answer.status_code == 200, answer.text
-        raw = await _sent(smtp, "ana@example.com")
+        received = await _received(smtp, "ana@example.com")
     finally:
         smtp.stop()
-    head = _head(raw)
-    assert b"\r\nFrom: Claire Martin <no-reply@example.org>\r\n" in b"\r\n" + head
+    head = _head(received.raw)
+    assert b"\r\nFrom: Claire Martin <dpo@acme.example>\r\n" in b"\r\n" + head
     assert b"\r\nReply-To: dpo@acme.example\r\n" in head
+    # Who really sent it (RFC 5322 Sender), and bounces go to the operator's address.
+    assert b"\r\nSender: Optinbase <no-reply@example.org>\r\n" in head
+    assert received.mail_from == "no-reply@example.org"
     assert b"Acme Marketing" not in head and b"hello@acme.example" not in head
     assert b"multipart/alternative" in head
+
+
+async def test_a_sender_address_setting_is_the_from_and_a_broken_one_is_ignored(client):
+    smtp = SmtpServer().start()
+    try:
+        tenant = await _branded(client, sender="Acme News <news@acme.example>",
+                                sender_name="")
+        person = await ask_confirmation(client, tenant)
+        received = await _received(smtp, person["email"])
+        head = _head(received.raw)
+        assert b"\r\nFrom: Acme News <news@acme.example>\r\n" in b"\r\n" + head
+        assert b"\r\nSender: Optinbase <no-reply@example.org>\r\n" in head
+        assert received.mail_from == "no-reply@example.org"
+        # A sender that is no address must not make the tenant's mail undeliverable.
+        broken = await _branded(client, sender="Acme News <no address>", sender_name="")
+        other = await ask_confirmation(client, broken)
+        head = _head(await _sent(smtp, other["email"]))
+        assert b"\r\nFrom: Acme News <no-reply@example.org>\r\n" in b"\r\n" + head
+        assert b"\r\nSender:" not in head
+    finally:
+        smtp.stop()
 
 
 async def test_unbranded_tenant_keeps_mail_from_and_markup_is_escaped(client):
