@@ -60,7 +60,12 @@ def sender(mail_from: str, tenant: Optional[Any], payload: dict[str, Any]) -> st
     else:
         name = brand_of(tenant).sender_name or name
         address = _address(settings.get("sender")) or address
-    return email.utils.formataddr((name, address)) if name else address
+    if not name:
+        return address
+    # Quoted as it is: mail.render encodes a non-ASCII name itself (RFC 2047
+    # words inside a quoted string would never be decoded).
+    quoted = str(name).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{quoted}" <{address}>'
 
 
 def reply_to(tenant: Optional[Any], payload: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ aiosmtpd received, then on the parts as a mail client would split them."""
 from __future__ import annotations
 
 import email
+import email.header
 import email.policy
 import re
 
@@ -93,6 +94,23 @@ async def test_request_mail_comes_from_the_dpo(client):
     assert received.mail_from == "no-reply@example.org"
     assert b"Acme Marketing" not in head and b"hello@acme.example" not in head
     assert b"multipart/alternative" in head
+
+
+async def test_a_non_ascii_dpo_name_is_encoded_and_the_address_stays_plain(client):
+    smtp = SmtpServer().start()
+    try:
+        tenant = await _branded(client, dpo_name="Hélène Dupré, DPO")
+        answer = await client.post(f"/p/{tenant.slug}/requests",
+                                   data={"kind": "erasure", "email": "noe@example.com"})
+        assert answer.status_code == 200, answer.text
+        head = _head(await _sent(smtp, "noe@example.com"))
+    finally:
+        smtp.stop()
+    sender = re.search(rb"\r\nFrom: (.*?)\r\n(?! )", b"\r\n" + head, re.S).group(1)
+    assert sender.startswith(b"=?utf-8?") and sender.endswith(b" <dpo@acme.example>")
+    words = sender[: -len(b" <dpo@acme.example>")].replace(b"\r\n", b"").decode()
+    decoded = email.header.make_header(email.header.decode_header(words))
+    assert str(decoded) == "Hélène Dupré, DPO"
 
 
 async def test_a_sender_address_setting_is_the_from_and_a_broken_one_is_ignored(client):
