@@ -60,6 +60,16 @@ def logo_url(tmp_path) -> Iterator[str]:
 
 
 @pytest.fixture
+async def pale(engine: str):
+    """A tenant whose brand colours are too light for text on white."""
+    tenant = await make_tenant(slug=unique_slug("pale"), name="Pale")
+    await set_tenant(tenant, settings={"primary_color": "#ffe066", "accent_color": "#fff5cc"})
+    await make_purpose(tenant, "letter", name="Letter")
+    await make_notice(tenant, "letter", ("email",), text="Send me the letter.")
+    return tenant
+
+
+@pytest.fixture
 async def acme(engine: str, logo_url: str):
     tenant = await make_tenant(slug=unique_slug("acme"), name="Acme")
     await set_tenant(tenant, legal_name="Acme SAS", dpo_email="dpo@acme.example", settings={
@@ -127,7 +137,7 @@ def _branded(page) -> None:
 
 
 def test_every_public_page_is_branded_informative_and_accessible(installation, smtp, acme,
-                                                                 tmp_path):
+                                                                 pale, tmp_path):
     kim = f"{unique_slug('kim')}@example.org"
     with installation.serving(SMTP_URL=smtp.url) as server, sync_api.sync_playwright() as pw:
         browser = launch(pw)
@@ -234,6 +244,10 @@ def test_every_public_page_is_branded_informative_and_accessible(installation, s
         tampered = confirm[:-3] + ("AAA" if not confirm.endswith("AAA") else "BBB")
         page.goto(tampered)
         axe.check("error: tampered link")
+
+        # Pale brand colours: text still reaches 4.5:1 (tenants.branding adapts it).
+        page.goto(f"{server.base_url}/p/{pale.slug}/subscribe")
+        axe.check("subscribe (pale brand)")
 
         # French, from the browser's language: the same information, in French.
         french = browser.new_context(locale="fr-FR").new_page()
