@@ -27,7 +27,6 @@ from messaging.outbox import TRANSACTIONAL, enqueue_email
 from consent.schemas import CHANNEL_NAMES
 from optinbase import db, i18n
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import NotFound
 from tenants import repository
 from tenants.repository import TenantRecord
@@ -84,8 +83,7 @@ async def _event(ctx: TenantContext, event_id: uuid.UUID) -> tuple[Any, TenantRe
 
 
 def _partners(row: Any) -> list[str]:
-    value = row["partners"]
-    return list((json.loads(value) if isinstance(value, str) else value) or [])
+    return list(row["partners"] or [])
 
 
 def _principal(row: Any) -> str:
@@ -143,7 +141,7 @@ def kantara(row: Any, tenant: TenantRecord, checkpoint: Optional[Checkpoint]) ->
         "jurisdiction": tenant.country or "EU",
         "consentTimestamp": int(row["collected_at"].timestamp()),
         "collectionMethod": METHODS.get(row["method"], row["method"]),
-        "consentReceiptID": str(db_uuid(row["id"])),
+        "consentReceiptID": str(row["id"]),
         "language": _language(row, tenant),
         "piiPrincipalId": _principal(row),
         "piiControllers": [controller],
@@ -164,10 +162,10 @@ def _ledger_link(row: Any, checkpoint: Optional[Checkpoint]) -> dict[str, Any]:
     `GET /v1/ledger/public-key`; removing or rewriting the event afterwards
     contradicts it."""
     return {
-        "event_id": str(db_uuid(row["id"])), "seq": int(row["seq"]), "action": row["action"],
+        "event_id": str(row["id"]), "seq": int(row["seq"]), "action": row["action"],
         "channel": row["channel"], "purpose": row["purpose_key"], "method": row["method"],
         "source": row["source"],
-        "notice_id": None if row["notice_id"] is None else str(db_uuid(row["notice_id"])),
+        "notice_id": None if row["notice_id"] is None else str(row["notice_id"]),
         "notice_version": row["notice_version"], "notice_sha256": row["text_sha256"],
         "collected_at": canonical_time(row["collected_at"]),
         "recorded_at": canonical_time(row["recorded_at"]),
@@ -178,7 +176,7 @@ def _ledger_link(row: Any, checkpoint: Optional[Checkpoint]) -> dict[str, Any]:
 
 def iso27560(row: Any, tenant: TenantRecord, checkpoint: Optional[Checkpoint]
              ) -> dict[str, Any]:
-    event_id = str(db_uuid(row["id"]))
+    event_id = str(row["id"])
     record: dict[str, Any] = {
         "@context": {"dpv": "https://w3id.org/dpv#", "pd": "https://w3id.org/dpv/pd#",
                      "dct": "http://purl.org/dc/terms/",
@@ -213,7 +211,7 @@ def iso27560(row: Any, tenant: TenantRecord, checkpoint: Optional[Checkpoint]
     }
     if row["notice_id"] is not None:
         record["dpv:hasNotice"] = {
-            "@id": f"urn:uuid:{db_uuid(row['notice_id'])}", "@type": "dpv:ConsentNotice",
+            "@id": f"urn:uuid:{row['notice_id']}", "@type": "dpv:ConsentNotice",
             "dct:language": row["notice_language"], "dct:description": row["notice_text"],
             "dct:hasVersion": row["notice_version"], "dpv:hasPolicy": _policy_url(row, tenant),
         }
@@ -253,6 +251,6 @@ async def email_after_confirmation(
     return await enqueue_email(
         ctx.tenant_id, to=first["email"],
         subject=texts.gettext("mail.receipt.subject", tenant=tenant.name), text=body + "\n",
-        contact_id=db_uuid(first["contact_id"]), headers={"Content-Language": language},
+        contact_id=first["contact_id"], headers={"Content-Language": language},
         priority=TRANSACTIONAL,  # right after the confirmation the person is looking
     )
