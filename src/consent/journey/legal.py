@@ -11,7 +11,6 @@ collection). The partial template `_legal.html` shows both."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Optional
 
 import msgspec
@@ -69,7 +68,6 @@ def about(tenant: Optional[Any]) -> Optional[About]:
 
 
 def _names(value: Any) -> list[str]:
-    value = json.loads(value) if isinstance(value, (str, bytes)) else value
     return [str(v) for v in value or []]
 
 
@@ -77,11 +75,11 @@ async def purposes(ctx: TenantContext, language: str) -> list[PurposeInfo]:
     """Each purpose on offer, with the notice shown in `language` when one
     exists (the same choice as the form's) and the partners it names."""
     current = await offers(ctx, language)
-    extra = {str(db.db_uuid(r["id"])): r for r in await db.fetch(
+    extra = {r["id"]: r for r in await db.fetch(
         "SELECT id, partners, policy_url FROM notice WHERE tenant_id = {}", ctx.tenant_id)}
     result = []
     for offer in current:
-        row = extra.get(str(offer.notice_id))
+        row = extra.get(offer.notice_id)
         result.append(PurposeInfo(
             purpose=offer.purpose, name=offer.purpose_name, description=offer.description or "",
             notice_text=offer.notice_text, notice_language=offer.notice_language,
