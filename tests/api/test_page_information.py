@@ -17,6 +17,7 @@ import uuid
 import pytest
 
 from consent.journey import double_opt_in
+from consent.requests import links
 from optinbase import db, i18n
 from optinbase.settings import get_settings
 from tests.factories import as_owner, make_notice, make_purpose, make_tenant, set_tenant
@@ -68,6 +69,10 @@ async def test_every_subscriber_page_tells_what_article_13_requires(client, lang
         _informs(await client.get(path), language)  # the person's (the form's) language
     unsubscribe = re.search(r"/p/unsubscribe/[^>]+", payload["headers"]["List-Unsubscribe"])
     _informs(await client.get(unsubscribe.group(0)), language)
+    # The re-permission ("stay") page of the same person.
+    keep = links.make(get_settings().secret_key, "keep", tenant.id, mail["contact_id"],
+                      dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1))
+    _informs(await client.get(f"/p/keep/{keep}"), language)
     # A dead end names the tenant's next steps, in the browser's language.
     gone = await client.get("/p/confirm/" + "A" * 40, headers=accept)
     assert gone.status_code == 404
