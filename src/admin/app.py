@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any, Optional
 
 import piccolo_admin.endpoints as admin_endpoints
 from piccolo_admin.endpoints import AdminRouter, TableConfig
-from piccolo_api.rate_limiting.middleware import InMemoryLimitProvider
+from piccolo_api.rate_limiting.middleware import RateLimitProvider
 
 from admin import dashboard, forms, request_forms, tenant_forms, writers
 from admin.crud import POLICIES, ScopedCRUD, TablePolicy
@@ -26,16 +25,13 @@ admin_endpoints.PiccoloCRUD = ScopedCRUD  # type: ignore[misc]
 CONTROL = (StaffUser, Membership, StaffSession)
 
 
-class LoginLimit(InMemoryLimitProvider):
-    """piccolo_api's in-memory limiter, but a lock that has run out starts the
-    count afresh (the stock one re-blocks at once until its window resets)."""
+class LimitedInGate(RateLimitProvider):
+    """piccolo_api's login limiter counts per process and per peer; the gate
+    (admin.gate, `login`) limits failures per address and per account in the
+    shared limiters instead, so this one lets everything through."""
 
-    def is_already_blocked(self, identifier: str) -> bool:
-        blocked = super().is_already_blocked(identifier)
-        if not blocked and identifier not in self.blocked:
-            if self.request_dict.get(identifier, 0) > self.limit:
-                self.request_dict[identifier] = 0
-        return blocked
+    def increment(self, identifier: str) -> None:
+        return None
 
 
 def _policies() -> list[TableConfig]:
@@ -123,10 +119,6 @@ class OptinbaseAdmin(AdminRouter):
         return grouped
 
 
-def lock_seconds() -> int:
-    return int(os.environ.get("ADMIN_LOGIN_LOCK_SECONDS") or 900)
-
-
 def build_admin(production: bool, key_authenticator: Optional[Any] = None) -> AdminGate:
     forms.KEY_AUTHENTICATOR = key_authenticator
     admin = OptinbaseAdmin(
@@ -136,8 +128,7 @@ def build_admin(production: bool, key_authenticator: Optional[Any] = None) -> Ad
         session_table=StaffSession,
         session_expiry=timedelta(hours=8),
         max_session_expiry=timedelta(days=7),
-        # 20 login requests per 5 minutes and IP, then locked out for a while.
-        rate_limit_provider=LoginLimit(timespan=300, limit=20, block_duration=lock_seconds()),
+        rate_limit_provider=LimitedInGate(),
         production=production,
         site_name="Optinbase",
         sidebar_links={"Dashboard": "/admin/dashboard/"},

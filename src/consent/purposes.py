@@ -7,8 +7,9 @@ import uuid
 from typing import Any, Optional
 
 from consent.schemas import PurposeIn, PurposeOut
-from optinbase import audit, db
+from optinbase import audit, cursors, db
 from optinbase.context import TenantContext
+from optinbase.cursors import Page
 from optinbase.errors import Conflict, NotFound
 
 _COLUMNS = "id, key, name, description, legal_basis, dpv_purpose, retired, created_at"
@@ -55,12 +56,17 @@ async def find_purpose(ctx: TenantContext, key: str) -> Optional[Any]:
     )
 
 
-async def list_purposes(ctx: TenantContext) -> list[PurposeOut]:
+async def list_purposes(ctx: TenantContext, limit: int, cursor: Optional[str] = None) -> Page:
+    """By key, `limit` at a time (keyset on the key)."""
     db.require_tenant(ctx.tenant_id)
-    rows = await db.fetch(
-        f"SELECT {_COLUMNS} FROM purpose WHERE tenant_id = {{}} ORDER BY key", ctx.tenant_id
-    )
-    return [_out(r) for r in rows]
+    if cursor is None:
+        rows = await db.fetch(f"SELECT {_COLUMNS} FROM purpose WHERE tenant_id = {{}}"
+                              " ORDER BY key LIMIT {}", ctx.tenant_id, limit + 1)
+    else:
+        rows = await db.fetch(f"SELECT {_COLUMNS} FROM purpose WHERE tenant_id = {{}}"
+                              " AND key > {} ORDER BY key LIMIT {}",
+                              ctx.tenant_id, cursors.decode_text(cursor), limit + 1)
+    return cursors.page_of([_out(r) for r in rows], limit, lambda p: cursors.encode_text(p.key))
 
 
 async def purpose_keys(ctx: TenantContext) -> dict[uuid.UUID, str]:

@@ -37,10 +37,10 @@ _keys: dict[uuid.UUID, bytes] = {}
 async def tenant_key(tenant_id: uuid.UUID) -> bytes:
     key = _keys.get(tenant_id)
     if key is None:
-        record = await repository.tenant_by_id(tenant_id)
-        if record is None:
+        secret = await repository.tenant_secret(tenant_id)
+        if not secret:
             raise NotFound("tenant not found")
-        key = _keys[tenant_id] = record.secret.encode()
+        key = _keys[tenant_id] = secret.encode()
     return key
 
 

@@ -136,3 +136,21 @@ async def test_dead_ends_offer_the_next_step(client):
     assert f'href="/p/{tenant.slug}/subscribe"' in missing.text
     assert f'href="/p/{tenant.slug}/requests"' in missing.text
     assert i18n.texts("fr")("next.error_intro") in html.unescape(missing.text)
+
+
+async def test_the_logo_origin_alone_joins_the_pages_image_policy(client):
+    tenant, _ = await _shop()
+    plain = await client.get(f"/p/{tenant.slug}/subscribe")
+    img = next(p for p in plain.headers["content-security-policy"].split(";")
+               if p.strip().startswith("img-src"))
+    assert img.split() == ["img-src", "'self'", "data:"]
+    await set_tenant(tenant, settings={"logo_url": "https://cdn.acme.example:8443/brand/logo.svg"})
+    branded = await client.get(f"/p/{tenant.slug}/subscribe")
+    policy = branded.headers["content-security-policy"]
+    img = next(p for p in policy.split(";") if p.strip().startswith("img-src"))
+    assert img.split() == ["img-src", "'self'", "data:", "https://cdn.acme.example:8443"]
+    assert "cdn.acme.example" not in policy.replace(img, "")  # images only
+    # Text that merely looks like an image in the page (escaped) adds nothing.
+    await set_tenant(tenant, settings={"footer_text": '<img src="https://evil.example/x">'})
+    page = await client.get(f"/p/{tenant.slug}/subscribe")
+    assert "evil.example" not in page.headers["content-security-policy"]

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 
-from api.controllers.public import RateLimiter, TooManyRequests, client_of, sends_json
+from api.controllers.public import client_of, sends_json, too_many
 from api.envelope import link_subject
 from api.params import Ctx, Path, Tenant
 from api.problems import wants_json
@@ -18,12 +18,9 @@ from api.rendering import error_field, form_error, page
 from consent import retention
 from consent.journey import legal
 from consent.requests import links, public
-from optinbase import i18n
+from optinbase import i18n, limits
 from optinbase.errors import Invalid
 from optinbase.i18n import N_
-
-request_limiter = RateLimiter(limit=5, window_seconds=600)
-
 
 def _form(view: public.FormView, tenant: Any, *, sent: bool = False,
           error: Exception | None = None, status: int = 200,
@@ -66,12 +63,12 @@ class PublicRequestPages(Controller):
         show = functools.partial(_form, view, tenant,
                                  purposes=[] if as_json else await legal.purposes(ctx, view.language))
         values: dict[str, Any] = {}
-        if not request_limiter.allow(ip or "?"):
-            too_many = TooManyRequests("Too many requests from this address; please try again"
-                                       " later.", msgid=N_("request.too_many"))
+        if not await limits.spend(limits.REQUEST_FORM, ip):
+            refused = too_many(limits.REQUEST_FORM, "Too many requests from this address;"
+                               " please try again later.", N_("request.too_many"))
             if as_json:
-                raise too_many
-            return show(error=too_many, status=429)
+                raise refused
+            return show(error=refused, status=429)
         try:
             if sends_json(request):
                 data = msgspec.json.decode(await request.body(), type=public.PublicRequestIn)

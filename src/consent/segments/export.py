@@ -24,10 +24,10 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 import msgspec
 
-from consent.segments.audience import EXPORT_COLUMNS, FIRST_ID, batch_args
+from consent.segments.audience import EXPORT_COLUMNS, FIRST_ID, TEXT_COLUMNS, batch_args
 from consent.segments.compile import Sql
 from consent.tokens import Signer
-from optinbase import db
+from optinbase import db, spreadsheet
 
 BATCH = 5_000
 HEADER = (*EXPORT_COLUMNS, "consent_since", "unsubscribe_url", "preferences_url")
@@ -53,6 +53,7 @@ class Links:
 
 _SELECTED = (*EXPORT_COLUMNS, "consent_since")  # the export query's column order
 _TIMES = tuple(_SELECTED.index(n) for n in ("created_at", "last_activity_at", "consent_since"))
+_TEXTS = tuple(_SELECTED.index(n) for n in TEXT_COLUMNS)
 
 
 def _cells(row: Any) -> list[Any]:
@@ -79,6 +80,8 @@ def encode_csv(rows: list[Any], links: Links) -> tuple[bytes, int]:
         for index in _TIMES:
             if cells[index] is not None:
                 cells[index] = cells[index].isoformat()
+        for index in _TEXTS:
+            cells[index] = spreadsheet.cell(cells[index])
         cells.extend(links.of(cells[0]))
         lines.append(cells)
     csv.writer(buffer).writerows(lines)  # csv writes None as "" and str()s the rest
