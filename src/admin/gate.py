@@ -7,6 +7,10 @@ admits exactly those tenants, so row-level security agrees with the CRUD
 scoping. The answer is buffered: it leaves only after the commit, an error
 answer rolls everything back, and a database refusal (a policy violation, an
 unreachable database) answers as the API would — never a 500.
+
+The gate also decides, once per request, the language of the admin's own texts
+(the browser's `Accept-Language`, admin.look.say) and, for a form's schema, loads
+its pick-lists inside the transaction (admin.choices).
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
+from admin import choices, look
 from admin.scope import SESSION_COOKIE, current_scope, resolve
 from api.envelope import SAFE_METHODS, Buffered, PayloadTooLarge, header, read_body, replay
 from optinbase import db, limits
+from optinbase.i18n import choose
 from tenants import envelope
 
 logger = logging.getLogger(__name__)
 # Paths that touch tenant data; the SPA's assets and the login page do not.
-DATA_PREFIXES = ("/api/", "/dashboard")
+DATA_PREFIXES = ("/api/", "/dashboard", "/agency", "/contacts")
 LOGIN_PATH = "/public/login/"
 
 
@@ -63,16 +69,19 @@ class _Rollback(Exception):
     pass
 
 
+def _headers(scope: dict, name: bytes) -> list[str]:
+    return [value.decode("latin-1") for key, value in scope.get("headers", []) if key == name]
+
+
 def _cookie(scope: dict, name: str) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == b"cookie":
-            jar: SimpleCookie = SimpleCookie()
-            try:
-                jar.load(value.decode("latin-1"))
-            except Exception:  # a malformed cookie header is no session
-                return None
-            if name in jar:
-                return jar[name].value
+    for value in _headers(scope, b"cookie"):
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(value)
+        except Exception:  # a malformed cookie header is no session
+            return None
+        if name in jar:
+            return jar[name].value
     return None
 
 
@@ -88,12 +97,16 @@ class AdminGate:
             await self.app(scope, receive, send)
             return
         buffered = Buffered()
-        scope_token = None
+        scope_token = picks_token = language_token = None
         try:
             staff = await resolve(_cookie(scope, SESSION_COOKIE))
             scope_token = current_scope.set(staff)
+            language_token = look.LANGUAGE.set(choose(accept_language=next(
+                iter(_headers(scope, b"accept-language")), None)))
             async with envelope.staff(staff.tenant_ids,
                                       write=scope["method"] not in SAFE_METHODS):
+                if staff.user_id is not None and choices.SCHEMA_PATH.match(scope["path"]):
+                    picks_token = await choices.load(staff)
                 await self.app(scope, receive, buffered)
                 if buffered.status >= 400:
                     raise _Rollback
@@ -111,6 +124,10 @@ class AdminGate:
         finally:
             if scope_token is not None:
                 current_scope.reset(scope_token)
+            if picks_token is not None:
+                choices.PICKS.reset(picks_token)
+            if language_token is not None:
+                look.LANGUAGE.reset(language_token)
         await buffered.flush(send)
 
 

@@ -17,8 +17,10 @@ from pydantic import BaseModel, Field, create_model
 from starlette.requests import Request
 
 from admin.forms import managed_tenant
-from admin.request_forms import _run
-from admin.scope import current_scope
+from admin.look import say
+from admin.request_forms import run_acting
+from admin.scope import MANAGERS, current_scope
+from optinbase.i18n import N_
 from tenants import service
 from tenants.schemas import TenantPatch
 
@@ -65,10 +67,11 @@ def patch_of(data: BaseModel) -> TenantPatch:
 
 
 async def save_branding(request: Request, data: Branding) -> str:  # type: ignore[valid-type]
-    tenant_id = await managed_tenant(current_scope.get(), data.tenant)
+    tenant_id = await managed_tenant(current_scope.get(), data.tenant, MANAGERS,
+                                     N_("admin.doing.branding"))
     patch = patch_of(data)
-    record = await _run(tenant_id, lambda ctx: service.update_tenant(ctx, patch))
-    return f"Saved: the pages and e-mails of {record.name} now use these settings."
+    record = await run_acting(tenant_id, lambda ctx: service.update_tenant(ctx, patch))
+    return say("admin.form.branding_saved", tenant=record.name)
 
 
 FORMS = [

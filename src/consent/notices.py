@@ -78,6 +78,17 @@ async def get_notice(ctx: TenantContext, notice_id: uuid.UUID) -> NoticeOut:
     return _out(row)
 
 
+async def versions_of(ctx: TenantContext, ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[int, str]]:
+    """Version and language of each of these notices (a contact's history)."""
+    db.require_tenant(ctx.tenant_id)
+    if not ids:
+        return {}
+    rows = await db.fetch(
+        "SELECT id, version, language FROM notice WHERE tenant_id = {} AND id IN ("
+        + ", ".join(["{}"] * len(ids)) + ")", ctx.tenant_id, *ids)
+    return {r["id"]: (r["version"], r["language"]) for r in rows}
+
+
 async def list_notices(ctx: TenantContext, purpose: Optional[str], limit: int,
                        cursor: Optional[str] = None) -> Page:
     """By purpose key and version, `limit` at a time (keyset on both)."""

@@ -6,7 +6,9 @@ import datetime as dt
 import uuid
 from typing import Any, Optional
 
-from consent.schemas import PurposeIn, PurposeOut
+import msgspec
+
+from consent.schemas import PurposeIn, PurposeOut, PurposePatch
 from optinbase import audit, cursors, db
 from optinbase.context import TenantContext
 from optinbase.cursors import Page
@@ -39,6 +41,33 @@ async def create_purpose(ctx: TenantContext, data: PurposeIn) -> PurposeOut:
     )
     await audit.record(ctx, "purpose.created", "purpose", purpose_id, {"key": data.key})
     return await get_purpose(ctx, data.key)
+
+
+async def patch_purpose(
+    ctx: TenantContext, purpose_id: uuid.UUID, data: PurposePatch
+) -> PurposeOut:
+    """Edits a purpose's wording, basis or retirement; only fields whose value
+    changes are written and audited."""
+    db.require_tenant(ctx.tenant_id)
+    row = await db.fetchrow(
+        f"SELECT {_COLUMNS} FROM purpose WHERE tenant_id = {{}} AND id = {{}}",
+        ctx.tenant_id, purpose_id,
+    )
+    if row is None:
+        raise NotFound("purpose not found")
+    current = msgspec.structs.asdict(_out(row))
+    changes = {k: v for k, v in msgspec.structs.asdict(data).items()
+               if v is not msgspec.UNSET and current[k] != v}
+    if changes:
+        names = sorted(changes)
+        await db.execute(
+            f"UPDATE purpose SET {', '.join(f'{n} = {{}}' for n in names)}"
+            " WHERE tenant_id = {} AND id = {}",
+            *(changes[n] for n in names), ctx.tenant_id, purpose_id,
+        )
+        await audit.record(ctx, "purpose.updated", "purpose", purpose_id,
+                           {"key": row["key"], "fields": names})
+    return await get_purpose(ctx, row["key"])
 
 
 async def get_purpose(ctx: TenantContext, key: str) -> PurposeOut:

@@ -79,6 +79,14 @@ def _identifier(ctx: TenantContext, email: Optional[str], phone: Optional[str]) 
     return kind, normalise_phone(value, ctx.country)
 
 
+async def digest_of(
+    ctx: TenantContext, email: Optional[str], phone: Optional[str]
+) -> tuple[str, str]:
+    """(kind, keyed hash) of exactly one given identifier, as the list stores it."""
+    kind, value = _identifier(ctx, email, phone)
+    return kind, identifier_hash(await tenant_key(ctx.tenant_id), value)
+
+
 _INSERT = (
     "INSERT INTO suppression (id, tenant_id, identifier_hash, kind, channel, reason, created_at)"
     " VALUES ({}, {}, {}, {}, {}, {}, {})"

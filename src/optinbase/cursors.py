@@ -88,3 +88,9 @@ def page_of(items: list[Any], limit: int, cursor_of: Any) -> Page:
     more = len(items) > limit
     items = items[:limit]
     return Page(items=items, next_cursor=cursor_of(items[-1]) if more else None)
+
+
+def id_page(rows: list[Any], limit: int, convert: Any) -> Page:
+    """The page of `rows` fetched by id with `LIMIT limit + 1` (the extra row only
+    says another page follows), each row through `convert`."""
+    return page_of([convert(r) for r in rows], limit, lambda item: encode_uuid(item.id))

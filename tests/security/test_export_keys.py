@@ -23,9 +23,9 @@ async def test_export_sends_a_scoped_key_never_the_master(client, monkeypatch):
     sent: list[str] = []
     real_fetch, real_copy = db.fetch, db.copy_out
 
-    async def fetch(text, *args):
-        sent.append(repr((text, args)))
-        return await real_fetch(text, *args)
+    async def fetch(text, *args, **named):
+        sent.append(repr((text, args, named)))
+        return await real_fetch(text, *args, **named)
 
     async def copy_out(text, args, sink, **options):
         sent.append(repr((text, args)))

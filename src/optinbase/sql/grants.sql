@@ -41,8 +41,11 @@ GRANT UPDATE (name, last_used_at, revoked_at) ON api_key TO :"app_role";
 GRANT SELECT, INSERT, UPDATE, DELETE ON contact, consent_state, idempotency_record, segment
   TO :"app_role";
 GRANT SELECT, INSERT, UPDATE ON purpose, ledger_head, import_job TO :"app_role";
--- Notices and the request trail never change; suppressions are never lifted.
-GRANT SELECT, INSERT ON notice, suppression, request_event TO :"app_role";
+-- Notices and the request trail never change.
+GRANT SELECT, INSERT ON notice, request_event TO :"app_role";
+-- Suppressions are lifted only by DELETE /v1/suppressions or the admin's form,
+-- with a reason, audited (consent/suppression_list.py); never rewritten.
+GRANT SELECT, INSERT, DELETE ON suppression TO :"app_role";
 -- The ledger is append-only: erasure may only blank the personal columns
 -- (the ledger guard trigger refuses any other change).
 GRANT SELECT, INSERT ON consent_event TO :"app_role";
