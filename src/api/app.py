@@ -29,6 +29,7 @@ from api.controllers.metrics import scrape
 from api.controllers.imports import ImportController
 from api.controllers.inbound import InboundController
 from api.controllers.inbound_endpoints import InboundEndpointController, ProviderEvents
+from api.controllers.landing import assets_router, landing
 from api.controllers.public import PublicPages
 from api.controllers.public_forms import PublicForms
 from api.controllers.public_requests import PublicRequestPages
@@ -143,8 +144,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
     app = Litestar(
-        route_handlers=[health, ready, scrape, ledger_public_key, docs.assets_router(), v1, pages,
-                        embedded, inbound, *admin_handlers(settings, key_authenticator)],
+        route_handlers=[health, ready, scrape, landing, assets_router(), ledger_public_key,
+                        docs.assets_router(), v1, pages, embedded, inbound,
+                        *admin_handlers(settings, key_authenticator)],
         lifespan=[database],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine

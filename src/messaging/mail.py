@@ -18,7 +18,9 @@ Yahoo, and RFC 8058 one-click unsubscribe silently stops working. So:
   `Undeliverable` (the outbox marks it dead at once, nobody else's mail waits).
 
 The body is a text/plain UTF-8 MIME part serialised by Python (7bit or
-quoted-printable), so body lines are never too long either.
+quoted-printable), so body lines are never too long either; with `html`, the
+body is multipart/alternative: that text part first, the HTML part last
+(messaging.branded builds it).
 """
 
 from __future__ import annotations
@@ -144,9 +146,11 @@ class Rendered:
 
 
 def render(sender: str, recipient: str, subject: str, payload: dict[str, Any], *,
-           message_id: Optional[str] = None, date: Optional[str] = None) -> Rendered:
+           message_id: Optional[str] = None, date: Optional[str] = None,
+           html: Optional[str] = None, envelope_from: Optional[str] = None) -> Rendered:
     """The bytes of one e-mail (see the module's docstring for the rules);
-    raises Undeliverable for what can never be sent."""
+    raises Undeliverable for what can never be sent. `envelope_from`: the
+    SMTP MAIL FROM (where bounces go) when it is not the From address."""
     display, from_address = mailbox(sender)
     to_address = ascii_address(recipient, "recipient")
     lines = [
@@ -172,8 +176,11 @@ def render(sender: str, recipient: str, subject: str, payload: dict[str, Any], *
     text = payload.get("text", "")
     body = EmailMessage(policy=_SMTP)
     body.set_content(text)  # Content-Type, Content-Transfer-Encoding, MIME-Version
+    if html:
+        body.add_alternative(html, subtype="html")  # now multipart/alternative
     data = "".join(lines).encode("ascii") + body.as_bytes(policy=_SMTP)
-    return Rendered(sender=from_address, recipient=to_address, subject=subject, text=text,
+    bounce = ascii_address(envelope_from, "envelope sender") if envelope_from else from_address
+    return Rendered(sender=bounce, recipient=to_address, subject=subject, text=text,
                     data=data)
 
 

@@ -45,11 +45,11 @@ from typing import Any, Callable, Optional
 
 import httpx
 
-from messaging import egress, store, webhooks
-from messaging.mail import Undeliverable, mailbox, mailer_for, render
+from messaging import branded, egress, store, webhooks
+from messaging.mail import Rendered, Undeliverable, mailbox, mailer_for, render
 from optinbase import db, logs
 from optinbase.settings import Settings
-from tenants import envelope
+from tenants import envelope, repository
 
 logger = logging.getLogger("optinbase.outbox")
 
@@ -89,6 +89,7 @@ class _Turn:
     secrets: dict[str, str]
     owned: set[Any]
     outcomes: list[tuple[Any, str, Optional[str], dt.datetime]] = field(default_factory=list)
+    tenant: Optional[Any] = None  # its record: the brand its e-mails wear (messaging.branded)
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -106,9 +107,12 @@ async def enqueue_email(
     headers: Optional[dict[str, str]] = None,
     contact_id: Optional[uuid.UUID] = None,
     priority: int = STANDARD,
+    sender: Optional[str] = None,
 ) -> uuid.UUID:
     """Queue an e-mail in the caller's tenant transaction. `priority`:
-    TRANSACTIONAL when a person waits for it, BULK for mass mailings."""
+    TRANSACTIONAL when a person waits for it, BULK for mass mailings.
+    `sender="dpo"`: data-subject request mail, sent in the DPO's name with
+    replies to the DPO (messaging.branded), never as the marketing sender."""
     db.require_tenant(tenant_id)
     if priority not in (TRANSACTIONAL, STANDARD, BULK):
         raise ValueError(f"unknown priority {priority!r}")
@@ -119,7 +123,9 @@ async def enqueue_email(
         " payload, status, attempts, next_attempt_at, created_at)"
         " VALUES ({}, {}, 'email', {}, {}, {}, {}, {}, 'pending', 0, {}, {})",
         message_id, tenant_id, priority, contact_id, to, subject,
-        json.dumps(logs.tagged({"text": text, "headers": headers or {}})), now, now,
+        json.dumps(logs.tagged({"text": text, "headers": headers or {},
+                                **({"sender": sender} if sender else {})})),
+        now, now,
     )
     return message_id
 
@@ -220,8 +226,9 @@ class OutboxWorker:
                                      max_attempts=MAX_ATTEMPTS, domain=self.domain)
             endpoints = {e for e in map(_endpoint_of, rows) if e}
             secrets = await webhooks.endpoint_secrets(tenant_id, endpoints) if endpoints else {}
+            record = await repository.tenant_by_id(tenant_id) if rows else None
         return _Turn(tenant_id, token, rows, now + self.lease, secrets,
-                     owned={row["id"] for row in rows})
+                     owned={row["id"] for row in rows}, tenant=record)
 
     async def _work(self, turn: "_Turn", clock: Callable[[], dt.datetime]) -> int:
         """Sends the turn's rows while the lease surely holds (else extends it
@@ -305,8 +312,7 @@ class OutboxWorker:
                     await webhooks.post(self._http(), row, payload, secret)
                     return "sent", None
                 if row["kind"] == "email":
-                    await self.mailer.send(render(self.sender, row["recipient"], row["subject"],
-                                                  payload, message_id=row["message_id"]))
+                    await self.mailer.send(self._dressed(turn, row, payload))
                     return self.mailer.status, None
                 raise Undeliverable(f"unknown message kind {row['kind']!r}")
         except webhooks.Cancelled as exc:
@@ -318,6 +324,23 @@ class OutboxWorker:
             return "pending", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         finally:
             logs.request_id.reset(token)
+
+    def _dressed(self, turn: "_Turn", row: Any, payload: dict[str, Any]) -> Rendered:
+        """The row's e-mail in its tenant's brand: sender, Reply-To and an HTML
+        alternative (messaging.branded); bounces still come to MAIL_FROM."""
+        headers = {name: value for name, value in (payload.get("headers") or {}).items()}
+        reply = branded.reply_to(turn.tenant, payload)
+        if reply and not any(k.lower() == "reply-to" for k in headers):
+            headers["Reply-To"] = reply
+        sender = branded.sender(self.sender, turn.tenant, payload)
+        own = mailbox(self.sender, "MAIL_FROM")[1]
+        if mailbox(sender, "sender")[1] != own:
+            headers["Sender"] = self.sender
+        text = payload.get("text", "")
+        return render(sender, row["recipient"], row["subject"], {**payload, "headers": headers},
+                      message_id=row["message_id"], envelope_from=own,
+                      html=branded.html_body(text, turn.tenant,
+                                             headers.get("Content-Language", "")))
 
     def _http(self) -> httpx.AsyncClient:
         # One client per worker lane: connections to an integrator are reused.

@@ -122,7 +122,7 @@ async def test_sms_or_phone_consent_needs_a_phone_number(client):
                                    "notice.newsletter": notice["id"]})
     assert page.status_code == 422
     assert re.search(r'id="phone"[^>]*aria-describedby="phone-error"', page.text, re.S)
-    assert ('<span role="alert" id="phone-error">Please enter your mobile number'
+    assert ('<span class="field-error" id="phone-error">Please enter your mobile number'
             in html.unescape(page.text))
     as_json = await client.post(f"/p/{tenant.slug}/subscribe",
                                 headers={"Accept": "application/json"}, json={
