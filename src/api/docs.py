@@ -111,12 +111,13 @@ HEADERS: dict[str, Any] = {
 }
 
 
-def document_problems(app: Litestar, prefix: str = "/v1") -> None:
-    """Every operation under `prefix` documents the problem answers above
-    (before any of its own). Run once on the built app, before the OpenAPI
-    document is first generated (Litestar builds it on first request)."""
+def document_problems(app: Litestar, prefixes: tuple[str, ...] = ("/v1", "/inbound")) -> None:
+    """Every operation under these prefixes (the API, and the e-mail providers'
+    inbound endpoints) documents the problem answers above (before any of its
+    own). Run once on the built app, before the OpenAPI document is first
+    generated (Litestar builds it on first request)."""
     for route in app.routes:
-        if isinstance(route, HTTPRoute) and route.path.startswith(prefix):
+        if isinstance(route, HTTPRoute) and route.path.startswith(prefixes):
             for handler in route.route_handlers:
                 handler.responses = {**PROBLEM_RESPONSES, **(handler.responses or {})}
 
