@@ -1,4 +1,3 @@
-from typing import Literal
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, patch, post
@@ -8,6 +7,7 @@ from api.auth import requires
 from api.params import Body, Ctx, FromQuery, Limit, Path, Query
 from consent.schemas import Channel
 from consent.segments import service
+from consent.segments.schemas import ExportFormat
 from consent.segments.schemas import CountOut, SegmentIn, SegmentOut, SegmentPatch
 from optinbase.cursors import Page
 
@@ -47,7 +47,7 @@ class SegmentController(Controller):
     @get("/{segment_id:uuid}/export", guards=[requires("exports")])
     async def export(
         self, request: Request, ctx: Ctx, segment_id: Path[UUID], channel: FromQuery[Channel],
-        purpose: FromQuery[str], format: FromQuery[Literal["csv", "ndjson", "hashed_csv"]] = "csv",
+        purpose: FromQuery[str], format: FromQuery[ExportFormat] = "csv",
     ) -> Stream:
         settings = request.app.state.settings
         run = await service.start_export(

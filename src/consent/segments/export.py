@@ -9,8 +9,9 @@ whatever the size, inside the request's (read) transaction:
 
 Each row gets `unsubscribe_url` and `preferences_url` with a signed token
 (consent.tokens) for that contact, purpose and channel. `hashed_csv` carries
-only SHA-256 hex digests of the normalised e-mail and the E.164 phone — the
-form ad platforms' customer-list uploads take — so no clear address leaves.
+only SHA-256 hex digests of the normalised e-mail and the E.164 phone;
+`meta` and `google` are the ad platforms' own customer-list files
+(segments.platforms) — no clear address leaves for an ad platform.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 import msgspec
 
+from consent.segments import platforms
 from consent.segments.audience import EXPORT_COLUMNS, FIRST_ID, batch_args
 from consent.segments.compile import Sql
 from consent.tokens import Signer
@@ -36,6 +38,8 @@ MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "hashed_csv": "text/csv; charset=utf-8",
     "ndjson": "application/x-ndjson",
+    "meta": "text/csv; charset=utf-8",
+    "google": "text/csv; charset=utf-8",
 }
 _ATTRIBUTES = EXPORT_COLUMNS.index("attributes")
 
@@ -113,14 +117,16 @@ def encode_hashed(rows: list[Any], links: Links) -> tuple[bytes, int]:
     return buffer.getvalue().encode(), emitted
 
 
-ENCODERS = {"csv": encode_csv, "ndjson": encode_ndjson, "hashed_csv": encode_hashed}
+ENCODERS = {"csv": encode_csv, "ndjson": encode_ndjson, "hashed_csv": encode_hashed,
+            **platforms.ENCODERS}
+HEADERS = {"csv": HEADER, "hashed_csv": HASHED_HEADER, **platforms.HEADERS}
 
 
 def _header(fmt: str) -> bytes:
     if fmt == "ndjson":
         return b""
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(HASHED_HEADER if fmt == "hashed_csv" else HEADER)
+    csv.writer(buffer).writerow(HEADERS[fmt])
     return buffer.getvalue().encode()
 
 
