@@ -32,7 +32,8 @@ from pglast.enums import A_Expr_Kind, BoolExprType, SetOperation
 TENANT_TABLES = frozenset({
     "audit_event", "consent_event", "consent_state", "contact", "data_subject_request",
     "idempotency_record", "import_job", "ledger_head", "notice", "outbox_message",
-    "purpose", "request_event", "segment", "suppression", "webhook_endpoint",
+    "purpose", "reconsent_campaign", "reconsent_request", "request_event", "segment",
+    "suppression", "webhook_endpoint",
 })
 
 

@@ -91,7 +91,9 @@ def _policies() -> list[TableConfig]:
         TableConfig(StaffSession, menu_group="Staff"),
     ]
     # Tables other engineers are adding: registered when present.
-    optional = {"Segment": TablePolicy(), "Suppression": read_only, "ImportJob": read_only}
+    optional = {"Segment": TablePolicy(), "Suppression": read_only, "ImportJob": read_only,
+                # Re-consent campaigns: their progress (sent, confirmed, pending).
+                "ReconsentCampaign": read_only}
     for name, policy in optional.items():
         table = getattr(c, name, None)
         if table is not None:

@@ -48,12 +48,20 @@ class Input(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_o
 # --- purposes and notices ----------------------------------------------------
 
 
+PurposeKind = Literal["marketing", "tracking"]
+# A consent's validity: up to ten years (a prospect's data is kept three, CNIL).
+ValidityMonths = Annotated[int, Meta(ge=1, le=120)]
+
+
 class PurposeIn(Input):
     key: Key
     name: Short
     description: Annotated[str, Meta(max_length=5000)] = ""
     legal_basis: LegalBasis = "consent"
     dpv_purpose: Annotated[str, Meta(max_length=100)] = ""
+    # `tracking`: individual open/click measurement in e-mails (consent.tracking).
+    kind: PurposeKind = "marketing"
+    validity_months: Optional[ValidityMonths] = None
 
 
 class PurposeOut(msgspec.Struct, kw_only=True):
@@ -65,6 +73,8 @@ class PurposeOut(msgspec.Struct, kw_only=True):
     dpv_purpose: str
     retired: bool
     created_at: dt.datetime
+    kind: str = "marketing"
+    validity_months: Optional[int] = None
 
 
 class NoticeIn(Input):
@@ -202,6 +212,9 @@ class CheckOut(msgspec.Struct, kw_only=True):
     event_id: Optional[uuid.UUID] = None
     suppressed: bool = False  # on the suppression list: never allowed, whatever the consent
     restricted: bool = False  # processing restricted (GDPR Art. 18): never allowed meanwhile
+    # E-mail: may this message carry an individual open pixel and tracked
+    # links? Only with a valid consent to a `tracking` purpose (consent.tracking).
+    tracking_allowed: bool = False
 
 
 class CheckItem(Input):

@@ -43,6 +43,10 @@ GRANT UPDATE (contact_id, ip, user_agent, pii_salt) ON consent_event TO :"app_ro
 GRANT SELECT, INSERT ON audit_event TO :"app_role";
 GRANT UPDATE (details, actor) ON audit_event TO :"app_role";
 GRANT SELECT, INSERT, UPDATE ON data_subject_request TO :"app_role";
+-- Re-consent: campaigns count what they sent and what was confirmed; a request
+-- is stamped when the person confirms (erasure removes it with the contact).
+GRANT SELECT, INSERT, UPDATE ON reconsent_campaign TO :"app_role";
+GRANT SELECT, INSERT, UPDATE, DELETE ON reconsent_request TO :"app_role";
 
 -- Delivery. Queue and forget (erasure) messages, edit their content; delivery state
 -- changes only through the owner's SECURITY DEFINER functions, per tenant, under a
