@@ -13,7 +13,7 @@ import json
 import uuid
 from typing import Any, Optional
 
-from consent import contacts, notices, purposes, suppression
+from consent import contacts, notices, purposes, suppression, tracking
 from consent.journey import double_opt_in
 from consent.ledger import chain, states, verification
 from consent.schemas import (
@@ -186,9 +186,13 @@ async def get_event(ctx: TenantContext, event_id: uuid.UUID) -> ConsentEventOut:
 # The question asked before every send: one round trip, by the identifier the
 # caller holds. A purpose row always comes back when the key exists, so "no
 # row" means an unknown purpose and "no contact" means an unknown person.
-# Arguments in order: channel (suppression), identifier, channel, tenant, purpose.
+# `tracking` says whether the person holds a valid consent to a tracking
+# purpose on the e-mail channel (consent.tracking).
+# Arguments in order: now (tracking), channel (suppression), identifier,
+# channel, tenant, purpose.
 _CHECK = (
     "SELECT c.id AS contact_id, c.restricted_at, s.status, s.since, s.expires_at, s.event_id,"
+    f" {tracking.GRANTED_SQL} AS tracking,"
     " EXISTS (SELECT 1 FROM suppression x WHERE x.tenant_id = p.tenant_id"
     "  AND x.identifier_hash IN (c.email_hash, c.phone_hash)"
     "  AND x.channel IN ({{}}, 'all')) AS suppressed"
@@ -208,14 +212,15 @@ async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
     if len(given) != 1:
         raise invalid_field("email", "give exactly one of email, phone or contact_id")
     column, value = given[0]
+    now = dt.datetime.now(dt.timezone.utc)
     row = None
     if column == "email" and value.isascii():
         # Fast path: stored addresses are normalised, and for ASCII the normal
         # form is the trimmed lower-case text; full validation (~25 µs) runs
         # only when that finds nobody, to tell a typo from an unknown person.
         row = await db.fetchrow(
-            CHECK_BY[column], item.channel, value.strip().lower(), item.channel, ctx.tenant_id,
-            item.purpose,
+            CHECK_BY[column], now, item.channel, value.strip().lower(), item.channel,
+            ctx.tenant_id, item.purpose,
         )
         if row is not None and row["contact_id"] is None:
             row = None
@@ -223,19 +228,21 @@ async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
         if column != "id":
             value = contacts.normalised(ctx, {column: value})[column]
         row = await db.fetchrow(
-            CHECK_BY[column], item.channel, value, item.channel, ctx.tenant_id, item.purpose
+            CHECK_BY[column], now, item.channel, value, item.channel, ctx.tenant_id, item.purpose
         )
     if row is None:
         raise invalid_field("purpose", f"unknown purpose {item.purpose!r}")
     if row["contact_id"] is None or row["status"] is None:
         return CheckOut(allowed=False, status="none")
-    status = states.effective_status(row["status"], row["expires_at"], dt.datetime.now(dt.timezone.utc))
+    status = states.effective_status(row["status"], row["expires_at"], now)
     suppressed = bool(row["suppressed"])
     restricted = row["restricted_at"] is not None  # GDPR Art. 18: kept, not used
+    allowed = status == "granted" and not suppressed and not restricted
     return CheckOut(
-        allowed=status == "granted" and not suppressed and not restricted, status=status,
+        allowed=allowed, status=status,
         since=row["since"], event_id=db_uuid(row["event_id"]), suppressed=suppressed,
         restricted=restricted,
+        tracking_allowed=allowed and item.channel == "email" and bool(row["tracking"]),
     )
 
 

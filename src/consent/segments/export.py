@@ -32,7 +32,9 @@ from consent.tokens import Signer
 from optinbase import db
 
 BATCH = 5_000
-HEADER = (*EXPORT_COLUMNS, "consent_since", "unsubscribe_url", "preferences_url")
+# `tracking_allowed` last: the columns before it keep their places.
+HEADER = (*EXPORT_COLUMNS, "consent_since", "unsubscribe_url", "preferences_url",
+          "tracking_allowed")
 HASHED_HEADER = ("email_sha256", "phone_sha256")
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -55,7 +57,8 @@ class Links:
                 f"{self.public_url}/p/preferences/{token}")
 
 
-_SELECTED = (*EXPORT_COLUMNS, "consent_since")  # the export query's column order
+# The export query's column order.
+_SELECTED = (*EXPORT_COLUMNS, "consent_since", "tracking_allowed")
 _TIMES = tuple(_SELECTED.index(n) for n in ("created_at", "last_activity_at", "consent_since"))
 
 
@@ -83,7 +86,9 @@ def encode_csv(rows: list[Any], links: Links) -> tuple[bytes, int]:
         for index in _TIMES:
             if cells[index] is not None:
                 cells[index] = cells[index].isoformat()
+        tracked = cells.pop()
         cells.extend(links.of(cells[0]))
+        cells.append(tracked)
         lines.append(cells)
     csv.writer(buffer).writerows(lines)  # csv writes None as "" and str()s the rest
     return buffer.getvalue().encode(), len(rows)
@@ -98,6 +103,7 @@ def encode_ndjson(rows: list[Any], links: Links) -> tuple[bytes, int]:
         cells = _cells(row)
         cells[_ATTRIBUTES] = msgspec.Raw(cells[_ATTRIBUTES].encode())
         item = dict(zip(_SELECTED, cells))
+        item["tracking_allowed"] = item["tracking_allowed"] == "true"
         item["unsubscribe_url"], item["preferences_url"] = links.of(cells[0])
         items.append(item)
     return _ENCODER.encode_lines(items), len(items)
