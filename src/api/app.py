@@ -25,6 +25,7 @@ from api.controllers.imports import ImportController
 from api.controllers.inbound import InboundController
 from api.controllers.public import PublicPages
 from api.controllers.public_requests import PublicRequestPages
+from api.controllers.reconsent import PublicReconsentPages, ReconsentController
 from api.controllers.purposes import NoticeController, PurposeController
 from api.controllers.requests import RequestController
 from api.controllers.segments import SegmentController
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ImportController,
             InboundController,
             WebhookController,
+            ReconsentController,
         ],
         middleware=[DefineMiddleware(Envelope, resolve=resolve_api_key,
                                      max_body_bytes=settings.max_body_bytes, idempotent=True)],
@@ -93,7 +95,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     pages = Router(
         path="/",
-        route_handlers=[PublicPages, PublicRequestPages],
+        route_handlers=[PublicPages, PublicRequestPages, PublicReconsentPages],
         middleware=[DefineMiddleware(Envelope, resolve=resolve_subject,
                                      max_body_bytes=settings.max_body_bytes)],
         dependencies=CALLER,

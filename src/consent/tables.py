@@ -307,6 +307,7 @@ class ReconsentRequest(Table, tablename="reconsent_request"):
     contact_id = UUID()
     purpose_id = UUID()
     channel = Varchar(length=16)
+    notice_id = UUID()  # the notice shown on the re-consent page
     reason = Varchar(length=16)  # campaign | expiry
     sent_at = Timestamptz()
     confirmed_at = Timestamptz(null=True, default=None)

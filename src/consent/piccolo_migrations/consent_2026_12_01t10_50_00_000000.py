@@ -10,8 +10,8 @@ re-consent campaigns.
   went for the current grant (one reminder per grant).
 * `reconsent_campaign` — a re-permission campaign: a segment asked to agree
   to a new notice, with its counters (sent, confirmed, pending).
-* `reconsent_request` — one person asked to consent again (by a campaign or
-  by an expiry reminder), and when they confirmed.
+* `reconsent_request` — one person asked to consent again to a notice (by a
+  campaign or by an expiry reminder), and when they confirmed.
 
 New tenant tables follow the Citus rules of the `constraints` migration:
 primary key (tenant_id, id), keys to other tenant tables paired with
@@ -44,11 +44,13 @@ REQUEST = (
     "CREATE TABLE reconsent_request (id {uuid} NOT NULL, tenant_id {uuid} NOT NULL"
     " REFERENCES tenant (id) ON DELETE RESTRICT, campaign_id {uuid} NULL,"
     " contact_id {uuid} NOT NULL, purpose_id {uuid} NOT NULL, channel VARCHAR(16) NOT NULL,"
-    " reason VARCHAR(16) NOT NULL, sent_at {ts} NOT NULL, confirmed_at {ts} NULL, {key}"
+    " notice_id {uuid} NOT NULL, reason VARCHAR(16) NOT NULL, sent_at {ts} NOT NULL,"
+    " confirmed_at {ts} NULL, {key}"
     " FOREIGN KEY (tenant_id, campaign_id) REFERENCES reconsent_campaign (tenant_id, id)"
     " ON DELETE RESTRICT,"
     " FOREIGN KEY (tenant_id, contact_id) REFERENCES contact (tenant_id, id) ON DELETE CASCADE,"
-    " FOREIGN KEY (tenant_id, purpose_id) REFERENCES purpose (tenant_id, id) ON DELETE RESTRICT)"
+    " FOREIGN KEY (tenant_id, purpose_id) REFERENCES purpose (tenant_id, id) ON DELETE RESTRICT,"
+    " FOREIGN KEY (tenant_id, notice_id) REFERENCES notice (tenant_id, id) ON DELETE RESTRICT)"
 )
 INDEXES = [
     "CREATE INDEX reconsent_campaign_tenant_created ON reconsent_campaign"
