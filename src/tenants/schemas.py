@@ -40,6 +40,9 @@ class SettingsPatch(_Patch):
     phone: Union[Line, UnsetType] = UNSET
     website: Union[Line, UnsetType] = UNSET
     policy_url: Union[Line, UnsetType] = UNSET
+    # Where the tenant's data is stored, for ISO/IEC TS 27560 records (e.g. "FR", "EU").
+    storage_location: Union[Annotated[str, Meta(min_length=1, max_length=100,
+                                                pattern=SINGLE_LINE)], UnsetType] = UNSET
 
 
 class TenantPatch(_Patch):

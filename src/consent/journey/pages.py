@@ -15,6 +15,7 @@ from typing import Optional
 import msgspec
 
 from consent import contacts, tokens
+from consent import gpc as gpc_rules
 from consent.journey import double_opt_in, subscription
 from consent.ledger import chain, states
 from optinbase import db, i18n
@@ -236,6 +237,7 @@ async def save_preferences(ctx: TenantContext, tenant: TenantRecord, token: str,
     view = await _preferences(ctx, tenant, link.contact_id)
     purposes = {r["key"]: db_uuid(r["id"]) for r in await db.fetch(
         "SELECT id, key FROM purpose WHERE tenant_id = {}", ctx.tenant_id)}
+    sharing = await gpc_rules.partner_purposes(ctx) if gpc else set()
     now = dt.datetime.now(dt.timezone.utc)
     changes = []
     for row in view.rows:
@@ -243,7 +245,8 @@ async def save_preferences(ctx: TenantContext, tenant: TenantRecord, token: str,
             raise NotFound("the page was out of date; please reload it",
                            msgid=N_("error.page_out_of_date"), person=(view.language,))
         for channel, status in row.channels.items():
-            want = (row.purpose, channel) in chosen and not (gpc and channel == "social_ads")
+            want = (row.purpose, channel) in chosen and not (
+                gpc and gpc_rules.refuses(channel, row.purpose, sharing))
             action = None
             if want and status != "granted":
                 action = "granted"

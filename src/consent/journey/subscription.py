@@ -16,6 +16,7 @@ from typing import Any, Optional
 import msgspec
 
 from consent import contacts, suppression
+from consent import gpc as gpc_rules
 from consent.journey import double_opt_in
 from consent.ledger import chain, states
 from consent.schemas import ContactIn
@@ -106,9 +107,18 @@ async def subscribe(
         "SELECT id, key, name FROM purpose WHERE tenant_id = {}", ctx.tenant_id)}
     now = dt.datetime.now(dt.timezone.utc)
     new_events = []
+    sharing = await gpc_rules.partner_purposes(ctx) if gpc else set()
     for choice, offer in wanted:
-        if gpc and choice.channel == "social_ads":
-            continue  # the browser's Global Privacy Control outranks the box
+        if gpc and gpc_rules.refuses(choice.channel, choice.purpose, sharing):
+            # The browser's Global Privacy Control outranks the box (consent.gpc).
+            if choice.channel not in gpc_rules.SHARING_CHANNELS:
+                new_events.append(chain.NewEvent(
+                    tenant_id=ctx.tenant_id, contact_id=contact_id, channel=choice.channel,
+                    purpose_id=db_uuid(purposes[choice.purpose]["id"]), action="refused",
+                    method="web_form", collected_at=now, recorded_at=now,
+                    notice_id=offer.notice_id, source=gpc_rules.SOURCE, actor="subject", ip=ip,
+                    user_agent=user_agent))
+            continue
         if await suppression.is_suppressed(ctx, contact["email"], contact["phone"], choice.channel):
             continue
         new_events.append(chain.NewEvent(
@@ -120,7 +130,7 @@ async def subscribe(
         new_events += [chain.NewEvent(
             tenant_id=ctx.tenant_id, contact_id=contact_id, channel="social_ads",
             purpose_id=db_uuid(p["id"]), action="refused", method="web_form",
-            collected_at=now, recorded_at=now, source="Sec-GPC: 1", actor="subject", ip=ip,
+            collected_at=now, recorded_at=now, source=gpc_rules.SOURCE, actor="subject", ip=ip,
             user_agent=user_agent) for p in purposes.values()]
     stored = await states.record_events(ctx, new_events)
     requested = [e for e in stored if e["action"] == "requested"]
