@@ -25,6 +25,17 @@ async def _tracking_world(client):
     return tenant, tracking, news, pixel
 
 
+async def _anne_tracked_bob_not(client):
+    """Anne and Bob get the newsletter; only Anne allows tracking."""
+    tenant, _, news, pixel = await _tracking_world(client)
+    anne = await make_contact(tenant, email="anne@example.org")
+    bob = await make_contact(tenant, email="bob@example.org")
+    for person in (anne, bob):
+        await grant(tenant, person["id"], news["id"])
+    await grant(tenant, anne["id"], pixel["id"], purpose="open-tracking")
+    return tenant, news, anne
+
+
 async def _check(client, tenant, email, channel="email"):
     response = await client.get("/v1/consent-check", headers=tenant.headers, params={
         "email": email, "channel": channel, "purpose": "newsletter"})
@@ -53,12 +64,7 @@ async def test_tracking_is_a_purpose_kind_asked_alone(client):
 
 
 async def test_check_says_tracking_allowed_per_person(client):
-    tenant, _, news, pixel = await _tracking_world(client)
-    anne = await make_contact(tenant, email="anne@example.org")
-    bob = await make_contact(tenant, email="bob@example.org")
-    for person in (anne, bob):
-        await grant(tenant, person["id"], news["id"])
-    await grant(tenant, anne["id"], pixel["id"], purpose="open-tracking")
+    tenant, news, anne = await _anne_tracked_bob_not(client)
     answer = await _check(client, tenant, "anne@example.org")
     assert answer["allowed"] is True and answer["tracking_allowed"] is True
     assert (await _check(client, tenant, "bob@example.org"))["tracking_allowed"] is False
@@ -87,12 +93,7 @@ async def test_tracking_alone_never_allows_a_send(client):
 
 
 async def test_exports_carry_tracking_allowed(client):
-    tenant, _, news, pixel = await _tracking_world(client)
-    anne = await make_contact(tenant, email="anne@example.org")
-    bob = await make_contact(tenant, email="bob@example.org")
-    for person in (anne, bob):
-        await grant(tenant, person["id"], news["id"])
-    await grant(tenant, anne["id"], pixel["id"], purpose="open-tracking")
+    tenant, news, anne = await _anne_tracked_bob_not(client)
     segment = (await client.post("/v1/segments", headers=tenant.headers, json={
         "name": "all", "rules": {"type": "all", "rules": []}})).json()
     url = f"/v1/segments/{segment['id']}/export"
