@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import hashlib
 import hmac
 import logging
@@ -36,8 +37,14 @@ if _profile not in _PROFILES:
 hasher = PasswordHasher(**_PROFILES[_profile])
 _ARGON2_PREFIX = "$argon2id$"
 _PBKDF2_PREFIX = "pbkdf2_sha256"
-# Verified against when the username is unknown, so timing does not tell.
-_DUMMY_HASH = hasher.hash("optinbase-timing-equaliser")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so timing does not tell.
+    Made on first use, not at import: every command and worker would otherwise
+    pay one argon2 hash (~0.1–0.4 s) at start-up."""
+    return hasher.hash("optinbase-timing-equaliser")
 
 
 def is_hashed(value: str) -> bool:
@@ -133,7 +140,7 @@ class Argon2User(BaseUser, tablename="argon2_user_base"):
             .first()
             .run()
         )
-        stored = row["password"] if row else _DUMMY_HASH
+        stored = row["password"] if row else _dummy_hash()
         ok = await asyncio.to_thread(verify_secret, stored, password)
         if not row or not ok:
             return None
