@@ -25,6 +25,7 @@ from api.controllers.imports import ImportController
 from api.controllers.inbound import InboundController
 from api.controllers.public import PublicPages
 from api.controllers.public_requests import PublicRequestPages
+from api.controllers.phone import ContactAttemptController
 from api.controllers.reconsent import PublicReconsentPages, ReconsentController
 from api.controllers.purposes import NoticeController, PurposeController
 from api.controllers.requests import RequestController
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             InboundController,
             WebhookController,
             ReconsentController,
+            ContactAttemptController,
         ],
         middleware=[DefineMiddleware(Envelope, resolve=resolve_api_key,
                                      max_body_bytes=settings.max_body_bytes, idempotent=True)],

@@ -13,7 +13,9 @@ import json
 import uuid
 from typing import Any, Optional
 
-from consent import contacts, notices, purposes, suppression, tracking
+import msgspec
+
+from consent import contacts, notices, phone, purposes, suppression, tracking
 from consent.journey import double_opt_in
 from consent.ledger import chain, states, verification
 from consent.schemas import (
@@ -62,6 +64,7 @@ async def record_consent(
     contact = await contacts.find_contact(ctx, contact_id)
     if contact is None:
         raise NotFound("contact not found")
+    phone.check_proof(data)
     # Withdrawals and refusals are always accepted; a grant is not, for a listed person.
     if data.action == "grant" and await suppression.is_suppressed(
         ctx, contact["email"], contact["phone"], data.channel
@@ -104,13 +107,17 @@ async def record_consent(
         ]
     )
     status = await states.apply_to_state(ctx, event)
+    await phone.store_proof(ctx, db_uuid(event["id"]), data)
     if action == "requested":
         settings = get_settings()
         await double_opt_in.request_confirmation(
             ctx, tenant, contact, [(event, purpose["name"])],
             secret_key=settings.secret_key, public_url=settings.public_url,
         )
-    return _event_out(event, data.purpose, status)
+    out = _event_out(event, data.purpose, status)
+    if data.proof is not None:
+        out.proof = msgspec.structs.asdict(data.proof)
+    return out
 
 
 def _event_out(row: Any, purpose_key: str, status: Optional[str] = None) -> ConsentEventOut:
@@ -178,7 +185,11 @@ async def get_event(ctx: TenantContext, event_id: uuid.UUID) -> ConsentEventOut:
     )
     if row is None:
         raise NotFound("consent event not found")
-    return _event_out(row, row["purpose"])
+    out = _event_out(row, row["purpose"])
+    proof = await phone.proof_of(ctx, event_id) if row["channel"] == "phone" else None
+    if proof is not None:
+        out.proof = proof
+    return out
 
 
 # --- checks ---------------------------------------------------------------------
@@ -191,7 +202,8 @@ async def get_event(ctx: TenantContext, event_id: uuid.UUID) -> ConsentEventOut:
 # Arguments in order: now (tracking), channel (suppression), identifier,
 # channel, tenant, purpose.
 _CHECK = (
-    "SELECT c.id AS contact_id, c.restricted_at, s.status, s.since, s.expires_at, s.event_id,"
+    "SELECT c.id AS contact_id, c.phone, c.restricted_at, s.status, s.since, s.expires_at,"
+    " s.event_id,"
     f" {tracking.GRANTED_SQL} AS tracking,"
     " EXISTS (SELECT 1 FROM suppression x WHERE x.tenant_id = p.tenant_id"
     "  AND x.identifier_hash IN (c.email_hash, c.phone_hash)"
@@ -212,6 +224,8 @@ async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
     if len(given) != 1:
         raise invalid_field("email", "give exactly one of email, phone or contact_id")
     column, value = given[0]
+    if item.at is not None and item.at.tzinfo is None:
+        raise invalid_field("at", "needs a time zone (RFC 3339, e.g. ...Z)")
     now = dt.datetime.now(dt.timezone.utc)
     row = None
     if column == "email" and value.isascii():
@@ -238,12 +252,18 @@ async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
     suppressed = bool(row["suppressed"])
     restricted = row["restricted_at"] is not None  # GDPR Art. 18: kept, not used
     allowed = status == "granted" and not suppressed and not restricted
-    return CheckOut(
+    out = CheckOut(
         allowed=allowed, status=status,
         since=row["since"], event_id=db_uuid(row["event_id"]), suppressed=suppressed,
         restricted=restricted,
         tracking_allowed=allowed and item.channel == "email" and bool(row["tracking"]),
     )
+    if allowed and item.channel == "phone":  # the calling rules, at the call's time
+        reason = await phone.calling_reason(ctx, db_uuid(row["contact_id"]), row["phone"],
+                                            item.at or now)
+        if reason is not None:
+            out.allowed, out.reason = False, reason
+    return out
 
 
 async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOut]:

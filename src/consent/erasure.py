@@ -3,7 +3,8 @@ ledger still verifies and they are not imported or exported again.
 
 In one tenant transaction: suppression hashes (keyed, reason `erasure`) for the
 e-mail and phone; ledger events keep their digests but lose contact id, IP,
-user agent and salt (the only update the ledger accepts); consent states,
+user agent and salt (the only update the ledger accepts); phone proof (agent,
+recording reference), calls made, consent states,
 queued and sent e-mails, and idempotency replays naming the person go; the
 contact row goes. Audit details and import reports never held personal data.
 The person's data-subject requests keep only the keyed hash of their identifier,
@@ -36,6 +37,11 @@ _BLANK_LEDGER = (
     " WHERE tenant_id = {} AND contact_id = {}"
 )
 
+_FORGET_PHONE_PROOF = (
+    "DELETE FROM phone_proof WHERE tenant_id = {} AND event_id IN (SELECT id FROM consent_event"
+    " WHERE tenant_id = {} AND contact_id = {})"
+)
+
 
 async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID, *, suppress: bool = True,
                         request_id: Optional[uuid.UUID] = None) -> None:
@@ -54,6 +60,8 @@ async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID, *, suppress: 
     still_open = [r for r in await open_requests(ctx, contact_id, hashes) if r.id != request_id]
     await scrub_contact_requests(ctx, contact_id, hashes)
     await close_after_erasure(ctx, still_open)
+    # Phone proof names the agent and the call's recording: it goes with the person.
+    await db.execute(_FORGET_PHONE_PROOF, ctx.tenant_id, ctx.tenant_id, contact_id)
     await db.execute(_BLANK_LEDGER, ctx.tenant_id, contact_id)
     await db.execute(
         "DELETE FROM consent_state WHERE tenant_id = {} AND contact_id = {}",

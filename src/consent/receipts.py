@@ -19,7 +19,7 @@ from typing import Any, Literal, Optional
 
 import msgspec
 
-from consent import contacts
+from consent import contacts, phone
 from consent.ledger import checkpoints
 from consent.ledger.chain import canonical_time
 from consent.ledger.signing import Checkpoint
@@ -315,7 +315,11 @@ async def receipt(ctx: TenantContext, event_id: uuid.UUID, fmt: Format) -> dict[
     if row["notice_id"] is None and row["contact_id"] is not None:
         ended = await db.fetchrow(_ENDED_NOTICE, ctx.tenant_id, row["contact_id"], row["channel"],
                                   row["purpose_id"], int(row["seq"]))
-    return iso27560(row, tenant, checkpoint, ended)
+    record = iso27560(row, tenant, checkpoint, ended)
+    if row["channel"] == "phone":  # how the phone consent was collected (consent.phone)
+        record["dct:provenance"]["optinbase:phoneProof"] = await phone.proof_of(
+            ctx, db_uuid(row["id"]))
+    return record
 
 
 async def email_after_confirmation(

@@ -163,6 +163,17 @@ class ContactOut(msgspec.Struct, kw_only=True):
 # --- consents ------------------------------------------------------------------
 
 
+class PhoneProofIn(Input):
+    """How a phone-channel consent was collected (Code de la consommation
+    L. 223-1: the professional must prove it). A consent given during a call
+    names the agent and a reference to the call's recording."""
+
+    collected_via: Literal["form", "in_store", "call"]
+    script_version: Optional[Annotated[str, Meta(max_length=100)]] = None
+    agent: Optional[Short] = None
+    recording_ref: Optional[Annotated[str, Meta(max_length=500)]] = None
+
+
 class ConsentIn(Input):
     channel: Channel
     purpose: Key
@@ -174,6 +185,7 @@ class ConsentIn(Input):
     ip: Optional[Annotated[str, Meta(max_length=64)]] = None
     user_agent: Optional[Annotated[str, Meta(max_length=1000)]] = None
     double_opt_in: bool = False
+    proof: Optional[PhoneProofIn] = None  # phone channel grants (consent.phone)
 
 
 class ConsentEventOut(msgspec.Struct, kw_only=True):
@@ -194,6 +206,8 @@ class ConsentEventOut(msgspec.Struct, kw_only=True):
     user_agent: Optional[str]
     prev_hash: str
     hash: str
+    # Phone channel: how consent was collected (consent.phone); absent otherwise.
+    proof: Union[dict[str, Any], UnsetType] = UNSET
 
 
 class ConsentStateOut(msgspec.Struct, kw_only=True):
@@ -215,6 +229,8 @@ class CheckOut(msgspec.Struct, kw_only=True):
     # E-mail: may this message carry an individual open pixel and tracked
     # links? Only with a valid consent to a `tracking` purpose (consent.tracking).
     tracking_allowed: bool = False
+    # Phone: why the calling rules refuse a call at `at` (consent.calling); absent otherwise.
+    reason: Union[str, UnsetType] = UNSET
 
 
 class CheckItem(Input):
@@ -223,6 +239,31 @@ class CheckItem(Input):
     email: Optional[Annotated[str, Meta(max_length=254)]] = None
     phone: Optional[Annotated[str, Meta(max_length=32)]] = None
     contact_id: Optional[uuid.UUID] = None
+    # Phone: the time of the intended call, for the calling rules (default now).
+    at: Optional[Annotated[dt.datetime, Meta(tz=True)]] = None
+
+
+Outcome = Literal["answered", "no_answer", "voicemail", "refused"]
+
+
+class AttemptIn(Input):
+    """A call or attempted call (POST /v1/contacts/{id}/contact-attempts)."""
+
+    outcome: Outcome
+    channel: Literal["phone"] = "phone"
+    at: Optional[Annotated[dt.datetime, Meta(tz=True)]] = None
+    purpose: Optional[Key] = None
+    agent: Optional[Short] = None
+
+
+class AttemptOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    contact_id: uuid.UUID
+    channel: str
+    purpose: Optional[str]
+    at: dt.datetime
+    outcome: str
+    agent: Optional[str]
 
 
 class CheckBatchIn(Input):
