@@ -37,5 +37,7 @@ def granted_sql(tenant: str, contact: str) -> str:
     )
 
 
-# For the consent check (consent.consents), where `p` is the asked purpose.
-GRANTED_SQL = granted_sql("p.tenant_id", "c.id").replace("{}", "{{}}")
+# For the consent check (consent.consents), where `p` is the asked purpose and
+# `s` the state for the asked channel: only an e-mail check pays for the lookup.
+GRANTED_SQL = ("CASE WHEN s.channel = 'email' THEN "
+               + granted_sql("p.tenant_id", "c.id").replace("{}", "{{}}") + " ELSE FALSE END")
