@@ -7,22 +7,12 @@ another tenant's contact answers 404."""
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 
-from consent import calling
 from optinbase import db
+from tests.calling_times import calling_slot
 from tests.factories import make_contact, make_notice, make_purpose, make_tenant
 
 MONDAY_11 = "2030-12-02T11:00:00+01:00"  # a Monday in Paris
-PARIS = zoneinfo.ZoneInfo("Europe/Paris")
-
-
-def _calling_time(after: dt.datetime) -> dt.datetime:
-    """The first 11:00 in Paris after `after` on a day calls are allowed."""
-    day = after.astimezone(PARIS).replace(hour=11, minute=0, second=0, microsecond=0)
-    while day <= after or calling.time_reason(day) is not None:
-        day = (day + dt.timedelta(days=1)).replace(hour=11)
-    return day
 
 
 async def _phone_world(client):
@@ -114,7 +104,7 @@ async def test_calls_count_and_a_refusal_pauses(client):
     listed = (await client.get(url, headers=tenant.headers)).json()
     assert [a["outcome"] for a in listed] == ["no_answer"] * 4
     # A fifth call within thirty days of the first: refused, whatever the hour.
-    slot = _calling_time(now + dt.timedelta(hours=1))
+    slot = calling_slot(now + dt.timedelta(hours=1))
     answer = await _check(client, tenant, slot.isoformat())
     assert answer["allowed"] is False and answer["reason"] == "too_many_attempts"
 
@@ -125,7 +115,7 @@ async def test_calls_count_and_a_refusal_pauses(client):
     assert refused.status_code == 201
     paused = await _check(client, tenant, slot.isoformat(), phone="+33687654329")
     assert paused["reason"] == "refused_recently"
-    later = _calling_time(slot + dt.timedelta(days=60))
+    later = calling_slot(slot + dt.timedelta(days=60))
     assert (await _check(client, tenant, later.isoformat(), phone="+33687654329"))["allowed"]
 
     future = await client.post(url, headers=tenant.headers, json={

@@ -6,23 +6,12 @@ ISO/IEC TS 27560 record."""
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 
 import httpx
 import pytest
 
-from consent import calling
+from tests.calling_times import calling_slot
 from tests.factories import make_contact, make_notice, make_purpose, make_tenant, unique_slug
-
-PARIS = zoneinfo.ZoneInfo("Europe/Paris")
-
-
-def _slot(after: dt.datetime) -> dt.datetime:
-    """The first 11:00 in Paris after `after` on a day calls are allowed."""
-    day = after.astimezone(PARIS).replace(hour=11, minute=0, second=0, microsecond=0)
-    while day <= after or calling.time_reason(day) is not None:
-        day = (day + dt.timedelta(days=1)).replace(hour=11)
-    return day
 
 
 @pytest.fixture
@@ -52,7 +41,7 @@ def test_phone_rules_on_a_real_server(installation, caller):
                 "at": at.isoformat()}).json()
 
         now = dt.datetime.now(dt.timezone.utc)
-        slot = _slot(now)
+        slot = calling_slot(now)
         assert check(slot)["allowed"] is True
         saturday = slot + dt.timedelta(days=(5 - slot.weekday()) % 7)
         assert check(saturday)["reason"] in ("weekend", "public_holiday")
@@ -67,7 +56,7 @@ def test_phone_rules_on_a_real_server(installation, caller):
         api.post(f"/v1/contacts/{person['id']}/contact-attempts", json={"outcome": "refused"})
         paused = check(slot)
         assert (paused["allowed"], paused["reason"]) == (False, "refused_recently")
-        assert check(_slot(now + dt.timedelta(days=60)))["allowed"] is True
+        assert check(calling_slot(now + dt.timedelta(days=60)))["allowed"] is True
 
         record = api.get(f"/v1/consent-events/{granted.json()['id']}/receipt",
                          params={"format": "iso27560"}).json()

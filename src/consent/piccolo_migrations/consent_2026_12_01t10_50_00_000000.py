@@ -18,7 +18,7 @@ primary key (tenant_id, id), keys to other tenant tables paired with
 tenant_id, row-level security forced. Only additions: nothing existing changes.
 """
 
-from optinbase.schema import Migration, is_postgres, row_level_security, run_ddl
+from optinbase.schema import TABLE_TYPES, raw_migration, row_level_security
 
 ID = "2026-12-01T10:50:00:000000"
 VERSION = "1.38.0"
@@ -60,11 +60,7 @@ INDEXES = [
     "CREATE INDEX reconsent_request_tenant_contact ON reconsent_request (tenant_id, contact_id)",
 ]
 
-PG_TYPES = {"uuid": "UUID", "ts": "TIMESTAMPTZ", "key": "PRIMARY KEY (tenant_id, id),"}
-# SQLite: `id` alone is the key (as in the `constraints` migration); Piccolo's
-# declared types, so its converters read the columns back.
-SQLITE_TYPES = {"uuid": "UUID", "ts": "TIMESTAMPTZ",
-                "key": "PRIMARY KEY (id), UNIQUE (tenant_id, id),"}
+PG_TYPES, SQLITE_TYPES = TABLE_TYPES["postgres"], TABLE_TYPES["sqlite"]
 
 PG_STATEMENTS = [
     *(c.format(**PG_TYPES) for c in COLUMNS),
@@ -87,11 +83,4 @@ SQLITE_STATEMENTS = [
 ]
 
 
-async def _apply() -> None:
-    await run_ddl(PG_STATEMENTS if is_postgres() else SQLITE_STATEMENTS)
-
-
-async def forwards():
-    manager = Migration(migration_id=ID, app_name="consent", description=DESCRIPTION)
-    manager.add_raw(_apply)
-    return manager
+forwards = raw_migration(ID, "consent", DESCRIPTION, PG_STATEMENTS, SQLITE_STATEMENTS)

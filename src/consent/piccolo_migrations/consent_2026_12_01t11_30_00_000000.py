@@ -15,7 +15,7 @@ Tenant tables as the `constraints` migration has them: key (tenant_id, id),
 links paired with tenant_id, row-level security forced.
 """
 
-from optinbase.schema import Migration, is_postgres, row_level_security, run_ddl
+from optinbase.schema import TABLE_TYPES, raw_migration, row_level_security
 
 ID = "2026-12-01T11:30:00:000000"
 VERSION = "1.38.0"
@@ -41,9 +41,7 @@ INDEXES = [
     "CREATE UNIQUE INDEX phone_proof_event ON phone_proof (tenant_id, event_id)",
     "CREATE INDEX contact_attempt_contact_at ON contact_attempt (tenant_id, contact_id, at)",
 ]
-PG_TYPES = {"uuid": "UUID", "ts": "TIMESTAMPTZ", "key": "PRIMARY KEY (tenant_id, id),"}
-SQLITE_TYPES = {"uuid": "UUID", "ts": "TIMESTAMPTZ",
-                "key": "PRIMARY KEY (id), UNIQUE (tenant_id, id),"}
+PG_TYPES, SQLITE_TYPES = TABLE_TYPES["postgres"], TABLE_TYPES["sqlite"]
 
 PG_STATEMENTS = [
     PROOF.format(**PG_TYPES), ATTEMPT.format(**PG_TYPES), *INDEXES,
@@ -56,11 +54,4 @@ SQLITE_STATEMENTS = [
 ]
 
 
-async def _apply() -> None:
-    await run_ddl(PG_STATEMENTS if is_postgres() else SQLITE_STATEMENTS)
-
-
-async def forwards():
-    manager = Migration(migration_id=ID, app_name="consent", description=DESCRIPTION)
-    manager.add_raw(_apply)
-    return manager
+forwards = raw_migration(ID, "consent", DESCRIPTION, PG_STATEMENTS, SQLITE_STATEMENTS)
