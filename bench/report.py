@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 RATIO_GOAL, RATIO_DEFECT, KEY_AUTH_GOAL_US = 0.70, 0.50, 50.0
+BATCH_GOAL = 1.5  # batch check / hand-written = ANY($1) query (issue 14)
 TARGETS = {
     "ours": "OURS  GET /v1/consent-check (key auth, Piccolo tx, RLS)",
     "raw": "(b)   Litestar + raw asyncpg, RLS, same SQL, no auth",
@@ -45,7 +46,8 @@ def load(results: Path) -> dict:
             runs.setdefault(target, []).append(data)
     read = lambda name: json.loads((results / name).read_text()) if (results / name).exists() else {}
     return {"runs": runs, "unloaded": unloaded, "seed": read("seed.json"),
-            "keyauth": read("keyauth.json"), "env": read("env.json")}
+            "keyauth": read("keyauth.json"), "env": read("env.json"),
+            "batch": read("batch_check.json")}
 
 
 def median(runs: list[dict], field: str) -> float:
@@ -140,6 +142,14 @@ def main() -> None:
             f" per call (median of {keyauth['repeats']} x {keyauth['calls']:,});"
             f" goal <= {KEY_AUTH_GOAL_US:.0f} µs: "
             + ("meets goal" if keyauth["auth_wall_us"] <= KEY_AUTH_GOAL_US else "ABOVE GOAL")
+        )
+    batch = data.get("batch") or {}
+    if batch:
+        lines.append(
+            f"batch consent check, {batch['items']:,} items in one statement: {batch['ours_ms']:.1f} ms"
+            f" beside a hand-written = ANY($1) query {batch['anchor_ms']:.1f} ms:"
+            f" ratio {batch['ratio']:.2f} (goal <= {BATCH_GOAL:.1f}: "
+            + ("meets goal)" if batch["ratio"] <= BATCH_GOAL else "ABOVE GOAL)")
         )
     if seed:
         s = seed.get("seconds", {})

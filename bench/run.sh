@@ -148,6 +148,8 @@ printf '{"ledger_verify": "%s"}\n' "$VERIFY" >"$RESULTS/env.json"
 # --- key authentication, in process ---------------------------------------------
 log "key authentication micro-benchmark"
 "$PY" "$BENCH_DIR/keyauth.py" --key "$KEY" >"$RESULTS/keyauth.json"
+log "batch consent check (1,000 items) beside a hand-written = ANY(\$1) query"
+"$PY" "$BENCH_DIR/batch_check.py" --tenant-id "$TENANT_ID" >"$RESULTS/batch_check.json"
 
 # --- servers --------------------------------------------------------------------
 export BENCH_DB_URL="$DATABASE_URL" BENCH_TENANT_ID="$TENANT_ID"

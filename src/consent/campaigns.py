@@ -15,7 +15,6 @@ confirmed, pending) and shown by the API and the admin.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from typing import Annotated, Any, Optional
 
@@ -29,7 +28,6 @@ from consent.segments import rules as r
 from optinbase import audit, cursors, db
 from optinbase.context import TenantContext
 from optinbase.cursors import Page
-from optinbase.db import db_uuid
 from optinbase.errors import NotFound, invalid_field
 from optinbase.settings import get_settings
 from tenants import repository
@@ -70,8 +68,8 @@ _SELECT = (
 
 def _out(row: Any) -> CampaignOut:
     return CampaignOut(
-        id=db_uuid(row["id"]), name=row["name"], segment_id=db_uuid(row["segment_id"]),
-        purpose=row["purpose"], channel=row["channel"], notice_id=db_uuid(row["notice_id"]),
+        id=row["id"], name=row["name"], segment_id=row["segment_id"],
+        purpose=row["purpose"], channel=row["channel"], notice_id=row["notice_id"],
         notice_version=int(row["notice_version"]), created_at=row["created_at"],
         sent=int(row["sent"]), confirmed=int(row["confirmed"]), pending=int(row["pending"]))
 
@@ -82,17 +80,15 @@ async def _checked(ctx: TenantContext, data: CampaignIn) -> tuple[Any, Any, r.Ru
     if purpose is None:
         raise invalid_field("purpose", f"unknown purpose {data.purpose!r}")
     notice = await notices.find_notice(ctx, data.notice_id)
-    if notice is None or db_uuid(notice["purpose_id"]) != db_uuid(purpose["id"]):
+    if notice is None or notice["purpose_id"] != purpose["id"]:
         raise invalid_field("notice_id", "not a notice of this purpose")
-    channels = notice["channels"]
-    if data.channel not in (json.loads(channels) if isinstance(channels, str) else channels):
+    if data.channel not in notice["channels"]:
         raise invalid_field("notice_id", f"the notice does not cover the {data.channel} channel")
     segment = await db.fetchrow("SELECT rules FROM segment WHERE tenant_id = {} AND id = {}",
                                 ctx.tenant_id, data.segment_id)
     if segment is None:
         raise invalid_field("segment_id", "unknown segment")
-    stored = segment["rules"]
-    return purpose, notice, r.parse(json.loads(stored) if isinstance(stored, str) else stored)
+    return purpose, notice, r.parse(segment["rules"])
 
 
 async def create_campaign(ctx: TenantContext, data: CampaignIn) -> CampaignOut:
@@ -108,11 +104,11 @@ async def create_campaign(ctx: TenantContext, data: CampaignIn) -> CampaignOut:
         "INSERT INTO reconsent_campaign (id, tenant_id, name, segment_id, purpose_id, channel,"
         " notice_id, actor, created_at, sent, confirmed, pending)"
         " VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, 0, 0, 0)",
-        campaign_id, ctx.tenant_id, data.name, data.segment_id, db_uuid(purpose["id"]),
+        campaign_id, ctx.tenant_id, data.name, data.segment_id, purpose["id"],
         data.channel, data.notice_id, ctx.actor, now)
     settings = get_settings()
     query = audience.export_query(
-        rule, tenant_id=ctx.tenant_id, channel=data.channel, purpose_id=db_uuid(purpose["id"]),
+        rule, tenant_id=ctx.tenant_id, channel=data.channel, purpose_id=purpose["id"],
         now=now, postgres=db.is_postgres())
     sent, after = 0, audience.FIRST_ID
     while True:

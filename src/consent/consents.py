@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
 import uuid
 from typing import Any, Optional
 
 import msgspec
 
-from consent import contacts, notices, phone, purposes, suppression, tracking
+from consent import checks, contacts, notices, phone, purposes, suppression, tracking
 from consent.journey import double_opt_in
 from consent.ledger import chain, states, verification
 from consent.schemas import (
@@ -28,8 +27,7 @@ from consent.schemas import (
 from optinbase import cursors, db
 from optinbase.context import TenantContext
 from optinbase.cursors import Page
-from optinbase.db import db_uuid
-from optinbase.errors import Invalid, NotFound, invalid_field
+from optinbase.errors import NotFound, invalid_field
 from optinbase.settings import get_settings
 from tenants import repository
 
@@ -49,10 +47,10 @@ async def _validated_notice(
     notice = await notices.find_notice(ctx, notice_id)
     if notice is None:
         raise invalid_field("notice_id", "unknown notice")
-    if db_uuid(notice["purpose_id"]) != purpose_id:
+    if notice["purpose_id"] != purpose_id:
         raise invalid_field("notice_id", "the notice was written for another purpose")
     channels = notice["channels"]
-    if channel not in (json.loads(channels) if isinstance(channels, str) else channels):
+    if channel not in channels:
         raise invalid_field("notice_id", f"the notice does not cover the {channel} channel")
     return notice_id
 
@@ -75,7 +73,7 @@ async def record_consent(
     purpose = await purposes.find_purpose(ctx, data.purpose)
     if purpose is None:
         raise invalid_field("purpose", f"unknown purpose {data.purpose!r}")
-    purpose_id = db_uuid(purpose["id"])
+    purpose_id = purpose["id"]
     notice_id = None
     if data.action == "grant":
         if purpose["retired"]:
@@ -107,7 +105,7 @@ async def record_consent(
         ]
     )
     status = await states.apply_to_state(ctx, event)
-    await phone.store_proof(ctx, db_uuid(event["id"]), data)
+    await phone.store_proof(ctx, event["id"], data)
     if action == "requested":
         settings = get_settings()
         await double_opt_in.request_confirmation(
@@ -122,10 +120,10 @@ async def record_consent(
 
 def _event_out(row: Any, purpose_key: str, status: Optional[str] = None) -> ConsentEventOut:
     return ConsentEventOut(
-        id=db_uuid(row["id"]), seq=int(row["seq"]),
-        contact_id=None if row["contact_id"] is None else db_uuid(row["contact_id"]),
+        id=row["id"], seq=int(row["seq"]),
+        contact_id=None if row["contact_id"] is None else row["contact_id"],
         channel=row["channel"], purpose=purpose_key, action=row["action"], status=status,
-        notice_id=None if row["notice_id"] is None else db_uuid(row["notice_id"]),
+        notice_id=None if row["notice_id"] is None else row["notice_id"],
         method=row["method"], source=row["source"], collected_at=row["collected_at"],
         recorded_at=row["recorded_at"], actor=row["actor"], ip=row["ip"],
         user_agent=row["user_agent"], prev_hash=row["prev_hash"], hash=row["hash"],
@@ -146,7 +144,7 @@ async def list_states(ctx: TenantContext, contact_id: uuid.UUID) -> list[Consent
         ConsentStateOut(
             channel=r["channel"], purpose=r["purpose"],
             status=states.effective_status(r["status"], r["expires_at"], now),
-            since=r["since"], expires_at=r["expires_at"], event_id=db_uuid(r["event_id"]),
+            since=r["since"], expires_at=r["expires_at"], event_id=r["event_id"],
         )
         for r in rows
     ]
@@ -246,35 +244,12 @@ async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
         )
     if row is None:
         raise invalid_field("purpose", f"unknown purpose {item.purpose!r}")
-    if row["contact_id"] is None or row["status"] is None:
-        return CheckOut(allowed=False, status="none")
-    status = states.effective_status(row["status"], row["expires_at"], now)
-    suppressed = bool(row["suppressed"])
-    restricted = row["restricted_at"] is not None  # GDPR Art. 18: kept, not used
-    allowed = status == "granted" and not suppressed and not restricted
-    out = CheckOut(
-        allowed=allowed, status=status,
-        since=row["since"], event_id=db_uuid(row["event_id"]), suppressed=suppressed,
-        restricted=restricted,
-        tracking_allowed=allowed and item.channel == "email" and bool(row["tracking"]),
-    )
-    if allowed and item.channel == "phone":  # the calling rules, at the call's time
-        reason = await phone.calling_reason(ctx, db_uuid(row["contact_id"]), row["phone"],
-                                            item.at or now)
-        if reason is not None:
-            out.allowed, out.reason = False, reason
-    return out
+    return await checks.finish(ctx, item, row, now)
 
 
 async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOut]:
-    results = []
-    for index, item in enumerate(items):
-        try:
-            results.append(await check(ctx, item))
-        except Invalid as exc:  # name the item, as `items[3].email`
-            errors = [{**e, "field": f"items[{index}].{e['field']}"} for e in exc.extra["errors"]]
-            raise Invalid(f"items[{index}]: {exc.detail}", errors=errors) from None
-    return results
+    """Up to 1,000 checks in one set-based statement (consent/checks.py)."""
+    return await checks.check_many(ctx, items)
 
 
 async def verify_ledger(ctx: TenantContext) -> chain.VerifyResult:

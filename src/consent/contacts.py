@@ -15,7 +15,6 @@ from consent.schemas import ContactIn, ContactOut, ContactPatch
 from optinbase import audit, cursors, db
 from optinbase.context import TenantContext
 from optinbase.cursors import Page
-from optinbase.db import db_uuid
 from optinbase.errors import Conflict, Invalid, NotFound
 from optinbase.normalise import normalise_email, normalise_phone
 
@@ -40,12 +39,12 @@ def locales(row: Any) -> tuple[Optional[str], Optional[str]]:
 def _out(row: Any) -> ContactOut:
     attributes = row["attributes"]
     return ContactOut(
-        id=db_uuid(row["id"]), email=row["email"], phone=row["phone"],
+        id=row["id"], email=row["email"], phone=row["phone"],
         external_id=row["external_id"], first_name=row["first_name"],
         last_name=row["last_name"], locale=row["locale"], country=row["country"],
         postal_code=row["postal_code"], birth_year=row["birth_year"], gender=row["gender"],
         language=row["language"],
-        attributes=json.loads(attributes) if isinstance(attributes, str) else attributes or {},
+        attributes=attributes or {},
         source=row["source"], created_at=row["created_at"], updated_at=row["updated_at"],
         last_activity_at=row["last_activity_at"],
     )
@@ -76,8 +75,8 @@ async def find_by_identifiers(
             f"SELECT id FROM contact WHERE tenant_id = {{}} AND {name} = {{}}",
             ctx.tenant_id, values[name],
         )
-        if row and db_uuid(row["id"]) != exclude:
-            return db_uuid(row["id"])
+        if row and row["id"] != exclude:
+            return row["id"]
     return None
 
 

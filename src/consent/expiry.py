@@ -27,7 +27,6 @@ sooner, never keep data longer than retention allows.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 
 import msgspec
@@ -37,7 +36,6 @@ from consent.ledger import chain, states
 from consent.requests import deadlines
 from optinbase import audit, db, i18n
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import NotFound, invalid_field
 from optinbase.settings import get_settings
 from tenants.repository import TenantRecord
@@ -79,12 +77,12 @@ async def run(ctx: TenantContext, tenant: TenantRecord, now: dt.datetime) -> int
     for row in await db.fetch(_UNDATED, ctx.tenant_id):
         await db.execute("UPDATE consent_state SET expires_at = {} WHERE tenant_id = {}"
                          " AND id = {}", deadlines.add_months(row["since"], int(row["validity_months"])),
-                         ctx.tenant_id, db_uuid(row["id"]))
+                         ctx.tenant_id, row["id"])
         done += 1
     lapsed = await db.fetch(_LAPSED, ctx.tenant_id, now)
     await states.record_events(ctx, [chain.NewEvent(
-        tenant_id=ctx.tenant_id, contact_id=db_uuid(r["contact_id"]), channel=r["channel"],
-        purpose_id=db_uuid(r["purpose_id"]), action="expired", method="expiry",
+        tenant_id=ctx.tenant_id, contact_id=r["contact_id"], channel=r["channel"],
+        purpose_id=r["purpose_id"], action="expired", method="expiry",
         collected_at=now, recorded_at=now, source="validity period over", actor="system")
         for r in lapsed])
     return done + len(lapsed) + await remind(ctx, tenant, now)
@@ -99,15 +97,15 @@ async def remind(ctx: TenantContext, tenant: TenantRecord, now: dt.datetime) -> 
                           "email", "email")
     for row in rows:
         language = i18n.choose(tenant, person=(row["locale"], row["language"]))
-        notice = await reconsent.latest_notice(ctx, db_uuid(row["id"]), row["channel"], language)
+        notice = await reconsent.latest_notice(ctx, row["id"], row["channel"], language)
         if notice is not None:
             await reconsent.ask(ctx, tenant, {**dict(row), "id": row["contact_id"]},
                                 purpose=row, channel=row["channel"],
-                                notice_id=db_uuid(notice["id"]), reason="expiry", now=now,
+                                notice_id=notice["id"], reason="expiry", now=now,
                                 secret_key=settings.secret_key, public_url=settings.public_url,
                                 expires_at=row["expires_at"])
         await db.execute("UPDATE consent_state SET reminded_at = {} WHERE tenant_id = {}"
-                         " AND id = {}", now, ctx.tenant_id, db_uuid(row["state_id"]))
+                         " AND id = {}", now, ctx.tenant_id, row["state_id"])
     return len(rows)
 
 
@@ -128,8 +126,7 @@ async def require_reconsent(ctx: TenantContext, notice_id: uuid.UUID,
     now = dt.datetime.now(dt.timezone.utc)
     if expires_at.tzinfo is None or expires_at <= now:
         raise invalid_field("expires_at", "must be a future time with its zone")
-    channels = notice["channels"]
-    channels = json.loads(channels) if isinstance(channels, str) else list(channels)
+    channels = list(notice["channels"])
     marks = ", ".join("{}" for _ in channels)
     affected = await db.fetch(
         "SELECT s.id FROM consent_state s WHERE s.tenant_id = {} AND s.purpose_id = {}"
@@ -138,12 +135,12 @@ async def require_reconsent(ctx: TenantContext, notice_id: uuid.UUID,
         " AND COALESCE((SELECT n.version FROM consent_event e JOIN notice n"
         " ON n.tenant_id = e.tenant_id AND n.id = e.notice_id"
         " WHERE e.tenant_id = {} AND e.id = s.event_id), 0) < {}",
-        ctx.tenant_id, db_uuid(notice["purpose_id"]), *channels, expires_at, ctx.tenant_id,
+        ctx.tenant_id, notice["purpose_id"], *channels, expires_at, ctx.tenant_id,
         int(notice["version"]))
     for row in affected:
         await db.execute("UPDATE consent_state SET expires_at = {}, reminded_at = NULL"
                          " WHERE tenant_id = {} AND id = {}", expires_at, ctx.tenant_id,
-                         db_uuid(row["id"]))
+                         row["id"])
     await audit.record(ctx, "notice.reconsent_required", "notice", notice_id,
                        {"version": int(notice["version"]), "expires_at": expires_at.isoformat(),
                         "affected": len(affected)})

@@ -25,7 +25,6 @@ later, separate consent.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable
 
 from optinbase import db
@@ -50,6 +49,4 @@ async def partner_purposes(ctx: TenantContext) -> set[str]:
     for row in rows:
         if row["key"] not in newest or row["version"] > newest[row["key"]]["version"]:
             newest[row["key"]] = row
-    return {key for key, row in newest.items()
-            if (json.loads(row["partners"]) if isinstance(row["partners"], str)
-                else row["partners"])}
+    return {key for key, row in newest.items() if row["partners"]}

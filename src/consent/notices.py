@@ -13,7 +13,6 @@ from consent import purposes
 from consent.schemas import NoticeIn, NoticeOut
 from optinbase import audit, db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import NotFound, invalid_field
 
 _SELECT = (
@@ -23,15 +22,12 @@ _SELECT = (
 )
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
 
 def _out(row: Any) -> NoticeOut:
     return NoticeOut(
-        id=db_uuid(row["id"]), purpose=row["purpose"], channels=_json(row["channels"]),
+        id=row["id"], purpose=row["purpose"], channels=row["channels"],
         language=row["language"], version=int(row["version"]), text=row["text"],
-        text_sha256=row["text_sha256"], partners=_json(row["partners"]),
+        text_sha256=row["text_sha256"], partners=row["partners"],
         policy_url=row["policy_url"], created_at=row["created_at"],
     )
 
@@ -47,7 +43,7 @@ async def create_notice(ctx: TenantContext, data: NoticeIn) -> NoticeOut:
     if purpose["kind"] == "tracking" and data.channels != ["email"]:
         # Asked on its own: never one tick with another channel (CNIL, 2025).
         raise invalid_field("channels", "a tracking purpose is asked for the email channel only")
-    purpose_id = db_uuid(purpose["id"])
+    purpose_id = purpose["id"]
     version = (
         await db.fetchval(
             "SELECT COALESCE(MAX(version), 0) FROM notice WHERE tenant_id = {} AND purpose_id = {}",

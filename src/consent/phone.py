@@ -31,7 +31,6 @@ from consent.ledger.chain import acted_at_problem
 from consent.schemas import AttemptIn, AttemptOut, ConsentIn
 from optinbase import db, i18n
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import NotFound, invalid_field
 from tenants import repository
 
@@ -75,7 +74,7 @@ async def proof_of(ctx: TenantContext, event_id: uuid.UUID) -> Optional[dict[str
 
 
 def _out(row: Any) -> AttemptOut:
-    return AttemptOut(id=db_uuid(row["id"]), contact_id=db_uuid(row["contact_id"]),
+    return AttemptOut(id=row["id"], contact_id=row["contact_id"],
                       channel=row["channel"], purpose=row["purpose"], at=row["at"],
                       outcome=row["outcome"], agent=row["agent"])
 
@@ -96,7 +95,7 @@ async def record_attempt(ctx: TenantContext, contact_id: uuid.UUID, data: Attemp
         found = await purposes.find_purpose(ctx, data.purpose)
         if found is None:
             raise invalid_field("purpose", f"unknown purpose {data.purpose!r}")
-        purpose_id = db_uuid(found["id"])
+        purpose_id = found["id"]
     now = dt.datetime.now(dt.timezone.utc)
     at = data.at or now
     problem = acted_at_problem(at, now)

@@ -9,7 +9,6 @@ from typing import Any, Optional
 from consent.schemas import PurposeIn, PurposeOut
 from optinbase import audit, db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import Conflict, NotFound, invalid_field
 
 _COLUMNS = ("id, key, name, description, legal_basis, dpv_purpose, retired, created_at, kind,"
@@ -18,7 +17,7 @@ _COLUMNS = ("id, key, name, description, legal_basis, dpv_purpose, retired, crea
 
 def _out(row: Any) -> PurposeOut:
     return PurposeOut(
-        id=db_uuid(row["id"]), key=row["key"], name=row["name"],
+        id=row["id"], key=row["key"], name=row["name"],
         description=row["description"], legal_basis=row["legal_basis"],
         dpv_purpose=row["dpv_purpose"], retired=bool(row["retired"]),
         created_at=row["created_at"], kind=row["kind"],
@@ -75,4 +74,4 @@ async def list_purposes(ctx: TenantContext) -> list[PurposeOut]:
 
 async def purpose_keys(ctx: TenantContext) -> dict[uuid.UUID, str]:
     rows = await db.fetch("SELECT id, key FROM purpose WHERE tenant_id = {}", ctx.tenant_id)
-    return {db_uuid(r["id"]): r["key"] for r in rows}
+    return {r["id"]: r["key"] for r in rows}

@@ -27,7 +27,6 @@ from messaging.outbox import TRANSACTIONAL, enqueue_email
 from consent.schemas import CHANNEL_NAMES
 from optinbase import db, i18n
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import NotFound
 from optinbase.settings import get_settings
 from tenants import repository
@@ -86,8 +85,7 @@ async def _event(ctx: TenantContext, event_id: uuid.UUID) -> tuple[Any, TenantRe
 
 
 def _partners(row: Any) -> list[str]:
-    value = row["partners"]
-    return list((json.loads(value) if isinstance(value, str) else value) or [])
+    return list(row["partners"] or [])
 
 
 def _principal(row: Any) -> str:
@@ -145,7 +143,7 @@ def kantara(row: Any, tenant: TenantRecord, checkpoint: Optional[Checkpoint]) ->
         "jurisdiction": tenant.country or "EU",
         "consentTimestamp": int(row["collected_at"].timestamp()),
         "collectionMethod": METHODS.get(row["method"], row["method"]),
-        "consentReceiptID": str(db_uuid(row["id"])),
+        "consentReceiptID": str(row["id"]),
         "language": _language(row, tenant),
         "piiPrincipalId": _principal(row),
         "piiControllers": [controller],
@@ -166,10 +164,10 @@ def _ledger_link(row: Any, checkpoint: Optional[Checkpoint]) -> dict[str, Any]:
     `GET /v1/ledger/public-key`; removing or rewriting the event afterwards
     contradicts it."""
     return {
-        "event_id": str(db_uuid(row["id"])), "seq": int(row["seq"]), "action": row["action"],
+        "event_id": str(row["id"]), "seq": int(row["seq"]), "action": row["action"],
         "channel": row["channel"], "purpose": row["purpose_key"], "method": row["method"],
         "source": row["source"],
-        "notice_id": None if row["notice_id"] is None else str(db_uuid(row["notice_id"])),
+        "notice_id": None if row["notice_id"] is None else str(row["notice_id"]),
         "notice_version": row["notice_version"], "notice_sha256": row["text_sha256"],
         "collected_at": canonical_time(row["collected_at"]),
         "recorded_at": canonical_time(row["recorded_at"]),
@@ -218,7 +216,7 @@ def _recorder(row: Any) -> dict[str, str]:
 
 def _notice(notice: Any, tenant: TenantRecord) -> dict[str, Any]:
     return {
-        "@id": f"urn:uuid:{db_uuid(notice['notice_id'])}", "@type": "dpv:ConsentNotice",
+        "@id": f"urn:uuid:{notice['notice_id']}", "@type": "dpv:ConsentNotice",
         "dct:language": notice["notice_language"], "dct:description": notice["notice_text"],
         "dct:hasVersion": notice["notice_version"], "dpv:hasPolicy": _policy_url(notice, tenant),
     }
@@ -228,7 +226,7 @@ def iso27560(row: Any, tenant: TenantRecord, checkpoint: Optional[Checkpoint],
              notice: Any = None) -> dict[str, Any]:
     """`notice`: for an event that names none (withdrawal, expiry), the notice
     of the consent it ends."""
-    event_id = str(db_uuid(row["id"]))
+    event_id = str(row["id"])
     notice = notice if row["notice_id"] is None else row
     language = (notice["notice_language"] if notice is not None else None) or _language(
         row, tenant)
@@ -318,7 +316,7 @@ async def receipt(ctx: TenantContext, event_id: uuid.UUID, fmt: Format) -> dict[
     record = iso27560(row, tenant, checkpoint, ended)
     if row["channel"] == "phone":  # how the phone consent was collected (consent.phone)
         record["dct:provenance"]["optinbase:phoneProof"] = await phone.proof_of(
-            ctx, db_uuid(row["id"]))
+            ctx, row["id"])
     return record
 
 
@@ -349,6 +347,6 @@ async def email_after_confirmation(
     return await enqueue_email(
         ctx.tenant_id, to=first["email"],
         subject=texts.gettext("mail.receipt.subject", tenant=tenant.name), text=body + "\n",
-        contact_id=db_uuid(first["contact_id"]), headers={"Content-Language": language},
+        contact_id=first["contact_id"], headers={"Content-Language": language},
         priority=TRANSACTIONAL,  # right after the confirmation the person is looking
     )

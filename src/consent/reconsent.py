@@ -15,7 +15,6 @@ expires or the tenant decides otherwise.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from typing import Any, Optional
 
@@ -29,7 +28,6 @@ from consent.schemas import CHANNEL_NAMES
 from messaging.outbox import BULK, enqueue_email
 from optinbase import db, i18n
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import NotFound, invalid_field
 from optinbase.i18n import N_
 from tenants.repository import TenantRecord
@@ -47,13 +45,9 @@ async def latest_notice(ctx: TenantContext, purpose_id: uuid.UUID, channel: str,
     rows = await db.fetch(
         "SELECT id, language, version, channels FROM notice WHERE tenant_id = {}"
         " AND purpose_id = {} ORDER BY version DESC LIMIT 200", ctx.tenant_id, purpose_id)
-    covering = [r for r in rows if channel in _list(r["channels"])]
+    covering = [r for r in rows if channel in r["channels"]]
     same = [r for r in covering if r["language"].split("-")[0] == language]
     return (same or covering or [None])[0]
-
-
-def _list(value: Any) -> list[Any]:
-    return json.loads(value) if isinstance(value, str) else list(value or [])
 
 
 async def ask(ctx: TenantContext, tenant: TenantRecord, contact: Any, *, purpose: Any,
@@ -66,15 +60,15 @@ async def ask(ctx: TenantContext, tenant: TenantRecord, contact: Any, *, purpose
     await db.execute(
         "INSERT INTO reconsent_request (id, tenant_id, campaign_id, contact_id, purpose_id,"
         " channel, notice_id, reason, sent_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
-        request_id, ctx.tenant_id, campaign_id, db_uuid(contact["id"]),
-        db_uuid(purpose["id"]), channel, notice_id, reason, now)
+        request_id, ctx.tenant_id, campaign_id, contact["id"],
+        purpose["id"], channel, notice_id, reason, now)
     until = now + dt.timedelta(days=LINK_DAYS)
     token = links.make(secret_key, "reconsent", ctx.tenant_id, request_id, until)
     language = i18n.choose(tenant, person=contacts.locales(contact))
     texts = i18n.texts(language, tenant)
     subject, body = MAIL[reason]
     await enqueue_email(
-        ctx.tenant_id, to=contact["email"], contact_id=db_uuid(contact["id"]), priority=BULK,
+        ctx.tenant_id, to=contact["email"], contact_id=contact["id"], priority=BULK,
         subject=texts.gettext(subject, tenant=tenant.name),
         text=texts.gettext(body, tenant=tenant.name, purpose=purpose["name"],
                            channel=texts.gettext(CHANNEL_NAMES[channel]),
@@ -133,9 +127,9 @@ async def page(ctx: TenantContext, tenant: TenantRecord, token: str, *, confirm:
         state="done" if done else "ask", tenant=tenant.name, language=language,
         purpose=row["purpose_name"],
         channel=i18n.texts(language, tenant).gettext(CHANNEL_NAMES[row["channel"]]),
-        notice_id=db_uuid(row["notice_id"]), notice_version=int(row["version"]),
+        notice_id=row["notice_id"], notice_version=int(row["version"]),
         notice_language=row["notice_language"], notice_text=row["text"],
-        partners=_list(row["partners"]), policy_url=row["policy_url"])
+        partners=list(row["partners"] or []), policy_url=row["policy_url"])
 
 
 async def _grant(ctx: TenantContext, row: Any, now: dt.datetime, ip: Optional[str],
@@ -143,16 +137,16 @@ async def _grant(ctx: TenantContext, row: Any, now: dt.datetime, ip: Optional[st
     """The person's `granted` under the new notice, and the progress counters."""
     if await suppression.is_suppressed(ctx, row["email"], row["phone"], row["channel"]):
         raise invalid_field("channel", "the person is on the suppression list for this channel")
-    source = "re-consent: " + ("campaign " + str(db_uuid(row["campaign_id"]))
+    source = "re-consent: " + ("campaign " + str(row["campaign_id"])
                                if row["campaign_id"] else "before expiry")
     await states.record_events(ctx, [chain.NewEvent(
-        tenant_id=ctx.tenant_id, contact_id=db_uuid(row["contact_id"]), channel=row["channel"],
-        purpose_id=db_uuid(row["purpose_id"]), action="granted", method="double_opt_in",
-        collected_at=now, recorded_at=now, notice_id=db_uuid(row["notice_id"]), source=source,
+        tenant_id=ctx.tenant_id, contact_id=row["contact_id"], channel=row["channel"],
+        purpose_id=row["purpose_id"], action="granted", method="double_opt_in",
+        collected_at=now, recorded_at=now, notice_id=row["notice_id"], source=source,
         actor="subject", ip=ip, user_agent=user_agent)])
     await db.execute("UPDATE reconsent_request SET confirmed_at = {} WHERE tenant_id = {}"
-                     " AND id = {}", now, ctx.tenant_id, db_uuid(row["id"]))
+                     " AND id = {}", now, ctx.tenant_id, row["id"])
     if row["campaign_id"] is not None:
         await db.execute(
             "UPDATE reconsent_campaign SET confirmed = confirmed + 1, pending = pending - 1"
-            " WHERE tenant_id = {} AND id = {}", ctx.tenant_id, db_uuid(row["campaign_id"]))
+            " WHERE tenant_id = {} AND id = {}", ctx.tenant_id, row["campaign_id"])

@@ -37,7 +37,6 @@ from consent.requests.scrub import lapse
 from messaging.outbox import BULK, enqueue_email
 from optinbase import audit, db, i18n
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import NotFound
 from optinbase.i18n import N_
 from optinbase.settings import get_settings
@@ -135,29 +134,29 @@ async def plan(tenant: TenantRecord, now: dt.datetime) -> Plan:
     months, days, confirm_lifetime = settings_of(tenant)
     result = Plan(tenant, now)
     for row in await db.fetch(TO_ERASE, tenant.id, now - dt.timedelta(days=days)):
-        result.erase.append(Item(db_uuid(row["id"]), f"inactive since {_day(row['last_seen'])},"
+        result.erase.append(Item(row["id"], f"inactive since {_day(row['last_seen'])},"
                                  f" asked {_day(row['repermission_sent_at'])}"))
     erased = {item.id for item in result.erase}
     for row in await db.fetch(UNCONFIRMED, tenant.id, now - confirm_lifetime):
-        if db_uuid(row["id"]) in erased:
+        if row["id"] in erased:
             continue
-        result.unconfirmed.append(Item(db_uuid(row["id"]),
+        result.unconfirmed.append(Item(row["id"],
                                        f"never confirmed, since {_day(row['last_seen'])}"))
     purged = {item.id for item in result.unconfirmed}
     for row in await db.fetch(TO_ASK, tenant.id, deadlines.add_months(now, -months)):
-        if db_uuid(row["id"]) in purged:  # going anyway: no point asking
+        if row["id"] in purged:  # going anyway: no point asking
             continue
-        result.ask.append(Item(db_uuid(row["id"]), f"inactive since {_day(row['last_seen'])}"))
+        result.ask.append(Item(row["id"], f"inactive since {_day(row['last_seen'])}"))
         if row["email"]:
-            result.emails[db_uuid(row["id"])] = row["email"]
-            result.languages[db_uuid(row["id"])] = i18n.choose(
+            result.emails[row["id"]] = row["email"]
+            result.languages[row["id"]] = i18n.choose(
                 tenant, person=contacts.locales(row))
     for row in await db.fetch(EXPIRED_PACKAGES, tenant.id, now):
-        result.packages.append(Item(db_uuid(row["id"]),
+        result.packages.append(Item(row["id"],
                                     f"expired {_day(row['package_expires_at'])}"))
     for row in await db.fetch(UNVERIFIED_LAPSING, tenant.id,
                               now - dt.timedelta(hours=verify_hours(tenant)) - LAPSE_AFTER):
-        result.lapsing.append(Item(db_uuid(row["id"]),
+        result.lapsing.append(Item(row["id"],
                                    f"not verified, received {_day(row['received_at'])}"))
     return result
 

@@ -24,7 +24,6 @@ from typing import Any, Optional
 from consent.schemas import SuppressionCheckOut, SuppressionIn, SuppressionOut
 from optinbase import audit, db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import Invalid, NotFound
 from optinbase.normalise import normalise_email, normalise_phone
 from tenants import repository
@@ -111,11 +110,11 @@ async def add(ctx: TenantContext, data: SuppressionIn) -> SuppressionOut:
     )
     row = await db.fetchrow(_SELECT_ONE, ctx.tenant_id, digest, data.channel)
     await audit.record(
-        ctx, "suppression.added", "suppression", db_uuid(row["id"]),
+        ctx, "suppression.added", "suppression", row["id"],
         {"kind": kind, "channel": data.channel, "reason": data.reason},
     )
     return SuppressionOut(
-        id=db_uuid(row["id"]), kind=row["kind"], channel=row["channel"],
+        id=row["id"], kind=row["kind"], channel=row["channel"],
         reason=row["reason"], created_at=row["created_at"],
     )
 

@@ -25,15 +25,15 @@ from __future__ import annotations
 TRACKING = "tracking"
 
 
-def granted_sql(tenant: str, contact: str) -> str:
+def granted_sql(tenant: str, contact: str, now: str = "{}") -> str:
     """A condition true when the contact `contact` (an SQL expression, e.g.
-    `c.id`) of tenant `tenant` (an expression already pinned to one tenant)
-    holds a valid tracking consent on e-mail. One placeholder: now."""
+    `c.id`) of tenant `tenant` (an expression pinned to one tenant) holds a
+    valid tracking consent on e-mail; `now` is the placeholder of the time."""
     return (
         "EXISTS (SELECT 1 FROM consent_state t JOIN purpose tp ON tp.tenant_id = t.tenant_id"
         f" AND tp.id = t.purpose_id WHERE t.tenant_id = {tenant} AND t.contact_id = {contact}"
         " AND t.channel = 'email' AND tp.kind = 'tracking' AND t.status = 'granted'"
-        " AND (t.expires_at IS NULL OR t.expires_at > {}))"
+        f" AND (t.expires_at IS NULL OR t.expires_at > {now}))"
     )
 
 

@@ -71,7 +71,6 @@ def _endpoint_of(row: Any) -> Optional[str]:
     fails at delivery, as that row's failure)."""
     try:
         payload = row["payload"]
-        payload = json.loads(payload) if isinstance(payload, str) else payload
         return str(uuid.UUID(str(payload["endpoint_id"]))) if row["kind"] == "webhook" else None
     except Exception:
         return None
@@ -280,7 +279,6 @@ class OutboxWorker:
         """Sends one leased row: (outcome, error). Never raises for the row."""
         try:
             payload = row["payload"]
-            payload = json.loads(payload) if isinstance(payload, str) else payload
             async with asyncio.timeout(self.send_budget):
                 if row["kind"] == "webhook":
                     secret = turn.secrets.get(str(payload["endpoint_id"]))

@@ -83,7 +83,7 @@ async def due_tenants(now: dt.datetime, max_priority: int) -> list[tuple[uuid.UU
             rows += await db.fetch(_SQLITE_DUE, priority, priority, now)
     best: dict[uuid.UUID, int] = {}
     for r in rows:
-        tenant_id = db.db_uuid(r["tenant_id"])
+        tenant_id = r["tenant_id"]
         best[tenant_id] = min(best.get(tenant_id, 99), int(r["priority"]))
     return list(best.items())
 

@@ -94,12 +94,9 @@ def check_url(url: str, allow_private: bool = False) -> str:
     return url
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
-
 
 def _out(row: Any, secret: Optional[str] = None) -> WebhookOut:
-    return WebhookOut(id=uuid.UUID(str(row["id"])), url=row["url"], events=_json(row["events"]),
+    return WebhookOut(id=row["id"], url=row["url"], events=row["events"],
                       created_at=row["created_at"], secret=secret)
 
 
@@ -154,7 +151,7 @@ async def subscribers(tenant_id: uuid.UUID, event_type: str) -> list[tuple[uuid.
         "SELECT id, url, events FROM webhook_endpoint WHERE tenant_id = {} AND disabled_at IS NULL",
         tenant_id,
     )
-    return [(uuid.UUID(str(r["id"])), r["url"]) for r in rows if event_type in _json(r["events"])]
+    return [(r["id"], r["url"]) for r in rows if event_type in r["events"]]
 
 
 async def enqueue(
@@ -225,7 +222,7 @@ async def endpoint_secrets(tenant_id: uuid.UUID, endpoint_ids: set[str]) -> dict
     rows = await db.fetch(
         "SELECT id, secret FROM webhook_endpoint WHERE tenant_id = {} AND disabled_at IS NULL"
         " AND id IN (" + ", ".join(["{}"] * len(ids)) + ")", tenant_id, *ids)
-    return {str(db.db_uuid(r["id"])): r["secret"] for r in rows}
+    return {str(r["id"]): r["secret"] for r in rows}
 
 
 async def post(client: httpx.AsyncClient, row: Any, payload: dict[str, Any], secret: str) -> None:

@@ -59,9 +59,9 @@ async def list_events(ctx: TenantContext, limit: int, cursor: Optional[str]) -> 
         )
     items = [
         AuditEventOut(
-            id=db.db_uuid(r["id"]), at=r["at"], actor=r["actor"], action=r["action"],
+            id=r["id"], at=r["at"], actor=r["actor"], action=r["action"],
             object_type=r["object_type"], object_id=r["object_id"],
-            details=json.loads(r["details"]) if isinstance(r["details"], str) else r["details"],
+            details=r["details"],
         )
         for r in rows[:limit]
     ]

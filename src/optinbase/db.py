@@ -28,7 +28,7 @@ from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionTy
 
 from piccolo.table import Table
 
-from optinbase import piccolo_conf
+from optinbase import piccolo_conf, rows
 from optinbase.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
 from optinbase.ids import FastUUID
 from optinbase.piccolo_conf import engine_from_url  # noqa: F401 (db.engine_from_url: the one factory)
@@ -122,21 +122,65 @@ async def stop(engine: Engine | None = None) -> None:
 
 # --- SQL text ---------------------------------------------------------------
 
-_PLACEHOLDER = re.compile(r"\{\}")
+_PLACEHOLDER = re.compile(r"\{(\w*)\}")
 
 
 @lru_cache(maxsize=1024)
 def compile_sql(text: str, engine_type: str) -> str:
-    if engine_type == "postgres":
-        counter = iter(range(1, 10_000))
-        return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", text)
-    return _PLACEHOLDER.sub("?", text)
+    """`{}` placeholders as `$n` (asyncpg) or `?` (sqlite3), in order."""
+    return _compile(text, engine_type)[0]
 
 
-async def fetch(text: str, *args: Any) -> list[Any]:
-    """Rows as mappings (asyncpg Records or dicts): `row["column"]`."""
+@lru_cache(maxsize=1024)
+def _compile(text: str, engine_type: str) -> tuple[str, tuple[str, ...]]:
+    """The statement for the driver and, for `{name}` placeholders, the names
+    in the order the driver takes its values (`$n` numbers each name once;
+    sqlite3's `?` takes one value per occurrence). A statement uses one kind."""
+    names: list[str] = []
+
+    def placeholder(match: re.Match) -> str:
+        name = match.group(1)
+        if name and name in names and engine_type == "postgres":
+            return f"${names.index(name) + 1}"
+        names.append(name)
+        return f"${len(names)}" if engine_type == "postgres" else "?"
+
+    query = _PLACEHOLDER.sub(placeholder, text)
+    if any(names) and not all(names):
+        raise ValueError("a statement uses either {} or {name} placeholders, not both")
+    return query, tuple(names) if any(names) else ()
+
+
+def _statement(text: str, args: Sequence[Any], named: dict[str, Any],
+               engine_type: str) -> tuple[str, Sequence[Any]]:
+    query, names = _compile(text, engine_type)
+    if not names:
+        return query, args
+    if args:
+        raise ValueError("named placeholders take their values by name")
+    return query, [named[name] for name in names]
+
+
+async def fetch(text: str, /, *args: Any, **named: Any) -> list[Any]:
+    """Rows as mappings (asyncpg Records or dicts): `row["column"]`, their
+    values decoded once (optinbase.rows: UUID, datetime, JSON as dict/list).
+    Values go positionally for `{}` placeholders, or by name for `{name}`
+    ones (statements with more than a few values: readable, and one value
+    may serve twice)."""
     engine = get_engine()
-    query = compile_sql(text, engine.engine_type)
+    query, values = _statement(text, args, named, engine.engine_type)
+    return rows.decode(await _fetch(engine, query, values), engine.engine_type)
+
+
+async def fetch_undecoded(text: str, *args: Any) -> list[Any]:
+    """Rows as the driver hands them over (JSON as text, SQLite expressions as
+    text): for streams that write values straight back out as text — an
+    export of a million rows would otherwise decode and re-encode each one."""
+    engine = get_engine()
+    return await _fetch(engine, compile_sql(text, engine.engine_type), args)
+
+
+async def _fetch(engine: Engine, query: str, args: Sequence[Any]) -> list[Any]:
     tx = engine.current_transaction.get()
     if engine.engine_type == "postgres":
         if tx is not None:
@@ -155,27 +199,27 @@ async def fetch(text: str, *args: Any) -> list[Any]:
     connection = await engine.get_connection()
     try:
         async with connection.execute(query, args) as cursor:
-            rows = list(await cursor.fetchall())
+            found = list(await cursor.fetchall())
         await connection.commit()
-        return rows
+        return found
     finally:
         await connection.close()
 
 
-async def fetchrow(text: str, *args: Any) -> Any | None:
-    rows = await fetch(text, *args)
-    return rows[0] if rows else None
+async def fetchrow(text: str, /, *args: Any, **named: Any) -> Any | None:
+    found = await fetch(text, *args, **named)
+    return found[0] if found else None
 
 
-async def fetchval(text: str, *args: Any) -> Any:
-    row = await fetchrow(text, *args)
+async def fetchval(text: str, /, *args: Any, **named: Any) -> Any:
+    row = await fetchrow(text, *args, **named)
     if row is None:
         return None
     return next(iter(row.values())) if isinstance(row, dict) else row[0]
 
 
-async def execute(text: str, *args: Any) -> None:
-    await fetch(text, *args)
+async def execute(text: str, /, *args: Any, **named: Any) -> None:
+    await fetch(text, *args, **named)
 
 
 def _transaction_connection(engine: Engine) -> Any:
@@ -501,8 +545,3 @@ def use_engine(engine: Engine) -> None:
         table = pending.pop()
         pending.extend(table.__subclasses__())
         table._meta.db = engine
-
-
-def db_uuid(value: Any) -> uuid.UUID:
-    """A uuid column as uuid.UUID (SQLite hands back text)."""
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

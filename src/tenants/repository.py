@@ -39,26 +39,18 @@ class KeyRecord(msgspec.Struct, frozen=True):
     revoked_at: Optional[dt.datetime]
 
 
-def _uuid(value: Any) -> Optional[uuid.UUID]:
-    if value is None or isinstance(value, uuid.UUID):
-        return value
-    return uuid.UUID(str(value))
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
 def _tenant(row: Any) -> TenantRecord:
     return TenantRecord(
-        id=_uuid(row["id"]),
+        id=row["id"],
         slug=row["slug"],
         name=row["name"],
         legal_name=row["legal_name"],
         dpo_email=row["dpo_email"],
         country=row["country"],
-        agency_id=_uuid(row["agency_id"]),
-        settings=_json(row["settings"]) or {},
+        agency_id=row["agency_id"],
+        settings=row["settings"] or {},
         secret=row["secret"],
         created_at=row["created_at"],
     )
@@ -105,16 +97,16 @@ async def all_tenants() -> list[TenantRecord]:
 
 
 async def tenant_ids() -> list[uuid.UUID]:
-    return [_uuid(r["id"]) for r in await db.fetch("SELECT id FROM tenant ORDER BY created_at")]
+    return [r["id"] for r in await db.fetch("SELECT id FROM tenant ORDER BY created_at")]
 
 
 async def agency_by_slug(slug: str) -> Optional[dict[str, Any]]:
     row = await db.fetchrow("SELECT id, slug, name FROM agency WHERE slug = {}", slug)
-    return {"id": _uuid(row["id"]), "slug": row["slug"], "name": row["name"]} if row else None
+    return {"id": row["id"], "slug": row["slug"], "name": row["name"]} if row else None
 
 
 async def all_agencies() -> list[dict[str, Any]]:
-    return [{"id": _uuid(r["id"]), "slug": r["slug"], "name": r["name"],
+    return [{"id": r["id"], "slug": r["slug"], "name": r["name"],
              "created_at": r["created_at"]}
             for r in await db.fetch("SELECT id, slug, name, created_at FROM agency ORDER BY slug")]
 
@@ -140,13 +132,13 @@ _KEY_COLUMNS = (
 
 def _key(row: Any) -> KeyRecord:
     return KeyRecord(
-        id=_uuid(row["id"]),
+        id=row["id"],
         key_id=row["key_id"],
-        tenant_id=_uuid(row["tenant_id"]),
-        agency_id=_uuid(row["agency_id"]),
+        tenant_id=row["tenant_id"],
+        agency_id=row["agency_id"],
         name=row["name"],
         secret_hash=row["secret_hash"],
-        scopes=list(_json(row["scopes"]) or []),
+        scopes=list(row["scopes"] or []),
         created_at=row["created_at"],
         expires_at=row["expires_at"],
         revoked_at=row["revoked_at"],
@@ -167,7 +159,7 @@ async def keys_of_tenant(tenant_id: uuid.UUID) -> list[dict[str, Any]]:
     rows = await db.fetch(
         "SELECT key_id, name, scopes, created_at, last_used_at, expires_at, revoked_at"
         " FROM api_key WHERE tenant_id = {} ORDER BY created_at", tenant_id)
-    return [{**dict(r), "scopes": list(_json(r["scopes"]) or [])} for r in rows]
+    return [{**dict(r), "scopes": list(r["scopes"] or [])} for r in rows]
 
 
 async def insert_key(record: KeyRecord) -> None:

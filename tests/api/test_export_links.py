@@ -13,7 +13,6 @@ from consent.segments import audience, export
 from consent.segments import rules as r
 from consent.tokens import Signer, make_token
 from optinbase import db
-from optinbase.db import db_uuid
 from optinbase.settings import get_settings
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
 
@@ -103,4 +102,4 @@ async def test_copy_export_has_the_batched_exports_rows(client, backend):
                                             headers=tenant.headers)).json()["items"]
                if e["action"] == "segment.exported"]
     assert audited[-1]["details"]["rows"] == len(people) and audited[-1]["details"]["complete"]
-    assert db_uuid(audited[-1]["object_id"]) == uuid.UUID(segment_id)
+    assert uuid.UUID(str(audited[-1]["object_id"])) == uuid.UUID(segment_id)

@@ -33,7 +33,6 @@ from consent.imports.write import Writer
 from consent.schemas import ImportErrorOut, ImportJobOut
 from optinbase import audit, db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import DomainError, NotFound
 from tenants import envelope
 from tenants.repository import TenantRecord
@@ -220,9 +219,9 @@ async def get_job(ctx: TenantContext, job_id: uuid.UUID) -> ImportJobOut:
     )
     if row is None:
         raise NotFound("import not found")
-    errors = json.loads(row["errors"]) if isinstance(row["errors"], str) else row["errors"]
+    errors = row["errors"]
     return ImportJobOut(
-        id=db_uuid(row["id"]), status=row["status"], format=row["format"],
+        id=row["id"], status=row["status"], format=row["format"],
         total=row["total"], created=row["created"], updated=row["updated"],
         rejected=row["rejected"], errors=[ImportErrorOut(**e) for e in errors or []],
         detail=row["detail"], created_at=row["created_at"], finished_at=row["finished_at"],
@@ -293,6 +292,6 @@ async def fail_abandoned(ctx: TenantContext, tenant: TenantRecord, now: dt.datet
     failed = 0
     for row in await db.fetch(_RUNNING_BEFORE + db.row_lock(skip_locked=True), ctx.tenant_id,
                               now - ABANDONED_AFTER):
-        await _finish(ctx, db_uuid(row["id"]), "failed", Report(0), ABANDONED_DETAIL)
+        await _finish(ctx, row["id"], "failed", Report(0), ABANDONED_DETAIL)
         failed += 1
     return failed

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import ipaddress
-import json
 import re
 import typing
 import uuid
@@ -23,7 +22,6 @@ from consent.ledger.chain import acted_at_problem
 from consent.schemas import CHANNELS, ContactIn, Method
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import Invalid
 from optinbase.normalise import normalise_email, normalise_phone
 
@@ -46,11 +44,11 @@ async def load_catalog(ctx: TenantContext) -> Catalog:
         "SELECT id, purpose_id, channels FROM notice WHERE tenant_id = {}", ctx.tenant_id
     )
     return Catalog(
-        purposes={r["key"]: (db_uuid(r["id"]), bool(r["retired"])) for r in purposes},
+        purposes={r["key"]: (r["id"], bool(r["retired"])) for r in purposes},
         notices={
-            db_uuid(r["id"]): (
-                db_uuid(r["purpose_id"]),
-                frozenset(json.loads(r["channels"]) if isinstance(r["channels"], str) else r["channels"]),
+            r["id"]: (
+                r["purpose_id"],
+                frozenset(r["channels"]),
             )
             for r in notices
         },

@@ -39,7 +39,6 @@ from consent.imports.validate import IDENTIFIERS, Consent, Rejection, Valid
 from consent.ledger import chain, notify
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.ids import uuid7s
 
 _UTC = dt.timezone.utc
@@ -201,7 +200,7 @@ class Writer:
         found = await db.fetch(self.sql["match"], *args)
         index: dict[tuple[str, str], Person] = {}
         for row in found:
-            person = Person(db_uuid(row["id"]), True, {n: row[n] for n in IDENTIFIERS},
+            person = Person(row["id"], True, {n: row[n] for n in IDENTIFIERS},
                             row["email_hash"], row["phone_hash"], row["restricted_at"] is not None)
             for name in IDENTIFIERS:
                 if row[name]:
@@ -306,8 +305,8 @@ class Writer:
         if existing_ids:
             for r in await db.fetch(self.sql["granted"], self._array(existing_ids), self.ctx.tenant_id):
                 known.add((
-                    db_uuid(r["contact_id"]), r["channel"], db_uuid(r["purpose_id"]),
-                    None if r["notice_id"] is None else db_uuid(r["notice_id"]),
+                    r["contact_id"], r["channel"], r["purpose_id"],
+                    None if r["notice_id"] is None else r["notice_id"],
                     r["collected_at"].astimezone(_UTC),
                 ))
         events = []

@@ -20,7 +20,6 @@ from consent.schemas import CHANNEL_NAMES
 from messaging.outbox import TRANSACTIONAL, enqueue_email
 from optinbase import db, i18n
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import Gone, NotFound, invalid_field
 from optinbase.i18n import N_
 from tenants.repository import TenantRecord
@@ -123,9 +122,9 @@ async def pending_request(confirmation: Confirmation) -> Any:
 
 
 def check_usable(row: Any, confirmation: Confirmation, now: dt.datetime) -> None:
-    if row["status"] == "granted" and db_uuid(row["state_event"]) != db_uuid(row["id"]):
+    if row["status"] == "granted" and row["state_event"] != row["id"]:
         raise LinkGone("this subscription is already confirmed", state="confirmed")
-    if row["status"] != "pending" or db_uuid(row["state_event"]) != db_uuid(row["id"]):
+    if row["status"] != "pending" or row["state_event"] != row["id"]:
         raise LinkGone("this link was replaced or withdrawn", state="replaced")
     if confirmation.expires_at <= now:
         raise LinkGone("this link has expired; please subscribe again", state="expired")
@@ -149,13 +148,13 @@ async def confirm(ctx: TenantContext, confirmation: Confirmation, *, ip: Optiona
     row = await pending_request(confirmation)
     now = dt.datetime.now(dt.timezone.utc)
     check_usable(row, confirmation, now)
-    batch = await db.fetch(_SAME_SUBMISSION, ctx.tenant_id, db_uuid(row["contact_id"]),
+    batch = await db.fetch(_SAME_SUBMISSION, ctx.tenant_id, row["contact_id"],
                            row["recorded_at"])
     stored = await states.record_events(ctx, [chain.NewEvent(
-        tenant_id=ctx.tenant_id, contact_id=db_uuid(row["contact_id"]), channel=r["channel"],
-        purpose_id=db_uuid(r["purpose_id"]), action="confirmed", method="double_opt_in",
+        tenant_id=ctx.tenant_id, contact_id=row["contact_id"], channel=r["channel"],
+        purpose_id=r["purpose_id"], action="confirmed", method="double_opt_in",
         collected_at=now, recorded_at=now,
-        notice_id=None if r["notice_id"] is None else db_uuid(r["notice_id"]),
+        notice_id=None if r["notice_id"] is None else r["notice_id"],
         source="confirmation link", actor="subject", ip=ip, user_agent=user_agent,
     ) for r in batch])
     await receipts.email_after_confirmation(ctx, [e["id"] for e in stored])  # if the tenant asks
@@ -171,8 +170,8 @@ async def expire_unconfirmed(ctx: TenantContext, tenant: TenantRecord, now: dt.d
         ctx.tenant_id, now - lifetime(tenant),
     )
     stored = await states.record_events(ctx, [chain.NewEvent(
-        tenant_id=ctx.tenant_id, contact_id=db_uuid(r["contact_id"]), channel=r["channel"],
-        purpose_id=db_uuid(r["purpose_id"]), action="expired", method="double_opt_in",
+        tenant_id=ctx.tenant_id, contact_id=r["contact_id"], channel=r["channel"],
+        purpose_id=r["purpose_id"], action="expired", method="double_opt_in",
         collected_at=now, recorded_at=now, source="not confirmed in time",
         actor="system") for r in rows])
     return len(stored)

@@ -20,7 +20,6 @@ from consent.journey import double_opt_in, subscription
 from consent.ledger import chain, states
 from optinbase import db, i18n
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import NotFound
 from optinbase.i18n import N_
 from optinbase.settings import get_settings
@@ -80,7 +79,7 @@ async def confirm(ctx: TenantContext, tenant: TenantRecord, token: str, ip: Opti
         return _view(await double_opt_in.pending_request(confirmation), tenant,
                      gone.extra["state"])
     if gpc:
-        await honour_gpc(ctx, db_uuid(row["contact_id"]), ip, user_agent)
+        await honour_gpc(ctx, row["contact_id"], ip, user_agent)
     return _view(row, tenant, "confirmed")
 
 
@@ -134,7 +133,7 @@ async def honour_gpc(ctx: TenantContext, contact_id, ip: Optional[str],
     now = dt.datetime.now(dt.timezone.utc)
     await states.record_events(ctx, [chain.NewEvent(
         tenant_id=ctx.tenant_id, contact_id=contact_id, channel="social_ads",
-        purpose_id=db_uuid(r["id"]), action="refused", method="web_form", collected_at=now,
+        purpose_id=r["id"], action="refused", method="web_form", collected_at=now,
         recorded_at=now, source="Sec-GPC: 1", actor="subject", ip=ip, user_agent=user_agent,
     ) for r in rows])
 
@@ -159,13 +158,13 @@ async def unsubscribe(ctx: TenantContext, tenant: TenantRecord, token: str, ip: 
     if row["status"] not in ("withdrawn", "refused", None):
         now = dt.datetime.now(dt.timezone.utc)
         await states.record_events(ctx, [chain.NewEvent(
-            tenant_id=ctx.tenant_id, contact_id=db_uuid(row["contact_id"]),
+            tenant_id=ctx.tenant_id, contact_id=row["contact_id"],
             channel=link.channel, purpose_id=link.purpose_id, action="withdrawn",
             method="one_click_unsubscribe", collected_at=now, recorded_at=now,
             source="unsubscribe link", actor="subject", ip=ip, user_agent=user_agent,
         )])
     if gpc:
-        await honour_gpc(ctx, db_uuid(row["contact_id"]), ip, user_agent)
+        await honour_gpc(ctx, row["contact_id"], ip, user_agent)
     return _unsubscribe_view(row, tenant, link.channel, "unsubscribed")
 
 
@@ -235,7 +234,7 @@ async def save_preferences(ctx: TenantContext, tenant: TenantRecord, token: str,
     unticked = withdrawn. Only changes are recorded, each a ledger event."""
     link = _link(token, ctx)
     view = await _preferences(ctx, tenant, link.contact_id)
-    purposes = {r["key"]: db_uuid(r["id"]) for r in await db.fetch(
+    purposes = {r["key"]: r["id"] for r in await db.fetch(
         "SELECT id, key FROM purpose WHERE tenant_id = {}", ctx.tenant_id)}
     sharing = await gpc_rules.partner_purposes(ctx) if gpc else set()
     now = dt.datetime.now(dt.timezone.utc)

@@ -14,7 +14,6 @@ from msgspec import Meta
 from consent.ledger import chain, states
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import invalid_field
 from optinbase.normalise import normalise_phone
 
@@ -62,8 +61,8 @@ async def receive(ctx: TenantContext, data: InboundSmsIn) -> InboundSmsOut:
     )
     if row is None:
         return InboundSmsOut(stop=True, withdrawn=0)
-    contact_id = db_uuid(row["id"])
-    purposes = [db_uuid(r["purpose_id"]) for r in await db.fetch(
+    contact_id = row["id"]
+    purposes = [r["purpose_id"] for r in await db.fetch(
         _LIVE_SMS_STATES, ctx.tenant_id, contact_id
     )]
     events = await chain.append([

@@ -9,7 +9,6 @@ notice covers — shown with the notice text verbatim, never pre-checked.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from typing import Any, Optional
 
@@ -22,7 +21,6 @@ from consent.ledger import chain, states
 from consent.schemas import ContactIn
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import NotFound, invalid_field
 from optinbase.i18n import N_
 from optinbase.settings import get_settings
@@ -56,9 +54,9 @@ async def offers(ctx: TenantContext, language: str) -> list[Offer]:
             chosen[row["key"]] = row
     return [
         Offer(purpose=r["key"], purpose_name=r["name"], description=r["description"],
-              notice_id=db_uuid(r["notice_id"]), notice_text=r["text"],
+              notice_id=r["notice_id"], notice_text=r["text"],
               notice_language=r["language"],
-              channels=json.loads(r["channels"]) if isinstance(r["channels"], str) else r["channels"])
+              channels=r["channels"])
         for r in chosen.values()
     ]
 
@@ -114,7 +112,7 @@ async def subscribe(
             if choice.channel not in gpc_rules.SHARING_CHANNELS:
                 new_events.append(chain.NewEvent(
                     tenant_id=ctx.tenant_id, contact_id=contact_id, channel=choice.channel,
-                    purpose_id=db_uuid(purposes[choice.purpose]["id"]), action="refused",
+                    purpose_id=purposes[choice.purpose]["id"], action="refused",
                     method="web_form", collected_at=now, recorded_at=now,
                     notice_id=offer.notice_id, source=gpc_rules.SOURCE, actor="subject", ip=ip,
                     user_agent=user_agent))
@@ -123,22 +121,22 @@ async def subscribe(
             continue
         new_events.append(chain.NewEvent(
             tenant_id=ctx.tenant_id, contact_id=contact_id, channel=choice.channel,
-            purpose_id=db_uuid(purposes[choice.purpose]["id"]), action="requested",
+            purpose_id=purposes[choice.purpose]["id"], action="requested",
             method="web_form", collected_at=now, recorded_at=now, notice_id=offer.notice_id,
             source=source, actor="subject", ip=ip, user_agent=user_agent))
     if gpc:
         new_events += [chain.NewEvent(
             tenant_id=ctx.tenant_id, contact_id=contact_id, channel="social_ads",
-            purpose_id=db_uuid(p["id"]), action="refused", method="web_form",
+            purpose_id=p["id"], action="refused", method="web_form",
             collected_at=now, recorded_at=now, source=gpc_rules.SOURCE, actor="subject", ip=ip,
             user_agent=user_agent) for p in purposes.values()]
     stored = await states.record_events(ctx, new_events)
     requested = [e for e in stored if e["action"] == "requested"]
     if requested:
         settings = get_settings()
-        names = {db_uuid(p["id"]): p["name"] for p in purposes.values()}
+        names = {p["id"]: p["name"] for p in purposes.values()}
         await double_opt_in.request_confirmation(
-            ctx, tenant, contact, [(e, names[db_uuid(e["purpose_id"])]) for e in requested],
+            ctx, tenant, contact, [(e, names[e["purpose_id"]]) for e in requested],
             secret_key=settings.secret_key, public_url=settings.public_url,
         )
     return len(requested)

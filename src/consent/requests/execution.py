@@ -33,7 +33,6 @@ from consent.schemas import ContactPatch, SuppressionIn
 from consent.suppression import add as add_suppression
 from optinbase import audit, db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import Invalid, NotFound
 from tenants.repository import TenantRecord
 
@@ -70,7 +69,7 @@ async def _withdraw(ctx: TenantContext, contact_id: uuid.UUID, request_id: uuid.
             if not marketing_only or (r["dpv_purpose"] or "") in MARKETING_TERMS]
     stored = await states.record_events(ctx, [chain.NewEvent(
         tenant_id=ctx.tenant_id, contact_id=contact_id, channel=r["channel"],
-        purpose_id=db_uuid(r["purpose_id"]), action="withdrawn", method="dsr",
+        purpose_id=r["purpose_id"], action="withdrawn", method="dsr",
         collected_at=now, recorded_at=now, source=f"data-subject request {request_id}",
         actor=ctx.actor,
     ) for r in rows])
@@ -92,8 +91,8 @@ async def _suppress_identifiers(ctx: TenantContext, request: Any, contact: Any,
 async def execute(ctx: TenantContext, request: Any, data: CloseIn, *,
                   tenant: TenantRecord) -> Outcome:
     kind = request["kind"]
-    request_id = db_uuid(request["id"])
-    contact_id = None if request["contact_id"] is None else db_uuid(request["contact_id"])
+    request_id = request["id"]
+    contact_id = None if request["contact_id"] is None else request["contact_id"]
     contact = None if contact_id is None else await contacts.find_contact(ctx, contact_id)
 
     if kind in ("access", "portability"):

@@ -32,7 +32,6 @@ from consent.requests.records import (
 from consent.requests.schemas import RequestIn, RequestOut
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import Conflict, Invalid, invalid_field
 from optinbase.i18n import N_
 from optinbase.normalise import normalise_email, normalise_phone
@@ -50,8 +49,9 @@ _INSERT = (
     "INSERT INTO data_subject_request (id, tenant_id, kind, status, source, email, phone,"
     " subject_hash, contact_id, locale, note, changes, verification, received_at, verified_at,"
     " due_at, extended_months, extension_reason, outcome, updated_at)"
-    " VALUES ({}, {}, {}, 'unverified', {}, {}, {}, {}, NULL, {}, {}, {}, NULL, {}, NULL, {},"
-    " 0, '', '', {})"
+    " VALUES ({id}, {tenant_id}, {kind}, 'unverified', {source}, {email}, {phone},"
+    " {subject_hash}, NULL, {locale}, {note}, {changes}, NULL, {now}, NULL, {due_at},"
+    " 0, '', '', {now})"
     f" ON CONFLICT (tenant_id, subject_hash, kind) WHERE status IN {OPEN_SQL} DO NOTHING"
     " RETURNING id"
 )
@@ -99,16 +99,17 @@ async def receive(ctx: TenantContext, data: RequestIn, *, source: str) -> Reques
     subject_hash = await subject_hash_of(ctx, value)
     now = dt.datetime.now(dt.timezone.utc)
     inserted = await db.fetchval(
-        _INSERT, uuid.uuid4(), ctx.tenant_id, data.kind, source,
-        value if kind == "email" else None, value if kind == "phone" else None, subject_hash,
-        data.locale, data.note, json.dumps(changes), now, deadlines.due_at(now), now,
+        _INSERT, id=uuid.uuid4(), tenant_id=ctx.tenant_id, kind=data.kind, source=source,
+        email=value if kind == "email" else None, phone=value if kind == "phone" else None,
+        subject_hash=subject_hash, locale=data.locale, note=data.note,
+        changes=json.dumps(changes), now=now, due_at=deadlines.due_at(now),
     )
     if inserted is None:
-        existing = db_uuid(await db.fetchval(_DUPLICATE, ctx.tenant_id, subject_hash, data.kind))
+        existing = await db.fetchval(_DUPLICATE, ctx.tenant_id, subject_hash, data.kind)
         await record_event(ctx, existing, "duplicate_received", {"source": source})
         raise Duplicate("this person already has an open request of this kind",
                         existing_id=str(existing))
-    request_id = db_uuid(inserted)
+    request_id = inserted
     await record_event(ctx, request_id, "received", {"source": source, "kind": data.kind})
     if data.identity_verified:
         return await attest(ctx, request_id, "attested by the caller" if source == "api" else "")
@@ -119,7 +120,7 @@ async def receive(ctx: TenantContext, data: RequestIn, *, source: str) -> Reques
 async def send_verification(ctx: TenantContext, request: Any, kind: str, value: str) -> bool:
     """E-mails the verification link to the address given, or for a phone to
     the contact's address on file. Known or not, the e-mail is the same."""
-    request_id = db_uuid(request["id"])
+    request_id = request["id"]
     since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
     if await count_events(ctx, request_id, "verification_sent", since) >= RESENDS_PER_HOUR:
         await record_event(ctx, request_id, "verification_throttled")
@@ -147,7 +148,7 @@ async def _match_contact(ctx: TenantContext, request: Any) -> Optional[uuid.UUID
     if value is None:
         return None
     contact = await contact_of(ctx, kind, value)
-    return None if contact is None else db_uuid(contact["id"])
+    return None if contact is None else contact["id"]
 
 
 async def match_contact_if_missing(ctx: TenantContext, request: Any) -> Any:
@@ -155,14 +156,14 @@ async def match_contact_if_missing(ctx: TenantContext, request: Any) -> Any:
     if request["contact_id"] is not None:
         return request
     matched = await _match_contact(ctx, request)
-    return request if matched is None else await update(ctx, db_uuid(request["id"]),
+    return request if matched is None else await update(ctx, request["id"],
                                                         contact_id=matched)
 
 
 async def _verified(ctx: TenantContext, request: Any, how: str, details: dict[str, Any]) -> Any:
     if request["status"] != "unverified":
         raise Conflict(f"the request is {request['status']}, not awaiting verification")
-    request_id = db_uuid(request["id"])
+    request_id = request["id"]
     row = await update(ctx, request_id, status="verified", verification=how,
                        verified_at=dt.datetime.now(dt.timezone.utc),
                        contact_id=await _match_contact(ctx, request))

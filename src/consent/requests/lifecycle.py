@@ -24,7 +24,6 @@ from consent.requests.records import (
 from consent.requests.schemas import OPEN, CloseIn, ExtendIn, RequestOut
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.errors import Conflict, NotFound, invalid_field
 from optinbase.i18n import N_
 
@@ -125,7 +124,7 @@ async def package_of(ctx: TenantContext, request_id: uuid.UUID,
                        person=mail.person_of(request))
     data = await db.fetchval(
         "SELECT package FROM data_subject_request WHERE tenant_id = {} AND id = {}",
-        ctx.tenant_id, db_uuid(request["id"]),
+        ctx.tenant_id, request["id"],
     )
     if data is None or request["package_expires_at"] is None or request["package_expires_at"] <= now:
         raise LinkGone("the package has expired", msgid=N_("error.package_expired"),

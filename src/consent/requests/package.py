@@ -25,7 +25,6 @@ from consent.segments import rules as segment_rules
 from consent.segments.compile import compile_rule
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from tenants.repository import TenantRecord
 
 _EVENTS = (
@@ -107,13 +106,13 @@ async def _segments_of(ctx: TenantContext, contact_id: Any) -> list[dict[str, An
         "SELECT id, name, rules FROM segment WHERE tenant_id = {} ORDER BY name, id", ctx.tenant_id
     ):
         raw = segment["rules"]
-        rule = segment_rules.parse(json.loads(raw) if isinstance(raw, str) else raw)
+        rule = segment_rules.parse(raw)
         condition = compile_rule(rule, postgres=db.is_postgres(), tenant_id=ctx.tenant_id, now=now)
         if await db.fetchval(
             f"SELECT count(*) FROM contact c WHERE c.tenant_id = {{}} AND c.id = {{}}"
             f" AND ({condition.text})", ctx.tenant_id, contact_id, *condition.args,
         ):
-            found.append({"id": str(db_uuid(segment["id"])), "name": segment["name"]})
+            found.append({"id": str(segment["id"]), "name": segment["name"]})
     return found
 
 
@@ -150,12 +149,12 @@ Generated {generated} (UTC).
 async def build(ctx: TenantContext, request: Any, contact: Optional[Any],
                 tenant: TenantRecord) -> bytes:
     generated = dt.datetime.now(dt.timezone.utc)
-    contact_id = None if contact is None else db_uuid(contact["id"])
+    contact_id = None if contact is None else contact["id"]
     data: dict[str, Any] = {
         "generated_at": generated.isoformat(),
         "controller": {"name": tenant.name, "legal_name": tenant.legal_name or tenant.name,
                        "dpo_email": tenant.dpo_email},
-        "request": {"id": str(db_uuid(request["id"])), "kind": request["kind"]},
+        "request": {"id": str(request["id"]), "kind": request["kind"]},
         "contact": None, "consent_states": [], "consent_events": [], "purposes": [],
         "segments": [],
     }

@@ -9,6 +9,7 @@ tenant; a page runs in that tenant's transaction only.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Annotated, Optional
 
 import msgspec
@@ -25,7 +26,6 @@ from consent.requests.records import (
 from consent.requests.schemas import KIND_NAMES, KINDS, Kind, RequestIn
 from optinbase import db, i18n
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.i18n import N_
 from optinbase.settings import get_settings
 from tenants.repository import TenantRecord
@@ -83,7 +83,7 @@ async def submit(ctx: TenantContext, data: PublicRequestIn, language: str) -> No
             source="public")
     except Duplicate as duplicate:
         _, email = intake.identifier(ctx, data.email, None)
-        await intake.again_from_the_form(ctx, db_uuid(duplicate.extra["existing_id"]), email)
+        await intake.again_from_the_form(ctx, uuid.UUID(duplicate.extra["existing_id"]), email)
 
 
 async def _view(ctx, tenant, request, state: Optional[str] = None) -> RequestView:
@@ -93,7 +93,7 @@ async def _view(ctx, tenant, request, state: Optional[str] = None) -> RequestVie
     expires = request["package_expires_at"]
     now = dt.datetime.now(dt.timezone.utc)
     if request["status"] == "completed" and expires is not None and expires > now:
-        token = links.make(settings.secret_key, "package", tenant.id, db_uuid(request["id"]), expires)
+        token = links.make(settings.secret_key, "package", tenant.id, request["id"], expires)
         package_url = f"{settings.public_url}/p/requests/package/{token}"
     return RequestView(
         state=state or request["status"], tenant=tenant.name, language=language,
@@ -147,5 +147,5 @@ async def package(ctx: TenantContext, tenant: TenantRecord, token: str) -> tuple
                        person=await _person(ctx, link.subject_id))
     request, data = await lifecycle.package_of(ctx, link.subject_id, now)
     await record_event(ctx, link.subject_id, "package_downloaded", {"by": "subject"})
-    return f"{tenant.slug}-{request['kind']}-{str(db_uuid(request['id']))[:8]}.zip", data
+    return f"{tenant.slug}-{request['kind']}-{str(request['id'])[:8]}.zip", data
 

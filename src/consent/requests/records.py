@@ -14,7 +14,6 @@ from consent.requests.schemas import OPEN, RequestEventOut, RequestOut
 from optinbase import cursors, db
 from optinbase.context import TenantContext
 from optinbase.cursors import Page
-from optinbase.db import db_uuid
 from optinbase.errors import Conflict, Gone, NotFound, invalid_field
 from optinbase.settings import get_settings
 from tenants import repository
@@ -61,18 +60,15 @@ async def mailing(tenant_id: uuid.UUID) -> Mailing:
     return Mailing(tenant, settings.secret_key, settings.public_url)
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
 
 def request_out(row: Any, now: Optional[dt.datetime] = None,
                 events: Optional[list[RequestEventOut]] = None) -> RequestOut:
     now = now or dt.datetime.now(dt.timezone.utc)
     return RequestOut(
-        id=db_uuid(row["id"]), kind=row["kind"], status=row["status"], source=row["source"],
+        id=row["id"], kind=row["kind"], status=row["status"], source=row["source"],
         email=row["email"], phone=row["phone"],
-        contact_id=None if row["contact_id"] is None else db_uuid(row["contact_id"]),
-        locale=row["locale"], note=row["note"], changes=_json(row["changes"]) or {},
+        contact_id=None if row["contact_id"] is None else row["contact_id"],
+        locale=row["locale"], note=row["note"], changes=row["changes"] or {},
         verification=row["verification"], received_at=row["received_at"],
         verified_at=row["verified_at"], due_at=row["due_at"],
         overdue=row["status"] in OPEN and deadlines.is_overdue(row["due_at"], now),
@@ -97,7 +93,7 @@ async def find(ctx: TenantContext, request_id: uuid.UUID, *, lock: bool = False)
 async def trail(ctx: TenantContext, request_id: uuid.UUID) -> list[RequestEventOut]:
     return [
         RequestEventOut(at=r["at"], actor=r["actor"], action=r["action"],
-                        details=_json(r["details"]) or {})
+                        details=r["details"] or {})
         for r in await db.fetch(_TRAIL, ctx.tenant_id, request_id)
     ]
 

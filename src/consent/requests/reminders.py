@@ -11,7 +11,6 @@ from consent.requests.records import OPEN_SQL, record_event
 from messaging.outbox import enqueue_email
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 from optinbase.settings import get_settings
 from tenants.repository import TenantRecord
 
@@ -34,7 +33,7 @@ async def remind_dpo(ctx: TenantContext, tenant: TenantRecord, now: dt.datetime)
         return 0
     lines = [
         f"- {'OVERDUE' if deadlines.is_overdue(r['due_at'], now) else 'due soon'}:"
-        f" {r['kind']} request {db_uuid(r['id'])} ({r['status']}),"
+        f" {r['kind']} request {r['id']} ({r['status']}),"
         f" due {r['due_at'].strftime('%Y-%m-%d %H:%M UTC')}"
         for r in rows
     ]
@@ -49,6 +48,6 @@ async def remind_dpo(ctx: TenantContext, tenant: TenantRecord, now: dt.datetime)
     for r in rows:
         await db.execute("UPDATE data_subject_request SET reminded_at = {}"
                          " WHERE tenant_id = {} AND id = {}", now, ctx.tenant_id, r["id"])
-        await record_event(ctx, db_uuid(r["id"]), "dpo_reminded",
+        await record_event(ctx, r["id"], "dpo_reminded",
                            {"overdue": deadlines.is_overdue(r["due_at"], now)})
     return 1

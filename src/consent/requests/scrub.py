@@ -16,7 +16,6 @@ from consent.ledger import notify
 from consent.requests.records import OPEN_SQL, record_event
 from optinbase import db
 from optinbase.context import TenantContext
-from optinbase.db import db_uuid
 
 ERASED_OUTCOME = ("The person's data was erased before this request was carried out:"
                   " no personal data about them is held any more.")
@@ -66,7 +65,7 @@ async def open_requests(ctx: TenantContext, contact_id: uuid.UUID,
         f"SELECT id, kind, status FROM data_subject_request WHERE tenant_id = {{}}"
         f" AND status IN {OPEN_SQL} AND {_PERSON} ORDER BY id",
         ctx.tenant_id, contact_id, hashes[0] or "", hashes[1] or "")
-    return [OpenRequest(db_uuid(r["id"]), r["kind"], r["status"]) for r in rows]
+    return [OpenRequest(r["id"], r["kind"], r["status"]) for r in rows]
 
 
 async def lapse(ctx: TenantContext, request_id: uuid.UUID, now: dt.datetime, reason: str) -> None:

@@ -150,7 +150,7 @@ async def stream(
             yield header
         after = FIRST_ID
         while True:
-            page = await db.fetch(query.text, *query.args, *batch_args(after, batch))
+            page = await db.fetch_undecoded(query.text, *query.args, *batch_args(after, batch))
             if page:
                 chunk, emitted = encode(page, links)
                 rows += emitted

@@ -25,7 +25,6 @@ from consent.tokens import Signer
 from optinbase import audit, cursors, db
 from optinbase.context import TenantContext
 from optinbase.cursors import Page
-from optinbase.db import db_uuid
 from tenants import envelope
 from optinbase.errors import Invalid, NotFound, invalid_field
 
@@ -35,8 +34,8 @@ _COLUMNS = "id, name, rules, created_at, updated_at"
 def _out(row: Any) -> SegmentOut:
     rules = row["rules"]
     return SegmentOut(
-        id=db_uuid(row["id"]), name=row["name"],
-        rules=json.loads(rules) if isinstance(rules, str) else rules,
+        id=row["id"], name=row["name"],
+        rules=rules,
         created_at=row["created_at"], updated_at=row["updated_at"],
     )
 
@@ -141,9 +140,9 @@ async def _where(
     if found is None:
         raise invalid_field("purpose", f"unknown purpose {purpose!r}")
     stored = row["rules"]
-    rule = r.parse(json.loads(stored) if isinstance(stored, str) else stored)
+    rule = r.parse(stored)
     return rule, dict(
-        tenant_id=ctx.tenant_id, channel=channel, purpose_id=db_uuid(found["id"]),
+        tenant_id=ctx.tenant_id, channel=channel, purpose_id=found["id"],
         now=dt.datetime.now(dt.timezone.utc), postgres=db.is_postgres(),
     )
 

@@ -11,7 +11,6 @@ from consent.segments import audience, export
 from consent.segments import rules as r
 from consent.tokens import Signer
 from optinbase import db
-from optinbase.db import db_uuid
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
 
 
@@ -31,8 +30,8 @@ async def test_batches_in_contact_order_and_one_report(backend):
         reports.append((rows, complete))
 
     async with db.tenant_transaction(tenant.id, write=False):
-        purpose_id = db_uuid(await db.fetchval(
-            "SELECT id FROM purpose WHERE tenant_id = {} AND key = {}", tenant.id, "newsletter"))
+        purpose_id = await db.fetchval(
+            "SELECT id FROM purpose WHERE tenant_id = {} AND key = {}", tenant.id, "newsletter")
         query = audience.export_query(
             r.parse({"type": "all", "rules": []}), tenant_id=tenant.id, channel="email",
             purpose_id=purpose_id, now=dt.datetime.now(dt.timezone.utc), postgres=db.is_postgres())

@@ -1,0 +1,67 @@
+"""The batch consent check is one set-based statement (consent/checks.py):
+whatever mix of identifiers, states and tenants it is asked about, each answer
+equals the single check's for the same question, in the order asked."""
+
+from __future__ import annotations
+
+from tests.factories import grant, make_contact, make_world, make_tenant, record
+
+
+async def test_each_batch_answer_equals_the_single_check(client):
+    world = await make_world(await make_tenant())
+    tenant, headers = world.tenant, world.tenant.headers
+    other = await make_world(await make_tenant())
+    accented = await make_contact(tenant, email="Zoé.Étienne@Exemple.fr", phone="+33 6 98 76 54 32")
+    await grant(tenant, accented["id"], world.notice["id"])
+    withdrawn = await make_contact(tenant, email="gone@example.com")
+    await grant(tenant, withdrawn["id"], world.notice["id"])
+    await record(tenant, withdrawn["id"], "withdraw")
+    suppressed = await make_contact(tenant, email="listed@example.com")
+    await grant(tenant, suppressed["id"], world.notice["id"])
+    assert (await client.post("/v1/suppressions", json={"email": "listed@example.com",
+                                                        "reason": "complaint"},
+                              headers=headers)).status_code == 201
+    questions = [
+        {"email": "  " + world.contact["email"].upper() + " ", "channel": "email", "purpose": "newsletter"},
+        {"email": "zoé.étienne@exemple.fr", "channel": "email", "purpose": "newsletter"},
+        {"phone": "06 98 76 54 32", "channel": "email", "purpose": "newsletter"},
+        {"contact_id": withdrawn["id"], "channel": "email", "purpose": "newsletter"},
+        {"email": "listed@example.com", "channel": "email", "purpose": "newsletter"},
+        {"email": "nobody@example.com", "channel": "email", "purpose": "newsletter"},
+        {"contact_id": world.contact["id"], "channel": "sms", "purpose": "newsletter"},
+        # another tenant's person, by id and by address: unknown here
+        {"contact_id": other.contact["id"], "channel": "email", "purpose": "newsletter"},
+        {"email": other.contact["email"], "channel": "email", "purpose": "newsletter"},
+    ]
+    batch = await client.post("/v1/consent-check", json={"items": questions}, headers=headers)
+    assert batch.status_code == 200, batch.text
+    results = batch.json()["results"]
+    singles = []
+    for question in questions:
+        single = await client.get("/v1/consent-check", params=question, headers=headers)
+        assert single.status_code == 200, single.text
+        singles.append(single.json())
+    assert results == singles
+    assert [r["allowed"] for r in results] == [True, True, True, False, False, False, False,
+                                               False, False]
+    assert [r["status"] for r in results[3:6]] == ["withdrawn", "granted", "none"]
+
+
+async def test_a_thousand_items_and_the_bad_ones_named(client):
+    world = await make_world(await make_tenant())
+    headers = world.tenant.headers
+    many = [{"email": f"p{i}@example.com", "channel": "email", "purpose": "newsletter"}
+            for i in range(999)] + [{"email": world.contact["email"], "channel": "email",
+                                     "purpose": "newsletter"}]
+    answer = await client.post("/v1/consent-check", json={"items": many}, headers=headers)
+    assert answer.status_code == 200
+    assert [r["allowed"] for r in answer.json()["results"]] == [False] * 999 + [True]
+    unknown = many[:3] + [{"email": "a@example.com", "channel": "email", "purpose": "nope"}]
+    refused = await client.post("/v1/consent-check", json={"items": unknown}, headers=headers)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "items[3].purpose"
+    both = [{"email": "a@example.com", "phone": "+33612345678", "channel": "email",
+             "purpose": "newsletter"}]
+    refused = await client.post("/v1/consent-check", json={"items": both}, headers=headers)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "items[0].email"
