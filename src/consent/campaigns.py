@@ -113,13 +113,11 @@ async def create_campaign(ctx: TenantContext, data: CampaignIn) -> CampaignOut:
     sent, after = 0, audience.FIRST_ID
     while True:
         page = await db.fetch(query.text, *query.args, *audience.batch_args(after, BATCH))
-        for row in page:
-            if row["email"]:
-                await reconsent.ask(ctx, tenant, row, purpose=purpose, channel=data.channel,
-                                    notice_id=data.notice_id, reason="campaign", now=now,
-                                    secret_key=settings.secret_key,
-                                    public_url=settings.public_url, campaign_id=campaign_id)
-                sent += 1
+        sent += await reconsent.ask(
+            ctx, tenant, [(row, None) for row in page if row["email"]], purpose=purpose,
+            channel=data.channel, notice_id=data.notice_id, reason="campaign", now=now,
+            secret_key=settings.secret_key, public_url=settings.public_url,
+            campaign_id=campaign_id)
         if len(page) < BATCH:
             break
         after = page[-1]["id"]

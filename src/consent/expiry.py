@@ -54,7 +54,7 @@ _LAPSED = (
     f" AND status = 'granted' AND expires_at <= {{}} ORDER BY id LIMIT {BATCH}"
 )
 _TO_REMIND = (
-    "SELECT s.id AS state_id, s.channel, s.expires_at, p.id, p.name, c.id AS contact_id,"
+    "SELECT s.id, s.channel, s.expires_at, s.purpose_id, p.name, s.contact_id,"
     " c.email, c.locale, c.language FROM consent_state s"
     " JOIN purpose p ON p.tenant_id = s.tenant_id AND p.id = s.purpose_id"
     " JOIN contact c ON c.tenant_id = s.tenant_id AND c.id = s.contact_id"
@@ -97,15 +97,15 @@ async def remind(ctx: TenantContext, tenant: TenantRecord, now: dt.datetime) -> 
                           "email", "email")
     for row in rows:
         language = i18n.choose(tenant, person=(row["locale"], row["language"]))
-        notice = await reconsent.latest_notice(ctx, row["id"], row["channel"], language)
+        notice = await reconsent.latest_notice(ctx, row["purpose_id"], row["channel"], language)
         if notice is not None:
-            await reconsent.ask(ctx, tenant, {**dict(row), "id": row["contact_id"]},
-                                purpose=row, channel=row["channel"],
-                                notice_id=notice["id"], reason="expiry", now=now,
-                                secret_key=settings.secret_key, public_url=settings.public_url,
-                                expires_at=row["expires_at"])
+            await reconsent.ask(
+                ctx, tenant, [({**dict(row), "id": row["contact_id"]}, row["expires_at"])],
+                purpose={"id": row["purpose_id"], "name": row["name"]}, channel=row["channel"],
+                notice_id=notice["id"], reason="expiry", now=now,
+                secret_key=settings.secret_key, public_url=settings.public_url)
         await db.execute("UPDATE consent_state SET reminded_at = {} WHERE tenant_id = {}"
-                         " AND id = {}", now, ctx.tenant_id, row["state_id"])
+                         " AND id = {}", now, ctx.tenant_id, row["id"])
     return len(rows)
 
 

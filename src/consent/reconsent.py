@@ -25,7 +25,7 @@ from consent.ledger import chain, states
 from consent.requests import links
 from consent.requests.records import LinkGone
 from consent.schemas import CHANNEL_NAMES
-from messaging.outbox import BULK, enqueue_email
+from messaging.outbox import BULK, email_row, enqueue_emails
 from optinbase import db, i18n
 from optinbase.context import TenantContext
 from optinbase.errors import NotFound, invalid_field
@@ -50,32 +50,38 @@ async def latest_notice(ctx: TenantContext, purpose_id: uuid.UUID, channel: str,
     return (same or covering or [None])[0]
 
 
-async def ask(ctx: TenantContext, tenant: TenantRecord, contact: Any, *, purpose: Any,
-              channel: str, notice_id: uuid.UUID, reason: str, now: dt.datetime,
-              secret_key: str, public_url: str, campaign_id: Optional[uuid.UUID] = None,
-              expires_at: Optional[dt.datetime] = None) -> uuid.UUID:
-    """Records the question and queues its e-mail (`contact` has id, email,
-    locale, language; `purpose` id and name); in the caller's transaction."""
-    request_id = uuid.uuid4()
-    await db.execute(
+async def ask(ctx: TenantContext, tenant: TenantRecord,
+              people: list[tuple[Any, Optional[dt.datetime]]], *, purpose: Any, channel: str,
+              notice_id: uuid.UUID, reason: str, now: dt.datetime, secret_key: str,
+              public_url: str, campaign_id: Optional[uuid.UUID] = None) -> int:
+    """Records the questions and queues their e-mails, in the caller's
+    transaction, two pipelined statements for them all. `people`: (contact
+    with id, email, locale, language; the date the e-mail names, by default
+    the link's end). `purpose`: its id and name. Returns how many."""
+    until = now + dt.timedelta(days=LINK_DAYS)
+    subject, body = MAIL[reason]
+    requests, mails = [], []
+    for contact, expires in people:
+        request_id = uuid.uuid4()
+        requests.append((request_id, ctx.tenant_id, campaign_id, contact["id"], purpose["id"],
+                         channel, notice_id, reason, now))
+        token = links.make(secret_key, "reconsent", ctx.tenant_id, request_id, until)
+        language = i18n.choose(tenant, person=contacts.locales(contact))
+        texts = i18n.texts(language, tenant)
+        mails.append(email_row(
+            ctx.tenant_id, to=contact["email"], contact_id=contact["id"], priority=BULK,
+            subject=texts.gettext(subject, tenant=tenant.name),
+            text=texts.gettext(body, tenant=tenant.name, purpose=purpose["name"],
+                               channel=texts.gettext(CHANNEL_NAMES[channel]),
+                               link=f"{public_url}/p/reconsent/{token}",
+                               expires=expires or until),
+            headers={"Content-Language": language}))
+    await db.executemany(
         "INSERT INTO reconsent_request (id, tenant_id, campaign_id, contact_id, purpose_id,"
         " channel, notice_id, reason, sent_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
-        request_id, ctx.tenant_id, campaign_id, contact["id"],
-        purpose["id"], channel, notice_id, reason, now)
-    until = now + dt.timedelta(days=LINK_DAYS)
-    token = links.make(secret_key, "reconsent", ctx.tenant_id, request_id, until)
-    language = i18n.choose(tenant, person=contacts.locales(contact))
-    texts = i18n.texts(language, tenant)
-    subject, body = MAIL[reason]
-    await enqueue_email(
-        ctx.tenant_id, to=contact["email"], contact_id=contact["id"], priority=BULK,
-        subject=texts.gettext(subject, tenant=tenant.name),
-        text=texts.gettext(body, tenant=tenant.name, purpose=purpose["name"],
-                           channel=texts.gettext(CHANNEL_NAMES[channel]),
-                           link=f"{public_url}/p/reconsent/{token}",
-                           expires=expires_at or until),
-        headers={"Content-Language": language})
-    return request_id
+        requests)
+    await enqueue_emails(ctx.tenant_id, mails)
+    return len(requests)
 
 
 class ReconsentView(msgspec.Struct, kw_only=True):

@@ -97,7 +97,14 @@ def backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=seconds * random.uniform(0.9, 1.1))
 
 
-async def enqueue_email(
+_INSERT_EMAIL = (
+    "INSERT INTO outbox_message (id, tenant_id, kind, priority, contact_id, recipient, subject,"
+    " payload, status, attempts, next_attempt_at, created_at)"
+    " VALUES ({}, {}, 'email', {}, {}, {}, {}, {}, 'pending', 0, {}, {})"
+)
+
+
+def email_row(
     tenant_id: uuid.UUID,
     *,
     to: str,
@@ -106,22 +113,30 @@ async def enqueue_email(
     headers: Optional[dict[str, str]] = None,
     contact_id: Optional[uuid.UUID] = None,
     priority: int = STANDARD,
-) -> uuid.UUID:
-    """Queue an e-mail in the caller's tenant transaction. `priority`:
-    TRANSACTIONAL when a person waits for it, BULK for mass mailings."""
-    db.require_tenant(tenant_id)
+) -> tuple[Any, ...]:
+    """The outbox row of one e-mail (its id first), for `enqueue_emails`."""
     if priority not in (TRANSACTIONAL, STANDARD, BULK):
         raise ValueError(f"unknown priority {priority!r}")
-    message_id = uuid.uuid4()
     now = dt.datetime.now(dt.timezone.utc)
-    await db.execute(
-        "INSERT INTO outbox_message (id, tenant_id, kind, priority, contact_id, recipient, subject,"
-        " payload, status, attempts, next_attempt_at, created_at)"
-        " VALUES ({}, {}, 'email', {}, {}, {}, {}, {}, 'pending', 0, {}, {})",
-        message_id, tenant_id, priority, contact_id, to, subject,
-        json.dumps({"text": text, "headers": headers or {}}), now, now,
-    )
-    return message_id
+    return (uuid.uuid4(), tenant_id, priority, contact_id, to, subject,
+            json.dumps({"text": text, "headers": headers or {}}), now, now)
+
+
+async def enqueue_emails(tenant_id: uuid.UUID, rows: list[tuple[Any, ...]]) -> None:
+    """Queue many e-mails (`email_row`s) in one pipelined statement, in the
+    caller's tenant transaction: a mailing without a round trip per message."""
+    db.require_tenant(tenant_id)
+    await db.executemany(_INSERT_EMAIL, rows)
+
+
+async def enqueue_email(tenant_id: uuid.UUID, **message: Any) -> uuid.UUID:
+    """Queue an e-mail in the caller's tenant transaction (the arguments of
+    `email_row`). `priority`: TRANSACTIONAL when a person waits for it, BULK
+    for mass mailings."""
+    db.require_tenant(tenant_id)
+    row = email_row(tenant_id, **message)
+    await db.execute(_INSERT_EMAIL, *row)
+    return row[0]
 
 
 class OutboxWorker:
