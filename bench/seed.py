@@ -60,7 +60,7 @@ async def _email_hashes(conn, tenant_id: uuid.UUID, emails: list[str]) -> list[s
 
 async def seed(slug: str, contacts: int, real: int, purpose_key: str, batch: int) -> dict:
     from consent import consents, notices, purposes
-    from consent.ledger import chain
+    from consent.ledger import chain, states
     from consent.schemas import ConsentIn, NoticeIn, PurposeIn
     from optinbase import db
     from optinbase.context import TenantContext
@@ -201,7 +201,7 @@ async def seed(slug: str, contacts: int, real: int, purpose_key: str, batch: int
                 " status, since, expires_at, event_id, updated_at)"
                 " SELECT gen_random_uuid(), $1, contact_id, 'email', $2,"
                 " $3, collected_at, NULL, id, $4 FROM seed_event",
-                tenant_id, purpose_id, consents.STATUS_OF["granted"], now,
+                tenant_id, purpose_id, states.STATUS_OF["granted"], now,
             )
             await conn.execute(
                 "UPDATE ledger_head SET seq = $1, hash = $2 WHERE tenant_id = $3",

@@ -3,15 +3,25 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any, Optional
 
 import piccolo_admin.endpoints as admin_endpoints
 from piccolo_admin.endpoints import AdminRouter, TableConfig
-from piccolo_api.rate_limiting.middleware import InMemoryLimitProvider
+from piccolo_api.rate_limiting.middleware import RateLimitProvider
 
-from admin import dashboard, forms, request_forms, writers
+from admin import (
+    audited,
+    choices,
+    contact_page,
+    dashboard,
+    forms,
+    request_forms,
+    suppression_forms,
+    ui,
+    views,
+    writers,
+)
 from admin.crud import POLICIES, ScopedCRUD, TablePolicy
 from admin.gate import AdminGate
 from admin.scope import ERASERS, current_scope
@@ -26,16 +36,13 @@ admin_endpoints.PiccoloCRUD = ScopedCRUD  # type: ignore[misc]
 CONTROL = (StaffUser, Membership, StaffSession)
 
 
-class LoginLimit(InMemoryLimitProvider):
-    """piccolo_api's in-memory limiter, but a lock that has run out starts the
-    count afresh (the stock one re-blocks at once until its window resets)."""
+class LimitedInGate(RateLimitProvider):
+    """piccolo_api's login limiter counts per process and per peer; the gate
+    (admin.gate, `login`) limits failures per address and per account in the
+    shared limiters instead, so this one lets everything through."""
 
-    def is_already_blocked(self, identifier: str) -> bool:
-        blocked = super().is_already_blocked(identifier)
-        if not blocked and identifier not in self.blocked:
-            if self.request_dict.get(identifier, 0) > self.limit:
-                self.request_dict[identifier] = 0
-        return blocked
+    def increment(self, identifier: str) -> None:
+        return None
 
 
 def _policies() -> list[TableConfig]:
@@ -46,7 +53,9 @@ def _policies() -> list[TableConfig]:
         Agency: TablePolicy(kind="agency_root", read_only=True),
         c.Contact: TablePolicy(create=writers.create_contact, update=writers.update_contact,
                                delete=ERASERS, deleter=writers.erase_contact),
-        c.Purpose: TablePolicy(),
+        # Purposes are referenced by notices and the ledger: edited, retired, never deleted.
+        c.Purpose: TablePolicy(create=audited.create_purpose, update=audited.update_purpose,
+                               delete=frozenset()),
         # Immutable once written; created through the service (version, digest).
         c.Notice: TablePolicy(create=writers.create_notice, update=writers.immutable,
                               delete=frozenset()),
@@ -59,58 +68,39 @@ def _policies() -> list[TableConfig]:
         c.RequestEvent: read_only,
         ApiKey: read_only,  # created and revoked through the forms only
     })
-    configs = [
-        TableConfig(Tenant, menu_group="Tenants", exclude_visible_columns=[Tenant.settings]),
-        TableConfig(Agency, menu_group="Tenants"),
-        TableConfig(c.Contact, menu_group="Contacts",
-                    exclude_visible_columns=[c.Contact.email_hash, c.Contact.phone_hash,
-                                             c.Contact.attributes]
-                    if hasattr(c.Contact, "email_hash") else [c.Contact.attributes]),
-        TableConfig(c.ConsentState, menu_group="Contacts"),
-        TableConfig(c.ConsentEvent, menu_group="Contacts",
-                    visible_columns=[c.ConsentEvent.id, c.ConsentEvent.tenant,
-                                     c.ConsentEvent.seq, c.ConsentEvent.contact_id,
-                                     c.ConsentEvent.channel, c.ConsentEvent.action,
-                                     c.ConsentEvent.method, c.ConsentEvent.collected_at]),
-        TableConfig(c.DataSubjectRequest, menu_group="Requests",
-                    visible_columns=[c.DataSubjectRequest.id, c.DataSubjectRequest.tenant,
-                                     c.DataSubjectRequest.kind, c.DataSubjectRequest.status,
-                                     c.DataSubjectRequest.due_at, c.DataSubjectRequest.email,
-                                     c.DataSubjectRequest.received_at,
-                                     c.DataSubjectRequest.source,
-                                     c.DataSubjectRequest.extended_months],
-                    visible_filters=[c.DataSubjectRequest.tenant, c.DataSubjectRequest.kind,
-                                     c.DataSubjectRequest.status, c.DataSubjectRequest.due_at]),
-        TableConfig(c.RequestEvent, menu_group="Requests"),
-        TableConfig(c.Purpose, menu_group="Consent"),
-        TableConfig(c.Notice, menu_group="Consent"),
-        TableConfig(c.AuditEvent, menu_group="Settings"),
-        TableConfig(ApiKey, menu_group="Settings"),
-        TableConfig(StaffUser, menu_group="Staff"),
-        TableConfig(Membership, menu_group="Staff"),
-        TableConfig(StaffSession, menu_group="Staff"),
-    ]
-    # Tables other engineers are adding: registered when present.
-    optional = {"Segment": TablePolicy(), "Suppression": read_only, "ImportJob": read_only,
+    optional = {"Segment": TablePolicy(create=audited.create_segment,
+                                       update=audited.update_segment,
+                                       deleter=audited.delete_segment),
+                "Suppression": read_only, "ImportJob": read_only,
                 # Re-consent campaigns: their progress (sent, confirmed, pending).
                 "ReconsentCampaign": read_only}
     for name, policy in optional.items():
         table = getattr(c, name, None)
         if table is not None:
             POLICIES[table] = policy
-            configs.append(TableConfig(table, menu_group="Contacts" if name != "ImportJob"
-                                       else "Settings"))
     for table in CONTROL:
         POLICIES[table] = TablePolicy(kind="control")
-    return configs
+    return views.table_configs()
 
 
 class OptinbaseAdmin(AdminRouter):
-    """Staff tables are listed to superusers only."""
+    """Staff tables are listed to superusers only; the Tenant and Agency tables
+    to agency staff and superusers (a tenant's own staff have one tenant, shown
+    on the dashboard, and no agency)."""
 
     def _visible(self, name: str) -> bool:
-        hidden = {t._meta.tablename for t in CONTROL}
-        return current_scope.get().superuser or name not in hidden
+        scope = current_scope.get()
+        if scope.superuser:
+            return True
+        if name in {t._meta.tablename for t in CONTROL}:
+            return False
+        if name in (Tenant._meta.tablename, Agency._meta.tablename):
+            return bool(scope.agency_ids)
+        return True
+
+    def get_single_form_schema(self, form_slug: str) -> dict[str, Any]:
+        """The form's schema with its pick-lists (loaded by the gate)."""
+        return choices.with_choices(super().get_single_form_schema(form_slug))
 
     def get_table_list(self) -> list[str]:
         return [n for n in super().get_table_list() if self._visible(n)]
@@ -125,24 +115,22 @@ class OptinbaseAdmin(AdminRouter):
         return grouped
 
 
-def lock_seconds() -> int:
-    return int(os.environ.get("ADMIN_LOGIN_LOCK_SECONDS") or 900)
-
-
 def build_admin(production: bool, key_authenticator: Optional[Any] = None) -> AdminGate:
     forms.KEY_AUTHENTICATOR = key_authenticator
     admin = OptinbaseAdmin(
         *_policies(),
-        forms=forms.FORMS + request_forms.FORMS,
+        forms=forms.FORMS + request_forms.FORMS + suppression_forms.FORMS,
         auth_table=StaffUser,
         session_table=StaffSession,
         session_expiry=timedelta(hours=8),
         max_session_expiry=timedelta(days=7),
-        # 20 login requests per 5 minutes and IP, then locked out for a while.
-        rate_limit_provider=LoginLimit(timespan=300, limit=20, block_duration=lock_seconds()),
+        rate_limit_provider=LimitedInGate(),
         production=production,
         site_name="Optinbase",
-        sidebar_links={"Dashboard": "/admin/dashboard/"},
+        sidebar_links={"Dashboard": "/admin/dashboard/", "Contacts": "/admin/contacts/",
+                       "Agency overview": "/admin/agency/"},
     )
     dashboard.install(admin)
+    contact_page.install(admin)
+    ui.install(admin, [t._meta.tablename for t, p in POLICIES.items() if p.read_only])
     return AdminGate(admin)

@@ -14,30 +14,36 @@ from piccolo_admin.endpoints import FormConfig
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 
+from admin.look import say
 from admin.scope import MANAGERS, AdminScope, current_scope
 from optinbase import db
 from optinbase.errors import DomainError
+from optinbase.i18n import N_
 from tenants import keys
 
 # Set by build_admin: the API's key cache, so a revoked key stops at once here.
 KEY_AUTHENTICATOR: Optional[Any] = None
 
 
-async def managed_tenant(scope: AdminScope, slug: str) -> uuid.UUID:
-    """The tenant named by `slug` (or the user's only tenant), if they manage it.
+async def managed_tenant(scope: AdminScope, slug: str, allowed: frozenset[str] = MANAGERS,
+                         doing: str = N_("admin.doing.keys")) -> uuid.UUID:
+    """The tenant named by `slug` (or the user's only tenant), if their role
+    there is one of `allowed` (`doing`: the message id of what they try).
     Unknown and foreign slugs read the same."""
     slug = slug.strip()
     if not slug:
-        manageable = [t for t in scope.tenant_ids if scope.may(t, MANAGERS)]
+        manageable = [t for t in scope.tenant_ids if scope.may(t, allowed)]
         if len(manageable) == 1:
             return manageable[0]
-        raise ValueError("Name the tenant (its slug).")
+        if len(scope.tenant_ids) == 1:  # their one tenant, where the role falls short
+            raise ValueError(say("admin.form.role", doing=say(doing)))
+        raise ValueError(say("admin.form.name_tenant"))
     row = await db.fetchrow("SELECT id FROM tenant WHERE slug = {}", slug)
     tenant_id = row and (row["id"] if isinstance(row["id"], uuid.UUID) else uuid.UUID(row["id"]))
     if not tenant_id or not scope.sees(tenant_id):
-        raise ValueError(f"No tenant {slug!r}.")
-    if not scope.may(tenant_id, MANAGERS):
-        raise ValueError("Your role does not allow managing API keys.")
+        raise ValueError(say("admin.form.no_tenant", slug=slug))
+    if not scope.may(tenant_id, allowed):
+        raise ValueError(say("admin.form.role", doing=say(doing)))
     return tenant_id
 
 
@@ -62,7 +68,7 @@ async def create_key(request: Request, data: NewKey) -> str:
         )
     except DomainError as exc:
         raise ValueError(str(exc)) from None
-    return f"Copy this key now, it is shown only once: {full}"
+    return say("admin.form.key_once", key=full)
 
 
 class RevokeKey(BaseModel):
@@ -78,14 +84,14 @@ async def revoke_key(request: Request, data: RevokeKey) -> str:
     tenant_id = row and row["tenant_id"]
     # Keys of tenants the user cannot see read as unknown (and RLS hides them).
     if not tenant_id or not scope.sees(tenant_id):
-        raise ValueError(f"No API key {key_id!r}.")
+        raise ValueError(say("admin.form.no_key", key=key_id))
     if not scope.may(tenant_id, MANAGERS):
-        raise ValueError("Your role does not allow managing API keys.")
+        raise ValueError(say("admin.form.role", doing=say("admin.doing.keys")))
     try:
         await keys.revoke_key(key_id, KEY_AUTHENTICATOR)
     except DomainError as exc:
         raise ValueError(str(exc)) from None
-    return f"API key {key_id} revoked."
+    return say("admin.form.key_revoked", key=key_id)
 
 
 FORMS = [

@@ -11,34 +11,57 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import msgspec
 from piccolo_admin.endpoints import FormConfig
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from starlette.requests import Request
 
 from admin.forms import managed_tenant
+from admin.look import say
 from admin.scope import ERASERS, MANAGERS, acting, current_scope
 from consent import erasure
 from consent.requests import intake, lifecycle
+from consent.requests.records import OPEN_SQL
 from consent.requests.schemas import CloseIn, ExtendIn, Kind, RequestIn, RequestOut
 from consent.schemas import ContactPatch
 from optinbase import db
 from optinbase.errors import DomainError
 
 
-async def _visible_row(table: str, noun: str, raw_id: str, columns: str = "tenant_id") -> tuple:
-    """(id, tenant id, row) of a `table` row the user may see, named by the id
-    typed into a form; unknown and foreign ids read the same (and RLS hides
-    foreign rows anyway)."""
+async def _by_email(table: str, noun: str, email: str, only: str) -> uuid.UUID:
+    """The one `table` row of this e-mail address among the user's tenants
+    (`only`: an extra SQL condition, e.g. open requests)."""
+    found = []
+    for tenant_id in current_scope.get().tenant_ids:
+        rows = await db.fetch(
+            f"SELECT id FROM {table} WHERE tenant_id = {{}} AND lower(email) = {{}}{only}",
+            tenant_id, email.strip().lower(),
+        )
+        found += [r["id"] for r in rows]
+    if not found:
+        raise ValueError(say(f"admin.form.{noun}.none_for", email=email.strip()))
+    if len(found) > 1:
+        raise ValueError(say(f"admin.form.{noun}.several", email=email.strip()))
+    return found[0]
+
+
+async def _visible_row(table: str, noun: str, raw_id: str, columns: str = "tenant_id",
+                       only: str = "") -> tuple:
+    """(id, tenant id, row) of a `table` row the user may see, named in a form
+    by its id (picked from the list) or by the person's e-mail address;
+    unknown and foreign rows read the same (and RLS hides foreign rows anyway)."""
     try:
-        wanted = uuid.UUID(raw_id.strip())
+        wanted = (await _by_email(table, noun, raw_id, only) if "@" in raw_id
+                  else uuid.UUID(raw_id.strip()))
     except ValueError:
-        raise ValueError(f"A {noun} id looks like 0b7c…-…: copy it from the list.") from None
+        if "@" in raw_id:
+            raise
+        raise ValueError(say(f"admin.form.{noun}.pick")) from None
     row = await db.fetchrow(f"SELECT {columns} FROM {table} WHERE id = {{}}", wanted)
     if row is None or not current_scope.get().sees(row["tenant_id"]):
-        raise ValueError(f"No {noun} {raw_id.strip()!r}.")
+        raise ValueError(say(f"admin.form.{noun}.unknown", id=raw_id.strip()))
     tenant_id = row["tenant_id"] if isinstance(row["tenant_id"], uuid.UUID) else uuid.UUID(
         str(row["tenant_id"]))
     return wanted, tenant_id, row
@@ -46,19 +69,20 @@ async def _visible_row(table: str, noun: str, raw_id: str, columns: str = "tenan
 
 async def _request_tenant(request_id: str, allowed: frozenset[str] = MANAGERS) -> tuple:
     wanted, tenant_id, row = await _visible_row("data_subject_request", "request", request_id,
-                                                "tenant_id, kind")
+                                                "tenant_id, kind", f" AND status IN {OPEN_SQL}")
     scope = current_scope.get()
     if not scope.may(tenant_id, allowed):
-        raise ValueError("Your role does not allow handling data-subject requests.")
+        raise ValueError(say("admin.form.role", doing=say("admin.doing.requests")))
     return wanted, tenant_id, row["kind"]
 
 
 def _said(out: RequestOut, verb: str) -> str:
-    due = out.due_at.strftime("%Y-%m-%d %H:%M UTC")
-    return f"Request {out.id} ({out.kind}) {verb} — status now {out.status}, due {due}."
+    """`verb`: what was done, already in the request's language."""
+    return say("admin.form.request_said", id=out.id, kind=out.kind, verb=verb,
+               status=out.status, due=out.due_at)
 
 
-async def _run(tenant_id: uuid.UUID, call) -> Any:
+async def run_acting(tenant_id: uuid.UUID, call) -> Any:
     """`call(ctx)`, a service call acting for this tenant, its refusals turned
     into form errors."""
     try:
@@ -86,25 +110,36 @@ async def record_request(request: Request, data: NewRequest) -> str:
     tenant_id = await managed_tenant(scope, data.tenant)
     payload = RequestIn(kind=data.kind, email=data.email or None, phone=data.phone or None,
                         identity_verified=data.identity_checked, note=data.note)
-    out = await _run(tenant_id, lambda ctx: intake.receive(ctx, payload, source="staff"))
-    return _said(out, "recorded")
+    out = await run_acting(tenant_id, lambda ctx: intake.receive(ctx, payload, source="staff"))
+    return _said(out, say("admin.verb.recorded"))
+
+
+Picked = Annotated[str, Field(description="Pick the request, or type the person's e-mail")]
 
 
 class RequestNote(BaseModel):
-    request_id: str
+    request_id: Picked
     how_identity_was_checked: str = Field(min_length=1, max_length=2000)
 
 
 async def verify_request(request: Request, data: RequestNote) -> str:
     request_id, tenant_id, _ = await _request_tenant(data.request_id)
-    out = await _run(tenant_id, lambda ctx: intake.attest(ctx, request_id,
+    out = await run_acting(tenant_id, lambda ctx: intake.attest(ctx, request_id,
                                                        data.how_identity_was_checked))
-    return _said(out, "verified by staff")
+    return _said(out, say("admin.verb.verified"))
+
+
+def _whole_number(value: Any) -> Any:
+    """The admin's form posts every field as text ("1"); a choice between the
+    numbers 1 and 2 must accept that, or every submission fails."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value
 
 
 class Extension(BaseModel):
-    request_id: str
-    months: Literal[1, 2] = 1
+    request_id: Picked
+    months: Annotated[Literal[1, 2], BeforeValidator(_whole_number)] = 1
     reason: str = Field(min_length=1, max_length=2000,
                         description="Told to the person by e-mail (GDPR Art. 12(3))")
 
@@ -112,12 +147,12 @@ class Extension(BaseModel):
 async def extend_request(request: Request, data: Extension) -> str:
     request_id, tenant_id, _ = await _request_tenant(data.request_id)
     body = ExtendIn(months=data.months, reason=data.reason)
-    out = await _run(tenant_id, lambda ctx: lifecycle.extend(ctx, request_id, body))
-    return _said(out, f"extended by {data.months} month(s)")
+    out = await run_acting(tenant_id, lambda ctx: lifecycle.extend(ctx, request_id, body))
+    return _said(out, say("admin.verb.extended", n=data.months))
 
 
 class Completion(BaseModel):
-    request_id: str
+    request_id: Picked
     reason: str = Field(default="", max_length=2000, description="What was done (told to the person)")
     changes: str = Field(default="", description='Rectification only: JSON of approved changes,'
                                                   ' e.g. {"first_name": "Anne"}')
@@ -126,7 +161,7 @@ class Completion(BaseModel):
 async def complete_request(request: Request, data: Completion) -> str:
     request_id, tenant_id, kind = await _request_tenant(data.request_id)
     if kind == "erasure" and not current_scope.get().may(tenant_id, ERASERS):
-        raise ValueError("Only an owner or the DPO may carry out an erasure.")
+        raise ValueError(say("admin.form.erasure_role"))
     changes: Optional[ContactPatch] = None
     if data.changes.strip():
         try:
@@ -134,23 +169,23 @@ async def complete_request(request: Request, data: Completion) -> str:
         except (ValueError, msgspec.ValidationError) as exc:
             raise ValueError(f"changes: {exc}") from None
     body = CloseIn(reason=data.reason, changes=changes)
-    out = await _run(tenant_id, lambda ctx: lifecycle.complete(ctx, request_id, body))
-    return _said(out, "completed")
+    out = await run_acting(tenant_id, lambda ctx: lifecycle.complete(ctx, request_id, body))
+    return _said(out, say("admin.verb.completed"))
 
 
 class Rejection(BaseModel):
-    request_id: str
+    request_id: Picked
     reason: str = Field(min_length=1, max_length=2000, description="Told to the person by e-mail")
 
 
 async def reject_request(request: Request, data: Rejection) -> str:
     request_id, tenant_id, _ = await _request_tenant(data.request_id)
-    out = await _run(tenant_id, lambda ctx: lifecycle.reject(ctx, request_id, CloseIn(reason=data.reason)))
-    return _said(out, "rejected")
+    out = await run_acting(tenant_id, lambda ctx: lifecycle.reject(ctx, request_id, CloseIn(reason=data.reason)))
+    return _said(out, say("admin.verb.rejected"))
 
 
 class Erasure(BaseModel):
-    contact_id: str = Field(description="The contact's id, from the contact list")
+    contact_id: str = Field(description="The contact's e-mail address (or its id)")
     confirm: bool = Field(default=False, description="I understand this cannot be undone")
 
 
@@ -160,11 +195,11 @@ async def erase_contact_form(request: Request, data: Erasure) -> str:
     contact_id, tenant_id, _ = await _visible_row("contact", "contact", data.contact_id)
     scope = current_scope.get()
     if not scope.may(tenant_id, ERASERS):
-        raise ValueError("Only an owner or the DPO may carry out an erasure.")
+        raise ValueError(say("admin.form.erasure_role"))
     if not data.confirm:
-        raise ValueError("Tick the confirmation: an erasure cannot be undone.")
-    await _run(tenant_id, lambda ctx: erasure.erase_contact(ctx, contact_id))
-    return f"Contact {contact_id} erased; only a keyed hash remains, on the suppression list."
+        raise ValueError(say("admin.form.tick"))
+    await run_acting(tenant_id, lambda ctx: erasure.erase_contact(ctx, contact_id))
+    return say("admin.form.erased", id=contact_id)
 
 
 GROUP = "Data-subject requests"

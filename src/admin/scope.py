@@ -13,6 +13,7 @@ from optinbase.context import TenantContext
 from tenants import envelope
 from tenants.tables import StaffSession
 
+ROLES = frozenset({"owner", "manager", "editor", "dpo", "viewer"})
 WRITERS = frozenset({"owner", "manager", "editor", "dpo"})
 MANAGERS = frozenset({"owner", "manager", "dpo"})  # delete rows, manage API keys
 ERASERS = frozenset({"owner", "dpo"})
@@ -108,4 +109,5 @@ def acting(scope: AdminScope, tenant_id: uuid.UUID) -> AsyncContextManager[Tenan
     admin transaction to that tenant and gives the role's scopes)."""
     if not scope.sees(tenant_id):
         raise LookupError("a tenant this staff member does not see")
-    return envelope.acting(tenant_id, scope.user_id, scope.role(tenant_id) or "viewer")
+    return envelope.acting(tenant_id, scope.user_id, scope.role(tenant_id) or "viewer",
+                           scope.username)

@@ -17,6 +17,9 @@ from litestar.template.config import TemplateConfig
 
 from admin.mount import admin_handlers
 from api import docs
+from api.clients import TrueClient
+from api.headers import SecurityHeaders
+from api.origins import SameOrigin
 from api.auth import resolve_api_key
 from api.controllers.consents import ConsentCheckController, LedgerController, ledger_public_key
 from api.controllers.contacts import ContactController
@@ -98,7 +101,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     pages = Router(
         path="/",
         route_handlers=[PublicPages, PublicRequestPages, PublicReconsentPages],
-        middleware=[DefineMiddleware(Envelope, resolve=resolve_subject,
+        middleware=[DefineMiddleware(SameOrigin, public_url=settings.public_url,
+                                     origins=settings.form_origins),
+                    DefineMiddleware(Envelope, resolve=resolve_subject,
                                      max_body_bytes=settings.max_body_bytes)],
         dependencies=CALLER,
         include_in_schema=False,
@@ -117,6 +122,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    # Around everything Litestar answers, unmatched routes and errors included:
+    # the client address first (api.clients), the security headers last (api.headers).
+    app.asgi_handler = SecurityHeaders(TrueClient(app.asgi_handler, settings.trusted_proxies),
+                                       production=settings.production)
     app.state.settings = settings
     app.state.key_authenticator = key_authenticator
     app.state.tenant_directory = TenantDirectory(ttl_seconds=settings.key_cache_seconds)

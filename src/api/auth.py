@@ -24,7 +24,8 @@ async def resolve_api_key(scope: Scope) -> tuple[TenantContext, TenantRecord]:
     scheme, _, token = (header(scope, b"authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
-    key = await authenticator.authenticate(token.strip())
+    client = scope.get("client")
+    key = await authenticator.authenticate(token.strip(), client[0] if client else None)
     requested = header(scope, b"x-tenant")
     if key.tenant_id is not None:
         tenant = await directory.by_id(key.tenant_id)

@@ -84,7 +84,7 @@ class Buffered:
             await send(message)
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
+async def read_body(receive: Receive, limit: int) -> bytes:
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -100,7 +100,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Receive:
+def replay(body: bytes) -> Receive:
     sent = False
 
     async def receive() -> Message:
@@ -147,7 +147,7 @@ class Envelope:
             async with envelope.tenant(ctx, write=False):
                 await self.app(scope, receive, send)
             return
-        body = await _read_body(receive, opt.get("max_body_bytes", self.max_body_bytes))
+        body = await read_body(receive, opt.get("max_body_bytes", self.max_body_bytes))
         key = header(scope, b"idempotency-key") if self.idempotent else None
         if key is not None and not (1 <= len(key) <= 255):
             raise Invalid("Idempotency-Key must be 1 to 255 characters",
@@ -156,36 +156,61 @@ class Envelope:
         try:
             async with envelope.tenant(ctx, write=True):
                 if key is not None and await _replayed(scope, ctx, key, body, send):
-                    return
-                await self.app(scope, _replay(body), buffered)
+                    return  # the first answer, sent again (this transaction wrote nothing)
+                await self.app(scope, replay(body), buffered)
                 if buffered.status >= 400:
                     raise _Rollback
                 if key is not None:
-                    await _remember(scope, ctx, key, body, buffered)
+                    await _remember(ctx, key, buffered)
         except _Rollback:
             pass
         await buffered.flush(send)
 
 
 # --- idempotency -------------------------------------------------------------------
+#
+# The key is claimed first, in the request's own transaction: an INSERT that a
+# concurrent request with the same key cannot pass until this one ends (it
+# waits on the unique index on PostgreSQL; SQLite runs one writer at a time).
+# If this one commits, the other finds the stored answer and replays it; if it
+# rolls back (an error answer), the claim goes too and the other executes. So
+# two requests with one key never both execute, and never meet a
+# unique-violation 500 (issue 13 §5).
 
 
 def _fingerprint(scope: Scope, body: bytes) -> str:
+    """Method, path, query string and body: a retry must be the same request."""
     return hashlib.sha256(
-        b"\0".join([scope["method"].encode(), scope["path"].encode(), body])
+        b"\0".join([scope["method"].encode(), scope["path"].encode(),
+                    scope.get("query_string", b""), body])
     ).hexdigest()
 
 
+_CLAIM = (
+    "INSERT INTO idempotency_record (id, tenant_id, key, fingerprint,"
+    " status_code, content_type, body, created_at)"
+    " VALUES ({}, {}, {}, {}, 0, '', '', {})"
+    " ON CONFLICT (tenant_id, key) DO NOTHING RETURNING id"
+)
+
+
 async def _replayed(scope: Scope, ctx: TenantContext, key: str, body: bytes, send: Send) -> bool:
-    """Sends the stored first answer of this key, if there is one."""
+    """Claims the key for this request (False), or sends the stored first
+    answer of the request that holds it (True)."""
+    fingerprint = _fingerprint(scope, body)
+    claimed = await db.fetchval(_CLAIM, uuid.uuid4(), ctx.tenant_id, key, fingerprint,
+                                dt.datetime.now(dt.timezone.utc))
+    if claimed is not None:
+        return False
     stored = await db.fetchrow(
         "SELECT fingerprint, status_code, content_type, body"
         " FROM idempotency_record WHERE tenant_id = {} AND key = {}",
         ctx.tenant_id, key,
     )
-    if stored is None:
-        return False
-    if stored["fingerprint"] != _fingerprint(scope, body):
+    if stored is None or int(stored["status_code"]) == 0:  # never committed unfinished
+        raise IdempotencyInProgress("a request with this Idempotency-Key is in progress;"
+                                    " retry it in a moment")
+    if stored["fingerprint"] != fingerprint:
         raise Conflict("this Idempotency-Key was used for a different request")
     stored_body = stored["body"].encode()
     await send({
@@ -201,16 +226,18 @@ async def _replayed(scope: Scope, ctx: TenantContext, key: str, body: bytes, sen
     return True
 
 
-async def _remember(scope: Scope, ctx: TenantContext, key: str, body: bytes,
-                    answer: Buffered) -> None:
+async def _remember(ctx: TenantContext, key: str, answer: Buffered) -> None:
+    """The claimed record gets the answer, committed with the work."""
     await db.execute(
-        "INSERT INTO idempotency_record (id, tenant_id, key, fingerprint,"
-        " status_code, content_type, body, created_at)"
-        " VALUES ({}, {}, {}, {}, {}, {}, {}, {})",
-        uuid.uuid4(), ctx.tenant_id, key, _fingerprint(scope, body), answer.status,
-        answer.header(b"content-type") or "application/json",
-        answer.body().decode("utf-8", "replace"), dt.datetime.now(dt.timezone.utc),
+        "UPDATE idempotency_record SET status_code = {}, content_type = {}, body = {}"
+        " WHERE tenant_id = {} AND key = {}",
+        answer.status, answer.header(b"content-type") or "application/json",
+        answer.body().decode("utf-8", "replace"), ctx.tenant_id, key,
     )
+
+
+class IdempotencyInProgress(Conflict):
+    slug = "idempotency-in-progress"
 
 
 # --- what handlers read -----------------------------------------------------------

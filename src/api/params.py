@@ -15,8 +15,9 @@ T = TypeVar("T")
 Ctx = NamedDependency[TenantContext]
 Tenant = NamedDependency[TenantRecord]
 Limit = Annotated[int, QueryParameter(ge=1, le=500)]
+OptionalLimit = Annotated[Optional[int], QueryParameter(ge=1, le=500)]
 Query = FromQuery[Optional[str]]
 Path = FromPath
 Body = JSONBody
 
-__all__ = ["Body", "Ctx", "Limit", "Path", "Query", "FromQuery", "Tenant"]
+__all__ = ["Body", "Ctx", "Limit", "OptionalLimit", "Path", "Query", "FromQuery", "Tenant"]

@@ -32,12 +32,13 @@ _TITLES = {
 def _headers(status: int, error: DomainError | None = None) -> dict[str, str] | None:
     if status == 401:
         return {"WWW-Authenticate": 'Bearer realm="optinbase"'}
-    if status == 503:
+    if status in (429, 503):
         return {"Retry-After": str(getattr(error, "retry_after", Unavailable.retry_after))}
     return None
 
 
-def problem(status: int, detail: str, slug: str | None = None, **extra: Any) -> Response:
+def problem(status: int, detail: str, slug: str | None = None, *,
+            cause: DomainError | None = None, **extra: Any) -> Response:
     body = {
         "type": TYPE_BASE + (slug or _TITLES.get(status, "error").lower().replace(" ", "-")),
         "title": _TITLES.get(status, "Error"),
@@ -46,7 +47,7 @@ def problem(status: int, detail: str, slug: str | None = None, **extra: Any) -> 
         **extra,
     }
     return Response(content=msgspec.json.encode(body), status_code=status, media_type=PROBLEM,
-                    headers=_headers(status))
+                    headers=_headers(status, cause))
 
 
 def to_problem(request: Request | None, exc: Exception) -> Response:
@@ -62,7 +63,7 @@ def to_problem(request: Request | None, exc: Exception) -> Response:
         return problem(500, "An unexpected error occurred; it has been logged.")
     if request is not None and wants_page(request):
         return error_page(request, error)
-    return problem(error.status, error.detail, error.slug, **error.extra)
+    return problem(error.status, error.detail, error.slug, cause=error, **error.extra)
 
 
 def _as_domain_error(exc: Exception) -> DomainError | None:

@@ -66,6 +66,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
         workers=args.workers,
         log_level="info",
         access_log=False,
+        # The client address is decided by api.clients (TRUSTED_PROXIES), never
+        # by uvicorn's default trust in X-Forwarded-For from 127.0.0.1.
+        proxy_headers=False,
     )
 
 

@@ -135,6 +135,11 @@ async def patch_contact(
         if value is not msgspec.UNSET
     }
     changes = normalised(ctx, changes)
+    # A form sends every field back: only values that differ are written and
+    # audited, so the trail names what really changed.
+    current = msgspec.structs.asdict(_out(row))
+    changes = {k: v for k, v in changes.items()
+               if current.get(k) != ((v or {}) if k == "attributes" else v)}
     merged = {name: row[name] for name in IDENTIFIERS} | {
         k: v for k, v in changes.items() if k in IDENTIFIERS
     }
@@ -194,9 +199,7 @@ async def list_contacts(
         f"SELECT {_COLUMNS} FROM contact WHERE {' AND '.join(where)} ORDER BY id LIMIT {{}}",
         *args, limit + 1,
     )
-    items = [_out(r) for r in rows[:limit]]
-    next_cursor = cursors.encode_uuid(items[-1].id) if len(rows) > limit else None
-    return Page(items=items, next_cursor=next_cursor)
+    return cursors.id_page(rows, limit, _out)
 
 
 async def resolve_contact_id(

@@ -11,8 +11,9 @@ from typing import Any, Optional
 
 from consent import purposes
 from consent.schemas import NoticeIn, NoticeOut
-from optinbase import audit, db
+from optinbase import audit, cursors, db
 from optinbase.context import TenantContext
+from optinbase.cursors import Page
 from optinbase.errors import NotFound, invalid_field
 
 _SELECT = (
@@ -80,15 +81,31 @@ async def get_notice(ctx: TenantContext, notice_id: uuid.UUID) -> NoticeOut:
     return _out(row)
 
 
-async def list_notices(ctx: TenantContext, purpose: Optional[str]) -> list[NoticeOut]:
+async def versions_of(ctx: TenantContext, ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[int, str]]:
+    """Version and language of each of these notices (a contact's history)."""
     db.require_tenant(ctx.tenant_id)
+    if not ids:
+        return {}
+    rows = await db.fetch(
+        "SELECT id, version, language FROM notice WHERE tenant_id = {} AND id IN ("
+        + ", ".join(["{}"] * len(ids)) + ")", ctx.tenant_id, *ids)
+    return {r["id"]: (r["version"], r["language"]) for r in rows}
+
+
+async def list_notices(ctx: TenantContext, purpose: Optional[str], limit: int,
+                       cursor: Optional[str] = None) -> Page:
+    """By purpose key and version, `limit` at a time (keyset on both)."""
+    db.require_tenant(ctx.tenant_id)
+    where, args = " WHERE n.tenant_id = {}", [ctx.tenant_id]
     if purpose:
-        rows = await db.fetch(
-            _SELECT + " WHERE n.tenant_id = {} AND p.key = {} ORDER BY p.key, n.version",
-            ctx.tenant_id, purpose,
-        )
-    else:
-        rows = await db.fetch(
-            _SELECT + " WHERE n.tenant_id = {} ORDER BY p.key, n.version", ctx.tenant_id
-        )
-    return [_out(r) for r in rows]
+        where, args = where + " AND p.key = {}", [*args, purpose]
+    if cursor is not None:
+        key, _, version = cursors.decode_text(cursor).rpartition("|")
+        if not version.isdigit():
+            raise invalid_field("cursor", "is not a cursor this API returned")
+        where += " AND (p.key > {} OR (p.key = {} AND n.version > {}))"
+        args += [key, key, int(version)]
+    rows = await db.fetch(_SELECT + where + " ORDER BY p.key, n.version LIMIT {}",
+                          *args, limit + 1)
+    return cursors.page_of([_out(r) for r in rows], limit,
+                           lambda n: cursors.encode_text(f"{n.purpose}|{n.version}"))

@@ -64,6 +64,18 @@ class PurposeIn(Input):
     validity_months: Optional[ValidityMonths] = None
 
 
+class PurposePatch(Input):
+    """Absent = unchanged. The key never changes: notices and segments name it."""
+
+    name: Union[Short, UnsetType] = UNSET
+    description: Union[Annotated[str, Meta(max_length=5000)], UnsetType] = UNSET
+    legal_basis: Union[LegalBasis, UnsetType] = UNSET
+    dpv_purpose: Union[Annotated[str, Meta(max_length=100)], UnsetType] = UNSET
+    retired: Union[bool, UnsetType] = UNSET
+    # null: consents to it last until withdrawn again (consent.expiry).
+    validity_months: Union[ValidityMonths, None, UnsetType] = UNSET
+
+
 class PurposeOut(msgspec.Struct, kw_only=True):
     id: uuid.UUID
     key: str
@@ -300,6 +312,27 @@ class SuppressionOut(msgspec.Struct, kw_only=True):
 class SuppressionCheckOut(msgspec.Struct, kw_only=True):
     suppressed: bool
     channels: list[str]
+
+
+class SuppressionRemoveIn(Input):
+    """Taking a person off the list: `reason` (why, in words) is required and
+    audited; without `channel` every entry of the person goes."""
+
+    reason: Annotated[str, Meta(min_length=1, max_length=500)]
+    email: Optional[Annotated[str, Meta(max_length=254)]] = None
+    phone: Optional[Annotated[str, Meta(max_length=32)]] = None
+    channel: Optional[SuppressionChannel] = None
+
+
+class SuppressionEntryOut(msgspec.Struct, kw_only=True):
+    """One listed entry: the keyed hash, never the address."""
+
+    id: uuid.UUID
+    kind: str
+    identifier_hash: str
+    channel: str
+    reason: str
+    created_at: dt.datetime
 
 
 class ImportErrorOut(msgspec.Struct, kw_only=True):

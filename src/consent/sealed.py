@@ -14,16 +14,29 @@ from typing import Optional
 MAC_BYTES = 16
 
 
-def _mac(secret_key: str, domain: bytes, body: bytes) -> bytes:
-    return hmac.new(secret_key.encode(), domain + body, hashlib.sha256).digest()[:MAC_BYTES]
+def _mac(secret_key: str | bytes, domain: bytes, body: bytes) -> bytes:
+    key = secret_key.encode() if isinstance(secret_key, str) else secret_key
+    return hmac.new(key, domain + body, hashlib.sha256).digest()[:MAC_BYTES]
 
 
-def seal(secret_key: str, domain: bytes, body: bytes) -> str:
+def seal(secret_key: str | bytes, domain: bytes, body: bytes) -> str:
     return base64.urlsafe_b64encode(body + _mac(secret_key, domain, body)).rstrip(b"=").decode()
 
 
-def unseal(secret_key: str, domain: bytes, token: str, body_size: int) -> Optional[bytes]:
-    """The body if `token` is a genuine seal of `body_size` bytes, else None."""
+def opened(token: str, body_size: int) -> Optional[bytes]:
+    """The body of a token of that size, NOT verified: only to read which key
+    verifies it (then `unseal`)."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (ValueError, TypeError):
+        return None
+    return raw[:body_size] if len(raw) == body_size + MAC_BYTES else None
+
+
+def unseal(secret_key: str | bytes, domain: bytes, token: str,
+           body_size: int) -> Optional[bytes]:
+    """The body if `token` is a genuine seal of `body_size` bytes, else None
+    (`secret_key`: SECRET_KEY, or a key derived from it as bytes)."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (ValueError, TypeError):

@@ -37,10 +37,10 @@ _keys: dict[uuid.UUID, bytes] = {}
 async def tenant_key(tenant_id: uuid.UUID) -> bytes:
     key = _keys.get(tenant_id)
     if key is None:
-        record = await repository.tenant_by_id(tenant_id)
-        if record is None:
+        secret = await repository.tenant_secret(tenant_id)
+        if not secret:
             raise NotFound("tenant not found")
-        key = _keys[tenant_id] = record.secret.encode()
+        key = _keys[tenant_id] = secret.encode()
     return key
 
 
@@ -77,6 +77,14 @@ def _identifier(ctx: TenantContext, email: Optional[str], phone: Optional[str]) 
     if kind == "email":
         return kind, normalise_email(value)
     return kind, normalise_phone(value, ctx.country)
+
+
+async def digest_of(
+    ctx: TenantContext, email: Optional[str], phone: Optional[str]
+) -> tuple[str, str]:
+    """(kind, keyed hash) of exactly one given identifier, as the list stores it."""
+    kind, value = _identifier(ctx, email, phone)
+    return kind, identifier_hash(await tenant_key(ctx.tenant_id), value)
 
 
 _INSERT = (

@@ -103,6 +103,10 @@ class Notice(Table, tablename="notice"):
     policy_url = Varchar(length=2000, null=True, default=None)
     created_at = Timestamptz()
 
+    @classmethod
+    def get_readable(cls) -> Readable:
+        return Readable(template="v%s (%s)", columns=[cls.version, cls.language])
+
 
 class ConsentEvent(Table, tablename="consent_event"):
     """The append-only ledger, hash-chained per tenant by `seq`.

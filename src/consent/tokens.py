@@ -1,25 +1,36 @@
 """Signed links for subscribers: `/p/unsubscribe/{token}`, `/p/preferences/{token}`.
 
 A token names one tenant, contact, purpose and channel and carries an
-HMAC-SHA256 of them keyed by SECRET_KEY, so the public pages need no login and
-nobody can forge or alter one. It never expires: an unsubscribe link must keep
-working in an old e-mail. Rotating SECRET_KEY invalidates every link.
+HMAC-SHA256 of them, so the public pages need no login and nobody can forge or
+alter one. It never expires: an unsubscribe link must keep working in an old
+e-mail. Rotating SECRET_KEY invalidates every link.
 
 Layout (urlsafe base64, no padding): version | tenant | purpose | channel | contact
 | first 16 bytes of the MAC (128 bits). The contact comes last so an export can
 MAC its shared prefix once and only the contact per row.
+
+Keys (issue 13 §4): version 2 links are keyed with a key of their own tenant,
+purpose and channel, `scope_key` = HMAC(keyring "subscriber-links", tenant |
+purpose | channel), never with SECRET_KEY. The CSV export hands that key to
+PostgreSQL to sign in SQL (where a statement log may keep it): it signs links
+of that one tenant, purpose and channel, and tells nothing about SECRET_KEY or
+any other key. Version 1 links (keyed with SECRET_KEY itself, sent before)
+still verify.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import uuid
 from typing import Any, NamedTuple, Optional
 
 from consent import sealed
+from optinbase import keyring
 
-_VERSION = b"\x01"
+_VERSION_1 = b"\x01"  # keyed with SECRET_KEY: verified, no longer made
+_VERSION = b"\x02"
 _DOMAIN = b"optinbase-subscriber-link\x00"
 _MAC_BYTES = sealed.MAC_BYTES
 _LENGTH = 1 + 16 + 16 + 1 + 16 + _MAC_BYTES
@@ -35,27 +46,28 @@ class LinkToken(NamedTuple):
     channel: str
 
 
+def scope_key(secret_key: str, scope: bytes) -> bytes:
+    """The key of one tenant | purpose | channel (`scope`: their 33 bytes)."""
+    return hmac.new(keyring.derive(secret_key, "subscriber-links"), scope,
+                    hashlib.sha256).digest()
+
+
 class Signer:
     """Tokens for one tenant, purpose and channel (an export builds one per run)."""
 
     def __init__(self, secret_key: str, tenant_id: uuid.UUID, purpose_id: uuid.UUID, channel: str):
-        self.prefix = (
-            _VERSION + tenant_id.bytes + purpose_id.bytes + bytes([CHANNEL_CODES.index(channel)])
-        )
+        scope = tenant_id.bytes + purpose_id.bytes + bytes([CHANNEL_CODES.index(channel)])
+        self.prefix = _VERSION + scope
         # HMAC (RFC 2104) spelt out so the keyed, prefix-fed hash states are built
         # once: half the per-row cost of hmac.copy(). verify_token goes through sealed.unseal.
-        key = secret_key.encode()
-        if len(key) > 64:
-            key = hashlib.sha256(key).digest()
-        key = self._key = key.ljust(64, b"\0")
+        key = self._key = scope_key(secret_key, scope).ljust(64, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key) + _DOMAIN + self.prefix)
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
 
     def sql_settings(self) -> dict[str, str]:
-        """What `LINK_TOKEN_SQL` reads (hex, set with set_config for one
-        transaction so the key material never appears in query text): the
+        """What `LINK_TOKEN_SQL` reads (hex, set for one transaction): the
         token prefix, the inner hash's keyed head (K^ipad || domain || prefix)
-        and the outer key (K^opad)."""
+        and the outer key (K^opad) — K being this scope's key, not SECRET_KEY."""
         key = self._key
         return {
             "optinbase.link_prefix": self.prefix.hex(),
@@ -102,8 +114,12 @@ def make_token(
 
 def verify_token(secret_key: str, token: str) -> Optional[LinkToken]:
     """The link's subject, or None for anything not signed with this key."""
-    body = sealed.unseal(secret_key, _DOMAIN, token, _LENGTH - _MAC_BYTES)
-    if body is None or body[:1] != _VERSION:
+    body = sealed.opened(token, _LENGTH - _MAC_BYTES)
+    if body is None or body[:1] not in (_VERSION, _VERSION_1):
+        return None
+    key = secret_key.encode() if body[:1] == _VERSION_1 else scope_key(secret_key, body[1:34])
+    body = sealed.unseal(key, _DOMAIN, token, _LENGTH - _MAC_BYTES)
+    if body is None:
         return None
     channel_index = body[33]
     if channel_index >= len(CHANNEL_CODES):

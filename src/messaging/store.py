@@ -43,13 +43,15 @@ _SQLITE_GIVE_UP = (
 )
 
 _SQLITE_CLAIM = (
-    "UPDATE outbox_message SET status = 'sending', claim_token = {}, locked_until = {},"
+    "UPDATE outbox_message SET status = 'sending', claim_token = {token}, locked_until = {until},"
     " attempts = attempts + 1,"
-    " message_id = CASE WHEN kind = 'email' THEN coalesce(message_id, '<' || id || '@' || {} || '>') END"
-    " WHERE tenant_id = {} AND id IN (SELECT id FROM outbox_message"
-    "  WHERE tenant_id = {} AND priority <= {} AND attempts < {}"
-    "  AND ((status = 'pending' AND next_attempt_at <= {}) OR (status = 'sending' AND locked_until < {}))"
-    "  ORDER BY priority, next_attempt_at, id LIMIT {})"
+    " message_id = CASE WHEN kind = 'email'"
+    "  THEN coalesce(message_id, '<' || id || '@' || {domain} || '>') END"
+    " WHERE tenant_id = {tenant} AND id IN (SELECT id FROM outbox_message"
+    "  WHERE tenant_id = {tenant} AND priority <= {max_priority} AND attempts < {max_attempts}"
+    "  AND ((status = 'pending' AND next_attempt_at <= {now})"
+    "   OR (status = 'sending' AND locked_until < {now}))"
+    "  ORDER BY priority, next_attempt_at, id LIMIT {limit})"
     " RETURNING id, kind, recipient, subject, payload, attempts, priority, message_id"
 )
 
@@ -61,13 +63,14 @@ _SQLITE_TOUCH = (
 
 _SQLITE_RECORD = (
     "UPDATE outbox_message SET"
-    " status = CASE {} WHEN 'released' THEN 'pending' ELSE {} END,"
-    " attempts = CASE {} WHEN 'released' THEN attempts - 1 ELSE attempts END,"
-    " next_attempt_at = coalesce({}, next_attempt_at),"
-    " last_error = CASE {} WHEN 'released' THEN last_error ELSE {} END,"
-    " sent_at = CASE WHEN {} IN ('sent', 'logged') THEN {} ELSE sent_at END,"
+    " status = CASE {status} WHEN 'released' THEN 'pending' ELSE {status} END,"
+    " attempts = CASE {status} WHEN 'released' THEN attempts - 1 ELSE attempts END,"
+    " next_attempt_at = coalesce({next_attempt_at}, next_attempt_at),"
+    " last_error = CASE {status} WHEN 'released' THEN last_error ELSE {error} END,"
+    " sent_at = CASE WHEN {status} IN ('sent', 'logged') THEN {at} ELSE sent_at END,"
     " locked_until = NULL"
-    " WHERE tenant_id = {} AND id = {} AND claim_token = {} AND status = 'sending' RETURNING id"
+    " WHERE tenant_id = {tenant} AND id = {id} AND claim_token = {token} AND status = 'sending'"
+    " RETURNING id"
 )
 
 
@@ -99,8 +102,9 @@ async def claim(tenant_id: uuid.UUID, token: uuid.UUID, now: dt.datetime, until:
             "SELECT * FROM optinbase_outbox_claim({}, {}, {}, {}, {}, {}, {}, {})",
             tenant_id, token, now, until, max_priority, limit, max_attempts, domain)
     await db.execute(_SQLITE_GIVE_UP, tenant_id, max_attempts, now)
-    return await db.fetch(_SQLITE_CLAIM, token, until, domain, tenant_id, tenant_id,
-                          max_priority, max_attempts, now, now, limit)
+    return await db.fetch(_SQLITE_CLAIM, token=token, until=until, domain=domain,
+                          tenant=tenant_id, max_priority=max_priority,
+                          max_attempts=max_attempts, now=now, limit=limit)
 
 
 async def touch(tenant_id: uuid.UUID, message_ids: list[Any], token: uuid.UUID,
@@ -131,5 +135,5 @@ async def record(tenant_id: uuid.UUID, message_id: Any, token: uuid.UUID, status
         return bool(await db.fetchval(
             "SELECT optinbase_outbox_record({}, {}, {}, {}, {}, {}, {})",
             tenant_id, message_id, token, status, next_attempt_at, error, at))
-    return bool(await db.fetch(_SQLITE_RECORD, status, status, status, next_attempt_at, status,
-                               error, status, at, tenant_id, message_id, token))
+    return bool(await db.fetch(_SQLITE_RECORD, status=status, next_attempt_at=next_attempt_at,
+                               error=error, at=at, tenant=tenant_id, id=message_id, token=token))

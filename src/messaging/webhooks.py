@@ -35,7 +35,8 @@ from msgspec import Meta
 
 from messaging import egress, store
 from messaging.mail import DeliveryError
-from optinbase import db
+from optinbase import cursors, db
+from optinbase.cursors import Page
 from optinbase.errors import NotFound, invalid_field
 
 EventType = Literal["consent.changed", "contact.erased", "request.completed", "ledger.checkpoint"]
@@ -120,14 +121,22 @@ async def create_endpoint(tenant_id: uuid.UUID, data: WebhookIn,
                       secret=secret)
 
 
-async def list_endpoints(tenant_id: uuid.UUID) -> list[WebhookOut]:
+async def list_endpoints(tenant_id: uuid.UUID, limit: int,
+                         cursor: Optional[str] = None) -> Page:
+    """Oldest first, `limit` at a time (keyset on created_at, id)."""
     db.require_tenant(tenant_id)
+    where, args = "", []
+    if cursor is not None:
+        after_at, after_id = cursors.decode_pair(cursor)
+        where, args = " AND (created_at > {} OR (created_at = {} AND id > {}))", [
+            after_at, after_at, after_id]
     rows = await db.fetch(
         f"SELECT {_COLUMNS} FROM webhook_endpoint WHERE tenant_id = {{}}"
-        " AND disabled_at IS NULL ORDER BY created_at, id",
-        tenant_id,
+        f" AND disabled_at IS NULL{where} ORDER BY created_at, id LIMIT {{}}",
+        tenant_id, *args, limit + 1,
     )
-    return [_out(r) for r in rows]
+    return cursors.page_of([_out(r) for r in rows], limit,
+                           lambda w: cursors.encode_pair(w.created_at, w.id))
 
 
 async def delete_endpoint(tenant_id: uuid.UUID, endpoint_id: uuid.UUID) -> None:

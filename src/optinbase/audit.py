@@ -35,9 +35,12 @@ async def record(
     db.require_tenant(ctx.tenant_id)
     await db.execute(
         "INSERT INTO audit_event (id, tenant_id, at, actor, action, object_type, object_id,"
-        " details) VALUES ({}, {}, {}, {}, {}, {}, {}, {})",
-        uuid.uuid4(), ctx.tenant_id, dt.datetime.now(dt.timezone.utc), ctx.actor, action,
-        object_type, None if object_id is None else str(object_id), json.dumps(details or {}),
+        " details) VALUES ({id}, {tenant}, {at}, {actor}, {action}, {object_type}, {object_id},"
+        " {details})",
+        id=uuid.uuid4(), tenant=ctx.tenant_id, at=dt.datetime.now(dt.timezone.utc),
+        actor=ctx.actor, action=action, object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
+        details=json.dumps(details or {}),
     )
 
 
@@ -53,9 +56,9 @@ async def list_events(ctx: TenantContext, limit: int, cursor: Optional[str]) -> 
     else:
         rows = await db.fetch(
             "SELECT id, at, actor, action, object_type, object_id, details FROM audit_event"
-            " WHERE tenant_id = {} AND (at > {} OR (at = {} AND id > {}))"
-            " ORDER BY at, id LIMIT {}",
-            ctx.tenant_id, after_at, after_at, after_id, limit + 1,
+            " WHERE tenant_id = {tenant} AND (at > {at} OR (at = {at} AND id > {id}))"
+            " ORDER BY at, id LIMIT {limit}",
+            tenant=ctx.tenant_id, at=after_at, id=after_id, limit=limit + 1,
         )
     items = [
         AuditEventOut(

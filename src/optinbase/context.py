@@ -57,7 +57,7 @@ class TenantLike(Protocol):
 class TenantContext(msgspec.Struct, frozen=True, kw_only=True):
     tenant_id: uuid.UUID
     tenant_slug: str
-    actor: str  # "api_key:<key id>", "staff:<user id>", "subject", "system:<job>", "cli:<command>"
+    actor: str  # "api_key:<key id>", "staff:<e-mail or user id>", "subject", "system:<job>", "cli:<command>"
     scopes: frozenset[str]
     country: str = ""  # default region for phone numbers written without +code
 
@@ -71,8 +71,12 @@ class TenantContext(msgspec.Struct, frozen=True, kw_only=True):
         return cls._of(tenant, f"api_key:{key_id}", frozenset(scopes) & ALL_SCOPES)
 
     @classmethod
-    def for_staff(cls, tenant: TenantLike, user_id: int | None, role: str) -> "TenantContext":
-        return cls._of(tenant, f"staff:{user_id}", ROLE_SCOPES.get(role, frozenset()))
+    def for_staff(cls, tenant: TenantLike, user_id: int | None, role: str,
+                  email: str = "") -> "TenantContext":
+        """The actor names the staff member by e-mail when known: the audit trail
+        says who acted in words a reader recognises, and stays true if the
+        staff row is later removed."""
+        return cls._of(tenant, f"staff:{email or user_id}", ROLE_SCOPES.get(role, frozenset()))
 
     @classmethod
     def for_subject(cls, tenant: TenantLike) -> "TenantContext":

@@ -50,6 +50,17 @@ def decode_int(cursor: str) -> int:
         raise invalid_field("cursor", "is not a cursor this API returned") from None
 
 
+def encode_text(value: str) -> str:
+    return _enc(f"t:{value}")
+
+
+def decode_text(cursor: str) -> str:
+    text = _dec(cursor)
+    if not text.startswith("t:") or not text.isprintable():  # no NUL nor control characters
+        raise invalid_field("cursor", "is not a cursor this API returned")
+    return text[2:]
+
+
 def encode_pair(at: dt.datetime, value: uuid.UUID) -> str:
     return _enc(f"p:{at.isoformat()}|{value}")
 
@@ -69,3 +80,17 @@ class Page(msgspec.Struct, kw_only=True):
 
     items: list[Any]
     next_cursor: Optional[str]
+
+
+def page_of(items: list[Any], limit: int, cursor_of: Any) -> Page:
+    """`items` fetched with LIMIT limit + 1: the first `limit`, and a cursor
+    after the last of them when there was one more."""
+    more = len(items) > limit
+    items = items[:limit]
+    return Page(items=items, next_cursor=cursor_of(items[-1]) if more else None)
+
+
+def id_page(rows: list[Any], limit: int, convert: Any) -> Page:
+    """The page of `rows` fetched by id with `LIMIT limit + 1` (the extra row only
+    says another page follows), each row through `convert`."""
+    return page_of([convert(r) for r in rows], limit, lambda item: encode_uuid(item.id))

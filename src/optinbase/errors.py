@@ -83,6 +83,16 @@ class Unavailable(DomainError):
     retry_after = 5
 
 
+class TooManyRequests(DomainError):
+    """A shared limit (optinbase.limits) is used up; `retry_after` seconds
+    until its window ends."""
+
+    status = 429
+    title = "Too many requests"
+    slug = "too-many-requests"
+    retry_after = 60
+
+
 def invalid_field(field: str, message: str, msgid: Optional[str] = None) -> Invalid:
     return Invalid(f"{field}: {message}", errors=[{"field": field, "message": message}],
                    msgid=msgid)

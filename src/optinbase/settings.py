@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -86,6 +88,12 @@ class Settings:
     webhook_allow_private: bool = False
     ledger_signing_key: bytes = field(default=b"", repr=False)  # raw Ed25519 private key
     ledger_checkpoint_dir: str = "ledger-checkpoints"
+    # Peers whose X-Forwarded-For is believed (api.clients); none by default.
+    trusted_proxies: tuple = ()
+    # Shared limiters in Redis instead of the database (optinbase.limits).
+    redis_url: str = ""
+    # Origins (scheme://host[:port]) besides PUBLIC_URL's allowed to post the public forms.
+    form_origins: tuple = ()
     extra: dict = field(default_factory=dict)
 
     @property
@@ -137,7 +145,41 @@ def load_settings() -> Settings:
         ledger_signing_key=_ledger_signing_key(environment, database_url),
         ledger_checkpoint_dir=os.environ.get("LEDGER_CHECKPOINT_DIR")
         or str(beside_database(database_url, "ledger-checkpoints")),
+        trusted_proxies=_trusted_proxies(),
+        redis_url=_redis_url(),
+        form_origins=_origins("FORM_ORIGINS"),
     )
+
+
+def _trusted_proxies() -> tuple:
+    """TRUSTED_PROXIES: comma- or space-separated CIDRs (or single addresses)
+    of the reverse proxies in front of the app; only their X-Forwarded-For is
+    believed. Empty: the TCP peer is the client."""
+    raw = os.environ.get("TRUSTED_PROXIES", "")
+    networks = []
+    for item in raw.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"TRUSTED_PROXIES: {item!r} is not an address or CIDR") from None
+    return tuple(networks)
+
+
+def _redis_url() -> str:
+    url = os.environ.get("REDIS_URL", "").strip()
+    if url and not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+    return url
+
+
+def _origins(name: str) -> tuple:
+    origins = []
+    for item in os.environ.get(name, "").replace(",", " ").split():
+        origin = item.rstrip("/").lower()
+        if not re.fullmatch(r"https?://[a-z0-9.\-\[\]:]+", origin):
+            raise ConfigError(f"{name}: {item!r} is not an origin (scheme://host[:port])")
+        origins.append(origin)
+    return tuple(origins)
 
 
 def _webhook_allow_private(environment: str) -> bool:

@@ -113,7 +113,7 @@ async def staff(tenant_ids: list[uuid.UUID], *, write: bool) -> AsyncIterator[No
 
 
 @contextlib.asynccontextmanager
-async def acting(tenant_id: uuid.UUID, user_id: Optional[int], role: str
+async def acting(tenant_id: uuid.UUID, user_id: Optional[int], role: str, email: str = ""
                  ) -> AsyncIterator[TenantContext]:
     """Inside a staff transaction, act for one of its tenants through the same
     services as the API: the context carries the role's scopes, and the
@@ -122,7 +122,7 @@ async def acting(tenant_id: uuid.UUID, user_id: Optional[int], role: str
     if record is None:
         raise NotFound("tenant not found")
     async with db.narrowed(tenant_id):
-        yield TenantContext.for_staff(record, user_id, role)
+        yield TenantContext.for_staff(record, user_id, role, email)
 
 
 # --- the control plane -----------------------------------------------------------

@@ -6,6 +6,15 @@ random key; a later request costs one HMAC and a dict lookup. Each cached entry
 is re-read from the database (not re-hashed) once it is older than the cache
 lifetime, so a key revoked elsewhere stops within that lifetime; the revoking
 process evicts it at once.
+
+Failures (issue 13): an unknown, revoked or expired key id costs the same
+argon2 verify as a wrong secret (against a dummy hash), so the answer's time
+does not tell which ids exist; a failed (id, secret) pair is remembered for a
+minute, whatever the reason, so repeating it costs nothing and says nothing;
+a client address with too many failures (optinbase.limits.KEY_FAILURES,
+shared by every process) is answered 429 before any argon2 work; and at most
+`VERIFY_CONCURRENCY` verifies run at once per process, so a flood of fresh
+guesses queues instead of taking every core.
 """
 
 from __future__ import annotations
@@ -22,12 +31,14 @@ from typing import Optional
 
 import msgspec
 
+from optinbase import limits
 from optinbase.context import ALL_SCOPES
-from optinbase.errors import Invalid, NotFound, Unauthorized
-from tenants import envelope, repository
+from optinbase.errors import Invalid, NotFound, TooManyRequests, Unauthorized
+from tenants import envelope, passwords, repository
 from tenants.passwords import hash_secret, verify_secret
 
 PREFIX = "obk_"
+VERIFY_CONCURRENCY = 2
 _KEY_PATTERN = re.compile(r"^obk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 
 
@@ -85,13 +96,11 @@ class KeyAuthenticator:
         self._clock = clock
         self._pepper = secrets.token_bytes(32)
         self._verified: dict[str, _Entry] = {}
-        # Recently failed (key id, digest) pairs: a guessing loop against a real
-        # key id costs one argon2 verify per distinct guess, not per request.
-        # Unknown key ids are remembered too: ids are random, so an id unknown
-        # now only becomes known as a brand-new key nobody is using yet.
+        # Recently failed (key id, digest) pairs, known id or not: a guessing
+        # loop costs one argon2 verify per distinct guess, not per request.
         self._failed: dict[tuple[str, bytes], float] = {}
-        self._unknown: dict[str, float] = {}
         self._locks: dict[str, _LockSlot] = {}
+        self._verifying = asyncio.Semaphore(VERIFY_CONCURRENCY)
 
     def _digest(self, secret: str) -> bytes:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).digest()
@@ -112,13 +121,20 @@ class KeyAuthenticator:
             return None
         return entry.key
 
-    async def authenticate(self, full_key: str) -> VerifiedKey:
+    async def authenticate(self, full_key: str, client: Optional[str] = None) -> VerifiedKey:
+        """The key's record; `client` is the caller's address (api.clients),
+        whose failures are limited."""
         key_id, secret = parse(full_key)
         hit = self.cached(key_id, secret)
         if hit is not None:
             return hit
-        if self._unknown.get(key_id, 0) > self._clock():
+        if self._failed.get((key_id, self._digest(secret)), 0) > self._clock():
             raise Unauthorized("The API key is not valid.")
+        if await limits.spent(limits.KEY_FAILURES, client):
+            refused = TooManyRequests("Too many invalid API keys from this address; try again"
+                                      " later.")
+            refused.retry_after = limits.KEY_FAILURES.retry_after()
+            raise refused
         # One load per key id at a time; concurrent callers reuse its result.
         # The lock lives only while someone holds or awaits it.
         slot = self._locks.setdefault(key_id, _LockSlot())
@@ -129,36 +145,47 @@ class KeyAuthenticator:
                 if hit is not None:
                     return hit
                 return await self._load(key_id, secret)
+        except Unauthorized:
+            await limits.spend(limits.KEY_FAILURES, client)
+            raise
         finally:
             slot.users -= 1
             if slot.users == 0:
                 self._locks.pop(key_id, None)
 
+    async def _verify(self, stored_hash: Optional[str], secret: str) -> bool:
+        """One argon2 verify, against the dummy hash when there is no usable
+        key: the same work whether the id exists or not."""
+        async with self._verifying:
+            if stored_hash is None:
+                dummy = await asyncio.to_thread(passwords.dummy_hash)
+                await asyncio.to_thread(verify_secret, dummy, secret)
+                return False
+            return await asyncio.to_thread(verify_secret, stored_hash, secret)
+
+    def _fail(self, key_id: str, digest: bytes, now: float) -> Unauthorized:
+        if len(self._failed) > 10_000:
+            self._failed.clear()
+        self._failed[(key_id, digest)] = now + 60
+        return Unauthorized("The API key is not valid.")
+
     async def _load(self, key_id: str, secret: str) -> VerifiedKey:
         digest = self._digest(secret)
         now = self._clock()
-        if self._failed.get((key_id, digest), 0) > now:
-            raise Unauthorized("The API key is not valid.")
         entry = self._verified.get(key_id)
         wall_now = dt.datetime.now(dt.timezone.utc)
         async with envelope.key_lookup(key_id):
             record = await repository.key_by_key_id(key_id, touch=wall_now)
-        if record is None:
-            if len(self._unknown) > 10_000:
-                self._unknown.clear()
-            self._unknown[key_id] = now + 5
-        if record is None or record.revoked_at is not None or (
-            record.expires_at is not None and record.expires_at <= wall_now
-        ):
+        usable = record is not None and record.revoked_at is None and (
+            record.expires_at is None or record.expires_at > wall_now
+        ) and (record.tenant_id is None) != (record.agency_id is None)  # exactly one owner
+        if not usable:
             self.evict(key_id)
-            raise Unauthorized("The API key is not valid.")
+            await self._verify(None, secret)
+            raise self._fail(key_id, digest, now)
         if entry is None or not hmac.compare_digest(entry.digest, digest):
-            ok = await asyncio.to_thread(verify_secret, record.secret_hash, secret)
-            if not ok:
-                if len(self._failed) > 10_000:
-                    self._failed.clear()
-                self._failed[(key_id, digest)] = now + 60
-                raise Unauthorized("The API key is not valid.")
+            if not await self._verify(record.secret_hash, secret):
+                raise self._fail(key_id, digest, now)
         verified = VerifiedKey(
             key_id=record.key_id,
             tenant_id=record.tenant_id,

@@ -40,8 +40,9 @@ _PBKDF2_PREFIX = "pbkdf2_sha256"
 
 
 @functools.cache
-def _dummy_hash() -> str:
-    """Verified against when the username is unknown, so timing does not tell.
+def dummy_hash() -> str:
+    """Verified against when the username (or an API key id, tenants.keys) is
+    unknown, so timing does not tell.
     Made on first use, not at import: every command and worker would otherwise
     pay one argon2 hash (~0.1–0.4 s) at start-up."""
     return hasher.hash("optinbase-timing-equaliser")
@@ -140,7 +141,7 @@ class Argon2User(BaseUser, tablename="argon2_user_base"):
             .first()
             .run()
         )
-        stored = row["password"] if row else _dummy_hash()
+        stored = row["password"] if row else dummy_hash()
         ok = await asyncio.to_thread(verify_secret, stored, password)
         if not row or not ok:
             return None

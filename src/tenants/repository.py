@@ -22,8 +22,9 @@ class TenantRecord(msgspec.Struct, frozen=True):
     country: str
     agency_id: Optional[uuid.UUID]
     settings: dict[str, Any]
-    secret: str
     created_at: dt.datetime
+    # Only set on a record just created; reads leave it empty (`tenant_secret`).
+    secret: str = ""
 
 
 class KeyRecord(msgspec.Struct, frozen=True):
@@ -51,14 +52,22 @@ def _tenant(row: Any) -> TenantRecord:
         country=row["country"],
         agency_id=row["agency_id"],
         settings=row["settings"] or {},
-        secret=row["secret"],
         created_at=row["created_at"],
     )
 
 
 _TENANT_COLUMNS = (
-    "id, slug, name, legal_name, dpo_email, country, agency_id, settings, secret, created_at"
+    "id, slug, name, legal_name, dpo_email, country, agency_id, settings, created_at"
 )
+
+
+async def tenant_secret(tenant_id: uuid.UUID) -> Optional[str]:
+    """The tenant's secret, inside that tenant's transaction. On PostgreSQL the
+    application role cannot select the column: the owner's function answers
+    for the tenant the transaction is set to, and for no other."""
+    if db.is_postgres():
+        return await db.fetchval("SELECT optinbase_tenant_secret({})", tenant_id)
+    return await db.fetchval("SELECT secret FROM tenant WHERE id = {}", tenant_id)
 
 
 async def tenant_by_slug(slug: str) -> Optional[TenantRecord]:

@@ -7,6 +7,11 @@ known (key lookup, login, public URLs) and so are guarded by grants instead.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Optional
+
 from piccolo.columns import (
     JSONB,
     UUID,
@@ -61,7 +66,36 @@ class StaffUser(Argon2User, tablename="staff_user"):
 
 class StaffSession(SessionsBase, tablename="staff_session"):
     """Admin panel sessions (piccolo_api session auth): kept in the database so
-    any number of app processes share them."""
+    any number of app processes share them. The row keeps the SHA-256 of the
+    token, never the token: whoever reads the table (a backup, the application
+    role) holds no session. The token is 256 random bits, so a plain hash is
+    enough (nothing to guess it from)."""
+
+    @staticmethod
+    def digest(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @classmethod
+    async def create_session(cls, user_id: int, expiry_date: Optional[datetime] = None,
+                             max_expiry_date: Optional[datetime] = None) -> "StaffSession":
+        token = secrets.token_urlsafe(32)
+        session = cls(token=cls.digest(token), user_id=user_id)
+        if expiry_date:
+            session.expiry_date = expiry_date
+        if max_expiry_date:
+            session.max_expiry_date = max_expiry_date
+        await session.save().run()
+        session.token = token  # for the cookie piccolo_api sets; the row has the digest
+        return session
+
+    @classmethod
+    async def get_user_id(cls, token: str,
+                          increase_expiry: Optional[timedelta] = None) -> Optional[int]:
+        return await super().get_user_id(cls.digest(token), increase_expiry)
+
+    @classmethod
+    async def remove_session(cls, token: str) -> None:
+        await super().remove_session(cls.digest(token))
 
 
 class Membership(Table, tablename="membership"):

@@ -7,9 +7,8 @@ import json
 import re
 import uuid
 
-from api.controllers import public
 from consent import tokens
-from optinbase import db
+from optinbase import db, limits
 from optinbase.settings import get_settings
 from tests.factories import make_contact, make_notice, make_purpose, make_tenant
 
@@ -58,7 +57,7 @@ async def test_form_shows_notices_verbatim_and_nothing_checked(client):
 
 
 async def test_form_post_requests_and_one_link_confirms_all(client):
-    public.subscribe_limiter._hits.clear()
+    limits.forget()
     tenant, news, ads = await _form_tenant()
     answer = await client.post(
         f"/p/{tenant.slug}/subscribe", headers={"Accept-Language": "en-GB,en;q=0.8"},
@@ -77,7 +76,7 @@ async def test_form_post_requests_and_one_link_confirms_all(client):
 
 
 async def test_honeypot_and_rate_limit_record_nothing(client):
-    public.subscribe_limiter._hits.clear()
+    limits.forget()
     tenant, news, _ = await _form_tenant()
     body = {"email": "bot@example.org", "consent": ["news:email"], "notice.news": news["id"],
             "website": "http://spam.example"}
@@ -88,11 +87,11 @@ async def test_honeypot_and_rate_limit_record_nothing(client):
                                    data={**body, "email": f"p{i}@example.org"})).status_code
                 for i in range(11)]
     assert statuses[:9] == [200] * 9 and statuses[-1] == 429
-    public.subscribe_limiter._hits.clear()
+    limits.forget()
 
 
 async def test_json_mode_and_bad_input(client):
-    public.subscribe_limiter._hits.clear()
+    limits.forget()
     tenant, news, ads = await _form_tenant()
     ok = await client.post(f"/p/{tenant.slug}/subscribe", json={
         "email": "json@example.org",
@@ -111,7 +110,7 @@ async def test_json_mode_and_bad_input(client):
 
 
 async def test_global_privacy_control_refuses_social_ads(client):
-    public.subscribe_limiter._hits.clear()
+    limits.forget()
     tenant, news, ads = await _form_tenant()
     answer = await client.post(
         f"/p/{tenant.slug}/subscribe", headers={"Sec-GPC": "1"},
@@ -125,7 +124,7 @@ async def test_global_privacy_control_refuses_social_ads(client):
 
 
 async def test_preference_centre_changes_each_box_with_proof(client):
-    public.subscribe_limiter._hits.clear()
+    limits.forget()
     tenant, news, ads = await _form_tenant()
     created = await make_contact(tenant, email="pref@example.org")
     purpose = (await client.get("/v1/purposes/news", headers=tenant.headers)).json()

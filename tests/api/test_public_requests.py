@@ -12,9 +12,9 @@ import zipfile
 
 import pytest
 
-from api.controllers import public_requests
+
 from consent.requests import links
-from optinbase import db
+from optinbase import db, limits
 from optinbase.settings import get_settings
 from tests.factories import make_tenant, make_world
 
@@ -23,7 +23,7 @@ TOKEN = re.compile(r"/p/requests/(verify|status|package)/([A-Za-z0-9_-]+)")
 
 @pytest.fixture(autouse=True)
 def _no_rate_limit(monkeypatch):
-    monkeypatch.setattr(public_requests.request_limiter, "limit", 10_000)
+    monkeypatch.setattr(limits, "REQUEST_FORM", limits.Limit("requests.address", 10_000, 600))
 
 
 async def _mails(tenant_id, recipient):

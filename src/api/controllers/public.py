@@ -3,7 +3,6 @@ JSON instead of HTML when asked with `Accept: application/json`."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import msgspec
@@ -15,41 +14,17 @@ from api.problems import wants_json
 from api.rendering import form_error, page
 from consent.journey import pages, subscription
 from consent.journey.subscription import Choice, SubscribeIn
-from optinbase import i18n
-from optinbase.errors import DomainError, Invalid
+from optinbase import i18n, limits
+from optinbase.errors import Invalid, TooManyRequests
 from optinbase.i18n import N_
 
 _STATUS = {"expired": 410, "replaced": 410}
 
 
-class RateLimiter:
-    """Sliding window per client address, per process: enough to blunt a
-    form-filling bot; a shared limiter belongs in front of several processes."""
-
-    def __init__(self, limit: int, window_seconds: float):
-        self.limit, self.window = limit, window_seconds
-        self._hits: dict[str, list[float]] = {}
-
-    def allow(self, key: str) -> bool:
-        now = time.monotonic()
-        if len(self._hits) > 50_000:
-            self._hits.clear()
-        hits = [t for t in self._hits.get(key, []) if t > now - self.window]
-        if len(hits) >= self.limit:
-            self._hits[key] = hits
-            return False
-        hits.append(now)
-        self._hits[key] = hits
-        return True
-
-
-subscribe_limiter = RateLimiter(limit=10, window_seconds=600)
-
-
-class TooManyRequests(DomainError):
-    status = 429
-    title = "Too many requests"
-    slug = "too-many-requests"
+def too_many(limit: limits.Limit, detail: str, msgid: str) -> TooManyRequests:
+    error = TooManyRequests(detail, msgid=msgid)
+    error.retry_after = limit.retry_after()
+    return error
 
 
 def _gpc(request: Request) -> bool:
@@ -58,6 +33,7 @@ def _gpc(request: Request) -> bool:
 
 
 def client_of(request: Request) -> tuple[str | None, str | None]:
+    """(address, user agent): the address as api.clients decided it."""
     return (request.client.host if request.client else None,
             request.headers.get("user-agent"))
 
@@ -121,12 +97,12 @@ class PublicPages(Controller):
         form = await pages.show_subscribe_form(ctx, tenant,
                                                request.headers.get("accept-language", ""))
         as_json = wants_json(request) or sends_json(request)
-        if not subscribe_limiter.allow(ip or "?"):
-            too_many = TooManyRequests("Too many attempts from this address; please try again"
-                                       " later.", msgid=N_("subscribe.too_many"))
+        if not await limits.spend(limits.SUBSCRIBE, ip):
+            refused = too_many(limits.SUBSCRIBE, "Too many attempts from this address; please"
+                               " try again later.", N_("subscribe.too_many"))
             if as_json:
-                raise too_many
-            return _form_page(form, tenant, done=False, error=too_many, status=429)
+                raise refused
+            return _form_page(form, tenant, done=False, error=refused, status=429)
         fields: dict[str, Any] = {}
         try:
             if sends_json(request):

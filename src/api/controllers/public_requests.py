@@ -9,19 +9,16 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 
-from api.controllers.public import RateLimiter, TooManyRequests, client_of, sends_json
+from api.controllers.public import client_of, sends_json, too_many
 from api.envelope import link_subject
 from api.params import Ctx, Path, Tenant
 from api.problems import wants_json
 from api.rendering import form_error, page
 from consent import retention
 from consent.requests import links, public
-from optinbase import i18n
+from optinbase import i18n, limits
 from optinbase.errors import Invalid
 from optinbase.i18n import N_
-
-request_limiter = RateLimiter(limit=5, window_seconds=600)
-
 
 def _form(view: public.FormView, tenant: Any, *, sent: bool = False,
           error: Exception | None = None, status: int = 200,
@@ -58,12 +55,12 @@ class PublicRequestPages(Controller):
         ip, _ = client_of(request)
         as_json = sends_json(request) or wants_json(request)
         values: dict[str, Any] = {}
-        if not request_limiter.allow(ip or "?"):
-            too_many = TooManyRequests("Too many requests from this address; please try again"
-                                       " later.", msgid=N_("request.too_many"))
+        if not await limits.spend(limits.REQUEST_FORM, ip):
+            refused = too_many(limits.REQUEST_FORM, "Too many requests from this address;"
+                               " please try again later.", N_("request.too_many"))
             if as_json:
-                raise too_many
-            return _form(view, tenant, error=too_many, status=429)
+                raise refused
+            return _form(view, tenant, error=refused, status=429)
         try:
             if sends_json(request):
                 data = msgspec.json.decode(await request.body(), type=public.PublicRequestIn)

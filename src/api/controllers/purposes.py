@@ -1,11 +1,13 @@
 from uuid import UUID
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, Response, get, post
 
 from api.auth import requires
-from api.params import Body, Ctx, Path, Query
+from api.listing import BARE_LIMIT, listing, paged
+from api.params import Body, Ctx, OptionalLimit, Path, Query
 from consent import notices, purposes
 from consent.schemas import NoticeIn, NoticeOut, PurposeIn, PurposeOut
+from optinbase.cursors import Page
 
 
 class PurposeController(Controller):
@@ -17,8 +19,12 @@ class PurposeController(Controller):
         return await purposes.create_purpose(ctx, data)
 
     @get("/", guards=[requires("consents:read")])
-    async def index(self, ctx: Ctx) -> list[PurposeOut]:
-        return await purposes.list_purposes(ctx)
+    async def index(self, request: Request, ctx: Ctx, limit: OptionalLimit = None,
+                    cursor: Query = None) -> Response[list[PurposeOut] | Page]:
+        """A bare list (at most 1000, `Link` to the rest), or with `limit`/`cursor`
+        a page `{items, next_cursor}` (api.listing)."""
+        page = await purposes.list_purposes(ctx, limit or BARE_LIMIT, cursor)
+        return listing(request, page, paged(limit, cursor))
 
     @get("/{key:str}", guards=[requires("consents:read")])
     async def show(self, ctx: Ctx, key: Path[str]) -> PurposeOut:
@@ -34,8 +40,12 @@ class NoticeController(Controller):
         return await notices.create_notice(ctx, data)
 
     @get("/", guards=[requires("consents:read")])
-    async def index(self, ctx: Ctx, purpose: Query = None) -> list[NoticeOut]:
-        return await notices.list_notices(ctx, purpose)
+    async def index(self, request: Request, ctx: Ctx, purpose: Query = None,
+                    limit: OptionalLimit = None,
+                    cursor: Query = None) -> Response[list[NoticeOut] | Page]:
+        """As purposes: a bare list, or a page with `limit`/`cursor`."""
+        page = await notices.list_notices(ctx, purpose, limit or BARE_LIMIT, cursor)
+        return listing(request, page, paged(limit, cursor))
 
     @get("/{notice_id:uuid}", guards=[requires("consents:read")])
     async def show(self, ctx: Ctx, notice_id: Path[UUID]) -> NoticeOut:

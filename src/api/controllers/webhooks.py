@@ -1,11 +1,13 @@
 from uuid import UUID
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, Response, delete, get, post
 
 from api.auth import requires
-from api.params import Body, Ctx, Path
+from api.listing import BARE_LIMIT, listing, paged
+from api.params import Body, Ctx, OptionalLimit, Path, Query
 from messaging import webhooks
 from messaging.webhooks import WebhookIn, WebhookOut
+from optinbase.cursors import Page
 
 
 class WebhookController(Controller):
@@ -18,8 +20,11 @@ class WebhookController(Controller):
         return await webhooks.create_endpoint(ctx.tenant_id, data, allow_private)
 
     @get("/", guards=[requires("admin")])
-    async def index(self, ctx: Ctx) -> list[WebhookOut]:
-        return await webhooks.list_endpoints(ctx.tenant_id)
+    async def index(self, request: Request, ctx: Ctx, limit: OptionalLimit = None,
+                    cursor: Query = None) -> Response[list[WebhookOut] | Page]:
+        """As purposes: a bare list, or a page with `limit`/`cursor` (api.listing)."""
+        page = await webhooks.list_endpoints(ctx.tenant_id, limit or BARE_LIMIT, cursor)
+        return listing(request, page, paged(limit, cursor))
 
     @delete("/{endpoint_id:uuid}", guards=[requires("admin")])
     async def remove(self, ctx: Ctx, endpoint_id: Path[UUID]) -> None:

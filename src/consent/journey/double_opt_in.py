@@ -10,6 +10,7 @@ confirms only while the consent state still points at that very request.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import struct
 import uuid
 from typing import Any, NamedTuple, Optional
@@ -18,11 +19,13 @@ from consent import contacts, receipts, sealed, tokens
 from consent.ledger import chain, states
 from consent.schemas import CHANNEL_NAMES
 from messaging.outbox import TRANSACTIONAL, enqueue_email
-from optinbase import db, i18n
+from optinbase import db, i18n, limits
 from optinbase.context import TenantContext
 from optinbase.errors import Gone, NotFound, invalid_field
 from optinbase.i18n import N_
 from tenants.repository import TenantRecord
+
+logger = logging.getLogger(__name__)
 
 _DOMAIN = b"optinbase-confirm\x00"
 _VERSION = b"\x01"
@@ -73,6 +76,11 @@ async def request_confirmation(
     if not contact["email"]:
         raise invalid_field("double_opt_in", "double opt-in needs the contact's e-mail address")
     event = requested[0][0]
+    if not await limits.spend(limits.MAIL_TARGET, f"{ctx.tenant_id}:{contact['email'].lower()}"):
+        # A form filled again and again with one address mails it a few times an
+        # hour, no more (issue 13); the consent stays pending, the answer the same.
+        logger.info("confirmation e-mail not sent: too many for this address this hour")
+        return
     expires = event["recorded_at"] + lifetime(tenant)
     link = f"{public_url}/p/confirm/{make_token(secret_key, ctx.tenant_id, event['id'], expires)}"
     unsubscribe = tokens.make_token(

@@ -30,7 +30,7 @@ from consent.requests.records import (
     update,
 )
 from consent.requests.schemas import RequestIn, RequestOut
-from optinbase import db
+from optinbase import db, limits
 from optinbase.context import TenantContext
 from optinbase.errors import Conflict, Invalid, invalid_field
 from optinbase.i18n import N_
@@ -131,6 +131,10 @@ async def send_verification(ctx: TenantContext, request: Any, kind: str, value: 
         to = contact["email"] if contact is not None else None
     if to is None:  # nowhere to send a link: staff must check who the person is
         await record_event(ctx, request_id, "verification_needs_staff")
+        return False
+    if not await limits.spend(limits.MAIL_TARGET, f"{ctx.tenant_id}:{to.lower()}"):
+        # Whatever the requests, one address gets a few links an hour (issue 13).
+        await record_event(ctx, request_id, "verification_throttled")
         return False
     tenant, secret_key, public_url = await mailing(ctx.tenant_id)
     expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=verify_hours(tenant))

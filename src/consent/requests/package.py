@@ -23,7 +23,7 @@ import msgspec
 from consent import consents, contacts, suppression
 from consent.segments import rules as segment_rules
 from consent.segments.compile import compile_rule
-from optinbase import db
+from optinbase import db, spreadsheet
 from optinbase.context import TenantContext
 from tenants.repository import TenantRecord
 
@@ -123,7 +123,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
         writer.writeheader()
         for row in rows:
             writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list))
-                             else v for k, v in row.items()})
+                             else spreadsheet.cell(v) for k, v in row.items()})
     return buffer.getvalue()
 
 

@@ -17,6 +17,7 @@ from consent.segments import rules as r
 from consent.segments.compile import Sql, compile_rule
 from consent.segments.exclusions import exclusions_sql
 from consent.tokens import LINK_TOKEN_SQL
+from optinbase import spreadsheet
 
 _FROM = (
     " FROM consent_state s"
@@ -35,6 +36,9 @@ EXPORT_COLUMNS = (
 # One placeholder (now), before the audience's own arguments.
 TRACKING_SQL = (f"CASE WHEN s.channel = 'email' AND {tracking.granted_sql('s.tenant_id', 'c.id')}"
                 " THEN 'true' ELSE 'false' END")
+# Free text a person or an import wrote: neutralised for spreadsheets in CSV.
+TEXT_COLUMNS = ("email", "phone", "external_id", "first_name", "last_name", "locale",
+                "country", "postal_code", "gender", "language", "source")
 _SELECT_EXPORT = "SELECT " + ", ".join(f"c.{name}" for name in EXPORT_COLUMNS) + (
     f", s.since AS consent_since, {TRACKING_SQL} AS tracking_allowed"
 )
@@ -93,12 +97,18 @@ def _iso(column: str) -> str:
     return f"replace({column}::text, ' ', 'T') || ':00'"
 
 
+def _column(name: str) -> str:
+    if name in _TIMES:
+        return _iso(f"c.{name}") + f" AS {name}"
+    if name in TEXT_COLUMNS:  # no cell a spreadsheet would run (optinbase.spreadsheet)
+        return spreadsheet.sql_cell(f"c.{name}") + f" AS {name}"
+    return f"c.{name}"
+
+
 _TIMES = ("created_at", "last_activity_at")
-_COPY_INNER = "SELECT " + ", ".join(
-    _iso(f"c.{name}") + f" AS {name}" if name in _TIMES else f"c.{name}"
-    for name in EXPORT_COLUMNS
-) + (f", {_iso('s.since')} AS consent_since, {TRACKING_SQL} AS tracking_allowed,"
-     f" {LINK_TOKEN_SQL.replace('{id}', 'c.id')} AS token")
+_COPY_INNER = "SELECT " + ", ".join(_column(name) for name in EXPORT_COLUMNS) + (
+    f", {_iso('s.since')} AS consent_since, {TRACKING_SQL} AS tracking_allowed,"
+    f" {LINK_TOKEN_SQL.replace('{id}', 'c.id')} AS token")
 _COPY_OUTER = (
     "SELECT " + ", ".join(f"a.{name}" for name in (*EXPORT_COLUMNS, "consent_since"))
     + ", {} || a.token AS unsubscribe_url, {} || a.token AS preferences_url,"

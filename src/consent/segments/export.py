@@ -26,10 +26,10 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import msgspec
 
 from consent.segments import platforms
-from consent.segments.audience import EXPORT_COLUMNS, FIRST_ID, batch_args
+from consent.segments.audience import EXPORT_COLUMNS, FIRST_ID, TEXT_COLUMNS, batch_args
 from consent.segments.compile import Sql
 from consent.tokens import Signer
-from optinbase import db
+from optinbase import db, spreadsheet
 
 BATCH = 5_000
 # `tracking_allowed` last: the columns before it keep their places.
@@ -60,6 +60,7 @@ class Links:
 # The export query's column order.
 _SELECTED = (*EXPORT_COLUMNS, "consent_since", "tracking_allowed")
 _TIMES = tuple(_SELECTED.index(n) for n in ("created_at", "last_activity_at", "consent_since"))
+_TEXTS = tuple(_SELECTED.index(n) for n in TEXT_COLUMNS)
 
 
 def _cells(row: Any) -> list[Any]:
@@ -86,6 +87,8 @@ def encode_csv(rows: list[Any], links: Links) -> tuple[bytes, int]:
         for index in _TIMES:
             if cells[index] is not None:
                 cells[index] = cells[index].isoformat()
+        for index in _TEXTS:
+            cells[index] = spreadsheet.cell(cells[index])
         tracked = cells.pop()
         cells.extend(links.of(cells[0]))
         cells.append(tracked)

@@ -17,7 +17,12 @@ GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO :"app_role";
 GRANT TEMPORARY ON DATABASE :"DBNAME" TO :"app_role";
 
 -- Control plane: tenants are created by the owner (CLI); a tenant edits its own profile.
-GRANT SELECT ON agency, tenant TO :"app_role";
+-- A tenant's secret (the key of its suppression hashes) is not among the columns: the
+-- role reads it through optinbase_tenant_secret(id), for the tenant of its transaction only.
+GRANT SELECT ON agency TO :"app_role";
+GRANT SELECT (id, slug, name, legal_name, dpo_email, country, agency_id, settings, created_at)
+  ON tenant TO :"app_role";
+GRANT EXECUTE ON FUNCTION optinbase_tenant_secret(uuid) TO :"app_role";
 -- On Citus, a write to a reference table (api_key, membership) locks the reference tables
 -- it refers to (agency, tenant) on the workers, which Citus allows only to a role that may
 -- UPDATE, DELETE or TRUNCATE them (lock_shard_resources). TRUNCATE is the harmless one:
@@ -26,6 +31,8 @@ GRANT SELECT ON agency, tenant TO :"app_role";
 GRANT TRUNCATE ON agency, tenant TO :"app_role";
 GRANT UPDATE (name, legal_name, dpo_email, country, settings) ON tenant TO :"app_role";
 GRANT SELECT, INSERT, UPDATE, DELETE ON staff_user, membership, staff_session TO :"app_role";
+-- Shared rate-limit counters (optinbase.limits): keyed hashes, no tenant, no personal data.
+GRANT SELECT, INSERT, UPDATE, DELETE ON rate_limit TO :"app_role";
 -- Keys are never rewritten: renamed, stamped when used, revoked.
 GRANT SELECT, INSERT ON api_key TO :"app_role";
 GRANT UPDATE (name, last_used_at, revoked_at) ON api_key TO :"app_role";
@@ -34,8 +41,11 @@ GRANT UPDATE (name, last_used_at, revoked_at) ON api_key TO :"app_role";
 GRANT SELECT, INSERT, UPDATE, DELETE ON contact, consent_state, idempotency_record, segment
   TO :"app_role";
 GRANT SELECT, INSERT, UPDATE ON purpose, ledger_head, import_job TO :"app_role";
--- Notices and the request trail never change; suppressions are never lifted.
-GRANT SELECT, INSERT ON notice, suppression, request_event TO :"app_role";
+-- Notices and the request trail never change.
+GRANT SELECT, INSERT ON notice, request_event TO :"app_role";
+-- Suppressions are lifted only by DELETE /v1/suppressions or the admin's form,
+-- with a reason, audited (consent/suppression_list.py); never rewritten.
+GRANT SELECT, INSERT, DELETE ON suppression TO :"app_role";
 -- The ledger is append-only: erasure may only blank the personal columns
 -- (the ledger guard trigger refuses any other change).
 GRANT SELECT, INSERT ON consent_event TO :"app_role";

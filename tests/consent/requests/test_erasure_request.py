@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from api.controllers import public_requests
-from optinbase import db
+
+from optinbase import db, limits
 from tests.consent.test_erasure import _dump
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
 
@@ -20,7 +20,7 @@ TOKEN = re.compile(r"/p/requests/verify/([A-Za-z0-9_-]+)")
 
 @pytest.fixture(autouse=True)
 def _no_rate_limit(monkeypatch):
-    monkeypatch.setattr(public_requests.request_limiter, "limit", 10_000)
+    monkeypatch.setattr(limits, "REQUEST_FORM", limits.Limit("requests.address", 10_000, 600))
 
 
 async def _verify_latest(client, tenant, email):

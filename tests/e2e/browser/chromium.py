@@ -4,6 +4,7 @@ fails under CI=true, where browser tests must run."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -22,6 +23,19 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 
 def launch(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+
+
+@contextlib.contextmanager
+def running():
+    """Chromium for a module's tests. Start it after the async fixtures: a
+    running Playwright holds an event loop in this thread, where
+    pytest-asyncio can no longer run one."""
+    with sync_api.sync_playwright() as playwright:
+        chromium = launch(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
 
 
 def admin_page(browser, base_url: str, email: str, password: str):

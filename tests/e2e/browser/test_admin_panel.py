@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from tests.admin.staff import PASSWORD, make_agency, make_staff
-from tests.e2e.browser.chromium import admin_page, launch, sync_api
+from tests.e2e.browser.chromium import admin_page, running
 from tests.factories import make_contact, make_tenant
 
 
@@ -28,12 +28,8 @@ async def world(engine: str) -> dict:
 
 @pytest.fixture(scope="module")
 def browser(server, world):
-    # Started after the async fixtures: a running Playwright holds an event
-    # loop in this thread, where pytest-asyncio can no longer run one.
-    with sync_api.sync_playwright() as playwright:
-        chromium = launch(playwright)
+    with running() as chromium:
         yield chromium
-        chromium.close()
 
 
 def logged_in(browser, server, email: str):

@@ -70,12 +70,12 @@ def test_request_submitted_verified_completed_in_the_admin_and_downloaded(instal
             dpo = admin_page(browser, server.base_url, dpo_email, PASSWORD)
             dpo.goto(f"{server.base_url}/admin/#/data_subject_request")
             dpo.reload()
-            dpo.get_by_text(request["id"][:8]).first.wait_for(timeout=15000)
+            dpo.get_by_text(lou).first.wait_for(timeout=15000)  # listed by the person
             dpo.goto(f"{server.base_url}/admin/#/forms/complete-request")
             dpo.reload()
-            field = dpo.locator('input[name="request_id"]')
+            field = dpo.locator('select[name="request_id"]')  # the open requests, by person
             field.wait_for(timeout=15000)
-            field.fill(request["id"])
+            field.select_option(request["id"])
             dpo.locator('input[name="reason"]').fill("Here is everything we hold.")
             with dpo.expect_response("**/admin/api/forms/complete-request/") as done:
                 dpo.get_by_role("button", name="Submit").click()

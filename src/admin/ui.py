@@ -1,0 +1,148 @@
+"""A small script added to Piccolo Admin's page, for what its SPA cannot be told.
+
+* Read-only tables: the SPA has no per-table notion of it and offers "Add row",
+  row menus, check boxes and a Save button everywhere, which the server then
+  refuses (admin.crud). On a read-only table's routes the script hides those
+  controls, disables the fields and titles the page "View" instead of "Edit".
+* Forms: the SPA renders every form field as a text box, whatever its schema
+  says. A field with choices (a `Literal`, or a pick-list of admin.choices)
+  becomes a select under the same name, so "Extend deadline" offers 1 or 2
+  months and the open requests by person and due date — no UUID to copy.
+* Contact ids in the ledger and consent-state tables link to the contact's
+  page, and a contact's edit page links there too.
+
+Served from the admin's own path (no inline script), so it is as cacheable and
+CSP-friendly as the SPA's assets.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+PATH = "/optinbase-ui/"  # ends in a slash like the admin's other routes (the mount redirects others)
+
+_SCRIPT = """(function () {
+  var READ_ONLY = __READ_ONLY__;
+  var HIDE = 'a[href$="/add/"], [data-uitest="save_button"], [data-uitest="drop_down_button"],'
+    + ' .table_wrapper td:last-child a.subtle, .table_wrapper input[type="checkbox"],'
+    + ' a.add, [data-uitest="delete_button"]';
+  function table() {
+    var m = location.hash.match(/^#\\/([a-z_]+)(\\/|$)/);
+    return m ? m[1] : "";
+  }
+  function apply() {
+    var readOnly = READ_ONLY.indexOf(table()) >= 0;
+    document.body.toggleAttribute("data-read-only", readOnly);
+    if (!readOnly) return;
+    document.querySelectorAll(HIDE).forEach(function (el) { el.style.display = "none"; });
+    document.querySelectorAll("#app form input, #app form select, #app form textarea")
+      .forEach(function (el) { if (!el.closest(".title_bar")) el.disabled = true; });
+    document.querySelectorAll("#app h1").forEach(function (h) {
+      if (h.textContent.indexOf("Edit ") === 0) h.textContent = "View " + h.textContent.slice(5);
+    });
+  }
+  // Piccolo Admin's forms render every field as a text box: choices (a Literal,
+  // or the pick-lists of admin.choices) become a select, named like the box.
+  function enhanceForm() {
+    var m = location.hash.match(/^#\\/forms\\/([a-z0-9-]+)/);
+    var button = document.querySelector('[data-uitest="submit_custom_form_button"]');
+    if (!m || !button) return;
+    var form = button.closest("form");
+    if (!form || form.getAttribute("data-choices") === m[1]) return;
+    form.setAttribute("data-choices", m[1]);
+    fetch("./api/forms/" + m[1] + "/schema/", {credentials: "same-origin"})
+      .then(function (r) { return r.json(); })
+      .then(function (schema) {
+        var props = schema.properties || {};
+        Object.keys(props).forEach(function (name) {
+          var prop = props[name], options = [];
+          var choices = prop.extra && prop.extra.choices;
+          if (choices) Object.keys(choices).forEach(function (k) {
+            options.push([String(choices[k].value), choices[k].display_name]);
+          });
+          else if (prop.enum) prop.enum.forEach(function (v) { options.push([String(v), String(v)]); });
+          var input = form.querySelector('input[name="' + name + '"]');
+          if (!options.length || !input) return;
+          var select = document.createElement("select");
+          Array.prototype.forEach.call(input.attributes, function (a) {
+            if (["name", "type", "value", "step", "placeholder"].indexOf(a.name) < 0)
+              select.setAttribute(a.name, a.value);
+          });
+          select.name = name;
+          select.style.width = "100%";
+          var initial = prop.default === undefined || prop.default === null ? "" : String(prop.default);
+          if (initial === "") select.add(new Option("—", ""));
+          options.forEach(function (o) { select.add(new Option(o[1], o[0], false, o[0] === initial)); });
+          input.removeAttribute("name");
+          input.style.display = "none";
+          input.insertAdjacentElement("afterend", select);
+        });
+      });
+  }
+  // Contact ids in the ledger and consent states, and a contact's edit page,
+  // lead to the contact's own page (admin.contact_page).
+  var UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+  function tenantOf(root) {
+    var links = root.querySelectorAll('a[href^="#/tenant/"]');
+    for (var i = 0; i < links.length; i++) {
+      var m = links[i].getAttribute("href").match(/^#\\/tenant\\/([0-9a-f-]{36})\\/?$/);
+      if (m) return m[1];
+    }
+    return "";
+  }
+  function contactLinks() {
+    var t = table();
+    if (t === "consent_event" || t === "consent_state") {
+      var heads = Array.prototype.map.call(
+        document.querySelectorAll(".table_wrapper thead th"),
+        function (th) { return th.textContent.trim().toLowerCase(); });
+      var col = heads.indexOf("contact id");
+      if (col < 0) return;
+      document.querySelectorAll(".table_wrapper tbody tr").forEach(function (tr) {
+        var td = tr.children[col], tenant = tenantOf(tr);
+        var text = td && td.textContent.trim();
+        if (!tenant || !UUID.test(text || "") || td.querySelector("a")) return;
+        td.innerHTML = "";
+        var a = document.createElement("a");
+        a.href = "/admin/contacts/" + tenant + "/" + text + "/";
+        a.textContent = text;
+        td.appendChild(a);
+      });
+    }
+    var m = location.hash.match(/^#\\/contact\\/([0-9a-f-]{36})\\/?$/);
+    var h1 = Array.prototype.find.call(document.querySelectorAll("#app h1"),
+      function (h) { return h.textContent.trim().indexOf("Edit") === 0; });
+    if (m && h1 && !document.getElementById("contact-page-link")) {
+      var tenant = tenantOf(document.querySelector("#app form") || document);
+      if (!tenant) return;
+      var link = document.createElement("a");
+      link.id = "contact-page-link";
+      link.href = "/admin/contacts/" + tenant + "/" + m[1] + "/";
+      link.textContent = "\u2192 consent, history, requests";
+      link.style.display = "block";
+      h1.insertAdjacentElement("afterend", link);
+    }
+  }
+  new MutationObserver(function () { apply(); enhanceForm(); contactLinks(); }).observe(document.documentElement, {childList: true, subtree: true});
+  window.addEventListener("hashchange", function () { apply(); enhanceForm(); });
+  document.addEventListener("DOMContentLoaded", apply);
+})();
+"""
+
+
+def install(admin: Any, read_only_tables: Iterable[str]) -> None:
+    """Adds the script's route and its tag to the SPA's page."""
+    body = _SCRIPT.replace("__READ_ONLY__", json.dumps(sorted(read_only_tables)))
+
+    async def script(request: Request) -> Response:
+        return Response(body, media_type="text/javascript",
+                        headers={"Cache-Control": "no-cache"})
+
+    admin.add_route(PATH, script, methods=["GET"])
+    tag = f'<script src=".{PATH}" defer></script>'
+    if tag not in admin.template:
+        admin.template = admin.template.replace("</head>", f"{tag}</head>", 1)

@@ -1,0 +1,136 @@
+"""Security headers on every answer (app middleware), decided in one place.
+
+* `X-Content-Type-Options: nosniff` everywhere.
+* `Content-Security-Policy`: an HTML page may run scripts and style sheets
+  from this site and the inline `<script>`/`<style>` blocks it carries, each
+  allowed by its SHA-256 (computed from the page itself, so a template change
+  needs no edit here) — never other inline code, never another site. The
+  admin's single-page app and Swagger UI (`/schema`) also get `style-src
+  'unsafe-inline'` (their widgets write styles at run time, which Chromium
+  refuses otherwise: tests/security/test_browser_policies.py); their scripts
+  stay hashed-or-self.
+  Anything else (JSON, CSV, …) gets `default-src 'none'`.
+* `frame-ancestors 'none'` (and `X-Frame-Options: DENY`) unless a hook in
+  `FRAME_ANCESTORS` names origins that may frame that answer (issue 16: forms
+  embedded in iframes on a tenant's allowed origins).
+* `Referrer-Policy: no-referrer` on pages whose URL holds a token (a link in
+  an e-mail: confirm, preferences, unsubscribe, request verify/status/
+  package, re-permission), so the token never leaves in a Referer; `same-origin` elsewhere
+  (forms without a token keep sending their Origin, which api.origins checks).
+* Production (`OPTINBASE_ENV=production`): `Strict-Transport-Security`, and
+  every cookie set without `Secure` (piccolo_api's CSRF cookie) gets it.
+
+HTML answers are small pages: they are held until complete to hash their
+inline blocks; every other answer streams untouched but for its headers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from typing import Callable, Iterable
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+# Hooks: scope -> origins that may frame this answer (issue 16).
+FRAME_ANCESTORS: list[Callable[[Scope], Iterable[str]]] = []
+
+TOKEN_PAGES = ("/p/confirm/", "/p/preferences/", "/p/unsubscribe/", "/p/requests/verify/",
+               "/p/requests/status/", "/p/requests/package/", "/p/keep/")
+RUN_TIME_STYLES = ("/admin", "/schema")  # single-page apps that style elements as they run
+HSTS = b"max-age=63072000; includeSubDomains"
+_SECURE = re.compile(rb";\s*secure\s*(;|$)", re.I)
+_INLINE = re.compile(rb"<(script|style)\b([^>]*)>(.*?)</\1\s*>", re.S | re.I)
+
+
+def inline_hashes(html: bytes) -> dict[str, list[str]]:
+    """CSP sources ('sha256-…') of the inline scripts and style blocks of a page."""
+    found: dict[str, list[str]] = {"script": [], "style": []}
+    for kind, attributes, content in _INLINE.findall(html):
+        if kind.lower() == b"script" and b"src=" in attributes.lower():
+            continue
+        digest = base64.b64encode(hashlib.sha256(content).digest()).decode()
+        found[kind.lower().decode()].append(f"'sha256-{digest}'")
+    return found
+
+
+def _frame_ancestors(scope: Scope) -> list[str]:
+    origins: list[str] = []
+    for hook in FRAME_ANCESTORS:
+        origins.extend(o.rstrip("/") for o in hook(scope))
+    return origins
+
+
+def policy(scope: Scope, html: bytes | None) -> str:
+    ancestors = _frame_ancestors(scope)
+    frame = "frame-ancestors " + (" ".join(["'self'", *ancestors]) if ancestors else "'none'")
+    if html is None:
+        return f"default-src 'none'; {frame}"
+    hashes = inline_hashes(html)
+    run_time_styles = scope["path"].startswith(RUN_TIME_STYLES)
+    styles = ["'self'", *(["'unsafe-inline'"] if run_time_styles else hashes["style"])]
+    return "; ".join([
+        "default-src 'none'",
+        "script-src " + " ".join(["'self'", *hashes["script"]]),
+        "style-src " + " ".join(styles),
+        "img-src 'self' data:", "font-src 'self' data:", "connect-src 'self'",
+        "form-action 'self'", "base-uri 'none'", "object-src 'none'", frame,
+    ])
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp, production: bool = False) -> None:
+        self.app, self.production = app, production
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # As asked: a mounted app (the admin) may rewrite the scope's path on its way.
+        asked = {**scope}
+        start: Message | None = None
+        held: list[bytes] = []
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+                if content_type.startswith(b"text/html"):
+                    start = message  # held: the policy hashes the page's inline blocks
+                    return
+                await send(self._headed(asked, message, None))
+                return
+            if message["type"] == "http.response.body" and start is not None:
+                held.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                body = b"".join(held)
+                await send(self._headed(asked, start, body))
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+                return
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    def _headed(self, scope: Scope, start: Message, html: bytes | None) -> Message:
+        ours = {
+            b"content-security-policy": policy(scope, html).encode(),
+            b"x-content-type-options": b"nosniff",
+            b"referrer-policy": b"no-referrer" if scope["path"].startswith(TOKEN_PAGES)
+            else b"same-origin",
+        }
+        if not _frame_ancestors(scope):
+            ours[b"x-frame-options"] = b"DENY"
+        if self.production:
+            ours[b"strict-transport-security"] = HSTS
+        headers = []
+        for key, value in start.get("headers", []):
+            name = key.lower()
+            if name in ours:
+                continue
+            if self.production and name == b"set-cookie" and not _SECURE.search(value):
+                value = value + b"; Secure"
+            headers.append((key, value))
+        headers.extend(ours.items())
+        return {**start, "headers": headers}
