@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import uuid
 
-from api.controllers import public
 from consent import tokens
 from optinbase.settings import get_settings
 from tests.factories import make_contact, make_notice, make_purpose, make_tenant
@@ -40,7 +39,6 @@ async def _states(client, tenant, email):
 
 
 async def test_gpc_refuses_partner_transfers_and_social_ads(client):
-    public.subscribe_limiter._hits.clear()
     tenant, notices = await _tenant()
     answer = await client.post(f"/p/{tenant.slug}/subscribe", headers={"Sec-GPC": "1"},
                                data=_form("gpc@example.org", notices))
@@ -58,7 +56,6 @@ async def test_gpc_refuses_partner_transfers_and_social_ads(client):
 
 
 async def test_without_the_signal_the_same_boxes_are_requested(client):
-    public.subscribe_limiter._hits.clear()
     tenant, notices = await _tenant()
     await client.post(f"/p/{tenant.slug}/subscribe", data=_form("plain@example.org", notices))
     _, states = await _states(client, tenant, "plain@example.org")
