@@ -14,8 +14,12 @@
 # that tenant, segment count beside hand-written SQL and the HTTP CSV export
 # (rows/s, server peak memory) beside a raw COPY of the audience.
 #
-# BENCH_ONLY: all (default) | check | import | audience (audience imports first:
-# the import is its data set). BENCH_IMPORT_ROWS (1000000).
+# Then e-mail providers' events in (bench/inbound.py): events/s through
+# POST /inbound/{provider}/{id} beside a bare Litestar endpoint doing the same
+# signature check, in one run (results/inbound-*.json).
+#
+# BENCH_ONLY: all (default) | check | import | audience | inbound (audience imports
+# first: the import is its data set). BENCH_IMPORT_ROWS (1000000).
 # Settings (environment): BENCH_DB (optinbase_bench), BENCH_CONTACTS (100000),
 # BENCH_DURATION (15 s), BENCH_WARMUP (5 s), BENCH_CONNECTIONS (32),
 # BENCH_THREADS (2), BENCH_ROUNDS (2), BENCH_PORT (18080: ours, +1 bare, +2 raw),
@@ -50,9 +54,10 @@ PURPOSE=newsletter
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-[[ "$ONLY" =~ ^(all|check|import|audience)$ ]] || die "BENCH_ONLY must be all, check, import or audience"
+[[ "$ONLY" =~ ^(all|check|import|audience|inbound)$ ]] || die "BENCH_ONLY must be all, check, import, audience or inbound"
 want_check() { [[ "$ONLY" == all || "$ONLY" == check ]]; }
 want_audience() { [[ "$ONLY" == all || "$ONLY" == audience ]]; }
+want_inbound() { [[ "$ONLY" == all || "$ONLY" == inbound ]]; }
 for value in "$IMPORT_ROWS" "$CONTACTS" "$DURATION" "$WARMUP" "$CONNECTIONS" "$THREADS" "$ROUNDS" "$UNLOADED" "$PORT"; do
   [[ "$value" =~ ^[0-9]+$ ]] || die "benchmark settings must be integers (got '$value')"
 done
@@ -193,7 +198,7 @@ STRICT=(); [[ "${BENCH_STRICT:-0}" == 1 ]] && STRICT=(--strict)
 fi  # want_check
 
 # --- bulk: import, segment count, export ------------------------------------------
-if [[ "$ONLY" != check ]]; then
+if [[ "$ONLY" != check && "$ONLY" != inbound ]]; then
   BULK=bulk
   "$VENV/bin/optinbase" tenants create "$BULK" --name "Bulk benchmark tenant" >&2
   log "import: $IMPORT_ROWS contacts with one consent each through consent.imports (app role, RLS)"
@@ -219,4 +224,15 @@ if [[ "$ONLY" != check ]]; then
     "$PY" "$BENCH_DIR/audience.py" --report-only --import-summary "$RESULTS/import.json" \
       --out "$RESULTS/bulk.json" | tee "$RESULTS/bulk.md"
   fi
+fi
+
+# --- inbound: e-mail providers' events ------------------------------------------------
+if want_inbound; then
+  log "inbound provider events: Optinbase beside a bare Litestar endpoint with the same check"
+  for run in "mailgun delivered 1" "mailgun hard_bounce 1" "sendgrid hard_bounce 50"; do
+    read -r provider kind batch <<<"$run"
+    "$PY" "$BENCH_DIR/inbound.py" --provider "$provider" --kind "$kind" --batch "$batch" \
+      --seconds "$DURATION" | tail -n 1 | tee "$RESULTS/inbound-$provider-$kind.json" \
+      || die "inbound benchmark failed"
+  done
 fi

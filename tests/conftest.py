@@ -15,6 +15,12 @@ from pathlib import Path
 # files beside ./optinbase.sqlite3 (subprocess tests set their own).
 _LEDGER = Path(tempfile.mkdtemp(prefix="optinbase-ledger-"))
 os.environ.setdefault("LEDGER_CHECKPOINT_DIR", str(_LEDGER / "checkpoints"))
+os.environ.setdefault("ERASURE_JOURNAL_DIR", str(_LEDGER / "erasure-journal"))
+# The development mailer of in-process workers (no SMTP_URL): never ./mail.
+os.environ.setdefault("MAIL_DIR", str(_LEDGER / "mail"))
+# The session's database keeps mail no test server delivered: /ready must not
+# call that a stalled outbox (tests/e2e/test_ready.py sets its own limit).
+os.environ.setdefault("READY_OUTBOX_STALL_SECONDS", "86400")
 if not os.environ.get("LEDGER_SIGNING_KEY"):
     from optinbase import ed25519
 

@@ -22,6 +22,7 @@ from consent.schemas import ConsentIn, ContactIn, NoticeIn, PurposeIn
 from optinbase import db
 from optinbase.context import ALL_SCOPES, TenantContext
 from tenants import keys, service
+from tenants.schemas import TenantPatch
 from tests import databases
 
 _counter = itertools.count(1)
@@ -146,3 +147,9 @@ async def make_world(tenant: TenantFixture) -> World:
     contact = await make_contact(tenant, phone="+33612345678")
     event = await grant(tenant, contact["id"], notice["id"], ip="203.0.113.9")
     return World(tenant, purpose, notice, contact, event)
+
+
+async def set_tenant(tenant: TenantFixture, **fields: Any) -> dict:
+    """The tenant's profile and settings (branding, controller, DPO), as
+    `PATCH /v1/tenant` changes them (tenants.service.update_tenant)."""
+    return await _write(tenant, service.update_tenant, fields, TenantPatch)

@@ -101,14 +101,16 @@ class Installation:
         return (self.workdir / log).read_text(errors="replace")[-4000:]
 
     @contextlib.contextmanager
-    def serving(self, **env: str) -> Iterator["Installation"]:
-        """`optinbase serve` on a free port, once `/health` answers; `base_url`
-        (also its PUBLIC_URL, for links in e-mails) says where."""
+    def serving(self, *args: str, startup_seconds: float = 30,
+                **env: str) -> Iterator["Installation"]:
+        """`optinbase serve [ARGS]` on a free port, once `/health` answers
+        (within `startup_seconds`); `base_url` (also its PUBLIC_URL, for links
+        in e-mails) says where."""
         port = free_port()
         self.base_url = f"http://127.0.0.1:{port}"
         self.env.update(PUBLIC_URL=self.base_url, **env)
-        with self.process("serve", "--port", str(port), log="server.log") as server:
-            deadline = time.monotonic() + 30
+        with self.process("serve", "--port", str(port), *args, log="server.log") as server:
+            deadline = time.monotonic() + startup_seconds
             while True:
                 assert server.poll() is None, self.log_text()
                 with contextlib.suppress(httpx.TransportError):

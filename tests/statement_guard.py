@@ -30,11 +30,10 @@ from pglast.enums import A_Expr_Kind, BoolExprType, SetOperation
 # Tenant tables: sharded by tenant_id on Citus (tenant_id NOT NULL). The catalog
 # test (tests/optinbase/test_citus_rules.py) checks this list against the schema.
 TENANT_TABLES = frozenset({
-    "audit_event", "consent_event", "consent_state", "contact", "contact_attempt",
-    "data_subject_request", "phone_proof",
-    "idempotency_record", "import_job", "ledger_head", "notice", "outbox_message",
-    "purpose", "reconsent_campaign", "reconsent_request", "request_event", "segment",
-    "suppression", "webhook_endpoint",
+    "audit_event", "change_log", "consent_event", "consent_state", "contact", "data_subject_request", "form_version",
+    "idempotency_record", "import_job", "inbound_endpoint", "inbound_event", "ledger_head", "notice", "outbox_message",
+    "phone_proof", "contact_attempt", "reconsent_campaign", "reconsent_request",
+    "purpose", "request_event", "segment", "suppression", "webhook_endpoint",
 })
 
 

@@ -13,11 +13,13 @@ from piccolo_api.rate_limiting.middleware import RateLimitProvider
 from admin import (
     audited,
     choices,
+    connect_forms,
     contact_page,
     dashboard,
     forms,
     request_forms,
     suppression_forms,
+    tenant_forms,
     ui,
     views,
     writers,
@@ -119,7 +121,8 @@ def build_admin(production: bool, key_authenticator: Optional[Any] = None) -> Ad
     forms.KEY_AUTHENTICATOR = key_authenticator
     admin = OptinbaseAdmin(
         *_policies(),
-        forms=forms.FORMS + request_forms.FORMS + suppression_forms.FORMS,
+        forms=forms.FORMS + request_forms.FORMS + suppression_forms.FORMS + connect_forms.FORMS
+              + tenant_forms.FORMS,
         auth_table=StaffUser,
         session_table=StaffSession,
         session_expiry=timedelta(hours=8),

@@ -4,7 +4,6 @@ tenant transaction), problem details, and the database lifespan."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator
@@ -16,17 +15,23 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from admin.mount import admin_handlers
-from api import docs
+from api import cors, docs
 from api.clients import TrueClient
 from api.headers import SecurityHeaders
 from api.origins import SameOrigin
 from api.auth import resolve_api_key
+from api.controllers.changes import ChangeController
 from api.controllers.consents import ConsentCheckController, LedgerController, ledger_public_key
 from api.controllers.contacts import ContactController
+from api.controllers.forms import FormController
 from api.controllers.health import health, ready
+from api.controllers.metrics import scrape
 from api.controllers.imports import ImportController
 from api.controllers.inbound import InboundController
+from api.controllers.inbound_endpoints import InboundEndpointController, ProviderEvents
+from api.controllers.landing import assets_router, landing
 from api.controllers.public import PublicPages
+from api.controllers.public_forms import PublicForms
 from api.controllers.public_requests import PublicRequestPages
 from api.controllers.phone import ContactAttemptController
 from api.controllers.reconsent import PublicReconsentPages, ReconsentController
@@ -37,7 +42,14 @@ from api.controllers.suppressions import SuppressionController
 from api.controllers.tenant import TenantController
 from api.controllers.webhooks import WebhookController
 from api.problems import to_problem
-from api.envelope import Envelope, current_context, current_tenant, resolve_subject
+from api.requestlog import RequestLog, trusted_networks
+from api.envelope import (
+    Envelope,
+    current_context,
+    current_tenant,
+    resolve_provider,
+    resolve_subject,
+)
 from messaging.outbox import OutboxWorker
 from optinbase import db, i18n, process
 from workers.housekeeping import run_periodic
@@ -90,12 +102,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ImportController,
             InboundController,
             WebhookController,
+            ChangeController,
+            InboundEndpointController,
+            FormController,
             ReconsentController,
             ContactAttemptController,
         ],
-        middleware=[DefineMiddleware(Envelope, resolve=resolve_api_key,
+        middleware=[*cors.middleware(settings.cors_origins),
+                    DefineMiddleware(Envelope, resolve=resolve_api_key,
                                      max_body_bytes=settings.max_body_bytes, idempotent=True)],
         dependencies=CALLER,
+        parameters=docs.HEADERS,
         security=[{"apiKey": []}],
     )
     pages = Router(
@@ -109,9 +126,31 @@ def create_app(settings: Settings | None = None) -> Litestar:
         include_in_schema=False,
         opt={"page": True},  # errors answer the error page to browsers (api.problems)
     )
+    # Forms embedded on tenants' sites: each checks the Origin against its own
+    # allowed origins (api.controllers.public_forms), not the pages' SameOrigin.
+    embedded = Router(
+        path="/",
+        route_handlers=[PublicForms],
+        middleware=[DefineMiddleware(Envelope, resolve=resolve_subject,
+                                     max_body_bytes=settings.max_body_bytes)],
+        dependencies=CALLER,
+        include_in_schema=False,
+        opt={"page": True},
+    )
+    # E-mail providers' events: no key, the endpoint's id names the tenant.
+    inbound = Router(
+        path="/",
+        route_handlers=[ProviderEvents],
+        middleware=[DefineMiddleware(Envelope, resolve=resolve_provider,
+                                     max_body_bytes=settings.max_body_bytes)],
+        dependencies=CALLER,
+        security=[],
+    )
     key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
     app = Litestar(
-        route_handlers=[health, ready, ledger_public_key, docs.assets_router(), v1, pages, *admin_handlers(settings, key_authenticator)],
+        route_handlers=[health, ready, scrape, landing, assets_router(), ledger_public_key,
+                        docs.assets_router(), v1, pages, embedded, inbound,
+                        *admin_handlers(settings, key_authenticator)],
         lifespan=[database],
         template_config=TemplateConfig(
             directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine
@@ -122,6 +161,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,
     )
+    docs.document_problems(app)
     # Around everything Litestar answers, unmatched routes and errors included:
     # the client address first (api.clients), the security headers last (api.headers).
     app.asgi_handler = SecurityHeaders(TrueClient(app.asgi_handler, settings.trusted_proxies),
@@ -129,5 +169,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.settings = settings
     app.state.key_authenticator = key_authenticator
     app.state.tenant_directory = TenantDirectory(ttl_seconds=settings.key_cache_seconds)
-    logging.basicConfig(level=logging.INFO)
+    # Outermost: request id, the one log line and the metrics of every answer.
+    app.asgi_handler = RequestLog(app.asgi_handler, trusted_networks(settings))
     return app

@@ -12,6 +12,8 @@ request to the API (`/v1`) and to the public pages (`/p`) passes through
    rolls everything back (nothing half-written). A write sent with
    `Idempotency-Key` stores its first answer in the same transaction, so a
    retry replays it.
+   Before any of it, `api.guard` refuses what no handler should see (NUL
+   characters, JSON that is not UTF-8 or nests too deep).
 3. Failures: a `DomainError` (or a database refusal, `db.domain_error_of`)
    leaves the transaction rolled back and reaches the app's one exception
    handler, `api.problems.to_problem`, which answers problem JSON — or the one
@@ -31,6 +33,8 @@ from typing import Any, Awaitable, Callable
 from litestar.connection import ASGIConnection
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import guard
+from messaging.inbound.endpoints import PROVIDERS, parse_public_id
 from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.errors import Conflict, DomainError, Invalid, NotFound
@@ -130,9 +134,12 @@ class Envelope:
         self.max_body_bytes, self.idempotent = max_body_bytes, idempotent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+            # OPTIONS is Litestar's own answer (204, `Allow`): it reads no tenant's
+            # data, and a browser's preflight never carries the key (api.cors).
             await self.app(scope, receive, send)
             return
+        guard.check_target(scope["path"], scope.get("query_string", b""), scope.get("headers", []))
         ctx, record = await self.resolve(scope)
         scope[SCOPE_KEY] = (ctx, record)  # type: ignore[literal-required]
         opt = scope["route_handler"].opt
@@ -148,6 +155,7 @@ class Envelope:
                 await self.app(scope, receive, send)
             return
         body = await read_body(receive, opt.get("max_body_bytes", self.max_body_bytes))
+        guard.check_body(body, header(scope, b"content-type") or "", raw=opt.get("raw_body", False))
         key = header(scope, b"idempotency-key") if self.idempotent else None
         if key is not None and not (1 <= len(key) <= 255):
             raise Invalid("Idempotency-Key must be 1 to 255 characters",
@@ -270,3 +278,18 @@ async def resolve_subject(scope: Scope) -> tuple[TenantContext, TenantRecord]:
     if "slug" in params:
         return await envelope.subject_at(params["slug"])
     raise NotFound("no such page", msgid=N_("error.no_page"))
+
+
+async def resolve_provider(scope: Scope) -> tuple[TenantContext, TenantRecord]:
+    """An e-mail provider calling `/inbound/{provider}/{endpoint_id}`: the
+    endpoint's public id names the tenant (messaging.inbound.endpoints)."""
+    params = scope.get("path_params", {})
+    provider = params.get("provider", "")
+    if provider not in PROVIDERS:
+        raise NotFound("no such inbound endpoint")
+    tenant_id, _ = parse_public_id(params.get("endpoint_id", ""))
+    try:
+        record = await scope["app"].state.tenant_directory.by_id(tenant_id)
+    except NotFound:
+        raise NotFound("no such inbound endpoint") from None
+    return envelope.provider(record, provider)

@@ -9,7 +9,10 @@
   'unsafe-inline'` (their widgets write styles at run time, which Chromium
   refuses otherwise: tests/security/test_browser_policies.py); their scripts
   stay hashed-or-self.
-  Anything else (JSON, CSV, …) gets `default-src 'none'`.
+  Images come from this site, `data:`, and the origins of the `<img src>`
+  the page itself carries (a tenant's logo on its subscriber pages, from a
+  checked http(s) setting: tenants.branding) — found in the page like the
+  inline hashes. Anything else (JSON, CSV, …) gets `default-src 'none'`.
 * `frame-ancestors 'none'` (and `X-Frame-Options: DENY`) unless a hook in
   `FRAME_ANCESTORS` names origins that may frame that answer (issue 16: forms
   embedded in iframes on a tenant's allowed origins).
@@ -42,6 +45,7 @@ RUN_TIME_STYLES = ("/admin", "/schema")  # single-page apps that style elements 
 HSTS = b"max-age=63072000; includeSubDomains"
 _SECURE = re.compile(rb";\s*secure\s*(;|$)", re.I)
 _INLINE = re.compile(rb"<(script|style)\b([^>]*)>(.*?)</\1\s*>", re.S | re.I)
+_IMAGE = re.compile(rb"<img\b[^>]*?\bsrc=\"(https?://[A-Za-z0-9.:\[\]-]+)[/\"]", re.I)
 
 
 def inline_hashes(html: bytes) -> dict[str, list[str]]:
@@ -53,6 +57,11 @@ def inline_hashes(html: bytes) -> dict[str, list[str]]:
         digest = base64.b64encode(hashlib.sha256(content).digest()).decode()
         found[kind.lower().decode()].append(f"'sha256-{digest}'")
     return found
+
+
+def image_origins(html: bytes) -> list[str]:
+    """The origins of the page's own `<img src="http(s)://…">` (a tenant's logo)."""
+    return sorted({origin.decode("ascii").lower() for origin in _IMAGE.findall(html)})
 
 
 def _frame_ancestors(scope: Scope) -> list[str]:
@@ -74,7 +83,8 @@ def policy(scope: Scope, html: bytes | None) -> str:
         "default-src 'none'",
         "script-src " + " ".join(["'self'", *hashes["script"]]),
         "style-src " + " ".join(styles),
-        "img-src 'self' data:", "font-src 'self' data:", "connect-src 'self'",
+        "img-src " + " ".join(["'self'", "data:", *image_origins(html)]),
+        "font-src 'self' data:", "connect-src 'self'",
         "form-action 'self'", "base-uri 'none'", "object-src 'none'", frame,
     ])
 

@@ -38,7 +38,8 @@ def _headers(status: int, error: DomainError | None = None) -> dict[str, str] | 
 
 
 def problem(status: int, detail: str, slug: str | None = None, *,
-            cause: DomainError | None = None, **extra: Any) -> Response:
+            cause: DomainError | None = None, headers: dict[str, str] | None = None,
+            **extra: Any) -> Response:
     body = {
         "type": TYPE_BASE + (slug or _TITLES.get(status, "error").lower().replace(" ", "-")),
         "title": _TITLES.get(status, "Error"),
@@ -47,7 +48,7 @@ def problem(status: int, detail: str, slug: str | None = None, *,
         **extra,
     }
     return Response(content=msgspec.json.encode(body), status_code=status, media_type=PROBLEM,
-                    headers=_headers(status, cause))
+                    headers={**(_headers(status, cause) or {}), **(headers or {})} or None)
 
 
 def to_problem(request: Request | None, exc: Exception) -> Response:
@@ -57,8 +58,9 @@ def to_problem(request: Request | None, exc: Exception) -> Response:
     if error is None:
         if isinstance(exc, ValidationException):
             return _validation_problem(exc)
-        if isinstance(exc, HTTPException):
-            return problem(exc.status_code, exc.detail or _TITLES.get(exc.status_code, "Error"))
+        if isinstance(exc, HTTPException):  # its headers stay (405's `Allow`, RFC 9110 §15.5.6)
+            return problem(exc.status_code, exc.detail or _TITLES.get(exc.status_code, "Error"),
+                           headers=exc.headers)
         logger.exception("unhandled error", exc_info=exc)
         return problem(500, "An unexpected error occurred; it has been logged.")
     if request is not None and wants_page(request):

@@ -14,19 +14,25 @@ from typing import Any, Optional
 import msgspec
 from litestar.response import Template
 
+from consent.journey import legal
 from consent.schemas import CHANNEL_NAMES
 from optinbase import i18n
 from optinbase.errors import DomainError
 from optinbase.i18n import N_
+from tenants.branding import brand_of
 
 
 def page(template: str, *, language: str, tenant: Any, title: str, status: int = 200,
          headers: Optional[dict[str, str]] = None, **context: Any) -> Template:
-    """`title`: the message id of the page's heading."""
+    """`title`: the message id of the page's heading. Every page gets the
+    tenant's brand (tenants.branding) and the controller block of its legal
+    information (consent.journey.legal); `purposes=` adds the purposes with
+    their notices and partners to it."""
     texts = i18n.texts(language, tenant)
     return Template(template_name=template, status_code=status, headers=headers, context={
         "_": texts, "lang": texts.language, "title": texts(title), "channels": CHANNEL_NAMES,
-        "view": None, **context})
+        "view": None, "brand": brand_of(tenant), "about": legal.about(tenant), "purposes": [],
+        **context})
 
 
 # A form field's own message, when the error does not name one (msgspec's
@@ -48,6 +54,12 @@ def _field(error: Exception) -> str:
     if match is None:
         return ""
     return match.group(3) or match.group(1) + ("[]" if match.group(2) else "")
+
+
+def error_field(error: Exception) -> str:
+    """The form field a refused submission is about ("email", "consents"...),
+    so the page can show the message beside it; "" when it names none."""
+    return _field(error).removesuffix("[]")
 
 
 def form_error(texts: i18n.Texts, error: Exception) -> str:

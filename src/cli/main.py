@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli import data, service, tenancy
+from cli import data, operations, service, tenancy
 from cli.runtime import CommandError
+from optinbase import logs
 from optinbase.errors import DomainError
 from optinbase.settings import ConfigError
 
@@ -22,7 +23,7 @@ class _OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="optinbase", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
-    for module in (service, tenancy, data):
+    for module in (service, tenancy, data, operations):
         module.add_commands(sub)
     return parser
 
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    logs.configure("INFO" if args.command in ("serve", "worker") else "WARNING")
     try:
         args.fn(args)
     except (CommandError, DomainError, ConfigError) as exc:

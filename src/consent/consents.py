@@ -18,6 +18,7 @@ from consent import checks, contacts, notices, phone, purposes, suppression, tra
 from consent.journey import double_opt_in
 from consent.ledger import chain, states, verification
 from consent.schemas import (
+    PHONE_CHANNELS,
     CheckItem,
     CheckOut,
     ConsentEventOut,
@@ -62,6 +63,9 @@ async def record_consent(
     contact = await contacts.find_contact(ctx, contact_id)
     if contact is None:
         raise NotFound("contact not found")
+    if data.action == "grant" and data.channel in PHONE_CHANNELS and not contact["phone"]:
+        raise invalid_field("channel", f"a {data.channel} consent needs the contact's phone"
+                            " number: add it to the contact first")
     phone.check_proof(data)
     # Withdrawals and refusals are always accepted; a grant is not, for a listed person.
     if data.action == "grant" and await suppression.is_suppressed(

@@ -11,11 +11,12 @@ from typing import Any, Optional
 import msgspec
 
 from consent import suppression
+from consent.ledger import chain
 from consent.schemas import ContactIn, ContactOut, ContactPatch
 from optinbase import audit, cursors, db
 from optinbase.context import TenantContext
 from optinbase.cursors import Page
-from optinbase.errors import Conflict, Invalid, NotFound
+from optinbase.errors import Conflict, Invalid, NotFound, invalid_field
 from optinbase.normalise import normalise_email, normalise_phone
 
 _COLUMNS = (
@@ -62,6 +63,8 @@ def normalised(ctx: TenantContext, values: dict[str, Any]) -> dict[str, Any]:
         out["phone"] = normalise_phone(out["phone"], ctx.country)
     if out.get("external_id") is not None:
         out["external_id"] = out["external_id"].strip()
+    if out.get("source"):  # a page address, never what its query string carried
+        out["source"] = chain.page_url(out["source"])
     return out
 
 
@@ -80,6 +83,21 @@ async def find_by_identifiers(
     return None
 
 
+async def refuse_listed(ctx: TenantContext, values: dict[str, Any]) -> None:
+    """Suppression wins (issue 12 §5): an e-mail or phone on the list for every
+    channel (erased, objected to everything, listed by hand) cannot come back
+    as a contact — refused, naming the field, as an import rejects the row.
+    A listing for some channels only does not stop the contact: grants on
+    those channels are refused (consents.record_consent)."""
+    for name in ("email", "phone"):
+        if values.get(name) is None:
+            continue
+        email, phone = (values[name], None) if name == "email" else (None, values[name])
+        if await suppression.is_suppressed(ctx, email, phone, suppression.ALL):
+            raise invalid_field(name, "this person is on the suppression list for every channel"
+                                " (erased or objected): they cannot be added again")
+
+
 async def create_contact(ctx: TenantContext, data: ContactIn) -> ContactOut:
     db.require_tenant(ctx.tenant_id)
     values = normalised(ctx, msgspec.structs.asdict(data))
@@ -91,6 +109,7 @@ async def create_contact(ctx: TenantContext, data: ContactIn) -> ContactOut:
     existing = await find_by_identifiers(ctx, values)
     if existing:
         raise Conflict("a contact with this identifier already exists", existing_id=str(existing))
+    await refuse_listed(ctx, values)
     contact_id = uuid.uuid4()
     now = dt.datetime.now(dt.timezone.utc)
     hashes = await suppression.contact_hashes(ctx, values["email"], values["phone"])
@@ -153,6 +172,7 @@ async def patch_contact(
     )
     if existing:
         raise Conflict("a contact with this identifier already exists", existing_id=str(existing))
+    await refuse_listed(ctx, {k: v for k, v in changes.items() if k in ("email", "phone")})
     if changes:
         names = sorted(changes)
         assignments = ", ".join(f"{name} = {{}}" for name in names)

@@ -4,10 +4,12 @@ from piccolo.conf.apps import AppConfig
 
 from consent.tables import (
     AuditEvent,
+    ChangeLog,
     ConsentEvent,
     ConsentState,
     Contact,
     DataSubjectRequest,
+    FormVersion,
     IdempotencyRecord,
     ImportJob,
     LedgerHead,
@@ -37,6 +39,8 @@ APP_CONFIG = AppConfig(
         ImportJob,
         DataSubjectRequest,
         RequestEvent,
+        ChangeLog,
+        FormVersion,
         ReconsentCampaign,
         ReconsentRequest,
     ],

@@ -56,7 +56,8 @@ METHODS = {
     "admin": "recorded by staff", "double_opt_in": "double opt-in: confirmation link e-mailed",
     "preference_centre": "preference centre", "one_click_unsubscribe": "one-click unsubscribe",
     "sms_stop": "SMS STOP reply", "phone_call": "phone call", "dsr": "data-subject request",
-    "paper": "paper form", "expiry": "validity period over (recorded by the system)",
+    "paper": "paper form", "expiry": "validity period over (recorded by the system)", "esp_complaint": "spam complaint reported by the e-mail provider",
+    "esp_unsubscribe": "unsubscribe reported by the e-mail provider",
 }
 PII = {
     "email": ["e-mail address"], "sms": ["mobile phone number"], "phone": ["phone number"],

@@ -25,7 +25,7 @@ from consent.ledger import chain, states
 from consent.requests import links
 from consent.requests.records import LinkGone
 from consent.schemas import CHANNEL_NAMES
-from messaging.outbox import BULK, email_row, enqueue_emails
+from messaging.outbox import BULK, enqueue_email
 from optinbase import db, i18n
 from optinbase.context import TenantContext
 from optinbase.errors import NotFound, invalid_field
@@ -68,8 +68,8 @@ async def ask(ctx: TenantContext, tenant: TenantRecord,
         token = links.make(secret_key, "reconsent", ctx.tenant_id, request_id, until)
         language = i18n.choose(tenant, person=contacts.locales(contact))
         texts = i18n.texts(language, tenant)
-        mails.append(email_row(
-            ctx.tenant_id, to=contact["email"], contact_id=contact["id"], priority=BULK,
+        mails.append(dict(
+            to=contact["email"], contact_id=contact["id"], priority=BULK,
             subject=texts.gettext(subject, tenant=tenant.name),
             text=texts.gettext(body, tenant=tenant.name, purpose=purpose["name"],
                                channel=texts.gettext(CHANNEL_NAMES[channel]),
@@ -80,7 +80,8 @@ async def ask(ctx: TenantContext, tenant: TenantRecord,
         "INSERT INTO reconsent_request (id, tenant_id, campaign_id, contact_id, purpose_id,"
         " channel, notice_id, reason, sent_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
         requests)
-    await enqueue_emails(ctx.tenant_id, mails)
+    for mail in mails:
+        await enqueue_email(ctx.tenant_id, **mail)
     return len(requests)
 
 

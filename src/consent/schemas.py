@@ -18,6 +18,10 @@ from optinbase.i18n import N_
 Channel = Literal["email", "sms", "phone", "postal", "social_ads", "push"]
 CHANNELS: tuple[str, ...] = ("email", "sms", "phone", "postal", "social_ads", "push")
 # What people read for each channel (messages of optinbase.i18n's catalogues).
+# Channels that reach a phone: consent on them without a number would be
+# exported with an empty phone, proof of nothing (issue 12 §5).
+PHONE_CHANNELS = ("sms", "phone")
+
 CHANNEL_NAMES: dict[str, str] = {
     "email": N_("channel.email"), "sms": N_("channel.sms"), "phone": N_("channel.phone"),
     "postal": N_("channel.postal"), "social_ads": N_("channel.social_ads"),
@@ -27,6 +31,7 @@ Action = Literal["grant", "withdraw", "refuse"]
 Method = Literal[
     "web_form", "api", "import", "admin", "double_opt_in", "preference_centre",
     "one_click_unsubscribe", "sms_stop", "phone_call", "dsr", "paper",
+    "esp_complaint", "esp_unsubscribe",
 ]
 LegalBasis = Literal[
     "consent", "contract", "legal_obligation", "vital_interests", "public_task",

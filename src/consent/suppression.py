@@ -21,6 +21,7 @@ import hmac
 import uuid
 from typing import Any, Optional
 
+from consent import changes
 from consent.schemas import SuppressionCheckOut, SuppressionIn, SuppressionOut
 from optinbase import audit, db
 from optinbase.context import TenantContext
@@ -112,15 +113,26 @@ async def add(ctx: TenantContext, data: SuppressionIn) -> SuppressionOut:
     db.require_tenant(ctx.tenant_id)
     kind, value = _identifier(ctx, data.email, data.phone)
     digest = identifier_hash(await tenant_key(ctx.tenant_id), value)
-    await db.execute(
-        _INSERT, uuid.uuid4(), ctx.tenant_id, digest, kind, data.channel, data.reason,
-        dt.datetime.now(dt.timezone.utc),
+    new_id, now = uuid.uuid4(), dt.datetime.now(dt.timezone.utc)
+    inserted = await db.fetchval(
+        _INSERT + " RETURNING id", new_id, ctx.tenant_id, digest, kind, data.channel,
+        data.reason, now,
     )
-    row = await db.fetchrow(_SELECT_ONE, ctx.tenant_id, digest, data.channel)
+    row: Any = {"id": new_id, "kind": kind, "channel": data.channel, "reason": data.reason,
+                "created_at": now}
+    if inserted is None:  # listed before: the entry as it is
+        row = await db.fetchrow(_SELECT_ONE, ctx.tenant_id, digest, data.channel)
     await audit.record(
         ctx, "suppression.added", "suppression", row["id"],
         {"kind": kind, "channel": data.channel, "reason": data.reason},
     )
+    if inserted is not None:  # listed now, not before: a change of the feed (last:
+        # numbering it takes the tenant's change lock, held until commit)
+        contact_id = await db.fetchval(
+            f"SELECT id FROM contact WHERE tenant_id = {{}} AND {kind} = {{}}", ctx.tenant_id, value)
+        await changes.record(ctx, [changes.Change(
+            kind="suppression", at=now, contact_id=contact_id,
+            channel=data.channel, reason=data.reason)])
     return SuppressionOut(
         id=row["id"], kind=row["kind"], channel=row["channel"],
         reason=row["reason"], created_at=row["created_at"],

@@ -11,8 +11,10 @@ object, so a removal never silently does nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Optional
 
+from consent import changes
 from consent.schemas import SuppressionEntryOut, SuppressionRemoveIn
 from consent.suppression import digest_of
 from optinbase import audit, cursors, db
@@ -82,4 +84,13 @@ async def remove(ctx: TenantContext, data: SuppressionRemoveIn) -> list[Suppress
             {"kind": entry.kind, "channel": entry.channel, "listed_for": entry.reason,
              "reason": reason},
         )
+    # The change feed (consent.changes): a copy must learn the person may be
+    # contacted again on that channel. Last: numbering takes the change lock.
+    contact_id = await db.fetchval(
+        "SELECT id FROM contact WHERE tenant_id = {} AND (email_hash = {} OR phone_hash = {})",
+        ctx.tenant_id, digest, digest)
+    now = dt.datetime.now(dt.timezone.utc)
+    await changes.record(ctx, [changes.Change(kind="unsuppression", at=now, contact_id=contact_id,
+                                              channel=e.channel, reason=e.reason)
+                               for e in removed])
     return removed

@@ -111,8 +111,9 @@ class Notice(Table, tablename="notice"):
 class ConsentEvent(Table, tablename="consent_event"):
     """The append-only ledger, hash-chained per tenant by `seq`.
 
-    Personal fields (contact_id, actor, ip, user_agent, pii_salt) are only ever
-    blanked, by erasure; `personal_digest` keeps the chain verifiable after that.
+    Personal fields (contact_id, ip, user_agent, pii_salt, and `source` from
+    chain format 2) are only ever blanked, by erasure; `personal_digest` keeps
+    the chain verifiable after that (consent.ledger.chain).
     """
 
     id = UUID(primary_key=True)
@@ -134,6 +135,7 @@ class ConsentEvent(Table, tablename="consent_event"):
     personal_digest = Varchar(length=64)
     prev_hash = Varchar(length=64)
     hash = Varchar(length=64)
+    chain_format = Integer(default=1)  # consent.ledger.chain: 2 for every new event
 
 
 class LedgerHead(Table, tablename="ledger_head"):
@@ -143,6 +145,8 @@ class LedgerHead(Table, tablename="ledger_head"):
     tenant = _tenant()
     seq = BigInt(default=0)
     hash = Varchar(length=64)
+    # Last number of the change feed (consent/changes.py): taken under this row's lock.
+    change_seq = BigInt(default=0)
 
 
 class ConsentState(Table, tablename="consent_state"):
@@ -160,6 +164,36 @@ class ConsentState(Table, tablename="consent_state"):
     updated_at = Timestamptz()
     # When the "your consent expires soon" e-mail went for this grant.
     reminded_at = Timestamptz(null=True, default=None)
+
+
+class ChangeLog(Table, tablename="change_log"):
+    """The change feed (`GET /v1/changes`): every consent state change,
+    suppression and erasure of a tenant, `seq` in commit order."""
+
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    seq = BigInt()
+    kind = Varchar(length=16)  # consent | suppression | erasure
+    contact_id = UUID(null=True, default=None)
+    channel = Varchar(length=16, null=True, default=None)
+    purpose_id = UUID(null=True, default=None)
+    status = Varchar(length=16, null=True, default=None)
+    reason = Varchar(length=16, null=True, default=None)
+    event_id = UUID(null=True, default=None)  # the ledger event of a consent change
+    at = Timestamptz()
+
+
+class FormVersion(Table, tablename="form_version"):
+    """One version of a tenant's embeddable form (consent/forms): immutable,
+    like a notice; `form_id` is the form, `definition` everything it shows."""
+
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    form_id = UUID()
+    version = Integer()
+    name = Varchar(length=200)
+    definition = JSONB(default={})
+    created_at = Timestamptz()
 
 
 class AuditEvent(Table, tablename="audit_event"):

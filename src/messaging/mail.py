@@ -18,23 +18,32 @@ Yahoo, and RFC 8058 one-click unsubscribe silently stops working. So:
   `Undeliverable` (the outbox marks it dead at once, nobody else's mail waits).
 
 The body is a text/plain UTF-8 MIME part serialised by Python (7bit or
-quoted-printable), so body lines are never too long either.
+quoted-printable), so body lines are never too long either; with `html`, the
+body is multipart/alternative: that text part first, the HTML part last
+(messaging.branded builds it).
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import email.policy
 import email.utils
 import ipaddress
 import logging
+import os
 import ssl
+import uuid
 from dataclasses import dataclass
 from email.header import Header
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import parse_qs, urlsplit
 
 import aiosmtplib
+
+from optinbase.settings import get_settings
 
 logger = logging.getLogger("optinbase.mail")
 
@@ -137,9 +146,11 @@ class Rendered:
 
 
 def render(sender: str, recipient: str, subject: str, payload: dict[str, Any], *,
-           message_id: Optional[str] = None, date: Optional[str] = None) -> Rendered:
+           message_id: Optional[str] = None, date: Optional[str] = None,
+           html: Optional[str] = None, envelope_from: Optional[str] = None) -> Rendered:
     """The bytes of one e-mail (see the module's docstring for the rules);
-    raises Undeliverable for what can never be sent."""
+    raises Undeliverable for what can never be sent. `envelope_from`: the
+    SMTP MAIL FROM (where bounces go) when it is not the From address."""
     display, from_address = mailbox(sender)
     to_address = ascii_address(recipient, "recipient")
     lines = [
@@ -165,8 +176,11 @@ def render(sender: str, recipient: str, subject: str, payload: dict[str, Any], *
     text = payload.get("text", "")
     body = EmailMessage(policy=_SMTP)
     body.set_content(text)  # Content-Type, Content-Transfer-Encoding, MIME-Version
+    if html:
+        body.add_alternative(html, subtype="html")  # now multipart/alternative
     data = "".join(lines).encode("ascii") + body.as_bytes(policy=_SMTP)
-    return Rendered(sender=from_address, recipient=to_address, subject=subject, text=text,
+    bounce = ascii_address(envelope_from, "envelope sender") if envelope_from else from_address
+    return Rendered(sender=bounce, recipient=to_address, subject=subject, text=text,
                     data=data)
 
 
@@ -274,13 +288,27 @@ class SmtpMailer:
 
 
 class LogMailer:
-    """Development without SMTP_URL: the e-mail is logged and stays in the outbox."""
+    """Development without SMTP_URL: the e-mail stays in the outbox (status
+    `logged`) and its exact bytes are written to `MAIL_DIR` (one `.eml` file
+    each, readable by any mail client) — never to the log, which must hold no
+    address or link."""
 
     status = "logged"
 
+    def __init__(self, directory: Optional[str] = None) -> None:
+        self.directory = Path(directory or get_settings().mail_dir)
+
     async def send(self, message: Rendered) -> None:
-        logger.info("e-mail (not sent, no SMTP_URL) to %s: %s\n%s", message.recipient,
-                    message.subject, message.text)
+        name = f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}.eml"
+        await asyncio.to_thread(self._write, self.directory / name, message.data)
+        logger.debug("e-mail kept in the mail folder (no SMTP_URL)", extra={"fields": {"file": name}})
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
 
     async def close(self) -> None:
         pass

@@ -45,11 +45,11 @@ from typing import Any, Callable, Optional
 
 import httpx
 
-from messaging import egress, store, webhooks
-from messaging.mail import Undeliverable, mailbox, mailer_for, render
-from optinbase import db
+from messaging import branded, egress, store, webhooks
+from messaging.mail import Rendered, Undeliverable, mailbox, mailer_for, render
+from optinbase import db, logs
 from optinbase.settings import Settings
-from tenants import envelope
+from tenants import envelope, repository
 
 logger = logging.getLogger("optinbase.outbox")
 
@@ -89,6 +89,7 @@ class _Turn:
     secrets: dict[str, str]
     owned: set[Any]
     outcomes: list[tuple[Any, str, Optional[str], dt.datetime]] = field(default_factory=list)
+    tenant: Optional[Any] = None  # its record: the brand its e-mails wear (messaging.branded)
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -97,14 +98,7 @@ def backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(seconds=seconds * random.uniform(0.9, 1.1))
 
 
-_INSERT_EMAIL = (
-    "INSERT INTO outbox_message (id, tenant_id, kind, priority, contact_id, recipient, subject,"
-    " payload, status, attempts, next_attempt_at, created_at)"
-    " VALUES ({}, {}, 'email', {}, {}, {}, {}, {}, 'pending', 0, {}, {})"
-)
-
-
-def email_row(
+async def enqueue_email(
     tenant_id: uuid.UUID,
     *,
     to: str,
@@ -113,30 +107,38 @@ def email_row(
     headers: Optional[dict[str, str]] = None,
     contact_id: Optional[uuid.UUID] = None,
     priority: int = STANDARD,
-) -> tuple[Any, ...]:
-    """The outbox row of one e-mail (its id first), for `enqueue_emails`."""
+    sender: Optional[str] = None,
+) -> uuid.UUID:
+    """Queue an e-mail in the caller's tenant transaction. `priority`:
+    TRANSACTIONAL when a person waits for it, BULK for mass mailings.
+    `sender="dpo"`: data-subject request mail, sent in the DPO's name with
+    replies to the DPO (messaging.branded), never as the marketing sender."""
+    db.require_tenant(tenant_id)
     if priority not in (TRANSACTIONAL, STANDARD, BULK):
         raise ValueError(f"unknown priority {priority!r}")
+    message_id = uuid.uuid4()
     now = dt.datetime.now(dt.timezone.utc)
-    return (uuid.uuid4(), tenant_id, priority, contact_id, to, subject,
-            json.dumps({"text": text, "headers": headers or {}}), now, now)
+    await db.execute(
+        "INSERT INTO outbox_message (id, tenant_id, kind, priority, contact_id, recipient, subject,"
+        " payload, status, attempts, next_attempt_at, created_at)"
+        " VALUES ({}, {}, 'email', {}, {}, {}, {}, {}, 'pending', 0, {}, {})",
+        message_id, tenant_id, priority, contact_id, to, subject,
+        json.dumps(logs.tagged({"text": text, "headers": headers or {},
+                                **({"sender": sender} if sender else {})})),
+        now, now,
+    )
+    return message_id
 
 
-async def enqueue_emails(tenant_id: uuid.UUID, rows: list[tuple[Any, ...]]) -> None:
-    """Queue many e-mails (`email_row`s) in one pipelined statement, in the
-    caller's tenant transaction: a mailing without a round trip per message."""
-    db.require_tenant(tenant_id)
-    await db.executemany(_INSERT_EMAIL, rows)
-
-
-async def enqueue_email(tenant_id: uuid.UUID, **message: Any) -> uuid.UUID:
-    """Queue an e-mail in the caller's tenant transaction (the arguments of
-    `email_row`). `priority`: TRANSACTIONAL when a person waits for it, BULK
-    for mass mailings."""
-    db.require_tenant(tenant_id)
-    row = email_row(tenant_id, **message)
-    await db.execute(_INSERT_EMAIL, *row)
-    return row[0]
+def _request_of(row: Any) -> Optional[str]:
+    """The id of the request that queued this message (logs.tagged), if any."""
+    payload = row["payload"]
+    try:
+        payload = json.loads(payload) if isinstance(payload, str) else payload
+    except ValueError:
+        return None
+    value = payload.get("request_id") if isinstance(payload, dict) else None
+    return value if isinstance(value, str) else None
 
 
 class OutboxWorker:
@@ -198,6 +200,8 @@ class OutboxWorker:
                     logger.exception("outbox: serving tenant %s failed", tenant_id)
         finally:
             await self.mailer.close()
+        if delivered:  # one line per pass, not per message
+            logger.info("outbox pass", extra={"fields": {"delivered": delivered}})
         return delivered
 
     def _round_robin(self, due: list[tuple[uuid.UUID, int]]) -> list[uuid.UUID]:
@@ -222,8 +226,9 @@ class OutboxWorker:
                                      max_attempts=MAX_ATTEMPTS, domain=self.domain)
             endpoints = {e for e in map(_endpoint_of, rows) if e}
             secrets = await webhooks.endpoint_secrets(tenant_id, endpoints) if endpoints else {}
+            record = await repository.tenant_by_id(tenant_id) if rows else None
         return _Turn(tenant_id, token, rows, now + self.lease, secrets,
-                     owned={row["id"] for row in rows})
+                     owned={row["id"] for row in rows}, tenant=record)
 
     async def _work(self, turn: "_Turn", clock: Callable[[], dt.datetime]) -> int:
         """Sends the turn's rows while the lease surely holds (else extends it
@@ -262,7 +267,11 @@ class OutboxWorker:
         outcomes, turn.outcomes = turn.outcomes, []
         async with envelope.delivery(turn.tenant_id):
             for row, status, error, at in outcomes:
-                status, next_attempt = self._settle(row, status, error, at)
+                token = logs.request_id.set(_request_of(row))
+                try:
+                    status, next_attempt = self._settle(row, status, error, at)
+                finally:
+                    logs.request_id.reset(token)
                 if not await store.record(turn.tenant_id, row["id"], turn.token, status,
                                           next_attempt_at=next_attempt,
                                           error=error[:1000] if error else None, at=at):
@@ -292,6 +301,7 @@ class OutboxWorker:
 
     async def _deliver(self, turn: "_Turn", row: Any) -> tuple[str, Optional[str]]:
         """Sends one leased row: (outcome, error). Never raises for the row."""
+        token = logs.request_id.set(_request_of(row))  # the id of the request that queued it
         try:
             payload = row["payload"]
             async with asyncio.timeout(self.send_budget):
@@ -302,17 +312,35 @@ class OutboxWorker:
                     await webhooks.post(self._http(), row, payload, secret)
                     return "sent", None
                 if row["kind"] == "email":
-                    await self.mailer.send(render(self.sender, row["recipient"], row["subject"],
-                                                  payload, message_id=row["message_id"]))
+                    await self.mailer.send(self._dressed(turn, row, payload))
                     return self.mailer.status, None
                 raise Undeliverable(f"unknown message kind {row['kind']!r}")
         except webhooks.Cancelled as exc:
-            logger.info("webhook %s not sent: %s", row["id"], exc)
+            logger.debug("webhook %s not sent: %s", row["id"], exc)
             return "cancelled", None
         except Undeliverable as exc:
             return "dead", f"undeliverable: {exc}"
         except Exception as exc:  # whatever it is, it is this row's failure
             return "pending", f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        finally:
+            logs.request_id.reset(token)
+
+    def _dressed(self, turn: "_Turn", row: Any, payload: dict[str, Any]) -> Rendered:
+        """The row's e-mail in its tenant's brand: sender, Reply-To and an HTML
+        alternative (messaging.branded); bounces still come to MAIL_FROM."""
+        headers = {name: value for name, value in (payload.get("headers") or {}).items()}
+        reply = branded.reply_to(turn.tenant, payload)
+        if reply and not any(k.lower() == "reply-to" for k in headers):
+            headers["Reply-To"] = reply
+        sender = branded.sender(self.sender, turn.tenant, payload)
+        own = mailbox(self.sender, "MAIL_FROM")[1]
+        if mailbox(sender, "sender")[1] != own:
+            headers["Sender"] = self.sender
+        text = payload.get("text", "")
+        return render(sender, row["recipient"], row["subject"], {**payload, "headers": headers},
+                      message_id=row["message_id"], envelope_from=own,
+                      html=branded.html_body(text, turn.tenant,
+                                             headers.get("Content-Language", "")))
 
     def _http(self) -> httpx.AsyncClient:
         # One client per worker lane: connections to an integrator are reused.

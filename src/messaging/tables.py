@@ -60,3 +60,37 @@ class WebhookEndpoint(Table, tablename="webhook_endpoint"):
     secret = Varchar(length=100, secret=True)
     created_at = Timestamptz()
     disabled_at = Timestamptz(null=True, default=None)
+
+
+class InboundEndpoint(Table, tablename="inbound_endpoint"):
+    """Where one e-mail provider posts a tenant's events (messaging.inbound).
+    `secret` proves the provider: Postmark's basic-auth password and Brevo's
+    token (generated here), Mailgun's webhook signing key and SendGrid's
+    verification key (the provider's, pasted in); SES's calls are proven by
+    SNS's signature, and `topic_arn` is the topic first confirmed."""
+
+    id = UUID(primary_key=True)
+    tenant = ForeignKey(
+        Tenant, null=False, on_delete=OnDelete.restrict, db_column_name="tenant_id"
+    )
+    provider = Varchar(length=16)  # ses sendgrid mailgun postmark brevo
+    username = Varchar(length=100, null=True, default=None)
+    secret = Varchar(length=1000, secret=True)
+    topic_arn = Varchar(length=300, null=True, default=None)
+    created_at = Timestamptz()
+    disabled_at = Timestamptz(null=True, default=None)
+
+
+class InboundEvent(Table, tablename="inbound_event"):
+    """A provider event handled once (unique per endpoint and provider event id)."""
+
+    id = UUID(primary_key=True)
+    tenant = ForeignKey(
+        Tenant, null=False, on_delete=OnDelete.restrict, db_column_name="tenant_id"
+    )
+    endpoint_id = UUID()
+    event_key = Varchar(length=300)
+    kind = Varchar(length=16)  # hard_bounce soft_bounce complaint unsubscribe other
+    contact_id = UUID(null=True, default=None)
+    outcome = Varchar(length=32)
+    received_at = Timestamptz()

@@ -35,7 +35,7 @@ from msgspec import Meta
 
 from messaging import egress, store
 from messaging.mail import DeliveryError
-from optinbase import cursors, db
+from optinbase import cursors, db, logs
 from optinbase.cursors import Page
 from optinbase.errors import NotFound, invalid_field
 
@@ -202,7 +202,7 @@ async def enqueue_many(
                             "events": events[i:i + BATCH_EVENTS]}), None)
                   for i in range(0, len(events), BATCH_EVENTS)]
     rows = [(uuid.uuid4(), tenant_id, store.STANDARD, contact_id, url, event_type,
-             json.dumps({"endpoint_id": str(endpoint_id), "body": body}), now, now)
+             json.dumps(logs.tagged({"endpoint_id": str(endpoint_id), "body": body})), now, now)
             for body, contact_id in bodies for endpoint_id, url in endpoints]
     await db.executemany(
         "INSERT INTO outbox_message (id, tenant_id, kind, priority, contact_id, recipient, subject,"

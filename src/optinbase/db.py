@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 import re
 import socket
 import sqlite3
@@ -32,6 +33,8 @@ from optinbase import piccolo_conf, rows
 from optinbase.errors import Conflict, DomainError, Forbidden, NotFound, Unavailable
 from optinbase.ids import FastUUID
 from optinbase.piccolo_conf import engine_from_url  # noqa: F401 (db.engine_from_url: the one factory)
+
+logger = logging.getLogger("optinbase.db")
 
 # Bulk writes use asyncpg's C UUID type (optinbase.ids); sqlite3 picks adapters
 # by exact type, so it needs telling that it is a uuid like Piccolo's.
@@ -319,6 +322,12 @@ def domain_error_of(exc: BaseException) -> Optional[DomainError]:
         if isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
                             asyncpg.AdminShutdownError, asyncpg.TooManyConnectionsError)) or (
                 isinstance(exc, asyncpg.InterfaceError) and "connection" in text and "closed" in text):
+            return Unavailable("the database cannot be reached; try again shortly")
+        if isinstance(exc, asyncpg.InternalClientError) and "another operation" in text:
+            # A connection the server cut mid-exchange (a fast shutdown sends its
+            # FATAL between two statements): asyncpg's protocol is left half-way.
+            # Logged, since a real misuse of one connection by two tasks reads the same.
+            logger.warning("database connection left unusable: %s", text)
             return Unavailable("the database cannot be reached; try again shortly")
     if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):
         return Unavailable("the database cannot be reached; try again shortly")

@@ -86,6 +86,9 @@ class Settings:
     outbox_worker: bool = True  # deliver the outbox from the server process too
     # Webhooks may target loopback and private addresses (development and tests only).
     webhook_allow_private: bool = False
+    # Tests only: a host:port allowed (over http) to serve SNS signing
+    # certificates and subscription URLs (messaging.inbound.sns).
+    inbound_sns_test_host: str = ""
     ledger_signing_key: bytes = field(default=b"", repr=False)  # raw Ed25519 private key
     ledger_checkpoint_dir: str = "ledger-checkpoints"
     # Peers whose X-Forwarded-For is believed (api.clients); none by default.
@@ -94,6 +97,13 @@ class Settings:
     redis_url: str = ""
     # Origins (scheme://host[:port]) besides PUBLIC_URL's allowed to post the public forms.
     form_origins: tuple = ()
+    # Operations (README "Operating Optinbase").
+    erasure_journal_dir: str = "erasure-journal"
+    metrics_token: str = field(default="", repr=False)
+    mail_dir: str = "mail"  # development mailer's folder (no SMTP_URL)
+    ready_outbox_stall_seconds: int = 900  # GET /ready: oldest due message older than this
+    # Origins whose browser scripts may call /v1 (CORS_ORIGINS); empty: none may.
+    cors_origins: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
     @property
@@ -142,12 +152,19 @@ def load_settings() -> Settings:
         mail_from=os.environ.get("MAIL_FROM") or "Optinbase <no-reply@localhost>",
         outbox_worker=os.environ.get("OUTBOX_WORKER", "1") not in ("0", "false", "no"),
         webhook_allow_private=_webhook_allow_private(environment),
+        inbound_sns_test_host=_sns_test_host(environment),
         ledger_signing_key=_ledger_signing_key(environment, database_url),
         ledger_checkpoint_dir=os.environ.get("LEDGER_CHECKPOINT_DIR")
         or str(beside_database(database_url, "ledger-checkpoints")),
         trusted_proxies=_trusted_proxies(),
         redis_url=_redis_url(),
         form_origins=_origins("FORM_ORIGINS"),
+        erasure_journal_dir=os.environ.get("ERASURE_JOURNAL_DIR")
+        or str(beside_database(database_url, "erasure-journal")),
+        metrics_token=os.environ.get("METRICS_TOKEN", ""),
+        mail_dir=os.environ.get("MAIL_DIR") or str(beside_database(database_url, "mail")),
+        ready_outbox_stall_seconds=_int("READY_OUTBOX_STALL_SECONDS", 900),
+        cors_origins=_origins("CORS_ORIGINS"),
     )
 
 
@@ -188,6 +205,14 @@ def _webhook_allow_private(environment: str) -> bool:
         raise ConfigError("WEBHOOK_ALLOW_PRIVATE is for development: refused when"
                           " OPTINBASE_ENV=production")
     return allowed
+
+
+def _sns_test_host(environment: str) -> str:
+    host = os.environ.get("INBOUND_SNS_TEST_HOST", "").strip()
+    if host and environment == "production":
+        raise ConfigError("INBOUND_SNS_TEST_HOST is for tests: refused when"
+                          " OPTINBASE_ENV=production")
+    return host
 
 
 @lru_cache(maxsize=1)

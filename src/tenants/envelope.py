@@ -64,6 +64,14 @@ async def subject_at(slug: str) -> tuple[TenantContext, TenantRecord]:
     return TenantContext.for_subject(record), record
 
 
+def provider(record: TenantRecord, name: str) -> tuple[TenantContext, TenantRecord]:
+    """An e-mail provider posting a tenant's events to its inbound endpoint
+    (the endpoint's public id names the tenant, `record` as the API's tenant
+    cache holds it; the provider's own scheme is checked by the handler). The
+    system acts, as for a background job."""
+    return TenantContext.for_system(record, f"inbound_{name}"), record
+
+
 async def operator(slug: str, command: str) -> tuple[TenantContext, TenantRecord]:
     """The operator naming a tenant on the command line."""
     record = await repository.tenant_by_slug(slug)

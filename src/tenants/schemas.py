@@ -14,6 +14,12 @@ from optinbase.normalise import SINGLE_LINE
 Channel = Literal["email", "sms", "phone", "postal", "social_ads", "push"]
 Hours = Annotated[int, Meta(ge=1, le=24 * 90)]
 Line = Annotated[str, Meta(max_length=500, pattern=SINGLE_LINE)]
+# Branding values reach pages (a style attribute, an <img src>) and e-mail
+# headers: only shapes that cannot carry markup, CSS or a second header;
+# "" clears a value.
+Colour = Annotated[str, Meta(pattern=r"\A(#[0-9A-Fa-f]{6})?\Z")]
+WebUrl = Annotated[str, Meta(max_length=2000, pattern=r"\A(https?://[^\s\x00-\x1f\x7f\"'<>\\]+)?\Z")]
+Mailbox = Annotated[str, Meta(max_length=254, pattern=r"\A([^\s@<>,;\"\\]+@[^\s@<>,;\"\\]+\.[^\s@<>,;\"\\]+)?\Z")]
 
 
 class _Patch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
@@ -38,8 +44,24 @@ class SettingsPatch(_Patch):
     receipt_email: Union[bool, UnsetType] = UNSET
     address: Union[Annotated[str, Meta(max_length=500)], UnsetType] = UNSET  # may span lines
     phone: Union[Line, UnsetType] = UNSET
-    website: Union[Line, UnsetType] = UNSET
-    policy_url: Union[Line, UnsetType] = UNSET
+    website: Union[WebUrl, UnsetType] = UNSET
+    policy_url: Union[WebUrl, UnsetType] = UNSET
+    # Branding of the subscriber pages and e-mails (README "Subscriber pages and e-mail").
+    logo_url: Union[WebUrl, UnsetType] = UNSET
+    primary_color: Union[Colour, UnsetType] = UNSET
+    accent_color: Union[Colour, UnsetType] = UNSET
+    sender_name: Union[Annotated[str, Meta(max_length=100, pattern=SINGLE_LINE)],
+                       UnsetType] = UNSET
+    reply_to: Union[Mailbox, UnsetType] = UNSET
+    footer_text: Union[Annotated[str, Meta(max_length=1000)], UnsetType] = UNSET
+    # GDPR Art. 13(1)(b): who to write to about one's data, beside `dpo_email`.
+    dpo_name: Union[Annotated[str, Meta(max_length=200, pattern=SINGLE_LINE)],
+                    UnsetType] = UNSET
+    dpo_address: Union[Annotated[str, Meta(max_length=500)], UnsetType] = UNSET
+    # E-mail providers' soft bounces (messaging.inbound): this many within
+    # soft_bounce_days put the address on the suppression list (reason bounce).
+    soft_bounce_limit: Union[Annotated[int, Meta(ge=1, le=100)], UnsetType] = UNSET
+    soft_bounce_days: Union[Annotated[int, Meta(ge=1, le=365)], UnsetType] = UNSET
     # Where the tenant's data is stored, for ISO/IEC TS 27560 records (e.g. "FR", "EU").
     storage_location: Union[Annotated[str, Meta(min_length=1, max_length=100,
                                                 pattern=SINGLE_LINE)], UnsetType] = UNSET

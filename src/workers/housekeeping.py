@@ -71,9 +71,12 @@ async def publish_moved(now: dt.datetime) -> int:
 
 
 async def _retain(now: dt.datetime) -> int:
-    for line in await retention_due(now):
-        logger.info("retention %s", line)
-    return 0
+    """Bulk work is summarised: each action at DEBUG, their count at INFO
+    (by `run_periodic`)."""
+    lines = await retention_due(now)
+    for line in lines:
+        logger.debug("retention %s", line)
+    return len(lines)
 
 
 def housekeeping_jobs() -> list[tuple[str, Job]]:

@@ -38,7 +38,7 @@ async def _busy_tenant(client, agency):
     tenant = await make_tenant(name="Busy", agency=agency)
     await make_purpose(tenant)
     notice = await make_notice(tenant, channels=("email", "sms"))
-    direct = [await make_contact(tenant) for _ in range(3)]
+    direct = [await make_contact(tenant, phone=f"+3361234560{i}") for i in range(3)]  # SMS needs one
     for contact in direct:
         await grant(tenant, contact["id"], notice["id"])
     await record(tenant, direct[0]["id"], "withdraw")

@@ -11,7 +11,7 @@ async def test_each_batch_answer_equals_the_single_check(client):
     world = await make_world(await make_tenant())
     tenant, headers = world.tenant, world.tenant.headers
     other = await make_world(await make_tenant())
-    accented = await make_contact(tenant, email="Zoé.Étienne@Exemple.fr", phone="+33 6 98 76 54 32")
+    accented = await make_contact(tenant, email="Zoé.Étienne@Exemple.fr", phone="+33 6 71 52 40 19")
     await grant(tenant, accented["id"], world.notice["id"])
     withdrawn = await make_contact(tenant, email="gone@example.com")
     await grant(tenant, withdrawn["id"], world.notice["id"])
@@ -24,7 +24,7 @@ async def test_each_batch_answer_equals_the_single_check(client):
     questions = [
         {"email": "  " + world.contact["email"].upper() + " ", "channel": "email", "purpose": "newsletter"},
         {"email": "zoé.étienne@exemple.fr", "channel": "email", "purpose": "newsletter"},
-        {"phone": "06 98 76 54 32", "channel": "email", "purpose": "newsletter"},
+        {"phone": "06 71 52 40 19", "channel": "email", "purpose": "newsletter"},
         {"contact_id": withdrawn["id"], "channel": "email", "purpose": "newsletter"},
         {"email": "listed@example.com", "channel": "email", "purpose": "newsletter"},
         {"email": "nobody@example.com", "channel": "email", "purpose": "newsletter"},

@@ -92,6 +92,8 @@ async def test_form_errors_are_in_the_pages_language_and_the_api_keeps_its_detai
                                  data={**data, "notice.letter": notice["id"]})
         assert page.status_code == 422 and _lang(page) == language
         assert f'role="alert" id="form-error">{texts(msgid)}<' in _text(page), msgid
+        if msgid == "form.phone_invalid":  # and again next to its field
+            assert f'id="phone-error">{texts(msgid)}<' in _text(page), msgid
         assert "not a valid" not in page.text and "Expected" not in page.text
     request = await client.post(f"/p/{tenant.slug}/requests", headers=headers,
                                 data={"kind": "nonsense", "email": "a@example.org"})
@@ -111,7 +113,8 @@ async def test_the_confirmation_email_and_pages_speak_the_persons_language(clien
     email = f"{uuid.uuid4().hex[:8]}@example.org"
     done = await client.post(f"/p/{tenant.slug}/subscribe",
                              headers={"Accept-Language": language},
-                             data={"email": email, "consent": ["letter:email", "letter:sms"],
+                             data={"email": email, "phone": "+33612345678",
+                                   "consent": ["letter:email", "letter:sms"],
                                    "notice.letter": notice["id"]})
     assert done.status_code == 200 and texts("subscribe.check_mail") in _text(done)
     [mail] = await _mails(tenant, email)
@@ -254,7 +257,7 @@ async def test_the_repermission_email_and_page_speak_the_contacts_language(clien
 
 async def test_the_receipt_email_is_in_the_persons_language(client):
     tenant, notice = await _acme(client, receipt_email=True)
-    contact = await make_contact(tenant, locale="en")
+    contact = await make_contact(tenant, locale="en", phone="+33612345678")
     granted = await client.post(f"/v1/contacts/{contact['id']}/consents", headers=tenant.headers,
                                 json={"channel": "sms", "purpose": "letter", "action": "grant",
                                       "method": "web_form", "notice_id": notice["id"],

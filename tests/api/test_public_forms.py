@@ -61,7 +61,8 @@ async def test_form_post_requests_and_one_link_confirms_all(client):
     tenant, news, ads = await _form_tenant()
     answer = await client.post(
         f"/p/{tenant.slug}/subscribe", headers={"Accept-Language": "en-GB,en;q=0.8"},
-        data={"email": "Zoe@Example.org", "consent": ["news:email", "news:sms"],
+        data={"email": "Zoe@Example.org", "phone": "+33 6 12 34 56 78",
+              "consent": ["news:email", "news:sms"],
               "notice.news": news["id"], "notice.ads": ads["id"], "website": ""},
     )
     assert answer.status_code == 200 and "Open the e-mail" in answer.text
@@ -132,17 +133,17 @@ async def test_preference_centre_changes_each_box_with_proof(client):
                              uuid.UUID(purpose["id"]), "email")
     page = await client.get(f"/p/preferences/{link}")
     assert page.status_code == 200 and "checked" not in page.text
+    assert 'value="news:sms"' not in page.text  # a link never offers a new SMS grant
     saved = await client.post(f"/p/preferences/{link}", data={
-        "consent": ["news:sms", "ads:social_ads"], "notice.news": news["id"],
+        "consent": ["news:email", "ads:social_ads"], "notice.news": news["id"],
         "notice.ads": ads["id"]})
     assert saved.status_code == 200 and "choix sont enregistrés" in html.unescape(saved.text)
     assert await _states(client, tenant, "pref@example.org") == {
-        ("news", "sms"): "granted", ("ads", "social_ads"): "granted"}
+        ("news", "email"): "granted", ("ads", "social_ads"): "granted"}
     await client.post(f"/p/preferences/{link}", data={
         "consent": ["news:email"], "notice.news": news["id"], "notice.ads": ads["id"]})
     assert await _states(client, tenant, "pref@example.org") == {
-        ("news", "sms"): "withdrawn", ("ads", "social_ads"): "withdrawn",
-        ("news", "email"): "granted"}
+        ("news", "email"): "granted", ("ads", "social_ads"): "withdrawn"}
     events = (await client.get(f"/v1/contacts/{created['id']}/consent-events",
                                headers=tenant.headers)).json()["items"]
     assert {e["method"] for e in events} == {"preference_centre"}

@@ -126,7 +126,9 @@ async def test_expired_and_foreign_links(client):
         method = client.post if use == "verify" else client.get
         assert (await method(f"/p/requests/{use}/{foreign}")).status_code == 404, use
     foreign = links.make(secret, "verify", other.id, uuid.UUID(request["id"]), future)
-    unknown = links.make(secret, "verify", world.tenant.id, uuid.uuid4(), future)
+    # Both links name `other` (whose brand and legal block the page shows): its
+    # page for another tenant's request id reads exactly like a missing id's.
+    unknown = links.make(secret, "verify", other.id, uuid.uuid4(), future)
     shown, missing = (await client.get(f"/p/requests/verify/{foreign}"),
                       await client.get(f"/p/requests/verify/{unknown}"))
     assert shown.status_code == missing.status_code == 404 and shown.text == missing.text

@@ -46,8 +46,10 @@ def test_sealed_rows_verify_with_the_verifier_functions():
     for seq, row in enumerate(rows, 8):
         event = dict(zip(chain.EVENT_COLUMNS, row))
         assert event["seq"] == seq and event["prev_hash"] == prev
+        assert event["chain_format"] == 2
         assert event["personal_digest"] == chain.personal_digest(
-            event["pii_salt"], event["contact_id"], event["ip"], event["user_agent"])
+            event["pii_salt"], event["contact_id"], event["ip"], event["user_agent"],
+            event["source"])
         assert event["hash"] == chain.event_hash(event)
         prev = event["hash"]
 

@@ -53,7 +53,8 @@ async def as_dba(tenant_id: uuid.UUID) -> AsyncIterator[None]:
 _EVENT_ROW = (
     "SELECT id, tenant_id, seq, contact_id, channel, purpose_id, action, notice_id, method,"
     " source, collected_at, recorded_at, actor, ip, user_agent, pii_salt, personal_digest,"
-    " prev_hash, hash FROM consent_event WHERE tenant_id = {} AND seq >= {} ORDER BY seq"
+    " prev_hash, hash, chain_format FROM consent_event WHERE tenant_id = {} AND seq >= {}"
+    " ORDER BY seq"
 )
 
 
@@ -89,14 +90,17 @@ async def rewrite_from(tenant_id: uuid.UUID, seq: int, **changes) -> None:
             event = dict(row)
             if int(event["seq"]) == seq:
                 event.update(changes)
+                if event["pii_salt"] is not None:  # format 2 digests the source
+                    event["personal_digest"] = chain.personal_digest(
+                        event["pii_salt"], *chain.personal_fields(event))
             if prev is not None:
                 event["prev_hash"] = prev
             event["hash"] = prev = chain.event_hash(event)
             await db.execute(
-                "UPDATE consent_event SET action = {}, source = {}, prev_hash = {}, hash = {}"
-                " WHERE tenant_id = {} AND id = {}",
-                event["action"], event["source"], event["prev_hash"], event["hash"],
-                tenant_id, row["id"])
+                "UPDATE consent_event SET action = {}, source = {}, personal_digest = {},"
+                " prev_hash = {}, hash = {} WHERE tenant_id = {} AND id = {}",
+                event["action"], event["source"], event["personal_digest"],
+                event["prev_hash"], event["hash"], tenant_id, row["id"])
         await db.execute("UPDATE ledger_head SET hash = {} WHERE tenant_id = {}", prev, tenant_id)
 
 

@@ -5,32 +5,11 @@ cannot be imported again."""
 
 from __future__ import annotations
 
-import sqlite3
-import subprocess
 import uuid
-from pathlib import Path
-from urllib.parse import urlparse
 
 from optinbase import db
-from tests import databases
+from tests.consent.dumps import whole_database
 from tests.factories import make_contact, make_notice, make_purpose, make_tenant
-
-
-def _dump(database_url: str) -> bytes:
-    if database_url.startswith("sqlite:///"):
-        path = Path(database_url[len("sqlite:///"):])
-        raw = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
-        conn = sqlite3.connect(path)
-        try:
-            text = "\n".join(conn.iterdump())
-        finally:
-            conn.close()
-        return raw + text.encode()
-    name = urlparse(databases.POSTGRES_URL).path.lstrip("/")
-    return subprocess.run(
-        ["pg_dump", "--no-owner", f"postgresql://postgres@127.0.0.1:5432/{name}"],
-        capture_output=True, check=True, timeout=300,
-    ).stdout
 
 
 async def test_erasure_leaves_no_trace(client, database_url):
@@ -56,7 +35,7 @@ async def test_erasure_leaves_no_trace(client, database_url):
         assert answer.status_code == 201, answer.text
     needles = [person["email"].encode(), b"+33698765432", person["first_name"].encode(),
                person["last_name"].encode(), ip.encode(), agent.encode()]
-    before = _dump(database_url)
+    before = whole_database(database_url, tenant.id)
     assert all(n in before for n in needles)  # the check can see them when present
 
     erased = await client.delete(f"/v1/contacts/{contact['id']}", headers=h)
@@ -64,7 +43,7 @@ async def test_erasure_leaves_no_trace(client, database_url):
     assert (await client.get(f"/v1/contacts/{contact['id']}", headers=h)).status_code == 404
     assert (await client.delete(f"/v1/contacts/{contact['id']}", headers=h)).status_code == 404
 
-    after = _dump(database_url)
+    after = whole_database(database_url, tenant.id)
     leaks = [n for n in needles if n in after]
     assert leaks == []
     verify = (await client.get("/v1/ledger/verify", headers=h)).json()

@@ -35,6 +35,15 @@ async def outbox(tenant: TenantFixture) -> list[Any]:
             " ORDER BY created_at, id", tenant.id)
 
 
+async def mails_to(tenant: TenantFixture, recipient: str) -> list[dict]:
+    """The payloads (text, headers) of the e-mails queued or kept for `recipient`."""
+    async with db.tenant_transaction(tenant.id, write=False):
+        rows = await db.fetch("SELECT payload FROM outbox_message WHERE tenant_id = {}"
+                              " AND kind = 'email' AND recipient = {}", tenant.id, recipient)
+    return [r["payload"] if isinstance(r["payload"], dict) else json.loads(r["payload"])
+            for r in rows]
+
+
 async def backlog(tenant: Any, count: int, url: str, endpoint_id: uuid.UUID,
                   priority: int = store.STANDARD) -> None:
     """`count` single-event webhook deliveries for `tenant` (a fixture or an

@@ -13,7 +13,7 @@ import ssl
 import subprocess
 import time
 from dataclasses import dataclass
-from email.message import Message
+from email.message import EmailMessage, Message
 from pathlib import Path
 from typing import Optional
 
@@ -32,6 +32,24 @@ class Received:
     rcpt_tos: list[str]
     raw: bytes  # envelope.content: the bytes as they came over the wire
     tls: bool  # the session was encrypted (STARTTLS or implicit TLS)
+
+
+class ParsedMail(EmailMessage):
+    """A received message as Python parses it; `get_content()` of a
+    multipart/alternative e-mail is its plain-text part (what a test reads
+    links from), `html()` its HTML part. Assert on `raw` for the bytes."""
+
+    def get_content(self, *args, **kw):
+        if self.is_multipart():
+            return self.get_body(("plain",)).get_content(*args, **kw)
+        return super().get_content(*args, **kw)
+
+    def html(self) -> str:
+        part = self.get_body(("html",))
+        return part.get_content() if part is not None and part.get_content_subtype() == "html" else ""
+
+
+_PARSE = email.policy.default.clone(message_factory=ParsedMail)
 
 
 class _Collect:
@@ -67,8 +85,7 @@ class SmtpServer:
     @property
     def messages(self) -> list[Message]:
         """Parsed by Python (lenient: it decodes encoded-words); assert on `raw` for headers."""
-        return [email.message_from_bytes(r.raw, policy=email.policy.default)
-                for r in self.handler.received]
+        return [email.message_from_bytes(r.raw, policy=_PARSE) for r in self.handler.received]
 
     def start(self) -> "SmtpServer":
         options = {}

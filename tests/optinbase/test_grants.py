@@ -51,7 +51,8 @@ async def test_the_ledger_and_notices_cannot_be_rewritten_by_the_role(pg_owner):
     }
     ledger = {(p, c) for t, p, c in rights if t == "consent_event"}
     assert ("DELETE", None) not in ledger and ("UPDATE", None) not in ledger
-    assert {c for p, c in ledger if p == "UPDATE"} == {"contact_id", "ip", "user_agent", "pii_salt"}
+    assert {c for p, c in ledger if p == "UPDATE"} == {
+        "contact_id", "ip", "user_agent", "pii_salt", "source"}  # format-2 sources (chain.py)
 
 
 async def test_the_role_cannot_empty_the_control_plane(pg_owner):

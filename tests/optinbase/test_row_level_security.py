@@ -14,8 +14,9 @@ from tests.factories import make_tenant, make_world
 TENANT_TABLES = ["api_key", "contact", "purpose", "notice", "consent_event", "ledger_head",
                  "consent_state", "audit_event", "idempotency_record", "segment",
                  "suppression", "import_job", "outbox_message", "webhook_endpoint",
-                 "data_subject_request", "request_event", "reconsent_campaign",
-                 "reconsent_request", "phone_proof", "contact_attempt"]
+                 "data_subject_request", "request_event", "change_log",
+                 "inbound_endpoint", "inbound_event", "form_version",
+                 "reconsent_campaign", "reconsent_request", "phone_proof", "contact_attempt"]
 # Read before any tenant is known (staff login): guarded by grants, not RLS.
 CONTROL_PLANE_WITH_TENANT_ID = {"membership"}
 

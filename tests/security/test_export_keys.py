@@ -21,17 +21,22 @@ def _master_material(secret_key: str) -> list[str]:
 
 async def test_export_sends_a_scoped_key_never_the_master(client, monkeypatch):
     sent: list[str] = []
-    real_fetch, real_copy = db.fetch, db.copy_out
+    real_fetch, real_undecoded, real_copy = db.fetch, db.fetch_undecoded, db.copy_out
 
     async def fetch(text, *args, **named):
         sent.append(repr((text, args, named)))
         return await real_fetch(text, *args, **named)
+
+    async def fetch_undecoded(text, *args):
+        sent.append(repr((text, args)))
+        return await real_undecoded(text, *args)
 
     async def copy_out(text, args, sink, **options):
         sent.append(repr((text, args)))
         return await real_copy(text, args, sink, **options)
 
     monkeypatch.setattr(db, "fetch", fetch)
+    monkeypatch.setattr(db, "fetch_undecoded", fetch_undecoded)
     monkeypatch.setattr(db, "copy_out", copy_out)
     tenant, purpose, answer = await exported_csv(client, email="export@example.org")
     assert "/p/unsubscribe/" in answer.text

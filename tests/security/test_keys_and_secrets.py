@@ -88,7 +88,7 @@ async def test_a_key_has_exactly_one_owner(backend):
         check = await db.fetchval("SELECT pg_get_constraintdef(oid) FROM pg_constraint"
                                   " WHERE conname = 'api_key_one_owner'")
         assert "tenant_id IS NULL" in check and "agency_id IS NULL" in check
-    for tenant_id, agency_id in ((None, None), (tenant.id, agency["id"])):
+    for tenant_id, agency_id in ((None, None), (tenant.id, uuid.UUID(str(agency["id"])))):
         orphan = repository.KeyRecord(
             id=uuid.uuid4(), key_id=secrets.token_hex(8), tenant_id=tenant_id,
             agency_id=agency_id, name="orphan", secret_hash="x", scopes=["admin"],

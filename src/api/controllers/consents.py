@@ -4,6 +4,7 @@ from uuid import UUID
 
 from litestar import Controller, Response, get, post
 
+from api import docs
 from api.auth import requires
 from api.params import Body, Ctx, FromQuery, Limit, Path, Query
 from consent import consents, receipts
@@ -57,7 +58,9 @@ class LedgerController(Controller):
     async def event(self, ctx: Ctx, event_id: Path[UUID]) -> ConsentEventOut:
         return await consents.get_event(ctx, event_id)
 
-    @get("/consent-events/{event_id:uuid}/receipt", guards=[requires("consents:read")])
+    @get("/consent-events/{event_id:uuid}/receipt", guards=[requires("consents:read")],
+         operation_class=docs.media_operation(answers=("application/json", "application/ld+json"),
+                                              schema=docs.OBJECT))
     async def receipt(
         self, ctx: Ctx, event_id: Path[UUID], format: FromQuery[receipts.Format] = "kantara"
     ) -> Response[dict[str, Any]]:

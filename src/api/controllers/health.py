@@ -1,13 +1,10 @@
-from litestar import get
+"""`GET /health` (the process answers) and `GET /ready` (it can do its work:
+`optinbase.readiness` says what is checked)."""
 
-from optinbase import db
-from optinbase.errors import DomainError
+from litestar import Request, Response, get
 
-
-class Unavailable(DomainError):
-    status = 503
-    title = "Service unavailable"
-    slug = "unavailable"
+from api.problems import problem
+from optinbase import readiness
 
 
 @get("/health", exclude_from_auth=True, sync_to_thread=False)
@@ -16,9 +13,13 @@ def health() -> dict[str, str]:
 
 
 @get("/ready", exclude_from_auth=True)
-async def ready() -> dict[str, str]:
-    try:
-        await db.fetchval("SELECT 1")
-    except Exception as exc:  # any failure to reach the database means not ready
-        raise Unavailable(f"database unreachable: {type(exc).__name__}") from None
-    return {"status": "ok"}
+async def ready(request: Request) -> Response[dict[str, str]]:
+    """200 `{"status": "ok"}`, or 503 problem+json whose `reasons` name every
+    failed check (`database_unreachable`, `migrations_missing`,
+    `outbox_stalled`, `signing_key_missing`), each explained in `checks`."""
+    failures = await readiness.failures(request.app.state.settings)
+    if not failures:
+        return Response({"status": "ok"})
+    return problem(503, "; ".join(f.detail for f in failures), "not-ready",
+                   reasons=[f.reason for f in failures],
+                   checks=[{"reason": f.reason, "detail": f.detail} for f in failures])

@@ -3,11 +3,11 @@ from uuid import UUID
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.response import Stream
 
+from api import docs
 from api.auth import requires
 from api.params import Body, Ctx, FromQuery, Limit, Path, Query
 from consent.schemas import Channel
-from consent.segments import service
-from consent.segments.schemas import ExportFormat
+from consent.segments import export as export_formats, service
 from consent.segments.schemas import CountOut, SegmentIn, SegmentOut, SegmentPatch
 from optinbase.cursors import Page
 
@@ -44,7 +44,8 @@ class SegmentController(Controller):
     ) -> CountOut:
         return await service.count(ctx, segment_id, channel, purpose)
 
-    @get("/{segment_id:uuid}/export", guards=[requires("exports")])
+    @get("/{segment_id:uuid}/export", guards=[requires("exports")],
+         operation_class=docs.media_operation(answers=sorted(set(export_formats.MEDIA_TYPES.values()))))
     async def export(
         self, request: Request, ctx: Ctx, segment_id: Path[UUID], channel: FromQuery[Channel],
         purpose: FromQuery[str], format: FromQuery[ExportFormat] = "csv",

@@ -34,7 +34,10 @@ class TenantController(Controller):
     @patch("/", guards=[requires("admin")])
     async def update(self, ctx: Ctx, request: Request, data: Body[TenantPatch]) -> dict[str, Any]:
         """Name, legal name, DPO e-mail, country and settings (merged key by key):
-        double-opt-in channels, link lifetimes, retention, package days, locale."""
+        double-opt-in channels, link lifetimes, retention, package days, locale;
+        branding of pages and e-mails (`logo_url`, `primary_color`, `accent_color`
+        as #rrggbb, `footer_text`, `sender_name`, `reply_to`) and the Art. 13
+        details pages show (`address`, `dpo_name`, `dpo_address`, `policy_url`)."""
         tenant = await service.update_tenant(ctx, data)
         request.app.state.tenant_directory.forget(tenant)
         return _out(tenant, ctx.scopes)

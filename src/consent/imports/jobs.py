@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import datetime as dt
 import json
 import logging
@@ -31,9 +32,9 @@ from consent.imports import parse
 from consent.imports.validate import Rejection, Valid, load_catalog, validate
 from consent.imports.write import Writer
 from consent.schemas import ImportErrorOut, ImportJobOut
-from optinbase import audit, db
+from optinbase import audit, db, metrics
 from optinbase.context import TenantContext
-from optinbase.errors import DomainError, NotFound
+from optinbase.errors import DomainError, NotFound, Unavailable
 from tenants import envelope
 from tenants.repository import TenantRecord
 
@@ -167,11 +168,18 @@ async def run(
                 await writing
     report.errors.sort(key=lambda e: e["line"])
     await _finish(ctx, job_id, "done", report)
+    db.after_commit(functools.partial(_counted, report.total, report.rejected))
     await audit.record(ctx, "import.done", "import_job", job_id, {
         "format": source.format, "total": report.total, "created": report.created,
         "updated": report.updated, "rejected": report.rejected,
     })
     return report
+
+
+async def _counted(total: int, rejected: int) -> None:
+    """Once the import committed: its rows in the metrics, one summary log line."""
+    metrics.record_import(total, rejected)
+    logger.info("import done", extra={"fields": {"rows": total, "rejected": rejected}})
 
 
 async def _insert(ctx: TenantContext, job_id: uuid.UUID, fmt: str, total: int, status: str) -> None:
@@ -256,25 +264,64 @@ _live: set[uuid.UUID] = set()
 
 
 async def _in_background(ctx: TenantContext, job_id: uuid.UUID, source: parse.Source) -> None:
-    if not await _claim(ctx, job_id):
-        return
     try:
+        if not await _claim(ctx, job_id):
+            return
         async with envelope.tenant(ctx):
             await db.fetch(_HOLD + db.row_lock(), ctx.tenant_id, job_id)  # held until the end: alive
             _live.add(job_id)
             await run(ctx, source, job_id)
     except BaseException as exc:
-        detail = exc.detail if isinstance(exc, DomainError) else (
-            "interrupted" if isinstance(exc, asyncio.CancelledError)
-            else "the import failed on an internal error (logged); nothing was imported")
-        if not isinstance(exc, (DomainError, asyncio.CancelledError)):
+        detail = failure_detail(exc)
+        if detail is None:
             logger.exception("import %s failed", job_id)
-        async with envelope.tenant(ctx):
-            await _finish(ctx, job_id, "failed", Report(source.total), detail)
-        if not isinstance(exc, Exception):
+            detail = "the import failed on an internal error (logged); nothing was imported"
+        _live.discard(job_id)
+        if isinstance(exc, Exception):
+            await _record_failure(ctx, job_id, source.total, detail)
+        else:  # cancelled (the server stops): one try, then housekeeping's turn
+            with contextlib.suppress(Exception):
+                async with envelope.tenant(ctx):
+                    await _finish(ctx, job_id, "failed", Report(source.total), detail)
             raise
     finally:
         _live.discard(job_id)
+
+
+UNAVAILABLE_DETAIL = ("interrupted: the database became unreachable during the import (a restart"
+                      " or failover); nothing was imported; send the file again")
+RECORD_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)  # then every 5 s
+RECORD_GIVE_UP_SECONDS = 15 * 60
+
+
+def failure_detail(exc: BaseException) -> Optional[str]:
+    """What the job's report says of the failure; None: unexpected (logged)."""
+    if isinstance(exc, asyncio.CancelledError):
+        return "interrupted"
+    error = exc if isinstance(exc, DomainError) else db.domain_error_of(exc)
+    if isinstance(error, Unavailable):
+        return UNAVAILABLE_DETAIL
+    return error.detail if error is not None else None
+
+
+async def _record_failure(ctx: TenantContext, job_id: uuid.UUID, total: int, detail: str) -> None:
+    """Marks the job `failed` with `detail`. When the database itself is what
+    failed, it is retried until the database is back (a restart takes seconds),
+    so a poller learns the reason at once instead of after housekeeping's
+    ABANDONED_AFTER; past RECORD_GIVE_UP_SECONDS housekeeping takes over."""
+    loop = asyncio.get_running_loop()
+    deadline, attempt = loop.time() + RECORD_GIVE_UP_SECONDS, 0
+    while True:
+        try:
+            async with envelope.tenant(ctx):
+                await _finish(ctx, job_id, "failed", Report(total), detail)
+            return
+        except Exception as exc:
+            if not isinstance(db.domain_error_of(exc), Unavailable) or loop.time() > deadline:
+                logger.warning("import %s: its failure could not be recorded (%s)", job_id, exc)
+                return
+        await asyncio.sleep(RECORD_RETRY_SECONDS[min(attempt, len(RECORD_RETRY_SECONDS) - 1)])
+        attempt += 1
 
 
 def importing_here() -> bool:

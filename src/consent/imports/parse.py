@@ -3,7 +3,8 @@
 `scan` checks the whole file before anything is written — UTF-8, line length,
 CSV header and quoting, NDJSON syntax and field names — and refuses it with a
 `MalformedImport` naming the line. Values are not checked here (that is
-per-row validation, which rejects rows, not files).
+per-row validation, which rejects rows, not files), nor is a line holding
+a NUL or nested too deep: that line becomes a rejected record.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Iterator, Optional
 import msgspec
 
 from consent.schemas import ContactIn
+from optinbase import untrusted
 from optinbase.errors import DomainError
 
 MAX_LINE_BYTES = 1 << 20  # 1 MiB: no legitimate contact row comes near it
@@ -190,6 +192,10 @@ def _csv_records(source: Source) -> Iterator[Record]:
         contact: dict[str, Any] = {}
         attributes: dict[str, str] = {}
         consent: dict[str, str] = {}
+        poisoned = next((n for n, raw in zip(source.header, fields) if "\x00" in raw), None)
+        if poisoned is not None:
+            yield Record(line, {}, [], (poisoned, untrusted.NUL_REFUSED))
+            continue
         for name, raw in zip(source.header, fields):
             value = raw.strip()
             if not value:
@@ -208,9 +214,28 @@ def _csv_records(source: Source) -> Iterator[Record]:
 # --- NDJSON ---------------------------------------------------------------------
 
 
-def _ndjson_lines(text: str) -> Iterator[tuple[int, dict[str, Any], list[dict[str, Any]]]]:
+Line = tuple[int, dict[str, Any], list[dict[str, Any]], Optional[tuple[str, str]]]
+
+
+def _poison(raw: str) -> Optional[tuple[str, str]]:
+    """A line's value that can never be stored (NUL) or decoded safely (nested
+    too deep, optinbase.untrusted): that row's rejection, not the file's."""
+    # Cheap tests first: a million ordinary lines pass both without encoding.
+    brackets = raw.count("[") + raw.count("{")
+    if brackets > untrusted.MAX_JSON_DEPTH and untrusted.too_deep(raw.encode()):
+        return "", f"nested deeper than {untrusted.MAX_JSON_DEPTH} levels (or unbalanced)"
+    if ("\\u0000" in raw or "\x00" in raw) and untrusted.has_nul(raw.encode()):
+        return "", untrusted.NUL_REFUSED
+    return None
+
+
+def _ndjson_lines(text: str) -> Iterator[Line]:
     for number, raw in enumerate(io.StringIO(text, newline="\n"), 1):
         if not raw.strip():
+            continue
+        poison = _poison(raw)
+        if poison is not None:
+            yield number, {}, [], poison
             continue
         try:
             obj = msgspec.json.decode(raw)
@@ -227,7 +252,7 @@ def _ndjson_lines(text: str) -> Iterator[tuple[int, dict[str, Any], list[dict[st
         _no_unknown(contact, CONTACT_FIELDS, "contact.", number)
         for index, consent in enumerate(consents):
             _no_unknown(consent, CONSENT_FIELDS, f"consents[{index}].", number)
-        yield number, contact, consents
+        yield number, contact, consents, None
 
 
 def _no_unknown(obj: dict[str, Any], allowed: Any, prefix: str, line: int) -> None:
@@ -237,5 +262,5 @@ def _no_unknown(obj: dict[str, Any], allowed: Any, prefix: str, line: int) -> No
 
 
 def _ndjson_records(source: Source) -> Iterator[Record]:
-    for number, contact, consents in _ndjson_lines(source.text):
-        yield Record(number, contact, consents)
+    for number, contact, consents, problem in _ndjson_lines(source.text):
+        yield Record(number, contact, consents, problem)

@@ -37,6 +37,7 @@ from consent import suppression
 from consent.imports.parse import column_name
 from consent.imports.validate import IDENTIFIERS, Consent, Rejection, Valid
 from consent.ledger import chain, notify
+from consent.schemas import PHONE_CHANNELS
 from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.ids import uuid7s
@@ -219,7 +220,7 @@ class Writer:
             return Rejection(row.line, column_name(self.fmt, second),
                              f"the {first} and the {second} belong to different contacts")
         if not matched:
-            return Person(new_id(), False, {})
+            return self._needs_phone(row, None) or Person(new_id(), False, {})
         name, person = next(iter(matched.values()))
         if person.restricted:  # GDPR Art. 18: kept, not processed, not overwritten by a file
             return Rejection(row.line, column_name(self.fmt, name),
@@ -233,7 +234,19 @@ class Writer:
             if person.existing and suppression.listed_for(self.listed, stored, consent.channel):
                 return Rejection(row.line, column_name(self.fmt, "channel", index_),
                                  f"the person is on the suppression list for the {consent.channel} channel")
-        return person
+        return self._needs_phone(row, person) or person
+
+    def _needs_phone(self, row: Valid, person: Optional[Person]) -> Optional[Rejection]:
+        """An SMS or phone consent for someone without a phone number (not on
+        the row, not stored, not on an earlier row naming them) would be
+        exported with an empty phone: the row is rejected (issue 12 §5)."""
+        if row.values.get("phone") or (person is not None and person.values.get("phone")):
+            return None
+        for index_, consent in enumerate(row.consents):
+            if consent.channel in PHONE_CHANNELS:
+                return Rejection(row.line, column_name(self.fmt, "channel", index_),
+                                 f"a {consent.channel} consent needs the person's phone number")
+        return None
 
     async def write(self, rows: list[Valid], now: dt.datetime) -> ChunkResult:
         result, touched, pending = self.match(rows, await self._existing(rows), iter(uuid7s(len(rows))).__next__)

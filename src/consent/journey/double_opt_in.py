@@ -138,26 +138,37 @@ def check_usable(row: Any, confirmation: Confirmation, now: dt.datetime) -> None
         raise LinkGone("this link has expired; please subscribe again", state="expired")
 
 
-# The other requests of the same submission (same contact, same instant) that
-# still wait: one link confirms everything the person ticked at once.
+# The requests of the same submission (same contact, same instant) that still
+# wait: one link confirms everything the person ticked at once, and the page
+# lists each of them (purpose, channel, notice version) before the click.
 _SAME_SUBMISSION = (
-    "SELECT e.id, e.channel, e.purpose_id, e.notice_id FROM consent_event e"
+    "SELECT e.id, e.channel, e.purpose_id, e.notice_id, p.name AS purpose_name,"
+    " n.version AS notice_version, n.language AS notice_language, n.text AS notice_text"
+    " FROM consent_event e"
     " JOIN consent_state s ON s.tenant_id = e.tenant_id AND s.event_id = e.id"
     "  AND s.status = 'pending'"
+    " JOIN purpose p ON p.tenant_id = e.tenant_id AND p.id = e.purpose_id"
+    " LEFT JOIN notice n ON n.tenant_id = e.tenant_id AND n.id = e.notice_id"
     " WHERE e.tenant_id = {} AND e.contact_id = {} AND e.action = 'requested'"
     "  AND e.recorded_at = {} ORDER BY e.seq"
 )
 
 
+async def same_submission(ctx: TenantContext, row: Any) -> list[Any]:
+    """What confirming the request `row` (pending_request) confirms."""
+    return await db.fetch(_SAME_SUBMISSION, ctx.tenant_id, row["contact_id"],
+                          row["recorded_at"])
+
+
 async def confirm(ctx: TenantContext, confirmation: Confirmation, *, ip: Optional[str],
-                  user_agent: Optional[str]) -> Any:
-    """Appends a `confirmed` event with its proof per waiting request; states become granted."""
+                  user_agent: Optional[str]) -> tuple[Any, list[Any]]:
+    """Appends a `confirmed` event with its proof per waiting request; states
+    become granted. Returns the request and what was confirmed."""
 
     row = await pending_request(confirmation)
     now = dt.datetime.now(dt.timezone.utc)
     check_usable(row, confirmation, now)
-    batch = await db.fetch(_SAME_SUBMISSION, ctx.tenant_id, row["contact_id"],
-                           row["recorded_at"])
+    batch = await same_submission(ctx, row)
     stored = await states.record_events(ctx, [chain.NewEvent(
         tenant_id=ctx.tenant_id, contact_id=row["contact_id"], channel=r["channel"],
         purpose_id=r["purpose_id"], action="confirmed", method="double_opt_in",
@@ -166,7 +177,7 @@ async def confirm(ctx: TenantContext, confirmation: Confirmation, *, ip: Optiona
         source="confirmation link", actor="subject", ip=ip, user_agent=user_agent,
     ) for r in batch])
     await receipts.email_after_confirmation(ctx, [e["id"] for e in stored])  # if the tenant asks
-    return row
+    return row, batch
 
 
 async def expire_unconfirmed(ctx: TenantContext, tenant: TenantRecord, now: dt.datetime) -> int:

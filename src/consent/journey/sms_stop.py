@@ -11,7 +11,8 @@ from typing import Annotated, Optional
 import msgspec
 from msgspec import Meta
 
-from consent.ledger import chain, states
+from consent.journey.channel_withdrawal import withdraw_channel
+from consent.ledger import chain
 from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.errors import invalid_field
@@ -39,12 +40,6 @@ def is_stop(text: str) -> bool:
     return word in STOP_WORDS
 
 
-_LIVE_SMS_STATES = (
-    "SELECT purpose_id FROM consent_state WHERE tenant_id = {} AND contact_id = {}"
-    " AND channel = 'sms' AND status NOT IN ('withdrawn', 'refused') ORDER BY purpose_id"
-)
-
-
 async def receive(ctx: TenantContext, data: InboundSmsIn) -> InboundSmsOut:
 
     db.require_tenant(ctx.tenant_id)
@@ -61,18 +56,6 @@ async def receive(ctx: TenantContext, data: InboundSmsIn) -> InboundSmsOut:
     )
     if row is None:
         return InboundSmsOut(stop=True, withdrawn=0)
-    contact_id = row["id"]
-    purposes = [r["purpose_id"] for r in await db.fetch(
-        _LIVE_SMS_STATES, ctx.tenant_id, contact_id
-    )]
-    events = await chain.append([
-        chain.NewEvent(
-            tenant_id=ctx.tenant_id, contact_id=contact_id, channel="sms", purpose_id=purpose,
-            action="withdrawn", method="sms_stop", collected_at=received, recorded_at=now,
-            source="SMS reply", actor=ctx.actor,
-        )
-        for purpose in purposes
-    ])
-    # A reply older than a later grant is in the ledger but does not override it.
-    statuses = await states.project(ctx, events)
-    return InboundSmsOut(stop=True, withdrawn=statuses.count("withdrawn"))
+    withdrawn = await withdraw_channel(ctx, row["id"], "sms", method="sms_stop",
+                                       source="SMS reply", collected_at=received)
+    return InboundSmsOut(stop=True, withdrawn=withdrawn)

@@ -2,23 +2,35 @@
 
 Each event's hash covers its non-personal fields, a digest of its personal
 fields, and the previous event's hash. Personal fields (contact id, IP, user
-agent) are digested together with a random per-event salt that is itself
-personal: erasure blanks all four, the stored digest stays, the chain still
-verifies, and nothing left in the row can be brute-forced back to an IP.
+agent and, since chain format 2, `source`) are digested together with a random
+per-event salt that is itself personal: erasure blanks them all, the stored
+digest stays, the chain still verifies, and nothing left in the row can be
+brute-forced back to an IP.
+
+Chain formats (the `chain_format` column, fixed when the event is written):
+1. the first release: `source` is hashed in clear with the event, so it can
+   never be blanked — yet clients wrote e-mail addresses into it (free text,
+   page URLs with `?email=`). Old events keep verifying as they were written.
+2. `source` is personal: part of the personal digest, out of the event's own
+   field list, and the format number leads the hashed payload (so a format-2
+   event cannot be passed off as a format-1 one, or back). A page URL never
+   enters the ledger with its query string or fragment (`page_url`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import secrets
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 from typing import Any, Optional
 
 import msgspec
 
-from optinbase import db
+from optinbase import db, moments
 from optinbase.ids import uuid7s
 
 # How far ahead of our clock a client's "when the person acted" may be.
@@ -26,9 +38,11 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 def acted_at_problem(moment: dt.datetime, now: dt.datetime) -> Optional[str]:
-    """Why `moment` cannot be when the person acted (naive, or in the future), or None."""
-    if moment.tzinfo is None:
-        return "needs a time zone (RFC 3339, e.g. ...Z)"
+    """Why `moment` cannot be when the person acted (naive, off the calendar in
+    UTC — optinbase.moments — or in the future), or None."""
+    problem = moments.range_problem(moment)
+    if problem:
+        return problem
     if moment > now + CLOCK_SKEW:
         return "is in the future"
     return None
@@ -49,8 +63,31 @@ def _text(value: Any) -> Optional[str]:
     return str(value)
 
 
-def personal_digest(salt: str, contact_id: Any, ip: Any, user_agent: Any) -> str:
-    payload = json.dumps([salt, _text(contact_id), _text(ip), _text(user_agent)])
+CURRENT_FORMAT = 2
+
+
+def page_url(url: Optional[str]) -> Optional[str]:
+    """A web address as proof of where consent was given: scheme, host and
+    path only. Query strings and fragments carry what forms and campaigns put
+    there (`?email=…`, tracking ids), and the ledger keeps its sources for years."""
+    if not url or ("?" not in url and "#" not in url):
+        return url
+    return _without_query(url)
+
+
+@functools.lru_cache(maxsize=4096)  # an import repeats its few sources a million times
+def _without_query(url: str) -> str:
+    if not url.lower().startswith(("http://", "https://")):
+        return url
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def personal_digest(salt: str, contact_id: Any, ip: Any, user_agent: Any,
+                    *more: Any) -> str:
+    """`more`: format 2 digests the source too (personal_fields)."""
+    payload = json.dumps([salt, _text(contact_id), _text(ip), _text(user_agent),
+                          *(_text(v) for v in more)])
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -58,10 +95,30 @@ HASHED_FIELDS = (
     "id", "tenant_id", "seq", "channel", "purpose_id", "action", "notice_id", "method",
     "source", "collected_at", "recorded_at", "actor", "personal_digest", "prev_hash",
 )
+# Format 2: the source left for the personal digest; the format number leads.
+HASHED_FIELDS_2 = tuple(name for name in HASHED_FIELDS if name != "source")
+
+
+def chain_format(event: Any) -> int:
+    """An event's format; events read from before the column existed are format 1."""
+    try:
+        value = event["chain_format"]
+    except (KeyError, IndexError):
+        return 1
+    return int(value or 1)
+
+
+def personal_fields(event: Any) -> list[Any]:
+    fields = [event["contact_id"], event["ip"], event["user_agent"]]
+    return fields + [event["source"]] if chain_format(event) >= 2 else fields
 
 
 def event_hash(event: Any) -> str:
-    payload = json.dumps([_text(event[name]) for name in HASHED_FIELDS], separators=(",", ":"))
+    if chain_format(event) >= 2:
+        values = ["2", *(_text(event[name]) for name in HASHED_FIELDS_2)]
+    else:
+        values = [_text(event[name]) for name in HASHED_FIELDS]
+    payload = json.dumps(values, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -86,7 +143,7 @@ class NewEvent(msgspec.Struct):
 EVENT_COLUMNS = (
     "id", "tenant_id", "seq", "contact_id", "channel", "purpose_id", "action", "notice_id",
     "method", "source", "collected_at", "recorded_at", "actor", "ip", "user_agent", "pii_salt",
-    "personal_digest", "prev_hash", "hash",
+    "personal_digest", "prev_hash", "hash", "chain_format",
 )
 INSERT_EVENT = (
     f"INSERT INTO consent_event ({', '.join(EVENT_COLUMNS)})"
@@ -122,6 +179,7 @@ def seal(events: list[NewEvent], seq: int, prev: str) -> list[tuple[Any, ...]]:
     events, and per-field `_text` calls, a fresh JSON encoder per call and
     `uuid4()` were most of its Python time. Texts of values that repeat
     (tenant, purposes, notices, the recording time) are computed once.
+    Always the current format (2); page URLs lose their query (page_url).
     """
     ids = uuid7s(len(events))
     salts = secrets.token_hex(16 * len(events))
@@ -131,8 +189,9 @@ def seal(events: list[NewEvent], seq: int, prev: str) -> list[tuple[Any, ...]]:
         seq += 1
         salt = salts[32 * index:32 * index + 32]
         event_id = ids[index]
+        source = page_url(new.source)
         digest = hashlib.sha256(_json_list([
-            salt, str(new.contact_id), new.ip, new.user_agent,
+            salt, str(new.contact_id), new.ip, new.user_agent, source,
         ], ", ").encode()).hexdigest()
         fields = []
         for value in (new.tenant_id, new.purpose_id, new.notice_id, new.recorded_at):
@@ -145,15 +204,15 @@ def seal(events: list[NewEvent], seq: int, prev: str) -> list[tuple[Any, ...]]:
         tenant, purpose, notice, recorded = fields
         collected = _fast_time(new.collected_at)
         payload = _json_list([
-            str(event_id), tenant, str(seq), new.channel, purpose, new.action, notice,
-            new.method, new.source, collected, recorded, new.actor, digest, prev,
+            "2", str(event_id), tenant, str(seq), new.channel, purpose, new.action, notice,
+            new.method, collected, recorded, new.actor, digest, prev,
         ], ",")
         digest_of_event = hashlib.sha256(payload.encode()).hexdigest()
         rows.append((
             event_id, new.tenant_id, seq, new.contact_id, new.channel, new.purpose_id,
-            new.action, new.notice_id, new.method, new.source, new.collected_at,
+            new.action, new.notice_id, new.method, source, new.collected_at,
             new.recorded_at, new.actor, new.ip, new.user_agent, salt, digest, prev,
-            digest_of_event,
+            digest_of_event, CURRENT_FORMAT,
         ))
         prev = digest_of_event
     return rows
@@ -169,13 +228,19 @@ async def _lock_head(tenant_id: uuid.UUID) -> tuple[int, str]:
     query = "SELECT seq, hash FROM ledger_head WHERE tenant_id = {}" + lock
     row = await db.fetchrow(query, tenant_id)
     if row is None:
-        await db.execute(
-            "INSERT INTO ledger_head (id, tenant_id, seq, hash) VALUES ({}, {}, 0, {})"
-            " ON CONFLICT (tenant_id) DO NOTHING",
-            uuid.uuid4(), tenant_id, GENESIS,
-        )
+        await ensure_head(tenant_id)
         row = await db.fetchrow(query, tenant_id)
     return int(row["seq"]), row["hash"]
+
+
+async def ensure_head(tenant_id: uuid.UUID) -> None:
+    """The tenant's ledger_head row exists (a new tenant has none until its
+    first event or change)."""
+    await db.execute(
+        "INSERT INTO ledger_head (id, tenant_id, seq, hash) VALUES ({}, {}, 0, {})"
+        " ON CONFLICT (tenant_id) DO NOTHING",
+        uuid.uuid4(), tenant_id, GENESIS,
+    )
 
 
 class Chain:
@@ -201,7 +266,7 @@ class Chain:
             raise ValueError("one chain, one tenant")
         rows = seal(events, self.seq, self.prev)
         if rows:
-            self.seq, self.prev = rows[-1][2], rows[-1][-1]
+            self.seq, self.prev = rows[-1][2], rows[-1][EVENT_COLUMNS.index("hash")]
         return rows
 
     async def save(self) -> None:
@@ -288,7 +353,7 @@ async def walk(tenant_id: uuid.UUID, wanted: frozenset[int] = frozenset()) -> Wa
         rows = await db.fetch(
             "SELECT id, tenant_id, seq, contact_id, channel, purpose_id, action, notice_id,"
             " method, source, collected_at, recorded_at, actor, ip, user_agent, pii_salt,"
-            " personal_digest, prev_hash, hash FROM consent_event"
+            " personal_digest, prev_hash, hash, chain_format FROM consent_event"
             " WHERE tenant_id = {} AND seq > {} ORDER BY seq LIMIT {}",
             tenant_id, after_seq, _VERIFY_BATCH,
         )
@@ -299,7 +364,7 @@ async def walk(tenant_id: uuid.UUID, wanted: frozenset[int] = frozenset()) -> Wa
                 hashes[after_seq] = row["hash"]
             if first_altered is None:
                 if row["pii_salt"] is not None and row["personal_digest"] != personal_digest(
-                    row["pii_salt"], row["contact_id"], row["ip"], row["user_agent"]
+                    row["pii_salt"], *personal_fields(row)
                 ):
                     first_altered = (str(row["id"]), "personal fields altered")
                 elif event_hash(row) != row["hash"]:

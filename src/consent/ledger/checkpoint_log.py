@@ -18,7 +18,6 @@ Blocking file work runs in a thread.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import uuid
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Iterator, NamedTuple, Optional
 import msgspec
 
 from consent.ledger.signing import Checkpoint
+from optinbase.appendfile import append_line
 from optinbase.settings import get_settings
 
 _ENCODER = msgspec.json.Encoder()
@@ -77,31 +77,13 @@ def _last_line(descriptor: int, size: int) -> bytes:
 
 
 def _append(path: Path, checkpoint: Checkpoint, only_if_moved: bool) -> bool:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    created = not path.exists()
-    descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        size = os.fstat(descriptor).st_size
-        if only_if_moved and size:
-            last = parse(_last_line(descriptor, size))
-            if last is not None and (last.seq, last.hash) == (checkpoint.seq, checkpoint.hash):
-                return False
-        data = encode(checkpoint)
-        if size and os.pread(descriptor, 1, size - 1) != b"\n":
-            data = b"\n" + data  # a torn last line (crash mid-write) stays a line of its own
-        while data:
-            data = data[os.write(descriptor, data):]
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)  # releases the lock
-    if created:  # the new file's name must survive a crash too
-        directory_descriptor = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory_descriptor)
-        finally:
-            os.close(directory_descriptor)
-    return True
+    def same_head(descriptor: int, size: int) -> bool:
+        if not (only_if_moved and size):
+            return False
+        last = parse(_last_line(descriptor, size))
+        return last is not None and (last.seq, last.hash) == (checkpoint.seq, checkpoint.hash)
+
+    return append_line(path, _ENCODER.encode(checkpoint), mode=0o644, unless=same_head)
 
 
 async def append(checkpoint: Checkpoint, *, only_if_moved: bool = False) -> bool:

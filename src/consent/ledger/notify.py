@@ -1,6 +1,8 @@
-"""Webhook events of the consent domain, queued in the transaction of the change
-(delivery: messaging.webhooks via the outbox). Payloads carry ids, never an
-e-mail address or phone number: integrators fetch what they are allowed to."""
+"""How the consent domain announces a change, in the transaction of the change:
+the change feed (consent.changes, `GET /v1/changes`) numbers it, then webhook
+events are queued (delivery: messaging.webhooks via the outbox) carrying the
+same `cursor`. Payloads carry ids, never an e-mail address or phone number:
+integrators fetch what they are allowed to."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import datetime as dt
 import uuid
 from typing import Any, Optional
 
+from consent import changes
 from consent.ledger.chain import EVENT_COLUMNS
 from consent.ledger.chain import canonical_time as rfc3339
 from messaging import webhooks
@@ -15,9 +18,10 @@ from optinbase import db
 from optinbase.context import TenantContext
 
 
-def _changed(event: dict[str, Any], purpose: str, status: Optional[str]) -> dict[str, Any]:
+def _changed(event: dict[str, Any], purpose: str, status: Optional[str],
+             cursor: Optional[str]) -> dict[str, Any]:
     return {
-        "event_id": str(event["id"]), "contact_id": str(event["contact_id"]),
+        "cursor": cursor, "event_id": str(event["id"]), "contact_id": str(event["contact_id"]),
         "channel": event["channel"], "purpose": purpose, "action": event["action"],
         "status": status, "method": event["method"],
         "collected_at": rfc3339(event["collected_at"]),
@@ -33,19 +37,21 @@ async def _purpose_keys(ctx: TenantContext, ids: Optional[dict[str, Any]] = None
     return {str(r["id"]): r["key"] for r in rows}
 
 
-async def consent_changed(ctx: TenantContext, changes: list[tuple[dict[str, Any], str]]) -> None:
+async def consent_changed(ctx: TenantContext, changed: list[tuple[dict[str, Any], str]]) -> None:
     """After the ledger events of one change were projected onto consent_state
     (each with the state's status afterwards: a back-dated event may leave it
     unchanged). One event is one delivery, which goes with the person on
     erasure (contact_id); several (a preference-centre save, expiries, a
-    withdrawal of everything) go as batched deliveries."""
-    endpoints = await webhooks.subscribers(ctx.tenant_id, "consent.changed") if changes else []
+    withdrawal of everything) go as batched deliveries. Each is a change of
+    the feed."""
+    cursors = await changes.record(ctx, [changes.consent(e, status) for e, status in changed])
+    endpoints = await webhooks.subscribers(ctx.tenant_id, "consent.changed") if changed else []
     if not endpoints:
         return
-    keys = await _purpose_keys(ctx, {str(e["purpose_id"]): e["purpose_id"] for e, _ in changes})
+    keys = await _purpose_keys(ctx, {str(e["purpose_id"]): e["purpose_id"] for e, _ in changed})
     await webhooks.enqueue_many(ctx.tenant_id, endpoints, "consent.changed", [
-        (_changed(event, keys[str(event["purpose_id"])], status), event["contact_id"])
-        for event, status in changes
+        (_changed(event, keys[str(event["purpose_id"])], status, cursor), event["contact_id"])
+        for (event, status), cursor in zip(changed, cursors)
     ])
 
 
@@ -54,25 +60,41 @@ async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]]) -> 
     order): one statement for the whole chunk, delivered in batches (a 20,000-row
     import is 40 POSTs per endpoint, not 20,000). `status` is null: an imported
     grant older than a later withdrawal leaves the state as it was, and working
-    that out per event would cost a query per row."""
-    endpoints = await webhooks.subscribers(ctx.tenant_id, "consent.changed") if sealed else []
+    that out per event would cost a query per row. The feed gets the events
+    the states follow now (one read per 500 people), status `granted`: an
+    event that changed no state is no change."""
+    if not sealed:
+        return
+    current = await changes.current_events(ctx, (row[_CONTACT] for row in sealed))
+    winners = [tuple(row[i] for i in _FEED) for row in sealed if str(row[_ID]) in current]
+    cursors = dict(zip((str(w[0]) for w in winners), await changes.imported(ctx, winners)))
+    endpoints = await webhooks.subscribers(ctx.tenant_id, "consent.changed")
     if not endpoints:
         return
     keys = await _purpose_keys(ctx)
     events = [dict(zip(EVENT_COLUMNS, row)) for row in sealed]
     await webhooks.enqueue_many(ctx.tenant_id, endpoints, "consent.changed", [
-        (_changed(e, keys[str(e["purpose_id"])], None), e["contact_id"]) for e in events
+        (_changed(e, keys[str(e["purpose_id"])], None, cursors.get(str(e["id"]))),
+         e["contact_id"]) for e in events
     ])
+
+
+# Positions in a sealed ledger row (chain.EVENT_COLUMNS) of what the feed keeps.
+_ID, _CONTACT = EVENT_COLUMNS.index("id"), EVENT_COLUMNS.index("contact_id")
+_FEED = tuple(EVENT_COLUMNS.index(c) for c in ("id", "contact_id", "channel", "purpose_id",
+                                                "recorded_at"))
 
 
 async def contact_erased(ctx: TenantContext, contact_id: uuid.UUID) -> None:
     """To be called by the erasure service after the contact is gone. Not tied
     to the contact (`contact_id` column left empty) so erasure keeps it: it is
-    how integrators learn that they must erase the person too."""
+    how integrators learn that they must erase the person too (and the
+    feed's `erasure` change)."""
+    now = dt.datetime.now(dt.timezone.utc)
+    cursor = await changes.erased(ctx, contact_id, now)
     await webhooks.enqueue_event(
         ctx.tenant_id, "contact.erased",
-        {"contact_id": str(contact_id),
-         "erased_at": rfc3339(dt.datetime.now(dt.timezone.utc))},
+        {"cursor": cursor, "contact_id": str(contact_id), "erased_at": rfc3339(now)},
     )
 
 

@@ -1,86 +1,73 @@
-"""Consent over time (issue 17): purpose kinds and validity, expiry reminders,
-re-consent campaigns.
+"""The change feed (`GET /v1/changes`, consent/changes.py).
 
-* `purpose.kind` — `marketing` (every purpose so far) or `tracking`, the
-  consent to individual open/click measurement in e-mails, asked on its own
-  (CNIL draft recommendation on tracking pixels, 2025).
-* `purpose.validity_months` — how long a consent to it lasts (NULL: until
-  withdrawn); the worker expires older ones (consent.expiry).
-* `consent_state.reminded_at` — when the "your consent expires soon" e-mail
-  went for the current grant (one reminder per grant).
-* `reconsent_campaign` — a re-permission campaign: a segment asked to agree
-  to a new notice, with its counters (sent, confirmed, pending).
-* `reconsent_request` — one person asked to consent again to a notice (by a
-  campaign or by an expiry reminder), and when they confirmed.
-
-New tenant tables follow the Citus rules of the `constraints` migration:
-primary key (tenant_id, id), keys to other tenant tables paired with
-tenant_id, row-level security forced. Only additions: nothing existing changes.
+* `change_log`: one row per consent state change, suppression and erasure of
+  a tenant, numbered by `seq` in commit order. Primary key (tenant_id, id) and
+  unique (tenant_id, seq) (Citus-ready, as the keys migration does); no key to
+  contact: an erasure deletes the person's earlier rows and keeps one row
+  saying the id was erased.
+* `ledger_head.change_seq`: the last number handed out. Taking the next ones is
+  an UPDATE of the tenant's ledger_head row, whose lock is held until commit —
+  the lock the ledger already takes for its appends, so one row serialises
+  both and a change committed later always has a higher number (a sequence
+  would not: numbers drawn in one order can commit in another).
+* PostgreSQL: RLS enabled and forced with the tenant policy.
 """
 
-from optinbase.schema import TABLE_TYPES, raw_migration, row_level_security
+from piccolo.columns.base import OnDelete
+from piccolo.columns.column_types import UUID, BigInt, ForeignKey, Timestamptz, Varchar
+from piccolo.table import Table
+
+from optinbase.schema import (
+    Migration,
+    add_tables,
+    is_postgres,
+    primary_keys,
+    row_level_security,
+    run_ddl,
+    tenant_keys,
+)
 
 ID = "2026-12-01T10:50:00:000000"
 VERSION = "1.38.0"
-DESCRIPTION = "purpose kind and validity, expiry reminders, re-consent campaigns"
+DESCRIPTION = "change feed: change_log and ledger_head.change_seq"
 
-COLUMNS = [
-    "ALTER TABLE purpose ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT 'marketing'",
-    "ALTER TABLE purpose ADD COLUMN validity_months INTEGER NULL",
-    "ALTER TABLE consent_state ADD COLUMN reminded_at {ts} NULL",
+
+class Tenant(Table, tablename="tenant"):
+    id = UUID(primary_key=True)
+
+
+class ChangeLog(Table, tablename="change_log"):
+    id = UUID(primary_key=True)
+    tenant = ForeignKey(Tenant, on_delete=OnDelete.restrict, null=False, db_column_name="tenant_id")
+    seq = BigInt()
+    kind = Varchar(length=16)
+    contact_id = UUID(null=True, default=None)
+    channel = Varchar(length=16, null=True, default=None)
+    purpose_id = UUID(null=True, default=None)
+    status = Varchar(length=16, null=True, default=None)
+    reason = Varchar(length=16, null=True, default=None)
+    event_id = UUID(null=True, default=None)
+    at = Timestamptz()
+
+
+COMMON = [
+    "ALTER TABLE ledger_head ADD COLUMN change_seq BIGINT NOT NULL DEFAULT 0",
+    "CREATE UNIQUE INDEX change_log_tenant_seq ON change_log (tenant_id, seq)",
+    "CREATE INDEX change_log_tenant_contact ON change_log (tenant_id, contact_id)",
 ]
-
-CAMPAIGN = (
-    "CREATE TABLE reconsent_campaign (id {uuid} NOT NULL, tenant_id {uuid} NOT NULL"
-    " REFERENCES tenant (id) ON DELETE RESTRICT, name VARCHAR(200) NOT NULL,"
-    " segment_id {uuid} NOT NULL, purpose_id {uuid} NOT NULL, channel VARCHAR(16) NOT NULL,"
-    " notice_id {uuid} NOT NULL, actor VARCHAR(200) NOT NULL, created_at {ts} NOT NULL,"
-    " sent INTEGER NOT NULL DEFAULT 0, confirmed INTEGER NOT NULL DEFAULT 0,"
-    " pending INTEGER NOT NULL DEFAULT 0, {key}"
-    " FOREIGN KEY (tenant_id, purpose_id) REFERENCES purpose (tenant_id, id) ON DELETE RESTRICT,"
-    " FOREIGN KEY (tenant_id, notice_id) REFERENCES notice (tenant_id, id) ON DELETE RESTRICT)"
-)
-REQUEST = (
-    "CREATE TABLE reconsent_request (id {uuid} NOT NULL, tenant_id {uuid} NOT NULL"
-    " REFERENCES tenant (id) ON DELETE RESTRICT, campaign_id {uuid} NULL,"
-    " contact_id {uuid} NOT NULL, purpose_id {uuid} NOT NULL, channel VARCHAR(16) NOT NULL,"
-    " notice_id {uuid} NOT NULL, reason VARCHAR(16) NOT NULL, sent_at {ts} NOT NULL,"
-    " confirmed_at {ts} NULL, {key}"
-    " FOREIGN KEY (tenant_id, campaign_id) REFERENCES reconsent_campaign (tenant_id, id)"
-    " ON DELETE RESTRICT,"
-    " FOREIGN KEY (tenant_id, contact_id) REFERENCES contact (tenant_id, id) ON DELETE CASCADE,"
-    " FOREIGN KEY (tenant_id, purpose_id) REFERENCES purpose (tenant_id, id) ON DELETE RESTRICT,"
-    " FOREIGN KEY (tenant_id, notice_id) REFERENCES notice (tenant_id, id) ON DELETE RESTRICT)"
-)
-INDEXES = [
-    "CREATE INDEX reconsent_campaign_tenant_created ON reconsent_campaign"
-    " (tenant_id, created_at, id)",
-    "CREATE UNIQUE INDEX reconsent_request_once ON reconsent_request"
-    " (tenant_id, campaign_id, contact_id)",
-    "CREATE INDEX reconsent_request_tenant_contact ON reconsent_request (tenant_id, contact_id)",
-]
-
-PG_TYPES, SQLITE_TYPES = TABLE_TYPES["postgres"], TABLE_TYPES["sqlite"]
-
 PG_STATEMENTS = [
-    *(c.format(**PG_TYPES) for c in COLUMNS),
-    CAMPAIGN.format(**PG_TYPES),
-    REQUEST.format(**PG_TYPES),
-    *INDEXES,
-    *row_level_security("reconsent_campaign"),
-    *row_level_security("reconsent_request"),
-]
-
-SQLITE_STATEMENTS = [
-    *(c.format(**SQLITE_TYPES) for c in COLUMNS),
-    CAMPAIGN.format(**SQLITE_TYPES),
-    REQUEST.format(**SQLITE_TYPES),
-    *INDEXES,
-    # SQLite's foreign keys are not enforced here: erasing a contact takes its
-    # re-consent requests with it, as PostgreSQL's ON DELETE CASCADE does.
-    "CREATE TRIGGER contact_takes_reconsent BEFORE DELETE ON contact BEGIN"
-    " DELETE FROM reconsent_request WHERE tenant_id = OLD.tenant_id AND contact_id = OLD.id; END",
+    *primary_keys([], ["change_log"]),
+    *tenant_keys(["change_log"]),
+    *row_level_security("change_log"),
 ]
 
 
-forwards = raw_migration(ID, "consent", DESCRIPTION, PG_STATEMENTS, SQLITE_STATEMENTS)
+async def _walls() -> None:
+    await run_ddl(COMMON + (PG_STATEMENTS if is_postgres() else []))
+
+
+async def forwards():
+    manager = Migration(migration_id=ID, app_name="consent", description=DESCRIPTION)
+    add_tables(manager, ChangeLog)
+    manager.after_tables.append(_walls)
+    return manager

@@ -24,13 +24,13 @@ from typing import Any, Optional
 import msgspec
 
 from consent import contacts
-from consent.erasure import erase_contact
+from consent.erasure import erase_contact, journal_erasure
 from consent.ledger import chain, states
 from consent.requests import mail, package
 from consent.requests.records import mailing
 from consent.requests.schemas import CloseIn
 from consent.schemas import ContactPatch, SuppressionIn
-from consent.suppression import add as add_suppression
+from consent.suppression import add as add_suppression, contact_hashes
 from optinbase import audit, db
 from optinbase.context import TenantContext
 from optinbase.errors import Invalid, NotFound
@@ -104,6 +104,9 @@ async def execute(ctx: TenantContext, request: Any, data: CloseIn, *,
             await erase_contact(ctx, contact_id, request_id=request_id)
         else:
             await _suppress_identifiers(ctx, request, None, "erasure")
+            await journal_erasure(ctx, None, request["email"], request["phone"],
+                                  await contact_hashes(ctx, request["email"], request["phone"]),
+                                  suppress=True)
         return Outcome("erased", {"found": contact is not None})
     if contact is None:
         if kind == "objection":  # nothing to withdraw; never contact them all the same

@@ -18,6 +18,7 @@ from typing import Any, Optional
 from consent import contacts
 from consent.requests import links
 from consent.requests.schemas import KIND_NAMES
+from messaging.branded import DPO
 from messaging.outbox import STANDARD, TRANSACTIONAL, enqueue_email
 from optinbase import i18n
 from optinbase.i18n import N_
@@ -72,7 +73,7 @@ async def send(tenant: TenantRecord, request: Any, to: str, which: str, *, secre
     await enqueue_email(tenant.id, to=to, subject=texts(subject, **values),
                         text=texts(body, **values), contact_id=request["contact_id"],
                         headers={"Content-Language": texts.language},
-                        priority=TRANSACTIONAL if which == "verify" else STANDARD)
+                        priority=TRANSACTIONAL if which == "verify" else STANDARD, sender=DPO)
 
 
 async def restriction_lifted(tenant: TenantRecord, contact: Any) -> None:
@@ -82,4 +83,5 @@ async def restriction_lifted(tenant: TenantRecord, contact: Any) -> None:
     await enqueue_email(tenant.id, to=contact["email"],
                         subject=texts.gettext("mail.request.lifted.subject", tenant=tenant.name),
                         text=texts.gettext("mail.request.lifted.body", tenant=tenant.name),
-                        contact_id=contact["id"], headers={"Content-Language": language})
+                        contact_id=contact["id"], headers={"Content-Language": language},
+                        sender=DPO)

@@ -17,6 +17,7 @@ import msgspec
 from msgspec import UNSET, Meta
 
 from consent.schemas import Channel, Key
+from optinbase import moments
 from optinbase.errors import Invalid
 
 MAX_DEPTH = 12
@@ -197,6 +198,11 @@ def _check_field(rule: Field, path: str) -> Field:
     if rule.value is UNSET:
         raise _Fault(at, f"is required for {rule.op}")
     value = _convert(rule.value, _shape(rule.op, kind), at)
+    if kind == TIMESTAMP:  # stored as given, converted to UTC at every count
+        for index, moment in enumerate(value if isinstance(value, (list, tuple)) else [value]):
+            problem = moments.range_problem(moment)
+            if problem:
+                raise _Fault(f"{at}[{index}]" if isinstance(value, (list, tuple)) else at, problem)
     if kind == ATTRIBUTE:
         kinds = {kind_of(v) for v in (value if isinstance(value, (list, tuple)) else [value])}
         if len(kinds) > 1:

@@ -46,11 +46,15 @@ GRANT SELECT, INSERT ON notice, request_event TO :"app_role";
 -- Suppressions are lifted only by DELETE /v1/suppressions or the admin's form,
 -- with a reason, audited (consent/suppression_list.py); never rewritten.
 GRANT SELECT, INSERT, DELETE ON suppression TO :"app_role";
+-- Form versions never change either (a proof names the version it was made on).
+GRANT SELECT, INSERT ON form_version TO :"app_role";
 -- The ledger is append-only: erasure may only blank the personal columns
 -- (the ledger guard trigger refuses any other change).
 GRANT SELECT, INSERT ON consent_event TO :"app_role";
-GRANT UPDATE (contact_id, ip, user_agent, pii_salt) ON consent_event TO :"app_role";
+GRANT UPDATE (contact_id, ip, user_agent, pii_salt, source) ON consent_event TO :"app_role";
 GRANT SELECT, INSERT ON audit_event TO :"app_role";
+-- The change feed only grows; erasure deletes the person's earlier changes.
+GRANT SELECT, INSERT, DELETE ON change_log TO :"app_role";
 GRANT UPDATE (details, actor) ON audit_event TO :"app_role";
 GRANT SELECT, INSERT, UPDATE ON data_subject_request TO :"app_role";
 -- Re-consent: campaigns count what they sent and what was confirmed; a request
@@ -70,4 +74,11 @@ GRANT EXECUTE ON FUNCTION optinbase_outbox_due(timestamptz, integer),
   optinbase_outbox_touch(uuid, uuid[], uuid, timestamptz),
   optinbase_outbox_record(uuid, uuid, uuid, text, timestamptz, text, timestamptz)
   TO :"app_role";
+-- GET /metrics: counts and ages per tenant, summed by the caller (migration messaging_2026_12_01t11_00).
+GRANT EXECUTE ON FUNCTION optinbase_ops_gauges(timestamptz) TO :"app_role";
 GRANT SELECT, INSERT, UPDATE ON webhook_endpoint TO :"app_role";
+-- E-mail providers' events: endpoints are disabled, never deleted; handled events
+-- stay (idempotency, soft-bounce counts) until erasure deletes the person's.
+GRANT SELECT, INSERT ON inbound_endpoint TO :"app_role";
+GRANT UPDATE (topic_arn, disabled_at) ON inbound_endpoint TO :"app_role";
+GRANT SELECT, INSERT, DELETE ON inbound_event TO :"app_role";

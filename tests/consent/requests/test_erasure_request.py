@@ -10,9 +10,8 @@ import uuid
 
 import pytest
 
-
 from optinbase import db, limits
-from tests.consent.test_erasure import _dump
+from tests.consent.dumps import whole_database
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
 
 TOKEN = re.compile(r"/p/requests/verify/([A-Za-z0-9_-]+)")
@@ -64,14 +63,14 @@ async def test_erasure_request_leaves_no_trace(client, database_url):
 
     needles = [person["email"].encode(), phone.encode(), person["first_name"].encode(),
                person["last_name"].encode(), ip.encode()]
-    before = _dump(database_url)
+    before = whole_database(database_url, tenant.id)
     assert all(n in before for n in needles)
 
     completed = await client.post(f"/v1/requests/{erasure['id']}/complete", headers=h)
     assert completed.status_code == 200, completed.text
     assert completed.json()["status"] == "completed"
 
-    after = _dump(database_url)
+    after = whole_database(database_url, tenant.id)
     assert [n for n in needles if n in after] == []
     assert (await client.get("/v1/ledger/verify", headers=h)).json()["ok"] is True
     trail = (await client.get(f"/v1/requests/{erasure['id']}", headers=h)).json()

@@ -17,7 +17,7 @@ links paired with tenant_id, row-level security forced.
 
 from optinbase.schema import TABLE_TYPES, raw_migration, row_level_security
 
-ID = "2026-12-01T11:30:00:000000"
+ID = "2026-12-01T12:41:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "phone consent proof and contact attempts"
 

@@ -1,0 +1,171 @@
+"""The change feed (`GET /v1/changes`): every consent state change,
+suppression and erasure of a tenant, in commit order, so that a campaign tool
+keeps an exact copy by polling with the last cursor it read (the way payment
+APIs expose their event lists). Webhooks carry the same cursor
+(consent.ledger.notify).
+
+Commit order, not id or clock order: numbers are taken by an UPDATE of the
+tenant's `ledger_head` row (`change_seq`), whose lock is held until the
+transaction ends — the lock every ledger append already takes. A transaction
+that takes numbers after another waits for it to commit, so a reader never
+sees change n+1 before change n, and a consumer that saw cursor n never
+misses a change numbered below it. SQLite's single writer gives the same.
+
+Erasure deletes the person's earlier changes (the feed holds no history of
+someone erased) and adds one `erasure` change: the id a copy must forget.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any, Iterable, Optional
+
+import msgspec
+
+from consent.ledger import chain
+from optinbase import db
+from optinbase.context import TenantContext
+from optinbase.cursors import decode_int, encode_int
+from optinbase.ids import uuid7s
+
+KINDS = ("consent", "suppression", "unsuppression", "erasure")
+
+
+class Change(msgspec.Struct, kw_only=True):
+    """One change as the services describe it; the feed numbers it."""
+
+    kind: str  # one of KINDS
+    at: dt.datetime
+    contact_id: Optional[uuid.UUID] = None
+    channel: Optional[str] = None
+    purpose_id: Optional[uuid.UUID] = None
+    status: Optional[str] = None
+    reason: Optional[str] = None
+    event_id: Optional[uuid.UUID] = None
+
+
+class ChangeOut(msgspec.Struct, kw_only=True, omit_defaults=True):
+    cursor: str
+    kind: str
+    contact_id: Optional[uuid.UUID]
+    at: dt.datetime
+    channel: Optional[str] = None
+    purpose: Optional[str] = None
+    status: Optional[str] = None
+    reason: Optional[str] = None
+    event_id: Optional[uuid.UUID] = None
+
+
+class ChangePage(msgspec.Struct, kw_only=True):
+    """`next_cursor` is where to resume (the last item's cursor, or the one
+    given when nothing is new): a consumer keeps it and polls with it."""
+
+    items: list[ChangeOut]
+    next_cursor: Optional[str]
+    has_more: bool
+
+
+def consent(event: dict[str, Any], status: Optional[str]) -> Change:
+    """The change of a ledger event projected onto a consent state."""
+    return Change(kind="consent", at=event["recorded_at"], contact_id=event["contact_id"],
+                  channel=event["channel"], purpose_id=event["purpose_id"], status=status,
+                  event_id=event["id"])
+
+
+_COLUMNS = ("id", "tenant_id", "seq", "kind", "contact_id", "channel", "purpose_id", "status",
+            "reason", "event_id", "at")
+_INSERT = (f"INSERT INTO change_log ({', '.join(_COLUMNS)})"
+           f" VALUES ({', '.join(['{}'] * len(_COLUMNS))})")
+_TAKE = ("UPDATE ledger_head SET change_seq = change_seq + {} WHERE tenant_id = {}"
+         " RETURNING change_seq")
+
+
+async def _take(tenant_id: uuid.UUID, count: int) -> int:
+    """The first of `count` new numbers; the head row stays locked until commit."""
+    last = await db.fetchval(_TAKE, count, tenant_id)
+    if last is None:
+        await chain.ensure_head(tenant_id)
+        last = await db.fetchval(_TAKE, count, tenant_id)
+    return int(last) - count + 1
+
+
+async def _insert(ctx: TenantContext, values: list[tuple[Any, ...]]) -> list[str]:
+    """Numbers rows of (kind, contact_id, channel, purpose_id, status, reason,
+    event_id, at), in order, and returns their cursors."""
+    if not values:
+        return []
+    db.require_tenant(ctx.tenant_id)
+    first = await _take(ctx.tenant_id, len(values))
+    ids = uuid7s(len(values))
+    tenant_id = ctx.tenant_id
+    await db.executemany(_INSERT, [(ids[i], tenant_id, first + i, *v)
+                                   for i, v in enumerate(values)])
+    return [encode_int(first + i) for i in range(len(values))]
+
+
+async def record(ctx: TenantContext, changes: list[Change]) -> list[str]:
+    """Numbers `changes` (in order) in the caller's transaction and returns
+    their cursors."""
+    return await _insert(ctx, [(c.kind, c.contact_id, c.channel, c.purpose_id, c.status,
+                                c.reason, c.event_id, c.at) for c in changes])
+
+
+async def imported(ctx: TenantContext, events: list[tuple[Any, ...]]) -> list[str]:
+    """The bulk form for an import's granted events, given as (id, contact_id,
+    channel, purpose_id, recorded_at): no object per row."""
+    return await _insert(ctx, [("consent", contact, channel, purpose, "granted", None, event, at)
+                               for event, contact, channel, purpose, at in events])
+
+
+async def erased(ctx: TenantContext, contact_id: uuid.UUID, at: dt.datetime) -> str:
+    """The person's earlier changes go; one change says the id was erased."""
+    await db.execute("DELETE FROM change_log WHERE tenant_id = {} AND contact_id = {}",
+                     ctx.tenant_id, contact_id)
+    [cursor] = await record(ctx, [Change(kind="erasure", at=at, contact_id=contact_id)])
+    return cursor
+
+
+_CHUNK = 500
+
+
+async def current_events(ctx: TenantContext, contact_ids: Iterable[uuid.UUID]) -> set[str]:
+    """Ids (text) of the ledger events the states of these contacts follow now:
+    which of an import's events changed a state (a back-dated one may not).
+    Read by contact, the states' own index (PostgreSQL: one array; SQLite: in
+    chunks of bound values)."""
+    ids = list(dict.fromkeys(contact_ids))
+    current: set[str] = set()
+    if db.is_postgres():  # one statement, the ids as one array
+        rows = await db.fetch("SELECT event_id FROM consent_state WHERE tenant_id = {}"
+                              " AND contact_id = ANY({}::uuid[])", ctx.tenant_id, ids)
+        return {str(r["event_id"]) for r in rows}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        rows = await db.fetch(
+            "SELECT event_id FROM consent_state WHERE tenant_id = {} AND contact_id IN ("
+            + ", ".join(["{}"] * len(chunk)) + ")", ctx.tenant_id, *chunk)
+        current.update(str(r["event_id"]) for r in rows)
+    return current
+
+
+_PAGE = (
+    "SELECT c.seq, c.kind, c.contact_id, c.channel, p.key AS purpose, c.status, c.reason,"
+    " c.event_id, c.at FROM change_log c"
+    " LEFT JOIN purpose p ON p.tenant_id = c.tenant_id AND p.id = c.purpose_id"
+    " WHERE c.tenant_id = {} AND c.seq > {} ORDER BY c.seq LIMIT {}"
+)
+
+
+async def page(ctx: TenantContext, after: Optional[str], limit: int) -> ChangePage:
+    """Changes after the cursor `after` (from the first when None), oldest first."""
+    db.require_tenant(ctx.tenant_id)
+    since = decode_int(after) if after else 0
+    rows = await db.fetch(_PAGE, ctx.tenant_id, since, limit + 1)
+    items = [ChangeOut(
+        cursor=encode_int(int(r["seq"])), kind=r["kind"], contact_id=r["contact_id"],
+        at=r["at"], channel=r["channel"], purpose=r["purpose"], status=r["status"],
+        reason=r["reason"], event_id=r["event_id"],
+    ) for r in rows[:limit]]
+    return ChangePage(items=items, next_cursor=items[-1].cursor if items else after,
+                      has_more=len(rows) > limit)
