@@ -28,7 +28,7 @@ async def _tracking_world(client):
 async def _anne_tracked_bob_not(client):
     """Anne and Bob get the newsletter; only Anne allows tracking."""
     tenant, _, news, pixel = await _tracking_world(client)
-    anne = await make_contact(tenant, email="anne@example.org")
+    anne = await make_contact(tenant, email="anne@example.org", phone="+33612340001")
     bob = await make_contact(tenant, email="bob@example.org")
     for person in (anne, bob):
         await grant(tenant, person["id"], news["id"])

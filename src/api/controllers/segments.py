@@ -8,6 +8,7 @@ from api.auth import requires
 from api.params import Body, Ctx, FromQuery, Limit, Path, Query
 from consent.schemas import Channel
 from consent.segments import export as export_formats, service
+from consent.segments.schemas import ExportFormat
 from consent.segments.schemas import CountOut, SegmentIn, SegmentOut, SegmentPatch
 from optinbase.cursors import Page
 
