@@ -54,7 +54,7 @@ def _to_dollar(text: str) -> str:
     return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
 
 
-CHECK_SQL = _to_dollar(CHECK_BY["email"])  # $1 channel, $2 email, $3 channel, $4 tenant, $5 purpose
+CHECK_SQL = _to_dollar(CHECK_BY["email"])  # $1 now, $2 channel, $3 email, $4 channel, $5 tenant, $6 purpose
 
 
 # --- (a) bare -------------------------------------------------------------------
@@ -114,7 +114,8 @@ async def raw_check(channel: Channel, purpose: str, email: Optional[str] = None)
         await conn.execute(_raw.begin)
         try:
             row = await conn.fetchrow(
-                CHECK_SQL, channel, email.strip().lower(), channel, _raw.tenant_id, purpose
+                CHECK_SQL, dt.datetime.now(dt.timezone.utc), channel, email.strip().lower(), channel,
+                _raw.tenant_id, purpose,
             )
         finally:
             await conn.execute("COMMIT")

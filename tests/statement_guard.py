@@ -32,6 +32,7 @@ from pglast.enums import A_Expr_Kind, BoolExprType, SetOperation
 TENANT_TABLES = frozenset({
     "audit_event", "change_log", "consent_event", "consent_state", "contact", "data_subject_request", "form_version",
     "idempotency_record", "import_job", "inbound_endpoint", "inbound_event", "ledger_head", "notice", "outbox_message",
+    "phone_proof", "contact_attempt", "reconsent_campaign", "reconsent_request",
     "purpose", "request_event", "segment", "suppression", "webhook_endpoint",
 })
 

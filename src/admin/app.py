@@ -73,7 +73,9 @@ def _policies() -> list[TableConfig]:
     optional = {"Segment": TablePolicy(create=audited.create_segment,
                                        update=audited.update_segment,
                                        deleter=audited.delete_segment),
-                "Suppression": read_only, "ImportJob": read_only}
+                "Suppression": read_only, "ImportJob": read_only,
+                # Re-consent campaigns: their progress (sent, confirmed, pending).
+                "ReconsentCampaign": read_only}
     for name, policy in optional.items():
         table = getattr(c, name, None)
         if table is not None:

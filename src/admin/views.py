@@ -97,6 +97,12 @@ def table_configs() -> list[TableConfig]:
             visible_columns=[t.created_at, t.status, t.format, t.total, t.created, t.updated,
                              t.rejected, t.tenant],
             order_by=_newest(t.created_at)),
+        # A re-permission campaign's progress (consent.campaigns).
+        "ReconsentCampaign": lambda t: TableConfig(
+            t, menu_group="Consent",
+            visible_columns=[t.created_at, t.name, t.channel, t.sent, t.confirmed, t.pending,
+                             t.tenant],
+            order_by=_newest(t.created_at)),
     }
     for name, make in optional.items():
         table = getattr(c, name, None)

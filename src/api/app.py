@@ -33,6 +33,8 @@ from api.controllers.landing import assets_router, landing
 from api.controllers.public import PublicPages
 from api.controllers.public_forms import PublicForms
 from api.controllers.public_requests import PublicRequestPages
+from api.controllers.phone import ContactAttemptController
+from api.controllers.reconsent import PublicReconsentPages, ReconsentController
 from api.controllers.purposes import NoticeController, PurposeController
 from api.controllers.requests import RequestController
 from api.controllers.segments import SegmentController
@@ -103,6 +105,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ChangeController,
             InboundEndpointController,
             FormController,
+            ReconsentController,
+            ContactAttemptController,
         ],
         middleware=[*cors.middleware(settings.cors_origins),
                     DefineMiddleware(Envelope, resolve=resolve_api_key,
@@ -113,7 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     pages = Router(
         path="/",
-        route_handlers=[PublicPages, PublicRequestPages],
+        route_handlers=[PublicPages, PublicRequestPages, PublicReconsentPages],
         middleware=[DefineMiddleware(SameOrigin, public_url=settings.public_url,
                                      origins=settings.form_origins),
                     DefineMiddleware(Envelope, resolve=resolve_subject,

@@ -14,7 +14,7 @@ import datetime as dt
 import json
 from typing import Any, Optional
 
-from consent import contacts
+from consent import contacts, phone, tracking
 from consent.ledger import states
 from consent.schemas import CheckItem, CheckOut
 from optinbase import db
@@ -35,8 +35,8 @@ _WANTED = {
 }
 
 _FOUND_BY = (
-    "SELECT w.i, w.channel, w.purpose, c.id AS contact_id, c.restricted_at, c.email_hash,"
-    " c.phone_hash FROM wanted w"
+    "SELECT w.i, w.channel, w.purpose, c.id AS contact_id, c.phone, c.restricted_at,"
+    " c.email_hash, c.phone_hash FROM wanted w"
     " LEFT JOIN contact c ON c.tenant_id = {{tenant}} AND c.{column} = w.{column}"
     " WHERE w.{column} IS NOT NULL"
 )
@@ -45,8 +45,10 @@ _CHECK_MANY = (
     "WITH wanted AS ({wanted}),"
     " found AS (" + " UNION ALL ".join(_FOUND_BY.format(column=c) for c in ("email", "phone", "id"))
     + ")"
-    " SELECT f.i, p.id AS purpose_id, f.contact_id, f.restricted_at, s.status, s.since,"
+    " SELECT f.i, p.id AS purpose_id, f.contact_id, f.phone, f.restricted_at, s.status, s.since,"
     " s.expires_at, s.event_id,"
+    " CASE WHEN f.channel = 'email' THEN "
+    + tracking.granted_sql("{tenant}", "f.contact_id", now="{now}") + " ELSE FALSE END AS tracking,"
     " EXISTS (SELECT 1 FROM suppression x WHERE x.tenant_id = {tenant}"
     "  AND x.identifier_hash IN (f.email_hash, f.phone_hash)"
     "  AND x.channel IN (f.channel, 'all')) AS suppressed"
@@ -58,19 +60,34 @@ _CHECK_MANY = (
 CHECK_MANY = {engine: _CHECK_MANY.replace("{wanted}", wanted) for engine, wanted in _WANTED.items()}
 
 
-def outcome(row: Any, now: dt.datetime) -> CheckOut:
+def outcome(row: Any, now: dt.datetime, channel: str) -> CheckOut:
     """The answer for one found row (single and batch check alike): allowed
-    only when granted and unexpired, not suppressed, not restricted."""
+    only when granted and unexpired, not suppressed, not restricted; e-mail
+    tracking only where sending is allowed (consent.tracking)."""
     if row["contact_id"] is None or row["status"] is None:
         return CheckOut(allowed=False, status="none")
     status = states.effective_status(row["status"], row["expires_at"], now)
     suppressed = bool(row["suppressed"])
     restricted = row["restricted_at"] is not None  # GDPR Art. 18: kept, not used
+    allowed = status == "granted" and not suppressed and not restricted
     return CheckOut(
-        allowed=status == "granted" and not suppressed and not restricted, status=status,
+        allowed=allowed, status=status,
         since=row["since"], event_id=row["event_id"], suppressed=suppressed,
         restricted=restricted,
+        tracking_allowed=allowed and channel == "email" and bool(row["tracking"]),
     )
+
+
+async def finish(ctx: TenantContext, item: CheckItem, row: Any, now: dt.datetime) -> CheckOut:
+    """`outcome`, then for a phone call the calling rules at the call's time
+    (`item.at`, default now): a refusal says its `reason` (consent.calling)."""
+    out = outcome(row, now, item.channel)
+    if out.allowed and item.channel == "phone":
+        reason = await phone.calling_reason(ctx, row["contact_id"], row["phone"],
+                                            item.at or now)
+        if reason is not None:
+            out.allowed, out.reason = False, reason
+    return out
 
 
 def _identifier(item: CheckItem, index: int) -> tuple[str, Any]:
@@ -96,7 +113,8 @@ def _full_form(ctx: TenantContext, index: int, column: str, value: Any) -> Any:
         raise _at(index, exc) from None
 
 
-async def _run(ctx: TenantContext, asked: dict[int, tuple[str, Any, CheckItem]]) -> dict[int, Any]:
+async def _run(ctx: TenantContext, asked: dict[int, tuple[str, Any, CheckItem]],
+               now: dt.datetime) -> dict[int, Any]:
     indexes = sorted(asked)
     columns = {name: [asked[i][1] if asked[i][0] == name else None for i in indexes]
                for name in ("email", "phone", "id")}
@@ -104,12 +122,12 @@ async def _run(ctx: TenantContext, asked: dict[int, tuple[str, Any, CheckItem]])
     purposes = [asked[i][2].purpose for i in indexes]
     if db.is_postgres():
         found = await db.fetch(CHECK_MANY["postgres"], index=indexes, channel=channels,
-                               purpose=purposes, tenant=ctx.tenant_id, **columns)
+                               purpose=purposes, tenant=ctx.tenant_id, now=now, **columns)
     else:
         items = json.dumps([[i, e, p, None if c is None else str(c), ch, pu] for
                             i, e, p, c, ch, pu in zip(indexes, columns["email"], columns["phone"],
                                                       columns["id"], channels, purposes)])
-        found = await db.fetch(CHECK_MANY["sqlite"], items=items, tenant=ctx.tenant_id)
+        found = await db.fetch(CHECK_MANY["sqlite"], items=items, tenant=ctx.tenant_id, now=now)
     return {int(row["i"]): row for row in found}
 
 
@@ -120,16 +138,19 @@ async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOu
     a typo is a 422 naming its item — and asked again if their full form
     differs. An unknown purpose is a 422 naming its item."""
     db.require_tenant(ctx.tenant_id)
+    now = dt.datetime.now(dt.timezone.utc)
     asked: dict[int, tuple[str, Any, CheckItem]] = {}
     fast: set[int] = set()
     for index, item in enumerate(items):
         column, value = _identifier(item, index)
+        if item.at is not None and item.at.tzinfo is None:
+            raise _at(index, invalid_field("at", "needs a time zone (RFC 3339, e.g. ...Z)"))
         if column == "email" and value.isascii():
             asked[index] = (column, value.strip().lower(), item)
             fast.add(index)
         else:
             asked[index] = (column, _full_form(ctx, index, column, value), item)
-    rows = await _run(ctx, asked)
+    rows = await _run(ctx, asked, now)
     again: dict[int, tuple[str, Any, CheckItem]] = {}
     for index in sorted(fast):
         row = rows[index]
@@ -139,12 +160,11 @@ async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOu
             if full != value:
                 again[index] = (column, full, item)
     if again:
-        rows.update(await _run(ctx, again))
-    now = dt.datetime.now(dt.timezone.utc)
+        rows.update(await _run(ctx, again, now))
     results: list[CheckOut] = []
     for index in range(len(items)):
         row: Optional[Any] = rows.get(index)
         if row is None or row["purpose_id"] is None:
             raise _at(index, invalid_field("purpose", f"unknown purpose {items[index].purpose!r}"))
-        results.append(outcome(row, now))
+        results.append(await finish(ctx, items[index], row, now))
     return results

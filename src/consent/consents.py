@@ -12,7 +12,9 @@ import ipaddress
 import uuid
 from typing import Any, Optional
 
-from consent import checks, contacts, notices, purposes, suppression
+import msgspec
+
+from consent import checks, contacts, notices, phone, purposes, suppression, tracking
 from consent.journey import double_opt_in
 from consent.ledger import chain, states, verification
 from consent.schemas import (
@@ -64,6 +66,7 @@ async def record_consent(
     if data.action == "grant" and data.channel in PHONE_CHANNELS and not contact["phone"]:
         raise invalid_field("channel", f"a {data.channel} consent needs the contact's phone"
                             " number: add it to the contact first")
+    phone.check_proof(data)
     # Withdrawals and refusals are always accepted; a grant is not, for a listed person.
     if data.action == "grant" and await suppression.is_suppressed(
         ctx, contact["email"], contact["phone"], data.channel
@@ -106,13 +109,17 @@ async def record_consent(
         ]
     )
     status = await states.apply_to_state(ctx, event)
+    await phone.store_proof(ctx, event["id"], data)
     if action == "requested":
         settings = get_settings()
         await double_opt_in.request_confirmation(
             ctx, tenant, contact, [(event, purpose["name"])],
             secret_key=settings.secret_key, public_url=settings.public_url,
         )
-    return _event_out(event, data.purpose, status)
+    out = _event_out(event, data.purpose, status)
+    if data.proof is not None:
+        out.proof = msgspec.structs.asdict(data.proof)
+    return out
 
 
 def _event_out(row: Any, purpose_key: str, status: Optional[str] = None) -> ConsentEventOut:
@@ -180,7 +187,11 @@ async def get_event(ctx: TenantContext, event_id: uuid.UUID) -> ConsentEventOut:
     )
     if row is None:
         raise NotFound("consent event not found")
-    return _event_out(row, row["purpose"])
+    out = _event_out(row, row["purpose"])
+    proof = await phone.proof_of(ctx, event_id) if row["channel"] == "phone" else None
+    if proof is not None:
+        out.proof = proof
+    return out
 
 
 # --- checks ---------------------------------------------------------------------
@@ -188,9 +199,14 @@ async def get_event(ctx: TenantContext, event_id: uuid.UUID) -> ConsentEventOut:
 # The question asked before every send: one round trip, by the identifier the
 # caller holds. A purpose row always comes back when the key exists, so "no
 # row" means an unknown purpose and "no contact" means an unknown person.
-# Arguments in order: channel (suppression), identifier, channel, tenant, purpose.
+# `tracking` says whether the person holds a valid consent to a tracking
+# purpose on the e-mail channel (consent.tracking).
+# Arguments in order: now (tracking), channel (suppression), identifier,
+# channel, tenant, purpose.
 _CHECK = (
-    "SELECT c.id AS contact_id, c.restricted_at, s.status, s.since, s.expires_at, s.event_id,"
+    "SELECT c.id AS contact_id, c.phone, c.restricted_at, s.status, s.since, s.expires_at,"
+    " s.event_id,"
+    f" {tracking.GRANTED_SQL} AS tracking,"
     " EXISTS (SELECT 1 FROM suppression x WHERE x.tenant_id = p.tenant_id"
     "  AND x.identifier_hash IN (c.email_hash, c.phone_hash)"
     "  AND x.channel IN ({{}}, 'all')) AS suppressed"
@@ -210,14 +226,17 @@ async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
     if len(given) != 1:
         raise invalid_field("email", "give exactly one of email, phone or contact_id")
     column, value = given[0]
+    if item.at is not None and item.at.tzinfo is None:
+        raise invalid_field("at", "needs a time zone (RFC 3339, e.g. ...Z)")
+    now = dt.datetime.now(dt.timezone.utc)
     row = None
     if column == "email" and value.isascii():
         # Fast path: stored addresses are normalised, and for ASCII the normal
         # form is the trimmed lower-case text; full validation (~25 µs) runs
         # only when that finds nobody, to tell a typo from an unknown person.
         row = await db.fetchrow(
-            CHECK_BY[column], item.channel, value.strip().lower(), item.channel, ctx.tenant_id,
-            item.purpose,
+            CHECK_BY[column], now, item.channel, value.strip().lower(), item.channel,
+            ctx.tenant_id, item.purpose,
         )
         if row is not None and row["contact_id"] is None:
             row = None
@@ -225,11 +244,11 @@ async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
         if column != "id":
             value = contacts.normalised(ctx, {column: value})[column]
         row = await db.fetchrow(
-            CHECK_BY[column], item.channel, value, item.channel, ctx.tenant_id, item.purpose
+            CHECK_BY[column], now, item.channel, value, item.channel, ctx.tenant_id, item.purpose
         )
     if row is None:
         raise invalid_field("purpose", f"unknown purpose {item.purpose!r}")
-    return checks.outcome(row, dt.datetime.now(dt.timezone.utc))
+    return await checks.finish(ctx, item, row, now)
 
 
 async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOut]:

@@ -7,7 +7,8 @@ user agent, salt and source (the only update the ledger accepts; source only
 on format-2 events, consent.ledger.chain); consent states, queued and sent
 e-mails, and idempotency replays naming the person go; segment rules naming
 the person's e-mail, phone or external id are blanked (consent.segments.scrub);
-the contact row goes. Audit details and import reports never held personal data.
+phone proof
+(agent, recording reference) and calls made go; the contact row goes. Audit details and import reports never held personal data.
 The person's data-subject requests keep only the keyed hash of their identifier,
 and their other open requests close (completed, or lapsed if never verified).
 On SQLite freed pages are zeroed (secure_delete) and the WAL is truncated
@@ -47,6 +48,11 @@ _BLANK_LEDGER = (
     " WHERE tenant_id = {} AND contact_id = {}"
 )
 
+_FORGET_PHONE_PROOF = (
+    "DELETE FROM phone_proof WHERE tenant_id = {} AND event_id IN (SELECT id FROM consent_event"
+    " WHERE tenant_id = {} AND contact_id = {})"
+)
+
 
 async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID, *, suppress: bool = True,
                         request_id: Optional[uuid.UUID] = None, journal: bool = True) -> None:
@@ -69,6 +75,8 @@ async def erase_contact(ctx: TenantContext, contact_id: uuid.UUID, *, suppress: 
     still_open = [r for r in await open_requests(ctx, contact_id, hashes) if r.id != request_id]
     await scrub_contact_requests(ctx, contact_id, hashes)
     await close_after_erasure(ctx, still_open)
+    # Phone proof names the agent and the call's recording: it goes with the person.
+    await db.execute(_FORGET_PHONE_PROOF, ctx.tenant_id, ctx.tenant_id, contact_id)
     await db.execute(_BLANK_LEDGER, ctx.tenant_id, contact_id)
     await db.execute(
         "DELETE FROM consent_state WHERE tenant_id = {} AND contact_id = {}",

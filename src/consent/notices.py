@@ -41,6 +41,9 @@ async def create_notice(ctx: TenantContext, data: NoticeIn) -> NoticeOut:
         raise invalid_field("purpose", f"purpose {data.purpose!r} is retired")
     if len(set(data.channels)) != len(data.channels):
         raise invalid_field("channels", "lists a channel twice")
+    if purpose["kind"] == "tracking" and data.channels != ["email"]:
+        # Asked on its own: never one tick with another channel (CNIL, 2025).
+        raise invalid_field("channels", "a tracking purpose is asked for the email channel only")
     purpose_id = purpose["id"]
     version = (
         await db.fetchval(

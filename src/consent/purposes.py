@@ -12,9 +12,10 @@ from consent.schemas import PurposeIn, PurposeOut, PurposePatch
 from optinbase import audit, cursors, db
 from optinbase.context import TenantContext
 from optinbase.cursors import Page
-from optinbase.errors import Conflict, NotFound
+from optinbase.errors import Conflict, NotFound, invalid_field
 
-_COLUMNS = "id, key, name, description, legal_basis, dpv_purpose, retired, created_at"
+_COLUMNS = ("id, key, name, description, legal_basis, dpv_purpose, retired, created_at, kind,"
+            " validity_months")
 
 
 def _out(row: Any) -> PurposeOut:
@@ -22,12 +23,17 @@ def _out(row: Any) -> PurposeOut:
         id=row["id"], key=row["key"], name=row["name"],
         description=row["description"], legal_basis=row["legal_basis"],
         dpv_purpose=row["dpv_purpose"], retired=bool(row["retired"]),
-        created_at=row["created_at"],
+        created_at=row["created_at"], kind=row["kind"],
+        validity_months=row["validity_months"],
     )
 
 
 async def create_purpose(ctx: TenantContext, data: PurposeIn) -> PurposeOut:
     db.require_tenant(ctx.tenant_id)
+    if data.kind == "tracking" and data.legal_basis != "consent":
+        # Art. 82 loi Informatique et Libertés: reading from the terminal for
+        # individual measurement needs consent; no other basis will do.
+        raise invalid_field("legal_basis", "a tracking purpose rests on consent only")
     if await db.fetchrow(
         "SELECT 1 FROM purpose WHERE tenant_id = {} AND key = {}", ctx.tenant_id, data.key
     ):
@@ -35,11 +41,14 @@ async def create_purpose(ctx: TenantContext, data: PurposeIn) -> PurposeOut:
     purpose_id = uuid.uuid4()
     await db.execute(
         "INSERT INTO purpose (id, tenant_id, key, name, description, legal_basis, dpv_purpose,"
-        " retired, created_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {})",
+        " retired, created_at, kind, validity_months)"
+        " VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
         purpose_id, ctx.tenant_id, data.key, data.name, data.description, data.legal_basis,
-        data.dpv_purpose, False, dt.datetime.now(dt.timezone.utc),
+        data.dpv_purpose or ("dpv:ServiceUsageAnalytics" if data.kind == "tracking" else ""),
+        False, dt.datetime.now(dt.timezone.utc), data.kind, data.validity_months,
     )
-    await audit.record(ctx, "purpose.created", "purpose", purpose_id, {"key": data.key})
+    await audit.record(ctx, "purpose.created", "purpose", purpose_id,
+                       {"key": data.key, "kind": data.kind})
     return await get_purpose(ctx, data.key)
 
 
@@ -55,6 +64,8 @@ async def patch_purpose(
     )
     if row is None:
         raise NotFound("purpose not found")
+    if row["kind"] == "tracking" and data.legal_basis not in (msgspec.UNSET, "consent"):
+        raise invalid_field("legal_basis", "a tracking purpose rests on consent only")
     current = msgspec.structs.asdict(_out(row))
     changes = {k: v for k, v in msgspec.structs.asdict(data).items()
                if v is not msgspec.UNSET and current[k] != v}

@@ -19,7 +19,7 @@ from typing import Any, Literal, Optional
 
 import msgspec
 
-from consent import contacts
+from consent import contacts, phone
 from consent.ledger import checkpoints
 from consent.ledger.chain import canonical_time
 from consent.ledger.signing import Checkpoint
@@ -28,6 +28,7 @@ from consent.schemas import CHANNEL_NAMES
 from optinbase import db, i18n
 from optinbase.context import TenantContext
 from optinbase.errors import NotFound
+from optinbase.settings import get_settings
 from tenants import repository
 from tenants.repository import TenantRecord
 
@@ -36,10 +37,11 @@ KANTARA_VERSION = "KI-CR-v1.1.0"
 ISO_27560 = "https://www.iso.org/standard/80392.html"  # ISO/IEC TS 27560:2023
 
 _EVENT = (
-    "SELECT e.id, e.seq, e.contact_id, e.channel, e.action, e.method, e.source, e.notice_id,"
-    " e.collected_at, e.recorded_at, e.prev_hash, e.hash,"
+    "SELECT e.id, e.seq, e.contact_id, e.channel, e.purpose_id, e.action, e.method, e.source,"
+    " e.notice_id, e.collected_at, e.recorded_at, e.prev_hash, e.hash, e.actor,"
     " p.key AS purpose_key, p.name AS purpose_name, p.description AS purpose_description,"
-    " p.legal_basis, p.dpv_purpose, n.language AS notice_language, n.version AS notice_version,"
+    " p.legal_basis, p.dpv_purpose, p.validity_months,"
+    " n.language AS notice_language, n.version AS notice_version,"
     " n.text AS notice_text, n.text_sha256, n.partners, n.policy_url,"
     " c.email, c.phone, c.external_id, c.locale, c.language"
     " FROM consent_event e"
@@ -54,7 +56,7 @@ METHODS = {
     "admin": "recorded by staff", "double_opt_in": "double opt-in: confirmation link e-mailed",
     "preference_centre": "preference centre", "one_click_unsubscribe": "one-click unsubscribe",
     "sms_stop": "SMS STOP reply", "phone_call": "phone call", "dsr": "data-subject request",
-    "paper": "paper form", "esp_complaint": "spam complaint reported by the e-mail provider",
+    "paper": "paper form", "expiry": "validity period over (recorded by the system)", "esp_complaint": "spam complaint reported by the e-mail provider",
     "esp_unsubscribe": "unsubscribe reported by the e-mail provider",
 }
 PII = {
@@ -175,9 +177,62 @@ def _ledger_link(row: Any, checkpoint: Optional[Checkpoint]) -> dict[str, Any]:
     }
 
 
-def iso27560(row: Any, tenant: TenantRecord, checkpoint: Optional[Checkpoint]
-             ) -> dict[str, Any]:
+# ISO/IEC TS 27560 as the W3C DPV guide maps it ("Consent Records and Receipts
+# as per ISO/IEC TS 27560:2023 using DPV", DPVCG 2024): every field it marks
+# mandatory is present in every record, grant, withdrawal and expiry alike.
+DPV_27560 = "https://w3id.org/dpv/schema/dpv-27560"
+WITHDRAWAL = ("one-click unsubscribe link (RFC 8058) in every e-mail, the preference centre"
+              " linked from every e-mail, SMS STOP, or a request to the controller")
+PROCESSING = {"social_ads": ["dpv:Collect", "dpv:Store", "dpv:Use", "dpv:Share"]}
+
+
+def _months(months: int) -> dict[str, str]:
+    return {"@value": f"P{months}M", "@type": "xsd:duration"}
+
+
+def _validity(row: Any, tenant: TenantRecord) -> dict[str, str]:
+    """How long the recorded state holds: a grant lasts its purpose's validity,
+    else as long as the data may be kept (retention: CNIL's three years of
+    inactivity by default); an ended consent holds no longer."""
+    if row["action"] not in ("granted", "confirmed", "requested"):
+        return {"@value": "PT0S", "@type": "xsd:duration"}
+    retention = int(tenant.settings.get("retention_months") or 36)
+    return _months(int(row["validity_months"] or retention))
+
+
+def _contact(tenant: TenantRecord) -> str:
+    """The controller's contact: its DPO, else its website, else its public
+    data-subject request form (always there)."""
+    return (tenant.dpo_email or str(tenant.settings.get("website") or "")
+            or f"{get_settings().public_url}/p/{tenant.slug}/requests")
+
+
+def _recorder(row: Any) -> dict[str, str]:
+    """Who recorded the event: the person (pages, links) or the controller
+    (its staff, keys, imports and the system acting for it)."""
+    actor = row["actor"] or "erased"
+    kind = "dpv:DataSubject" if actor == "subject" else "dpv:DataController"
+    return {"@type": kind, "dct:identifier": actor}
+
+
+def _notice(notice: Any, tenant: TenantRecord) -> dict[str, Any]:
+    return {
+        "@id": f"urn:uuid:{notice['notice_id']}", "@type": "dpv:ConsentNotice",
+        "dct:language": notice["notice_language"], "dct:description": notice["notice_text"],
+        "dct:hasVersion": notice["notice_version"], "dpv:hasPolicy": _policy_url(notice, tenant),
+    }
+
+
+def iso27560(row: Any, tenant: TenantRecord, checkpoint: Optional[Checkpoint],
+             notice: Any = None) -> dict[str, Any]:
+    """`notice`: for an event that names none (withdrawal, expiry), the notice
+    of the consent it ends."""
     event_id = str(row["id"])
+    notice = notice if row["notice_id"] is None else row
+    language = (notice["notice_language"] if notice is not None else None) or _language(
+        row, tenant)
+    controller_name = tenant.legal_name or tenant.name
+    address = _address(tenant)
     record: dict[str, Any] = {
         "@context": {"dpv": "https://w3id.org/dpv#", "pd": "https://w3id.org/dpv/pd#",
                      "dct": "http://purl.org/dc/terms/",
@@ -186,43 +241,84 @@ def iso27560(row: Any, tenant: TenantRecord, checkpoint: Optional[Checkpoint]
         "@id": f"urn:uuid:{event_id}",
         "@type": "dpv:ConsentRecord",
         "dct:conformsTo": {"@id": ISO_27560},
-        "dct:identifier": event_id,
+        "optinbase:profile": DPV_27560,
+        "dct:identifier": event_id,  # record id
+        "optinbase:receiptId": f"urn:uuid:{event_id}",  # this document, the receipt
         "dct:created": {"@value": canonical_time(row["recorded_at"]), "@type": "xsd:dateTime"},
+        "dct:language": language,
         "dpv:hasDataSubject": {
             "@id": f"urn:uuid:{row['contact_id']}" if row["contact_id"] else "urn:optinbase:erased",
-            "@type": "dpv:DataSubject"},
+            "@type": "dpv:DataSubject",
+            "dct:identifier": str(row["contact_id"]) if row["contact_id"] else "erased"},
         "dpv:hasDataController": {
-            "@type": "dpv:DataController", "dct:title": tenant.legal_name or tenant.name,
-            "dpv:hasContact": tenant.dpo_email, "dpv:hasCountry": tenant.country},
+            "@type": "dpv:DataController", "dct:identifier": str(tenant.id),
+            "dct:title": controller_name, "dpv:hasName": controller_name,
+            "dpv:hasAddress": ", ".join(str(v) for v in address.values() if v) or "",
+            "dpv:hasContact": _contact(tenant),
+            "dpv:hasCountry": tenant.country},
         "dpv:hasJurisdiction": tenant.country or "EU",
         "dpv:hasPurpose": {
             "@type": row["dpv_purpose"] or "dpv:Purpose", "dct:identifier": row["purpose_key"],
             "dct:title": row["purpose_name"], "dct:description": row["purpose_description"]},
         "dpv:hasLegalBasis": {"@id": DPV_BASIS.get(row["legal_basis"], "dpv:LegalBasis")},
         "dpv:hasPersonalData": [{"@id": term} for term in DPV_PII[row["channel"]]],
+        "dpv:hasProcessing": [{"@id": term} for term in PROCESSING.get(
+            row["channel"], ["dpv:Collect", "dpv:Store", "dpv:Use"])],
+        "dpv:hasStorageCondition": [
+            {"@type": "dpv:StorageLocation",
+             "dpv:hasLocation": str(tenant.settings.get("storage_location") or tenant.country
+                                    or "EU")},
+            {"@type": "dpv:StorageDuration",
+             "dpv:hasDuration": _months(int(tenant.settings.get("retention_months") or 36)),
+             "dct:description": "kept until this long after the person's last activity,"
+                                " then erased (CNIL: three years for prospects)"},
+        ],
+        "dpv:hasConsentControl": {"@type": "dpv:WithdrawConsent", "dct:description": WITHDRAWAL},
         "dpv:hasConsentStatus": {"@id": DPV_STATUS[row["action"]]},
+        "dct:date": {"@value": canonical_time(row["collected_at"]), "@type": "xsd:dateTime"},
         "dpv:isIndicatedAtTime": {"@value": canonical_time(row["collected_at"]),
                                   "@type": "xsd:dateTime"},
+        "dct:valid": _validity(row, tenant),
+        "dpv:isImplementedByEntity": _recorder(row),
         "dpv:hasIndicationMethod": METHODS.get(row["method"], row["method"]),
         "dct:provenance": {"dct:source": row["source"], "optinbase:method": row["method"],
                            "optinbase:channel": row["channel"]},
         "optinbase:ledger": _ledger_link(row, checkpoint),
         "dpv:hasRecipient": [{"@type": "dpv:ThirdParty", "dct:title": name}
-                             for name in _partners(row)],
+                             for name in (_partners(notice) if notice is not None else [])],
     }
-    if row["notice_id"] is not None:
-        record["dpv:hasNotice"] = {
-            "@id": f"urn:uuid:{row['notice_id']}", "@type": "dpv:ConsentNotice",
-            "dct:language": row["notice_language"], "dct:description": row["notice_text"],
-            "dct:hasVersion": row["notice_version"], "dpv:hasPolicy": _policy_url(row, tenant),
-        }
+    if notice is not None:
+        record["dpv:hasNotice"] = _notice(notice, tenant)
+    else:  # recorded without any notice (an import): the policy stands for it
+        record["dpv:hasNotice"] = {"@type": "dpv:PrivacyNotice",
+                                   "dpv:hasPolicy": _policy_url(row, tenant)}
     return record
+
+
+# For an event without a notice: the notice of the latest grant it ends.
+_ENDED_NOTICE = (
+    "SELECT e.notice_id, n.language AS notice_language, n.version AS notice_version,"
+    " n.text AS notice_text, n.partners, n.policy_url FROM consent_event e"
+    " JOIN notice n ON n.tenant_id = e.tenant_id AND n.id = e.notice_id"
+    " WHERE e.tenant_id = {} AND e.contact_id = {} AND e.channel = {} AND e.purpose_id = {}"
+    " AND e.seq < {} ORDER BY e.seq DESC LIMIT 1"
+)
 
 
 async def receipt(ctx: TenantContext, event_id: uuid.UUID, fmt: Format) -> dict[str, Any]:
     row, tenant = await _event(ctx, event_id)
     checkpoint = await checkpoints.covering(ctx, int(row["seq"]))
-    return (kantara if fmt == "kantara" else iso27560)(row, tenant, checkpoint)
+    if fmt == "kantara":
+        return kantara(row, tenant, checkpoint)
+    ended = None
+    if row["notice_id"] is None and row["contact_id"] is not None:
+        ended = await db.fetchrow(_ENDED_NOTICE, ctx.tenant_id, row["contact_id"], row["channel"],
+                                  row["purpose_id"], int(row["seq"]))
+    record = iso27560(row, tenant, checkpoint, ended)
+    if row["channel"] == "phone":  # how the phone consent was collected (consent.phone)
+        record["dct:provenance"]["optinbase:phoneProof"] = await phone.proof_of(
+            ctx, row["id"])
+    return record
 
 
 async def email_after_confirmation(

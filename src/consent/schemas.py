@@ -53,12 +53,20 @@ class Input(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_o
 # --- purposes and notices ----------------------------------------------------
 
 
+PurposeKind = Literal["marketing", "tracking"]
+# A consent's validity: up to ten years (a prospect's data is kept three, CNIL).
+ValidityMonths = Annotated[int, Meta(ge=1, le=120)]
+
+
 class PurposeIn(Input):
     key: Key
     name: Short
     description: Annotated[str, Meta(max_length=5000)] = ""
     legal_basis: LegalBasis = "consent"
     dpv_purpose: Annotated[str, Meta(max_length=100)] = ""
+    # `tracking`: individual open/click measurement in e-mails (consent.tracking).
+    kind: PurposeKind = "marketing"
+    validity_months: Optional[ValidityMonths] = None
 
 
 class PurposePatch(Input):
@@ -69,6 +77,8 @@ class PurposePatch(Input):
     legal_basis: Union[LegalBasis, UnsetType] = UNSET
     dpv_purpose: Union[Annotated[str, Meta(max_length=100)], UnsetType] = UNSET
     retired: Union[bool, UnsetType] = UNSET
+    # null: consents to it last until withdrawn again (consent.expiry).
+    validity_months: Union[ValidityMonths, None, UnsetType] = UNSET
 
 
 class PurposeOut(msgspec.Struct, kw_only=True):
@@ -80,6 +90,8 @@ class PurposeOut(msgspec.Struct, kw_only=True):
     dpv_purpose: str
     retired: bool
     created_at: dt.datetime
+    kind: str = "marketing"
+    validity_months: Optional[int] = None
 
 
 class NoticeIn(Input):
@@ -168,6 +180,17 @@ class ContactOut(msgspec.Struct, kw_only=True):
 # --- consents ------------------------------------------------------------------
 
 
+class PhoneProofIn(Input):
+    """How a phone-channel consent was collected (Code de la consommation
+    L. 223-1: the professional must prove it). A consent given during a call
+    names the agent and a reference to the call's recording."""
+
+    collected_via: Literal["form", "in_store", "call"]
+    script_version: Optional[Annotated[str, Meta(max_length=100)]] = None
+    agent: Optional[Short] = None
+    recording_ref: Optional[Annotated[str, Meta(max_length=500)]] = None
+
+
 class ConsentIn(Input):
     channel: Channel
     purpose: Key
@@ -179,6 +202,7 @@ class ConsentIn(Input):
     ip: Optional[Annotated[str, Meta(max_length=64)]] = None
     user_agent: Optional[Annotated[str, Meta(max_length=1000)]] = None
     double_opt_in: bool = False
+    proof: Optional[PhoneProofIn] = None  # phone channel grants (consent.phone)
 
 
 class ConsentEventOut(msgspec.Struct, kw_only=True):
@@ -199,6 +223,8 @@ class ConsentEventOut(msgspec.Struct, kw_only=True):
     user_agent: Optional[str]
     prev_hash: str
     hash: str
+    # Phone channel: how consent was collected (consent.phone); absent otherwise.
+    proof: Union[dict[str, Any], UnsetType] = UNSET
 
 
 class ConsentStateOut(msgspec.Struct, kw_only=True):
@@ -217,6 +243,11 @@ class CheckOut(msgspec.Struct, kw_only=True):
     event_id: Optional[uuid.UUID] = None
     suppressed: bool = False  # on the suppression list: never allowed, whatever the consent
     restricted: bool = False  # processing restricted (GDPR Art. 18): never allowed meanwhile
+    # E-mail: may this message carry an individual open pixel and tracked
+    # links? Only with a valid consent to a `tracking` purpose (consent.tracking).
+    tracking_allowed: bool = False
+    # Phone: why the calling rules refuse a call at `at` (consent.calling); absent otherwise.
+    reason: Union[str, UnsetType] = UNSET
 
 
 class CheckItem(Input):
@@ -225,6 +256,31 @@ class CheckItem(Input):
     email: Optional[Annotated[str, Meta(max_length=254)]] = None
     phone: Optional[Annotated[str, Meta(max_length=32)]] = None
     contact_id: Optional[uuid.UUID] = None
+    # Phone: the time of the intended call, for the calling rules (default now).
+    at: Optional[Annotated[dt.datetime, Meta(tz=True)]] = None
+
+
+Outcome = Literal["answered", "no_answer", "voicemail", "refused"]
+
+
+class AttemptIn(Input):
+    """A call or attempted call (POST /v1/contacts/{id}/contact-attempts)."""
+
+    outcome: Outcome
+    channel: Literal["phone"] = "phone"
+    at: Optional[Annotated[dt.datetime, Meta(tz=True)]] = None
+    purpose: Optional[Key] = None
+    agent: Optional[Short] = None
+
+
+class AttemptOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    contact_id: uuid.UUID
+    channel: str
+    purpose: Optional[str]
+    at: dt.datetime
+    outcome: str
+    agent: Optional[str]
 
 
 class CheckBatchIn(Input):

@@ -77,6 +77,11 @@ class Purpose(Table, tablename="purpose"):
     dpv_purpose = Varchar(length=100, default="")
     retired = Boolean(default=False)
     created_at = Timestamptz()
+    # `marketing`, or `tracking`: individual open/click measurement in e-mails,
+    # a consent of its own (consent.tracking).
+    kind = Varchar(length=16, default="marketing")
+    # How long a consent to this purpose lasts; None: until withdrawn (consent.expiry).
+    validity_months = Integer(null=True, default=None)
 
     @classmethod
     def get_readable(cls) -> Readable:
@@ -157,6 +162,8 @@ class ConsentState(Table, tablename="consent_state"):
     expires_at = Timestamptz(null=True, default=None)
     event_id = UUID()
     updated_at = Timestamptz()
+    # When the "your consent expires soon" e-mail went for this grant.
+    reminded_at = Timestamptz(null=True, default=None)
 
 
 class ChangeLog(Table, tablename="change_log"):
@@ -304,3 +311,41 @@ class RequestEvent(Table, tablename="request_event"):
     actor = Varchar(length=200)
     action = Varchar(length=32)
     details = JSONB(default={})
+
+
+class ReconsentCampaign(Table, tablename="reconsent_campaign"):
+    """A re-permission campaign: a segment's people asked to agree to a new
+    notice (consent.reconsent). `sent`, `confirmed` and `pending` (sent, not
+    yet confirmed) are its progress, as the admin shows it."""
+
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    name = Varchar(length=200)
+    segment_id = UUID()
+    purpose_id = UUID()
+    channel = Varchar(length=16)
+    notice_id = UUID()
+    actor = Varchar(length=200)
+    created_at = Timestamptz()
+    sent = Integer(default=0)
+    confirmed = Integer(default=0)
+    pending = Integer(default=0)
+
+    @classmethod
+    def get_readable(cls) -> Readable:
+        return Readable(template="%s", columns=[cls.name])
+
+
+class ReconsentRequest(Table, tablename="reconsent_request"):
+    """One person asked to consent again, by a campaign or an expiry reminder."""
+
+    id = UUID(primary_key=True)
+    tenant = _tenant()
+    campaign_id = UUID(null=True, default=None)
+    contact_id = UUID()
+    purpose_id = UUID()
+    channel = Varchar(length=16)
+    notice_id = UUID()  # the notice shown on the re-consent page
+    reason = Varchar(length=16)  # campaign | expiry
+    sent_at = Timestamptz()
+    confirmed_at = Timestamptz(null=True, default=None)

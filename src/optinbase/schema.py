@@ -109,6 +109,35 @@ def tenant_keys(tables: list[str]) -> list[str]:
     ]
 
 
+# Column types for raw DDL written once for both engines: the `{uuid}`, `{ts}`
+# and `{key}` of a new tenant table's CREATE TABLE. PostgreSQL keys it by
+# (tenant_id, id) for Citus; SQLite keeps `id` as its key (as the `constraints`
+# migration left every table there) with (tenant_id, id) unique for the
+# composite references; Piccolo's declared types let its converters read back.
+TABLE_TYPES = {
+    "postgres": {"uuid": "UUID", "ts": "TIMESTAMPTZ", "key": "PRIMARY KEY (tenant_id, id),"},
+    "sqlite": {"uuid": "UUID", "ts": "TIMESTAMPTZ",
+               "key": "PRIMARY KEY (id), UNIQUE (tenant_id, id),"},
+}
+
+
+def raw_migration(migration_id: str, app_name: str, description: str,
+                  postgres: list[str], sqlite: list[str]) -> Callable[[], Awaitable[Migration]]:
+    """The `forwards` of a migration made of raw DDL, one list per engine."""
+
+    async def forwards() -> Migration:
+        manager = Migration(migration_id=migration_id, app_name=app_name,
+                            description=description)
+
+        async def apply() -> None:
+            await run_ddl(postgres if is_postgres() else sqlite)
+
+        manager.add_raw(apply)
+        return manager
+
+    return forwards
+
+
 def is_postgres() -> bool:
     return engine_finder().engine_type == "postgres"
 

@@ -34,6 +34,8 @@ class SettingsPatch(_Patch):
     retention_months: Union[Annotated[int, Meta(ge=6, le=120)], UnsetType] = UNSET
     repermission_days: Union[Annotated[int, Meta(ge=7, le=365)], UnsetType] = UNSET
     package_days: Union[Annotated[int, Meta(ge=1, le=365)], UnsetType] = UNSET
+    # Days before a consent expires that the person is asked to renew it; 0: never.
+    expiry_reminder_days: Union[Annotated[int, Meta(ge=0, le=365)], UnsetType] = UNSET
     default_locale: Union[Literal["fr", "en"], UnsetType] = UNSET
     # IANA name (Europe/Paris); dates shown to people are in it. Checked
     # against the zone database in tenants.service (optinbase.i18n.is_time_zone).
@@ -60,6 +62,9 @@ class SettingsPatch(_Patch):
     # soft_bounce_days put the address on the suppression list (reason bounce).
     soft_bounce_limit: Union[Annotated[int, Meta(ge=1, le=100)], UnsetType] = UNSET
     soft_bounce_days: Union[Annotated[int, Meta(ge=1, le=365)], UnsetType] = UNSET
+    # Where the tenant's data is stored, for ISO/IEC TS 27560 records (e.g. "FR", "EU").
+    storage_location: Union[Annotated[str, Meta(min_length=1, max_length=100,
+                                                pattern=SINGLE_LINE)], UnsetType] = UNSET
 
 
 class TenantPatch(_Patch):

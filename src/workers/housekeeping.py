@@ -1,5 +1,6 @@
 """Periodic housekeeping run beside the outbox worker (in the server process and
-in `optinbase worker`): expiring unconfirmed double opt-ins, retention (CNIL
+in `optinbase worker`): expiring unconfirmed double opt-ins, expiring consents
+past their validity with a reminder before (consent.expiry), retention (CNIL
 re-permission and purges, expired packages, lapsed requests), reminders to
 DPOs about data-subject requests nearing or past their deadline, failing
 background imports whose process died, and — each minute, on its own clock —
@@ -16,7 +17,7 @@ import datetime as dt
 import logging
 from typing import Awaitable, Callable, Optional
 
-from consent import retention
+from consent import expiry, retention
 from consent.imports import jobs
 from consent.journey.double_opt_in import expire_unconfirmed
 from consent.ledger import checkpoints
@@ -32,6 +33,12 @@ CHECKPOINT_SECONDS = 60.0
 async def expire_due(now: dt.datetime) -> int:
     """Double opt-ins left unconfirmed too long become `expired`; how many."""
     return sum(await each_tenant("expiry", lambda ctx, t: expire_unconfirmed(ctx, t, now)))
+
+
+async def expire_consents_due(now: dt.datetime) -> int:
+    """Consents past their validity or re-consent date become `expired`, and
+    the reminders before that go out (consent.expiry); how much was done."""
+    return sum(await each_tenant("consent expiry", lambda ctx, t: expiry.run(ctx, t, now)))
 
 
 async def retention_due(now: dt.datetime, only: Optional[str] = None, dry_run: bool = False,
@@ -74,6 +81,7 @@ async def _retain(now: dt.datetime) -> int:
 
 def housekeeping_jobs() -> list[tuple[str, Job]]:
     return [("expire unconfirmed double opt-ins", expire_due),
+            ("expire consents and remind before", expire_consents_due),
             ("retention", _retain),
             ("remind DPOs of request deadlines", remind_due),
             ("fail abandoned imports", fail_abandoned_imports)]

@@ -60,7 +60,7 @@ async def test_unknown_person_is_not_allowed(client):
     )
     assert check.status_code == 200
     assert check.json() == {"allowed": False, "status": "none", "since": None, "event_id": None,
-                            "suppressed": False, "restricted": False}
+                            "suppressed": False, "restricted": False, "tracking_allowed": False}
     other_channel = await client.get(
         "/v1/consent-check",
         params={"phone": "+33612345678", "channel": "sms", "purpose": "newsletter"},

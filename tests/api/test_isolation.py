@@ -44,6 +44,9 @@ SAME_AS_MISSING = [
     ("GET", "/v1/consent-events/{event}/receipt", None),
     ("GET", "/v1/consent-events/{event}/receipt?format=iso27560", None),
     ("GET", "/v1/purposes/{purpose_key}", None),
+    ("POST", "/v1/notices/{notice}/require-reconsent", {"expires_at": "2099-01-01T00:00:00Z"}),
+    ("GET", "/v1/contacts/{contact}/contact-attempts", None),
+    ("POST", "/v1/contacts/{contact}/contact-attempts", {"outcome": "answered"}),
 ]
 
 

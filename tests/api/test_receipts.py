@@ -136,7 +136,8 @@ async def test_iso27560_record_in_dpv_json_ld(client):
     record = (await client.get(f"/v1/consent-events/{withdrawn['id']}/receipt",
                                params={"format": "iso27560"}, headers=tenant.headers)).json()
     assert record["dpv:hasConsentStatus"] == {"@id": "dpv:ConsentWithdrawn"}
-    assert "dpv:hasNotice" not in record
+    # ISO/IEC TS 27560: the notice is mandatory; a withdrawal names the one it ends.
+    assert record["dpv:hasNotice"]["@id"] == f"urn:uuid:{notice['id']}"
     kantara = (await client.get(f"/v1/consent-events/{withdrawn['id']}/receipt",
                                 headers=tenant.headers)).json()
     assert kantara["optinbase"]["action"] == "withdrawn"

@@ -15,7 +15,8 @@ TENANT_TABLES = ["api_key", "contact", "purpose", "notice", "consent_event", "le
                  "consent_state", "audit_event", "idempotency_record", "segment",
                  "suppression", "import_job", "outbox_message", "webhook_endpoint",
                  "data_subject_request", "request_event", "change_log",
-                 "inbound_endpoint", "inbound_event", "form_version"]
+                 "inbound_endpoint", "inbound_event", "form_version",
+                 "reconsent_campaign", "reconsent_request", "phone_proof", "contact_attempt"]
 # Read before any tenant is known (staff login): guarded by grants, not RLS.
 CONTROL_PLANE_WITH_TENANT_ID = {"membership"}
 

@@ -1,3 +1,4 @@
+import datetime as dt
 from typing import Any, Optional
 from uuid import UUID
 
@@ -34,9 +35,13 @@ class ConsentCheckController(Controller):
         email: Query = None,
         phone: Query = None,
         contact_id: FromQuery[Optional[UUID]] = None,
+        at: FromQuery[Optional[dt.datetime]] = None,
     ) -> CheckOut:
+        """`at` (RFC 3339 with its zone): for `channel=phone`, the time of the
+        intended call, which the calling rules are applied to (default now)."""
         item = CheckItem(
-            channel=channel, purpose=purpose, email=email, phone=phone, contact_id=contact_id
+            channel=channel, purpose=purpose, email=email, phone=phone, contact_id=contact_id,
+            at=at,
         )
         return await consents.check(ctx, item)
 

@@ -1,4 +1,3 @@
-from typing import Literal
 from uuid import UUID
 
 from litestar import Controller, Request, delete, get, patch, post
@@ -9,6 +8,7 @@ from api.auth import requires
 from api.params import Body, Ctx, FromQuery, Limit, Path, Query
 from consent.schemas import Channel
 from consent.segments import export as export_formats, service
+from consent.segments.schemas import ExportFormat
 from consent.segments.schemas import CountOut, SegmentIn, SegmentOut, SegmentPatch
 from optinbase.cursors import Page
 
@@ -49,7 +49,7 @@ class SegmentController(Controller):
          operation_class=docs.media_operation(answers=sorted(set(export_formats.MEDIA_TYPES.values()))))
     async def export(
         self, request: Request, ctx: Ctx, segment_id: Path[UUID], channel: FromQuery[Channel],
-        purpose: FromQuery[str], format: FromQuery[Literal["csv", "ndjson", "hashed_csv"]] = "csv",
+        purpose: FromQuery[str], format: FromQuery[ExportFormat] = "csv",
     ) -> Stream:
         settings = request.app.state.settings
         run = await service.start_export(

@@ -15,6 +15,7 @@ from typing import Optional
 import msgspec
 
 from consent import contacts, suppression, tokens
+from consent import gpc as gpc_rules
 from consent.journey import double_opt_in, link_rules, subscription
 from consent.ledger import chain, states
 from optinbase import db, i18n
@@ -317,6 +318,7 @@ async def save_preferences(ctx: TenantContext, tenant: TenantRecord, token: str,
     purposes = {r["key"]: r["id"] for r in await db.fetch(
         "SELECT id, key FROM purpose WHERE tenant_id = {}", ctx.tenant_id)}
     keys = {purpose_id: key for key, purpose_id in purposes.items()}
+    sharing = await gpc_rules.partner_purposes(ctx) if gpc else set()
     source = link_rules.proof("preference", keys.get(link.purpose_id, "?"), link.channel, token)
     now = dt.datetime.now(dt.timezone.utc)
     changes = []
@@ -325,7 +327,8 @@ async def save_preferences(ctx: TenantContext, tenant: TenantRecord, token: str,
             raise NotFound("the page was out of date; please reload it",
                            msgid=N_("error.page_out_of_date"), person=(view.language,))
         for channel, status in row.channels.items():
-            want = (row.purpose, channel) in chosen and not (gpc and channel == "social_ads")
+            want = (row.purpose, channel) in chosen and not (
+                gpc and gpc_rules.refuses(channel, row.purpose, sharing))
             action = _decide(row, channel, status, want)
             if action:
                 changes.append(chain.NewEvent(

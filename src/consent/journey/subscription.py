@@ -15,6 +15,7 @@ from typing import Any, Optional
 import msgspec
 
 from consent import contacts, suppression
+from consent import gpc as gpc_rules
 from consent.journey import double_opt_in
 from consent.ledger import chain, states
 from consent.schemas import PHONE_CHANNELS, ContactIn
@@ -137,9 +138,17 @@ async def subscribe(
     now = dt.datetime.now(dt.timezone.utc)
     new_events = []
     action = "requested" if confirm else "granted"
+    sharing = await gpc_rules.partner_purposes(ctx) if gpc else set()
     for choice, notice_id in wanted:
-        if gpc and choice.channel == "social_ads":
-            continue  # the browser's Global Privacy Control outranks the box
+        if gpc and gpc_rules.refuses(choice.channel, choice.purpose, sharing):
+            # The browser's Global Privacy Control outranks the box (consent.gpc).
+            if choice.channel not in gpc_rules.SHARING_CHANNELS:
+                new_events.append(chain.NewEvent(
+                    tenant_id=ctx.tenant_id, contact_id=contact_id, channel=choice.channel,
+                    purpose_id=purposes[choice.purpose]["id"], action="refused",
+                    method="web_form", collected_at=now, recorded_at=now, notice_id=notice_id,
+                    source=gpc_rules.SOURCE, actor="subject", ip=ip, user_agent=user_agent))
+            continue
         if await suppression.is_suppressed(ctx, contact["email"], contact["phone"], choice.channel):
             continue
         new_events.append(chain.NewEvent(

@@ -12,6 +12,7 @@ import uuid
 from typing import Any, Optional
 
 from consent.ledger import chain, notify
+from consent.requests import deadlines
 from optinbase import db
 from optinbase.context import TenantContext
 
@@ -29,7 +30,7 @@ _UPSERT_STATE = (
     " expires_at, event_id, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
     " ON CONFLICT (tenant_id, contact_id, channel, purpose_id) DO UPDATE SET"
     " status = excluded.status, since = excluded.since, expires_at = excluded.expires_at,"
-    " event_id = excluded.event_id, updated_at = excluded.updated_at"
+    " event_id = excluded.event_id, updated_at = excluded.updated_at, reminded_at = NULL"
     " WHERE consent_state.since <= excluded.since"
 )
 
@@ -57,8 +58,8 @@ async def apply_to_state(ctx: TenantContext, event: dict[str, Any], *, announce:
     await db.execute(
         _UPSERT_STATE,
         uuid.uuid4(), ctx.tenant_id, event["contact_id"], event["channel"],
-        event["purpose_id"], STATUS_OF[event["action"]], event["collected_at"], None,
-        event["id"], event["recorded_at"],
+        event["purpose_id"], STATUS_OF[event["action"]], event["collected_at"],
+        await valid_until(ctx, event), event["id"], event["recorded_at"],
     )
     await db.execute(
         "UPDATE contact SET last_activity_at = {} WHERE tenant_id = {} AND id = {}"
@@ -73,6 +74,16 @@ async def apply_to_state(ctx: TenantContext, event: dict[str, Any], *, announce:
     if announce:
         await notify.consent_changed(ctx, [(event, status)])
     return status
+
+
+async def valid_until(ctx: TenantContext, event: dict[str, Any]) -> Optional[dt.datetime]:
+    """When a grant lapses: its purpose's `validity_months` after the person
+    acted (consent.expiry); None for other events and purposes without one."""
+    if STATUS_OF[event["action"]] != "granted":
+        return None
+    months = await db.fetchval("SELECT validity_months FROM purpose WHERE tenant_id = {}"
+                               " AND id = {}", ctx.tenant_id, event["purpose_id"])
+    return deadlines.add_months(event["collected_at"], int(months)) if months else None
 
 
 def effective_status(status: str, expires_at: Optional[dt.datetime], now: dt.datetime) -> str:

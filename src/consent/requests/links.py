@@ -1,7 +1,7 @@
 """Signed, expiring links for data-subject requests and retention.
 
 A link names its use (verify a request, see its status, download its package,
-keep one's data on file), the tenant, one request or contact id and an expiry,
+keep one's data on file, consent again: consent.reconsent), the tenant, one request or contact id and an expiry,
 with an HMAC-SHA256 under SECRET_KEY. Nothing is stored: "single use" comes
 from the request's state (a verify link only verifies an unverified request).
 A link of one use is refused for another, and a link of one tenant can only
@@ -24,7 +24,7 @@ from optinbase.settings import get_settings
 _DOMAIN = b"optinbase-request-link\x00"
 _VERSION = b"\x01"
 _LAYOUT = struct.Struct(">cB16s16sQ")  # version, use, tenant, subject, expiry (unix s)
-USES = {"verify": 1, "status": 2, "package": 3, "keep": 4}
+USES = {"verify": 1, "status": 2, "package": 3, "keep": 4, "reconsent": 5}
 
 
 class Link(NamedTuple):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from consent import tracking
 from consent.segments import rules as r
 from consent.segments.compile import Sql, compile_rule
 from consent.segments.exclusions import exclusions_sql
@@ -30,11 +31,16 @@ EXPORT_COLUMNS = (
     "postal_code", "birth_year", "gender", "language", "attributes", "source", "created_at",
     "last_activity_at",
 )
+# E-mail exports say whether the person allows individual tracking
+# (consent.tracking); text, so both engines and COPY write the same cell.
+# One placeholder (now), before the audience's own arguments.
+TRACKING_SQL = (f"CASE WHEN s.channel = 'email' AND {tracking.granted_sql('s.tenant_id', 'c.id')}"
+                " THEN 'true' ELSE 'false' END")
 # Free text a person or an import wrote: neutralised for spreadsheets in CSV.
 TEXT_COLUMNS = ("email", "phone", "external_id", "first_name", "last_name", "locale",
                 "country", "postal_code", "gender", "language", "source")
 _SELECT_EXPORT = "SELECT " + ", ".join(f"c.{name}" for name in EXPORT_COLUMNS) + (
-    ", s.since AS consent_since"
+    f", s.since AS consent_since, {TRACKING_SQL} AS tracking_allowed"
 )
 # Before every uuid in both engines' orderings (uuid bytes; lower-case hex text).
 FIRST_ID = uuid.UUID(int=0)
@@ -67,7 +73,7 @@ def export_query(rule: r.Rule, **where) -> Sql:
     return Sql(
         _SELECT_EXPORT + audience.text
         + " AND s.contact_id > {} AND c.id > {} ORDER BY s.contact_id LIMIT {}",
-        audience.args,
+        (where["now"], *audience.args),
     )
 
 
@@ -100,10 +106,13 @@ def _column(name: str) -> str:
 
 
 _TIMES = ("created_at", "last_activity_at")
-_COPY_INNER = "SELECT " + ", ".join(_column(name) for name in EXPORT_COLUMNS) + f", {_iso('s.since')} AS consent_since, {LINK_TOKEN_SQL.replace('{id}', 'c.id')} AS token"
+_COPY_INNER = "SELECT " + ", ".join(_column(name) for name in EXPORT_COLUMNS) + (
+    f", {_iso('s.since')} AS consent_since, {TRACKING_SQL} AS tracking_allowed,"
+    f" {LINK_TOKEN_SQL.replace('{id}', 'c.id')} AS token")
 _COPY_OUTER = (
     "SELECT " + ", ".join(f"a.{name}" for name in (*EXPORT_COLUMNS, "consent_since"))
-    + ", {} || a.token AS unsubscribe_url, {} || a.token AS preferences_url FROM ({}) a"
+    + ", {} || a.token AS unsubscribe_url, {} || a.token AS preferences_url,"
+    " a.tracking_allowed FROM ({}) a"
 )
 
 
@@ -113,5 +122,6 @@ def export_copy_query(rule: r.Rule, *, public_url: str, **where) -> Sql:
     inner = _COPY_INNER + audience.text + " OFFSET 0"
     return Sql(
         _COPY_OUTER.replace("({}) a", f"({inner}) a"),
-        (f"{public_url}/p/unsubscribe/", f"{public_url}/p/preferences/", *audience.args),
+        (f"{public_url}/p/unsubscribe/", f"{public_url}/p/preferences/", where["now"],
+         *audience.args),
     )

@@ -20,6 +20,8 @@ import datetime as dt
 import uuid
 from typing import Any, NamedTuple
 
+import msgspec
+
 from consent.segments import rules as r
 
 
@@ -142,7 +144,24 @@ class _Compiler:
                       f" AND cs.expires_at <= {self.p(self.now)}))")
         else:
             status = f"cs.status = {self.p(rule.status)}"
-        return f"{head} AND {status})"
+        return f"{head} AND {status}{self.consent_history(rule)})"
+
+    def consent_history(self, rule: r.Consent) -> str:
+        """Re-consent conditions: the version of the notice the current state's
+        event names (0 without one), and the state's age."""
+        text = ""
+        if rule.notice_version is not None:
+            for op, bound in msgspec.structs.asdict(rule.notice_version).items():
+                if bound is not None:  # a fresh subquery each: its own arguments, in order
+                    text += (
+                        " AND COALESCE((SELECT n.version FROM consent_event e JOIN notice n"
+                        " ON n.tenant_id = e.tenant_id AND n.id = e.notice_id"
+                        f" WHERE e.tenant_id = {self.p(self.tenant_id)} AND e.id = cs.event_id),"
+                        f" 0) {_COMPARE[op]} {self.p(bound)}"
+                    )
+        if rule.older_than_days is not None:
+            text += f" AND cs.since < {self.p(self.now - dt.timedelta(days=rule.older_than_days))}"
+        return text
 
 
 def _sqlite_path(key: str) -> str:

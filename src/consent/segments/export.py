@@ -9,8 +9,9 @@ whatever the size, inside the request's (read) transaction:
 
 Each row gets `unsubscribe_url` and `preferences_url` with a signed token
 (consent.tokens) for that contact, purpose and channel. `hashed_csv` carries
-only SHA-256 hex digests of the normalised e-mail and the E.164 phone — the
-form ad platforms' customer-list uploads take — so no clear address leaves.
+only SHA-256 hex digests of the normalised e-mail and the E.164 phone;
+`meta` and `google` are the ad platforms' own customer-list files
+(segments.platforms) — no clear address leaves for an ad platform.
 """
 
 from __future__ import annotations
@@ -24,18 +25,23 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 import msgspec
 
+from consent.segments import platforms
 from consent.segments.audience import EXPORT_COLUMNS, FIRST_ID, TEXT_COLUMNS, batch_args
 from consent.segments.compile import Sql
 from consent.tokens import Signer
 from optinbase import db, spreadsheet
 
 BATCH = 5_000
-HEADER = (*EXPORT_COLUMNS, "consent_since", "unsubscribe_url", "preferences_url")
+# `tracking_allowed` last: the columns before it keep their places.
+HEADER = (*EXPORT_COLUMNS, "consent_since", "unsubscribe_url", "preferences_url",
+          "tracking_allowed")
 HASHED_HEADER = ("email_sha256", "phone_sha256")
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "hashed_csv": "text/csv; charset=utf-8",
     "ndjson": "application/x-ndjson",
+    "meta": "text/csv; charset=utf-8",
+    "google": "text/csv; charset=utf-8",
 }
 _ATTRIBUTES = EXPORT_COLUMNS.index("attributes")
 
@@ -51,7 +57,8 @@ class Links:
                 f"{self.public_url}/p/preferences/{token}")
 
 
-_SELECTED = (*EXPORT_COLUMNS, "consent_since")  # the export query's column order
+# The export query's column order.
+_SELECTED = (*EXPORT_COLUMNS, "consent_since", "tracking_allowed")
 _TIMES = tuple(_SELECTED.index(n) for n in ("created_at", "last_activity_at", "consent_since"))
 _TEXTS = tuple(_SELECTED.index(n) for n in TEXT_COLUMNS)
 
@@ -82,7 +89,9 @@ def encode_csv(rows: list[Any], links: Links) -> tuple[bytes, int]:
                 cells[index] = cells[index].isoformat()
         for index in _TEXTS:
             cells[index] = spreadsheet.cell(cells[index])
+        tracked = cells.pop()
         cells.extend(links.of(cells[0]))
+        cells.append(tracked)
         lines.append(cells)
     csv.writer(buffer).writerows(lines)  # csv writes None as "" and str()s the rest
     return buffer.getvalue().encode(), len(rows)
@@ -97,6 +106,7 @@ def encode_ndjson(rows: list[Any], links: Links) -> tuple[bytes, int]:
         cells = _cells(row)
         cells[_ATTRIBUTES] = msgspec.Raw(cells[_ATTRIBUTES].encode())
         item = dict(zip(_SELECTED, cells))
+        item["tracking_allowed"] = item["tracking_allowed"] == "true"
         item["unsubscribe_url"], item["preferences_url"] = links.of(cells[0])
         items.append(item)
     return _ENCODER.encode_lines(items), len(items)
@@ -116,14 +126,16 @@ def encode_hashed(rows: list[Any], links: Links) -> tuple[bytes, int]:
     return buffer.getvalue().encode(), emitted
 
 
-ENCODERS = {"csv": encode_csv, "ndjson": encode_ndjson, "hashed_csv": encode_hashed}
+ENCODERS = {"csv": encode_csv, "ndjson": encode_ndjson, "hashed_csv": encode_hashed,
+            **platforms.ENCODERS}
+HEADERS = {"csv": HEADER, "hashed_csv": HASHED_HEADER, **platforms.HEADERS}
 
 
 def _header(fmt: str) -> bytes:
     if fmt == "ndjson":
         return b""
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(HASHED_HEADER if fmt == "hashed_csv" else HEADER)
+    csv.writer(buffer).writerow(HEADERS[fmt])
     return buffer.getvalue().encode()
 
 

@@ -50,10 +50,30 @@ class Field(_Node, tag="field"):
     value: Any = UNSET
 
 
+Version = Annotated[int, Meta(ge=0, le=1_000_000)]
+
+
+class VersionCondition(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True,
+                       kw_only=True):
+    """Comparisons with the version of the notice a consent was given under
+    (all given must hold): `{"lt": 3}`, `{"gte": 2, "lt": 4}`."""
+
+    eq: Union[Version, None] = None
+    ne: Union[Version, None] = None
+    lt: Union[Version, None] = None
+    lte: Union[Version, None] = None
+    gt: Union[Version, None] = None
+    gte: Union[Version, None] = None
+
+
 class Consent(_Node, tag="consent"):
     channel: Channel
     purpose: Key
     status: Status = "granted"
+    # Re-consent (README "Segments"): the notice version the consent was given
+    # under (a consent recorded without a notice counts as version 0), and its age.
+    notice_version: Union[VersionCondition, None] = None
+    older_than_days: Union[Annotated[int, Meta(ge=0, le=36_500)], None] = None
 
 
 class Activity(_Node, tag="activity"):
@@ -154,6 +174,9 @@ def _check(rule: Rule, path: str, depth: int, nodes: list[int]) -> Rule:
         return Not(rule=_check(rule.rule, _join(path, "rule"), depth + 1, nodes))
     if isinstance(rule, Field):
         return _check_field(rule, path)
+    if isinstance(rule, Consent) and rule.notice_version is not None and all(
+            v is None for v in msgspec.structs.astuple(rule.notice_version)):
+        raise _Fault(_join(path, "notice_version"), "give at least one of eq, ne, lt, lte, gt, gte")
     return rule
 
 
@@ -229,6 +252,19 @@ def purposes_named(rule: Rule, path: str = "") -> list[tuple[str, str]]:
     return []
 
 
+_OPTIONAL = ("notice_version", "older_than_days")
+
+
 def to_json(rule: Rule) -> Any:
-    """The stored form: plain JSON values (RFC 3339 strings, lists)."""
-    return msgspec.json.decode(msgspec.json.encode(rule))
+    """The stored form: plain JSON values (RFC 3339 strings, lists); a consent
+    condition's optional re-consent fields only when given."""
+    return _drop_unset(msgspec.json.decode(msgspec.json.encode(rule)))
+
+
+def _drop_unset(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_drop_unset(x) for x in node]
+    if isinstance(node, dict):
+        return {k: _drop_unset(v) for k, v in node.items()
+                if not (k in _OPTIONAL and v is None)}
+    return node

@@ -13,7 +13,7 @@ from msgspec import UNSET, Meta, UnsetType
 from consent.schemas import Input
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
-ExportFormat = Literal["csv", "ndjson", "hashed_csv"]
+ExportFormat = Literal["csv", "ndjson", "hashed_csv", "meta", "google"]
 
 
 class SegmentIn(Input):

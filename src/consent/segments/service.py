@@ -18,7 +18,7 @@ import anyio
 import msgspec
 
 from consent import purposes
-from consent.segments import audience, export
+from consent.segments import audience, export, platforms
 from consent.segments import rules as r
 from consent.segments.schemas import CountOut, SegmentIn, SegmentOut, SegmentPatch
 from consent.tokens import Signer
@@ -169,7 +169,12 @@ async def start_export(
 ) -> Export:
     """Checks everything before the first byte (errors are still problem
     documents), records that the export started, and returns the stream, which
-    records the row count when it ends."""
+    records the row count when it ends. The ad platforms' files (`meta`,
+    `google`) are for a `social_ads` audience only: another channel's consent
+    never covers an upload to an ad platform."""
+    if fmt in platforms.HEADERS and channel != platforms.AD_CHANNEL:
+        raise invalid_field("format", f"format={fmt} exports a social_ads audience:"
+                                      " ask with channel=social_ads")
     rule, where = await _where(ctx, segment_id, channel, purpose)
     details = {"channel": channel, "purpose": purpose, "format": fmt}
     await _record_apart(ctx, "segment.export_started", segment_id, details)
@@ -187,7 +192,8 @@ async def start_export(
         links = export.Links(signer, public_url)
         chunks = export.stream(audience.export_query(rule, **where), fmt, links, finished)
     extension = "ndjson" if fmt == "ndjson" else "csv"
-    return Export(export.MEDIA_TYPES[fmt], f"segment-{segment_id}-{channel}.{extension}", chunks)
+    name = fmt if fmt in platforms.HEADERS else channel
+    return Export(export.MEDIA_TYPES[fmt], f"segment-{segment_id}-{name}.{extension}", chunks)
 
 
 async def _record_apart(

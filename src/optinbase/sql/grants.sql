@@ -57,6 +57,12 @@ GRANT SELECT, INSERT ON audit_event TO :"app_role";
 GRANT SELECT, INSERT, DELETE ON change_log TO :"app_role";
 GRANT UPDATE (details, actor) ON audit_event TO :"app_role";
 GRANT SELECT, INSERT, UPDATE ON data_subject_request TO :"app_role";
+-- Re-consent: campaigns count what they sent and what was confirmed; a request
+-- is stamped when the person confirms (erasure removes it with the contact).
+GRANT SELECT, INSERT, UPDATE ON reconsent_campaign TO :"app_role";
+GRANT SELECT, INSERT, UPDATE, DELETE ON reconsent_request TO :"app_role";
+-- Phone canvassing: proof beside the ledger and the calls made (erasure deletes both).
+GRANT SELECT, INSERT, DELETE ON phone_proof, contact_attempt TO :"app_role";
 
 -- Delivery. Queue and forget (erasure) messages, edit their content; delivery state
 -- changes only through the owner's SECURITY DEFINER functions, per tenant, under a
