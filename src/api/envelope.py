@@ -134,9 +134,12 @@ class Envelope:
         self.max_body_bytes, self.idempotent = max_body_bytes, idempotent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+        if scope["type"] != "http" or (scope["method"] == "OPTIONS"
+                                       and not scope["route_handler"].opt.get("preflight")):
             # OPTIONS is Litestar's own answer (204, `Allow`): it reads no tenant's
             # data, and a browser's preflight never carries the key (api.cors).
+            # A handler of its own marked `preflight` (an embedded form's CORS
+            # answer, which reads the form's origins) is resolved like a GET.
             await self.app(scope, receive, send)
             return
         guard.check_target(scope["path"], scope.get("query_string", b""), scope.get("headers", []))

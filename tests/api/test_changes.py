@@ -157,7 +157,7 @@ async def test_an_import_is_in_the_feed_once_per_changed_state(client):
     notice = world.notice["id"]
     body = HEADER + (
         f"new1@example.com,,,,,email,newsletter,{notice},{WHEN},\n"
-        f"new2@example.com,,,,,sms,newsletter,{notice},{WHEN},\n"
+        f"new2@example.com,+33612345678,,,,sms,newsletter,{notice},{WHEN},\n"  # SMS: a phone
         f"late@example.com,,,,,email,newsletter,{notice},{WHEN},\n"  # older than the withdrawal
     )
     assert (await post_import(client, world.tenant, body)).status_code == 202

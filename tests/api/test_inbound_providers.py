@@ -220,7 +220,11 @@ async def test_mailgun_hard_bounce_unsubscribe_forged_replayed(client):
     assert (await client.post(path_of(made), content=old)).status_code == 401
     forged = mailgun_body("key-other", p.email, "complained")
     assert (await client.post(path_of(made), content=forged)).status_code == 401
-    assert (await client.post(path_of(made), content=b"\x00not json")).status_code == 422
+    # Text that is not JSON is the handler's 422; bytes that cannot be JSON at all
+    # (a raw NUL) are refused by the edge first, a 400 like on every JSON route
+    # (api.guard).
+    assert (await client.post(path_of(made), content=b"not json")).status_code == 422
+    assert (await client.post(path_of(made), content=b"\x00not json")).status_code == 400
 
 
 # --- Postmark and Brevo -------------------------------------------------------------

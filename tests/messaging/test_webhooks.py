@@ -284,9 +284,10 @@ async def test_imported_grants_are_events_too(client):
     await _endpoint(client, tenant, "https://crm.example/hooks")
     await make_purpose(tenant)
     notice = await make_notice(tenant)
-    csv = ("email,consent_channel,consent_purpose,notice_id,collected_at\n"
-           f"imp1@example.com,email,newsletter,{notice['id']},2026-10-01T08:00:00Z\n"
-           f"imp2@example.com,sms,newsletter,{notice['id']},2026-10-02T08:00:00Z\n")
+    # An SMS grant needs the contact's phone number (refused without one).
+    csv = ("email,phone,consent_channel,consent_purpose,notice_id,collected_at\n"
+           f"imp1@example.com,,email,newsletter,{notice['id']},2026-10-01T08:00:00Z\n"
+           f"imp2@example.com,+33612345678,sms,newsletter,{notice['id']},2026-10-02T08:00:00Z\n")
     answer = await client.post("/v1/imports", content=csv.encode(), headers={
         **tenant.headers, "Content-Type": "text/csv"})
     assert answer.status_code == 202 and answer.json()["status"] == "done", answer.text

@@ -158,7 +158,9 @@ class PublicForms(Controller):
         return Response(body, media_type="text/javascript; charset=utf-8",
                         headers={"cache-control": "no-cache"})
 
-    @route("/", http_method=[HttpMethod.OPTIONS], status_code=200)
+    # `preflight`: the envelope resolves the tenant for this OPTIONS (the form's
+    # origins are the tenant's data), where it lets Litestar's own OPTIONS pass.
+    @route("/", http_method=[HttpMethod.OPTIONS], status_code=200, opt={"preflight": True})
     async def preflight(self, request: Request, ctx: Ctx, form_id: Path[UUID]) -> Response:
         version = await definitions.current(ctx, form_id)
         return Response(None, status_code=204,
