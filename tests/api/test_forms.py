@@ -78,6 +78,13 @@ async def test_definitions_are_versioned(client):
     other = await make_tenant()
     assert (await client.get(f"/v1/forms/{form['id']}", headers=other.headers)).status_code == 404
     assert (await client.get(f"/p/{other.slug}/forms/{form['id']}")).status_code == 404
+    # Another tenant can neither change it, nor list it, nor collect consent through it.
+    assert (await client.patch(f"/v1/forms/{form['id']}", headers=other.headers,
+                               json={"texts": {"title": "Mine"}})).status_code == 404
+    assert (await client.get("/v1/forms", headers=other.headers)).json() == []
+    assert (await submit(client, other, form)).status_code == 404
+    assert (await client.get(f"/v1/forms/{form['id']}", headers=tenant.headers)).json()[
+        "version"] == 2
 
 
 async def test_hosted_page_and_script(client):
