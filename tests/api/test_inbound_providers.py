@@ -13,10 +13,8 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography import x509
@@ -26,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from messaging.inbound import sns
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
-from tests.messaging.smtp import free_port
+from tests.local_site import LocalSite
 
 SNS_CERT_PATH = "/SimpleNotificationService-test.pem"
 
@@ -322,28 +320,9 @@ class SnsHost:
                 .not_valid_after(now + dt.timedelta(days=1))
                 .sign(self.key, hashes.SHA256()))
         self.pem = cert.public_bytes(serialization.Encoding.PEM)
-        self.port = free_port()
-        self.visits: list[str] = []
-        host = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # http.server's hook name
-                host.visits.append(self.path)
-                body = host.pem if self.path == SNS_CERT_PATH else b"<ConfirmSubscriptionResponse/>"
-                self.send_response(200)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def netloc(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        self.site = LocalSite(lambda path: ("text/plain", self.pem if path == SNS_CERT_PATH
+                                            else b"<ConfirmSubscriptionResponse/>"))
+        self.netloc, self.visits = self.site.netloc, self.site.visits
 
     def message(self, kind: str, *, version: str = "1", topic: str = "arn:aws:sns:eu-west-1:1:ses",
                 key=None, **fields) -> bytes:
@@ -384,8 +363,7 @@ def sns_host(app):
     app.state.settings = dataclasses.replace(settings, inbound_sns_test_host=host.netloc)
     yield host
     app.state.settings = settings
-    host.server.shutdown()
-    host.server.server_close()
+    host.site.stop()
 
 
 async def test_ses_through_sns(client, sns_host):

@@ -8,48 +8,22 @@ site."""
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import httpx
 import pytest
 
 from tests.e2e.browser.chromium import launch, sync_api
 from tests.factories import TenantFixture, make_notice, make_purpose, make_tenant, unique_slug
+from tests.local_site import LocalSite
 from tests.messaging.smtp import free_port
 
 NOTICE = "I would like Acme's monthly letter by e-mail."
 
 
-class HostSite:
+def host_site(snippet: str, port: int) -> LocalSite:
     """Someone else's website: one page holding whatever snippet it is given."""
-
-    def __init__(self, snippet: str, port: int) -> None:
-        self.port = port
-        body = (f"<!doctype html><html lang='en'><head><title>Shop</title></head><body>"
-                f"<h1>Our shop</h1>{snippet}</body></html>").encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # http.server's hook name
-                self.send_response(200)
-                self.send_header("content-type", "text/html; charset=utf-8")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    body = (f"<!doctype html><html lang='en'><head><title>Shop</title></head><body>"
+            f"<h1>Our shop</h1>{snippet}</body></html>").encode()
+    return LocalSite(lambda path: ("text/html; charset=utf-8", body), port)
 
 
 @pytest.fixture
@@ -73,9 +47,9 @@ def test_embedded_form_across_origins(installation, smtp, tenant):
             "fields": [{"name": "email", "required": True}, {"name": "first_name"}]})
         assert made.status_code == 201, made.text
         embed = made.json()["embed"]
-        shop = HostSite(embed["script"], shop_port)
-        framed = HostSite(embed["iframe"], framed_port)
-        other = HostSite(embed["script"] + embed["iframe"], other_port)  # not listed
+        shop = host_site(embed["script"], shop_port)
+        framed = host_site(embed["iframe"], framed_port)
+        other = host_site(embed["script"] + embed["iframe"], other_port)  # not listed
         try:
             with sync_api.sync_playwright() as playwright:
                 browser = launch(playwright)
