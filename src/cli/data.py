@@ -53,18 +53,25 @@ def cmd_ledger_checkpoint(args: argparse.Namespace) -> None:
             tenants = [(await envelope.operator(args.tenant, "ledger checkpoint"))[1]]
         else:
             tenants = await repository.all_tenants()
-        lines = []
+        lines, refused = [], []
         for tenant in tenants:
             ctx = TenantContext.for_operator(tenant, "ledger checkpoint")
-            checkpoint = await checkpoints.publish_now(ctx)
+            try:
+                checkpoint = await checkpoints.publish_now(ctx)
+            except checkpoints.CheckpointRefused as exc:  # the other tenants still get theirs
+                refused.append(f"{tenant.slug}: {exc.detail}")
+                continue
             lines.append(f"{tenant.slug}: empty ledger, nothing to sign" if checkpoint is None
                          else f"{tenant.slug}: checkpoint seq {checkpoint.seq}"
                               f" hash {checkpoint.hash} at {checkpoint.at}")
-        return lines
+        return lines, refused
 
-    for line in run(publish):
+    lines, refused = run(publish)
+    for line in lines:
         print(line)
     print(f"checkpoint log: {checkpoint_log.directory()}")
+    if refused:
+        raise CommandError("; ".join(refused))
 
 
 def cmd_retention(args: argparse.Namespace) -> None:

@@ -8,9 +8,13 @@ import sys
 
 from cli import data, operations, service, tenancy
 from cli.runtime import CommandError
-from optinbase import logs
+from optinbase import logs, readiness
 from optinbase.errors import DomainError
-from optinbase.settings import ConfigError
+from optinbase.settings import ConfigError, get_settings
+
+# Commands that write the checkpoint log or the erasure journal refuse to start
+# when either directory cannot be written, rather than failing later.
+_WRITES_OUTSIDE_THE_DATABASE = ("serve", "worker", "ledger", "erasures", "restore")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -33,12 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logs.configure("INFO" if args.command in ("serve", "worker") else "WARNING")
     try:
+        if args.command in _WRITES_OUTSIDE_THE_DATABASE:
+            failures = readiness.storage(get_settings())
+            if failures:
+                raise CommandError("; ".join(f.detail for f in failures))
         args.fn(args)
     except (CommandError, DomainError, ConfigError) as exc:
         print(f"optinbase: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"optinbase: {exc.strerror or exc}", file=sys.stderr)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"optinbase: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
     except Exception as exc:  # a database refusing the connection, say
         print(f"optinbase: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",

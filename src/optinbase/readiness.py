@@ -8,7 +8,11 @@
   `READY_OUTBOX_STALL_SECONDS` (default 900): no worker is delivering;
 * `signing_key_missing` — the ledger signing key is not there any more where
   it was read from (`LEDGER_SIGNING_KEY`'s file, or the development key file
-  beside the database), or does not sign: checkpoints could not be published.
+  beside the database), or does not sign: checkpoints could not be published;
+* `checkpoint_log_unwritable`, `erasure_journal_unwritable` — LEDGER_CHECKPOINT_DIR
+  or ERASURE_JOURNAL_DIR cannot be created or written: checkpoints, receipts
+  and erasures would fail. The same check stops `serve`, `worker` and the
+  ledger and erasure commands at start (`storage`), naming the path.
 
 Load balancers read the status (200 or 503); operators read `reasons`.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from pathlib import Path
 from typing import NamedTuple, Optional
 
@@ -54,6 +59,28 @@ def signing_key(settings: Settings) -> Optional[Failure]:
     return None
 
 
+def _writable(path: Path) -> Optional[str]:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return f"{path} is not a writable directory ({exc.strerror or exc})"
+    return None
+
+
+def storage(settings: Settings) -> list[Failure]:
+    """The directories kept outside the database, each writable (created if missing)."""
+    found = []
+    for reason, name, value in (
+            ("checkpoint_log_unwritable", "LEDGER_CHECKPOINT_DIR", settings.ledger_checkpoint_dir),
+            ("erasure_journal_unwritable", "ERASURE_JOURNAL_DIR", settings.erasure_journal_dir)):
+        problem = _writable(Path(value).absolute())
+        if problem is not None:
+            found.append(Failure(reason, f"{name}: {problem}"))
+    return found
+
+
 async def failures(settings: Settings) -> list[Failure]:
     found: list[Failure] = []
     try:
@@ -73,4 +100,4 @@ async def failures(settings: Settings) -> list[Failure]:
     key = signing_key(settings)
     if key is not None:
         found.append(key)
-    return found
+    return found + storage(settings)

@@ -122,9 +122,10 @@ async def test_cli_verify_names_the_checkpoint_a_truncation_contradicts(
 
     async with raw_dba(backend, database_url, tenant_id) as query:
         await delete_the_withdrawal(query, tenant_id, world.contact["id"])
-    # The forger signs a fresh checkpoint of the forged head: it does not help.
-    assert optinbase(tmp_path, database_url, "ledger", "checkpoint", "--tenant",
-                     slug).returncode == 0
+    # Nor will the command sign the forged head.
+    refused = optinbase(tmp_path, database_url, "ledger", "checkpoint", "--tenant", slug)
+    assert refused.returncode == 1 and "checkpoint seq 2" in refused.stderr, refused.stderr
+    assert len(log.read_text().splitlines()) == 1
 
     broken = optinbase(tmp_path, database_url, "ledger", "verify", "--tenant", slug)
     assert broken.returncode == 1, broken.stdout
@@ -138,7 +139,8 @@ async def test_cli_verify_names_the_checkpoint_a_rewrite_contradicts(
     world = await make_world(await make_tenant())
     await withdraw(client, world)
     slug = world.tenant.slug
-    assert optinbase(tmp_path, database_url, "ledger", "checkpoint").returncode == 0  # every tenant
+    every = optinbase(tmp_path, database_url, "ledger", "checkpoint")  # every tenant: those
+    assert f"{slug}: checkpoint seq 2" in every.stdout  # other tests forged are refused, not this
     await rewrite_from(world.tenant.id, 1, source="https://forged.example/")  # and rehashed
     broken = optinbase(tmp_path, database_url, "ledger", "verify", "--tenant", slug)
     assert broken.returncode == 1
@@ -171,3 +173,15 @@ def test_a_missing_or_bad_signing_key_stops_the_command(tmp_path, env, reason):
     assert result.returncode == 1
     assert result.stderr.startswith("optinbase: LEDGER_SIGNING_KEY") and reason in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_commands_that_write_outside_the_database_refuse_an_unwritable_directory(tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    database = f"sqlite:///{tmp_path}/never-opened.sqlite3"
+    for command in (["ledger", "checkpoint"], ["worker"], ["serve"]):
+        refused = optinbase(tmp_path, database, *command, LEDGER_CHECKPOINT_DIR=str(blocked))
+        assert refused.returncode == 1
+        [line] = refused.stderr.strip().splitlines()
+        assert line.startswith("optinbase: LEDGER_CHECKPOINT_DIR: ") and str(blocked) in line
+    assert not (tmp_path / "never-opened.sqlite3").exists()  # refused before any work

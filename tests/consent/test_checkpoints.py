@@ -204,17 +204,41 @@ async def test_history_rewritten_and_rehashed_behind_a_checkpoint_is_caught(clie
     assert events[1]["id"] == withdrawal["id"] and events[1]["action"] == "refused"
 
 
-async def test_a_checkpoint_after_the_rewrite_does_not_launder_it(client):
-    """Publishing again after the attack signs the forged head; the older
-    checkpoint still contradicts it, and it is that one which is named."""
+async def test_a_forged_head_is_never_signed(client):
+    """Publishing again after the attack would vouch for the forged head: it is
+    refused, naming the checkpoint the chain contradicts, and the log keeps
+    only the true line."""
     world = await make_world(await make_tenant())
     await withdraw(client, world)
     await checkpoints.publish_now(_ctx(world))
     await truncate_last(world.tenant.id, world.contact["id"])
-    await checkpoints.publish_now(_ctx(world))
+    with pytest.raises(checkpoints.CheckpointRefused) as refused:
+        await checkpoints.publish_now(_ctx(world))
+    assert "checkpoint seq 2" in refused.value.detail and "truncated or rewound" in refused.value.detail
+    assert [line["seq"] for line in log_lines(world.tenant.id)] == [2]
     answer = await verify(client, world.tenant)
-    assert answer["ok"] is False and answer["checkpoints"] == 2
+    assert answer["ok"] is False and answer["checkpoints"] == 1
     assert answer["first_broken_checkpoint"]["line"] == 1
+
+
+async def test_a_chain_regrown_past_a_truncation_is_not_signed_by_the_worker(client, caplog):
+    """After the truncation, new events bring the chain back to the logged seq
+    with another hash: the worker's next turn logs the contradiction as an
+    error and signs nothing, and a receipt simply carries no checkpoint."""
+    world = await make_world(await make_tenant())
+    await withdraw(client, world)
+    await housekeeping.publish_moved(dt.datetime.now(dt.timezone.utc))
+    await truncate_last(world.tenant.id, world.contact["id"])
+    regrown = await grant(world.tenant, world.contact["id"], world.notice["id"], channel="sms")
+    caplog.set_level("ERROR", logger="optinbase.envelope")
+    assert await housekeeping.publish_moved(dt.datetime.now(dt.timezone.utc)) == 0
+    assert [line["seq"] for line in log_lines(world.tenant.id)] == [2]
+    [record] = [r for r in caplog.records if str(world.tenant.id) in r.getMessage()]
+    assert "checkpoint seq 2" in str(record.exc_info[1]) and "rewritten" in str(record.exc_info[1])
+    receipt = await client.get(f"/v1/consent-events/{regrown['id']}/receipt",
+                               headers=world.tenant.headers)
+    assert receipt.status_code == 200, receipt.text
+    assert [line["seq"] for line in log_lines(world.tenant.id)] == [2]
 
 
 async def test_tampered_and_foreign_checkpoint_lines_are_reported(client):

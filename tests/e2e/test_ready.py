@@ -62,7 +62,7 @@ def test_ready_names_each_failure(tmp_path):
         assert http.get("/health").status_code == 200  # alive, not ready
 
 
-async def test_ready_in_process(client, app, backend):
+async def test_ready_in_process(client, app, backend, tmp_path):
     assert (await client.get("/ready")).json() == {"status": "ok"}
     tenant = await make_tenant()
     await make_request(tenant, f"ready.{uuid.uuid4().hex[:8]}@example.org")  # due now
@@ -76,5 +76,12 @@ async def test_ready_in_process(client, app, backend):
         assert broken.status_code == 503
         assert broken.json()["reasons"] == ["signing_key_missing"]
         assert broken.headers["retry-after"]
+        blocked = tmp_path / "a-file"
+        blocked.write_text("not a directory")
+        app.state.settings = dataclasses.replace(settings, ledger_checkpoint_dir=str(blocked),
+                                                 erasure_journal_dir=str(blocked / "journal"))
+        unwritable = (await client.get("/ready")).json()
+        assert unwritable["reasons"] == ["checkpoint_log_unwritable", "erasure_journal_unwritable"]
+        assert str(blocked) in unwritable["detail"]
     finally:
         app.state.settings = settings

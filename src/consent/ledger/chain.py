@@ -326,6 +326,12 @@ async def head(tenant_id: uuid.UUID) -> tuple[int, str]:
     return (int(row["seq"]), row["hash"]) if row else (0, GENESIS)
 
 
+async def event_hash_at(tenant_id: uuid.UUID, seq: int) -> Optional[str]:
+    """The stored hash of event `seq` of the tenant's chain (None: no such event)."""
+    return await db.fetchval(
+        "SELECT hash FROM consent_event WHERE tenant_id = {} AND seq = {}", tenant_id, seq)
+
+
 async def verify(tenant_id: uuid.UUID) -> VerifyResult:
     """The chain alone (no checkpoints): consent.ledger.verification checks both."""
     return (await walk(tenant_id)).result

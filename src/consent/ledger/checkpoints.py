@@ -16,6 +16,14 @@ finds every logged head in it.
   webhook queued after, in a transaction of its own. With `only_if_moved`
   (the worker) nothing is published when the log's last line already signed
   this head, even by another process (checkpoint_log holds a file lock).
+
+And one rule keeps the log from vouching for a forgery: a head that
+contradicts the log's last checkpoint (behind it, or no longer holding the
+hash it signed at its seq: a truncation, rewind or rewrite by someone with
+write access to the database) is never signed. Publishing refuses
+(`CheckpointRefused`), the worker logs it as an error at its next turn — within
+a minute of the tampering, with no one running `ledger verify` — and the age of
+the last checkpoint (a metric) keeps growing until an operator looks.
 """
 
 from __future__ import annotations
@@ -31,21 +39,40 @@ from consent.ledger.signing import Checkpoint, sign, signature_problem
 from messaging import webhooks
 from optinbase import db
 from optinbase.cursors import decode_int, encode_int
-from optinbase.errors import invalid_field
+from optinbase.errors import Conflict, invalid_field
 from optinbase.context import TenantContext
 from tenants import envelope
 
 EVENT = "ledger.checkpoint"
 
 
+class CheckpointRefused(Conflict):
+    """The chain contradicts a checkpoint already published: signing its head
+    would vouch for a tampered ledger."""
+
+    slug = "ledger-contradicts-checkpoint"
+    title = "Ledger contradicts a published checkpoint"
+
+
 async def publish(ctx: TenantContext, *, only_if_moved: bool = False) -> Optional[Checkpoint]:
     """Signs the chain head as the caller's tenant transaction sees it and
-    publishes it (see the module's rule). Returns the checkpoint, or None for
+    publishes it (see the module's rules). Returns the checkpoint, or None for
     an empty chain (nothing to commit to) or, with `only_if_moved` in a
-    read-only transaction, a head the log's last line already signed."""
+    read-only transaction, a head the log's last line already signed.
+    Raises CheckpointRefused for a head that contradicts the log."""
     tenant_id = ctx.tenant_id
     db.require_tenant(tenant_id)
+    # The log first: every head it holds had committed before it was logged,
+    # so the head read next is at or past the log's last line unless the
+    # chain went backwards.
+    latest = await checkpoint_log.latest(tenant_id)
     seq, head_hash = await chain.head(tenant_id)
+    if latest is not None and signature_problem(latest, tenant_id) is None:
+        problem = await _contradiction(tenant_id, latest, seq, head_hash)
+        if problem is not None:
+            raise CheckpointRefused(
+                f"not signing the chain head (seq {seq}): {problem}; run `optinbase ledger"
+                f" verify`", checkpoint_seq=latest.seq, checkpoint_at=latest.at)
     if seq == 0:
         return None
     checkpoint = sign(tenant_id, seq, head_hash, dt.datetime.now(dt.timezone.utc))
@@ -68,6 +95,19 @@ async def publish(ctx: TenantContext, *, only_if_moved: bool = False) -> Optiona
     return checkpoint
 
 
+async def _contradiction(tenant_id: uuid.UUID, latest: Checkpoint, seq: int,
+                         head_hash: str) -> Optional[str]:
+    """Why the chain (head `seq`/`head_hash`) contradicts the published
+    `latest` checkpoint, or None when it extends it."""
+    signed = f"checkpoint seq {latest.seq} published at {latest.at}"
+    if seq < latest.seq:
+        return f"the chain ends before {signed} (truncated or rewound)"
+    stored = head_hash if seq == latest.seq else await chain.event_hash_at(tenant_id, latest.seq)
+    if stored != latest.hash:
+        return f"event seq {latest.seq} no longer has the hash {signed} signed (rewritten)"
+    return None
+
+
 async def _announce(tenant_id: uuid.UUID, checkpoint: Checkpoint) -> None:
     await webhooks.enqueue_event(tenant_id, EVENT, msgspec.structs.asdict(checkpoint))
 
@@ -86,7 +126,16 @@ async def covering(ctx: TenantContext, seq: int) -> Optional[Checkpoint]:
     latest = await checkpoint_log.latest(ctx.tenant_id)
     if latest is not None and latest.seq >= seq and signature_problem(latest, ctx.tenant_id) is None:
         return latest
-    return await publish(ctx)
+    return await publish_unless_refused(ctx)
+
+
+async def publish_unless_refused(ctx: TenantContext) -> Optional[Checkpoint]:
+    """`publish` for a receipt: None where the chain contradicts the log (the
+    receipt still names its event's hash; the log vouches for nothing)."""
+    try:
+        return await publish(ctx)
+    except CheckpointRefused:
+        return None
 
 
 class CheckpointPage(msgspec.Struct, kw_only=True):
