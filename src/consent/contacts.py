@@ -12,7 +12,7 @@ import msgspec
 
 from consent import suppression
 from consent.ledger import chain
-from consent.schemas import ContactIn, ContactOut, ContactPatch
+from consent.schemas import PHONE_CHANNELS, ContactIn, ContactOut, ContactPatch
 from optinbase import audit, cursors, db
 from optinbase.context import TenantContext
 from optinbase.cursors import Page
@@ -167,6 +167,8 @@ async def patch_contact(
             "a contact must keep an email, a phone or an external_id",
             errors=[{"field": "email", "message": "one identifier is required"}],
         )
+    if "phone" in changes and changes["phone"] is None:
+        await _refuse_dropping_a_used_phone(ctx, contact_id)
     existing = await find_by_identifiers(
         ctx, {k: v for k, v in changes.items() if k in IDENTIFIERS}, exclude=contact_id
     )
@@ -194,6 +196,20 @@ async def patch_contact(
             )
         await audit.record(ctx, "contact.updated", "contact", contact_id, {"fields": names})
     return await get_contact(ctx, contact_id)
+
+
+async def _refuse_dropping_a_used_phone(ctx: TenantContext, contact_id: uuid.UUID) -> None:
+    """An SMS or phone consent names a number (issue 12 §5): the number cannot
+    go while such a consent is granted or awaiting confirmation, or the check
+    would answer "allowed" for a number nobody has any more."""
+    held = await db.fetchval(
+        "SELECT count(*) FROM consent_state WHERE tenant_id = {} AND contact_id = {}"
+        f" AND channel IN ({', '.join(['{}'] * len(PHONE_CHANNELS))})"
+        " AND status IN ('granted', 'requested')",
+        ctx.tenant_id, contact_id, *PHONE_CHANNELS)
+    if held:
+        raise invalid_field("phone", "withdraw the SMS and phone consents before removing the"
+                                     " phone number")
 
 
 async def list_contacts(

@@ -16,8 +16,9 @@ from __future__ import annotations
 import html
 import json
 import re
+import uuid
 
-from optinbase import limits
+from optinbase import db, limits
 from tests.factories import make_contact, make_notice, make_purpose, make_tenant
 from tests.messaging.scenes import mails_to
 
@@ -229,6 +230,33 @@ async def test_a_page_address_is_kept_without_its_query_string(client):
     assert free.json()["source"] == "call centre, ticket #12?"  # not a URL: kept as written
 
 
+async def test_the_phone_an_sms_consent_names_cannot_be_removed(client):
+    tenant = await make_tenant()
+    await make_purpose(tenant)
+    notice = await make_notice(tenant)
+    person = await make_contact(tenant, email="keep@example.org", phone="+33612345603")
+    h = tenant.headers
+
+    async def consent(action: str) -> None:
+        answer = await client.post(f"/v1/contacts/{person['id']}/consents", headers=h, json={
+            "channel": "sms", "purpose": "newsletter", "action": action, "method": "api",
+            **({"notice_id": notice["id"]} if action == "grant" else {})})
+        assert answer.status_code == 201, answer.text
+
+    await consent("grant")
+    refused = await client.patch(f"/v1/contacts/{person['id']}", headers=h, json={"phone": None})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "phone"
+    check = await client.get("/v1/consent-check", headers=h, params={
+        "contact_id": person["id"], "channel": "sms", "purpose": "newsletter"})
+    assert check.json()["allowed"] is True  # still true of a number still on file
+    changed = await client.patch(f"/v1/contacts/{person['id']}", headers=h,
+                                 json={"phone": "+33612345604"})
+    assert changed.status_code == 200  # another number is a change, not a removal
+    await consent("withdraw")
+    cleared = await client.patch(f"/v1/contacts/{person['id']}", headers=h, json={"phone": None})
+    assert cleared.status_code == 200 and cleared.json()["phone"] is None
+
+
 async def test_an_old_sms_consent_without_a_phone_is_not_exported(client):
     """Consent recorded before the refusal (written here past the API) stays in
     the ledger but leaves no row with an empty phone in an SMS audience."""
@@ -244,9 +272,12 @@ async def test_an_old_sms_consent_without_a_phone_is_not_exported(client):
                                         "action": "grant", "method": "api",
                                         "notice_id": notice["id"]})
         assert granted.status_code == 201
-    cleared = await client.patch(f"/v1/contacts/{without['id']}", headers=tenant.headers,
-                                 json={"phone": None})
-    assert cleared.status_code == 200 and cleared.json()["phone"] is None
+    refused = await client.patch(f"/v1/contacts/{without['id']}", headers=tenant.headers,
+                                 json={"phone": None})  # the API keeps the number a consent names
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "phone"
+    async with db.tenant_transaction(tenant.id):  # as data from before that rule would be
+        await db.execute("UPDATE contact SET phone = NULL WHERE tenant_id = {} AND id = {}",
+                         tenant.id, uuid.UUID(without["id"]))
     segment = (await client.post("/v1/segments", headers=tenant.headers, json={
         "name": "all", "rules": {"type": "all", "rules": []}})).json()
     where = {"channel": "sms", "purpose": "newsletter"}
