@@ -143,7 +143,9 @@ class Argon2User(BaseUser, tablename="argon2_user_base"):
         )
         stored = row["password"] if row else dummy_hash()
         ok = await asyncio.to_thread(verify_secret, stored, password)
-        if not row or not ok:
+        # A disabled account answers like a wrong password, after the same hash
+        # work, so neither its existence nor its state shows.
+        if not row or not ok or not row["active"]:
             return None
         if not stored.startswith(_ARGON2_PREFIX) or hasher.check_needs_rehash(stored):
             hashed = await asyncio.to_thread(hash_secret, password)

@@ -10,9 +10,10 @@ import httpx
 import pytest
 
 from optinbase import db
+from tenants import service
 from tests.admin.scene import make_scene
 from tests.admin.staff import PASSWORD, csrf, login, make_staff, new_http
-from tests.factories import make_contact
+from tests.factories import as_owner, make_contact
 
 
 async def test_staff_tables_are_superuser_only(client):
@@ -62,6 +63,24 @@ async def test_wrong_password_twenty_times_locks_out_then_lock_expires(backend, 
         assert await attempt(PASSWORD) == 429  # locked, even with the right password
         await asyncio.sleep(2.2)
         assert await attempt(PASSWORD) == 200
+
+
+async def test_a_disabled_account_cannot_log_in_and_its_sessions_end(client):
+    email = await make_staff(superuser=True)
+    open_session = await login(client, email)
+    try:
+        assert (await open_session.get("/tables/staff_user/")).status_code == 200
+        async with as_owner():
+            await service.disable_staff(email)
+        assert (await open_session.get("/tables/staff_user/")).status_code == 401
+        http = new_http(client)
+        token = await csrf(http)
+        refused = await http.post("/admin/public/login/", headers={"X-CSRFToken": token},
+                                  json={"username": email, "password": PASSWORD})
+        assert refused.status_code == 401 and not http.cookies.get("id")
+        await http.aclose()
+    finally:
+        await open_session.aclose()
 
 
 async def test_api_key_forms_show_the_key_once_and_revoke(client):

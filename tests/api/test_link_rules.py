@@ -14,6 +14,7 @@ import re
 import uuid
 
 from consent import tokens
+from optinbase import db
 from optinbase.settings import get_settings
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
 from tests.messaging.scenes import mails_to
@@ -93,16 +94,36 @@ async def test_a_new_grant_through_a_link_waits_for_the_confirmation_email(clien
     assert await _states(client, tenant, person) == {("news", "email"): "withdrawn"}
 
 
-async def test_without_double_opt_in_a_link_grants_with_its_proof(client):
+async def test_without_double_opt_in_a_link_still_only_requests(client):
+    """DESIGN: a link "may withdraw but never create consent that the person
+    did not confirm" — even where the tenant asks no double opt-in, a grant
+    through a link waits for the confirmation e-mail to its address."""
     tenant, person, link, notice, ads = await _scene(client, double_opt_in=[])
     page = await client.get(f"/p/preferences/{link}")
-    assert "confirm by e-mail" not in html.unescape(page.text)
+    assert "confirm by e-mail" in html.unescape(page.text)
     await client.post(f"/p/preferences/{link}", data=_form(notice, ads, "ads:email"))
+    assert await _states(client, tenant, person) == {("ads", "email"): "pending"}
+    [requested] = await _events(client, tenant, person)
+    assert requested["action"] == "requested" and requested["notice_id"] == ads["id"]
+    assert requested["source"].startswith("preference link news/email, fingerprint ")
+    [token] = await _confirmation_links(tenant)
+    assert (await client.post(f"/p/confirm/{token}")).status_code == 200
     assert await _states(client, tenant, person) == {("ads", "email"): "granted"}
-    [granted] = await _events(client, tenant, person)
-    assert granted["action"] == "granted" and granted["notice_id"] == ads["id"]
-    assert granted["source"].startswith("preference link news/email, fingerprint ")
-    assert await _confirmation_links(tenant) == []
+
+
+async def test_a_contact_without_an_e_mail_address_is_offered_no_new_grant(client):
+    tenant, person, link, notice, ads = await _scene(client, double_opt_in=[])
+    await grant(tenant, person["id"], notice["id"], channel="sms", purpose="news")
+    async with db.tenant_transaction(tenant.id):  # a contact known by phone only, e.g. imported
+        await db.execute("UPDATE contact SET email = NULL WHERE tenant_id = {} AND id = {}",
+                         tenant.id, uuid.UUID(person["id"]))
+    page = await client.get(f"/p/preferences/{link}")
+    assert re.search(r'value="news:sms"\s+checked', page.text)  # what it holds: withdrawable
+    assert not re.search(r'value="(ads|news):email"', page.text)
+    await client.post(f"/p/preferences/{link}", data=_form(notice, ads, "news:sms", "ads:email"))
+    assert await _states(client, tenant, person) == {("news", "sms"): "granted"}
+    await client.post(f"/p/preferences/{link}", data=_form(notice, ads))
+    assert await _states(client, tenant, person) == {("news", "sms"): "withdrawn"}
 
 
 async def test_a_forwarded_link_cannot_grant_sms_or_phone(client):

@@ -6,9 +6,12 @@ tools hold them, people forward e-mails. Whoever holds one is not known to be
 the person, so through a link:
 
 * a withdrawal is instant (withdrawing is as easy as giving);
-* a new grant on a channel where the tenant requires double opt-in becomes
-  `requested`, and the confirmation e-mail of the subscribe form goes to the
-  contact's address: only a click there, by whoever reads that mailbox, grants;
+* a new grant becomes `requested`, on every channel and whatever the
+  tenant's double opt-in channels, and the confirmation e-mail of the subscribe
+  form goes to the contact's address: only a click there, by whoever reads that
+  mailbox, grants (DESIGN: a link "may withdraw but never create consent that
+  the person did not confirm"). A contact without an e-mail address is
+  offered no new grant at all;
 * a new grant on SMS or phone is never offered: no confirmation can reach the
   phone (Optinbase has no SMS provider), and holding an e-mail link proves
   nothing about who holds the phone. What is already granted or pending on
@@ -22,30 +25,21 @@ from __future__ import annotations
 
 import hashlib
 
-from consent.journey import double_opt_in
 from consent.schemas import PHONE_CHANNELS
-from tenants.repository import TenantRecord
 
 # Channels whose confirmation would have to reach a phone: none can be sent.
 UNCONFIRMABLE = PHONE_CHANNELS
 HELD = ("granted", "pending")  # what a box shows ticked
 
 
-def offered(channel: str, status: str, has_email: bool, tenant: TenantRecord,
-            suppressed: bool) -> bool:
+def offered(channel: str, status: str, has_email: bool, suppressed: bool) -> bool:
     """Whether the preference centre shows this box: always when there is
-    something to withdraw, else only when a grant could follow (never for a
-    channel the person is on the suppression list for: suppression wins)."""
+    something to withdraw, else only when a confirmed grant could follow
+    (never for a channel the person is on the suppression list for:
+    suppression wins)."""
     if status in HELD:
         return True
-    if channel in UNCONFIRMABLE or suppressed:
-        return False
-    return has_email or not confirms(tenant, channel)
-
-
-def confirms(tenant: TenantRecord, channel: str) -> bool:
-    """Whether a new grant on `channel` waits for the confirmation e-mail."""
-    return double_opt_in.needs_confirmation(tenant, channel, asked=False)
+    return has_email and channel not in UNCONFIRMABLE and not suppressed
 
 
 def proof(kind: str, purpose_key: str, channel: str, token: str) -> str:

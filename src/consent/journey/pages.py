@@ -248,9 +248,8 @@ class PreferenceRow(msgspec.Struct, kw_only=True):
     notice_language: str
     channels: dict[str, str]  # channel -> current status ("none" when never asked)
     # The boxes shown (link_rules.offered): a link never offers a new SMS or
-    # phone grant; and those whose grant waits for the confirmation e-mail.
+    # phone grant, and every new grant it offers waits for the confirmation e-mail.
     offered: list[str] = []
-    confirmed_by_email: list[str] = []
 
 
 class PreferencesView(msgspec.Struct, kw_only=True):
@@ -281,9 +280,7 @@ async def _preferences(ctx, tenant, contact_id) -> PreferencesView:
             purpose=o.purpose, purpose_name=o.purpose_name, notice_id=str(o.notice_id),
             notice_text=o.notice_text, notice_language=o.notice_language, channels=channels,
             offered=[c for c, status in channels.items()
-                     if link_rules.offered(c, status, bool(contact["email"]), tenant,
-                                           c in listed)],
-            confirmed_by_email=[c for c in o.channels if link_rules.confirms(tenant, c)]))
+                     if link_rules.offered(c, status, bool(contact["email"]), c in listed)]))
     return PreferencesView(
         tenant=tenant.name, language=language, rows=rows,
         subscribe_url=f"{get_settings().public_url}/p/{tenant.slug}/subscribe",
@@ -303,7 +300,7 @@ def _decide(row: PreferenceRow, channel: str, status: str, want: bool) -> Option
         return "withdrawn" if status in link_rules.HELD else None
     if status in link_rules.HELD or channel not in row.offered:
         return None  # pending stays pending until its e-mail is confirmed
-    return "requested" if channel in row.confirmed_by_email else "granted"
+    return "requested"  # a link never grants by itself (link_rules)
 
 
 async def save_preferences(ctx: TenantContext, tenant: TenantRecord, token: str,
