@@ -128,10 +128,12 @@ class RequestLog:
 
 def route_of(scope: Scope) -> str:
     """The route template (`/v1/contacts/{contact_id:uuid}`), bounded: an
-    unknown path is `unmatched`, anything under the admin mount `/admin`."""
+    unknown path is `unmatched`, anything under a mount (the admin) the mount
+    point, `/admin`."""
+    handler = scope.get("route_handler")  # type: ignore[call-overload]
+    if getattr(handler, "is_mount", False):
+        # A mount (the admin): the router leaves no template, and the path left
+        # in the scope is the part below the mount point.
+        return min(handler.paths)
     template = scope.get("path_template")  # type: ignore[call-overload]
-    if not template:
-        return "unmatched"
-    if template.startswith("/admin"):
-        return "/admin"
-    return str(template)
+    return str(template) if template else "unmatched"

@@ -69,3 +69,16 @@ def test_redaction():
         assert secret not in masked
     for kept in ("10:52:33", "2026-12-01T10:00:00+01:00", "127.0.0.1", "/p/unsubscribe/<token>"):
         assert kept in masked
+
+
+async def test_admin_requests_are_logged_under_the_admin_route(client, caplog):
+    """The admin mount is one bounded route, `/admin` — not `unmatched` beside
+    the scans of unknown paths."""
+    caplog.set_level("INFO", logger="optinbase.request")
+    assert (await client.get("/admin/")).status_code == 200
+    await client.get("/admin/api/tables/")
+    await client.get("/nowhere")
+    routes = [(r.fields["route"], r.fields["status"]) for r in caplog.records
+              if r.name == "optinbase.request"]
+    assert routes[:2] == [("/admin", 200), ("/admin", 401)]
+    assert routes[2] == ("unmatched", 404)
