@@ -101,7 +101,7 @@ class Installation:
         return (self.workdir / log).read_text(errors="replace")[-4000:]
 
     @contextlib.contextmanager
-    def serving(self, *args: str, startup_seconds: float = 30,
+    def serving(self, *args: str, startup_seconds: float = 120,
                 **env: str) -> Iterator["Installation"]:
         """`optinbase serve [ARGS]` on a free port, once `/health` answers
         (within `startup_seconds`); `base_url` (also its PUBLIC_URL, for links
