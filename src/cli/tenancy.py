@@ -155,7 +155,12 @@ def cmd_staff_list(args: argparse.Namespace) -> None:
 def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
-    return getpass.getpass("Password: ")
+    if not sys.stdin.isatty():  # a script, a pipe, CI: getpass would read nothing
+        raise CommandError("no terminal to ask the password on: give it with --password-stdin")
+    try:
+        return getpass.getpass("Password: ")
+    except EOFError:
+        raise CommandError("no password given") from None
 
 
 def cmd_staff_set_password(args: argparse.Namespace) -> None:

@@ -289,6 +289,10 @@ def test_staff_get_the_least_privileged_role_unless_named_and_can_be_managed(cli
     cli.ok("staff", "disable", "least@example.com")
     assert re.search(r"^least@example\.com\s+no\s", cli.ok("staff", "list"), re.M)
     assert "no staff user" in cli("staff", "disable", "nobody@example.com").stderr
+    piped = cli("staff", "create", "piped@example.com", "--tenant", "acme", stdin="")
+    assert piped.returncode == 1
+    assert piped.stderr.strip() == ("optinbase: no terminal to ask the password on:"
+                                    " give it with --password-stdin")
 
 
 def test_serve_refuses_an_unmigrated_database_with_a_hint(tmp_path):
