@@ -17,9 +17,8 @@ from consent import tokens
 from optinbase import db
 from optinbase.settings import get_settings
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
-from tests.messaging.scenes import mails_to
+from tests.messaging.scenes import confirmation_tokens
 
-CONFIRM = re.compile(r"/p/confirm/([A-Za-z0-9_-]+)")
 PHONE_NOTE = "cannot be given through this link"
 
 
@@ -53,8 +52,7 @@ async def _events(client, tenant, person) -> list[dict]:
 
 
 async def _confirmation_links(tenant) -> list[str]:
-    return [m.group(1) for p in await mails_to(tenant, "owner@example.org")
-            for m in [CONFIRM.search(p.get("text", ""))] if m]
+    return await confirmation_tokens(tenant, "owner@example.org")
 
 
 def _form(notice, ads, *boxes: str) -> dict:

@@ -11,6 +11,7 @@ from consent import tokens
 from optinbase import db, limits
 from optinbase.settings import get_settings
 from tests.factories import make_contact, make_notice, make_purpose, make_tenant
+from tests.messaging.scenes import confirmation_tokens
 
 CONFIRM = re.compile(r"/p/confirm/([A-Za-z0-9_-]+)")
 
@@ -139,6 +140,10 @@ async def test_preference_centre_changes_each_box_with_proof(client):
         "notice.ads": ads["id"]})
     assert saved.status_code == 200 and "choix sont enregistrés" in html.unescape(saved.text)
     assert await _states(client, tenant, "pref@example.org") == {
+        ("news", "email"): "pending", ("ads", "social_ads"): "pending"}  # a link only asks
+    [token] = await confirmation_tokens(tenant, "pref@example.org")  # one e-mail for both
+    assert (await client.post(f"/p/confirm/{token}")).status_code == 200
+    assert await _states(client, tenant, "pref@example.org") == {
         ("news", "email"): "granted", ("ads", "social_ads"): "granted"}
     await client.post(f"/p/preferences/{link}", data={
         "consent": ["news:email"], "notice.news": news["id"], "notice.ads": ads["id"]})
@@ -146,8 +151,9 @@ async def test_preference_centre_changes_each_box_with_proof(client):
         ("news", "email"): "granted", ("ads", "social_ads"): "withdrawn"}
     events = (await client.get(f"/v1/contacts/{created['id']}/consent-events",
                                headers=tenant.headers)).json()["items"]
-    assert {e["method"] for e in events} == {"preference_centre"}
-    assert all(e["notice_id"] for e in events if e["action"] == "granted")
+    assert {e["method"] for e in events if e["action"] in ("requested", "withdrawn")} == {
+        "preference_centre"}  # the link's own acts; the confirmation is the e-mail's
+    assert all(e["notice_id"] for e in events if e["action"] in ("requested", "granted"))
     foreign = await make_tenant()
     forged = tokens.make_token("wrong-key" * 5, foreign.id, uuid.uuid4(), uuid.uuid4(), "email")
     assert (await client.get(f"/p/preferences/{forged}")).status_code == 404

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from typing import Any
 
@@ -42,6 +43,15 @@ async def mails_to(tenant: TenantFixture, recipient: str) -> list[dict]:
                               " AND kind = 'email' AND recipient = {}", tenant.id, recipient)
     return [r["payload"] if isinstance(r["payload"], dict) else json.loads(r["payload"])
             for r in rows]
+
+
+CONFIRM = re.compile(r"/p/confirm/([A-Za-z0-9_-]+)")
+
+
+async def confirmation_tokens(tenant: TenantFixture, recipient: str) -> list[str]:
+    """The tokens of the confirmation links e-mailed to `recipient`, oldest first."""
+    return [m.group(1) for p in await mails_to(tenant, recipient)
+            for m in [CONFIRM.search(p.get("text", ""))] if m]
 
 
 async def backlog(tenant: Any, count: int, url: str, endpoint_id: uuid.UUID,
