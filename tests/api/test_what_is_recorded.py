@@ -228,6 +228,11 @@ async def test_a_page_address_is_kept_without_its_query_string(client):
                                  "action": "withdraw", "method": "phone_call",
                                  "source": "call centre, ticket #12?"})
     assert free.json()["source"] == "call centre, ticket #12?"  # not a URL: kept as written
+    for given, kept in (("https://anne:secret@shop.example/p?x=1", "https://shop.example/p"),
+                        ("https://[::1/p?email=anne%40example.org", "https://[::1/p")):
+        contact = await client.post("/v1/contacts", headers=tenant.headers, json={
+            "email": f"{uuid.uuid4().hex[:8]}@example.org", "source": given})
+        assert contact.status_code == 201 and contact.json()["source"] == kept
 
 
 async def test_the_phone_an_sms_consent_names_cannot_be_removed(client):

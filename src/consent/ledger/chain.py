@@ -69,8 +69,9 @@ CURRENT_FORMAT = 2
 def page_url(url: Optional[str]) -> Optional[str]:
     """A web address as proof of where consent was given: scheme, host and
     path only. Query strings and fragments carry what forms and campaigns put
-    there (`?email=…`, tracking ids), and the ledger keeps its sources for years."""
-    if not url or ("?" not in url and "#" not in url):
+    there (`?email=…`, tracking ids), credentials (`user:password@`) are no proof
+    of anything, and the ledger keeps its sources for years."""
+    if not url or ("?" not in url and "#" not in url and "@" not in url):
         return url
     return _without_query(url)
 
@@ -79,8 +80,12 @@ def page_url(url: Optional[str]) -> Optional[str]:
 def _without_query(url: str) -> str:
     if not url.lower().startswith(("http://", "https://")):
         return url
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unparsable address (a bad IPv6 host): cut as text
+        return url.split("#", 1)[0].split("?", 1)[0]
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def personal_digest(salt: str, contact_id: Any, ip: Any, user_agent: Any,
