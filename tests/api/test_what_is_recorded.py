@@ -51,6 +51,9 @@ async def test_the_confirm_page_lists_every_consent_its_click_confirms(client):
     assert listed == ["“The news” by e-mail (text version 2)", "“The news” by SMS (text version 2)",
                       "“Offers” by e-mail (text version 1)"], page.text
     assert "News v2." in page.text and "Offers v1." in page.text and "News v1." not in page.text
+    assert "You asked to hear from Tenant in the ways listed below." in html.unescape(
+        page.text)  # not one consent named as if it were the only one
+    assert "You asked to receive" not in html.unescape(page.text)
     as_json = (await client.get(f"/p/confirm/{token}",
                                 headers={"Accept": "application/json"})).json()
     assert [(c["purpose"], c["channel"], c["notice_version"]) for c in as_json["consents"]] == [
