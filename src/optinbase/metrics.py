@@ -45,6 +45,7 @@ from optinbase.settings import get_settings
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 CLASSES = {0: "transactional", 1: "standard", 2: "bulk"}
+KINDS = ("email", "webhook")  # what the outbox delivers
 
 REQUESTS = Counter("optinbase_http_requests", "HTTP requests answered",
                    ["method", "route", "status_class"])
@@ -156,14 +157,17 @@ def _families(rows: Iterable[tuple], checkpoint_ages: tuple) -> list[GaugeMetric
                               labels=["class", "kind", "status"])
     oldest = GaugeMetricFamily("optinbase_outbox_oldest_due_seconds",
                                "Age of the oldest message waiting past its due time",
-                               labels=["class"])
+                               labels=["class", "kind"])
     dead = GaugeMetricFamily("optinbase_outbox_dead_messages",
                              "Messages given up on (kept for staff to see)")
     requests = GaugeMetricFamily("optinbase_requests_open",
                                  "Open data-subject requests (overdue: past their due date)",
                                  labels=["state"])
     counts: dict[tuple, float] = {}
-    ages: dict[str, float] = {name: 0.0 for name in CLASSES.values()}
+    # Every class and kind is always there (0: nothing waits), so an alert on
+    # webhooks backing up does not depend on one having waited once.
+    ages: dict[tuple[str, str], float] = {(name, kind): 0.0 for name in CLASSES.values()
+                                          for kind in KINDS}
     totals = {"open": 0.0, "overdue": 0.0}
     dead_total = 0.0
     for source, priority, kind, status, n, age in rows:
@@ -174,11 +178,11 @@ def _families(rows: Iterable[tuple], checkpoint_ages: tuple) -> list[GaugeMetric
         counts[(name, kind, status)] = counts.get((name, kind, status), 0.0) + n
         dead_total += n if status == "dead" else 0.0
         if age:
-            ages[name] = max(ages.get(name, 0.0), age)
+            ages[(name, kind)] = max(ages.get((name, kind), 0.0), age)
     for labels, n in sorted(counts.items()):
         depth.add_metric(list(labels), n)
-    for name, age in ages.items():
-        oldest.add_metric([name], age)
+    for labels, age in sorted(ages.items()):
+        oldest.add_metric(list(labels), age)
     dead.add_metric([], dead_total)
     requests.add_metric(["open"], totals["open"] + totals["overdue"])
     requests.add_metric(["overdue"], totals["overdue"])

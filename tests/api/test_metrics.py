@@ -11,8 +11,10 @@ import uuid
 
 import pytest
 
+from consent.ledger import checkpoints
 from optinbase import db
-from tests.factories import make_request, make_tenant
+from optinbase.context import TenantContext
+from tests.factories import as_owner, make_request, make_tenant, make_world
 
 
 def _value(text: str, name: str, **labels: str) -> float:
@@ -58,6 +60,30 @@ async def test_gauges_over_every_tenant(client, token):
                  "optinbase_http_requests_total", "optinbase_http_request_duration_seconds"):
         assert name in text
     assert address not in text and tenant.slug not in text and str(tenant.id) not in text
+
+
+async def test_waiting_messages_checkpoints_and_the_pool(client, token, backend):
+    """The oldest due message per class *and* kind (a webhook backlog shows as
+    such), the checkpoint log's age, and the pool on PostgreSQL."""
+    auth = {"Authorization": f"Bearer {token}"}
+    tenant = await make_tenant()
+    await make_request(tenant, f"late.{uuid.uuid4().hex[:8]}@example.org")  # a transactional mail
+    an_hour_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)
+    async with as_owner(), db.tenant_transaction(tenant.id):  # the app role may not
+        await db.execute("UPDATE outbox_message SET next_attempt_at = {} WHERE tenant_id = {}",
+                         an_hour_ago, tenant.id)
+    await checkpoints.publish_now(TenantContext.for_system(tenant, "test"))  # no event: no line
+    await make_world(tenant)
+    await checkpoints.publish_now(TenantContext.for_system(tenant, "test"))
+    text = (await client.get("/metrics", headers=auth)).text
+    oldest = "optinbase_outbox_oldest_due_seconds"
+    assert _value(text, oldest, **{"class": "transactional", "kind": "email"}) >= 3600
+    assert f'{oldest}{{class="bulk",kind="webhook"}}' in text  # present at 0 when none waits
+    ages = "optinbase_ledger_checkpoint_age_seconds"
+    assert 0 <= _value(text, ages, which="newest") < 60
+    if backend == "postgres":
+        assert _value(text, "optinbase_db_pool_size") >= 1
+        assert 0 <= _value(text, "optinbase_db_pool_in_use") <= _value(text, "optinbase_db_pool_size")
 
 
 async def test_token_rules(client, app, token):
