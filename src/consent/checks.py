@@ -14,7 +14,7 @@ import datetime as dt
 import json
 from typing import Any, Optional
 
-from consent import contacts, phone, tracking
+from consent import contacts, phone, suppression, tracking
 from consent.ledger import states
 from consent.schemas import CheckItem, CheckOut
 from optinbase import db
@@ -60,12 +60,15 @@ _CHECK_MANY = (
 CHECK_MANY = {engine: _CHECK_MANY.replace("{wanted}", wanted) for engine, wanted in _WANTED.items()}
 
 
-def outcome(row: Any, now: dt.datetime, channel: str) -> CheckOut:
+def outcome(row: Any, now: dt.datetime, channel: str, listed: bool = False) -> CheckOut:
     """The answer for one found row (single and batch check alike): allowed
     only when granted and unexpired, not suppressed, not restricted; e-mail
-    tracking only where sending is allowed (consent.tracking)."""
-    if row["contact_id"] is None or row["status"] is None:
-        return CheckOut(allowed=False, status="none")
+    tracking only where sending is allowed (consent.tracking). `listed`: the
+    identifier asked is on the suppression list, for someone not in the base."""
+    if row["contact_id"] is None:
+        return CheckOut(allowed=False, status="none", suppressed=listed)
+    if row["status"] is None:
+        return CheckOut(allowed=False, status="none", suppressed=bool(row["suppressed"]))
     status = states.effective_status(row["status"], row["expires_at"], now)
     suppressed = bool(row["suppressed"])
     restricted = row["restricted_at"] is not None  # GDPR Art. 18: kept, not used
@@ -78,10 +81,11 @@ def outcome(row: Any, now: dt.datetime, channel: str) -> CheckOut:
     )
 
 
-async def finish(ctx: TenantContext, item: CheckItem, row: Any, now: dt.datetime) -> CheckOut:
+async def finish(ctx: TenantContext, item: CheckItem, row: Any, now: dt.datetime,
+                 listed: bool = False) -> CheckOut:
     """`outcome`, then for a phone call the calling rules at the call's time
     (`item.at`, default now): a refusal says its `reason` (consent.calling)."""
-    out = outcome(row, now, item.channel)
+    out = outcome(row, now, item.channel, listed)
     if out.allowed and item.channel == "phone":
         reason = await phone.calling_reason(ctx, row["contact_id"], row["phone"],
                                             item.at or now)
@@ -161,10 +165,14 @@ async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOu
                 again[index] = (column, full, item)
     if again:
         rows.update(await _run(ctx, again, now))
+    unknown = {index: ((again.get(index) or asked[index])[1], items[index].channel)
+               for index, row in rows.items()
+               if row["contact_id"] is None and asked[index][0] != "id"}
+    listed = await suppression.which_are_listed(ctx, unknown)
     results: list[CheckOut] = []
     for index in range(len(items)):
         row: Optional[Any] = rows.get(index)
         if row is None or row["purpose_id"] is None:
             raise _at(index, invalid_field("purpose", f"unknown purpose {items[index].purpose!r}"))
-        results.append(await finish(ctx, items[index], row, now))
+        results.append(await finish(ctx, items[index], row, now, listed=index in listed))
     return results

@@ -248,7 +248,9 @@ async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
         )
     if row is None:
         raise invalid_field("purpose", f"unknown purpose {item.purpose!r}")
-    return await checks.finish(ctx, item, row, now)
+    listed = row["contact_id"] is None and column != "id" and bool(
+        await suppression.which_are_listed(ctx, {0: (value, item.channel)}))
+    return await checks.finish(ctx, item, row, now, listed=listed)
 
 
 async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOut]:

@@ -139,6 +139,26 @@ async def add(ctx: TenantContext, data: SuppressionIn) -> SuppressionOut:
     )
 
 
+async def which_are_listed(ctx: TenantContext, asked: dict[int, tuple[str, str]]) -> set[int]:
+    """Of `asked` (key -> (normalised e-mail or phone, channel)), the keys
+    whose identifier is listed for that channel or for all: the consent check
+    of someone not in the base (erased, or never added) still says they are
+    suppressed. One statement, however many are asked."""
+    if not asked:
+        return set()
+    key = await tenant_key(ctx.tenant_id)
+    digests = {index: identifier_hash(key, value) for index, (value, _) in asked.items()}
+    unique = sorted(set(digests.values()))
+    rows = await db.fetch(
+        "SELECT identifier_hash, channel FROM suppression WHERE tenant_id = {}"
+        f" AND identifier_hash IN ({', '.join(['{}'] * len(unique))})", ctx.tenant_id, *unique)
+    listed: dict[str, set[str]] = {}
+    for row in rows:
+        listed.setdefault(row["identifier_hash"], set()).add(row["channel"])
+    return {index for index, digest in digests.items()
+            if listed_for(listed, [digest], asked[index][1])}
+
+
 async def check(
     ctx: TenantContext, email: Optional[str], phone: Optional[str]
 ) -> SuppressionCheckOut:
