@@ -117,3 +117,19 @@ def key_id(key: Ed25519PublicKey) -> str:
     """First 16 hex digits of the SHA-256 of the raw 32-byte public key: names
     the key in every checkpoint, so a rotated or foreign key is told apart."""
     return hashlib.sha256(public_raw(key)).hexdigest()[:16]
+
+
+def load_public(text: str) -> Ed25519PublicKey:
+    """A public key as `GET /v1/ledger/public-key` gives it: standard base64 of
+    the raw 32 bytes (`public_key`) or the PEM (`public_key_pem`)."""
+    text = text.strip().replace("\\n", "\n")
+    try:
+        if text.startswith("-----BEGIN"):
+            key = serialization.load_pem_public_key(text.encode())
+            if not isinstance(key, Ed25519PublicKey):
+                raise KeyProblem("the PEM key is not an Ed25519 public key")
+            return key
+        raw = base64.b64decode(text, validate=True)
+        return Ed25519PublicKey.from_public_bytes(raw)
+    except (ValueError, TypeError, binascii.Error, UnsupportedAlgorithm):
+        raise KeyProblem("not an Ed25519 public key (base64 of 32 bytes, or PEM)") from None

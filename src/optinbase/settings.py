@@ -53,6 +53,19 @@ def beside_database(database_url: str, name: str) -> Path:
     return Path(name).absolute()
 
 
+def _retired_public_keys() -> tuple:
+    """LEDGER_RETIRED_PUBLIC_KEYS: the public keys of signing keys rotated out
+    (base64 of the raw 32 bytes, comma- or space-separated): checkpoints they
+    signed still verify."""
+    keys = []
+    for item in os.environ.get("LEDGER_RETIRED_PUBLIC_KEYS", "").replace(",", " ").split():
+        try:
+            keys.append(ed25519.load_public(item))
+        except ed25519.KeyProblem as exc:
+            raise ConfigError(f"LEDGER_RETIRED_PUBLIC_KEYS: {item[:20]!r}…: {exc}") from None
+    return tuple(keys)
+
+
 def _ledger_signing_key(environment: str, database_url: str) -> bytes:
     """The raw Ed25519 private key that signs ledger checkpoints: from
     LEDGER_SIGNING_KEY (a PEM/raw value or a path to it); in development,
@@ -90,6 +103,7 @@ class Settings:
     # certificates and subscription URLs (messaging.inbound.sns).
     inbound_sns_test_host: str = ""
     ledger_signing_key: bytes = field(default=b"", repr=False)  # raw Ed25519 private key
+    ledger_retired_public_keys: tuple = ()  # Ed25519PublicKey of keys rotated out
     ledger_checkpoint_dir: str = "ledger-checkpoints"
     # Peers whose X-Forwarded-For is believed (api.clients); none by default.
     trusted_proxies: tuple = ()
@@ -154,6 +168,7 @@ def load_settings() -> Settings:
         webhook_allow_private=_webhook_allow_private(environment),
         inbound_sns_test_host=_sns_test_host(environment),
         ledger_signing_key=_ledger_signing_key(environment, database_url),
+        ledger_retired_public_keys=_retired_public_keys(),
         ledger_checkpoint_dir=os.environ.get("LEDGER_CHECKPOINT_DIR")
         or str(beside_database(database_url, "ledger-checkpoints")),
         trusted_proxies=_trusted_proxies(),

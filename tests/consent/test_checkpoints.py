@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -281,6 +282,40 @@ async def test_tampered_and_foreign_checkpoint_lines_are_reported(client):
     assert (await reason_for("\x00garbage"))["seq"] is None
     path.write_bytes(good)
     assert (await verify(client, world.tenant))["ok"] is True
+
+
+async def test_checkpoints_of_a_retired_key_still_verify(client, monkeypatch):
+    """After a key rotation the old lines verify against the retired public key
+    (LEDGER_RETIRED_PUBLIC_KEYS, as /v1/ledger/public-key gave it), and the
+    endpoint lists it for third parties; an unknown key is still refused."""
+    from consent.ledger import signing
+    from optinbase import ed25519, settings
+
+    world = await make_world(await make_tenant())
+    await checkpoints.publish_now(_ctx(world))
+    old = await public_key(client)
+    rotated = Ed25519PrivateKey.generate().private_bytes_raw()
+    current = settings.get_settings()
+    try:
+        monkeypatch.setattr(signing, "get_settings", lambda: dataclasses.replace(
+            current, ledger_signing_key=rotated))
+        answer = await verify(client, world.tenant)
+        assert answer["ok"] is False and "another key" in answer["first_broken_checkpoint"]["reason"]
+        monkeypatch.setenv("LEDGER_RETIRED_PUBLIC_KEYS", f"junk, {old['public_key']}")
+        with pytest.raises(settings.ConfigError):
+            settings.load_settings()
+        monkeypatch.setenv("LEDGER_RETIRED_PUBLIC_KEYS", old["public_key"])
+        retired = settings.load_settings().ledger_retired_public_keys
+        monkeypatch.setattr(signing, "get_settings", lambda: dataclasses.replace(
+            current, ledger_signing_key=rotated, ledger_retired_public_keys=retired))
+        answer = await verify(client, world.tenant)
+        assert answer["ok"] is True and answer["checkpoints"] == 1, answer
+        now = await public_key(client)
+        assert now["key_id"] != old["key_id"]
+        assert now["retired_keys"] == [{"key_id": old["key_id"], "public_key": old["public_key"]}]
+        assert ed25519.key_id(ed25519.load_public(old["public_key_pem"])) == old["key_id"]
+    finally:
+        monkeypatch.undo()
 
 
 async def test_a_whole_log_from_another_tenant_does_not_validate(client):

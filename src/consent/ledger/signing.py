@@ -51,6 +51,11 @@ class Checkpoint(msgspec.Struct, kw_only=True, frozen=True):
     signature: str
 
 
+class RetiredKey(msgspec.Struct, kw_only=True):
+    key_id: str
+    public_key: str
+
+
 class PublicKeyOut(msgspec.Struct, kw_only=True):
     algorithm: str
     key_id: str
@@ -58,6 +63,8 @@ class PublicKeyOut(msgspec.Struct, kw_only=True):
     public_key_pem: str  # SubjectPublicKeyInfo
     format: str
     signed_message: str
+    # Keys rotated out whose checkpoints still verify (LEDGER_RETIRED_PUBLIC_KEYS).
+    retired_keys: list[RetiredKey] = []
 
 
 def message(tenant_id: str, seq: int, hash_: str, at: str) -> bytes:
@@ -100,16 +107,23 @@ def signature_problem(checkpoint: Checkpoint, tenant_id: uuid.UUID) -> str | Non
         return f"unknown format {checkpoint.format[:40]!r}"
     if checkpoint.tenant_id != str(tenant_id):
         return "it is another tenant's checkpoint"
-    if checkpoint.key_id != key.key_id:
+    public = key.public if checkpoint.key_id == key.key_id else retired_keys().get(
+        checkpoint.key_id)
+    if public is None:
         return (f"signed by another key (key id {checkpoint.key_id[:32]!r};"
-                f" this server's is {key.key_id})")
+                f" this server's is {key.key_id}, none retired matches)")
     try:
         signature = base64.b64decode(checkpoint.signature, validate=True)
-        key.public.verify(signature, message(
+        public.verify(signature, message(
             checkpoint.tenant_id, checkpoint.seq, checkpoint.hash, checkpoint.at))
     except (InvalidSignature, binascii.Error, ValueError, UnicodeEncodeError):
         return "bad signature: the checkpoint was altered or not signed by this server"
     return None
+
+
+def retired_keys() -> dict[str, Ed25519PublicKey]:
+    """Keys rotated out (LEDGER_RETIRED_PUBLIC_KEYS), by key id."""
+    return {ed25519.key_id(k): k for k in get_settings().ledger_retired_public_keys}
 
 
 def public_key() -> PublicKeyOut:
@@ -117,7 +131,11 @@ def public_key() -> PublicKeyOut:
     return PublicKeyOut(
         algorithm="Ed25519", key_id=key.key_id,
         public_key=base64.b64encode(ed25519.public_raw(key.public)).decode(),
-        public_key_pem=ed25519.public_pem(key.public), format=FORMAT,
+        public_key_pem=ed25519.public_pem(key.public),
+        retired_keys=[RetiredKey(key_id=key_id,
+                                 public_key=base64.b64encode(ed25519.public_raw(k)).decode())
+                      for key_id, k in sorted(retired_keys().items())],
+        format=FORMAT,
         signed_message="ASCII lines joined by \\n, no trailing newline: format, tenant_id,"
                        " seq (decimal), hash (hex), at (RFC 3339 UTC with microseconds, Z);"
                        " signature = base64(Ed25519(signed_message))",
