@@ -153,3 +153,20 @@ async def test_a_key_revoked_elsewhere_stops_within_the_cache_lifetime(client, a
 def test_the_quick_path_knows_the_routes_channels():
     assert quickcheck._CHANNELS == frozenset(get_args(Channel))
 
+
+
+def test_the_route_has_no_wall_the_quick_path_lacks(app):
+    """The quick path does what the route's walls do (api.quickcheck). A guard,
+    a middleware or a hook added to the route later must be added there too:
+    this fails first."""
+    handler = next(h for route in app.routes if route.path == quickcheck.ROUTE
+                   for h in route.route_handlers if "GET" in h.http_methods)
+    assert len(handler.resolve_guards()) == 1
+    middleware = [getattr(m, "middleware", m) for m in handler.resolve_middleware()]
+    assert {getattr(m, "__name__", type(m).__name__) for m in middleware} <= {
+        "Envelope", "CORSMiddleware"}, middleware
+    assert handler.resolve_before_request() is None
+    assert not app.before_send and not app.middleware
+    guard = handler.resolve_guards()[0]
+    assert guard.__qualname__ == "requires.<locals>.guard"
+    assert quickcheck.SCOPE in guard.__closure__[0].cell_contents
