@@ -18,7 +18,8 @@ import statistics
 import sys
 from pathlib import Path
 
-RATIO_GOAL, RATIO_DEFECT, KEY_AUTH_GOAL_US = 0.70, 0.50, 50.0
+RATIO_GOAL, RATIO_DEFECT, KEY_AUTH_GOAL_US = 0.85, 0.50, 50.0  # requests/s goal: issue 14
+P99_GOAL = 2.0  # ours' p99 under load / (b)'s, at most (issue 14)
 BATCH_GOAL = 1.5  # batch check / hand-written = ANY($1) query (issue 14)
 TARGETS = {
     "ours": "OURS  GET /v1/consent-check (key auth, Piccolo tx, RLS)",
@@ -96,6 +97,11 @@ def main() -> None:
         for o in runs.get("ours", []) for r in runs.get("raw", []) if o["round"] == r["round"]
     ]
     ratio_a = m["ours"]["rps"] / m["bare"]["rps"] if runs.get("bare") else float("nan")
+    p99_b = m["ours"]["p99_us"] / m["raw"]["p99_us"] if runs.get("raw") else float("nan")
+    round_p99 = [
+        o["p99_us"] / r["p99_us"]
+        for o in runs.get("ours", []) for r in runs.get("raw", []) if o["round"] == r["round"]
+    ]
 
     first = next(iter(runs.values()), [{}])[0]
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -131,6 +137,9 @@ def main() -> None:
         f"ours/(b) requests/s = {ratio_b:.2f}: {verdict_ratio(ratio_b)}"
         f" (goal >= {RATIO_GOAL:.2f}; below {RATIO_DEFECT:.2f} is a defect);"
         f" per round: {', '.join(f'{x:.2f}' for x in round_ratios) or 'n/a'}",
+        f"ours/(b) p99 under load = {p99_b:.2f}: "
+        + ("meets goal" if p99_b <= P99_GOAL else "ABOVE GOAL" if p99_b == p99_b else "n/a")
+        + f" (goal <= {P99_GOAL:.1f}); per round: {', '.join(f'{x:.2f}' for x in round_p99) or 'n/a'}",
         f"ours/(a) requests/s = {ratio_a:.2f}",
     ]
     key_us = keyauth.get("cached_us", float("nan"))
@@ -175,7 +184,7 @@ def main() -> None:
     (args.results / "latest.md").write_text(text + "\n")
     (args.results / "summary.json").write_text(json.dumps(
         {"when": when, "machine": machine(), "medians": m, "ratio_ours_b": ratio_b,
-         "ratio_ours_b_per_round": round_ratios,
+         "ratio_ours_b_per_round": round_ratios, "p99_ratio_ours_b": p99_b,
          "ratio_ours_a": ratio_a, "keyauth": keyauth, "seed": seed, "env": env}, indent=1))
     if args.strict and (ratio_b < RATIO_DEFECT or key_us > KEY_AUTH_GOAL_US):
         sys.exit(2)

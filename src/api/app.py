@@ -19,6 +19,7 @@ from api import cors, docs
 from api.clients import TrueClient
 from api.headers import SecurityHeaders
 from api.origins import SameOrigin
+from api.quickcheck import QuickCheck
 from api.auth import resolve_api_key
 from api.controllers.changes import ChangeController
 from api.controllers.consents import ConsentCheckController, LedgerController, ledger_public_key
@@ -164,7 +165,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     docs.document_problems(app)
     # Around everything Litestar answers, unmatched routes and errors included:
     # the client address first (api.clients), the security headers last (api.headers).
-    app.asgi_handler = SecurityHeaders(TrueClient(app.asgi_handler, settings.trusted_proxies),
+    # Inside them, the consent check's steady state skips the route pipeline
+    # (api.quickcheck); everything else reaches Litestar as before.
+    quick = QuickCheck(app.asgi_handler, app, cors=bool(settings.cors_origins))
+    app.asgi_handler = SecurityHeaders(TrueClient(quick, settings.trusted_proxies),
                                        production=settings.production)
     app.state.settings = settings
     app.state.key_authenticator = key_authenticator

@@ -21,6 +21,10 @@ request to the API (`/v1`) and to the public pages (`/p`) passes through
 
 Handlers read the resolved caller through the `ctx` and `tenant`
 dependencies (`api.params.Ctx`, `Tenant`).
+
+`api.quickcheck` answers the steady state of `GET /v1/consent-check` in
+front of this, through the same parts: a wall added here for `/v1` must be
+added there too (tests/api/test_quick_check.py fails on a new one).
 """
 
 from __future__ import annotations

@@ -71,8 +71,8 @@ def _frame_ancestors(scope: Scope) -> list[str]:
     return origins
 
 
-def policy(scope: Scope, html: bytes | None) -> str:
-    ancestors = _frame_ancestors(scope)
+def policy(scope: Scope, html: bytes | None, ancestors: list[str] | None = None) -> str:
+    ancestors = _frame_ancestors(scope) if ancestors is None else ancestors
     frame = "frame-ancestors " + (" ".join(["'self'", *ancestors]) if ancestors else "'none'")
     if html is None:
         return f"default-src 'none'; {frame}"
@@ -89,9 +89,21 @@ def policy(scope: Scope, html: bytes | None) -> str:
     ])
 
 
+def _is_html(start: Message) -> bool:
+    content_type = b""
+    for key, value in start.get("headers", ()):
+        if key == b"content-type":
+            content_type = value
+    return content_type.startswith(b"text/html")
+
+
 class SecurityHeaders:
     def __init__(self, app: ASGIApp, production: bool = False) -> None:
         self.app, self.production = app, production
+        # What an answer that is not a page and may not be framed gets (most
+        # answers: the API's JSON), by whether its path holds a token: built once.
+        self._plain = {token: self._ours({"path": TOKEN_PAGES[0] if token else "/"}, None, [])
+                       for token in (False, True)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,8 +117,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             nonlocal start
             if message["type"] == "http.response.start":
-                content_type = dict(message.get("headers", [])).get(b"content-type", b"")
-                if content_type.startswith(b"text/html"):
+                if _is_html(message):
                     start = message  # held: the policy hashes the page's inline blocks
                     return
                 await send(self._headed(asked, message, None))
@@ -123,17 +134,25 @@ class SecurityHeaders:
 
         await self.app(scope, receive, send_with_headers)
 
-    def _headed(self, scope: Scope, start: Message, html: bytes | None) -> Message:
+    def _ours(self, scope: Scope, html: bytes | None, ancestors: list[str]) -> dict[bytes, bytes]:
         ours = {
-            b"content-security-policy": policy(scope, html).encode(),
+            b"content-security-policy": policy(scope, html, ancestors).encode(),
             b"x-content-type-options": b"nosniff",
             b"referrer-policy": b"no-referrer" if scope["path"].startswith(TOKEN_PAGES)
             else b"same-origin",
         }
-        if not _frame_ancestors(scope):
+        if not ancestors:
             ours[b"x-frame-options"] = b"DENY"
         if self.production:
             ours[b"strict-transport-security"] = HSTS
+        return ours
+
+    def _headed(self, scope: Scope, start: Message, html: bytes | None) -> Message:
+        ancestors = _frame_ancestors(scope)
+        if html is None and not ancestors:
+            ours = self._plain[scope["path"].startswith(TOKEN_PAGES)]
+        else:
+            ours = self._ours(scope, html, ancestors)
         headers = []
         for key, value in start.get("headers", []):
             name = key.lower()

@@ -17,11 +17,11 @@ request, and the request metrics.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
 import os
 import re
 import time
-import uuid
 from typing import Any, Iterable, Optional
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -67,6 +67,27 @@ def _peer(scope: Scope) -> Optional[ipaddress.IPv4Address | ipaddress.IPv6Addres
         return None
 
 
+class _Ids:
+    """New request ids: a random 64-bit prefix per process (drawn again in a
+    forked child) and a counter, 32 hex digits like a uuid4's. A uuid4 reads
+    the system's random source on every request; an id need only be unique,
+    not secret (a caller may choose its own through a trusted proxy)."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+
+    def new(self) -> str:
+        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+_ids = _Ids()
+
+
 def _given(scope: Scope) -> Optional[str]:
     for name, value in scope.get("headers", ()):
         if name == HEADER:
@@ -87,7 +108,7 @@ class RequestLog:
             peer = _peer(scope)
             if peer is not None and any(peer in network for network in self.trusted):
                 return given
-        return uuid.uuid4().hex
+        return _ids.new()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,7 +124,8 @@ class RequestLog:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != HEADER]
-                message = {**message, "headers": [*headers, (HEADER, rid.encode())]}
+                headers.append((HEADER, rid.encode()))
+                message = {**message, "headers": headers}
             await send(message)
 
         try:
@@ -115,14 +137,15 @@ class RequestLog:
 
     def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
         route = route_of(scope)
-        fields: dict[str, Any] = {
-            "method": scope.get("method"), "route": route, "status": status,
-            "duration_ms": round(elapsed * 1000, 1),
-        }
-        resolved = scope.get(SCOPE_KEY)  # type: ignore[call-overload]
-        if resolved:
-            fields["tenant_id"] = str(resolved[0].tenant_id)
-        logger.info("request", extra={"fields": fields})
+        if logger.isEnabledFor(logging.INFO):  # the line's fields are built only to be written
+            fields: dict[str, Any] = {
+                "method": scope.get("method"), "route": route, "status": status,
+                "duration_ms": round(elapsed * 1000, 1),
+            }
+            resolved = scope.get(SCOPE_KEY)  # type: ignore[call-overload]
+            if resolved:
+                fields["tenant_id"] = str(resolved[0].tenant_id)
+            logger.info("request", extra={"fields": fields})
         metrics.record_request(scope.get("method"), route, status, elapsed)
 
 

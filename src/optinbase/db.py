@@ -349,9 +349,12 @@ _admits: contextvars.ContextVar[Optional[frozenset]] = contextvars.ContextVar(
 _citus: dict[int, bool] = {}  # id(engine) -> whether it is a Citus coordinator
 
 
+_SETTING_NAME = re.compile(r"[a-z_]+\.[a-z_]+")
+
+
 def _check_settings(settings: dict[str, str]) -> None:
     for name, value in settings.items():
-        if not re.fullmatch(r"[a-z_]+\.[a-z_]+", name) or not _SETTING_VALUE.fullmatch(value):
+        if not _SETTING_NAME.fullmatch(name) or not _SETTING_VALUE.fullmatch(value):
             raise ValueError(f"refused setting {name}")
 
 

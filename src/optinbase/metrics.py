@@ -66,8 +66,15 @@ _counters: dict[tuple[str, str, int], Any] = {}
 _histograms: dict[str, Any] = {}
 
 
+# The pool gauges are read at most this often while requests are answered (and
+# at every scrape): counting the pool walks each of its connections, twice.
+POOL_EVERY_SECONDS = 1.0
+_pool_read_at = 0.0
+
+
 def record_request(method: Optional[str], route: str, status: int, seconds: float) -> None:
-    method = method if method in METHODS else "OTHER"
+    global _pool_read_at
+    method = method if method in METHODS else "OTHER"  # bounded: never a caller's word
     key = (method, route, status // 100)
     counter = _counters.get(key)
     if counter is None:
@@ -77,7 +84,10 @@ def record_request(method: Optional[str], route: str, status: int, seconds: floa
     if histogram is None:
         histogram = _histograms[route] = DURATION.labels(route)
     histogram.observe(seconds)
-    _pool()
+    now = time.monotonic()
+    if now - _pool_read_at >= POOL_EVERY_SECONDS:
+        _pool_read_at = now
+        _pool()
 
 
 def record_import(processed: int, rejected: int) -> None:

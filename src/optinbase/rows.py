@@ -88,6 +88,13 @@ _DECODERS = {"uuid": _uuid, "time": _time, "json": _json}
 def decoders(names: Iterable[str], engine_type: str) -> tuple[tuple[str, Any], ...]:
     """What a result with these column names needs: on PostgreSQL only JSON
     (asyncpg decodes uuid and timestamptz itself); on SQLite all three."""
+    return _plan(tuple(names), engine_type)
+
+
+@lru_cache(maxsize=4096)
+def _plan(names: tuple[str, ...], engine_type: str) -> tuple[tuple[str, Any], ...]:
+    """`decoders`, worked out once per result shape (statements are few; the
+    consent check runs one on every request)."""
     known = kinds()
     wanted = ("json",) if engine_type == "postgres" else ("json", "uuid", "time")
     return tuple((name, _DECODERS[known[name]]) for name in names

@@ -34,14 +34,13 @@ def _tenant_settings(tenant_id: uuid.UUID) -> dict[str, str]:
     return {"app.tenant_id": str(tenant_id)}
 
 
-@contextlib.asynccontextmanager
-async def tenant(ctx: TenantContext, *, write: bool = True,
-                 snapshot: bool = False) -> AsyncIterator[TenantContext]:
-    """`ctx`'s tenant transaction: row-level security sees that tenant only.
-    `snapshot`: all its statements read one snapshot (see `db.transaction`)."""
-    async with db.transaction(_tenant_settings(ctx.tenant_id), write=write,
-                              tenant_id=ctx.tenant_id, snapshot=snapshot):
-        yield ctx
+def tenant(ctx: TenantContext, *, write: bool = True, snapshot: bool = False) -> db.transaction:
+    """`ctx`'s tenant transaction (`async with envelope.tenant(ctx):`): row-level
+    security sees that tenant only. `snapshot`: all its statements read one
+    snapshot (see `db.transaction`). The primitive itself, not a generator
+    around it: every API request opens one."""
+    return db.transaction(_tenant_settings(ctx.tenant_id), write=write,
+                          tenant_id=ctx.tenant_id, snapshot=snapshot)
 
 
 # --- who acts ------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """API keys: `obk_<key id>_<secret>`, argon2id at rest, cached once verified.
 
 The hot path must not pay an argon2 verify (~90 ms) per request. After one
-successful verify the process keeps an HMAC of the secret under a per-process
-random key; a later request costs one HMAC and a dict lookup. Each cached entry
+successful verify the process keeps a MAC of the secret (keyed BLAKE2b) under a
+per-process random key; a later request costs one MAC and a dict lookup. Each cached entry
 is re-read from the database (not re-hashed) once it is older than the cache
 lifetime, so a key revoked elsewhere stops within that lifetime; the revoking
 process evicts it at once.
@@ -103,7 +103,9 @@ class KeyAuthenticator:
         self._verifying = asyncio.Semaphore(VERIFY_CONCURRENCY)
 
     def _digest(self, secret: str) -> bytes:
-        return hmac.new(self._pepper, secret.encode(), hashlib.sha256).digest()
+        # Keyed BLAKE2b: a MAC, and about ten times cheaper than OpenSSL's
+        # HMAC set-up on every request. Never stored: only compared in this process.
+        return hashlib.blake2b(secret.encode(), key=self._pepper, digest_size=32).digest()
 
     def evict(self, key_id: str) -> None:
         self._verified.pop(key_id, None)

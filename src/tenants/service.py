@@ -138,10 +138,15 @@ class TenantDirectory:
         self._by_slug[record.slug] = (stamp, record)
         return record
 
-    async def by_id(self, tenant_id: uuid.UUID) -> TenantRecord:
+    def cached(self, tenant_id: uuid.UUID) -> Optional[TenantRecord]:
+        """The record while it is fresh, without I/O; None: ask `by_id`."""
         hit = self._by_id.get(tenant_id)
-        if hit and hit[0] > time.monotonic():
-            return hit[1]
+        return hit[1] if hit and hit[0] > time.monotonic() else None
+
+    async def by_id(self, tenant_id: uuid.UUID) -> TenantRecord:
+        hit = self.cached(tenant_id)
+        if hit is not None:
+            return hit
         record = await repository.tenant_by_id(tenant_id)
         if record is None:
             raise NotFound("tenant not found")
