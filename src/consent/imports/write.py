@@ -93,6 +93,14 @@ def _values(columns: tuple[str, ...]) -> str:
 SQL = {
     "postgres": {
         "stages": [
+            # Every chunk runs the same statements on a pooled connection, and
+            # from the sixth run PostgreSQL may keep a generic plan made
+            # without the arrays' sizes: the feed's `contact_id = ANY($2)`
+            # (consent.changes.current_events) then read the tenant's whole
+            # consent_state for each chunk — quadratic, under the chain lock
+            # (200k rows: 14 s a chunk by the end). Planned with the values, it
+            # probes the (tenant_id, contact_id, …) index.
+            "SET LOCAL plan_cache_mode = force_custom_plan",
             "DROP TABLE IF EXISTS import_contact, import_state, import_event",
             f"CREATE TEMP TABLE import_contact ON COMMIT DROP AS SELECT"
             f" {', '.join(CONTACT_COLUMNS)} FROM contact WITH NO DATA",
