@@ -213,11 +213,22 @@ def report(imported: dict | None, audience: dict | None) -> str:
             f" | {imported['ours_rows_per_s'] / imported['anchor_rows_per_s']:.3f}"
             f" | ≥ 100,000 rows/s | {'yes' if imported['ours_rows_per_s'] >= 100_000 else 'no'} |")
         if imported.get("floor_rows_per_s"):
+            floor_ratio = imported["ours_rows_per_s"] / imported["floor_rows_per_s"]
             lines.append(
                 f"| import, same rows, database statements alone (floor), rows/s"
                 f" | {imported['ours_rows_per_s']:,.0f} | {imported['floor_rows_per_s']:,.0f}"
-                f" (INSERT … SELECT into the 3 tables) | {imported['ours_rows_per_s'] / imported['floor_rows_per_s']:.2f}"
-                " | | |")
+                f" (INSERT … SELECT into the 3 tables) | {floor_ratio:.2f}"
+                f" | ≥ 0.9 | {'yes' if floor_ratio >= 0.9 else 'no'} |")
+        if imported.get("unsubscribe_p99_s") is not None:
+            p99 = imported["unsubscribe_p99_s"]
+            lines.append(
+                f"| one-click unsubscribes of the same tenant during the import"
+                f" ({imported['unsubscribes_during']}), p99 ms (p50, max)"
+                f" | {p99 * 1000:,.0f} ({imported['unsubscribe_p50_s'] * 1000:,.0f},"
+                f" {imported['unsubscribe_max_s'] * 1000:,.0f})"
+                f" | {imported['unsubscribe_idle_p99_s'] * 1000:,.0f} (same, no import)"
+                f" | {p99 / imported['unsubscribe_idle_p99_s']:.1f}"
+                f" | ≤ 1,000 ms | {'yes' if p99 <= 1.0 else 'no'} |")
         if imported.get("bare_rows_per_s"):
             bare = imported["bare_rows_per_s"]
             lines.append(

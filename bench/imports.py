@@ -1,12 +1,17 @@
 """Import benchmark: N contacts with one consent each, through `consent.imports`
-(the code `POST /v1/imports` and `optinbase import` run), beside a raw COPY of
-the same file into a plain table, measured in the same run.
+(the code `POST /v1/imports` and `optinbase import` run: chunk by chunk, each
+committed), beside a raw COPY of the same file into a plain table and the
+schema's floor, measured in the same run. With `--unsubscribe-url` (a real
+server on the same database), people of the same tenant unsubscribe with one
+click during the import (bench/unsubscribes.py, its own process, 10 a second)
+and before it (the idle anchor): their latencies say whether the import blocks
+the tenant.
 
 Runs as the application role (DATABASE_URL; RLS forced). The anchor table is
 made by the owner role (DATABASE_OWNER_URL): the application role owns nothing.
 Prints one JSON line (the summary) on stdout; progress goes to stderr.
 
-    python bench/imports.py --tenant SLUG --rows 1000000 [--profile FILE]
+    python bench/imports.py --tenant SLUG --rows 1000000 [--unsubscribe-url URL] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -16,8 +21,13 @@ import asyncio
 import datetime as dt
 import io
 import json
+import math
 import os
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from urllib.parse import urlparse
@@ -28,6 +38,9 @@ HEADER = (
 )
 COUNTRIES = ("FR", "BE", "DE", "ES", "IT", "NL", "CH", "LU")
 PURPOSE = "newsletter"
+UNSUBSCRIBERS = 2_000  # imported before the measured import, to unsubscribe during it
+IDLE_UNSUBSCRIBES = 100
+UNSUBSCRIBE_RATE = 10.0  # a second
 
 
 def make_csv(rows: int, notice_id: uuid.UUID, offset: int = 0) -> bytes:
@@ -155,7 +168,7 @@ async def insert_floor(conn, prefix: str = "") -> float:
     return time.perf_counter() - started
 
 
-async def _floor(tenant_id: uuid.UUID) -> tuple[float, float]:
+async def _floor(tenant_id: uuid.UUID) -> tuple[float, float, int]:
     """The database's share alone: the rows just imported, copied under new ids
     into temporary tables, then INSERT … SELECT into contact, consent_event and
     consent_state (what the import's set-based statements do, with the same
@@ -168,7 +181,10 @@ async def _floor(tenant_id: uuid.UUID) -> tuple[float, float]:
     Second figure, the *bare model*: the same INSERTs into three plain tables
     shaped like contact, consent_event and consent_state with a primary key and
     nothing else (no other index, no foreign key, no RLS). No import that
-    writes the three rows of this data model can be faster on this machine."""
+    writes the three rows of this data model can be faster on this machine.
+
+    Third figure: how many contacts that was (the tenant's, the unsubscribers
+    imported before the measured import included): rows/s are counted on it."""
     import asyncpg
 
     tables = floor_tables()
@@ -187,13 +203,63 @@ async def _floor(tenant_id: uuid.UUID) -> tuple[float, float]:
         for prefix in ("", "bare_"):  # the schema, then the bare model
             elapsed[prefix] = await insert_floor(conn, prefix)
             await conn.execute("ROLLBACK TO SAVEPOINT floor")
+        rows = await conn.fetchval("SELECT count(*) FROM f_contact")
         await conn.execute("ROLLBACK")
-        return elapsed[""], elapsed["bare_"]
+        return elapsed[""], elapsed["bare_"], rows
     finally:
         await conn.close()
         for table, _, _ in tables:
             await owner.execute(f"DROP TABLE IF EXISTS bare_{table}")
         await owner.close()
+
+
+def _percentile(values: list[float], share: float) -> float:
+    """Nearest rank: the value `share` of the samples are at or under."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)] if ordered else float("nan")
+
+
+async def _unsubscribers(ctx, notice_id: uuid.UUID, rows: int, folder: str) -> tuple[str, str]:
+    """UNSUBSCRIBERS people of the tenant with an e-mail grant each (a small
+    import before the measured one) and their one-click links, in two files:
+    the idle anchor's and the ones for during the import."""
+    from consent import tokens
+    from consent.imports import jobs, parse
+    from optinbase import db
+    from optinbase.settings import get_settings
+
+    body = make_csv(UNSUBSCRIBERS, notice_id, offset=rows)
+    await jobs.import_file(ctx, parse.scan(body, "csv"), jobs.digest(body))
+    async with db.tenant_transaction(ctx.tenant_id, write=False):
+        purpose = await db.fetchval("SELECT id FROM purpose WHERE tenant_id = {} AND key = {}",
+                                    ctx.tenant_id, PURPOSE)
+        people = [r["id"] for r in await db.fetch(
+            "SELECT id FROM contact WHERE tenant_id = {} ORDER BY id", ctx.tenant_id)]
+    secret = get_settings().secret_key
+    links = [tokens.make_token(secret, ctx.tenant_id, p, purpose, "email") for p in people]
+    idle, during = os.path.join(folder, "idle"), os.path.join(folder, "during")
+    for path, part in ((idle, links[:IDLE_UNSUBSCRIBES]), (during, links[IDLE_UNSUBSCRIBES:])):
+        with open(path, "w") as out:
+            out.write("\n".join(part) + "\n")
+    return idle, during
+
+
+def _unsubscribing(url: str, links: str, count: int = 0) -> subprocess.Popen:
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "unsubscribes.py")
+    return subprocess.Popen([sys.executable, script, "--url", url, "--tokens", links,
+                             "--rate", str(UNSUBSCRIBE_RATE), "--count", str(count)],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def _timed(process: subprocess.Popen, window: tuple[float, float] | None = None) -> list[float]:
+    """Latencies (s) of the unsubscribes `process` made (started inside `window`)."""
+    out, _ = process.communicate(timeout=300)
+    done = json.loads(out.strip().splitlines()[-1])
+    bad = [status for _, _, status in done if status != 200]
+    if bad:
+        raise SystemExit(f"unsubscribes answered {bad[:5]}")
+    return [took for started, took, _ in done
+            if window is None or window[0] <= started <= window[1]]
 
 
 async def main(args: argparse.Namespace) -> dict:
@@ -203,8 +269,12 @@ async def main(args: argparse.Namespace) -> dict:
     from optinbase.context import TenantContext
     from tenants import repository
 
-    await db.start(max_size=4)
+    # One connection: the import uses one at a time (chunks commit one after
+    # the other), and its PostgreSQL CPU is that backend's.
+    await db.start(max_size=1)
     process.started()  # as the server and the command line do once started
+    folder = tempfile.mkdtemp(prefix="bench-unsubscribe-")
+    unsubscribing = None
     try:
         tenant = await repository.tenant_by_slug(args.tenant)
         if tenant is None:
@@ -214,7 +284,15 @@ async def main(args: argparse.Namespace) -> dict:
         body = make_csv(args.rows, notice_id)
         _log(f"{args.rows:,} rows, {len(body) / 1e6:.0f} MB; anchor: raw COPY into a plain table")
         anchor = await _anchor(body)
-        _log(f"anchor {anchor:.2f} s; ours: consent.imports (scan, validate, write, one transaction)")
+        idle_latency: list[float] = []
+        if args.unsubscribe_url:
+            idle_links, during_links = await _unsubscribers(ctx, notice_id, args.rows, folder)
+            _log(f"{IDLE_UNSUBSCRIBES} one-click unsubscribes of the tenant, no import running")
+            idle_latency = _timed(_unsubscribing(args.unsubscribe_url, idle_links,
+                                                 IDLE_UNSUBSCRIBES))
+            unsubscribing = _unsubscribing(args.unsubscribe_url, during_links)
+        _log(f"anchor {anchor:.2f} s; ours: consent.imports (scan, validate, write, a"
+             " transaction per chunk)" + (", unsubscribes going on" if unsubscribing else ""))
 
         profiler = None
         if args.profile:
@@ -222,54 +300,78 @@ async def main(args: argparse.Namespace) -> dict:
 
             profiler = cProfile.Profile()
             profiler.enable()
-        started, cpu = time.perf_counter(), time.process_time()
-        source = parse.scan(body, "csv")
-        async with db.tenant_transaction(ctx.tenant_id):
+        async with db.tenant_transaction(ctx.tenant_id, write=False):
             backend = await db.fetchval("SELECT pg_backend_pid()")
-            backend_cpu = _cpu_seconds(backend)
-            job_id, report = await jobs.import_now(ctx, source)
-            backend_cpu = _cpu_seconds(backend) - backend_cpu
+        started, wall, cpu = time.perf_counter(), time.time(), time.process_time()
+        backend_cpu = _cpu_seconds(backend)
+        source = parse.scan(body, "csv")
+        job_id, report, _ = await jobs.import_file(ctx, source, jobs.digest(body))
         ours = time.perf_counter() - started
+        window = (wall, time.time())
+        backend_cpu = _cpu_seconds(backend) - backend_cpu
         python_cpu = time.process_time() - cpu
         if profiler:
             profiler.disable()
             profiler.dump_stats(args.profile)
+        during_latency: list[float] = []
+        if unsubscribing is not None:
+            unsubscribing.send_signal(signal.SIGTERM)
+            during_latency = _timed(unsubscribing, window)
         _log(f"ours {ours:.2f} s (CPU: Python {python_cpu:.1f} s, PostgreSQL {backend_cpu:.1f} s):"
              f" {report.created:,} created, {report.updated:,} updated,"
              f" {report.rejected:,} rejected")
         if report.created != args.rows or report.rejected:
             raise SystemExit(f"import did not create {args.rows} contacts: {report.errors[:3]}")
+        if during_latency:
+            _log(f"{len(during_latency)} unsubscribes during the import: p50"
+                 f" {_percentile(during_latency, 0.5) * 1000:.0f} ms, p99"
+                 f" {_percentile(during_latency, 0.99) * 1000:.0f} ms, max"
+                 f" {max(during_latency) * 1000:.0f} ms (idle p99"
+                 f" {_percentile(idle_latency, 0.99) * 1000:.0f} ms)")
 
         reimport = None
         if args.reimport:
             # Same file again: nothing new, every row an update.
             started = time.perf_counter()
-            async with db.tenant_transaction(ctx.tenant_id):
-                _, again = await jobs.import_now(ctx, parse.scan(body, "csv"))
+            _, again, _ = await jobs.import_file(ctx, parse.scan(body, "csv"), jobs.digest(body))
             reimport = time.perf_counter() - started
             if again.updated != args.rows or again.created:
                 raise SystemExit("re-import did not update every row")
 
         _log("database floor: the same rows INSERT … SELECT'd from temporary tables (rolled back)")
-        floor, bare = await _floor(ctx.tenant_id)
-        _log(f"floor {floor:.2f} s ({args.rows / floor:,.0f} rows/s);"
-             f" bare model {bare:.2f} s ({args.rows / bare:,.0f} rows/s)")
+        floor, bare, floor_rows = await _floor(ctx.tenant_id)
+        _log(f"floor {floor:.2f} s for {floor_rows:,} contacts ({floor_rows / floor:,.0f} rows/s);"
+             f" bare model {bare:.2f} s ({floor_rows / bare:,.0f} rows/s)")
 
-        async with db.tenant_transaction(ctx.tenant_id, write=False):
+        async with db.tenant_transaction(ctx.tenant_id, write=False, snapshot=True):
             verified = await chain.verify(ctx.tenant_id)
         if not verified.ok:
             raise SystemExit(f"ledger verify failed: {verified.reason}")
-        return {
+        summary = {
             "rows": args.rows, "bytes": len(body),
             "ours_s": ours, "ours_rows_per_s": args.rows / ours,
             "anchor_s": anchor, "anchor_rows_per_s": args.rows / anchor,
             "ratio": anchor / ours, "reimport_s": reimport,
             "python_cpu_s": python_cpu, "postgres_cpu_s": backend_cpu,
-            "floor_s": floor, "floor_rows_per_s": args.rows / floor,
-            "bare_s": bare, "bare_rows_per_s": args.rows / bare,
+            "floor_s": floor, "floor_rows": floor_rows, "floor_rows_per_s": floor_rows / floor,
+            "bare_s": bare, "bare_rows_per_s": floor_rows / bare,
+            "ours_over_floor": (args.rows / ours) / (floor_rows / floor),
             "ledger_events_verified": verified.events, "job": str(job_id),
         }
+        if during_latency:
+            summary.update({
+                "unsubscribes_during": len(during_latency),
+                "unsubscribe_p50_s": _percentile(during_latency, 0.5),
+                "unsubscribe_p99_s": _percentile(during_latency, 0.99),
+                "unsubscribe_max_s": max(during_latency),
+                "unsubscribe_idle_p50_s": _percentile(idle_latency, 0.5),
+                "unsubscribe_idle_p99_s": _percentile(idle_latency, 0.99),
+            })
+        return summary
     finally:
+        if unsubscribing is not None and unsubscribing.poll() is None:
+            unsubscribing.kill()
+        shutil.rmtree(folder, ignore_errors=True)
         await db.stop()
 
 
@@ -277,6 +379,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--tenant", required=True)
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--unsubscribe-url", help="a server on the same database: one-click"
+                        " unsubscribes of the tenant during the import")
     parser.add_argument("--profile", help="write cProfile stats of our import here")
     parser.add_argument("--reimport", action="store_true", help="also time a second import")
     summary = asyncio.run(main(parser.parse_args()))

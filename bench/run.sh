@@ -131,10 +131,10 @@ start() {  # name port app-args...
   PIDS+=("$!")
   eval "PID_$name=$!"
 }
-wait_healthy() {  # port
-  for i in $(seq 100); do
+wait_healthy() {  # port (60 s: a shared machine under load starts slowly)
+  for i in $(seq 300); do
     curl -fsS -o /dev/null "http://127.0.0.1:$1/health" 2>/dev/null && return 0
-    (( i < 100 )) || { tail -n 20 "$RESULTS"/server-*.log >&2; die "server on port $1 did not start"; }
+    (( i < 300 )) || { tail -n 20 "$RESULTS"/server-*.log >&2; die "server on port $1 did not start"; }
     sleep 0.2
   done
 }
@@ -201,9 +201,16 @@ fi  # want_check
 if [[ "$ONLY" != check && "$ONLY" != inbound ]]; then
   BULK=bulk
   "$VENV/bin/optinbase" tenants create "$BULK" --name "Bulk benchmark tenant" >&2
-  log "import: $IMPORT_ROWS contacts with one consent each through consent.imports (app role, RLS)"
-  "$PY" "$BENCH_DIR/imports.py" --tenant "$BULK" --rows "$IMPORT_ROWS" | tail -n 1 >"$RESULTS/import.json" \
+  # A real server for the tenant's one-click unsubscribes during the import.
+  start unsubscribe $((PORT + 3)) api.app:create_app
+  wait_healthy $((PORT + 3))
+  log "import: $IMPORT_ROWS contacts with one consent each through consent.imports (app role, RLS),"
+  log "  one-click unsubscribes of the same tenant on the server meanwhile (port $((PORT + 3)))"
+  "$PY" "$BENCH_DIR/imports.py" --tenant "$BULK" --rows "$IMPORT_ROWS" \
+    --unsubscribe-url "http://127.0.0.1:$((PORT + 3))" | tail -n 1 >"$RESULTS/import.json" \
     || die "import benchmark failed"
+  kill "$PID_unsubscribe"
+  for _ in $(seq 50); do kill -0 "$PID_unsubscribe" 2>/dev/null || break; sleep 0.1; done
   if want_audience; then
     # What autovacuum would do after a bulk load (visibility map, statistics).
     log "VACUUM ANALYZE of the bulk-loaded tables"

@@ -101,24 +101,23 @@ def cmd_import(args: argparse.Namespace) -> None:
     )
     if fmt is None:
         raise CommandError("cannot tell the format from the file name: give --format csv|ndjson")
-    source = parse.scan(path.read_bytes(), fmt)  # a malformed file stops here
+    body = path.read_bytes()
+    source = parse.scan(body, fmt)  # a malformed file stops here
 
     def progress(done: int, total: int) -> None:
         print(f"\r{done:,}/{total:,} rows", end="", file=sys.stderr, flush=True)
 
-    async def load() -> tuple[Any, Any]:
+    async def load() -> tuple[Any, Any, bool]:
         ctx, _ = await envelope.operator(args.tenant, "import")
-        # One transaction: interrupted, the import leaves nothing behind.
-        async with envelope.tenant(ctx):
-            return await jobs.import_now(ctx, source, progress)
+        # Chunk by chunk, each committed: interrupted, the same command resumes.
+        return await jobs.import_file(ctx, source, jobs.digest(body), progress)
 
-    progress(0, source.total)
-    job_id, report = run(load)
+    job_id, report, resumed = run(load)
     print(file=sys.stderr)
     for error in report.errors[:20]:
         print(f"line {error['line']}, {error['column'] or 'row'}: {error['reason']}", file=sys.stderr)
-    print(f"import {job_id} done: {report.total:,} rows, {report.created:,} created,"
-          f" {report.updated:,} updated, {report.rejected:,} rejected")
+    print(f"import {job_id} {'resumed and ' if resumed else ''}done: {report.total:,} rows,"
+          f" {report.created:,} created, {report.updated:,} updated, {report.rejected:,} rejected")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

@@ -264,6 +264,11 @@ class ImportJob(Table, tablename="import_job"):
     actor = Varchar(length=200)
     created_at = Timestamptz()
     finished_at = Timestamptz(null=True, default=None)
+    # Chunked commits (consent.imports.runner): rows committed so far, the
+    # file's digest (to resume it), when the last chunk committed.
+    rows_done = Integer(default=0)
+    file_sha256 = Varchar(length=64, null=True, default=None)
+    progressed_at = Timestamptz(null=True, default=None)
 
 
 class DataSubjectRequest(Table, tablename="data_subject_request"):

@@ -3,7 +3,7 @@ in `optinbase worker`): expiring unconfirmed double opt-ins, expiring consents
 past their validity with a reminder before (consent.expiry), retention (CNIL
 re-permission and purges, expired packages, lapsed requests), reminders to
 DPOs about data-subject requests nearing or past their deadline, failing
-background imports whose process died, and — each minute, on its own clock —
+imports whose process died, and — each minute, on its own clock —
 signed checkpoints of the ledgers that moved.
 
 Each job runs tenant by tenant through the envelope (`each_tenant`): its own
@@ -56,9 +56,7 @@ async def remind_due(now: dt.datetime) -> int:
 
 
 async def fail_abandoned_imports(now: dt.datetime) -> int:
-    """Background imports whose process died become `failed`; how many."""
-    if jobs.importing_here():
-        return 0  # the live import holds SQLite's write lock: try again next round
+    """Imports whose process died become `failed`; how many."""
     return sum(await each_tenant("imports", lambda ctx, t: jobs.fail_abandoned(ctx, t, now)))
 
 

@@ -12,6 +12,9 @@
   table then INSERT … SELECT … ON CONFLICT on PostgreSQL; executemany on
   SQLite), append ledger events in batches, upsert consent_state keeping
   "latest collected_at wins".
-* `jobs`: the ImportJob row and how an import runs. One import is ONE
-  transaction: a crash or kill leaves the base exactly as before.
+* `runner`: chunk after chunk, each committed with the job's progress (rows
+  done, counts, rejections) in its own tenant transaction: the tenant's other
+  writers go in between chunks; a kill loses at most the chunk being written.
+* `jobs`: the ImportJob row, how an import starts, resumes (the same file
+  again continues its interrupted job) and fails.
 """

@@ -1,4 +1,5 @@
-"""Set-based writes of one chunk of valid import rows, in the caller's transaction.
+"""Set-based writes of one chunk of valid import rows, in the caller's transaction
+(consent.imports.runner gives each chunk its own; `prepare` once per transaction).
 
 1. Match rows to existing contacts by e-mail, phone or external id (one query).
 2. Resolve people in Python: rows naming one person merge; a row whose
@@ -9,8 +10,8 @@
 4. Upsert contacts: INSERT … ON CONFLICT (tenant_id, id) DO UPDATE, fed by COPY
    into a temporary staging table on PostgreSQL (COPY into an RLS table is
    refused) and by executemany on SQLite. Empty cells keep stored values.
-5. Append ledger events (sealed by a chain.Chain that keeps the locked head
-   between chunks, written the same way: COPY into a staging table then
+5. Append ledger events (sealed by a chain.Chain that locks and reads the
+   head at the start of the chunk's transaction, written the same way: COPY into a staging table then
    INSERT … SELECT on PostgreSQL); upsert consent_state likewise, where a
    stored state only yields to a later-or-equal `since` ("latest collected_at
    wins", as in consents.apply_to_state).
@@ -92,6 +93,14 @@ def _values(columns: tuple[str, ...]) -> str:
 SQL = {
     "postgres": {
         "stages": [
+            # Every chunk runs the same statements on a pooled connection, and
+            # from the sixth run PostgreSQL may keep a generic plan made
+            # without the arrays' sizes: the feed's `contact_id = ANY($2)`
+            # (consent.changes.current_events) then read the tenant's whole
+            # consent_state for each chunk — quadratic, under the chain lock
+            # (200k rows: 14 s a chunk by the end). Planned with the values, it
+            # probes the (tenant_id, contact_id, …) index.
+            "SET LOCAL plan_cache_mode = force_custom_plan",
             "DROP TABLE IF EXISTS import_contact, import_state, import_event",
             f"CREATE TEMP TABLE import_contact ON COMMIT DROP AS SELECT"
             f" {', '.join(CONTACT_COLUMNS)} FROM contact WITH NO DATA",
@@ -188,7 +197,11 @@ class Writer:
     async def prepare(self) -> None:
         for statement in self.sql["stages"]:
             await db.execute(statement)
-        await self.chain.lock()  # held to the end: chunks seal one after the other
+        if self.engine == "sqlite":  # its write transaction holds the file anyway
+            await self.chain.lock()
+        # PostgreSQL: `_write_postgres` locks the head only once the contacts
+        # are in, until the chunk's transaction ends (other writers of the
+        # tenant append between chunks, and during the contacts' upsert).
 
     def _array(self, values: list[Any]) -> Any:
         return values if self.engine == "postgres" else json.dumps([str(v) for v in values])
@@ -301,9 +314,16 @@ class Writer:
                               now: dt.datetime) -> list[tuple[Any, ...]]:
         """Each INSERT … SELECT runs while Python prepares the rows of the next
         (sealing the ledger, then the states), instead of one waiting for the
-        other. Returns the sealed events."""
+        other. The events are sealed from the head read unlocked while the
+        contacts go in, and the head is locked after them (`lock_after`): the
+        tenant's other writers wait for the events and states of a chunk only.
+        Returns the sealed events."""
+        seq, prev = await chain.head(self.ctx.tenant_id)  # unlocked: sealed ahead
+        new = [self._event(p, c, now) for p, c in events]
         async with _meanwhile("import_contact", CONTACT_COLUMNS, contacts, self.sql["contacts"]):
-            sealed = self.chain.seal([self._event(p, c, now) for p, c in events])
+            sealed = chain.seal(new, seq, prev)
+        if sealed:
+            sealed = await self.chain.lock_after(new, sealed, seq, prev)
         async with _meanwhile("import_event", chain.EVENT_COLUMNS, sealed, self.sql["events"]):
             states = _states(sealed)
         async with _meanwhile("import_state", STAGED_STATE_COLUMNS, states, self.sql["states"],

@@ -274,6 +274,20 @@ class Chain:
             self.seq, self.prev = rows[-1][2], rows[-1][EVENT_COLUMNS.index("hash")]
         return rows
 
+    async def lock_after(self, events: list[NewEvent], rows: list[tuple[Any, ...]], seq: int,
+                         prev: str) -> list[tuple[Any, ...]]:
+        """Locks the head for `rows`, the `events` sealed (module `seal`) after
+        an unlocked read of it, (`seq`, `prev`), while other statements ran:
+        they stand if nobody appended since, else they are sealed again from
+        the locked head. An import keeps the lock for its events only, not
+        for its contacts' upsert. Returns the rows to insert."""
+        await self.lock()
+        if (self.seq, self.prev) != (seq, prev):
+            return self.seal(events)
+        if rows:
+            self.seq, self.prev = rows[-1][2], rows[-1][EVENT_COLUMNS.index("hash")]
+        return rows
+
     async def save(self) -> None:
         """Writes the head (after the batches' rows are inserted)."""
         await db.execute(

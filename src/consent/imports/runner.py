@@ -1,0 +1,188 @@
+"""How an import's rows go in: chunk after chunk, each chunk committed with the
+job's progress.
+
+A chunk (CHUNK_ROWS rows of the file, in file order) is validated in Python,
+then written in its own tenant transaction together with the job row's
+progress: `rows_done` (the rows of the file up to the chunk's last one), the
+counts and the rejections so far. The tenant's chain head (`ledger_head`) is
+locked for the end of that transaction only (on PostgreSQL from the chunk's
+ledger events on: consent.imports.write), so the tenant's other writers —
+unsubscribes, confirmations, API consents — go in between two chunks instead of
+waiting for the whole file. A chunk is all or nothing: a kill loses at most the
+chunk being written, never half a row, and its ledger events with it.
+
+Resuming starts after `rows_done` with the stored counts: the report of a
+resumed job is the report of one uninterrupted run. Each chunk first checks,
+under the job row's lock, that `rows_done` is still what this run last
+committed — two processes on one job (a resume while the first still lives)
+cannot both write a chunk: the second stops (`Superseded`).
+
+Inside a caller's transaction (the API's small bodies) every chunk joins it: one
+transaction, as before. On PostgreSQL the next chunk is validated while the
+current one is written (Python and the database side by side); on SQLite a
+write transaction holds the whole file, so chunks go one after the other and
+validating the next one is the gap in which other writers get the file
+(their busy timeout retries every 100 ms or less).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import itertools
+import json
+import uuid
+from typing import Any, Callable, Optional
+
+from consent import suppression
+from consent.imports import parse
+from consent.imports.validate import Rejection, Valid, load_catalog, validate
+from consent.imports.write import ChunkResult, Writer
+from optinbase import db
+from optinbase.context import TenantContext
+from optinbase.errors import DomainError
+from tenants import envelope
+
+ERRORS_KEPT = 1_000
+CHUNK_ROWS = 5_000
+YIELD_ROWS = 100
+
+_PROGRESS = (
+    "SELECT status, total, created, updated, rejected, errors, rows_done FROM import_job"
+    " WHERE tenant_id = {} AND id = {}"
+)
+_ADVANCE = (
+    "UPDATE import_job SET status = 'running', rows_done = {}, created = {}, updated = {},"
+    " rejected = {}, errors = {}, detail = '', finished_at = NULL, progressed_at = {}"
+    " WHERE tenant_id = {} AND id = {}"
+)
+
+
+class Superseded(DomainError):
+    """Another run of the same job committed a chunk this one was writing."""
+
+    status = 409
+    title = "Import continued elsewhere"
+    slug = "import-superseded"
+
+
+class Report:
+    """What a job has done so far: rows committed, counts, the first rejections."""
+
+    def __init__(self, total: int, rows_done: int = 0, created: int = 0, updated: int = 0,
+                 rejected: int = 0, errors: Optional[list[dict[str, Any]]] = None):
+        self.total, self.rows_done = total, rows_done
+        self.created, self.updated, self.rejected = created, updated, rejected
+        self.errors: list[dict[str, Any]] = list(errors or [])
+
+    def after(self, upto: int, result: ChunkResult, rejections: list[Rejection]) -> "Report":
+        """This report with one more chunk (rows up to `upto`), as a new one:
+        the job's own report changes only once the chunk has committed."""
+        merged = sorted([*rejections, *result.rejections], key=lambda r: r.line)
+        room = max(0, ERRORS_KEPT - len(self.errors))
+        return Report(
+            self.total, upto, self.created + result.created, self.updated + result.updated,
+            self.rejected + len(merged),
+            self.errors + [{"line": r.line, "column": r.column, "reason": r.reason}
+                           for r in merged[:room]],
+        )
+
+
+async def load(ctx: TenantContext, job_id: uuid.UUID) -> Report:
+    """The job's report as committed (where a resumed run starts)."""
+    async with envelope.tenant(ctx, write=False):
+        row = await db.fetchrow(_PROGRESS, ctx.tenant_id, job_id)
+    return Report(row["total"], row["rows_done"], row["created"], row["updated"],
+                  row["rejected"], row["errors"] or [])
+
+
+class _Inputs:
+    """What validating and writing rows needs of the tenant, read once per run."""
+
+    async def read(self, ctx: TenantContext) -> "_Inputs":
+        async with envelope.tenant(ctx, write=False):
+            self.catalog = await load_catalog(ctx)
+            self.key = await suppression.tenant_key(ctx.tenant_id)
+            self.listed = await suppression.suppressed_channels(ctx)
+        return self
+
+
+async def run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, report: Report,
+              progress: Optional[Callable[[int, int], None]] = None) -> Report:
+    """Imports the rows of `source` after `report.rows_done`, chunk by chunk,
+    and returns the report once the last chunk committed (the job stays
+    `running`: finishing it is the caller's)."""
+    inputs = await _Inputs().read(ctx)
+    writer = Writer(ctx, source.format, inputs.listed)
+    now = dt.datetime.now(dt.timezone.utc)
+    side_by_side = db.is_postgres()
+    done = report.rows_done
+    chunk: list[Valid] = []
+    rejections: list[Rejection] = []
+    writing: Optional[asyncio.Task] = None
+    if progress:
+        progress(done, source.total)
+
+    async def settle() -> None:
+        nonlocal writing, report
+        if writing is not None:
+            task, writing = writing, None
+            report = await task
+
+    def send(upto: int) -> None:
+        nonlocal writing, chunk, rejections
+        writing = asyncio.ensure_future(
+            _commit(ctx, job_id, writer, report, upto, chunk, rejections, now))
+        chunk, rejections = [], []
+
+    try:
+        for record in itertools.islice(source.records(), report.rows_done, None):
+            checked = validate(record, source.format, ctx, inputs.catalog, inputs.key,
+                               inputs.listed, now)
+            if isinstance(checked, Rejection):
+                rejections.append(checked)
+            else:
+                chunk.append(checked)
+            done += 1
+            if done % YIELD_ROWS == 0:
+                await asyncio.sleep(0)
+            if done % CHUNK_ROWS == 0:
+                await settle()
+                send(done)
+                if not side_by_side:
+                    await settle()
+                if progress:
+                    progress(done, source.total)
+        await settle()
+        if done > report.rows_done:  # the last, shorter chunk
+            send(done)
+            await settle()
+        if progress:
+            progress(done, source.total)
+    finally:
+        if writing is not None:  # failing elsewhere: the chunk being written rolls back
+            writing.cancel()
+            with contextlib.suppress(BaseException):
+                await writing
+    return report
+
+
+async def _commit(ctx: TenantContext, job_id: uuid.UUID, writer: Writer, report: Report,
+                  upto: int, rows: list[Valid], rejections: list[Rejection],
+                  now: dt.datetime) -> Report:
+    """One chunk and the job's progress, in one tenant transaction (or in the
+    caller's). Returns the report with the chunk."""
+    async with envelope.tenant(ctx):
+        stored = await db.fetchval(
+            "SELECT rows_done FROM import_job WHERE tenant_id = {} AND id = {}" + db.row_lock(),
+            ctx.tenant_id, job_id)
+        if stored != report.rows_done:
+            raise Superseded(f"import {job_id} was continued by another process")
+        await writer.prepare()
+        result = await writer.write(rows, now) if rows else ChunkResult()
+        after = report.after(upto, result, rejections)
+        await db.execute(
+            _ADVANCE, after.rows_done, after.created, after.updated, after.rejected,
+            json.dumps(after.errors), dt.datetime.now(dt.timezone.utc), ctx.tenant_id, job_id)
+    return after
