@@ -81,6 +81,14 @@ async def test_waiting_messages_checkpoints_and_the_pool(client, token, backend)
     assert f'{oldest}{{class="bulk",kind="webhook"}}' in text  # present at 0 when none waits
     ages = "optinbase_ledger_checkpoint_age_seconds"
     assert 0 <= _value(text, ages, which="newest") < 60
+    rows = "optinbase_import_rows_total"
+    body = b"email\nfine@example.org\nnot-an-address\n"
+    imported = await client.post("/v1/imports", content=body,
+                                 headers={**tenant.headers, "Content-Type": "text/csv"})
+    assert imported.status_code == 202, imported.text
+    after = (await client.get("/metrics", headers=auth)).text
+    assert _value(after, rows, outcome="processed") - _value(text, rows, outcome="processed") == 2
+    assert _value(after, rows, outcome="rejected") - _value(text, rows, outcome="rejected") == 1
     if backend == "postgres":
         assert _value(text, "optinbase_db_pool_size") >= 1
         assert 0 <= _value(text, "optinbase_db_pool_in_use") <= _value(text, "optinbase_db_pool_size")
