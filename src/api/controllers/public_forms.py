@@ -35,6 +35,7 @@ from consent.forms.submission import (
 )
 from consent.schemas import CHANNEL_NAMES
 from optinbase import i18n, limits
+from tenants.branding import label_on
 from optinbase.errors import Forbidden, Invalid
 from optinbase.i18n import N_
 
@@ -88,6 +89,7 @@ def _view(version: Version, texts: i18n.Texts) -> dict[str, Any]:
         "success": d.texts.success or texts(N_("subscribe.check_mail") if d.double_opt_in
                                             else N_("forms.subscribed")),
         "error": texts(N_("error.invalid")), "colour": d.branding.colour,
+        "on_colour": label_on(d.branding.colour),  # a pale colour gets a dark label (WCAG AA)
         "font": d.branding.font or "system-ui, sans-serif",
         "fields": [{"name": f.name, "label": _label(f, texts), "type": f.type, "required": f.required, "options": f.options or [],
                     "max_length": f.max_length} for f in d.fields],
@@ -256,7 +258,7 @@ EMBED_JS = r"""(function () {
     });
   });
   var button = el("button", {type: "submit", text: cfg.submit,
-                             style: "background:" + cfg.colour + ";color:#fff;border:0;padding:.6rem 1.2rem"}, form);
+                             style: "background:" + cfg.colour + ";color:" + cfg.on_colour + ";border:0;padding:.6rem 1.2rem"}, form);
   var status = el("p", {role: "status", "aria-live": "polite"}, form);
   host.appendChild(form);
   form.addEventListener("submit", function (event) {
