@@ -22,7 +22,7 @@ from api.controllers.public import _gpc, client_of, sends_json, too_many
 from api import headers
 from api.params import Ctx, Path, Tenant
 from api.problems import wants_json
-from api.rendering import form_error, page
+from api.rendering import error_field, form_error, page
 from consent.forms import definitions
 from consent.forms.definitions import Version
 from consent.forms.submission import (
@@ -116,7 +116,9 @@ def _may_frame(request: Request, version: Version) -> None:
 
 def _hosted(request: Request, tenant: Any, version: Version, *, done: bool = False,
             error: Optional[Exception] = None, status: int = 200,
-            page_of: Optional[str] = None) -> Response:
+            page_of: Optional[str] = None, given: Optional[FormSubmission] = None) -> Response:
+    """`given`: a refused submission, whose typed values and ticks come back
+    with the error beside its field (as on the subscribe page)."""
     language = version.definition.language.split("-")[0]
     texts = i18n.texts(language, tenant)
     view = _view(version, texts)
@@ -124,7 +126,10 @@ def _hosted(request: Request, tenant: Any, version: Version, *, done: bool = Fal
     rendered = page("embedded_form.html", language=language, tenant=tenant,
                     title=N_("subscribe.title"), status=status,
                     form=view, done=done, error=form_error(texts, error) if error else None,
-                    page_url=page_of or "")
+                    error_field=error_field(error).removeprefix("fields.") if error else "",
+                    values=given.fields if given else {},
+                    ticked=[f"{b.purpose}:{b.channel}" for b in given.consents] if given else [],
+                    page_url=(given.page_url if given else page_of) or "")
     rendered.context["title"] = view["title"]  # the tenant's heading, or the catalogue's
     return rendered
 
@@ -182,6 +187,7 @@ class PublicForms(Controller):
         if not await limits.spend(limits.SUBSCRIBE, ip):  # the hosted form's limit, shared
             raise too_many(limits.SUBSCRIBE, "Too many attempts from this address; please try"
                            " again later.", N_("subscribe.too_many"))
+        data = None
         try:
             if sends_json(request):
                 data = msgspec.json.decode(await request.body(), type=FormSubmission)
@@ -196,7 +202,7 @@ class PublicForms(Controller):
                 # shows its own error text and needs no detail)
             if as_json:
                 raise Invalid(str(error)) from None
-            return _hosted(request, tenant, version, error=error, status=422)
+            return _hosted(request, tenant, version, error=error, status=422, given=data)
         if as_json:
             return Response(msgspec.to_builtins(out), status_code=202, headers=headers)
         if out.redirect_url:

@@ -378,8 +378,20 @@ def test_pages_reached_from_an_email_or_a_website_are_accessible(installation, s
         _branded(page, button="rgb(255, 224, 102)")
         _controller_block(page)
         axe.check("hosted form")
-        page.get_by_role("button", name="Subscribe").click()  # nothing filled in
+        # An error: as on the subscribe page, beside its field, nothing typed lost.
+        page.get_by_label("E-mail address (required)").fill("kim-at-example.org")
+        page.get_by_label("First name").fill("Kim")
+        page.get_by_label("I agree, by e-mail").check()
+        page.get_by_role("button", name="Subscribe").click()
         page.locator("[role=alert]").wait_for()
+        email = page.get_by_label("E-mail address (required)")
+        assert email.input_value() == "kim-at-example.org"
+        assert page.get_by_label("First name").input_value() == "Kim"
+        assert page.get_by_label("I agree, by e-mail").is_checked()
+        assert not page.get_by_label("I agree, by SMS").is_checked()
+        assert email.get_attribute("aria-invalid") == "true"
+        described = page.locator(f"#{email.get_attribute('aria-describedby')}")
+        assert "valid e-mail address" in described.inner_text()
         axe.check("hosted form (error)")
         browser.close()
     assert axe.failures == [], axe.failures
