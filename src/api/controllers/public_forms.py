@@ -33,6 +33,7 @@ from consent.forms.submission import (
     page_url,
     submit,
 )
+from consent.journey import legal
 from consent.schemas import CHANNEL_NAMES
 from optinbase import i18n, limits
 from tenants.branding import label_on
@@ -72,14 +73,19 @@ def _label(field: Any, texts: i18n.Texts) -> str:
     return field.name.split(".", 1)[-1]
 
 
-def _view(version: Version, texts: i18n.Texts) -> dict[str, Any]:
-    """What both renderers show: fields with labels, boxes grouped by purpose."""
+def _view(version: Version, texts: i18n.Texts,
+          partners: dict[Any, list[str]]) -> dict[str, Any]:
+    """What both renderers show: fields with labels, boxes grouped by purpose,
+    each group naming the partners of its notice (`partners`: legal.partners_of)."""
     d = version.definition
     groups: dict[str, dict[str, Any]] = {}
     for offer in d.offers:
+        named = partners.get(offer.notice_id) or []
         group = groups.setdefault(offer.purpose, {
             "purpose": offer.purpose, "name": offer.purpose_name, "text": offer.notice_text,
-            "language": offer.notice_language, "boxes": []})
+            "language": offer.notice_language, "boxes": [],
+            "partners": texts(N_("legal.partners"), partners=", ".join(named)) if named
+            else texts(N_("legal.no_partners"))})
         group["boxes"].append({"channel": offer.channel, "label": texts(
             "consent.by_channel", channel=texts(CHANNEL_NAMES[offer.channel]))})
     return {
@@ -114,14 +120,16 @@ def _may_frame(request: Request, version: Version) -> None:
     request.scope["state"][FRAME_KEY] = list(version.definition.allowed_origins)
 
 
-def _hosted(request: Request, tenant: Any, version: Version, *, done: bool = False,
-            error: Optional[Exception] = None, status: int = 200,
-            page_of: Optional[str] = None, given: Optional[FormSubmission] = None) -> Response:
+async def _hosted(request: Request, ctx: Any, tenant: Any, version: Version, *,
+                  done: bool = False,
+                  error: Optional[Exception] = None, status: int = 200,
+                  page_of: Optional[str] = None,
+                  given: Optional[FormSubmission] = None) -> Response:
     """`given`: a refused submission, whose typed values and ticks come back
     with the error beside its field (as on the subscribe page)."""
     language = version.definition.language.split("-")[0]
     texts = i18n.texts(language, tenant)
-    view = _view(version, texts)
+    view = _view(version, texts, await legal.partners_of(ctx))
     _may_frame(request, version)
     rendered = page("embedded_form.html", language=language, tenant=tenant,
                     title=N_("subscribe.title"), status=status,
@@ -151,15 +159,16 @@ class PublicForms(Controller):
     async def show(self, request: Request, ctx: Ctx, tenant: Tenant,
                    form_id: Path[UUID]) -> Response:
         version = await definitions.current(ctx, form_id)
-        return _hosted(request, tenant, version,
-                       page_of=page_url(request.headers.get("referer")))
+        return await _hosted(request, ctx, tenant, version,
+                             page_of=page_url(request.headers.get("referer")))
 
     @get("/embed.js")
     async def script(self, request: Request, ctx: Ctx, tenant: Tenant,
                      form_id: Path[UUID]) -> Response:
         version = await definitions.current(ctx, form_id)
         language = version.definition.language.split("-")[0]
-        config = {**_view(version, i18n.texts(language, tenant)), "language": language,
+        config = {**_view(version, i18n.texts(language, tenant), await legal.partners_of(ctx)),
+                  "language": language,
                   "action": f"{request.app.state.settings.public_url}/p/{tenant.slug}/forms/{form_id}"}
         body = EMBED_JS.replace("__CONFIG__", json.dumps(config).replace("<", "\\u003c"))
         return Response(body, media_type="text/javascript; charset=utf-8",
@@ -202,12 +211,13 @@ class PublicForms(Controller):
                 # shows its own error text and needs no detail)
             if as_json:
                 raise Invalid(str(error)) from None
-            return _hosted(request, tenant, version, error=error, status=422, given=data)
+            return await _hosted(request, ctx, tenant, version, error=error, status=422,
+                                 given=data)
         if as_json:
             return Response(msgspec.to_builtins(out), status_code=202, headers=headers)
         if out.redirect_url:
             return Response(None, status_code=303, headers={"location": out.redirect_url})
-        return _hosted(request, tenant, version, done=True)
+        return await _hosted(request, ctx, tenant, version, done=True)
 
 
 # Renders the form inside the host page and posts it from there (CORS). Texts
@@ -256,6 +266,7 @@ EMBED_JS = r"""(function () {
     var set = el("fieldset", {}, form);
     el("legend", {text: g.name}, set);
     el("blockquote", {lang: g.language, text: g.text, style: "white-space:pre-wrap"}, set);
+    el("p", {"class": "partners", text: g.partners}, set);
     g.boxes.forEach(function (b) {
       var id = "ob-" + cfg.id + "-" + g.purpose + "-" + b.channel;
       var p = el("p", {}, set);

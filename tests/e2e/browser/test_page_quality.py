@@ -377,6 +377,7 @@ def test_pages_reached_from_an_email_or_a_website_are_accessible(installation, s
         page.goto(form)
         _branded(page, button="rgb(255, 224, 102)")
         _controller_block(page)
+        assert ", ".join(PARTNERS) in page.locator("fieldset").inner_text()  # named at collection
         axe.check("hosted form")
         # An error: as on the subscribe page, beside its field, nothing typed lost.
         page.get_by_label("E-mail address (required)").fill("kim-at-example.org")
