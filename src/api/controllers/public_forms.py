@@ -22,7 +22,7 @@ from api.controllers.public import _gpc, client_of, sends_json, too_many
 from api import headers
 from api.params import Ctx, Path, Tenant
 from api.problems import wants_json
-from api.rendering import form_error, page
+from api.rendering import error_field, form_error, page
 from consent.forms import definitions
 from consent.forms.definitions import Version
 from consent.forms.submission import (
@@ -33,8 +33,10 @@ from consent.forms.submission import (
     page_url,
     submit,
 )
+from consent.journey import legal
 from consent.schemas import CHANNEL_NAMES
 from optinbase import i18n, limits
+from tenants.branding import label_on
 from optinbase.errors import Forbidden, Invalid
 from optinbase.i18n import N_
 
@@ -71,14 +73,19 @@ def _label(field: Any, texts: i18n.Texts) -> str:
     return field.name.split(".", 1)[-1]
 
 
-def _view(version: Version, texts: i18n.Texts) -> dict[str, Any]:
-    """What both renderers show: fields with labels, boxes grouped by purpose."""
+def _view(version: Version, texts: i18n.Texts,
+          partners: dict[Any, list[str]]) -> dict[str, Any]:
+    """What both renderers show: fields with labels, boxes grouped by purpose,
+    each group naming the partners of its notice (`partners`: legal.partners_of)."""
     d = version.definition
     groups: dict[str, dict[str, Any]] = {}
     for offer in d.offers:
+        named = partners.get(offer.notice_id) or []
         group = groups.setdefault(offer.purpose, {
             "purpose": offer.purpose, "name": offer.purpose_name, "text": offer.notice_text,
-            "language": offer.notice_language, "boxes": []})
+            "language": offer.notice_language, "boxes": [],
+            "partners": texts(N_("legal.partners"), partners=", ".join(named)) if named
+            else texts(N_("legal.no_partners"))})
         group["boxes"].append({"channel": offer.channel, "label": texts(
             "consent.by_channel", channel=texts(CHANNEL_NAMES[offer.channel]))})
     return {
@@ -88,6 +95,7 @@ def _view(version: Version, texts: i18n.Texts) -> dict[str, Any]:
         "success": d.texts.success or texts(N_("subscribe.check_mail") if d.double_opt_in
                                             else N_("forms.subscribed")),
         "error": texts(N_("error.invalid")), "colour": d.branding.colour,
+        "on_colour": label_on(d.branding.colour),  # a pale colour gets a dark label (WCAG AA)
         "font": d.branding.font or "system-ui, sans-serif",
         "fields": [{"name": f.name, "label": _label(f, texts), "type": f.type, "required": f.required, "options": f.options or [],
                     "max_length": f.max_length} for f in d.fields],
@@ -112,17 +120,24 @@ def _may_frame(request: Request, version: Version) -> None:
     request.scope["state"][FRAME_KEY] = list(version.definition.allowed_origins)
 
 
-def _hosted(request: Request, tenant: Any, version: Version, *, done: bool = False,
-            error: Optional[Exception] = None, status: int = 200,
-            page_of: Optional[str] = None) -> Response:
+async def _hosted(request: Request, ctx: Any, tenant: Any, version: Version, *,
+                  done: bool = False,
+                  error: Optional[Exception] = None, status: int = 200,
+                  page_of: Optional[str] = None,
+                  given: Optional[FormSubmission] = None) -> Response:
+    """`given`: a refused submission, whose typed values and ticks come back
+    with the error beside its field (as on the subscribe page)."""
     language = version.definition.language.split("-")[0]
     texts = i18n.texts(language, tenant)
-    view = _view(version, texts)
+    view = _view(version, texts, await legal.partners_of(ctx))
     _may_frame(request, version)
     rendered = page("embedded_form.html", language=language, tenant=tenant,
                     title=N_("subscribe.title"), status=status,
                     form=view, done=done, error=form_error(texts, error) if error else None,
-                    page_url=page_of or "")
+                    error_field=error_field(error).removeprefix("fields.") if error else "",
+                    values=given.fields if given else {},
+                    ticked=[f"{b.purpose}:{b.channel}" for b in given.consents] if given else [],
+                    page_url=(given.page_url if given else page_of) or "")
     rendered.context["title"] = view["title"]  # the tenant's heading, or the catalogue's
     return rendered
 
@@ -144,15 +159,16 @@ class PublicForms(Controller):
     async def show(self, request: Request, ctx: Ctx, tenant: Tenant,
                    form_id: Path[UUID]) -> Response:
         version = await definitions.current(ctx, form_id)
-        return _hosted(request, tenant, version,
-                       page_of=page_url(request.headers.get("referer")))
+        return await _hosted(request, ctx, tenant, version,
+                             page_of=page_url(request.headers.get("referer")))
 
     @get("/embed.js")
     async def script(self, request: Request, ctx: Ctx, tenant: Tenant,
                      form_id: Path[UUID]) -> Response:
         version = await definitions.current(ctx, form_id)
         language = version.definition.language.split("-")[0]
-        config = {**_view(version, i18n.texts(language, tenant)), "language": language,
+        config = {**_view(version, i18n.texts(language, tenant), await legal.partners_of(ctx)),
+                  "language": language,
                   "action": f"{request.app.state.settings.public_url}/p/{tenant.slug}/forms/{form_id}"}
         body = EMBED_JS.replace("__CONFIG__", json.dumps(config).replace("<", "\\u003c"))
         return Response(body, media_type="text/javascript; charset=utf-8",
@@ -180,6 +196,7 @@ class PublicForms(Controller):
         if not await limits.spend(limits.SUBSCRIBE, ip):  # the hosted form's limit, shared
             raise too_many(limits.SUBSCRIBE, "Too many attempts from this address; please try"
                            " again later.", N_("subscribe.too_many"))
+        data = None
         try:
             if sends_json(request):
                 data = msgspec.json.decode(await request.body(), type=FormSubmission)
@@ -194,12 +211,13 @@ class PublicForms(Controller):
                 # shows its own error text and needs no detail)
             if as_json:
                 raise Invalid(str(error)) from None
-            return _hosted(request, tenant, version, error=error, status=422)
+            return await _hosted(request, ctx, tenant, version, error=error, status=422,
+                                 given=data)
         if as_json:
             return Response(msgspec.to_builtins(out), status_code=202, headers=headers)
         if out.redirect_url:
             return Response(None, status_code=303, headers={"location": out.redirect_url})
-        return _hosted(request, tenant, version, done=True)
+        return await _hosted(request, ctx, tenant, version, done=True)
 
 
 # Renders the form inside the host page and posts it from there (CORS). Texts
@@ -248,6 +266,7 @@ EMBED_JS = r"""(function () {
     var set = el("fieldset", {}, form);
     el("legend", {text: g.name}, set);
     el("blockquote", {lang: g.language, text: g.text, style: "white-space:pre-wrap"}, set);
+    el("p", {"class": "partners", text: g.partners}, set);
     g.boxes.forEach(function (b) {
       var id = "ob-" + cfg.id + "-" + g.purpose + "-" + b.channel;
       var p = el("p", {}, set);
@@ -256,7 +275,7 @@ EMBED_JS = r"""(function () {
     });
   });
   var button = el("button", {type: "submit", text: cfg.submit,
-                             style: "background:" + cfg.colour + ";color:#fff;border:0;padding:.6rem 1.2rem"}, form);
+                             style: "background:" + cfg.colour + ";color:" + cfg.on_colour + ";border:0;padding:.6rem 1.2rem"}, form);
   var status = el("p", {role: "status", "aria-live": "polite"}, form);
   host.appendChild(form);
   form.addEventListener("submit", function (event) {

@@ -86,3 +86,11 @@ async def purposes(ctx: TenantContext, language: str) -> list[PurposeInfo]:
             channels=offer.channels, partners=_names(row["partners"]) if row else [],
             policy_url=web_url(row["policy_url"]) if row else ""))
     return result
+
+
+async def partners_of(ctx: TenantContext) -> dict[Any, list[str]]:
+    """The partners each notice of the tenant names, by notice id: a form
+    definition pins its notices, so its page names the partners of those
+    (CNIL: partners are named where consent is collected)."""
+    return {r["id"]: _names(r["partners"]) for r in await db.fetch(
+        "SELECT id, partners FROM notice WHERE tenant_id = {}", ctx.tenant_id)}

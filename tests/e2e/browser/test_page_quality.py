@@ -19,6 +19,7 @@ against a real server process and a real SMTP server, on both engines:
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils as email_utils
 import functools
 import http.server
@@ -28,11 +29,21 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
 from tests.e2e.browser.chromium import launch, sync_api
-from tests.factories import make_notice, make_purpose, make_tenant, set_tenant, unique_slug
+from optinbase import db
+from tests.factories import (
+    grant,
+    make_contact,
+    make_notice,
+    make_purpose,
+    make_tenant,
+    set_tenant,
+    unique_slug,
+)
 
 WIDTHS = (360, 1280)
 BLOCKING = ("serious", "critical")
@@ -88,6 +99,26 @@ async def acme(engine: str, logo_url: str):
     return tenant
 
 
+@pytest.fixture
+async def people(acme):
+    """Rea agreed to the French notice (version 1), so a re-permission campaign
+    for the English one (version 2) reaches her; Sam agreed long ago and has not
+    been seen for more than the retention period, so retention asks him to stay."""
+    async with db.tenant_transaction(acme.id, write=False):
+        versions = {r["version"]: str(r["id"]) for r in await db.fetch(
+            "SELECT id, version FROM notice WHERE tenant_id = {}", acme.id)}
+    rea = await make_contact(acme, email=f"{unique_slug('rea')}@example.org", locale="en")
+    sam = await make_contact(acme, email=f"{unique_slug('sam')}@example.org", locale="en")
+    await grant(acme, rea["id"], versions[1], purpose="letter")
+    await grant(acme, sam["id"], versions[2], purpose="letter")
+    long_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=365 * 3 + 40)
+    async with db.tenant_transaction(acme.id):
+        await db.execute("UPDATE contact SET last_activity_at = {}, created_at = {}"
+                         " WHERE tenant_id = {} AND id = {}", long_ago, long_ago, acme.id,
+                         sam["id"])
+    return rea["email"], sam["email"], versions[2]
+
+
 class Checker:
     """Runs axe-core on the current page at each width and prints every result."""
 
@@ -111,29 +142,37 @@ class Checker:
                 assert scroll <= 360, f"{name} is {scroll}px wide at 360px"
 
 
-def _legal_block(page, language: str) -> None:
-    """What GDPR Art. 13 asks, on the page (see README, Subscriber pages)."""
+def _controller_block(page) -> str:
+    """Who is responsible and how to reach them: on every public page."""
     legal = page.locator("section.legal")
     text = legal.inner_text()
     assert "Acme SAS" in text and "12 rue des Lilas" in text  # controller and address
     assert "Claire Martin" in text and "dpo@acme.example" in text  # DPO contact
-    assert ", ".join(PARTNERS) in text  # named partners
     assert legal.locator('a[href$="/requests"]').count() == 1  # how to exercise the rights
     assert legal.locator('a[href="https://www.cnil.fr/fr/plaintes"]').count() == 1
     assert legal.locator('a[href="https://acme.example/privacy"]').count() == 1
+    return text
+
+
+def _legal_block(page, language: str) -> None:
+    """What GDPR Art. 13 asks, on the page (see README, Subscriber pages)."""
+    text = _controller_block(page)
+    assert ", ".join(PARTNERS) in text  # named partners
     if language == "fr":
         assert "36 mois" in text and "retirer votre consentement à tout moment" in text
     else:
         assert "36 months" in text and "withdraw your consent at any time" in text
 
 
-def _branded(page) -> None:
+def _branded(page, button: str = "rgb(194, 65, 12)") -> None:
+    """`button`: its background, #c2410c (the tenant's primary colour) unless
+    the page has a colour of its own (a form definition's)."""
     logo = page.locator("header.site-header img")
     assert logo.get_attribute("alt") == "Acme"
     assert page.evaluate("document.querySelector('header img').naturalWidth") > 0  # loaded
     assert "RCS Paris" in page.locator("footer.site-footer").inner_text()
     colour = page.evaluate("getComputedStyle(document.querySelector('button')).backgroundColor")
-    assert colour == "rgb(194, 65, 12)"  # #c2410c, the tenant's primary colour
+    assert colour == button
 
 
 def test_every_public_page_is_branded_informative_and_accessible(installation, smtp, acme,
@@ -256,5 +295,104 @@ def test_every_public_page_is_branded_informative_and_accessible(installation, s
         assert AVIS in french.locator("blockquote").inner_text()
         _legal_block(french, "fr")
         Checker(french).check("subscribe (fr)")
+        browser.close()
+    assert axe.failures == [], axe.failures
+
+
+def _link(smtp, to: str, path: str, count: int = 1) -> str:
+    """The `path` link of the e-mails to `to` (the server's worker sends them)."""
+    text = "".join(m.get_content() for m in smtp.mail_to(to, count=count, seconds=30))
+    return re.search(rf"(http://\S+{path}\S+)", text).group(1)
+
+
+def test_pages_reached_from_an_email_or_a_website_are_accessible(installation, smtp, acme,
+                                                                  people):
+    """The pages the first test cannot reach by itself: re-consent, keep (the
+    retention e-mail), the access request done with its package, and a form
+    definition's hosted page — each the way its visitor gets there."""
+    rea, sam, v2 = people
+    with installation.serving(SMTP_URL=smtp.url) as server, sync_api.sync_playwright() as pw:
+        api = httpx.Client(base_url=server.base_url, timeout=10, headers=acme.headers)
+        browser = launch(pw)
+        page = browser.new_context(locale="en-GB").new_page()
+        page.set_default_timeout(15_000)
+        axe = Checker(page)
+
+        # Re-consent: staff start a campaign for those who agreed to version 1.
+        segment = api.post("/v1/segments", json={"name": "before v2", "rules": {
+            "type": "consent", "channel": "email", "purpose": "letter",
+            "notice_version": {"lt": 2}}}).json()
+        campaign = api.post("/v1/reconsent-campaigns", json={
+            "name": "English notice", "segment_id": segment["id"], "purpose": "letter",
+            "notice_id": v2})
+        assert campaign.status_code == 201, campaign.text
+        page.goto(_link(smtp, rea, "/p/reconsent/"))
+        _branded(page)
+        _controller_block(page)
+        assert NOTICE in page.locator("blockquote").inner_text()
+        assert ", ".join(PARTNERS) in page.locator("main").inner_text()
+        axe.check("re-consent")
+        page.get_by_role("button", name="I agree").click()
+        page.get_by_text("your consent to").wait_for()
+        axe.check("re-consent (done)")
+
+        # Keep: the retention run asks Sam, silent for three years, to stay.
+        installation.cli("retention", "--tenant", acme.slug)
+        page.goto(_link(smtp, sam, "/p/keep/"))
+        _branded(page)
+        _legal_block(page, "en")
+        axe.check("keep")
+        page.get_by_role("button", name="Stay").click()
+        page.get_by_text("keeps your details").wait_for()
+        axe.check("keep (done)")
+
+        # Access: Rea's request, completed by the DPO; the e-mail links the
+        # status page with its download and the package itself.
+        asked = api.post("/v1/requests", json={"kind": "access", "email": rea,
+                                                "identity_verified": True}).json()
+        done = api.post(f"/v1/requests/{asked['id']}/complete")
+        assert done.status_code == 200, done.text
+        package = _link(smtp, rea, "/p/requests/package/", count=2)
+        status = re.findall(r"(http://\S+/p/requests/status/\S+)",
+                            smtp.mail_to(rea, count=2)[-1].get_content())[-1]
+        page.goto(status)
+        assert "/p/requests/package/" in page.get_by_role(
+            "link", name="Download my data").get_attribute("href")
+        _controller_block(page)
+        axe.check("request status (package)")
+        answer = page.request.get(package)
+        assert answer.headers["content-type"] == "application/zip", answer.headers
+        page.goto(package[:-3] + ("AAA" if not package.endswith("AAA") else "BBB"))
+        axe.check("error: tampered package link")
+
+        # A form definition's hosted page, as a visitor of the tenant's site sees it.
+        made = api.post("/v1/forms", json={
+            "name": "Footer", "purposes": ["letter"], "channels": ["email", "sms"],
+            "language": "en", "texts": {"title": "Join our letter", "intro": "Once a month."},
+            "branding": {"colour": "#ffe066"},  # pale: its label must turn dark
+            "fields": [{"name": "email", "required": True}, {"name": "first_name"},
+                       {"name": "country"}]})
+        assert made.status_code == 201, made.text
+        form = f"{server.base_url}/p/{acme.slug}/forms/{made.json()['id']}"
+        page.goto(form)
+        _branded(page, button="rgb(255, 224, 102)")
+        _controller_block(page)
+        assert ", ".join(PARTNERS) in page.locator("fieldset").inner_text()  # named at collection
+        axe.check("hosted form")
+        # An error: as on the subscribe page, beside its field, nothing typed lost.
+        page.get_by_label("E-mail address (required)").fill("kim-at-example.org")
+        page.get_by_label("First name").fill("Kim")
+        page.get_by_label("I agree, by e-mail").check()
+        page.get_by_role("button", name="Subscribe").click()
+        page.locator("[role=alert]").wait_for()
+        email = page.get_by_label("E-mail address (required)")
+        assert email.input_value() == "kim-at-example.org"
+        assert page.get_by_label("First name").input_value() == "Kim"
+        assert page.get_by_label("I agree, by e-mail").is_checked()
+        assert not page.get_by_label("I agree, by SMS").is_checked()
+        assert email.get_attribute("aria-invalid") == "true"
+        described = page.locator(f"#{email.get_attribute('aria-describedby')}")
+        assert "valid e-mail address" in described.inner_text()
+        axe.check("hosted form (error)")
         browser.close()
     assert axe.failures == [], axe.failures
