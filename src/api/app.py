@@ -161,7 +161,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,
     )
-    docs.document_problems(app)
+    docs.document(app)
     # Around everything Litestar answers, unmatched routes and errors included:
     # the client address first (api.clients), the security headers last (api.headers).
     app.asgi_handler = SecurityHeaders(TrueClient(app.asgi_handler, settings.trusted_proxies),
