@@ -67,9 +67,9 @@ REQUEST = {
 }
 FORM_IN = {
     "name": "Newsletter (footer)", "purposes": ["newsletter"], "channels": ["email"],
-    "language": "fr", "fields": [{"name": "email", "required": True},
-                                 {"name": "first_name", "label": "Prénom"}],
-    "texts": {"title": "Notre lettre", "submit": "Je m'inscris"},
+    "language": "en", "fields": [{"name": "email", "required": True},
+                                 {"name": "first_name", "label": "First name"}],
+    "texts": {"title": "Our newsletter", "submit": "Subscribe"},
     "branding": {"colour": "#0b4f9c"}, "allowed_origins": ["https://www.example.com"],
     "double_opt_in": True,
 }
@@ -168,7 +168,7 @@ EXAMPLES: dict[str, Example] = {
                   "withdrawn": 1, "soft_bounces": 0}),
     "POST /v1/forms": Example(request=FORM_IN, response=FORM_OUT),
     "GET /v1/forms/{form_id}": Example(response=FORM_OUT),
-    "PATCH /v1/forms/{form_id}": Example(request={"texts": {"title": "Notre lettre du lundi"}},
+    "PATCH /v1/forms/{form_id}": Example(request={"texts": {"title": "Our Monday letter"}},
                                          response={**FORM_OUT, "version": 2}),
     "POST /v1/webhooks": Example(
         request={"url": "https://hooks.example.com/optinbase", "events": ["consent.changed"]},
