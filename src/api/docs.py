@@ -193,8 +193,10 @@ def _documented(base: type[Operation], key: str) -> type[Operation]:
 def _verbatim(value: Any) -> msgspec.Raw:
     """The example as JSON already encoded: Litestar drops every None from the
     document's objects, examples included, and an answer's `"closed_at": null`
-    is part of what it shows."""
-    return msgspec.Raw(msgspec.json.encode(value))
+    is part of what it shows. `<` is written `\\u003c` (the same JSON string):
+    the docs page embeds the document in a `<script>`, which an example's own
+    `</script>` (a form's embed snippet) would otherwise end."""
+    return msgspec.Raw(msgspec.json.encode(value).replace(b"<", b"\\u003c"))
 
 
 def _apply(operation: Operation, example: examples.Example) -> None:

@@ -110,6 +110,13 @@ def test_request_examples_pass_the_handlers_own_decoders(app):
     assert checked >= 12, checked
 
 
+async def test_the_docs_page_embeds_the_document_whole(client):
+    """Swagger UI's page carries the document inside a <script>: no example may end it."""
+    page = (await client.get("/schema")).text
+    assert page.count("</script>") == page.count("<script"), "an example ends the page's script"
+    assert "optin.example.com/p/acme/forms" in page
+
+
 async def test_a_documented_example_gets_its_documented_answer(client):
     """The single consent check's example, sent as is with a real key: 200, and
     the answer matches the document's schema (an unknown person is "none")."""
