@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import piccolo_admin.endpoints as admin_endpoints
 from piccolo_admin.endpoints import AdminRouter, TableConfig
+from piccolo_admin.translations.data import ENGLISH, FRENCH
 from piccolo_api.rate_limiting.middleware import RateLimitProvider
 
 from admin import (
@@ -22,6 +23,7 @@ from admin import (
     tenant_forms,
     ui,
     views,
+    wording,
     writers,
 )
 from admin.crud import POLICIES, ScopedCRUD, TablePolicy
@@ -85,10 +87,11 @@ def _policies() -> list[TableConfig]:
     return views.table_configs()
 
 
-class OptinbaseAdmin(AdminRouter):
+class OptinbaseAdmin(wording.Translated, AdminRouter):
     """Staff tables are listed to superusers only; the Tenant and Agency tables
     to agency staff and superusers (a tenant's own staff have one tenant, shown
-    on the dashboard, and no agency)."""
+    on the dashboard, and no agency). Forms, groups and links speak the staff
+    member's language (admin.wording)."""
 
     def _visible(self, name: str) -> bool:
         scope = current_scope.get()
@@ -130,6 +133,8 @@ def build_admin(production: bool, key_authenticator: Optional[Any] = None) -> Ad
         rate_limit_provider=LimitedInGate(),
         production=production,
         site_name="Optinbase",
+        # The languages of our own texts: Piccolo Admin's selector offers these.
+        translations=[ENGLISH, FRENCH],
         sidebar_links={"Dashboard": "/admin/dashboard/", "Contacts": "/admin/contacts/",
                        "Agency overview": "/admin/agency/"},
     )

@@ -9,7 +9,7 @@ answer rolls everything back, and a database refusal (a policy violation, an
 unreachable database) answers as the API would — never a 500.
 
 The gate also decides, once per request, the language of the admin's own texts
-(the browser's `Accept-Language`, admin.look.say) and, for a form's schema, loads
+(the one Piccolo Admin shows: admin.look.staff_language) and, for a form's schema, loads
 its pick-lists inside the transaction (admin.choices).
 """
 
@@ -28,7 +28,6 @@ from api import guard
 from api.envelope import SAFE_METHODS, Buffered, PayloadTooLarge, header, read_body, replay
 from optinbase import db, limits
 from optinbase.errors import DomainError
-from optinbase.i18n import choose
 from tenants import envelope
 
 logger = logging.getLogger(__name__)
@@ -113,8 +112,9 @@ class AdminGate:
         try:
             staff = await resolve(_cookie(scope, SESSION_COOKIE))
             scope_token = current_scope.set(staff)
-            language_token = look.LANGUAGE.set(choose(accept_language=next(
-                iter(_headers(scope, b"accept-language")), None)))
+            language_token = look.LANGUAGE.set(look.staff_language(
+                _cookie(scope, look.LANGUAGE_COOKIE),
+                next(iter(_headers(scope, b"accept-language")), None)))
             async with envelope.staff(staff.tenant_ids,
                                       write=scope["method"] not in SAFE_METHODS):
                 if staff.user_id is not None and choices.SCHEMA_PATH.match(scope["path"]):

@@ -1,19 +1,20 @@
 """The frame of the admin's own pages (dashboard, agency overview, contacts): the
 Piccolo Admin's colours and header, a link back to its tables and forms, the
-staff member's language (their browser's), no JavaScript and no outside assets."""
+staff member's language (the one Piccolo Admin shows: `staff_language`), no
+JavaScript and no outside assets."""
 
 from __future__ import annotations
 
 from html import escape
 import contextvars
 import functools
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Optional
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from admin.scope import AdminScope, current_scope
-from optinbase.i18n import Texts, choose, texts
+from optinbase.i18n import Texts, accepted_languages, choose, texts
 
 BLUE = "#4c90d0"
 _CSS = (
@@ -37,10 +38,22 @@ _CSS = (
 ) % {"blue": BLUE}
 
 
-# The language of the staff member's browser for this admin request, set by the
-# gate, so forms answer in it (`say`) without passing it through every helper.
+# The staff member's language for this admin request, set by the gate, so forms
+# and the SPA's menus answer in it (`say`) without passing it through every helper.
 LANGUAGE: contextvars.ContextVar[str] = contextvars.ContextVar("optinbase_admin_language",
                                                               default="en")
+# Piccolo Admin's language selector keeps its choice in the browser
+# (localStorage); admin.ui mirrors it into this cookie for the server's texts.
+LANGUAGE_COOKIE = "optinbase_admin_language"
+
+
+def staff_language(chosen: Optional[str], accept_language: Optional[str]) -> str:
+    """The language Piccolo Admin shows, followed by the admin's own texts: the
+    one picked in its selector, else the browser's (the SPA reads
+    `navigator.language`, which the browser also sends as `Accept-Language`),
+    else English. Only French and English: the selector offers just those
+    (admin.app), the languages our catalogues hold."""
+    return choose(person=[chosen, *accepted_languages(accept_language)])
 
 
 def say(msgid: str, /, **values: Any) -> str:
@@ -49,7 +62,8 @@ def say(msgid: str, /, **values: Any) -> str:
 
 
 def language(request: Request) -> str:
-    return choose(accept_language=request.headers.get("accept-language"))
+    return staff_language(request.cookies.get(LANGUAGE_COOKIE),
+                          request.headers.get("accept-language"))
 
 
 def page_texts(request: Request) -> Texts:

@@ -10,6 +10,10 @@
   months and the open requests by person and due date — no UUID to copy.
 * Contact ids in the ledger and consent-state tables link to the contact's
   page, and a contact's edit page links there too.
+* Language: the choice made in Piccolo Admin's selector (kept in the browser's
+  localStorage) is mirrored into a cookie, so the server's texts — forms,
+  menus, the admin's own pages — follow it (admin.look.staff_language); the
+  script's own words are in both languages.
 
 Served from the admin's own path (no inline script), so it is as cacheable and
 CSP-friendly as the SPA's assets.
@@ -20,13 +24,37 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
+from piccolo_admin.translations.data import ENGLISH, FRENCH
 from starlette.requests import Request
 from starlette.responses import Response
+
+from admin.look import LANGUAGE_COOKIE
+from optinbase.i18n import LANGUAGES, N_, texts
+
+MESSAGES = (N_("admin.ui.view"), N_("admin.ui.contact_page"))
 
 PATH = "/optinbase-ui/"  # ends in a slash like the admin's other routes (the mount redirects others)
 
 _SCRIPT = """(function () {
   var READ_ONLY = __READ_ONLY__;
+  // The admin's words in each language (catalogues), and Piccolo Admin's choice
+  // of language: its selector's (localStorage), else the browser's.
+  var WORDS = __WORDS__, CHOSEN = "piccoloAdminDefaultLanguage", COOKIE = "__COOKIE__";
+  function language() {
+    var l = (localStorage.getItem(CHOSEN) || navigator.language || "").toLowerCase();
+    return WORDS[l] ? l : (WORDS[l.split("-")[0]] ? l.split("-")[0] : "en");
+  }
+  function words() { return WORDS[language()]; }
+  // The server's texts (forms, menus, our pages) follow the selector through a
+  // cookie; a change of language reloads what the SPA fetched in the old one.
+  function syncLanguage() {
+    var chosen = (localStorage.getItem(CHOSEN) || "").toLowerCase();
+    if (!WORDS[chosen]) return;
+    var m = document.cookie.match(new RegExp("(?:^|; )" + COOKIE + "=([a-z]+)"));
+    if (m && m[1] === chosen) return;
+    document.cookie = COOKIE + "=" + chosen + "; path=/admin; max-age=31536000; SameSite=Lax";
+    if (m) location.reload();
+  }
   var HIDE = 'a[href$="/add/"], [data-uitest="save_button"], [data-uitest="drop_down_button"],'
     + ' .table_wrapper td:last-child a.subtle, .table_wrapper input[type="checkbox"],'
     + ' a.add, [data-uitest="delete_button"]';
@@ -41,8 +69,10 @@ _SCRIPT = """(function () {
     document.querySelectorAll(HIDE).forEach(function (el) { el.style.display = "none"; });
     document.querySelectorAll("#app form input, #app form select, #app form textarea")
       .forEach(function (el) { if (!el.closest(".title_bar")) el.disabled = true; });
+    var w = words();
     document.querySelectorAll("#app h1").forEach(function (h) {
-      if (h.textContent.indexOf("Edit ") === 0) h.textContent = "View " + h.textContent.slice(5);
+      if (h.textContent.indexOf(w.edit + " ") === 0)
+        h.textContent = w.view + " " + h.textContent.slice(w.edit.length + 1);
     });
   }
   // Piccolo Admin's forms render every field as a text box: choices (a Literal,
@@ -115,28 +145,40 @@ _SCRIPT = """(function () {
     }
     var m = location.hash.match(/^#\\/contact\\/([0-9a-f-]{36})\\/?$/);
     var h1 = Array.prototype.find.call(document.querySelectorAll("#app h1"),
-      function (h) { return h.textContent.trim().indexOf("Edit") === 0; });
+      function (h) { return h.textContent.trim().indexOf(words().edit) === 0; });
     if (m && h1 && !document.getElementById("contact-page-link")) {
       var tenant = tenantOf(document.querySelector("#app form") || document);
       if (!tenant) return;
       var link = document.createElement("a");
       link.id = "contact-page-link";
       link.href = "/admin/contacts/" + tenant + "/" + m[1] + "/";
-      link.textContent = "\u2192 consent, history, requests";
+      link.textContent = "\u2192 " + words().contact_page;
       link.style.display = "block";
       h1.insertAdjacentElement("afterend", link);
     }
   }
-  new MutationObserver(function () { apply(); enhanceForm(); contactLinks(); }).observe(document.documentElement, {childList: true, subtree: true});
+  syncLanguage();
+  new MutationObserver(function () { syncLanguage(); apply(); enhanceForm(); contactLinks(); }).observe(document.documentElement, {childList: true, subtree: true});
   window.addEventListener("hashchange", function () { apply(); enhanceForm(); });
   document.addEventListener("DOMContentLoaded", apply);
 })();
 """
 
 
+def _words() -> dict[str, dict[str, str]]:
+    """Per language: Piccolo Admin's own "Edit" (its translations), and ours."""
+    piccolo = {t.language_code: t.translations for t in (ENGLISH, FRENCH)}
+    return {language: {"edit": piccolo[language].get("Edit", "Edit"),
+                       "view": texts(language)("admin.ui.view"),
+                       "contact_page": texts(language)("admin.ui.contact_page")}
+            for language in LANGUAGES}
+
+
 def install(admin: Any, read_only_tables: Iterable[str]) -> None:
     """Adds the script's route and its tag to the SPA's page."""
-    body = _SCRIPT.replace("__READ_ONLY__", json.dumps(sorted(read_only_tables)))
+    body = (_SCRIPT.replace("__READ_ONLY__", json.dumps(sorted(read_only_tables)))
+            .replace("__WORDS__", json.dumps(_words(), ensure_ascii=True))
+            .replace("__COOKIE__", LANGUAGE_COOKIE))
 
     async def script(request: Request) -> Response:
         return Response(body, media_type="text/javascript",

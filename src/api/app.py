@@ -162,7 +162,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         logging_config=None,
     )
-    docs.document_problems(app)
+    docs.document(app)
     # Around everything Litestar answers, unmatched routes and errors included:
     # the client address first (api.clients), the security headers last (api.headers).
     # Inside them, the consent check's steady state skips the route pipeline

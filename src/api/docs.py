@@ -5,6 +5,7 @@ UI 5's release, Apache-2.0, which reads OpenAPI 3.1) — no CDN, no web fonts.""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -14,11 +15,14 @@ import swagger_ui
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import (Components, OpenAPIMediaType, OpenAPIType, Operation,
-                                   Reference, RequestBody, Schema, SecurityScheme)
+from litestar.openapi.spec import (Components, Example, OpenAPIHeader, OpenAPIFormat,
+                                   OpenAPIMediaType, OpenAPIType, Operation, Parameter, Reference, RequestBody,
+                                   Schema, SecurityScheme)
 from litestar.params import HeaderParameter
 from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
+
+from api import examples, operation_docs
 
 ASSETS = "/schema/assets"
 
@@ -111,18 +115,111 @@ HEADERS: dict[str, Any] = {
 }
 
 
-def document_problems(app: Litestar, prefixes: tuple[str, ...] = ("/v1", "/inbound")) -> None:
-    """Every operation under these prefixes (the API, and the e-mail providers'
-    inbound endpoints) documents the problem answers above (before any of its
-    own). Run once on the built app, before the OpenAPI document is first
-    generated (Litestar builds it on first request)."""
+RESPONSE_HEADERS = {
+    "X-Request-ID": ("Identifies this request in the server's logs; quote it when asking for "
+                     "help (sent on every answer)", r"^[A-Za-z0-9._:-]{1,128}$", True),
+}
+HEADERS_BY_STATUS = {
+    "401": {"WWW-Authenticate": ('`Bearer realm="optinbase"`', None, True)},
+    "429": {"Retry-After": ("Seconds to wait before trying again", r"^[0-9]+$", True)},
+    "503": {"Retry-After": ("Seconds to wait before trying again", r"^[0-9]+$", True)},
+}
+# On a write's success: a retry with the same Idempotency-Key got the first answer again.
+REPLAY = {"Idempotent-Replay": ("`true` when this answer is the stored answer of an earlier "
+                                "request with the same Idempotency-Key", r"^true$", False)}
+# On the listings that answer a bare array (api.listing): where the rest is.
+LINK = {"Link": ('`<…?cursor=…>; rel="next"` when there are more', None, False)}
+LITESTAR_CREATED = "Document created, URL follows"
+BARE_LISTS = {"GET /v1/purposes", "GET /v1/notices", "GET /v1/webhooks"}
+
+
+def _headers(specs: dict[str, tuple[str, str | None, bool]]) -> dict[str, OpenAPIHeader]:
+    return {name: OpenAPIHeader(description=text, required=required,
+                                schema=Schema(type=OpenAPIType.STRING, pattern=pattern))
+            for name, (text, pattern, required) in specs.items()}
+
+
+def document(app: Litestar, prefixes: tuple[str, ...] = ("/v1", "/inbound")) -> None:
+    """Completes every operation of the document (issue 15 §3): the problem
+    answers above for the API and the e-mail providers' inbound endpoints,
+    each operation's summary and description (api.operation_docs), the
+    examples of the main ones (api.examples), and the response headers. Run
+    once on the built app, before the document is first generated (Litestar
+    builds it on first request, calling each handler's `operation_class`)."""
     for route in app.routes:
-        if isinstance(route, HTTPRoute) and route.path.startswith(prefixes):
-            for handler in route.route_handlers:
+        if not isinstance(route, HTTPRoute):
+            continue
+        path = PARAMETER_TYPE.sub("}", route.path)
+        for handler in route.route_handlers:
+            if not handler.resolve_include_in_schema():
+                continue
+            if route.path.startswith(prefixes):
                 handler.responses = {**PROBLEM_RESPONSES, **(handler.responses or {})}
+            for method in handler.http_methods:
+                handler.operation_class = _documented(handler.operation_class, f"{method} {path}")
+
+
+PARAMETER_TYPE = re.compile(r":[a-z]+\}")
+
+
+def _documented(base: type[Operation], key: str) -> type[Operation]:
+    summary, description = operation_docs.OPERATIONS.get(key, (None, None))
+    example = examples.EXAMPLES.get(key)
+    method = key.split(" ", 1)[0]
+
+    @dataclass
+    class Documented(base):  # type: ignore[valid-type,misc]
+        def __post_init__(self) -> None:
+            getattr(super(), "__post_init__", lambda: None)()
+            self.summary = summary or self.summary
+            self.description = description or self.description
+            for status, answer in (self.responses or {}).items():
+                if isinstance(answer, Reference):
+                    continue
+                specs = {**RESPONSE_HEADERS, **HEADERS_BY_STATUS.get(status, {})}
+                if status.startswith("2") and method in ("POST", "PATCH", "PUT", "DELETE"):
+                    specs.update(REPLAY)
+                if status.startswith("2") and key in BARE_LISTS:
+                    specs.update(LINK)
+                answer.headers = {**(answer.headers or {}), **_headers(specs)}
+                if answer.description == LITESTAR_CREATED:  # no Location is sent
+                    answer.description = "Created"
+            if example is not None:
+                _apply(self, example)
+
+    return Documented
+
+
+def _verbatim(value: Any) -> msgspec.Raw:
+    """The example as JSON already encoded: Litestar drops every None from the
+    document's objects, examples included, and an answer's `"closed_at": null`
+    is part of what it shows. `<` is written `\\u003c` (the same JSON string):
+    the docs page embeds the document in a `<script>`, which an example's own
+    `</script>` (a form's embed snippet) would otherwise end."""
+    return msgspec.Raw(msgspec.json.encode(value).replace(b"<", b"\\u003c"))
+
+
+def _apply(operation: Operation, example: examples.Example) -> None:
+    def named(value: Any) -> dict[str, Example | Reference]:
+        return {"example": Example(summary=example.summary, value=_verbatim(value))}
+
+    body = operation.request_body
+    if example.request is not None and isinstance(body, RequestBody):
+        for media_type, media in body.content.items():
+            if example.media in (None, media_type):
+                media.examples = named(example.request)
+    for parameter in operation.parameters or []:
+        if isinstance(parameter, Parameter) and parameter.name in example.params:
+            parameter.examples = {"example": Example(value=_verbatim(example.params[parameter.name]))}
+    if example.response is not None:
+        for status, answer in (operation.responses or {}).items():
+            if status.startswith("2") and not isinstance(answer, Reference):
+                for media in (answer.content or {}).values():
+                    media.examples = named(example.response)
 
 
 TEXT = Schema(type=OpenAPIType.STRING)  # a file
+BINARY = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)  # an archive
 OBJECT = Schema(type=OpenAPIType.OBJECT)  # a JSON document of another media type
 
 

@@ -25,8 +25,8 @@ async def test_request_forms_pick_from_a_list_or_by_email(client):
             label = choices[mine["id"]]["display_name"]
             assert scene.a.contact["email"] in label and "access" in label and "due " in label
             assert theirs["id"] not in str(schema)
-        # Key and session forms carry no pick-list.
-        assert "extra" not in str((await admin.get("/forms/create-api-key/schema/")).json())
+        # Key and session forms carry no pick-list (their `extra` holds help texts only).
+        assert "choices" not in str((await admin.get("/forms/create-api-key/schema/")).json())
 
         by_email = await admin.send("POST", "/forms/extend-deadline/", {
             "request_id": scene.a.contact["email"].upper(), "months": "1", "reason": "archives"})

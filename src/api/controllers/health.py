@@ -3,6 +3,7 @@
 
 from litestar import Request, Response, get
 
+from api import docs
 from api.problems import problem
 from optinbase import readiness
 
@@ -12,7 +13,7 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", exclude_from_auth=True)
+@get("/ready", exclude_from_auth=True, responses={503: docs.PROBLEM_RESPONSES[503]})
 async def ready(request: Request) -> Response[dict[str, str]]:
     """200 `{"status": "ok"}`, or 503 problem+json whose `reasons` name every
     failed check (`database_unreachable`, `migrations_missing`,

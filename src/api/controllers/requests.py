@@ -3,6 +3,7 @@ from uuid import UUID
 
 from litestar import Controller, Response, get, post
 
+from api import docs
 from api.auth import requires
 from api.params import Body, Ctx, Limit, Path, Query
 from consent.requests import intake, lifecycle, records
@@ -51,7 +52,8 @@ class RequestController(Controller):
                      data: Body[Optional[CloseIn]] = None) -> RequestOut:
         return await lifecycle.reject(ctx, request_id, data or CloseIn())
 
-    @get("/{request_id:uuid}/package", guards=[requires("requests:read")])
+    @get("/{request_id:uuid}/package", guards=[requires("requests:read")],
+         operation_class=docs.media_operation(answers=("application/zip",), schema=docs.BINARY))
     async def package(self, ctx: Ctx, request_id: Path[UUID]) -> Response[bytes]:
         _, data = await lifecycle.package_of(ctx, request_id)
         return Response(data, media_type="application/zip", headers={

@@ -38,9 +38,10 @@ def running():
             chromium.close()
 
 
-def admin_page(browser, base_url: str, email: str, password: str):
-    """A new page logged into the admin panel through its login form."""
-    page = browser.new_context().new_page()
+def admin_page(browser, base_url: str, email: str, password: str, **context):
+    """A new page logged into the admin panel through its login form; `context`:
+    Playwright's context options (`locale="fr-FR"`: the browser's language)."""
+    page = browser.new_context(**context).new_page()
     page.goto(f"{base_url}/admin/")
     page.fill('input[name="username"]', email)
     page.fill('input[type="password"]', password)
