@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, Response
 from admin import stats
 from admin.look import layout, staff_page
 from admin.scope import AdminScope
+from consent.schemas import CHANNELS
 from optinbase import db
 from optinbase.i18n import Texts
 
@@ -166,7 +167,7 @@ async def agency(request: Request, scope: AdminScope, t: Texts) -> Response:
     if not (scope.agency_ids or scope.superuser):
         return HTMLResponse(layout(request, scope, t("admin.nav.agency"),
                                    f'<p>{t("admin.agency.none")}</p>'), status_code=404)
-    channels = ("email", "sms", "phone", "postal")
+    channels = CHANNELS  # every channel the seed names, social ads and push too
     rows = []
     for tenant in await visible_tenants(scope):
         s = await stats.summary(tenant["id"])

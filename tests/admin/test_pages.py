@@ -109,6 +109,8 @@ async def test_dashboard_and_agency_overview_figures(client):
         busy = rows[str(tenant.id)]
         assert re.search(r'data-channel="email">10<', busy) and re.search(
             r'data-channel="sms">2<', busy)
+        assert re.findall(r'data-channel="(\w+)"', busy) == [
+            "email", "sms", "phone", "postal", "social_ads", "push"]  # every channel a column
         assert re.search(r'opt-ins">13<', busy) and re.search(r'withdrawals">1<', busy)
         assert re.search(r'open">2<', busy) and re.search(r'overdue no">1<', busy)
         assert re.search(r'opt-ins">0<', rows[str(quiet.id)])
