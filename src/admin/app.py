@@ -87,6 +87,9 @@ def _policies() -> list[TableConfig]:
     return views.table_configs()
 
 
+AGENCY_OVERVIEW = "/admin/agency/"
+
+
 class OptinbaseAdmin(wording.Translated, AdminRouter):
     """Staff tables are listed to superusers only; the Tenant and Agency tables
     to agency staff and superusers (a tenant's own staff have one tenant, shown
@@ -109,6 +112,14 @@ class OptinbaseAdmin(wording.Translated, AdminRouter):
 
     def get_table_list(self) -> list[str]:
         return [n for n in super().get_table_list() if self._visible(n)]
+
+    def get_sidebar_links(self) -> dict[str, str]:
+        """The agency overview only for those who have one (it answers 404 to
+        a tenant's own staff)."""
+        scope = current_scope.get()
+        shown = scope.superuser or bool(scope.agency_ids)
+        return {name: url for name, url in super().get_sidebar_links().items()
+                if shown or url != AGENCY_OVERVIEW}
 
     def get_table_list_grouped(self) -> Any:
         grouped = super().get_table_list_grouped()
@@ -136,7 +147,7 @@ def build_admin(production: bool, key_authenticator: Optional[Any] = None) -> Ad
         # The languages of our own texts: Piccolo Admin's selector offers these.
         translations=[ENGLISH, FRENCH],
         sidebar_links={"Dashboard": "/admin/dashboard/", "Contacts": "/admin/contacts/",
-                       "Agency overview": "/admin/agency/"},
+                       "Agency overview": AGENCY_OVERVIEW},
     )
     dashboard.install(admin)
     contact_page.install(admin)

@@ -118,6 +118,8 @@ async def test_dashboard_and_agency_overview_figures(client):
 
         # Tenant staff: no agency overview, no Tenant/Agency tables; their own dashboard.
         assert (await own.http.get("/admin/agency/")).status_code == 404
+        assert "/admin/agency/" not in (await own.get("/links/")).json().values()  # nor its link
+        assert "/admin/agency/" in (await staff.get("/links/")).json().values()
         tables = (await own.get("/tables/")).json()
         assert "tenant" not in tables and "agency" not in tables
         assert "tenant" in (await staff.get("/tables/")).json()
