@@ -59,7 +59,8 @@ def page_texts(request: Request) -> Texts:
 def layout(request: Request, scope: AdminScope, title: str, body: str, current: str = "") -> str:
     t = page_texts(request)
     links = [("/admin/", t("admin.nav.tables")), ("/admin/dashboard/", t("admin.nav.dashboard")),
-             ("/admin/contacts/", t("admin.nav.contacts"))]
+             ("/admin/contacts/", t("admin.nav.contacts")),
+             ("/admin/form-builder/", t("admin.nav.forms"))]
     if scope.agency_ids or scope.superuser:
         links.append(("/admin/agency/", t("admin.nav.agency")))
     nav = "".join(

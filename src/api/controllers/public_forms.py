@@ -19,10 +19,10 @@ from litestar import Controller, Request, Response, get, post, route
 from litestar.enums import HttpMethod
 
 from api.controllers.public import _gpc, client_of, sends_json, too_many
-from api import headers
+from api import form_view, headers
 from api.params import Ctx, Path, Tenant
 from api.problems import wants_json
-from api.rendering import form_error, page
+from api.rendering import form_error
 from consent.forms import definitions
 from consent.forms.definitions import Version
 from consent.forms.submission import (
@@ -37,63 +37,6 @@ from consent.schemas import CHANNEL_NAMES
 from optinbase import i18n, limits
 from optinbase.errors import Forbidden, Invalid
 from optinbase.i18n import N_
-
-# Labels of contact fields when the tenant gave none (catalogue ids).
-FIELD_LABELS = {
-    "email": N_("subscribe.email_label"), "phone": N_("subscribe.phone_label"),
-    "first_name": N_("forms.first_name"), "last_name": N_("forms.last_name"),
-    "postal_code": N_("forms.postal_code"), "country": N_("forms.country"),
-    "birth_year": N_("forms.birth_year"),
-}
-
-
-def _own_origins(request: Request) -> set[str]:
-    return {origin_of(request.app.state.settings.public_url), origin_of(str(request.base_url))}
-
-
-def _cors(origin: Optional[str], version: Version) -> dict[str, str]:
-    """CORS headers for a listed origin (never `*`, never credentials)."""
-    if origin and origin_allowed(origin, version.definition, set()):
-        return {"access-control-allow-origin": origin, "vary": "Origin",
-                "access-control-allow-methods": "POST",
-                "access-control-allow-headers": "content-type, accept",
-                "access-control-max-age": "600"}
-    return {"vary": "Origin"}
-
-
-def _label(field: Any, texts: i18n.Texts) -> str:
-    """The tenant's label, else the catalogue's for a contact field, else the
-    attribute's key."""
-    if field.label:
-        return field.label
-    if field.name in FIELD_LABELS:
-        return texts(FIELD_LABELS[field.name])
-    return field.name.split(".", 1)[-1]
-
-
-def _view(version: Version, texts: i18n.Texts) -> dict[str, Any]:
-    """What both renderers show: fields with labels, boxes grouped by purpose."""
-    d = version.definition
-    groups: dict[str, dict[str, Any]] = {}
-    for offer in d.offers:
-        group = groups.setdefault(offer.purpose, {
-            "purpose": offer.purpose, "name": offer.purpose_name, "text": offer.notice_text,
-            "language": offer.notice_language, "boxes": []})
-        group["boxes"].append({"channel": offer.channel, "label": texts(
-            "consent.by_channel", channel=texts(CHANNEL_NAMES[offer.channel]))})
-    return {
-        "id": str(version.form_id), "version": version.version,
-        "title": d.texts.title or texts(N_("subscribe.title")), "intro": d.texts.intro or "",
-        "submit": d.texts.submit or texts(N_("subscribe.button")),
-        "success": d.texts.success or texts(N_("subscribe.check_mail") if d.double_opt_in
-                                            else N_("forms.subscribed")),
-        "error": texts(N_("error.invalid")), "colour": d.branding.colour,
-        "font": d.branding.font or "system-ui, sans-serif",
-        "fields": [{"name": f.name, "label": _label(f, texts), "type": f.type, "required": f.required, "options": f.options or [],
-                    "max_length": f.max_length} for f in d.fields],
-        "groups": list(groups.values()),
-    }
-
 
 # The security headers (api.headers) are decided outside the handler, from the
 # scope: the hosted page leaves its form's allowed origins in the scope's
@@ -115,16 +58,10 @@ def _may_frame(request: Request, version: Version) -> None:
 def _hosted(request: Request, tenant: Any, version: Version, *, done: bool = False,
             error: Optional[Exception] = None, status: int = 200,
             page_of: Optional[str] = None) -> Response:
-    language = version.definition.language.split("-")[0]
-    texts = i18n.texts(language, tenant)
-    view = _view(version, texts)
+    texts = i18n.texts(form_view.language_of(version), tenant)
     _may_frame(request, version)
-    rendered = page("embedded_form.html", language=language, tenant=tenant,
-                    title=N_("subscribe.title"), status=status,
-                    form=view, done=done, error=form_error(texts, error) if error else None,
-                    page_url=page_of or "")
-    rendered.context["title"] = view["title"]  # the tenant's heading, or the catalogue's
-    return rendered
+    return form_view.hosted(version, tenant, done=done, status=status, page_of=page_of or "",
+                            error=form_error(texts, error) if error else None)
 
 
 def _posted_submission(posted: Any, version: Version) -> FormSubmission:
@@ -151,8 +88,8 @@ class PublicForms(Controller):
     async def script(self, request: Request, ctx: Ctx, tenant: Tenant,
                      form_id: Path[UUID]) -> Response:
         version = await definitions.current(ctx, form_id)
-        language = version.definition.language.split("-")[0]
-        config = {**_view(version, i18n.texts(language, tenant)), "language": language,
+        language = form_view.language_of(version)
+        config = {**form_view.view(version, i18n.texts(language, tenant)), "language": language,
                   "action": f"{request.app.state.settings.public_url}/p/{tenant.slug}/forms/{form_id}"}
         body = EMBED_JS.replace("__CONFIG__", json.dumps(config).replace("<", "\\u003c"))
         return Response(body, media_type="text/javascript; charset=utf-8",
