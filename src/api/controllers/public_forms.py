@@ -33,10 +33,23 @@ from consent.forms.submission import (
     page_url,
     submit,
 )
-from consent.schemas import CHANNEL_NAMES
 from optinbase import i18n, limits
 from optinbase.errors import Forbidden, Invalid
 from optinbase.i18n import N_
+
+def _own_origins(request: Request) -> set[str]:
+    return {origin_of(request.app.state.settings.public_url), origin_of(str(request.base_url))}
+
+
+def _cors(origin: Optional[str], version: Version) -> dict[str, str]:
+    """CORS headers for a listed origin (never `*`, never credentials)."""
+    if origin and origin_allowed(origin, version.definition, set()):
+        return {"access-control-allow-origin": origin, "vary": "Origin",
+                "access-control-allow-methods": "POST",
+                "access-control-allow-headers": "content-type, accept",
+                "access-control-max-age": "600"}
+    return {"vary": "Origin"}
+
 
 # The security headers (api.headers) are decided outside the handler, from the
 # scope: the hosted page leaves its form's allowed origins in the scope's
