@@ -162,7 +162,7 @@ def _reason(refusal: Exception) -> str:
     message = str(refusal)  # msgspec: "Expected … - at `$.fields[0].label`"
     if " - at `$." in message:
         what, _, where = message.rpartition(" - at `$.")
-        return f"{where.rstrip('`')}: {what}"
+        return f"{where.rstrip('`').removeprefix('definition.')}: {what.replace('`', '')}"
     return message
 
 
