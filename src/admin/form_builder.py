@@ -22,9 +22,10 @@ answers 404 exactly like a missing one.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from html import escape
-from typing import Any, Optional
+from typing import Any, Awaitable, Callable, Optional, Union
 
 import msgspec
 from starlette.requests import Request
@@ -38,7 +39,7 @@ from admin.scope import WRITERS, AdminScope, acting, current_scope
 from api import form_view
 from consent.forms import definitions
 from consent.forms.definitions import Version
-from consent.forms.schemas import FormField, FormIn
+from consent.forms.schemas import FormField, FormIn, FormPatch
 from optinbase import db
 from optinbase.errors import DomainError, NotFound
 from optinbase.i18n import Texts
@@ -184,59 +185,63 @@ async def _version_after(ctx: Any, form_id: Optional[uuid.UUID]) -> int:
     return (await definitions.current(ctx, form_id)).version + 1
 
 
-async def preview(request: Request) -> Response:
+Answer = Union[dict[str, Any], Response]
+
+
+def draft_endpoint(handler: Callable[[AdminScope, Texts, uuid.UUID, Draft], Awaitable[Answer]]
+                   ) -> Callable[[Request], Awaitable[Response]]:
+    """A POST taking a draft for the path's tenant: staff only, the draft
+    decoded within its size, a tenant or form the staff member does not see
+    read as absent (404), the API's refusals as a 422 saying what is wrong."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        scope, t = current_scope.get(), page_texts(request)
+        if scope.user_id is None:
+            return JSONResponse({"error": "login"}, status_code=401)
+        draft = await _draft(request, t)
+        if isinstance(draft, JSONResponse):
+            return draft
+        try:
+            answer = await handler(scope, t, _tenant_id(request, scope), draft)
+        except NotFound:
+            return JSONResponse({"error": t("admin.builder.not_found")}, status_code=404)
+        except DomainError as refusal:
+            return JSONResponse({"error": t("admin.builder.invalid", reason=_reason(refusal))},
+                                status_code=422)
+        return answer if isinstance(answer, Response) else JSONResponse(answer)
+
+    return endpoint
+
+
+@draft_endpoint
+async def preview(scope: AdminScope, t: Texts, tenant_id: uuid.UUID, draft: Draft) -> Answer:
     """The draft rendered as the saved version would be; nothing stored."""
-    scope, t = current_scope.get(), page_texts(request)
-    if scope.user_id is None:
-        return JSONResponse({"error": "login"}, status_code=401)
-    draft = await _draft(request, t)
-    if isinstance(draft, JSONResponse):
-        return draft
-    try:
-        tenant_id = _tenant_id(request, scope)
-        async with acting(scope, tenant_id) as ctx:
-            tenant = await repository.tenant_by_id(tenant_id)
-            html = await _render(ctx, tenant, draft.definition, draft.form_id,
-                                 await _version_after(ctx, draft.form_id))
-    except NotFound:
-        return JSONResponse({"error": t("admin.builder.not_found")}, status_code=404)
-    except DomainError as refusal:
-        return JSONResponse({"error": t("admin.builder.invalid", reason=_reason(refusal))},
-                            status_code=422)
-    return JSONResponse({"html": html})
+    async with acting(scope, tenant_id) as ctx:
+        tenant = await repository.tenant_by_id(tenant_id)
+        html = await _render(ctx, tenant, draft.definition, draft.form_id,
+                             await _version_after(ctx, draft.form_id))
+    return {"html": html}
 
 
-async def save(request: Request) -> Response:
+@draft_endpoint
+async def save(scope: AdminScope, t: Texts, tenant_id: uuid.UUID, draft: Draft) -> Answer:
     """The draft as the form's next version (or a new form's first), through
     the API's service: checked again, stored, audited; answers the snippets."""
-    scope, t = current_scope.get(), page_texts(request)
-    if scope.user_id is None:
-        return JSONResponse({"error": "login"}, status_code=401)
-    draft = await _draft(request, t)
-    if isinstance(draft, JSONResponse):
-        return draft
+    if not scope.may(tenant_id, WRITERS):
+        return JSONResponse({"error": t("admin.builder.role")}, status_code=403)
     public_url = get_settings().public_url
-    try:
-        tenant_id = _tenant_id(request, scope)
-        if not scope.may(tenant_id, WRITERS):
-            return JSONResponse({"error": t("admin.builder.role")}, status_code=403)
-        async with acting(scope, tenant_id) as ctx:
-            if draft.form_id is None:
-                out = await definitions.create(ctx, draft.definition, public_url)
-            else:
-                await definitions.current(ctx, draft.form_id)  # absent reads as absent
-                out = await definitions.patch(ctx, draft.form_id, msgspec.convert(
-                    msgspec.to_builtins(draft.definition), definitions.FormPatch), public_url)
-    except NotFound:
-        return JSONResponse({"error": t("admin.builder.not_found")}, status_code=404)
-    except DomainError as refusal:
-        return JSONResponse({"error": t("admin.builder.invalid", reason=_reason(refusal))},
-                            status_code=422)
-    return JSONResponse({
-        "id": str(out.id), "version": out.version, "url": out.embed.url,
-        "script": out.embed.script, "iframe": out.embed.iframe,
-        "builder": f"{URL}{tenant_id}/{out.id}/",
-        "message": t("admin.builder.saved", version=out.version)})
+    async with acting(scope, tenant_id) as ctx:
+        if draft.form_id is None:
+            out = await definitions.create(ctx, draft.definition, public_url)
+        else:
+            await definitions.current(ctx, draft.form_id)  # absent reads as absent
+            out = await definitions.patch(ctx, draft.form_id, msgspec.convert(
+                msgspec.to_builtins(draft.definition), FormPatch), public_url)
+    return {"id": str(out.id), "version": out.version, "url": out.embed.url,
+            "script": out.embed.script, "iframe": out.embed.iframe,
+            "builder": f"{URL}{tenant_id}/{out.id}/",
+            "message": t("admin.builder.saved", version=out.version)}
 
 
 async def script(request: Request) -> Response:
