@@ -117,6 +117,8 @@ async def test_preview_save_and_scoping(client):
         assert too_big.status_code == 413 and "too large" in too_big.json()["error"]
         nested = await post(manager, f"{BASE}{a.id}/preview/", {"definition": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]})
         assert nested.status_code in (400, 422)
+        nul = await post(manager, f"{BASE}{a.id}/save/", {"definition": draft(purpose, name="A\x00b")})
+        assert nul.status_code == 422 and "NUL" in nul.text  # the admin's edge (api.guard)
 
         # CSRF: a write without the header is refused like every admin write.
         forged = await manager.http.post(f"{BASE}{a.id}/save/", json={"definition": draft(purpose)})

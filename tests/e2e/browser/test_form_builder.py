@@ -42,7 +42,7 @@ def test_build_preview_save_and_embed(browser, server, world):
     page = admin_page(browser, server.base_url, world["staff"], PASSWORD)
     refused, dialogs = [], []  # the page's policy refusals; any alert() that ran
     page.on("console", lambda m: refused.append(m.text)
-            if "Content Security Policy" in m.text else None)
+            if "Content Security Policy" in m.text or "Refused to" in m.text else None)
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.goto(f"{server.base_url}/admin/form-builder/")
     page.get_by_role("link", name="New form for Acme SAS").click()
