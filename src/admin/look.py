@@ -1,6 +1,7 @@
-"""The frame of the admin's own pages (dashboard, agency overview, contacts): the
-Piccolo Admin's colours and header, a link back to its tables and forms, the
-staff member's language (their browser's), no JavaScript and no outside assets."""
+"""The frame of the admin's own pages (dashboard, agency overview, contacts, form
+builder): the Piccolo Admin's colours and header, a link back to its tables and forms,
+the staff member's language (their browser's), no outside assets, and no JavaScript
+but the form builder's own script (admin.form_builder_script, served from the admin)."""
 
 from __future__ import annotations
 
