@@ -1,6 +1,6 @@
 """Outbox fairness and throughput: how long mail waits behind another tenant's
 (or its own tenant's) 20,000-row backlog, and how fast webhooks leave, one
-change per POST or batched.
+change per POST or batched (a real 20,000-row import's).
 
 A real worker (`OutboxWorker.run_forever`: the main lane and the transactional
 lane) delivers to a real SMTP server (aiosmtpd) and a real HTTP receiver on
