@@ -17,6 +17,7 @@ from admin import (
     connect_forms,
     contact_page,
     dashboard,
+    form_builder,
     forms,
     request_forms,
     suppression_forms,
@@ -147,9 +148,11 @@ def build_admin(production: bool, key_authenticator: Optional[Any] = None) -> Ad
         # The languages of our own texts: Piccolo Admin's selector offers these.
         translations=[ENGLISH, FRENCH],
         sidebar_links={"Dashboard": "/admin/dashboard/", "Contacts": "/admin/contacts/",
+                       "Form builder": "/admin/form-builder/",
                        "Agency overview": AGENCY_OVERVIEW},
     )
     dashboard.install(admin)
     contact_page.install(admin)
+    form_builder.install(admin)
     ui.install(admin, [t._meta.tablename for t, p in POLICIES.items() if p.read_only])
     return AdminGate(admin)

@@ -32,12 +32,13 @@ from tenants import envelope
 
 logger = logging.getLogger(__name__)
 # Paths that touch tenant data; the SPA's assets and the login page do not.
-DATA_PREFIXES = ("/api/", "/dashboard", "/agency", "/contacts")
+DATA_PREFIXES = ("/api/", "/dashboard", "/agency", "/contacts", "/form-builder/")
 LOGIN_PATH = "/public/login/"
 # Where Piccolo Admin's JSON API and login take input to the database: api.guard
 # refuses NUL, bad UTF-8 and deep JSON there. The admin's own pages (/contacts
-# search...) answer hostile input themselves, as pages.
-GUARDED_PREFIXES = ("/api/", "/public/")
+# search...) answer hostile input themselves, as pages; the form builder takes
+# JSON drafts, checked here like the SPA's.
+GUARDED_PREFIXES = ("/api/", "/public/", "/form-builder/")
 
 
 def login_limits() -> tuple[limits.Limit, limits.Limit]:

@@ -1,7 +1,8 @@
-"""The frame of the admin's own pages (dashboard, agency overview, contacts): the
-Piccolo Admin's colours and header, a link back to its tables and forms, the
-staff member's language (the one Piccolo Admin shows: `staff_language`), no
-JavaScript and no outside assets."""
+"""The frame of the admin's own pages (dashboard, agency overview, contacts, form
+builder): the Piccolo Admin's colours and header, a link back to its tables and forms,
+the staff member's language (the one Piccolo Admin shows: `staff_language`), no
+outside assets, and no JavaScript but the form builder's own script
+(admin.form_builder_script, served from the admin)."""
 
 from __future__ import annotations
 
@@ -73,7 +74,8 @@ def page_texts(request: Request) -> Texts:
 def layout(request: Request, scope: AdminScope, title: str, body: str, current: str = "") -> str:
     t = page_texts(request)
     links = [("/admin/", t("admin.nav.tables")), ("/admin/dashboard/", t("admin.nav.dashboard")),
-             ("/admin/contacts/", t("admin.nav.contacts"))]
+             ("/admin/contacts/", t("admin.nav.contacts")),
+             ("/admin/form-builder/", t("admin.nav.forms"))]
     if scope.agency_ids or scope.superuser:
         links.append(("/admin/agency/", t("admin.nav.agency")))
     nav = "".join(

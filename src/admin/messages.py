@@ -1,5 +1,5 @@
 """The message ids of the admin's own pages (dashboard, agency overview, contact
-pages) and forms, named here with `N_` so `make messages` and the catalogue test
+pages, form builder) and forms, named here with `N_` so `make messages` and the catalogue test
 find them: the pages look them up inside f-strings and the forms through
 `admin.look.say`, neither of which Babel's extractor reads. The texts live in the
 catalogues (optinbase.i18n)."""
@@ -7,6 +7,54 @@ catalogues (optinbase.i18n)."""
 from optinbase.i18n import N_
 
 MESSAGES = (
+    # The form builder (admin.form_builder, admin.form_builder_page).
+    N_("admin.builder.add_field"),
+    N_("admin.builder.after"),
+    N_("admin.builder.branding"),
+    N_("admin.builder.channels"),
+    N_("admin.builder.colour"),
+    N_("admin.builder.double_opt_in"),
+    N_("admin.builder.embed"),
+    N_("admin.builder.embed_iframe"),
+    N_("admin.builder.embed_script"),
+    N_("admin.builder.embed_url"),
+    N_("admin.builder.field_label"),
+    N_("admin.builder.field_name"),
+    N_("admin.builder.field_options"),
+    N_("admin.builder.field_required"),
+    N_("admin.builder.field_type"),
+    N_("admin.builder.fields"),
+    N_("admin.builder.fields_help"),
+    N_("admin.builder.font"),
+    N_("admin.builder.form"),
+    N_("admin.builder.intro"),
+    N_("admin.builder.invalid"),
+    N_("admin.builder.language"),
+    N_("admin.builder.name"),
+    N_("admin.builder.new_for"),
+    N_("admin.builder.new_title"),
+    N_("admin.builder.none"),
+    N_("admin.builder.not_found"),
+    N_("admin.builder.origins"),
+    N_("admin.builder.preview"),
+    N_("admin.builder.preview_help"),
+    N_("admin.builder.purposes"),
+    N_("admin.builder.redirect"),
+    N_("admin.builder.remove"),
+    N_("admin.builder.role"),
+    N_("admin.builder.save"),
+    N_("admin.builder.saved"),
+    N_("admin.builder.text_intro"),
+    N_("admin.builder.text_submit"),
+    N_("admin.builder.text_success"),
+    N_("admin.builder.text_title"),
+    N_("admin.builder.texts"),
+    N_("admin.builder.title"),
+    N_("admin.builder.too_large"),
+    N_("admin.builder.unsaved"),
+    N_("admin.builder.version"),
+    N_("admin.builder.version_n"),
+    N_("admin.nav.forms"),
     N_("admin.doing.add_suppression"),
     N_("admin.doing.keys"),
     N_("admin.doing.lift_suppression"),

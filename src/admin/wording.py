@@ -58,6 +58,7 @@ LINKS: dict[str, str] = {
     "/admin/dashboard/": N_("admin.nav.dashboard"),
     "/admin/contacts/": N_("admin.nav.contacts"),
     "/admin/agency/": N_("admin.nav.agency"),
+    "/admin/form-builder/": N_("admin.nav.forms"),
 }
 
 # Field name → its label, in every form that has the field.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import AsyncIterator
 
 from litestar import Litestar, Router
@@ -15,7 +14,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from admin.mount import admin_handlers
-from api import cors, docs
+from api import cors, docs, rendering
 from api.clients import TrueClient
 from api.headers import SecurityHeaders
 from api.origins import SameOrigin
@@ -154,7 +153,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                         *admin_handlers(settings, key_authenticator)],
         lifespan=[database],
         template_config=TemplateConfig(
-            directory=Path(__file__).parent / "templates", engine=JinjaTemplateEngine
+            directory=rendering.TEMPLATES, engine=JinjaTemplateEngine
         ),
         exception_handlers={Exception: to_problem},
         openapi_config=docs.openapi_config(),

@@ -8,10 +8,13 @@ tests/optinbase/test_catalogues.py can check every text is in both catalogues.""
 
 from __future__ import annotations
 
+import functools
 import re
+from pathlib import Path
 from typing import Any, Optional
 
 import msgspec
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 
 from consent.journey import legal
@@ -28,11 +31,35 @@ def page(template: str, *, language: str, tenant: Any, title: str, status: int =
     tenant's brand (tenants.branding) and the controller block of its legal
     information (consent.journey.legal); `purposes=` adds the purposes with
     their notices and partners to it."""
+    return Template(template_name=template, status_code=status, headers=headers,
+                    context=_context(language, tenant, title, context))
+
+
+def _context(language: str, tenant: Any, title: str, context: dict[str, Any]) -> dict[str, Any]:
     texts = i18n.texts(language, tenant)
-    return Template(template_name=template, status_code=status, headers=headers, context={
-        "_": texts, "lang": texts.language, "title": texts(title), "channels": CHANNEL_NAMES,
-        "view": None, "brand": brand_of(tenant), "about": legal.about(tenant), "purposes": [],
-        **context})
+    return {"_": texts, "lang": texts.language, "title": texts(title), "channels": CHANNEL_NAMES,
+            "view": None, "brand": brand_of(tenant), "about": legal.about(tenant), "purposes": [],
+            **context}
+
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@functools.lru_cache(maxsize=1)
+def _engine() -> JinjaTemplateEngine:
+    return JinjaTemplateEngine(directory=TEMPLATES)
+
+
+def page_html(template: str, *, language: str, tenant: Any, title: str,
+              heading: Optional[str] = None, **context: Any) -> str:
+    """The page `page` answers, as text, by the same engine (Litestar's Jinja,
+    autoescaping) from the same templates: the admin's live preview of a form
+    is the hosted form itself, not a look-alike. `heading`: the page's own
+    words for its title, in place of the message `title`."""
+    values = _context(language, tenant, title, context)
+    if heading:
+        values["title"] = heading
+    return _engine().get_template(template).render(**values)
 
 
 # A form field's own message, when the error does not name one (msgspec's

@@ -279,6 +279,38 @@ async def test_brevo_token_and_soft_bounces_counted(client):
                               headers={"Authorization": "Bearer nope"})).status_code == 401
 
 
+async def test_brevo_batch_valid_forged_and_replayed(client):
+    """Brevo's batched webhooks post a list of events: handled together, once."""
+    p = await person()
+    await make_contact(p.tenant, email="bob@example.com")
+    made = await endpoint(client, p.tenant, "brevo")
+    auth = {"Authorization": f"Bearer {made['token']}"}
+    stamp = int(time.time()) + 1
+    batch = json.dumps([
+        {"event": "delivered", "email": p.email, "message-id": "<1@relay>", "ts_event": stamp},
+        {"event": "unsubscribed", "email": p.email, "message-id": "<2@relay>", "ts_event": stamp},
+        {"event": "hard_bounce", "email": "bob@example.com", "message-id": "<3@relay>",
+         "ts_event": stamp},
+        {"event": "spam", "email": "nobody@example.com", "message-id": "<4@relay>",
+         "ts_event": stamp},
+    ]).encode()
+    for forged in ({}, {"Authorization": "Bearer " + made["token"][:-1] + "x"},
+                   {"Authorization": f"Basic {made['token']}"}):
+        assert (await client.post(path_of(made), content=batch, headers=forged)).status_code == 401
+    assert await states(client, p) == {("email", "newsletter"): "granted",
+                                       ("email", "promos"): "granted",
+                                       ("sms", "newsletter"): "granted"}
+    answer = await client.post(path_of(made), content=batch, headers=auth)
+    assert answer.json() == {"received": 4, "duplicates": 0, "ignored": 2, "suppressed": 1,
+                             "withdrawn": 2, "soft_bounces": 0}, answer.text
+    assert (await methods(client, p))[-2:] == ["esp_unsubscribe", "esp_unsubscribe"]
+    assert await suppressed(client, p.tenant, "bob@example.com") == ["email"]
+    assert await contact_count(client, p.tenant) == 2  # nobody@ made no contact
+    replayed = await client.post(path_of(made), content=batch, headers=auth)
+    assert replayed.json() == {"received": 4, "duplicates": 3, "ignored": 1, "suppressed": 0,
+                               "withdrawn": 0, "soft_bounces": 0}, replayed.text
+
+
 async def test_another_tenants_endpoint_is_absent(client):
     mine, theirs = await person(), await person()
     made = await endpoint(client, theirs.tenant, "brevo")

@@ -19,10 +19,10 @@ from litestar import Controller, Request, Response, get, post, route
 from litestar.enums import HttpMethod
 
 from api.controllers.public import _gpc, client_of, sends_json, too_many
-from api import headers
+from api import form_view, headers
 from api.params import Ctx, Path, Tenant
 from api.problems import wants_json
-from api.rendering import error_field, form_error, page
+from api.rendering import error_field, form_error
 from consent.forms import definitions
 from consent.forms.definitions import Version
 from consent.forms.submission import (
@@ -34,20 +34,9 @@ from consent.forms.submission import (
     submit,
 )
 from consent.journey import legal
-from consent.schemas import CHANNEL_NAMES
 from optinbase import i18n, limits
-from tenants.branding import label_on
 from optinbase.errors import Forbidden, Invalid
 from optinbase.i18n import N_
-
-# Labels of contact fields when the tenant gave none (catalogue ids).
-FIELD_LABELS = {
-    "email": N_("subscribe.email_label"), "phone": N_("subscribe.phone_label"),
-    "first_name": N_("forms.first_name"), "last_name": N_("forms.last_name"),
-    "postal_code": N_("forms.postal_code"), "country": N_("forms.country"),
-    "birth_year": N_("forms.birth_year"),
-}
-
 
 def _own_origins(request: Request) -> set[str]:
     return {origin_of(request.app.state.settings.public_url), origin_of(str(request.base_url))}
@@ -61,46 +50,6 @@ def _cors(origin: Optional[str], version: Version) -> dict[str, str]:
                 "access-control-allow-headers": "content-type, accept",
                 "access-control-max-age": "600"}
     return {"vary": "Origin"}
-
-
-def _label(field: Any, texts: i18n.Texts) -> str:
-    """The tenant's label, else the catalogue's for a contact field, else the
-    attribute's key."""
-    if field.label:
-        return field.label
-    if field.name in FIELD_LABELS:
-        return texts(FIELD_LABELS[field.name])
-    return field.name.split(".", 1)[-1]
-
-
-def _view(version: Version, texts: i18n.Texts,
-          partners: dict[Any, list[str]]) -> dict[str, Any]:
-    """What both renderers show: fields with labels, boxes grouped by purpose,
-    each group naming the partners of its notice (`partners`: legal.partners_of)."""
-    d = version.definition
-    groups: dict[str, dict[str, Any]] = {}
-    for offer in d.offers:
-        named = partners.get(offer.notice_id) or []
-        group = groups.setdefault(offer.purpose, {
-            "purpose": offer.purpose, "name": offer.purpose_name, "text": offer.notice_text,
-            "language": offer.notice_language, "boxes": [],
-            "partners": texts(N_("legal.partners"), partners=", ".join(named)) if named
-            else texts(N_("legal.no_partners"))})
-        group["boxes"].append({"channel": offer.channel, "label": texts(
-            "consent.by_channel", channel=texts(CHANNEL_NAMES[offer.channel]))})
-    return {
-        "id": str(version.form_id), "version": version.version,
-        "title": d.texts.title or texts(N_("subscribe.title")), "intro": d.texts.intro or "",
-        "submit": d.texts.submit or texts(N_("subscribe.button")),
-        "success": d.texts.success or texts(N_("subscribe.check_mail") if d.double_opt_in
-                                            else N_("forms.subscribed")),
-        "error": texts(N_("error.invalid")), "colour": d.branding.colour,
-        "on_colour": label_on(d.branding.colour),  # a pale colour gets a dark label (WCAG AA)
-        "font": d.branding.font or "system-ui, sans-serif",
-        "fields": [{"name": f.name, "label": _label(f, texts), "type": f.type, "required": f.required, "options": f.options or [],
-                    "max_length": f.max_length} for f in d.fields],
-        "groups": list(groups.values()),
-    }
 
 
 # The security headers (api.headers) are decided outside the handler, from the
@@ -121,25 +70,18 @@ def _may_frame(request: Request, version: Version) -> None:
 
 
 async def _hosted(request: Request, ctx: Any, tenant: Any, version: Version, *,
-                  done: bool = False,
-                  error: Optional[Exception] = None, status: int = 200,
+                  done: bool = False, error: Optional[Exception] = None, status: int = 200,
                   page_of: Optional[str] = None,
                   given: Optional[FormSubmission] = None) -> Response:
     """`given`: a refused submission, whose typed values and ticks come back
     with the error beside its field (as on the subscribe page)."""
-    language = version.definition.language.split("-")[0]
-    texts = i18n.texts(language, tenant)
-    view = _view(version, texts, await legal.partners_of(ctx))
+    texts = i18n.texts(form_view.language_of(version), tenant)
     _may_frame(request, version)
-    rendered = page("embedded_form.html", language=language, tenant=tenant,
-                    title=N_("subscribe.title"), status=status,
-                    form=view, done=done, error=form_error(texts, error) if error else None,
-                    error_field=error_field(error).removeprefix("fields.") if error else "",
-                    values=given.fields if given else {},
-                    ticked=[f"{b.purpose}:{b.channel}" for b in given.consents] if given else [],
-                    page_url=(given.page_url if given else page_of) or "")
-    rendered.context["title"] = view["title"]  # the tenant's heading, or the catalogue's
-    return rendered
+    shown = form_view.Shown(
+        done=done, error=form_error(texts, error) if error else None,
+        error_field=error_field(error).removeprefix("fields.") if error else "",
+        given=given, page_of=page_of or "")
+    return form_view.hosted(version, tenant, await legal.partners_of(ctx), shown, status=status)
 
 
 def _posted_submission(posted: Any, version: Version) -> FormSubmission:
@@ -166,8 +108,9 @@ class PublicForms(Controller):
     async def script(self, request: Request, ctx: Ctx, tenant: Tenant,
                      form_id: Path[UUID]) -> Response:
         version = await definitions.current(ctx, form_id)
-        language = version.definition.language.split("-")[0]
-        config = {**_view(version, i18n.texts(language, tenant), await legal.partners_of(ctx)),
+        language = form_view.language_of(version)
+        config = {**form_view.view(version, i18n.texts(language, tenant),
+                                   await legal.partners_of(ctx)),
                   "language": language,
                   "action": f"{request.app.state.settings.public_url}/p/{tenant.slug}/forms/{form_id}"}
         body = EMBED_JS.replace("__CONFIG__", json.dumps(config).replace("<", "\\u003c"))

@@ -75,10 +75,18 @@ def embed(public_url: str, slug: str, form_id: uuid.UUID) -> Embed:
     )
 
 
+async def draft(ctx: TenantContext, data: FormIn) -> Definition:
+    """What saving `data` would store, checked and with its notices chosen,
+    without storing it: the admin builder's live preview renders this, so
+    what staff see before saving is what the saved version will show."""
+    db.require_tenant(ctx.tenant_id)
+    _check(data)
+    return Definition(**msgspec.structs.asdict(data), offers=await _offers(ctx, data))
+
+
 async def _store(ctx: TenantContext, form_id: uuid.UUID, version: int, data: FormIn,
                  public_url: str) -> FormOut:
-    _check(data)
-    definition = Definition(**msgspec.structs.asdict(data), offers=await _offers(ctx, data))
+    definition = await draft(ctx, data)
     now = dt.datetime.now(dt.timezone.utc)
     await db.execute(
         "INSERT INTO form_version (id, tenant_id, form_id, version, name, definition, created_at)"
