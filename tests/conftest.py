@@ -72,3 +72,23 @@ async def client(backend: str, app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=apps.reset(app), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as test_client:
         yield test_client
+
+
+# The modules whose tests run longest (tens of seconds each: a fuzzer, a database
+# restart, servers and dumps), measured with --durations. They start first, so that
+# no worker begins one of them when the others have nothing left to do; with
+# `--dist worksteal` (pyproject.toml) an idle worker takes the rest of the queue.
+LONG_FIRST = (
+    "security/test_schemathesis.py", "faults/test_database_restart.py",
+    "consent/test_backup_restore.py", "e2e/test_metrics.py", "consent/imports/test_cli_import.py",
+    "consent/imports/test_jobs.py", "security/test_shared_limits_processes.py",
+    "e2e/test_backup_online.py", "optinbase/test_grants.py", "e2e/test_ready.py",
+    "e2e/test_ledger_under_load.py", "messaging/test_fairness.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A stable sort: each module's tests keep their order (module-scoped
+    servers are started once per engine)."""
+    rank = {f"tests/{path}": n for n, path in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))

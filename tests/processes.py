@@ -12,10 +12,15 @@ keeps the processes' hashing cheap).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -38,6 +43,54 @@ def _environment(workdir: Path, database_url: str, owner_url: str = "", **extra:
     if owner_url and owner_url != database_url:
         env["DATABASE_OWNER_URL"] = owner_url
     return env
+
+
+class _Forks:
+    """The test process's fork server (tests/cli_forks.py says why and how),
+    started on first use and stopped with the test process."""
+
+    def __init__(self) -> None:
+        self._server: subprocess.Popen | None = None
+        self._socket = ""
+
+    def _start(self) -> str:
+        if self._server is None or self._server.poll() is not None:
+            self._socket = os.path.join(tempfile.mkdtemp(prefix="optinbase-forks-"), "socket")
+            self._server = subprocess.Popen(
+                [sys.executable, str(Path(__file__).with_name("cli_forks.py")), self._socket],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+            assert self._server.stdout.readline().strip() == "ready"
+            atexit.register(stop, self._server)
+        return self._socket
+
+    def run(self, argv: list[str], *, stdin: str | None, timeout: float, cwd: Path,
+            env: dict[str, str]) -> subprocess.CompletedProcess:
+        """What `subprocess.run(argv, input=stdin, capture_output=True, text=True,
+        timeout=timeout, cwd=cwd, env=env)` answers, the command forked."""
+        with tempfile.TemporaryFile() as inp, tempfile.TemporaryFile() as out, \
+                tempfile.TemporaryFile() as err, socket.socket(socket.AF_UNIX) as conn:
+            inp.write((stdin or "").encode())
+            inp.seek(0)
+            conn.connect(self._start())
+            request = json.dumps({"argv": ["optinbase", *argv], "env": env, "cwd": str(cwd)})
+            socket.send_fds(conn, [request.encode() + b"\n"],
+                            [inp.fileno(), out.fileno(), err.fileno()])
+            conn.settimeout(timeout)
+            answers = conn.makefile("r")
+            pid = int(answers.readline().split()[1])
+            try:
+                code = int(answers.readline().split()[1])
+            except (TimeoutError, socket.timeout):
+                os.kill(pid, signal.SIGKILL)
+                raise subprocess.TimeoutExpired(argv, timeout)
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(
+                [*COMMAND, *argv], code, out.read().decode(errors="replace"),
+                err.read().decode(errors="replace"))
+
+
+_forks = _Forks()
 
 
 def stop(process: subprocess.Popen) -> int:
@@ -68,9 +121,10 @@ class Installation:
         return cls(workdir, url, owner, **env)
 
     def run(self, *args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
-        """`optinbase ARGS`, waited for; its exit code is the caller's to check."""
-        return subprocess.run([*COMMAND, *args], input=stdin, capture_output=True, text=True,
-                              timeout=120, cwd=self.workdir, env={**self.env, **env})
+        """`optinbase ARGS`, waited for; its exit code is the caller's to check.
+        Forked from the test process's fork server (tests/cli_forks.py)."""
+        return _forks.run(list(args), stdin=stdin, timeout=120, cwd=self.workdir,
+                          env={**self.env, **env})
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
         """`optinbase ARGS`, which must succeed; its standard output."""
