@@ -135,7 +135,7 @@ async def test_the_confirmation_email_and_pages_speak_the_persons_language(clien
     link = f"/p/confirm/{CONFIRM.search(body).group(1)}"
     page = await client.get(link, headers={"Accept-Language": OTHER[language]})
     assert _lang(page) == language
-    intro = texts("confirm.intro", purpose="Lettre", tenant="Acme", channel=texts("channel.email"))
+    intro = texts("confirm.intro_many", tenant="Acme")  # two consents: the list names them
     assert intro in _text(page) and ("d'Acme" in intro) == (language == "fr")
     confirmed = await client.post(link, headers={"Accept-Language": OTHER[language]})
     assert texts("confirm.confirmed", purpose="Lettre", tenant="Acme") in _text(confirmed)
