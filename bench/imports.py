@@ -245,16 +245,19 @@ async def _unsubscribers(ctx, notice_id: uuid.UUID, rows: int, folder: str) -> t
 
 
 def _unsubscribing(url: str, links: str, count: int = 0) -> subprocess.Popen:
+    """The unsubscriber, writing its results to `links` + ".json" (a file: a
+    million-row import's thousands of results overflow a pipe's buffer)."""
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "unsubscribes.py")
     return subprocess.Popen([sys.executable, script, "--url", url, "--tokens", links,
-                             "--rate", str(UNSUBSCRIBE_RATE), "--count", str(count)],
-                            stdout=subprocess.PIPE, text=True)
+                             "--rate", str(UNSUBSCRIBE_RATE), "--count", str(count),
+                             "--out", links + ".json"])
 
 
 def _timed(process: subprocess.Popen, window: tuple[float, float] | None = None) -> list[float]:
     """Latencies (s) of the unsubscribes `process` made (started inside `window`)."""
-    out, _ = process.communicate(timeout=300)
-    done = json.loads(out.strip().splitlines()[-1])
+    process.wait(timeout=300)
+    with open(process.args[process.args.index("--out") + 1]) as results:
+        done = json.load(results)
     bad = [status for _, _, status in done if status != 200]
     if bad:
         raise SystemExit(f"unsubscribes answered {bad[:5]}")

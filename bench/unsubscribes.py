@@ -6,7 +6,7 @@ does not slow the client down).
     python bench/unsubscribes.py --url URL --tokens FILE [--rate 10] [--count N]
 
 Runs until `--count` unsubscribes are done, the tokens run out, or SIGTERM;
-then prints one JSON line: [[start (Unix time), seconds, HTTP status], ...].
+then writes one JSON document to --out: [[start (Unix time), seconds, HTTP status], ...].
 """
 
 from __future__ import annotations
@@ -51,4 +51,8 @@ if __name__ == "__main__":
     parser.add_argument("--tokens", required=True)
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--count", type=int, default=0)
-    print(json.dumps(main(parser.parse_args())))
+    parser.add_argument("--out", required=True, help="where the JSON results go")
+    arguments = parser.parse_args()
+    results = main(arguments)
+    with open(arguments.out, "w") as out:
+        json.dump(results, out)
