@@ -248,8 +248,9 @@ async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
         )
     if row is None:
         raise invalid_field("purpose", f"unknown purpose {item.purpose!r}")
-    listed = row["contact_id"] is None and column != "id" and bool(
-        await suppression.which_are_listed(ctx, {0: (value, item.channel)}))
+    listed = row["contact_id"] is None and column != "id" and await suppression.is_suppressed(
+        ctx, value if column == "email" else None, value if column == "phone" else None,
+        item.channel)
     return await checks.finish(ctx, item, row, now, listed=listed)
 
 

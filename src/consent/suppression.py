@@ -141,9 +141,10 @@ async def add(ctx: TenantContext, data: SuppressionIn) -> SuppressionOut:
 
 async def which_are_listed(ctx: TenantContext, asked: dict[int, tuple[str, str]]) -> set[int]:
     """Of `asked` (key -> (normalised e-mail or phone, channel)), the keys
-    whose identifier is listed for that channel or for all: the consent check
-    of someone not in the base (erased, or never added) still says they are
-    suppressed. One statement, however many are asked."""
+    whose identifier is listed for that channel or for all (`is_suppressed`
+    for many at once): the batch consent check of people not in the base
+    (erased, or never added) still says they are suppressed. One statement,
+    however many are asked."""
     if not asked:
         return set()
     key = await tenant_key(ctx.tenant_id)
