@@ -22,6 +22,7 @@ from piccolo_api.crud.endpoints import ParamException, Params, PiccoloCRUD
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from admin import references
 from admin.scope import MANAGERS, WRITERS, AdminScope, current_scope
 
 # A write done by a service instead of a raw row update:
@@ -172,7 +173,28 @@ class ScopedCRUD(PiccoloCRUD):
         if self._hidden():
             return not_found()
         # By column name (tenant), as rows are listed: the SPA matches the two.
-        return JSONResponse(self.pydantic_model.model_json_schema(by_alias=False))
+        schema = self.pydantic_model.model_json_schema(by_alias=False)
+        return JSONResponse(references.schema(self.table._meta.tablename, schema))
+
+    async def _named(self, response: Response, wanted: Any, rows: Any) -> Response:
+        """A list or a row with its composite references' names (admin.references)."""
+        if response.status_code != 200 or wanted not in ("t", "true", "True", "1"):
+            return response
+        if self.table._meta.tablename not in references.REFERENCES:
+            return response
+        data = json.loads(response.body)
+        await references.attach(self.table._meta.tablename, rows(data))
+        return JSONResponse(data)
+
+    async def get_all(self, request: Request, params: Optional[dict[str, Any]] = None) -> Response:
+        response = await super().get_all(request, params)
+        return await self._named(response, (params or {}).get("__readable"),
+                                 lambda data: data["rows"])
+
+    async def get_single(self, request: Request, row_id: Any) -> Response:
+        response = await super().get_single(request, row_id)
+        return await self._named(response, request.query_params.get("__readable"),
+                                 lambda data: [data])
 
     async def get_references(self, request: Request) -> JSONResponse:
         return not_found() if self._hidden() else await super().get_references(request)
