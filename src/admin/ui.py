@@ -69,8 +69,10 @@ _SCRIPT = """(function () {
     document.body.toggleAttribute("data-read-only", readOnly);
     if (!readOnly) return;
     document.querySelectorAll(HIDE).forEach(function (el) { el.style.display = "none"; });
-    document.querySelectorAll("#app form input, #app form select, #app form textarea")
-      .forEach(function (el) { if (!el.closest(".title_bar")) el.disabled = true; });
+    // A row's page: its fields are for reading. The list's filters stay usable.
+    if (/^#\\/[a-z_]+\\/[^\\/?]+/.test(location.hash))
+      document.querySelectorAll("#app form input, #app form select, #app form textarea")
+        .forEach(function (el) { if (!el.closest(".title_bar")) el.disabled = true; });
     var w = words();
     document.querySelectorAll("#app h1").forEach(function (h) {
       if (h.textContent.indexOf(w.edit + " ") === 0)

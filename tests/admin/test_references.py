@@ -37,6 +37,11 @@ async def test_ledger_states_and_requests_list_names_not_ids(client):
         assert [o["column"] for o in schema["extra"]["order_by"]] == ["seq"]  # newest first
         assert schema["extra"]["order_by"][0]["ascending"] is False
 
+        for table, column in (("audit_event", "at"), ("data_subject_request", "received_at"),
+                              ("request_event", "at"), ("consent_state", "since")):
+            order = (await mine.get(f"/tables/{table}/schema/")).json()["extra"]["order_by"]
+            assert order == [{"column": column, "ascending": False}], table
+
         ledger = (await mine.get("/tables/consent_event/", __readable="true")).json()["rows"]
         assert ledger[0]["seq"] > ledger[-1]["seq"]
         [event] = [r for r in ledger if r["id"] == a.event["id"]]

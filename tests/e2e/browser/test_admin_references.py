@@ -13,7 +13,7 @@ import pytest
 from consent import erasure
 from optinbase import db
 from tests.admin.staff import PASSWORD, make_staff
-from tests.e2e.browser.chromium import admin_page, running
+from tests.e2e.browser.chromium import admin_page, running, sync_api
 from tests.factories import (
     context,
     grant,
@@ -26,6 +26,8 @@ from tests.factories import (
     unique_slug,
 )
 from tests.processes import Installation
+
+expect = sync_api.expect
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +95,19 @@ def test_the_ledger_names_contacts_purposes_and_notices(browser, server, world):
     assert world["theirs"]["email"] not in page.content()
     seqs = [int(s) for s in _column(page, "Seq")]
     assert seqs == sorted(seqs, reverse=True)
+    # The filters find a contact by e-mail (the SPA's foreign-key search, scoped).
+    page.get_by_text("Show filters").first.click()
+    page.locator('.key_search input[type="text"]').first.click()
+    search = page.locator('input[placeholder="Type here to filter"]:visible')
+    search.fill(ada["email"][:8])
+    choice = page.locator(".results_list:visible a", has_text=ada["email"])
+    choice.wait_for(timeout=15000)
+    assert page.locator(".results_list:visible a", has_text="@").count() == 1  # only hers, none of B's
+    choice.click()
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_load_state("networkidle")
+    expect(page.locator(".table_wrapper tbody tr")).to_have_count(2, timeout=15000)
+    assert _column(page, "Contact") == [ada["email"], ada["email"]]
     link = page.get_by_role("link", name=ada["email"]).first
     assert link.get_attribute("href") == f"/admin/contacts/{world['shop']}/{ada['id']}/"
     link.click()  # the contact's own page, outside the SPA
