@@ -6,7 +6,9 @@ tenant's names never appear (admin.references)."""
 
 from __future__ import annotations
 
+import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +30,7 @@ from tests.factories import (
 from tests.processes import Installation
 
 expect = sync_api.expect
+SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +84,12 @@ def _column(page, title: str) -> list[str]:
             for row in page.locator(".table_wrapper tbody tr").all()]
 
 
-def test_the_ledger_names_contacts_purposes_and_notices(browser, server, world):
+def test_the_ledger_names_contacts_purposes_and_notices(browser, server, world, engine, tmp_path):
     page = _list(browser, server, world, "consent_event")
+    page.set_viewport_size({"width": 1280, "height": 600})
+    # The README's picture (rewritten on the SQLite run with OPTINBASE_SCREENSHOTS=1).
+    wanted = engine == "sqlite" and os.environ.get("OPTINBASE_SCREENSHOTS") == "1"
+    page.screenshot(path=str((SHOTS if wanted else tmp_path) / "ledger.png"))
     ada = world["ada"]
     contacts = _column(page, "Contact")
     # Newest first: Ada's withdrawal, her grant, then the erased contact's grant.
