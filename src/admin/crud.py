@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from admin import references
-from admin.scope import MANAGERS, WRITERS, AdminScope, current_scope
+from admin.scope import MANAGERS, WRITERS, AdminScope, as_uuid, current_scope
 
 # A write done by a service instead of a raw row update:
 # (request, scope, tenant id, row id or None, payload) -> response.
@@ -60,13 +60,6 @@ def _by_name(model: Any) -> Any:
         model.model_config["populate_by_name"] = True
         model.model_rebuild(force=True)
     return model
-
-
-def _uuid(value: Any) -> Optional[uuid.UUID]:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
 
 
 class ScopedCRUD(PiccoloCRUD):
@@ -139,9 +132,9 @@ class ScopedCRUD(PiccoloCRUD):
 
     def _tenant_of(self, row: dict) -> Optional[uuid.UUID]:
         if self.policy.kind == "tenant":
-            return _uuid(row["tenant"])
+            return as_uuid(row["tenant"])
         if self.policy.kind == "tenant_root":
-            return _uuid(row[self.table._meta.primary_key._meta.name])
+            return as_uuid(row[self.table._meta.primary_key._meta.name])
         return None
 
     # --- reads -----------------------------------------------------------------
@@ -253,10 +246,10 @@ class ScopedCRUD(PiccoloCRUD):
             if not hasattr(target, "tenant") or tenant_id is None:
                 return not_found()
             value = data[name]
-            if _uuid(value) is None:
+            if as_uuid(value) is None:
                 return not_found()
             exists = await target.exists().where(
-                (target._meta.primary_key == _uuid(value)) & (target.tenant == tenant_id)
+                (target._meta.primary_key == as_uuid(value)) & (target.tenant == tenant_id)
             )
             if not exists:
                 return not_found()
@@ -275,7 +268,7 @@ class ScopedCRUD(PiccoloCRUD):
                     {"db_error": "Choose the tenant this row belongs to."}, status_code=422
                 )
             return writable[0], None
-        tenant_id = _uuid(given)
+        tenant_id = as_uuid(given)
         if tenant_id is None or not scope.sees(tenant_id):
             return None, not_found()
         return tenant_id, None
@@ -342,7 +335,7 @@ class ScopedCRUD(PiccoloCRUD):
         if data is None:
             return Response("A JSON object with each column once is expected", status_code=400)
         if "tenant" in data and self.policy.kind == "tenant":
-            moved_to = _uuid(data["tenant"])
+            moved_to = as_uuid(data["tenant"])
             if moved_to != tenant_id:
                 # Another tenant's id answers like a missing one; rows never move.
                 return not_found() if not self.scope.sees(moved_to) else JSONResponse(

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable
 
 from admin.look import say
+from admin.scope import as_uuid
 from optinbase import db
 from optinbase.i18n import N_
 
@@ -100,13 +101,6 @@ LOOKUPS: dict[str, Callable[[uuid.UUID, list[uuid.UUID]], Awaitable[Names]]] = {
 }
 
 
-def _uuid(value: Any) -> Optional[uuid.UUID]:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
-
-
 def absent(target: str) -> str:
     return say(ERASED if target == "contact" else MISSING)
 
@@ -118,20 +112,20 @@ async def attach(tablename: str, rows: list[dict[str, Any]]) -> None:
                if any(c in row for row in rows)}
     wanted: dict[tuple[str, uuid.UUID], set[uuid.UUID]] = defaultdict(set)
     for row in rows:
-        tenant_id = _uuid(row.get("tenant"))
+        tenant_id = as_uuid(row.get("tenant"))
         for column, target in columns.items():
-            value = _uuid(row.get(column))
+            value = as_uuid(row.get(column))
             if tenant_id is not None and value is not None:
                 wanted[target, tenant_id].add(value)
     names: dict[tuple[str, uuid.UUID], Names] = {}
     for (target, tenant_id), ids in wanted.items():
         names[target, tenant_id] = await LOOKUPS[target](tenant_id, sorted(ids, key=str))
     for row in rows:
-        tenant_id = _uuid(row.get("tenant"))
+        tenant_id = as_uuid(row.get("tenant"))
         if tenant_id is None:
             continue
         for column, target in columns.items():
-            value = _uuid(row.get(column))
+            value = as_uuid(row.get(column))
             known = names.get((target, tenant_id), {})
             row[f"{column}_readable"] = (
                 absent(target) if value is None else known.get(value) or absent(target))
