@@ -24,7 +24,7 @@ def reset(app: Litestar) -> Litestar:
     settings = app.state.settings
     app.state.key_authenticator = KeyAuthenticator(recheck_seconds=settings.key_cache_seconds)
     app.state.tenant_directory = TenantDirectory(ttl_seconds=settings.key_cache_seconds)
-    # The admin's key forms revoke through the app's authenticator (admin.app.build_admin).
+    # The admin's key forms revoke through the app's authenticator (admin.mount).
     forms.KEY_AUTHENTICATOR = app.state.key_authenticator
     limits.forget()  # the shared limiters' counts (database or Redis) start afresh
     return app

@@ -28,8 +28,10 @@ import socket
 import sys
 import traceback
 
-# Third-party libraries `optinbase` imports (cli.main, measured with -X importtime).
+# Third-party libraries `optinbase` imports (cli.main and api.app, measured with
+# -X importtime): Piccolo Admin (with FastAPI) and Litestar are half of a server's start.
 PRELOAD = (
+    "piccolo_admin.endpoints", "litestar", "litestar.plugins.jinja", "litestar.openapi",
     "piccolo.conf.apps", "piccolo.table", "piccolo.columns", "piccolo.query",
     "piccolo.engine.postgres", "piccolo.engine.sqlite",
     "piccolo.apps.migrations.auto.migration_manager", "piccolo.apps.migrations.commands.forwards",

@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -63,37 +64,104 @@ class _Forks:
             atexit.register(stop, self._server)
         return self._socket
 
+    def _send(self, argv: list[str], env: dict[str, str], cwd: Path,
+              fds: list[int]) -> socket.socket:
+        conn = socket.socket(socket.AF_UNIX)
+        conn.connect(self._start())
+        request = json.dumps({"argv": ["optinbase", *argv], "env": env, "cwd": str(cwd)})
+        socket.send_fds(conn, [request.encode() + b"\n"], fds)
+        return conn
+
     def run(self, argv: list[str], *, stdin: str | None, timeout: float, cwd: Path,
             env: dict[str, str]) -> subprocess.CompletedProcess:
         """What `subprocess.run(argv, input=stdin, capture_output=True, text=True,
         timeout=timeout, cwd=cwd, env=env)` answers, the command forked."""
         with tempfile.TemporaryFile() as inp, tempfile.TemporaryFile() as out, \
-                tempfile.TemporaryFile() as err, socket.socket(socket.AF_UNIX) as conn:
+                tempfile.TemporaryFile() as err:
             inp.write((stdin or "").encode())
             inp.seek(0)
-            conn.connect(self._start())
-            request = json.dumps({"argv": ["optinbase", *argv], "env": env, "cwd": str(cwd)})
-            socket.send_fds(conn, [request.encode() + b"\n"],
-                            [inp.fileno(), out.fileno(), err.fileno()])
-            conn.settimeout(timeout)
-            answers = conn.makefile("r")
-            pid = int(answers.readline().split()[1])
+            command = Forked(self._send(argv, env, cwd, [inp.fileno(), out.fileno(), err.fileno()]),
+                             argv)
             try:
-                code = int(answers.readline().split()[1])
-            except (TimeoutError, socket.timeout):
-                os.kill(pid, signal.SIGKILL)
-                raise subprocess.TimeoutExpired(argv, timeout)
+                code = command.wait(timeout)
+            except subprocess.TimeoutExpired:
+                command.kill()
+                command.wait(10)
+                raise
             out.seek(0)
             err.seek(0)
             return subprocess.CompletedProcess(
                 [*COMMAND, *argv], code, out.read().decode(errors="replace"),
                 err.read().decode(errors="replace"))
 
+    def spawn(self, argv: list[str], *, cwd: Path, env: dict[str, str], output) -> "Forked":
+        """What `subprocess.Popen(argv, cwd=cwd, env=env, stdin=DEVNULL,
+        stdout=output, stderr=STDOUT)` starts, the command forked."""
+        with open(os.devnull, "rb") as nothing:
+            return Forked(self._send(argv, env, cwd, [nothing.fileno(), output.fileno(),
+                                                      output.fileno()]), argv)
+
+
+class Forked:
+    """A command the fork server runs, as much of `subprocess.Popen` as tests
+    use: its pid, `poll`, `wait`, signals. It is the fork server's grandchild,
+    not ours: its exit code comes over the connection ("exit N")."""
+
+    def __init__(self, conn: socket.socket, argv: list[str]) -> None:
+        self._conn, self.args, self.returncode = conn, argv, None
+        self._buffer = b""
+        self.pid = int(self._line(None).split()[1])
+
+    def _line(self, timeout: float | None) -> str:
+        """The next line the fork server sends ("" if it closed the connection)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([self._conn], [], [], left)[0]:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            chunk = self._conn.recv(4096)
+            if not chunk:
+                return ""
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode()
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            line = self._line(timeout)
+            # A handler that died without a word: count it as killed.
+            self.returncode = int(line.split()[1]) if line else -signal.SIGKILL
+            self._conn.close()
+        return self.returncode
+
+    def poll(self) -> int | None:
+        try:
+            return self.wait(0)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
 
 _forks = _Forks()
 
 
-def stop(process: subprocess.Popen) -> int:
+def optinbase(*args: str, env: dict[str, str], cwd: Path, stdin: str | None = None,
+              timeout: float = 120) -> subprocess.CompletedProcess:
+    """`optinbase ARGS` with exactly the environment `env`, waited for (forked);
+    text output, "\r" kept."""
+    return _forks.run(list(args), stdin=stdin, timeout=timeout, cwd=cwd, env=env)
+
+
+def stop(process: "subprocess.Popen | Forked") -> int:
     """SIGTERM, as a service manager stops it (killed if still there after 20 s);
     the exit code."""
     if process.poll() is None:
@@ -123,8 +191,7 @@ class Installation:
     def run(self, *args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
         """`optinbase ARGS`, waited for; its exit code is the caller's to check.
         Forked from the test process's fork server (tests/cli_forks.py)."""
-        return _forks.run(list(args), stdin=stdin, timeout=120, cwd=self.workdir,
-                          env={**self.env, **env})
+        return optinbase(*args, stdin=stdin, cwd=self.workdir, env={**self.env, **env})
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
         """`optinbase ARGS`, which must succeed; its standard output."""
@@ -140,12 +207,12 @@ class Installation:
         return result.stdout
 
     @contextlib.contextmanager
-    def process(self, *args: str, log: str) -> Iterator[subprocess.Popen]:
-        """`optinbase ARGS` in the background, its output in `workdir/log`;
-        stopped at the end of the block unless the test stopped it."""
+    def process(self, *args: str, log: str) -> Iterator[Forked]:
+        """`optinbase ARGS` in the background (forked: tests/cli_forks.py), its
+        output in `workdir/log`; stopped at the end of the block unless the
+        test stopped it."""
         with open(self.workdir / log, "wb") as out:
-            process = subprocess.Popen([*COMMAND, *args], cwd=self.workdir, env=self.env,
-                                       stdout=out, stderr=subprocess.STDOUT)
+            process = _forks.spawn(list(args), cwd=self.workdir, env=self.env, output=out)
         try:
             yield process
         finally:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Optional
+from typing import Any
 
 import piccolo_admin.endpoints as admin_endpoints
 from piccolo_admin.endpoints import AdminRouter, TableConfig
@@ -132,8 +132,7 @@ class OptinbaseAdmin(wording.Translated, AdminRouter):
         return grouped
 
 
-def build_admin(production: bool, key_authenticator: Optional[Any] = None) -> AdminGate:
-    forms.KEY_AUTHENTICATOR = key_authenticator
+def build_admin(production: bool) -> AdminGate:
     admin = OptinbaseAdmin(
         *_policies(),
         forms=forms.FORMS + request_forms.FORMS + suppression_forms.FORMS + connect_forms.FORMS

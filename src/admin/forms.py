@@ -21,7 +21,7 @@ from optinbase.errors import DomainError
 from optinbase.i18n import N_
 from tenants import keys
 
-# Set by build_admin: the API's key cache, so a revoked key stops at once here.
+# Set by admin.mount (the API's key cache), so a revoked key stops at once here.
 KEY_AUTHENTICATOR: Optional[Any] = None
 
 

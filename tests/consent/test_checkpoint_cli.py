@@ -10,7 +10,6 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -19,12 +18,9 @@ import asyncpg
 import pytest
 
 from optinbase import db
-from tests import databases
+from tests import databases, processes
 from tests.consent.test_checkpoints import rewrite_from, withdraw
 from tests.factories import make_tenant, make_world
-
-_SCRIPT = Path(sys.executable).with_name("optinbase")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "cli"]
 
 Query = Callable[..., Awaitable[list[Any]]]
 
@@ -37,8 +33,7 @@ def optinbase(workdir: Path, database_url: str, *args: str, **env: str
              if not k.startswith(("LEDGER_", "DATABASE_")) and k not in (
                  "SECRET_KEY", "OPTINBASE_ENV", "OPTINBASE_DB_ROLE")}
     clean.update(DATABASE_URL=database_url, SECRET_KEY_FILE=str(workdir / "secret"), **env)
-    return subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=120,
-                          cwd=workdir, env=clean)
+    return processes.optinbase(*args, env=clean, cwd=workdir)
 
 
 def log_dir(backend: str, database_url: str, workdir: Path) -> Path:

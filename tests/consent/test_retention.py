@@ -9,11 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import subprocess
 
 from optinbase import db
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
-from tests.processes import COMMAND
+from tests.processes import optinbase
 from workers import housekeeping
 
 NOW = dt.datetime.now(dt.timezone.utc)
@@ -132,16 +131,16 @@ async def test_retention_asks_then_erases_and_cleans_up(client):
     assert (await client.post(f"/p/keep/{token}x")).status_code == 404
 
 
-def test_retention_command_dry_run(cli_env, backend):
-    listed = subprocess.run([*COMMAND, "retention", "--dry-run", "--tenant", "no-such-tenant"],
-                            capture_output=True, text=True, env=cli_env, timeout=60)
+def test_retention_command_dry_run(cli_env, backend, tmp_path):
+    listed = optinbase("retention", "--dry-run", "--tenant", "no-such-tenant", env=cli_env,
+                       cwd=tmp_path)
     assert listed.returncode == 1 and listed.stderr.strip().endswith("no tenant 'no-such-tenant'")
 
 
-async def test_retention_command_lists_without_acting(client, cli_env):
+async def test_retention_command_lists_without_acting(client, cli_env, tmp_path):
     tenant, people, _, _ = await _scene(client)
-    listed = subprocess.run([*COMMAND, "retention", "--dry-run", "--tenant", tenant.slug],
-                            capture_output=True, text=True, env=cli_env, timeout=60)
+    listed = optinbase("retention", "--dry-run", "--tenant", tenant.slug, env=cli_env,
+                       cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     assert f"{tenant.slug}\tre-permission\t{people['silent']['id']}\tinactive since" in listed.stdout
     assert f"purge-unconfirmed\t{people['unconfirmed']['id']}" in listed.stdout

@@ -4,7 +4,6 @@ its resumption: test_chunked.py."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from optinbase import db
 from optinbase.settings import get_settings
 from tests.factories import make_tenant, make_world
-from tests.processes import COMMAND
+from tests.processes import optinbase
 
 WHEN = "2026-01-15T10:00:00Z"
 # Rows per committed chunk in this run (tests/conftest.py sets IMPORT_CHUNK_ROWS).
@@ -42,21 +41,21 @@ async def test_cli_import_reports_progress_and_a_summary(client, cli_env, tmp_pa
     world = await make_world(await make_tenant())
     rows = 5 * CHUNK_ROWS
     path = write_csv(tmp_path / "people.csv", world.notice["id"], rows, "cli", bad=1)
-    result = subprocess.run([*COMMAND, "import", str(path), "--tenant", world.tenant.slug],
-                            env=cli_env, capture_output=True, timeout=600)
-    stderr = result.stderr.decode()  # bytes: text mode would turn "\r" into "\n"
+    result = optinbase("import", str(path), "--tenant", world.tenant.slug, env=cli_env,
+                       cwd=tmp_path, timeout=600)
+    stderr = result.stderr
     assert result.returncode == 0, stderr
     total = f"{rows + 1:,}"
     steps = "".join(f"\r{done:,}/{total} rows" for done in range(CHUNK_ROWS, rows + 1, CHUNK_ROWS))
     assert f"\r0/{total} rows{steps}\r{total}/{total} rows\n" in stderr
     assert f"line {rows + 2}, email: is not a valid e-mail address" in stderr
-    summary = result.stdout.decode().strip().splitlines()[-1]
+    summary = result.stdout.strip().splitlines()[-1]
     assert summary.endswith(f"done: {total} rows, {rows:,} created, 0 updated, 1 rejected"), summary
     assert await tenant_counts(world.tenant.id) == (rows + 1, rows + 1, 1)
     verify = (await client.get("/v1/ledger/verify", headers=world.tenant.headers)).json()
     assert verify["ok"] and verify["events"] == rows + 1
-    again = subprocess.run([*COMMAND, "import", str(path), "--tenant", world.tenant.slug],
-                           env=cli_env, capture_output=True, text=True, timeout=600)
+    again = optinbase("import", str(path), "--tenant", world.tenant.slug, env=cli_env,
+                      cwd=tmp_path, timeout=600)
     assert f"0 created, {rows:,} updated, 1 rejected" in again.stdout, again.stderr
     assert await tenant_counts(world.tenant.id) == (rows + 1, rows + 1, 2)
 
@@ -71,8 +70,8 @@ async def test_cli_refuses_bad_input_in_one_line(backend, cli_env, tmp_path, con
     world = await make_world(await make_tenant())
     path = tmp_path / "bad.csv"
     path.write_bytes(content)
-    result = subprocess.run([*COMMAND, "import", str(path), "--tenant", world.tenant.slug, *args],
-                            env=cli_env, capture_output=True, text=True, timeout=120)
+    result = optinbase("import", str(path), "--tenant", world.tenant.slug, *args, env=cli_env,
+                       cwd=tmp_path)
     assert result.returncode != 0
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert mentions in result.stderr
@@ -84,9 +83,8 @@ async def test_cli_unknown_tenant_and_missing_file(cli_env, tmp_path):
     path.write_text("email\na@example.com\n")
     for args, mentions in ((["--tenant", "nobody-here"], "format"),
                            (["--tenant", "nobody-here", "--format", "csv"], "no tenant")):
-        result = subprocess.run([*COMMAND, "import", str(path), *args], env=cli_env,
-                                capture_output=True, text=True, timeout=120)
+        result = optinbase("import", str(path), *args, env=cli_env, cwd=tmp_path)
         assert result.returncode == 1 and mentions in result.stderr, result.stderr
-    missing = subprocess.run([*COMMAND, "import", str(tmp_path / "none.csv"), "--tenant", "x"],
-                             env=cli_env, capture_output=True, text=True, timeout=120)
+    missing = optinbase("import", str(tmp_path / "none.csv"), "--tenant", "x", env=cli_env,
+                        cwd=tmp_path)
     assert missing.returncode == 1 and "No such file" in missing.stderr
