@@ -21,7 +21,7 @@ from admin.app import build_admin
 from optinbase.settings import Settings
 
 
-class _OnFirstUse:
+class OnFirstUse:
     """The admin application, built by the first request that needs it."""
 
     def __init__(self, production: bool) -> None:
@@ -45,7 +45,7 @@ def admin_handlers(settings: Settings, key_authenticator: Any) -> list[Any]:
     # The admin's key forms revoke through the API's key cache (a revoked key
     # stops at once in this process), whenever the admin itself is built.
     forms.KEY_AUTHENTICATOR = key_authenticator
-    gate = _OnFirstUse(settings.production)
+    gate = OnFirstUse(settings.production)
     if settings.production:
         gate.build()
 
