@@ -14,8 +14,8 @@ encodes every array element and decodes every column value one by one — so
 only the arrays of the identifier kinds asked are sent (an all-e-mail batch
 sends no phone or id arrays, and no branch looks them up), the position comes
 from `WITH ORDINALITY` rather than an array of indexes, and the answer's
-columns are the ones the outcome reads (flags, not the purpose id or the
-restriction's time); the tracking lookup runs only for a granted e-mail state
+columns are the ones the outcome reads (flags, not the purpose id, the
+restriction's time or, but for a phone call's rules, the contact's id); the tracking lookup runs only for a granted e-mail state
 (tracking is only ever allowed beside an allowed e-mail) of a tenant that has
 a tracking purpose (evaluated once per statement), and the per-item
 work in Python is plain calls, with an await only for a phone call's rules.
@@ -54,7 +54,8 @@ _FOUND_BY = (
 )
 
 _ANSWER = (
-    " SELECT f.i, p.id IS NOT NULL AS known, f.contact_id,"
+    " SELECT f.i, p.id IS NOT NULL AS known, f.contact_id IS NOT NULL AS found,"
+    " CASE WHEN f.channel = 'phone' THEN f.contact_id END AS contact_id,"
     " CASE WHEN f.channel = 'phone' THEN f.phone END AS phone,"
     " f.restricted_at IS NOT NULL AS restricted, s.status, s.since, s.expires_at, s.event_id,"
     " CASE WHEN f.channel = 'email' AND s.status = 'granted' AND "
@@ -97,7 +98,7 @@ def outcome(row: Any, now: dt.datetime, channel: str, listed: bool = False) -> C
     only when granted and unexpired, not suppressed, not restricted; e-mail
     tracking only where sending is allowed (consent.tracking). `listed`: the
     identifier asked is on the suppression list, for someone not in the base."""
-    if row["contact_id"] is None:
+    if not row["found"]:
         return CheckOut(allowed=False, status="none", suppressed=listed)
     suppressed = bool(row["suppressed"])
     if row["status"] is None:
@@ -200,7 +201,7 @@ async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOu
     again: dict[int, tuple[str, Any, CheckItem]] = {}
     for index in fast:
         row = rows[index]
-        if row["known"] and row["contact_id"] is None:
+        if row["known"] and not row["found"]:
             column, value, item = asked[index]
             full = _full_form(ctx, index, column, item.email)
             if full != value:
@@ -209,7 +210,7 @@ async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOu
         rows.update(await _run(ctx, again, now))
     unknown = {index: ((again.get(index) or asked[index])[1], items[index].channel)
                for index, row in rows.items()
-               if row["contact_id"] is None and asked[index][0] != "id"}
+               if not row["found"] and asked[index][0] != "id"}
     listed = await suppression.which_are_listed(ctx, unknown)
     results: list[CheckOut] = []
     for index, item in enumerate(items):

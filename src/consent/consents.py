@@ -204,7 +204,8 @@ async def get_event(ctx: TenantContext, event_id: uuid.UUID) -> ConsentEventOut:
 # Arguments in order: now (tracking), channel (suppression), identifier,
 # channel, tenant, purpose.
 _CHECK = (
-    "SELECT c.id AS contact_id, c.phone, c.restricted_at IS NOT NULL AS restricted, s.status,"
+    "SELECT c.id AS contact_id, c.id IS NOT NULL AS found, c.phone,"
+    " c.restricted_at IS NOT NULL AS restricted, s.status,"
     " s.since, s.expires_at, s.event_id,"
     f" {tracking.GRANTED_SQL} AS tracking,"
     " EXISTS (SELECT 1 FROM suppression x WHERE x.tenant_id = p.tenant_id"
