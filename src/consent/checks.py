@@ -175,7 +175,7 @@ async def _run(ctx: TenantContext, asked: dict[int, tuple[str, Any, CheckItem]],
                             for k, v, item in asked.values()])
         found = await db.fetch(check_many_sql("sqlite", kinds, ()), items=items,
                                tenant=ctx.tenant_id, now=now)
-    return {indexes[int(row["i"]) - 1]: row for row in found}
+    return {indexes[row["i"] - 1]: row for row in found}
 
 
 async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOut]:
@@ -187,30 +187,28 @@ async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOu
     db.require_tenant(ctx.tenant_id)
     now = dt.datetime.now(dt.timezone.utc)
     asked: dict[int, tuple[str, Any, CheckItem]] = {}
-    fast: list[int] = []
     for index, item in enumerate(items):
         column, value = _identifier(item, index)
         if item.at is not None and item.at.tzinfo is None:
             raise _at(index, invalid_field("at", "needs a time zone (RFC 3339, e.g. ...Z)"))
         if column == "email" and value.isascii():
             asked[index] = (column, value.strip().lower(), item)
-            fast.append(index)
         else:
             asked[index] = (column, _full_form(ctx, index, column, value), item)
     rows = await _run(ctx, asked, now)
+    missing = [index for index, row in rows.items() if not row["found"]]  # one pass, then few
     again: dict[int, tuple[str, Any, CheckItem]] = {}
-    for index in fast:
-        row = rows[index]
-        if row["known"] and not row["found"]:
-            column, value, item = asked[index]
+    for index in missing:
+        column, value, item = asked[index]
+        if column == "email" and item.email.isascii() and rows[index]["known"]:
             full = _full_form(ctx, index, column, item.email)
             if full != value:
                 again[index] = (column, full, item)
     if again:
         rows.update(await _run(ctx, again, now))
+        missing = [index for index in missing if not rows[index]["found"]]
     unknown = {index: ((again.get(index) or asked[index])[1], items[index].channel)
-               for index, row in rows.items()
-               if not row["found"] and asked[index][0] != "id"}
+               for index in missing if asked[index][0] != "id"}
     listed = await suppression.which_are_listed(ctx, unknown)
     results: list[CheckOut] = []
     for index, item in enumerate(items):
