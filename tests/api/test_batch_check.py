@@ -132,3 +132,19 @@ async def test_a_batch_of_one_kind_with_mixed_questions_answers_as_the_single_ch
         refused = await client.post("/v1/consent-check", json={"items": unknown}, headers=headers)
         assert refused.status_code == 422
         assert refused.json()["errors"][0]["field"] == "items[2].purpose"
+
+
+async def test_the_first_suppression_of_a_tenant_reaches_the_batch(client):
+    """The per-person probe of the suppression list runs only when the tenant
+    has a list: the first entry must still turn the next answer."""
+    world = await make_world(await make_tenant())
+    headers = world.tenant.headers
+    question = {"items": [{"email": world.contact["email"], "channel": "email",
+                           "purpose": "newsletter"}]}
+    before = (await client.post("/v1/consent-check", json=question, headers=headers)).json()
+    assert [(r["allowed"], r["suppressed"]) for r in before["results"]] == [(True, False)]
+    listed = await client.post("/v1/suppressions", json={
+        "email": world.contact["email"], "reason": "complaint"}, headers=headers)
+    assert listed.status_code == 201
+    after = (await client.post("/v1/consent-check", json=question, headers=headers)).json()
+    assert [(r["allowed"], r["suppressed"]) for r in after["results"]] == [(False, True)]
