@@ -204,8 +204,9 @@ async def get_event(ctx: TenantContext, event_id: uuid.UUID) -> ConsentEventOut:
 # Arguments in order: now (tracking), channel (suppression), identifier,
 # channel, tenant, purpose.
 _CHECK = (
-    "SELECT c.id AS contact_id, c.phone, c.restricted_at, s.status, s.since, s.expires_at,"
-    " s.event_id,"
+    "SELECT c.id AS contact_id, c.id IS NOT NULL AS found, c.phone,"
+    " c.restricted_at IS NOT NULL AS restricted, s.status,"
+    " s.since, s.expires_at, s.event_id,"
     f" {tracking.GRANTED_SQL} AS tracking,"
     " EXISTS (SELECT 1 FROM suppression x WHERE x.tenant_id = p.tenant_id"
     "  AND x.identifier_hash IN (c.email_hash, c.phone_hash)"
@@ -251,7 +252,8 @@ async def check(ctx: TenantContext, item: CheckItem) -> CheckOut:
     listed = row["contact_id"] is None and column != "id" and await suppression.is_suppressed(
         ctx, value if column == "email" else None, value if column == "phone" else None,
         item.channel)
-    return await checks.finish(ctx, item, row, now, listed=listed)
+    return await checks.calling_rules(ctx, item, row, now,
+                                      checks.outcome(row, now, item.channel, listed))
 
 
 async def check_many(ctx: TenantContext, items: list[CheckItem]) -> list[CheckOut]:

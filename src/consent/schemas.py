@@ -236,7 +236,10 @@ class ConsentStateOut(msgspec.Struct, kw_only=True):
     event_id: uuid.UUID
 
 
-class CheckOut(msgspec.Struct, kw_only=True):
+class CheckOut(msgspec.Struct, kw_only=True, gc=False):
+    """gc=False: only scalars, so never in a cycle; a batch makes a thousand,
+    which the collector then need not track (issue 14's batch check)."""
+
     allowed: bool
     status: str
     since: Optional[dt.datetime] = None
@@ -250,7 +253,9 @@ class CheckOut(msgspec.Struct, kw_only=True):
     reason: Union[str, UnsetType] = UNSET
 
 
-class CheckItem(Input):
+class CheckItem(Input, gc=False):
+    """gc=False: only scalars, never in a cycle; up to a thousand a batch."""
+
     channel: Channel
     purpose: Key
     email: Optional[Annotated[str, Meta(max_length=254)]] = None

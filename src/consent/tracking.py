@@ -37,6 +37,15 @@ def granted_sql(tenant: str, contact: str, now: str = "{}") -> str:
     )
 
 
+def offered_sql(tenant: str) -> str:
+    """A condition true when tenant `tenant` has a tracking purpose at all. It
+    names no row of the outer query, so the database evaluates it once per
+    statement: a batch check guards `granted_sql` with it, and a tenant who
+    never asks for tracking consent pays no lookup per person."""
+    return (f"EXISTS (SELECT 1 FROM purpose tq WHERE tq.tenant_id = {tenant}"
+            " AND tq.kind = 'tracking')")
+
+
 # For the consent check (consent.consents), where `p` is the asked purpose and
 # `s` the state for the asked channel: only an e-mail check pays for the lookup.
 GRANTED_SQL = ("CASE WHEN s.channel = 'email' THEN "

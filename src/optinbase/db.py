@@ -358,6 +358,23 @@ def _check_settings(settings: dict[str, str]) -> None:
             raise ValueError(f"refused setting {name}")
 
 
+@lru_cache(maxsize=4096)
+def _checked(settings: tuple[tuple[str, str], ...]) -> None:
+    """`_check_settings`, once per distinct settings: a tenant's are the same
+    on every request, which opens a transaction each (a refusal raises, and
+    is not cached)."""
+    _check_settings(dict(settings))
+
+
+@lru_cache(maxsize=4096)
+def _begin_sql(settings: tuple[tuple[str, str], ...], read_only: bool, snapshot: bool,
+               citus: bool) -> str:
+    """BEGIN and the settings, one simple-protocol round trip; written once
+    per tenant and kind of transaction rather than on every request."""
+    return ("BEGIN" + (" ISOLATION LEVEL REPEATABLE READ" if snapshot else "")
+            + (" READ ONLY" if read_only else "") + _settings_sql(dict(settings), citus))
+
+
 def _settings_sql(settings: dict[str, str], citus: bool) -> str:
     """Statements that set transaction-local settings. On Citus a `set_config`
     stays on the coordinator, so row-level security on the shards would see no
@@ -385,9 +402,8 @@ class _PgTransaction:
     def __init__(self, engine: PostgresEngine, settings: dict[str, str], read_only: bool,
                  snapshot: bool = False):
         self.engine = engine
-        self.begin = ("BEGIN" + (" ISOLATION LEVEL REPEATABLE READ" if snapshot else "")
-                      + (" READ ONLY" if read_only else "")
-                      + _settings_sql(settings, _citus.get(id(engine), False)))
+        self.begin = _begin_sql(tuple(settings.items()), read_only, snapshot,
+                                _citus.get(id(engine), False))
 
     async def __aenter__(self) -> "_PgTransaction":
         pool = self.engine.pool
@@ -438,7 +454,7 @@ class transaction:
                  read_only: Optional[bool] = None, snapshot: bool = False):
         if tenant_id is not None and not isinstance(tenant_id, uuid.UUID):
             raise TypeError("tenant ids must be uuid.UUID")
-        _check_settings(settings)
+        _checked(tuple(settings.items()))
         self.settings, self.tenant_id, self.admits, self.write = settings, tenant_id, admits, write
         self.read_only = (not write) if read_only is None else read_only
         self.snapshot = snapshot

@@ -15,6 +15,7 @@ buffering the answer until commit, idempotency, rendering errors — is
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import uuid
 from typing import AsyncIterator, Awaitable, Callable, Optional, TypeVar
@@ -30,8 +31,14 @@ logger = logging.getLogger("optinbase.envelope")
 T = TypeVar("T")
 
 
+@functools.lru_cache(maxsize=4096)
+def _tenant_text(tenant_id: uuid.UUID) -> str:
+    """A tenant id as the setting holds it, written once (every request asks)."""
+    return str(tenant_id)
+
+
 def _tenant_settings(tenant_id: uuid.UUID) -> dict[str, str]:
-    return {"app.tenant_id": str(tenant_id)}
+    return {"app.tenant_id": _tenant_text(tenant_id)}
 
 
 def tenant(ctx: TenantContext, *, write: bool = True, snapshot: bool = False) -> db.transaction:
