@@ -39,7 +39,7 @@ from consent.imports.parse import column_name
 from consent.imports.validate import IDENTIFIERS, Consent, Rejection, Valid
 from consent.ledger import chain, notify
 from consent.schemas import PHONE_CHANNELS
-from optinbase import db
+from optinbase import bulk, db
 from optinbase.context import TenantContext
 from optinbase.ids import uuid7s
 
@@ -90,57 +90,48 @@ def _values(columns: tuple[str, ...]) -> str:
     return f"VALUES ({', '.join(['{}'] * len(columns))})"
 
 
+_CONTACTS_FROM, _CONTACT_ARRAYS = bulk.select(CONTACT_COLUMNS, {"tenant_id": "{}"})
+_EVENTS_FROM, _EVENT_ARRAYS = bulk.select(chain.EVENT_COLUMNS, {"tenant_id": "{}"})
+# Arguments: tenant, updated_at, then the staged columns' arrays.
+_STATES_FROM, _ = bulk.select(STATE_COLUMNS, {
+    "tenant_id": "{}", "status": "'granted'", "expires_at": "NULL::timestamptz", "updated_at": "{}"})
+
 SQL = {
     "postgres": {
-        "stages": [
-            # Every chunk runs the same statements on a pooled connection, and
-            # from the sixth run PostgreSQL may keep a generic plan made
-            # without the arrays' sizes: the feed's `contact_id = ANY($2)`
-            # (consent.changes.current_events) then read the tenant's whole
-            # consent_state for each chunk — quadratic, under the chain lock
-            # (200k rows: 14 s a chunk by the end). Planned with the values, it
-            # probes the (tenant_id, contact_id, …) index.
-            "SET LOCAL plan_cache_mode = force_custom_plan",
-            "DROP TABLE IF EXISTS import_contact, import_state, import_event",
-            f"CREATE TEMP TABLE import_contact ON COMMIT DROP AS SELECT"
-            f" {', '.join(CONTACT_COLUMNS)} FROM contact WITH NO DATA",
-            f"CREATE TEMP TABLE import_state ON COMMIT DROP AS SELECT"
-            f" {', '.join(STAGED_STATE_COLUMNS)} FROM consent_state WITH NO DATA",
-            f"CREATE TEMP TABLE import_event ON COMMIT DROP AS SELECT"
-            f" {', '.join(chain.EVENT_COLUMNS)} FROM consent_event WITH NO DATA",
-        ],
-        "contacts": _contact_upsert(
-            f"SELECT {', '.join(CONTACT_COLUMNS)} FROM import_contact",
-            "contact.attributes || excluded.attributes",
-        ),
-        # Arguments: tenant, updated_at.
-        "states": _state_upsert(
-            "SELECT id, {}, contact_id, channel, purpose_id, 'granted', since,"
-            " NULL::timestamptz, event_id, {} FROM import_state"
-        ),
+        # Plans that do not depend on the tenant's value. Planned with it
+        # (custom plans), a tenant the statistics do not know yet looks empty,
+        # and PostgreSQL may probe a contact by any (tenant_id, …) index and
+        # read the whole tenant per key — and per row in the foreign-key
+        # checks, whose cached plans follow this setting too (a chunk took
+        # 20 s under the chain lock at 100k rows). Generic plans go by the
+        # unique (tenant_id, key) indexes. One statement per chunk
+        # (SET LOCAL: the pooled connection goes back as it was).
+        "stages": ["SET LOCAL plan_cache_mode = force_generic_plan"],
+        # Rows go in as one array per column (optinbase.bulk): no staging
+        # table, the tenant a plain parameter, ON CONFLICT on every insert
+        # (on Citus, an INSERT … SELECT without it is run as COPY, which
+        # row-level security refuses).
+        "contacts": _contact_upsert(_CONTACTS_FROM, "contact.attributes || excluded.attributes"),
+        # The states the chunk's events now lead (the change feed's winners).
+        "states": _state_upsert(_STATES_FROM) + " RETURNING event_id",
+        # Fresh time-ordered ids: the conflict clause never skips a row
+        # (write checks the count); it is what routes the statement on Citus.
         "events": (
-            f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)})"
-            f" SELECT {', '.join(chain.EVENT_COLUMNS)} FROM import_event"
+            f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)}) {_EVENTS_FROM}"
+            " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq"
         ),
-        # One index probe per key. `= ANY(array)` let the planner pick a
-        # sequential scan testing each row against the whole array (minutes for
-        # 100k rows); LIMIT / OFFSET 0 keep the lateral subqueries from being
-        # flattened into such a join. The tenant is given as `(SELECT $n)`, a
-        # value the planner cannot see: statistics taken before this import
-        # say a new tenant has no rows, and planning with that, PostgreSQL
-        # probed through any (tenant_id, …) index and read the whole tenant
-        # for each key (quadratic: 30k rows took 40 s once a big tenant had
-        # been analysed). Unknown, it picks the unique (tenant_id, key) index.
+        # One index probe per key: LIMIT / OFFSET 0 keep the lateral subqueries
+        # from being flattened into a join that reads the tenant's rows.
         "match": " UNION ".join(
             "SELECT c.* FROM unnest({}::text[]) AS k(value) CROSS JOIN LATERAL"
             f" (SELECT {_MATCHED} FROM contact"
-            f" WHERE tenant_id = (SELECT {{}}::uuid) AND {name} = k.value LIMIT 1) c"
+            f" WHERE tenant_id = {{}} AND {name} = k.value LIMIT 1) c"
             for name in ("email", "phone", "external_id")
         ),
         "granted": (
             "SELECT e.* FROM unnest({}::uuid[]) AS k(id) CROSS JOIN LATERAL"
             " (SELECT contact_id, channel, purpose_id, notice_id, collected_at FROM consent_event"
-            " WHERE tenant_id = (SELECT {}::uuid) AND contact_id = k.id AND action = 'granted'"
+            " WHERE tenant_id = {} AND contact_id = k.id AND action = 'granted'"
             " OFFSET 0) e"
         ),
     },
@@ -265,8 +256,9 @@ class Writer:
         result, touched, pending = self.match(rows, await self._existing(rows), iter(uuid7s(len(rows))).__next__)
         events = await self._new_events(pending, touched)
         contacts = self._contact_records(list(touched.values()), now)
+        current: Optional[set[str]] = None  # SQLite: read by the feed
         if self.engine == "postgres":
-            sealed = await self._write_postgres(contacts, events, now)
+            sealed, current = await self._write_postgres(contacts, events, now)
         else:
             await db.executemany(self.sql["contacts"], contacts)
             sealed = self.chain.seal([self._event(p, c, now) for p, c in events])
@@ -277,7 +269,7 @@ class Writer:
             ])
         if sealed:
             await self.chain.save()
-            await notify.grants_imported(self.ctx, sealed)
+            await notify.grants_imported(self.ctx, sealed, current)
         return result
 
     def match(self, rows: list[Valid], index: dict[tuple[str, str], Person],
@@ -311,25 +303,31 @@ class Writer:
 
     async def _write_postgres(self, contacts: list[tuple[Any, ...]],
                               events: list[tuple[Person, Consent]],
-                              now: dt.datetime) -> list[tuple[Any, ...]]:
-        """Each INSERT … SELECT runs while Python prepares the rows of the next
-        (sealing the ledger, then the states), instead of one waiting for the
-        other. The events are sealed from the head read unlocked while the
-        contacts go in, and the head is locked after them (`lock_after`): the
-        tenant's other writers wait for the events and states of a chunk only.
-        Returns the sealed events."""
-        seq, prev = await chain.head(self.ctx.tenant_id)  # unlocked: sealed ahead
+                              now: dt.datetime) -> tuple[list[tuple[Any, ...]], set[str]]:
+        """Each INSERT runs while Python prepares the rows of the next (sealing
+        the ledger, then the states), instead of one waiting for the other.
+        The events are sealed from the head read unlocked while the contacts
+        go in, and the head is locked after them (`lock_after`): the tenant's
+        other writers wait for the events and states of a chunk only.
+        Returns the sealed events and the ids (text) of those now leading a
+        consent state."""
+        tenant_id = self.ctx.tenant_id
+        seq, prev = await chain.head(tenant_id)  # unlocked: sealed ahead
         new = [self._event(p, c, now) for p, c in events]
-        async with _meanwhile("import_contact", CONTACT_COLUMNS, contacts, self.sql["contacts"]):
+        async with _meanwhile(self.sql["contacts"], tenant_id,
+                              *bulk.arrays(contacts, _CONTACT_ARRAYS)) if contacts else _idle():
             sealed = chain.seal(new, seq, prev)
-        if sealed:
-            sealed = await self.chain.lock_after(new, sealed, seq, prev)
-        async with _meanwhile("import_event", chain.EVENT_COLUMNS, sealed, self.sql["events"]):
+        if not sealed:
+            return [], set()
+        sealed = await self.chain.lock_after(new, sealed, seq, prev)
+        async with _meanwhile(self.sql["events"], tenant_id,
+                              *bulk.arrays(sealed, _EVENT_ARRAYS)) as inserted:
             states = _states(sealed)
-        async with _meanwhile("import_state", STAGED_STATE_COLUMNS, states, self.sql["states"],
-                              self.ctx.tenant_id, now):
-            pass
-        return sealed
+        if len(inserted.result()) != len(sealed):
+            raise RuntimeError("a ledger event of the chunk was not inserted")
+        current = await db.fetch(self.sql["states"], tenant_id, now,
+                                 *bulk.arrays(states, range(len(STAGED_STATE_COLUMNS))))
+        return sealed, {str(r["event_id"]) for r in current}
 
     async def _new_events(self, pending: list[tuple[Person, Consent]],
                           touched: dict[uuid.UUID, Person]) -> list[tuple[Person, Consent]]:
@@ -374,23 +372,21 @@ class Writer:
 
 
 @contextlib.asynccontextmanager
-async def _meanwhile(stage: str, columns: tuple[str, ...], records: list[tuple[Any, ...]],
-                     insert: str, *args: Any) -> AsyncIterator[None]:
-    """COPY `records` into the emptied `stage`, send `insert` (… FROM stage),
-    and let the caller work while PostgreSQL runs it; leaving waits for it
-    (also on an error: the connection must be free for the rollback). No
-    records, no statements."""
-    if not records:
-        yield
-        return
-    await db.execute(f"TRUNCATE {stage}")
-    await db.copy_records(stage, columns, records)
-    running = asyncio.ensure_future(db.execute(insert, *args))
+async def _meanwhile(insert: str, *args: Any) -> AsyncIterator["asyncio.Future[list[Any]]"]:
+    """Sends `insert` and lets the caller work while PostgreSQL runs it;
+    leaving waits for it (also on an error: the connection must be free for
+    the rollback). Yields the statement's future (its rows once left)."""
+    running = asyncio.ensure_future(db.fetch(insert, *args))
     await asyncio.sleep(0)  # the statement leaves before Python goes on
     try:
-        yield
+        yield running
     finally:
         await running
+
+
+@contextlib.asynccontextmanager
+async def _idle() -> AsyncIterator[None]:
+    yield
 
 
 _ID, _CONTACT, _CHANNEL, _PURPOSE, _COLLECTED = map(
