@@ -7,12 +7,13 @@
    matching a contact whose stored identifiers are suppressed.
 3. Drop consent events the ledger already holds (same contact, channel,
    purpose, notice and collected_at): re-importing a file appends nothing.
-4. Upsert contacts: INSERT … ON CONFLICT (tenant_id, id) DO UPDATE, fed by COPY
-   into a temporary staging table on PostgreSQL (COPY into an RLS table is
-   refused) and by executemany on SQLite. Empty cells keep stored values.
-5. Append ledger events (sealed by a chain.Chain that locks and reads the
-   head at the start of the chunk's transaction, written the same way: COPY into a staging table then
-   INSERT … SELECT on PostgreSQL); upsert consent_state likewise, where a
+4. Upsert contacts: INSERT … ON CONFLICT (tenant_id, id) DO UPDATE, on
+   PostgreSQL one statement with the rows as one array per column
+   (optinbase.bulk; no staging table), executemany on SQLite. Empty cells
+   keep stored values.
+5. Append ledger events (sealed by a chain.Chain whose head is locked once
+   the contacts are in, until the chunk's transaction ends), written the same
+   way; upsert consent_state likewise, where a
    stored state only yields to a later-or-equal `since` ("latest collected_at
    wins", as in consents.apply_to_state).
 
@@ -98,15 +99,22 @@ _STATES_FROM, _ = bulk.select(STATE_COLUMNS, {
 
 SQL = {
     "postgres": {
-        # Plans that do not depend on the tenant's value. Planned with it
-        # (custom plans), a tenant the statistics do not know yet looks empty,
-        # and PostgreSQL may probe a contact by any (tenant_id, …) index and
-        # read the whole tenant per key — and per row in the foreign-key
-        # checks, whose cached plans follow this setting too (a chunk took
-        # 20 s under the chain lock at 100k rows). Generic plans go by the
-        # unique (tenant_id, key) indexes. One statement per chunk
-        # (SET LOCAL: the pooled connection goes back as it was).
-        "stages": ["SET LOCAL plan_cache_mode = force_generic_plan"],
+        # Plans that do not depend on how big the statistics say the tenant
+        # is. A tenant they do not know yet (a first import, until the next
+        # ANALYZE) looks empty, through the statement's `tenant_id = $n` when
+        # planned with its value and through the row-level-security policy's
+        # `tenant_id = current_setting(…)` even in a generic plan; PostgreSQL
+        # then reads the tenant's rows through any (tenant_id, …) index —
+        # a bitmap scan, or the foreign-key checks' per-row probes under
+        # forced custom plans — and filters them against the chunk's 5,000
+        # keys: quadratic (the matching read took 1, 2.7, then 4 s for the
+        # second to fourth chunk of a new tenant, at 100k rows a chunk's
+        # events 20 s under the chain lock). Generic plans without bitmap
+        # scans go by the (tenant_id, key) indexes; nothing in a chunk reads
+        # more than its keys' rows. SET LOCAL: the pooled connection goes
+        # back as it was.
+        "stages": ["SELECT set_config('plan_cache_mode', 'force_generic_plan', true),"
+                   " set_config('enable_bitmapscan', 'off', true)"],
         # Rows go in as one array per column (optinbase.bulk): no staging
         # table, the tenant a plain parameter, ON CONFLICT on every insert
         # (on Citus, an INSERT … SELECT without it is run as COPY, which
@@ -120,19 +128,17 @@ SQL = {
             f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)}) {_EVENTS_FROM}"
             " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq"
         ),
-        # One index probe per key: LIMIT / OFFSET 0 keep the lateral subqueries
-        # from being flattened into a join that reads the tenant's rows.
+        # Identifiers and contacts as one array each: a btree walks the array
+        # (one descent per key) under the generic plan, which cannot take a
+        # tenant the statistics do not know yet for an empty one. No LIMIT in
+        # a lateral subquery over unnest: Citus cannot push that down.
         "match": " UNION ".join(
-            "SELECT c.* FROM unnest({}::text[]) AS k(value) CROSS JOIN LATERAL"
-            f" (SELECT {_MATCHED} FROM contact"
-            f" WHERE tenant_id = {{}} AND {name} = k.value LIMIT 1) c"
+            f"SELECT {_MATCHED} FROM contact WHERE tenant_id = {{}} AND {name} = ANY({{}}::text[])"
             for name in ("email", "phone", "external_id")
         ),
         "granted": (
-            "SELECT e.* FROM unnest({}::uuid[]) AS k(id) CROSS JOIN LATERAL"
-            " (SELECT contact_id, channel, purpose_id, notice_id, collected_at FROM consent_event"
-            " WHERE tenant_id = {} AND contact_id = k.id AND action = 'granted'"
-            " OFFSET 0) e"
+            "SELECT contact_id, channel, purpose_id, notice_id, collected_at FROM consent_event"
+            " WHERE tenant_id = {} AND contact_id = ANY({}::uuid[]) AND action = 'granted'"
         ),
     },
     "sqlite": {
@@ -144,12 +150,12 @@ SQL = {
         "states": _state_upsert(_values(STATE_COLUMNS)),
         "match": " UNION ".join(
             f"SELECT {_MATCHED} FROM contact"
-            f" WHERE {name} IN (SELECT value FROM json_each({{}})) AND tenant_id = {{}}"
+            f" WHERE tenant_id = {{}} AND {name} IN (SELECT value FROM json_each({{}}))"
             for name in ("email", "phone", "external_id")
         ),
         "granted": (
             "SELECT contact_id, channel, purpose_id, notice_id, collected_at FROM consent_event"
-            " WHERE contact_id IN (SELECT value FROM json_each({})) AND tenant_id = {}"
+            " WHERE tenant_id = {} AND contact_id IN (SELECT value FROM json_each({}))"
             " AND action = 'granted'"
         ),
     },
@@ -200,8 +206,8 @@ class Writer:
     async def _existing(self, rows: list[Valid]) -> dict[tuple[str, str], Person]:
         wanted = {name: sorted({r.values[name] for r in rows if r.values.get(name)}) for name in IDENTIFIERS}
         args = []
-        for name in IDENTIFIERS:  # each branch takes (keys, tenant)
-            args += [self._array(wanted[name]), self.ctx.tenant_id]
+        for name in IDENTIFIERS:  # each branch takes (tenant, keys)
+            args += [self.ctx.tenant_id, self._array(wanted[name])]
         found = await db.fetch(self.sql["match"], *args)
         index: dict[tuple[str, str], Person] = {}
         for row in found:
@@ -334,7 +340,7 @@ class Writer:
         existing_ids = [p.id for p in touched.values() if p.existing]
         known: set[tuple[Any, ...]] = set()
         if existing_ids:
-            for r in await db.fetch(self.sql["granted"], self._array(existing_ids), self.ctx.tenant_id):
+            for r in await db.fetch(self.sql["granted"], self.ctx.tenant_id, self._array(existing_ids)):
                 known.add((
                     r["contact_id"], r["channel"], r["purpose_id"],
                     None if r["notice_id"] is None else r["notice_id"],
