@@ -325,7 +325,7 @@ class Writer:
             sealed = chain.seal(new, seq, prev)
         if not sealed:
             return [], set()
-        sealed = await self.chain.lock_after(new, sealed, seq, prev)
+        sealed = await self.chain.lock_after(sealed, seq, prev)
         async with _meanwhile(self.sql["events"], tenant_id,
                               *bulk.arrays(sealed, _EVENT_ARRAYS)) as inserted:
             states = _states(sealed)
