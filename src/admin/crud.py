@@ -22,7 +22,8 @@ from piccolo_api.crud.endpoints import ParamException, Params, PiccoloCRUD
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from admin.scope import MANAGERS, WRITERS, AdminScope, current_scope
+from admin import references
+from admin.scope import MANAGERS, WRITERS, AdminScope, as_uuid, current_scope
 
 # A write done by a service instead of a raw row update:
 # (request, scope, tenant id, row id or None, payload) -> response.
@@ -59,13 +60,6 @@ def _by_name(model: Any) -> Any:
         model.model_config["populate_by_name"] = True
         model.model_rebuild(force=True)
     return model
-
-
-def _uuid(value: Any) -> Optional[uuid.UUID]:
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except (TypeError, ValueError, AttributeError):
-        return None
 
 
 class ScopedCRUD(PiccoloCRUD):
@@ -138,9 +132,9 @@ class ScopedCRUD(PiccoloCRUD):
 
     def _tenant_of(self, row: dict) -> Optional[uuid.UUID]:
         if self.policy.kind == "tenant":
-            return _uuid(row["tenant"])
+            return as_uuid(row["tenant"])
         if self.policy.kind == "tenant_root":
-            return _uuid(row[self.table._meta.primary_key._meta.name])
+            return as_uuid(row[self.table._meta.primary_key._meta.name])
         return None
 
     # --- reads -----------------------------------------------------------------
@@ -172,7 +166,28 @@ class ScopedCRUD(PiccoloCRUD):
         if self._hidden():
             return not_found()
         # By column name (tenant), as rows are listed: the SPA matches the two.
-        return JSONResponse(self.pydantic_model.model_json_schema(by_alias=False))
+        schema = self.pydantic_model.model_json_schema(by_alias=False)
+        return JSONResponse(references.schema(self.table._meta.tablename, schema))
+
+    async def _named(self, response: Response, wanted: Any, rows: Any) -> Response:
+        """A list or a row with its composite references' names (admin.references)."""
+        if response.status_code != 200 or wanted not in ("t", "true", "True", "1"):
+            return response
+        if self.table._meta.tablename not in references.REFERENCES:
+            return response
+        data = json.loads(response.body)
+        await references.attach(self.table._meta.tablename, rows(data))
+        return JSONResponse(data)
+
+    async def get_all(self, request: Request, params: Optional[dict[str, Any]] = None) -> Response:
+        response = await super().get_all(request, params)
+        return await self._named(response, (params or {}).get("__readable"),
+                                 lambda data: data["rows"])
+
+    async def get_single(self, request: Request, row_id: Any) -> Response:
+        response = await super().get_single(request, row_id)
+        return await self._named(response, request.query_params.get("__readable"),
+                                 lambda data: [data])
 
     async def get_references(self, request: Request) -> JSONResponse:
         return not_found() if self._hidden() else await super().get_references(request)
@@ -231,10 +246,10 @@ class ScopedCRUD(PiccoloCRUD):
             if not hasattr(target, "tenant") or tenant_id is None:
                 return not_found()
             value = data[name]
-            if _uuid(value) is None:
+            if as_uuid(value) is None:
                 return not_found()
             exists = await target.exists().where(
-                (target._meta.primary_key == _uuid(value)) & (target.tenant == tenant_id)
+                (target._meta.primary_key == as_uuid(value)) & (target.tenant == tenant_id)
             )
             if not exists:
                 return not_found()
@@ -253,7 +268,7 @@ class ScopedCRUD(PiccoloCRUD):
                     {"db_error": "Choose the tenant this row belongs to."}, status_code=422
                 )
             return writable[0], None
-        tenant_id = _uuid(given)
+        tenant_id = as_uuid(given)
         if tenant_id is None or not scope.sees(tenant_id):
             return None, not_found()
         return tenant_id, None
@@ -320,7 +335,7 @@ class ScopedCRUD(PiccoloCRUD):
         if data is None:
             return Response("A JSON object with each column once is expected", status_code=400)
         if "tenant" in data and self.policy.kind == "tenant":
-            moved_to = _uuid(data["tenant"])
+            moved_to = as_uuid(data["tenant"])
             if moved_to != tenant_id:
                 # Another tenant's id answers like a missing one; rows never move.
                 return not_found() if not self.scope.sees(moved_to) else JSONResponse(

@@ -34,12 +34,12 @@ class AdminScope:
         return sorted(self.roles, key=str)
 
     def sees(self, tenant_id: object) -> bool:
-        return self.superuser or _as_uuid(tenant_id) in self.roles
+        return self.superuser or as_uuid(tenant_id) in self.roles
 
     def role(self, tenant_id: object) -> Optional[str]:
         if self.superuser:
             return "owner"
-        return self.roles.get(_as_uuid(tenant_id))
+        return self.roles.get(as_uuid(tenant_id))
 
     def may(self, tenant_id: object, allowed: frozenset[str]) -> bool:
         return self.role(tenant_id) in allowed
@@ -51,7 +51,8 @@ current_scope: contextvars.ContextVar[AdminScope] = contextvars.ContextVar(
 )
 
 
-def _as_uuid(value: object) -> Optional[uuid.UUID]:
+def as_uuid(value: object) -> Optional[uuid.UUID]:
+    """A UUID from whatever a row, a payload or a path holds; None when it is not one."""
     if isinstance(value, uuid.UUID):
         return value
     try:
@@ -82,7 +83,7 @@ async def resolve(token: Optional[str]) -> AdminScope:
     user_id = int(row["id"])
     if row["superuser"]:
         tenants = await db.fetch("SELECT id FROM tenant")
-        roles = {_as_uuid(t["id"]): "owner" for t in tenants}
+        roles = {as_uuid(t["id"]): "owner" for t in tenants}
         return AdminScope(user_id, row["username"], True, roles)
     memberships = await db.fetch(
         "SELECT m.role, m.tenant_id, m.agency_id, t.id AS agency_tenant_id"
@@ -93,9 +94,9 @@ async def resolve(token: Optional[str]) -> AdminScope:
     roles: dict[uuid.UUID, str] = {}
     agencies: set[uuid.UUID] = set()
     for m in memberships:
-        tenant_id = _as_uuid(m["tenant_id"] or m["agency_tenant_id"])
+        tenant_id = as_uuid(m["tenant_id"] or m["agency_tenant_id"])
         if m["agency_id"] is not None:
-            agencies.add(_as_uuid(m["agency_id"]))
+            agencies.add(as_uuid(m["agency_id"]))
         if tenant_id is None:
             continue
         if _RANK.get(m["role"], -1) > _RANK.get(roles.get(tenant_id, ""), -1):

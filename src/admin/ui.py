@@ -8,8 +8,10 @@
   says. A field with choices (a `Literal`, or a pick-list of admin.choices)
   becomes a select under the same name, so "Extend deadline" offers 1 or 2
   months and the open requests by person and due date — no UUID to copy.
-* Contact ids in the ledger and consent-state tables link to the contact's
-  page, and a contact's edit page links there too.
+* References to contacts (shown by e-mail, admin.references) link to the
+  contact's page, and a contact's edit page links there too.
+* Empty cells: the SPA writes `NULL` in each; they stay empty, or say why
+  (a ledger event's contact: "erased contact").
 * Language: the choice made in Piccolo Admin's selector (kept in the browser's
   localStorage) is mirrored into a cookie, so the server's texts — forms,
   menus, the admin's own pages — follow it (admin.look.staff_language); the
@@ -67,8 +69,10 @@ _SCRIPT = """(function () {
     document.body.toggleAttribute("data-read-only", readOnly);
     if (!readOnly) return;
     document.querySelectorAll(HIDE).forEach(function (el) { el.style.display = "none"; });
-    document.querySelectorAll("#app form input, #app form select, #app form textarea")
-      .forEach(function (el) { if (!el.closest(".title_bar")) el.disabled = true; });
+    // A row's page: its fields are for reading. The list's filters stay usable.
+    if (/^#\\/[a-z_]+\\/[^\\/?]+/.test(location.hash))
+      document.querySelectorAll("#app form input, #app form select, #app form textarea")
+        .forEach(function (el) { if (!el.closest(".title_bar")) el.disabled = true; });
     var w = words();
     document.querySelectorAll("#app h1").forEach(function (h) {
       if (h.textContent.indexOf(w.edit + " ") === 0)
@@ -113,8 +117,9 @@ _SCRIPT = """(function () {
         });
       });
   }
-  // Contact ids in the ledger and consent states, and a contact's edit page,
-  // lead to the contact's own page (admin.contact_page).
+  // References to contacts (the ledger, consent states, requests: links the SPA
+  // draws from admin.references, named by e-mail) lead to the contact's own
+  // page (admin.contact_page), and a contact's edit page links there too.
   var UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
   function tenantOf(root) {
     var links = root.querySelectorAll('a[href^="#/tenant/"]');
@@ -125,22 +130,13 @@ _SCRIPT = """(function () {
     return "";
   }
   function contactLinks() {
-    var t = table();
-    if (t === "consent_event" || t === "consent_state") {
-      var heads = Array.prototype.map.call(
-        document.querySelectorAll(".table_wrapper thead th"),
-        function (th) { return th.textContent.trim().toLowerCase(); });
-      var col = heads.indexOf("contact id");
-      if (col < 0) return;
-      document.querySelectorAll(".table_wrapper tbody tr").forEach(function (tr) {
-        var td = tr.children[col], tenant = tenantOf(tr);
-        var text = td && td.textContent.trim();
-        if (!tenant || !UUID.test(text || "") || td.querySelector("a")) return;
-        td.innerHTML = "";
-        var a = document.createElement("a");
-        a.href = "/admin/contacts/" + tenant + "/" + text + "/";
-        a.textContent = text;
-        td.appendChild(a);
+    if (table() !== "contact") {
+      document.querySelectorAll('.table_wrapper tbody a[href^="#/contact/"]').forEach(function (a) {
+        var id = a.getAttribute("href").slice("#/contact/".length).replace(/\\/$/, "");
+        var tenant = tenantOf(a.closest("tr"));
+        if (!tenant || !UUID.test(id)) return;
+        a.href = "/admin/contacts/" + tenant + "/" + id + "/";
+        a.setAttribute("data-contact-page", "");
       });
     }
     var m = location.hash.match(/^#\\/contact\\/([0-9a-f-]{36})\\/?$/);
@@ -157,8 +153,40 @@ _SCRIPT = """(function () {
       h1.insertAdjacentElement("afterend", link);
     }
   }
+  // A list's empty cells: the SPA writes NULL in each; a blanked reference
+  // says why (the schema's `null_label`, admin.references: "erased contact"),
+  // any other stays empty.
+  var SCHEMAS = {};
+  function nullCells() {
+    var t = table(), cells = document.querySelectorAll(".table_wrapper tbody td > span > code");
+    if (!t || !cells.length) return;
+    if (!SCHEMAS[t]) {
+      SCHEMAS[t] = "loading";
+      fetch("./api/tables/" + t + "/schema/", {credentials: "same-origin"})
+        .then(function (r) { return r.ok ? r.json() : {}; })
+        .then(function (schema) { SCHEMAS[t] = schema; nullCells(); },
+              function () { SCHEMAS[t] = {}; });
+      return;
+    }
+    var schema = SCHEMAS[t];
+    if (schema === "loading") return;
+    var columns = (schema.extra && schema.extra.visible_column_names) || [];
+    cells.forEach(function (code) {
+      if (code.textContent !== "NULL" || code.hasAttribute("data-null")) return;
+      var td = code.closest("td"), index = Array.prototype.indexOf.call(td.parentNode.children, td);
+      var prop = (schema.properties || {})[columns[index - 1]];  // after the check box
+      code.setAttribute("data-null", "");
+      code.textContent = (prop && prop.extra && prop.extra.null_label) || "";
+      code.style.cssText = "font-family:inherit;color:#666";
+    });
+  }
+  window.addEventListener("click", function (e) {
+    // The contact page is outside the SPA: the browser follows the link, not the router.
+    var a = e.target.closest && e.target.closest("a[data-contact-page]");
+    if (a) e.stopPropagation();
+  }, true);
   syncLanguage();
-  new MutationObserver(function () { syncLanguage(); apply(); enhanceForm(); contactLinks(); }).observe(document.documentElement, {childList: true, subtree: true});
+  new MutationObserver(function () { syncLanguage(); apply(); enhanceForm(); contactLinks(); nullCells(); }).observe(document.documentElement, {childList: true, subtree: true});
   window.addEventListener("hashchange", function () { apply(); enhanceForm(); });
   document.addEventListener("DOMContentLoaded", apply);
 })();

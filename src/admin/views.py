@@ -1,7 +1,8 @@
 """How each table reads in the admin: the columns a person needs (no hashes,
 blobs or mostly-empty columns, which show as `NULL` noise), foreign keys shown by
-name (each table's `get_readable`), and the newest first where time is what
-matters (ledger, audit, requests, suppressions, imports)."""
+name (each table's `get_readable`; the composite references to contacts,
+purposes, notices and requests by name too, admin.references), and the newest
+first where time is what matters (ledger, audit, requests, suppressions, imports)."""
 
 from __future__ import annotations
 
@@ -34,15 +35,17 @@ def table_configs() -> list[TableConfig]:
                     order_by=_newest(c.Contact.created_at)),
         TableConfig(c.ConsentState, menu_group="Contacts",
                     visible_columns=[c.ConsentState.contact_id, c.ConsentState.channel,
-                                     c.ConsentState.status, c.ConsentState.since,
+                                     c.ConsentState.purpose_id, c.ConsentState.status, c.ConsentState.since,
                                      c.ConsentState.expires_at, c.ConsentState.tenant],
                     order_by=_newest(c.ConsentState.since)),
         TableConfig(c.ConsentEvent, menu_group="Contacts",
                     visible_columns=[c.ConsentEvent.seq, c.ConsentEvent.recorded_at,
                                      c.ConsentEvent.contact_id, c.ConsentEvent.channel,
-                                     c.ConsentEvent.action, c.ConsentEvent.method,
+                                     c.ConsentEvent.purpose_id, c.ConsentEvent.action,
+                                     c.ConsentEvent.notice_id, c.ConsentEvent.method,
                                      c.ConsentEvent.tenant],
                     visible_filters=[c.ConsentEvent.contact_id, c.ConsentEvent.channel,
+                                     c.ConsentEvent.purpose_id,
                                      c.ConsentEvent.action, c.ConsentEvent.method],
                     order_by=_newest(c.ConsentEvent.seq)),
         TableConfig(c.DataSubjectRequest, menu_group="Requests",

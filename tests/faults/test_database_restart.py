@@ -19,7 +19,7 @@ import uuid
 import httpx
 import pytest
 
-from consent.imports.runner import CHUNK_ROWS
+from optinbase.settings import get_settings
 from tests.faults import cluster as clusters
 from tests.processes import Installation
 
@@ -171,6 +171,6 @@ async def test_an_import_cut_by_a_restart_records_why_once_the_database_is_back(
         assert "database" in report["detail"], report
         # Whole chunks committed before the restart stay, and the detail says how far it got.
         done = report["created"]
-        assert done % CHUNK_ROWS == 0 and done < 60_000 and report["finished_at"], report
+        assert done % get_settings().import_chunk_rows == 0 and done < 60_000 and report["finished_at"], report
         assert ("nothing was imported" if done == 0 else
                 f"the first {done:,} of 60,000 rows are imported") in report["detail"], report

@@ -1,7 +1,7 @@
 """How an import's rows go in: chunk after chunk, each chunk committed with the
 job's progress.
 
-A chunk (CHUNK_ROWS rows of the file, in file order) is validated in Python,
+A chunk (IMPORT_CHUNK_ROWS rows of the file, in file order; 5,000 by default) is validated in Python,
 then written in its own tenant transaction together with the job row's
 progress: `rows_done` (the rows of the file up to the chunk's last one), the
 counts and the rejections so far. The tenant's chain head (`ledger_head`) is
@@ -42,10 +42,10 @@ from consent.imports.write import ChunkResult, Writer
 from optinbase import db
 from optinbase.context import TenantContext
 from optinbase.errors import DomainError
+from optinbase.settings import get_settings
 from tenants import envelope
 
 ERRORS_KEPT = 1_000
-CHUNK_ROWS = 5_000
 YIELD_ROWS = 100
 
 _PROGRESS = (
@@ -117,6 +117,7 @@ async def run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repor
     writer = Writer(ctx, source.format, inputs.listed)
     now = dt.datetime.now(dt.timezone.utc)
     side_by_side = db.is_postgres()
+    chunk_rows = get_settings().import_chunk_rows
     done = report.rows_done
     chunk: list[Valid] = []
     rejections: list[Rejection] = []
@@ -147,7 +148,7 @@ async def run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repor
             done += 1
             if done % YIELD_ROWS == 0:
                 await asyncio.sleep(0)
-            if done % CHUNK_ROWS == 0:
+            if done % chunk_rows == 0:
                 await settle()
                 send(done)
                 if not side_by_side:

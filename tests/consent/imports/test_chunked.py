@@ -18,15 +18,14 @@ from pathlib import Path
 
 from consent import tokens
 from consent.imports import jobs, parse
-from consent.imports.runner import CHUNK_ROWS
 from consent.ledger import chain
 from optinbase import db
 from optinbase.settings import get_settings
-from tests.consent.imports.test_cli_import import tenant_counts, write_csv
+from tests.consent.imports.test_cli_import import CHUNK_ROWS, tenant_counts, write_csv
 from tests.factories import context, make_contact, make_tenant, make_world
 from tests.processes import COMMAND
 
-ROWS = 60_000
+ROWS = 20 * CHUNK_ROWS  # 20,000 rows by chunks of 1,000 (tests/conftest.py)
 
 
 def _start_import(path: Path, slug: str, cli_env: dict) -> subprocess.Popen:
@@ -84,7 +83,7 @@ async def test_an_unsubscribe_goes_in_while_a_big_import_runs(client, cli_env, t
     path = write_csv(tmp_path / "big.csv", world.notice["id"], ROWS, "busy")
     proc = _start_import(path, world.tenant.slug, cli_env)
     try:
-        _read_until(proc, "\r20,000/")
+        _read_until(proc, f"\r{4 * CHUNK_ROWS:,}/")
         assert proc.poll() is None, "the import ended before the unsubscribe"
         took = await _one_click(client, world)
         # It did not wait for the import: that is still running, and the
@@ -104,7 +103,7 @@ async def test_an_unsubscribe_goes_in_while_a_big_import_runs(client, cli_env, t
             " AS withdrawal, (SELECT max(seq) FROM consent_event WHERE tenant_id = {}) AS last",
             world.tenant.id, world.tenant.id)
     # Between two chunks of the import, after those committed before the progress line.
-    assert 1 + 10_000 <= int(seqs["withdrawal"]) < int(seqs["last"]), dict(seqs)
+    assert 1 + 2 * CHUNK_ROWS <= int(seqs["withdrawal"]) < int(seqs["last"]), dict(seqs)
 
 
 async def test_a_killed_import_resumes_from_its_last_chunk(client, cli_env, tmp_path):
@@ -112,7 +111,7 @@ async def test_a_killed_import_resumes_from_its_last_chunk(client, cli_env, tmp_
     path = write_csv(tmp_path / "big.csv", world.notice["id"], ROWS, "kill")
     proc = _start_import(path, world.tenant.slug, cli_env)
     try:
-        _read_until(proc, "\r30,000/")
+        _read_until(proc, f"\r{10 * CHUNK_ROWS:,}/")
         assert proc.poll() is None, "the import finished before it could be killed"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -124,7 +123,7 @@ async def test_a_killed_import_resumes_from_its_last_chunk(client, cli_env, tmp_
     # Whole chunks only: the job's progress and the rows agree.
     job = await _job_row(world.tenant.id)
     done = job["rows_done"]
-    assert job["status"] == "running" and done % CHUNK_ROWS == 0 and 20_000 <= done < ROWS, job
+    assert job["status"] == "running" and done % CHUNK_ROWS == 0 and 8 * CHUNK_ROWS <= done < ROWS, job
     assert job["created"] == done and job["rejected"] == 0
     assert await tenant_counts(world.tenant.id) == (1 + done, 1 + done, 1)
     assert await _verified(client, world.tenant) == 1 + done
@@ -162,21 +161,23 @@ async def test_bad_rows_in_a_later_chunk_are_rejected_at_their_line(client, back
     world = await make_world(await make_tenant())
     await make_contact(world.tenant, email="other@example.com")
     notice = world.notice["id"]
-    body = _file(notice, 25_000, {
-        21_000: "not-an-address,,X,email,newsletter,{n},{w}\n".format(n=notice, w=WHEN),
+    rows, first, second = 5 * CHUNK_ROWS, 4 * CHUNK_ROWS + 200, 4 * CHUNK_ROWS + 600
+    body = _file(notice, rows, {
+        first: "not-an-address,,X,email,newsletter,{n},{w}\n".format(n=notice, w=WHEN),
         # e-mail of one contact, phone of another: found only when the chunk is written
-        23_000: f"other@example.com,+33612345678,Y,email,newsletter,{notice},{WHEN}\n",
+        second: f"other@example.com,+33612345678,Y,email,newsletter,{notice},{WHEN}\n",
     })
     job_id, report, resumed = await jobs.import_file(
         context(world.tenant), parse.scan(body, "csv"), jobs.digest(body))
     assert not resumed
-    assert (report.total, report.created, report.updated, report.rejected) == (25_000, 24_998, 0, 2)
-    assert [(e["line"], e["column"]) for e in report.errors] == [(21_002, "email"), (23_002, "phone")]
+    assert (report.total, report.created, report.updated, report.rejected) == (rows, rows - 2, 0, 2)
+    assert [(e["line"], e["column"]) for e in report.errors] == [(first + 2, "email"),
+                                                                 (second + 2, "phone")]
     shown = (await client.get(f"/v1/imports/{job_id}", headers=world.tenant.headers)).json()
-    assert (shown["status"], shown["created"], shown["rejected"]) == ("done", 24_998, 2)
-    assert [e["line"] for e in shown["errors"]] == [21_002, 23_002]
-    assert await tenant_counts(world.tenant.id) == (2 + 24_998, 1 + 24_998, 1)
-    assert await _verified(client, world.tenant) == 1 + 24_998
+    assert (shown["status"], shown["created"], shown["rejected"]) == ("done", rows - 2, 2)
+    assert [e["line"] for e in shown["errors"]] == [first + 2, second + 2]
+    assert await tenant_counts(world.tenant.id) == (2 + rows - 2, 1 + rows - 2, 1)
+    assert await _verified(client, world.tenant) == 1 + rows - 2
 
 
 async def test_a_stopped_background_import_resumes_when_the_file_is_sent_again(
@@ -186,8 +187,9 @@ async def test_a_stopped_background_import_resumes_when_the_file_is_sent_again(
     monkeypatch.setattr(app.state, "settings",
                         dataclasses.replace(app.state.settings, import_inline_bytes=10))
     world = await make_world(await make_tenant())
-    body = _file(world.notice["id"], 30_000, {
-        25_000: f"bad,,Z,email,newsletter,{world.notice['id']},{WHEN}\n"})
+    rows, bad = 6 * CHUNK_ROWS, 5 * CHUNK_ROWS
+    body = _file(world.notice["id"], rows, {
+        bad: f"bad,,Z,email,newsletter,{world.notice['id']},{WHEN}\n"})
     task = asyncio.ensure_future(jobs.import_file(
         context(world.tenant), parse.scan(body, "csv"), jobs.digest(body)))
     for _ in range(3000):
@@ -200,8 +202,8 @@ async def test_a_stopped_background_import_resumes_when_the_file_is_sent_again(
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     stopped = await _job_row(world.tenant.id)
-    assert stopped["status"] == "failed" and CHUNK_ROWS <= stopped["rows_done"] < 30_000, stopped
-    assert f"the first {stopped['rows_done']:,} of 30,000 rows are imported" in stopped["detail"]
+    assert stopped["status"] == "failed" and CHUNK_ROWS <= stopped["rows_done"] < rows, stopped
+    assert f"the first {stopped['rows_done']:,} of {rows:,} rows are imported" in stopped["detail"]
     assert "send the file again" in stopped["detail"]
 
     answer = await client.post("/v1/imports", content=body,
@@ -214,10 +216,10 @@ async def test_a_stopped_background_import_resumes_when_the_file_is_sent_again(
         await asyncio.sleep(0.02)
     await asyncio.gather(*jobs._tasks)
     assert (job["status"], job["created"], job["updated"], job["rejected"]) == (
-        "done", 29_999, 0, 1), job
-    assert [e["line"] for e in job["errors"]] == [25_002]
-    assert await tenant_counts(world.tenant.id) == (1 + 29_999, 1 + 29_999, 1)
-    assert await _verified(client, world.tenant) == 1 + 29_999
+        "done", rows - 1, 0, 1), job
+    assert [e["line"] for e in job["errors"]] == [bad + 2]
+    assert await tenant_counts(world.tenant.id) == (rows, rows, 1)
+    assert await _verified(client, world.tenant) == rows
     assert await _duplicated_grants(world.tenant.id) == 0
 
 

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from consent.imports.runner import CHUNK_ROWS
 from optinbase import db
+from optinbase.settings import get_settings
 from tests.factories import make_tenant, make_world
 from tests.processes import COMMAND
 
 WHEN = "2026-01-15T10:00:00Z"
+# Rows per committed chunk in this run (tests/conftest.py sets IMPORT_CHUNK_ROWS).
+CHUNK_ROWS = get_settings().import_chunk_rows
 
 
 def write_csv(path: Path, notice_id: str, rows: int, prefix: str, bad: int = 0) -> Path:
@@ -38,23 +40,25 @@ async def tenant_counts(tenant_id) -> tuple[int, int, int]:
 
 async def test_cli_import_reports_progress_and_a_summary(client, cli_env, tmp_path):
     world = await make_world(await make_tenant())
-    path = write_csv(tmp_path / "people.csv", world.notice["id"], 25_000, "cli", bad=1)
+    rows = 5 * CHUNK_ROWS
+    path = write_csv(tmp_path / "people.csv", world.notice["id"], rows, "cli", bad=1)
     result = subprocess.run([*COMMAND, "import", str(path), "--tenant", world.tenant.slug],
                             env=cli_env, capture_output=True, timeout=600)
     stderr = result.stderr.decode()  # bytes: text mode would turn "\r" into "\n"
     assert result.returncode == 0, stderr
-    steps = "".join(f"\r{done:,}/25,001 rows" for done in range(CHUNK_ROWS, 25_001, CHUNK_ROWS))
-    assert f"\r0/25,001 rows{steps}\r25,001/25,001 rows\n" in stderr
-    assert "line 25002, email: is not a valid e-mail address" in stderr
+    total = f"{rows + 1:,}"
+    steps = "".join(f"\r{done:,}/{total} rows" for done in range(CHUNK_ROWS, rows + 1, CHUNK_ROWS))
+    assert f"\r0/{total} rows{steps}\r{total}/{total} rows\n" in stderr
+    assert f"line {rows + 2}, email: is not a valid e-mail address" in stderr
     summary = result.stdout.decode().strip().splitlines()[-1]
-    assert summary.endswith("done: 25,001 rows, 25,000 created, 0 updated, 1 rejected"), summary
-    assert await tenant_counts(world.tenant.id) == (25_001, 25_001, 1)
+    assert summary.endswith(f"done: {total} rows, {rows:,} created, 0 updated, 1 rejected"), summary
+    assert await tenant_counts(world.tenant.id) == (rows + 1, rows + 1, 1)
     verify = (await client.get("/v1/ledger/verify", headers=world.tenant.headers)).json()
-    assert verify["ok"] and verify["events"] == 25_001
+    assert verify["ok"] and verify["events"] == rows + 1
     again = subprocess.run([*COMMAND, "import", str(path), "--tenant", world.tenant.slug],
                            env=cli_env, capture_output=True, text=True, timeout=600)
-    assert "0 created, 25,000 updated, 1 rejected" in again.stdout, again.stderr
-    assert await tenant_counts(world.tenant.id) == (25_001, 25_001, 2)
+    assert f"0 created, {rows:,} updated, 1 rejected" in again.stdout, again.stderr
+    assert await tenant_counts(world.tenant.id) == (rows + 1, rows + 1, 2)
 
 
 @pytest.mark.parametrize(("content", "args", "mentions"), [

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 import uuid
 
@@ -11,8 +13,10 @@ import pytest
 
 from consent.imports import jobs
 from optinbase import db
+from optinbase.settings import get_settings
 from tests import databases
-from tests.factories import make_tenant
+from tests.api.test_imports import HEADER, WHEN, post_import
+from tests.factories import make_tenant, make_world
 from workers import housekeeping
 
 NOW = dt.datetime.now(dt.timezone.utc)
@@ -94,19 +98,14 @@ async def test_a_running_background_import_is_never_taken_for_abandoned(backend,
                                                                         monkeypatch):
     """Housekeeping an hour later, while the import runs: its chunks hold its
     job row (PostgreSQL) or move it on, and this process knows its jobs."""
-    import asyncio
-    import dataclasses
-
-    from tests.api.test_imports import HEADER, WHEN, post_import
-    from tests.factories import make_world
-
     # The import controller reads the inline limit from the app's settings per request.
     monkeypatch.setattr(app.state, "settings",
                         dataclasses.replace(app.state.settings, import_inline_bytes=10))
     world = await make_world(await make_tenant())
+    rows = 6 * get_settings().import_chunk_rows
     body = HEADER + "".join(
         f"run{i}@example.com,,,,,email,newsletter,{world.notice['id']},{WHEN},\n"
-        for i in range(30_000))
+        for i in range(rows))
     job_id = (await post_import(client, world.tenant, body)).json()["id"]
     for _ in range(2000):  # claimed, and this process's import under way
         status = (await client.get(f"/v1/imports/{job_id}", headers=world.tenant.headers)).json()["status"]
@@ -121,5 +120,5 @@ async def test_a_running_background_import_is_never_taken_for_abandoned(backend,
         if job["status"] != "running":
             break
         await asyncio.sleep(0.02)
-    assert (job["status"], job["created"]) == ("done", 30_000), job
+    assert (job["status"], job["created"]) == ("done", rows), job
     await asyncio.gather(*jobs._tasks)  # the task ends after its commit
