@@ -100,21 +100,25 @@ _STATES_FROM, _ = bulk.select(STATE_COLUMNS, {
 SQL = {
     "postgres": {
         # Plans that do not depend on how big the statistics say the tenant
-        # is. A tenant they do not know yet (a first import, until the next
-        # ANALYZE) looks empty, through the statement's `tenant_id = $n` when
-        # planned with its value and through the row-level-security policy's
-        # `tenant_id = current_setting(…)` even in a generic plan; PostgreSQL
-        # then reads the tenant's rows through any (tenant_id, …) index —
-        # a bitmap scan, or the foreign-key checks' per-row probes under
-        # forced custom plans — and filters them against the chunk's 5,000
-        # keys: quadratic (the matching read took 1, 2.7, then 4 s for the
-        # second to fourth chunk of a new tenant, at 100k rows a chunk's
-        # events 20 s under the chain lock). Generic plans without bitmap
-        # scans go by the (tenant_id, key) indexes; nothing in a chunk reads
-        # more than its keys' rows. SET LOCAL: the pooled connection goes
-        # back as it was.
+        # or the tables are. A tenant they do not know yet (a first import,
+        # until the next ANALYZE) looks empty, through the statement's
+        # `tenant_id = $n` when planned with its value and through the
+        # row-level-security policy's `tenant_id = current_setting(…)` even in
+        # a generic plan; PostgreSQL then read the tenant's rows through any
+        # (tenant_id, …) index and filtered them against the chunk's keys —
+        # quadratic (the matching read took 1, 2.7, then 4 s for the second
+        # to fourth chunk of a new tenant). And a plan cached while a table
+        # was small (the foreign-key checks' plans live as long as the
+        # connection) scans it whole for each row once it has grown: the
+        # first chunk of a million-row import after a 2,000-row one took 24 s
+        # under the chain lock, until an ANALYZE. Forced custom plans, the
+        # old answer, planned each of those per-row checks again (most of the
+        # import's database time). A chunk reads nothing but its keys' rows:
+        # generic plans, index probes only. SET LOCAL: the pooled connection
+        # goes back as it was.
         "stages": ["SELECT set_config('plan_cache_mode', 'force_generic_plan', true),"
-                   " set_config('enable_bitmapscan', 'off', true)"],
+                   " set_config('enable_bitmapscan', 'off', true),"
+                   " set_config('enable_seqscan', 'off', true)"],
         # Rows go in as one array per column (optinbase.bulk): no staging
         # table, the tenant a plain parameter, ON CONFLICT on every insert
         # (on Citus, an INSERT … SELECT without it is run as COPY, which
