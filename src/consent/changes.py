@@ -24,7 +24,7 @@ from typing import Any, Iterable, Optional
 import msgspec
 
 from consent.ledger import chain
-from optinbase import db
+from optinbase import bulk, db
 from optinbase.context import TenantContext
 from optinbase.cursors import decode_int, encode_int
 from optinbase.ids import uuid7s
@@ -77,6 +77,11 @@ _COLUMNS = ("id", "tenant_id", "seq", "kind", "contact_id", "channel", "purpose_
             "reason", "event_id", "at")
 _INSERT = (f"INSERT INTO change_log ({', '.join(_COLUMNS)})"
            f" VALUES ({', '.join(['{}'] * len(_COLUMNS))})")
+# PostgreSQL: a chunk of an import numbers 5,000 changes under the head's lock,
+# in one statement (optinbase.bulk) rather than 5,000 executions.
+_SELECT, _ARRAYS = bulk.select(_COLUMNS, {"tenant_id": "{}"})
+_INSERT_ARRAYS = (f"INSERT INTO change_log ({', '.join(_COLUMNS)}) {_SELECT}"
+                  " ON CONFLICT (tenant_id, id) DO NOTHING")  # fresh ids: routes it on Citus
 _TAKE = ("UPDATE ledger_head SET change_seq = change_seq + {} WHERE tenant_id = {}"
          " RETURNING change_seq")
 
@@ -99,8 +104,11 @@ async def _insert(ctx: TenantContext, values: list[tuple[Any, ...]]) -> list[str
     first = await _take(ctx.tenant_id, len(values))
     ids = uuid7s(len(values))
     tenant_id = ctx.tenant_id
-    await db.executemany(_INSERT, [(ids[i], tenant_id, first + i, *v)
-                                   for i, v in enumerate(values)])
+    rows = [(ids[i], tenant_id, first + i, *v) for i, v in enumerate(values)]
+    if db.is_postgres():
+        await db.execute(_INSERT_ARRAYS, tenant_id, *bulk.arrays(rows, _ARRAYS))
+    else:
+        await db.executemany(_INSERT, rows)
     return [encode_int(first + i) for i in range(len(values))]
 
 

@@ -244,17 +244,6 @@ async def executemany(text: str, rows: Sequence[Sequence[Any]]) -> None:
     )
 
 
-async def copy_records(table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """PostgreSQL COPY into `table` (a temporary staging table: COPY into an RLS
-    table is refused) on the current transaction's connection."""
-    engine = get_engine()
-    if not is_postgres(engine):
-        raise RuntimeError("COPY is PostgreSQL only")
-    await _transaction_connection(engine).copy_records_to_table(
-        table, records=rows, columns=list(columns)
-    )
-
-
 async def copy_out(text: str, args: Sequence[Any], sink: Any, **options: Any) -> int:
     """PostgreSQL `COPY (query) TO STDOUT` on the current transaction's
     connection; `sink(bytes)` is awaited for each piece (slow sinks hold the

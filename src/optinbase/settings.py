@@ -102,7 +102,7 @@ class Settings:
     key_cache_seconds: int
     db_pool_max: int
     import_inline_bytes: int = 1_048_576
-    import_chunk_rows: int = 5_000
+    import_chunk_rows: int = 2_500
     mail_from: str = "Optinbase <no-reply@localhost>"
     outbox_worker: bool = True  # deliver the outbox from the server process too
     # Webhooks may target loopback and private addresses (development and tests only).
@@ -171,7 +171,7 @@ def load_settings() -> Settings:
         key_cache_seconds=_int("API_KEY_CACHE_SECONDS", 30),
         db_pool_max=_int("DATABASE_POOL_MAX", 20),
         import_inline_bytes=_int("IMPORT_INLINE_BYTES", 1_048_576),
-        import_chunk_rows=_positive("IMPORT_CHUNK_ROWS", 5_000),
+        import_chunk_rows=_positive("IMPORT_CHUNK_ROWS", 2_500),
         mail_from=os.environ.get("MAIL_FROM") or "Optinbase <no-reply@localhost>",
         outbox_worker=os.environ.get("OUTBOX_WORKER", "1") not in ("0", "false", "no"),
         webhook_allow_private=_webhook_allow_private(environment),

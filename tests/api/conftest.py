@@ -19,14 +19,6 @@ from tests.statement_guard import statement_violations
 # Statements known to break a rule, each with the work that will change it.
 # A pattern matches the start of the statement (whitespace squeezed).
 KNOWN: list[tuple[str, str]] = [
-    # Imports (consent/imports/write.py), to be redone by the import rework (issue 14 §2.3-2.4):
-    # matching reads pin the tenant with `(SELECT $n)`, a planner trick Citus cannot push
-    # down, and staged rows go in with INSERT … SELECT from temporary tables, which Citus
-    # runs through the coordinator as COPY, refused under row-level security.
-    (r"SELECT [ce]\.\* FROM unnest\(\$1::(text|uuid)\[\]\) AS k\(\w+\) CROSS JOIN LATERAL",
-     "import matching: tenant_id = (SELECT $n)"),
-    (r"INSERT INTO (contact|consent_event) \([^)]*\) SELECT .* FROM import_(contact|event)\b",
-     "import staged insert from a temporary table"),
 ]
 
 _sent: Optional[list[tuple[str, Any]]] = None

@@ -41,9 +41,11 @@ def test_sealed_rows_verify_with_the_verifier_functions():
                         user_agent="Mozilla/5.0 ☃" if i % 2 else None)
         for i in range(50)
     ]
-    rows = chain.seal(events, 7, "ab" * 32)
-    prev = "ab" * 32
-    for seq, row in enumerate(rows, 8):
+    _assert_chained(chain.seal(events, 7, "ab" * 32), 8, "ab" * 32)
+
+
+def _assert_chained(rows, first_seq, prev):
+    for seq, row in enumerate(rows, first_seq):
         event = dict(zip(chain.EVENT_COLUMNS, row))
         assert event["seq"] == seq and event["prev_hash"] == prev
         assert event["chain_format"] == 2
@@ -52,6 +54,25 @@ def test_sealed_rows_verify_with_the_verifier_functions():
             event["source"])
         assert event["hash"] == chain.event_hash(event)
         prev = event["hash"]
+
+
+def test_rows_chained_again_after_another_head_verify_and_keep_their_ids():
+    """An import's chunk sealed ahead, then another writer appended: the rows
+    chained after the new head verify, with the same ids, salts and digests."""
+    tenant, purpose = uuid.uuid4(), uuid.uuid4()
+    now = dt.datetime.now(dt.timezone.utc)
+    events = [chain.NewEvent(tenant_id=tenant, contact_id=uuid.uuid4(), channel="email",
+                             purpose_id=purpose, action="granted", method="import",
+                             collected_at=now - dt.timedelta(days=i), recorded_at=now,
+                             source="https://shop.example/?email=a@b.c", ip="192.0.2.7")
+              for i in range(20)]
+    ahead = chain.seal(events, 3, "cd" * 32)
+    again = chain.rechain(ahead, 4, "ef" * 32)
+    _assert_chained(again, 5, "ef" * 32)
+    kept = [chain.EVENT_COLUMNS.index(c) for c in ("id", "contact_id", "pii_salt",
+                                                   "personal_digest", "source")]
+    assert [[r[i] for i in kept] for r in again] == [[r[i] for i in kept] for r in ahead]
+    assert all(a[-2] != b[-2] for a, b in zip(ahead, again))  # every hash moved
 
 
 @given(st.lists(st.one_of(st.none(), st.text()), max_size=16))

@@ -8,8 +8,8 @@
   suppression) → a `Valid` row or a `Rejection` (line, column, reason; never
   the rejected value, so reports hold no personal data).
 * `write`: set-based writes per chunk — match existing contacts, skip consent
-  events already in the ledger, upsert contacts (COPY into a temporary staging
-  table then INSERT … SELECT … ON CONFLICT on PostgreSQL; executemany on
+  events already in the ledger, upsert contacts (on PostgreSQL one INSERT … SELECT
+  … FROM unnest(column arrays) … ON CONFLICT per chunk; executemany on
   SQLite), append ledger events in batches, upsert consent_state keeping
   "latest collected_at wins".
 * `runner`: chunk after chunk, each committed with the job's progress (rows

@@ -1,7 +1,7 @@
 """How an import's rows go in: chunk after chunk, each chunk committed with the
 job's progress.
 
-A chunk (IMPORT_CHUNK_ROWS rows of the file, in file order; 5,000 by default) is validated in Python,
+A chunk (IMPORT_CHUNK_ROWS rows of the file, in file order; 2,500 by default) is validated in Python,
 then written in its own tenant transaction together with the job row's
 progress: `rows_done` (the rows of the file up to the chunk's last one), the
 counts and the rejections so far. The tenant's chain head (`ledger_head`) is

@@ -7,12 +7,13 @@
    matching a contact whose stored identifiers are suppressed.
 3. Drop consent events the ledger already holds (same contact, channel,
    purpose, notice and collected_at): re-importing a file appends nothing.
-4. Upsert contacts: INSERT … ON CONFLICT (tenant_id, id) DO UPDATE, fed by COPY
-   into a temporary staging table on PostgreSQL (COPY into an RLS table is
-   refused) and by executemany on SQLite. Empty cells keep stored values.
-5. Append ledger events (sealed by a chain.Chain that locks and reads the
-   head at the start of the chunk's transaction, written the same way: COPY into a staging table then
-   INSERT … SELECT on PostgreSQL); upsert consent_state likewise, where a
+4. Upsert contacts: INSERT … ON CONFLICT (tenant_id, id) DO UPDATE, on
+   PostgreSQL one statement with the rows as one array per column
+   (optinbase.bulk; no staging table), executemany on SQLite. Empty cells
+   keep stored values.
+5. Append ledger events (sealed by a chain.Chain whose head is locked once
+   the contacts are in, until the chunk's transaction ends), written the same
+   way; upsert consent_state likewise, where a
    stored state only yields to a later-or-equal `since` ("latest collected_at
    wins", as in consents.apply_to_state).
 
@@ -39,7 +40,7 @@ from consent.imports.parse import column_name
 from consent.imports.validate import IDENTIFIERS, Consent, Rejection, Valid
 from consent.ledger import chain, notify
 from consent.schemas import PHONE_CHANNELS
-from optinbase import db
+from optinbase import bulk, db
 from optinbase.context import TenantContext
 from optinbase.ids import uuid7s
 
@@ -90,58 +91,58 @@ def _values(columns: tuple[str, ...]) -> str:
     return f"VALUES ({', '.join(['{}'] * len(columns))})"
 
 
+_CONTACTS_FROM, _CONTACT_ARRAYS = bulk.select(CONTACT_COLUMNS, {"tenant_id": "{}"})
+_EVENTS_FROM, _EVENT_ARRAYS = bulk.select(chain.EVENT_COLUMNS, {"tenant_id": "{}"})
+# Arguments: tenant, updated_at, then the staged columns' arrays.
+_STATES_FROM, _ = bulk.select(STATE_COLUMNS, {
+    "tenant_id": "{}", "status": "'granted'", "expires_at": "NULL::timestamptz", "updated_at": "{}"})
+
 SQL = {
     "postgres": {
-        "stages": [
-            # Every chunk runs the same statements on a pooled connection, and
-            # from the sixth run PostgreSQL may keep a generic plan made
-            # without the arrays' sizes: the feed's `contact_id = ANY($2)`
-            # (consent.changes.current_events) then read the tenant's whole
-            # consent_state for each chunk — quadratic, under the chain lock
-            # (200k rows: 14 s a chunk by the end). Planned with the values, it
-            # probes the (tenant_id, contact_id, …) index.
-            "SET LOCAL plan_cache_mode = force_custom_plan",
-            "DROP TABLE IF EXISTS import_contact, import_state, import_event",
-            f"CREATE TEMP TABLE import_contact ON COMMIT DROP AS SELECT"
-            f" {', '.join(CONTACT_COLUMNS)} FROM contact WITH NO DATA",
-            f"CREATE TEMP TABLE import_state ON COMMIT DROP AS SELECT"
-            f" {', '.join(STAGED_STATE_COLUMNS)} FROM consent_state WITH NO DATA",
-            f"CREATE TEMP TABLE import_event ON COMMIT DROP AS SELECT"
-            f" {', '.join(chain.EVENT_COLUMNS)} FROM consent_event WITH NO DATA",
-        ],
-        "contacts": _contact_upsert(
-            f"SELECT {', '.join(CONTACT_COLUMNS)} FROM import_contact",
-            "contact.attributes || excluded.attributes",
-        ),
-        # Arguments: tenant, updated_at.
-        "states": _state_upsert(
-            "SELECT id, {}, contact_id, channel, purpose_id, 'granted', since,"
-            " NULL::timestamptz, event_id, {} FROM import_state"
-        ),
+        # Plans that do not depend on how big the statistics say the tenant
+        # or the tables are. A tenant they do not know yet (a first import,
+        # until the next ANALYZE) looks empty, through the statement's
+        # `tenant_id = $n` when planned with its value and through the
+        # row-level-security policy's `tenant_id = current_setting(…)` even in
+        # a generic plan; PostgreSQL then read the tenant's rows through any
+        # (tenant_id, …) index and filtered them against the chunk's keys —
+        # quadratic (the matching read took 1, 2.7, then 4 s for the second
+        # to fourth chunk of a new tenant). And a plan cached while a table
+        # was small (the foreign-key checks' plans live as long as the
+        # connection) scans it whole for each row once it has grown: the
+        # first chunk of a million-row import after a 2,000-row one took 24 s
+        # under the chain lock, until an ANALYZE. Forced custom plans, the
+        # old answer, planned each of those per-row checks again (most of the
+        # import's database time). A chunk reads nothing but its keys' rows:
+        # generic plans, index probes only. SET LOCAL: the pooled connection
+        # goes back as it was.
+        "stages": ["SELECT set_config('plan_cache_mode', 'force_generic_plan', true),"
+                   " set_config('enable_bitmapscan', 'off', true),"
+                   " set_config('enable_seqscan', 'off', true)"],
+        # Rows go in as one array per column (optinbase.bulk): no staging
+        # table, the tenant a plain parameter, ON CONFLICT on every insert
+        # (on Citus, an INSERT … SELECT without it is run as COPY, which
+        # row-level security refuses).
+        "contacts": _contact_upsert(_CONTACTS_FROM, "contact.attributes || excluded.attributes"),
+        # The states the chunk's events now lead (the change feed's winners).
+        "states": _state_upsert(_STATES_FROM) + " RETURNING event_id",
+        # Fresh time-ordered ids: the conflict clause never skips a row
+        # (write checks the count); it is what routes the statement on Citus.
         "events": (
-            f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)})"
-            f" SELECT {', '.join(chain.EVENT_COLUMNS)} FROM import_event"
+            f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)}) {_EVENTS_FROM}"
+            " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq"
         ),
-        # One index probe per key. `= ANY(array)` let the planner pick a
-        # sequential scan testing each row against the whole array (minutes for
-        # 100k rows); LIMIT / OFFSET 0 keep the lateral subqueries from being
-        # flattened into such a join. The tenant is given as `(SELECT $n)`, a
-        # value the planner cannot see: statistics taken before this import
-        # say a new tenant has no rows, and planning with that, PostgreSQL
-        # probed through any (tenant_id, …) index and read the whole tenant
-        # for each key (quadratic: 30k rows took 40 s once a big tenant had
-        # been analysed). Unknown, it picks the unique (tenant_id, key) index.
+        # Identifiers and contacts as one array each: a btree walks the array
+        # (one descent per key) under the generic plan, which cannot take a
+        # tenant the statistics do not know yet for an empty one. No LIMIT in
+        # a lateral subquery over unnest: Citus cannot push that down.
         "match": " UNION ".join(
-            "SELECT c.* FROM unnest({}::text[]) AS k(value) CROSS JOIN LATERAL"
-            f" (SELECT {_MATCHED} FROM contact"
-            f" WHERE tenant_id = (SELECT {{}}::uuid) AND {name} = k.value LIMIT 1) c"
+            f"SELECT {_MATCHED} FROM contact WHERE tenant_id = {{}} AND {name} = ANY({{}}::text[])"
             for name in ("email", "phone", "external_id")
         ),
         "granted": (
-            "SELECT e.* FROM unnest({}::uuid[]) AS k(id) CROSS JOIN LATERAL"
-            " (SELECT contact_id, channel, purpose_id, notice_id, collected_at FROM consent_event"
-            " WHERE tenant_id = (SELECT {}::uuid) AND contact_id = k.id AND action = 'granted'"
-            " OFFSET 0) e"
+            "SELECT contact_id, channel, purpose_id, notice_id, collected_at FROM consent_event"
+            " WHERE tenant_id = {} AND contact_id = ANY({}::uuid[]) AND action = 'granted'"
         ),
     },
     "sqlite": {
@@ -153,12 +154,12 @@ SQL = {
         "states": _state_upsert(_values(STATE_COLUMNS)),
         "match": " UNION ".join(
             f"SELECT {_MATCHED} FROM contact"
-            f" WHERE {name} IN (SELECT value FROM json_each({{}})) AND tenant_id = {{}}"
+            f" WHERE tenant_id = {{}} AND {name} IN (SELECT value FROM json_each({{}}))"
             for name in ("email", "phone", "external_id")
         ),
         "granted": (
             "SELECT contact_id, channel, purpose_id, notice_id, collected_at FROM consent_event"
-            " WHERE contact_id IN (SELECT value FROM json_each({})) AND tenant_id = {}"
+            " WHERE tenant_id = {} AND contact_id IN (SELECT value FROM json_each({}))"
             " AND action = 'granted'"
         ),
     },
@@ -209,8 +210,8 @@ class Writer:
     async def _existing(self, rows: list[Valid]) -> dict[tuple[str, str], Person]:
         wanted = {name: sorted({r.values[name] for r in rows if r.values.get(name)}) for name in IDENTIFIERS}
         args = []
-        for name in IDENTIFIERS:  # each branch takes (keys, tenant)
-            args += [self._array(wanted[name]), self.ctx.tenant_id]
+        for name in IDENTIFIERS:  # each branch takes (tenant, keys)
+            args += [self.ctx.tenant_id, self._array(wanted[name])]
         found = await db.fetch(self.sql["match"], *args)
         index: dict[tuple[str, str], Person] = {}
         for row in found:
@@ -265,8 +266,9 @@ class Writer:
         result, touched, pending = self.match(rows, await self._existing(rows), iter(uuid7s(len(rows))).__next__)
         events = await self._new_events(pending, touched)
         contacts = self._contact_records(list(touched.values()), now)
+        current: Optional[set[str]] = None  # SQLite: read by the feed
         if self.engine == "postgres":
-            sealed = await self._write_postgres(contacts, events, now)
+            sealed, current = await self._write_postgres(contacts, events, now)
         else:
             await db.executemany(self.sql["contacts"], contacts)
             sealed = self.chain.seal([self._event(p, c, now) for p, c in events])
@@ -277,7 +279,7 @@ class Writer:
             ])
         if sealed:
             await self.chain.save()
-            await notify.grants_imported(self.ctx, sealed)
+            await notify.grants_imported(self.ctx, sealed, current)
         return result
 
     def match(self, rows: list[Valid], index: dict[tuple[str, str], Person],
@@ -311,32 +313,38 @@ class Writer:
 
     async def _write_postgres(self, contacts: list[tuple[Any, ...]],
                               events: list[tuple[Person, Consent]],
-                              now: dt.datetime) -> list[tuple[Any, ...]]:
-        """Each INSERT … SELECT runs while Python prepares the rows of the next
-        (sealing the ledger, then the states), instead of one waiting for the
-        other. The events are sealed from the head read unlocked while the
-        contacts go in, and the head is locked after them (`lock_after`): the
-        tenant's other writers wait for the events and states of a chunk only.
-        Returns the sealed events."""
-        seq, prev = await chain.head(self.ctx.tenant_id)  # unlocked: sealed ahead
+                              now: dt.datetime) -> tuple[list[tuple[Any, ...]], set[str]]:
+        """Each INSERT runs while Python prepares the rows of the next (sealing
+        the ledger, then the states), instead of one waiting for the other.
+        The events are sealed from the head read unlocked while the contacts
+        go in, and the head is locked after them (`lock_after`): the tenant's
+        other writers wait for the events and states of a chunk only.
+        Returns the sealed events and the ids (text) of those now leading a
+        consent state."""
+        tenant_id = self.ctx.tenant_id
+        seq, prev = await chain.head(tenant_id)  # unlocked: sealed ahead
         new = [self._event(p, c, now) for p, c in events]
-        async with _meanwhile("import_contact", CONTACT_COLUMNS, contacts, self.sql["contacts"]):
+        async with _meanwhile(self.sql["contacts"], tenant_id,
+                              *bulk.arrays(contacts, _CONTACT_ARRAYS)) if contacts else _idle():
             sealed = chain.seal(new, seq, prev)
-        if sealed:
-            sealed = await self.chain.lock_after(new, sealed, seq, prev)
-        async with _meanwhile("import_event", chain.EVENT_COLUMNS, sealed, self.sql["events"]):
+        if not sealed:
+            return [], set()
+        sealed = await self.chain.lock_after(sealed, seq, prev)
+        async with _meanwhile(self.sql["events"], tenant_id,
+                              *bulk.arrays(sealed, _EVENT_ARRAYS)) as inserted:
             states = _states(sealed)
-        async with _meanwhile("import_state", STAGED_STATE_COLUMNS, states, self.sql["states"],
-                              self.ctx.tenant_id, now):
-            pass
-        return sealed
+        if len(inserted.result()) != len(sealed):
+            raise RuntimeError("a ledger event of the chunk was not inserted")
+        current = await db.fetch(self.sql["states"], tenant_id, now,
+                                 *bulk.arrays(states, range(len(STAGED_STATE_COLUMNS))))
+        return sealed, {str(r["event_id"]) for r in current}
 
     async def _new_events(self, pending: list[tuple[Person, Consent]],
                           touched: dict[uuid.UUID, Person]) -> list[tuple[Person, Consent]]:
         existing_ids = [p.id for p in touched.values() if p.existing]
         known: set[tuple[Any, ...]] = set()
         if existing_ids:
-            for r in await db.fetch(self.sql["granted"], self._array(existing_ids), self.ctx.tenant_id):
+            for r in await db.fetch(self.sql["granted"], self.ctx.tenant_id, self._array(existing_ids)):
                 known.add((
                     r["contact_id"], r["channel"], r["purpose_id"],
                     None if r["notice_id"] is None else r["notice_id"],
@@ -374,23 +382,21 @@ class Writer:
 
 
 @contextlib.asynccontextmanager
-async def _meanwhile(stage: str, columns: tuple[str, ...], records: list[tuple[Any, ...]],
-                     insert: str, *args: Any) -> AsyncIterator[None]:
-    """COPY `records` into the emptied `stage`, send `insert` (… FROM stage),
-    and let the caller work while PostgreSQL runs it; leaving waits for it
-    (also on an error: the connection must be free for the rollback). No
-    records, no statements."""
-    if not records:
-        yield
-        return
-    await db.execute(f"TRUNCATE {stage}")
-    await db.copy_records(stage, columns, records)
-    running = asyncio.ensure_future(db.execute(insert, *args))
+async def _meanwhile(insert: str, *args: Any) -> AsyncIterator["asyncio.Future[list[Any]]"]:
+    """Sends `insert` and lets the caller work while PostgreSQL runs it;
+    leaving waits for it (also on an error: the connection must be free for
+    the rollback). Yields the statement's future (its rows once left)."""
+    running = asyncio.ensure_future(db.fetch(insert, *args))
     await asyncio.sleep(0)  # the statement leaves before Python goes on
     try:
-        yield
+        yield running
     finally:
         await running
+
+
+@contextlib.asynccontextmanager
+async def _idle() -> AsyncIterator[None]:
+    yield
 
 
 _ID, _CONTACT, _CHANNEL, _PURPOSE, _COLLECTED = map(

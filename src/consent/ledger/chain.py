@@ -188,18 +188,35 @@ def seal(events: list[NewEvent], seq: int, prev: str) -> list[tuple[Any, ...]]:
     """
     ids = uuid7s(len(events))
     salts = secrets.token_hex(16 * len(events))
-    texts: dict[Any, Optional[str]] = {None: None}
     rows = []
     for index, new in enumerate(events):
-        seq += 1
         salt = salts[32 * index:32 * index + 32]
-        event_id = ids[index]
         source = page_url(new.source)
         digest = hashlib.sha256(_json_list([
             salt, str(new.contact_id), new.ip, new.user_agent, source,
         ], ", ").encode()).hexdigest()
+        rows.append((
+            ids[index], new.tenant_id, 0, new.contact_id, new.channel, new.purpose_id,
+            new.action, new.notice_id, new.method, source, new.collected_at,
+            new.recorded_at, new.actor, new.ip, new.user_agent, salt, digest, None, None,
+            CURRENT_FORMAT,
+        ))
+    return rechain(rows, seq, prev)
+
+
+def rechain(rows: list[tuple[Any, ...]], seq: int, prev: str) -> list[tuple[Any, ...]]:
+    """`rows` (sealed by `seal`) chained after event `seq` whose hash is `prev`
+    instead: new seq, prev_hash and hash; ids, salts and personal digests stay
+    (nothing in them depends on the place in the chain). An import seals a
+    chunk ahead, from the head read unlocked; when another writer appended
+    meanwhile, this is what it redoes under the head's lock — about half the
+    work of sealing again."""
+    texts: dict[Any, Optional[str]] = {None: None}
+    chained = []
+    for row in rows:
+        seq += 1
         fields = []
-        for value in (new.tenant_id, new.purpose_id, new.notice_id, new.recorded_at):
+        for value in (row[1], row[5], row[7], row[11]):  # tenant, purpose, notice, recorded
             text = texts.get(value, _MISSING)
             if text is _MISSING:
                 text = texts[value] = (
@@ -207,20 +224,14 @@ def seal(events: list[NewEvent], seq: int, prev: str) -> list[tuple[Any, ...]]:
                 )
             fields.append(text)
         tenant, purpose, notice, recorded = fields
-        collected = _fast_time(new.collected_at)
         payload = _json_list([
-            "2", str(event_id), tenant, str(seq), new.channel, purpose, new.action, notice,
-            new.method, collected, recorded, new.actor, digest, prev,
+            "2", str(row[0]), tenant, str(seq), row[4], purpose, row[6], notice,
+            row[8], _fast_time(row[10]), recorded, row[12], row[16], prev,
         ], ",")
         digest_of_event = hashlib.sha256(payload.encode()).hexdigest()
-        rows.append((
-            event_id, new.tenant_id, seq, new.contact_id, new.channel, new.purpose_id,
-            new.action, new.notice_id, new.method, source, new.collected_at,
-            new.recorded_at, new.actor, new.ip, new.user_agent, salt, digest, prev,
-            digest_of_event, CURRENT_FORMAT,
-        ))
+        chained.append((*row[:2], seq, *row[3:17], prev, digest_of_event, row[19]))
         prev = digest_of_event
-    return rows
+    return chained
 
 
 _MISSING = object()
@@ -274,16 +285,16 @@ class Chain:
             self.seq, self.prev = rows[-1][2], rows[-1][EVENT_COLUMNS.index("hash")]
         return rows
 
-    async def lock_after(self, events: list[NewEvent], rows: list[tuple[Any, ...]], seq: int,
+    async def lock_after(self, rows: list[tuple[Any, ...]], seq: int,
                          prev: str) -> list[tuple[Any, ...]]:
-        """Locks the head for `rows`, the `events` sealed (module `seal`) after
-        an unlocked read of it, (`seq`, `prev`), while other statements ran:
-        they stand if nobody appended since, else they are sealed again from
-        the locked head. An import keeps the lock for its events only, not
+        """Locks the head for `rows`, sealed (module `seal`) after an unlocked
+        read of it, (`seq`, `prev`), while other statements ran: they stand if
+        nobody appended since, else they are chained again after the locked
+        head (`rechain`). An import keeps the lock for its events only, not
         for its contacts' upsert. Returns the rows to insert."""
         await self.lock()
         if (self.seq, self.prev) != (seq, prev):
-            return self.seal(events)
+            rows = rechain(rows, self.seq, self.prev)
         if rows:
             self.seq, self.prev = rows[-1][2], rows[-1][EVENT_COLUMNS.index("hash")]
         return rows

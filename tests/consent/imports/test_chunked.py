@@ -18,6 +18,7 @@ from pathlib import Path
 
 from consent import tokens
 from consent.imports import jobs, parse
+from consent.ledger import chain
 from optinbase import db
 from optinbase.settings import get_settings
 from tests.consent.imports.test_cli_import import CHUNK_ROWS, tenant_counts, write_csv
@@ -219,4 +220,37 @@ async def test_a_stopped_background_import_resumes_when_the_file_is_sent_again(
     assert [e["line"] for e in job["errors"]] == [bad + 2]
     assert await tenant_counts(world.tenant.id) == (rows, rows, 1)
     assert await _verified(client, world.tenant) == rows
+    assert await _duplicated_grants(world.tenant.id) == 0
+
+
+async def test_a_chunk_sealed_ahead_of_another_writer_is_chained_after_it(
+        client, backend, monkeypatch):
+    """On PostgreSQL a chunk's events are sealed from the chain head read
+    unlocked, while the contacts go in. Here every read is one event behind,
+    as if a writer had appended before the head was locked: each chunk is
+    chained again after the locked head, and the ledger verifies with every
+    grant once."""
+    world = await make_world(await make_tenant())
+    real_head = chain.head
+
+    async def behind(tenant_id):
+        seq, prev = await real_head(tenant_id)
+        return (seq - 1, "f" * 64) if seq else (seq, prev)
+
+    chained_again = []
+    rechain = chain.rechain
+    monkeypatch.setattr(chain, "head", behind)
+    monkeypatch.setattr(chain, "rechain", lambda rows, *head: chained_again.append(len(rows))
+                        or rechain(rows, *head))
+    body = _file(world.notice["id"], 2 * CHUNK_ROWS + 10, {})
+    _, report, _ = await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
+                                          jobs.digest(body))
+    assert (report.created, report.rejected) == (2 * CHUNK_ROWS + 10, 0)
+    # Sealing chains once; PostgreSQL chains each chunk a second time, after the
+    # locked head. SQLite locks the head before sealing (its write transaction
+    # holds the file anyway).
+    once = [CHUNK_ROWS, CHUNK_ROWS, 10]
+    assert chained_again == ([n for n in once for _ in "ab"] if backend == "postgres" else once)
+    monkeypatch.setattr(chain, "head", real_head)
+    assert await _verified(client, world.tenant) == 1 + 2 * CHUNK_ROWS + 10
     assert await _duplicated_grants(world.tenant.id) == 0
