@@ -88,7 +88,8 @@ async def test_transactional_mail_never_waits_behind_bulk_work(private_client):
         smtp.stop()
         receiver.stop()
         await forget(tenant)
-    assert [r.rcpt_tos for r in smtp.received] == [[person["email"]]]
+    # The worker also delivers what other tests left due: this tenant's mail is one.
+    assert [r.rcpt_tos for r in smtp.received].count([person["email"]]) == 1
     assert latency < 3, latency
     assert len(receiver.requests) < 100  # the backlog was still being worked through
     print(f"confirmation behind the same tenant's busy backlog: {latency:.2f} s")

@@ -57,7 +57,8 @@ async def test_starttls_is_used_when_a_loopback_server_offers_it(backend, ca):
     finally:
         server.stop()
     assert row["status"] == "sent", row["last_error"]
-    assert [r.tls for r in server.received] == [True]
+    # By recipient: the worker also delivers what other tests left due.
+    assert [r.tls for r in server.received if r.rcpt_tos == ["tls@example.com"]] == [True]
 
 
 async def test_a_loopback_server_without_starttls_still_gets_mail(backend):
@@ -118,7 +119,8 @@ async def test_smtps_is_tls_from_the_first_byte(backend, ca):
         server.stop()
     assert server.url.startswith("smtps://")
     assert row["status"] == "sent", row["last_error"]
-    assert [r.tls for r in server.received] == [True]
+    # By recipient: the worker also delivers what other tests left due.
+    assert [r.tls for r in server.received if r.rcpt_tos == ["tls@example.com"]] == [True]
 
 
 @pytest.mark.parametrize(("url", "start_tls", "port"), [
