@@ -150,6 +150,11 @@ EVENT_COLUMNS = (
     "method", "source", "collected_at", "recorded_at", "actor", "ip", "user_agent", "pii_salt",
     "personal_digest", "prev_hash", "hash", "chain_format",
 )
+# Positions of a stored row's fields (EVENT_COLUMNS order), read by `rechain`'s loop.
+(_ID, _TENANT, _SEQ, _CHANNEL, _PURPOSE, _ACTION, _NOTICE, _METHOD, _COLLECTED, _RECORDED,
+ _ACTOR, _DIGEST, _PREV, _HASH) = (EVENT_COLUMNS.index(name) for name in (
+    "id", "tenant_id", "seq", "channel", "purpose_id", "action", "notice_id", "method",
+    "collected_at", "recorded_at", "actor", "personal_digest", "prev_hash", "hash"))
 INSERT_EVENT = (
     f"INSERT INTO consent_event ({', '.join(EVENT_COLUMNS)})"
     f" VALUES ({', '.join(['{}'] * len(EVENT_COLUMNS))})"
@@ -216,7 +221,7 @@ def rechain(rows: list[tuple[Any, ...]], seq: int, prev: str) -> list[tuple[Any,
     for row in rows:
         seq += 1
         fields = []
-        for value in (row[1], row[5], row[7], row[11]):  # tenant, purpose, notice, recorded
+        for value in (row[_TENANT], row[_PURPOSE], row[_NOTICE], row[_RECORDED]):
             text = texts.get(value, _MISSING)
             if text is _MISSING:
                 text = texts[value] = (
@@ -225,11 +230,12 @@ def rechain(rows: list[tuple[Any, ...]], seq: int, prev: str) -> list[tuple[Any,
             fields.append(text)
         tenant, purpose, notice, recorded = fields
         payload = _json_list([
-            "2", str(row[0]), tenant, str(seq), row[4], purpose, row[6], notice,
-            row[8], _fast_time(row[10]), recorded, row[12], row[16], prev,
+            "2", str(row[_ID]), tenant, str(seq), row[_CHANNEL], purpose, row[_ACTION], notice,
+            row[_METHOD], _fast_time(row[_COLLECTED]), recorded, row[_ACTOR], row[_DIGEST], prev,
         ], ",")
         digest_of_event = hashlib.sha256(payload.encode()).hexdigest()
-        chained.append((*row[:2], seq, *row[3:17], prev, digest_of_event, row[19]))
+        chained.append((*row[:_SEQ], seq, *row[_SEQ + 1:_PREV], prev, digest_of_event,
+                        *row[_HASH + 1:]))
         prev = digest_of_event
     return chained
 
@@ -282,7 +288,7 @@ class Chain:
             raise ValueError("one chain, one tenant")
         rows = seal(events, self.seq, self.prev)
         if rows:
-            self.seq, self.prev = rows[-1][2], rows[-1][EVENT_COLUMNS.index("hash")]
+            self.seq, self.prev = rows[-1][_SEQ], rows[-1][_HASH]
         return rows
 
     async def lock_after(self, rows: list[tuple[Any, ...]], seq: int,
@@ -296,7 +302,7 @@ class Chain:
         if (self.seq, self.prev) != (seq, prev):
             rows = rechain(rows, self.seq, self.prev)
         if rows:
-            self.seq, self.prev = rows[-1][2], rows[-1][EVENT_COLUMNS.index("hash")]
+            self.seq, self.prev = rows[-1][_SEQ], rows[-1][_HASH]
         return rows
 
     async def save(self) -> None:
