@@ -14,27 +14,25 @@ import functools
 import hashlib
 import hmac
 import logging
-import os
 from typing import Any, Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from piccolo.apps.user.tables import BaseUser
 
+from optinbase.settings import ARGON2_PROFILES, get_settings
+
 logger = logging.getLogger(__name__)
 
-# argon2id. Default: RFC 9106 "low memory" (t=3, 64 MiB, p=4). ARGON2_PROFILE=owasp-minimum
-# (t=2, 19 MiB, p=1: OWASP's floor, ~6x cheaper) suits small hosts and the test suite.
-# Every hash records its own parameters, so hashes of either profile verify, and
-# passwords are re-hashed to the configured profile at the next login.
-_PROFILES = {
-    "rfc9106-low-memory": dict(time_cost=3, memory_cost=65536, parallelism=4),
-    "owasp-minimum": dict(time_cost=2, memory_cost=19456, parallelism=1),
-}
-_profile = os.environ.get("ARGON2_PROFILE", "rfc9106-low-memory")
-if _profile not in _PROFILES:
-    raise RuntimeError(f"ARGON2_PROFILE must be one of {', '.join(_PROFILES)}")
-hasher = PasswordHasher(**_PROFILES[_profile])
+# argon2id at the cost ARGON2_PROFILE names (optinbase.settings: the profiles, and
+# the test profile refused in production). Every hash records its own parameters, so
+# hashes of any profile verify, and passwords are re-hashed to the configured profile at
+# the next login.
+@functools.cache
+def hasher() -> PasswordHasher:
+    return PasswordHasher(**ARGON2_PROFILES[get_settings().argon2_profile])
+
+
 _ARGON2_PREFIX = "$argon2id$"
 _PBKDF2_PREFIX = "pbkdf2_sha256"
 
@@ -45,7 +43,7 @@ def dummy_hash() -> str:
     unknown, so timing does not tell.
     Made on first use, not at import: every command and worker would otherwise
     pay one argon2 hash (~0.1–0.4 s) at start-up."""
-    return hasher.hash("optinbase-timing-equaliser")
+    return hasher().hash("optinbase-timing-equaliser")
 
 
 def is_hashed(value: str) -> bool:
@@ -53,7 +51,7 @@ def is_hashed(value: str) -> bool:
 
 
 def hash_secret(secret: str) -> str:
-    return hasher.hash(secret)
+    return hasher().hash(secret)
 
 
 def verify_secret(stored: str, secret: str) -> bool:
@@ -68,7 +66,7 @@ def verify_secret(stored: str, secret: str) -> bool:
         ).hex()
         return hmac.compare_digest(candidate, digest)
     try:
-        return hasher.verify(stored, secret)
+        return hasher().verify(stored, secret)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -147,7 +145,7 @@ class Argon2User(BaseUser, tablename="argon2_user_base"):
         # work, so neither its existence nor its state shows.
         if not row or not ok or not row["active"]:
             return None
-        if not stored.startswith(_ARGON2_PREFIX) or hasher.check_needs_rehash(stored):
+        if not stored.startswith(_ARGON2_PREFIX) or hasher().check_needs_rehash(stored):
             hashed = await asyncio.to_thread(hash_secret, password)
             await cls.update({cls.password: hashed}).where(
                 cls.username == username

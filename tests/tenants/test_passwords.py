@@ -9,6 +9,8 @@ import pytest
 from piccolo.apps.user.tables import BaseUser
 
 from optinbase import db
+from optinbase.settings import ConfigError, load_settings
+from tenants import passwords
 from tenants.tables import StaffUser
 
 PASSWORD = "correct horse battery"
@@ -74,3 +76,34 @@ async def test_legacy_pbkdf2_hash_logs_in_and_is_upgraded(backend):
     assert await StaffUser.login(username, PASSWORD) == user.id
     assert await StaffUser.login(username, "placeholder-password") is None
     assert await stored_password(username) == upgraded
+
+
+def test_profiles_and_the_test_profile_refused_in_production(monkeypatch):
+    """The suite hashes at `test-only` cost (tests/conftest.py); a deployment
+    gets RFC 9106's parameters unless it names another profile, and never the
+    test one in production."""
+    monkeypatch.delenv("ARGON2_PROFILE")
+    assert load_settings().argon2_profile == "rfc9106-low-memory"
+    monkeypatch.setenv("ARGON2_PROFILE", "md5")
+    with pytest.raises(ConfigError, match="ARGON2_PROFILE must be one of"):
+        load_settings()
+    monkeypatch.setenv("OPTINBASE_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "s" * 48)
+    monkeypatch.setenv("SMTP_URL", "smtp://mail.example:587")
+    for profile in ("rfc9106-low-memory", "owasp-minimum"):
+        monkeypatch.setenv("ARGON2_PROFILE", profile)
+        assert load_settings().argon2_profile == profile
+    monkeypatch.setenv("ARGON2_PROFILE", "test-only")
+    with pytest.raises(ConfigError, match="test-only is for test suites"):
+        load_settings()
+
+
+def test_a_hash_of_any_profile_verifies_and_is_marked_for_rehashing():
+    current = passwords.hasher()
+    assert current.hash(PASSWORD).startswith("$argon2id$v=19$m=1024,t=1,p=1$")
+    deployed = passwords.PasswordHasher(**passwords.ARGON2_PROFILES["rfc9106-low-memory"])
+    stored = deployed.hash(PASSWORD)
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert passwords.verify_secret(stored, PASSWORD)
+    assert not passwords.verify_secret(stored, PASSWORD + "!")
+    assert current.check_needs_rehash(stored)  # upgraded (here: to the suite's) at login
