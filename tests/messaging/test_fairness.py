@@ -68,7 +68,10 @@ async def test_transactional_mail_never_waits_behind_bulk_work(private_client):
     client = private_client
     receiver = Receiver(delay=0.3).start()
     smtp = SmtpServer().start()
-    worker = OutboxWorker(smtp.url, SENDER, poll_seconds=0.1, allow_private=True)
+    # A one-second slice: the main lane still never leaves the backlog (pass after
+    # pass), and stopping waits for one slice of sending, not the default ten.
+    worker = OutboxWorker(smtp.url, SENDER, poll_seconds=0.1, slice_seconds=1.0,
+                          allow_private=True)
     stop = asyncio.Event()
     tenant = await make_tenant()
     try:
