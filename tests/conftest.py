@@ -22,9 +22,9 @@ os.environ.setdefault("MAIL_DIR", str(_LEDGER / "mail"))
 # The session's database keeps mail no test server delivered: /ready must not
 # call that a stalled outbox (tests/e2e/test_ready.py sets its own limit).
 os.environ.setdefault("READY_OUTBOX_STALL_SECONDS", "86400")
-# Imports commit by chunks of 1,000 rows (5,000 deployed): files of a few thousand
+# Imports commit by chunks of 250 rows (2,500 deployed): files of a few thousand
 # rows show what a big file does chunk by chunk, at a tenth of the rows to write.
-os.environ.setdefault("IMPORT_CHUNK_ROWS", "1000")
+os.environ.setdefault("IMPORT_CHUNK_ROWS", "250")
 if not os.environ.get("LEDGER_SIGNING_KEY"):
     from optinbase import ed25519
 

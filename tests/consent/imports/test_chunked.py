@@ -25,7 +25,7 @@ from tests.consent.imports.test_cli_import import CHUNK_ROWS, tenant_counts, wri
 from tests.factories import context, make_contact, make_tenant, make_world
 from tests.processes import COMMAND
 
-ROWS = 20 * CHUNK_ROWS  # 20,000 rows by chunks of 1,000 (tests/conftest.py)
+ROWS = 20 * CHUNK_ROWS  # 5,000 rows by chunks of 250 (tests/conftest.py)
 
 
 def _start_import(path: Path, slug: str, cli_env: dict) -> subprocess.Popen:
@@ -161,7 +161,8 @@ async def test_bad_rows_in_a_later_chunk_are_rejected_at_their_line(client, back
     world = await make_world(await make_tenant())
     await make_contact(world.tenant, email="other@example.com")
     notice = world.notice["id"]
-    rows, first, second = 5 * CHUNK_ROWS, 4 * CHUNK_ROWS + 200, 4 * CHUNK_ROWS + 600
+    rows = 5 * CHUNK_ROWS  # both bad rows in the fifth chunk
+    first, second = 4 * CHUNK_ROWS + CHUNK_ROWS // 5, 4 * CHUNK_ROWS + 3 * CHUNK_ROWS // 5
     body = _file(notice, rows, {
         first: "not-an-address,,X,email,newsletter,{n},{w}\n".format(n=notice, w=WHEN),
         # e-mail of one contact, phone of another: found only when the chunk is written
