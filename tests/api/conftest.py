@@ -7,6 +7,7 @@ rework. SQLite sends nothing to check."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 from typing import Any, Optional
@@ -32,6 +33,7 @@ def _record(query: str, args: Any) -> None:
 db.statement_recorder = _record
 
 
+@functools.lru_cache(maxsize=4096)
 def _known(sql: str) -> Optional[str]:
     text = " ".join(sql.split())
     return next((why for pattern, why in KNOWN if re.match(pattern, text)), None)
