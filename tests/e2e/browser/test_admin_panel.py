@@ -32,12 +32,12 @@ def browser(server, world):
         yield chromium
 
 
-def logged_in(browser, server, email: str):
-    return admin_page(browser, server.base_url, email, PASSWORD)
+def logged_in(browser, server, email: str, form: bool = False):
+    return admin_page(browser, server.base_url, email, PASSWORD, form=form)
 
 
 def test_tenant_staff_see_only_their_contacts_and_edit_one(browser, server, world):
-    page = logged_in(browser, server, world["tenant_staff"])
+    page = logged_in(browser, server, world["tenant_staff"], form=True)  # the login form too
     page.goto(f"{server.base_url}/admin/#/contact")
     page.reload()
     page.get_by_text("someone@brw-a.example").first.wait_for(timeout=15000)
