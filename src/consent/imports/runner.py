@@ -39,7 +39,7 @@ from consent import suppression
 from consent.imports import parse
 from consent.imports.validate import Rejection, Valid, load_catalog, validate
 from consent.imports.write import ChunkResult, Writer
-from optinbase import db
+from optinbase import db, process
 from optinbase.context import TenantContext
 from optinbase.errors import DomainError
 from optinbase.settings import get_settings
@@ -137,35 +137,36 @@ async def run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repor
             _commit(ctx, job_id, writer, report, upto, chunk, rejections, now))
         chunk, rejections = [], []
 
-    try:
-        for record in itertools.islice(source.records(), report.rows_done, None):
-            checked = validate(record, source.format, ctx, inputs.catalog, inputs.key,
-                               inputs.listed, now)
-            if isinstance(checked, Rejection):
-                rejections.append(checked)
-            else:
-                chunk.append(checked)
-            done += 1
-            if done % YIELD_ROWS == 0:
-                await asyncio.sleep(0)
-            if done % chunk_rows == 0:
-                await settle()
-                send(done)
-                if not side_by_side:
+    with process.bulk_work():  # fewer cyclic collections meanwhile
+        try:
+            for record in itertools.islice(source.records(), report.rows_done, None):
+                checked = validate(record, source.format, ctx, inputs.catalog, inputs.key,
+                                   inputs.listed, now)
+                if isinstance(checked, Rejection):
+                    rejections.append(checked)
+                else:
+                    chunk.append(checked)
+                done += 1
+                if done % YIELD_ROWS == 0:
+                    await asyncio.sleep(0)
+                if done % chunk_rows == 0:
                     await settle()
-                if progress:
-                    progress(done, source.total)
-        await settle()
-        if done > report.rows_done:  # the last, shorter chunk
-            send(done)
+                    send(done)
+                    if not side_by_side:
+                        await settle()
+                    if progress:
+                        progress(done, source.total)
             await settle()
-        if progress:
-            progress(done, source.total)
-    finally:
-        if writing is not None:  # failing elsewhere: the chunk being written rolls back
-            writing.cancel()
-            with contextlib.suppress(BaseException):
-                await writing
+            if done > report.rows_done:  # the last, shorter chunk
+                send(done)
+                await settle()
+            if progress:
+                progress(done, source.total)
+        finally:
+            if writing is not None:  # failing elsewhere: the chunk being written rolls back
+                writing.cancel()
+                with contextlib.suppress(BaseException):
+                    await writing
     return report
 
 
