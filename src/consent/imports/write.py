@@ -19,8 +19,12 @@
 
 On PostgreSQL the events are sealed while the contacts' INSERT runs, and the
 states built while the events' INSERT runs (`_meanwhile`): Python and the
-database work side by side. Ids come from optinbase.ids in bulk and nothing is
-looked up per row.
+database work side by side. Before a chunk's transaction the runner works it
+out as if it named nobody stored (`Writer.ahead`: people, contact rows, the
+events' ids, salts and personal digests) while the previous chunk is written;
+`write` uses that when the matching read finds nobody (every chunk of a first
+import) and matches the rows itself otherwise. Ids come from optinbase.ids in
+bulk and nothing is looked up per row.
 New contacts, ledger events and consent states get time-ordered (version 7)
 ids, so the rows of a big import go to the right edge of the primary keys and
 of the (tenant_id, contact_id, …) indexes rather than to random leaf pages.
@@ -199,6 +203,16 @@ class Person:
         self.restricted = restricted
 
 
+class Ahead:
+    """A chunk worked out before its transaction (`Writer.ahead`)."""
+
+    __slots__ = ("result", "contacts", "digested")
+
+    def __init__(self, result: "ChunkResult", contacts: list[tuple[Any, ...]],
+                 digested: list[tuple[Any, ...]]):
+        self.result, self.contacts, self.digested = result, contacts, digested
+
+
 class ChunkResult:
     def __init__(self) -> None:
         self.created = self.updated = 0
@@ -279,21 +293,38 @@ class Writer:
                                  f"a {consent.channel} consent needs the person's phone number")
         return None
 
-    async def write(self, rows: list[Valid], now: dt.datetime) -> ChunkResult:
-        result, touched, pending = self.match(rows, await self._existing(rows), iter(uuid7s(len(rows))).__next__)
-        events = await self._new_events(pending, touched)
+    def ahead(self, rows: list[Valid], now: dt.datetime) -> "Ahead":
+        """What `write` makes of `rows` if none of them names a stored contact
+        (every chunk of a first import), worked out before the chunk's
+        transaction: the runner does it while the previous chunk is written."""
+        result, touched, pending = self.match(rows, {}, iter(uuid7s(len(rows))).__next__)
+        events = self._fresh(pending, set())
         contacts = self._contact_records(list(touched.values()), now)
+        return Ahead(result, contacts, chain.digested([self._event(p, c, now) for p, c in events]))
+
+    async def write(self, rows: list[Valid], now: dt.datetime,
+                    ahead: Optional["Ahead"] = None) -> ChunkResult:
+        """`ahead` (PostgreSQL): `self.ahead(rows, now)`, used when the matching
+        read finds no stored contact (else the rows are matched here)."""
+        found = await self._existing(rows)
         current: Optional[set[str]] = None  # SQLite: read by the feed
-        if self.engine == "postgres":
-            sealed, current = await self._write_postgres(contacts, events, now)
+        if ahead is not None and not found and self.engine == "postgres":
+            sealed, current = await self._write_postgres(ahead.contacts, [], now, ahead.digested)
+            result = ahead.result
         else:
-            await db.executemany(self.sql["contacts"], contacts)
-            sealed = self.chain.seal([self._event(p, c, now) for p, c in events])
-            await db.executemany(chain.INSERT_EVENT, sealed)
-            await db.executemany(self.sql["states"], [
-                (i, self.ctx.tenant_id, contact_id, channel, purpose_id, "granted", since, None, event_id, now)
-                for i, contact_id, channel, purpose_id, since, event_id in _states(sealed)
-            ])
+            result, touched, pending = self.match(rows, found, iter(uuid7s(len(rows))).__next__)
+            events = await self._new_events(pending, touched)
+            contacts = self._contact_records(list(touched.values()), now)
+            if self.engine == "postgres":
+                sealed, current = await self._write_postgres(contacts, events, now)
+            else:
+                await db.executemany(self.sql["contacts"], contacts)
+                sealed = self.chain.seal([self._event(p, c, now) for p, c in events])
+                await db.executemany(chain.INSERT_EVENT, sealed)
+                await db.executemany(self.sql["states"], [
+                    (i, self.ctx.tenant_id, contact_id, channel, purpose_id, "granted", since, None, event_id, now)
+                    for i, contact_id, channel, purpose_id, since, event_id in _states(sealed)
+                ])
         if sealed:
             await self.chain.save()
             await notify.grants_imported(self.ctx, sealed, current)
@@ -329,8 +360,9 @@ class Writer:
         return result, touched, pending
 
     async def _write_postgres(self, contacts: list[tuple[Any, ...]],
-                              events: list[tuple[Person, Consent]],
-                              now: dt.datetime) -> tuple[list[tuple[Any, ...]], set[str]]:
+                              events: list[tuple[Person, Consent]], now: dt.datetime,
+                              digested: Optional[list[tuple[Any, ...]]] = None,
+                              ) -> tuple[list[tuple[Any, ...]], set[str]]:
         """Each INSERT runs while Python prepares the rows of the next (sealing
         the ledger, then the states), instead of one waiting for the other.
         The events are sealed from the head read unlocked while the contacts
@@ -342,7 +374,9 @@ class Writer:
         seq, prev = await chain.head(tenant_id)  # unlocked: sealed ahead
         async with _meanwhile(*self._rows("contacts", tenant_id, contacts, _CONTACT_ARRAYS,
                                           _CONTACT_TEXT)) if contacts else _idle():
-            sealed = chain.seal([self._event(p, c, now) for p, c in events], seq, prev)
+            if digested is None:  # `events` (else `digested`: their rows, from `ahead`)
+                digested = chain.digested([self._event(p, c, now) for p, c in events])
+            sealed = chain.rechain(digested, seq, prev)
         if not sealed:
             return [], set()
         sealed = await self.chain.lock_after(sealed, seq, prev)
@@ -373,6 +407,12 @@ class Writer:
                     None if r["notice_id"] is None else r["notice_id"],
                     r["collected_at"].astimezone(_UTC),
                 ))
+        return self._fresh(pending, known)
+
+    def _fresh(self, pending: list[tuple[Person, Consent]],
+               known: set[tuple[Any, ...]]) -> list[tuple[Person, Consent]]:
+        """The consents of `pending` not `known` to the ledger, each once; the
+        people's last activity follows them."""
         events = []
         for person, c in pending:
             key = (person.id, c.channel, c.purpose_id, c.notice_id, c.collected_at)

@@ -191,6 +191,13 @@ def seal(events: list[NewEvent], seq: int, prev: str) -> list[tuple[Any, ...]]:
     (tenant, purposes, notices, the recording time) are computed once.
     Always the current format (2); page URLs lose their query (page_url).
     """
+    return rechain(digested(events), seq, prev)
+
+
+def digested(events: list[NewEvent]) -> list[tuple[Any, ...]]:
+    """The rows of `events` (EVENT_COLUMNS order) with ids, salts and
+    personal digests, not yet chained (seq 0, no prev_hash nor hash): what
+    `seal` does before `rechain`, and what does not depend on the head."""
     ids = uuid7s(len(events))
     salts = secrets.token_hex(16 * len(events))
     rows = []
@@ -206,7 +213,7 @@ def seal(events: list[NewEvent], seq: int, prev: str) -> list[tuple[Any, ...]]:
             new.recorded_at, new.actor, new.ip, new.user_agent, salt, digest, None, None,
             CURRENT_FORMAT,
         ))
-    return rechain(rows, seq, prev)
+    return rows
 
 
 def rechain(rows: list[tuple[Any, ...]], seq: int, prev: str) -> list[tuple[Any, ...]]:
