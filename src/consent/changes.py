@@ -82,6 +82,11 @@ _INSERT = (f"INSERT INTO change_log ({', '.join(_COLUMNS)})"
 _SELECT, _ARRAYS = bulk.select(_COLUMNS, {"tenant_id": "{}"})
 _INSERT_ARRAYS = (f"INSERT INTO change_log ({', '.join(_COLUMNS)}) {_SELECT}"
                   " ON CONFLICT (tenant_id, id) DO NOTHING")  # fresh ids: routes it on Citus
+# The same with text columns as one text each (optinbase.bulk), unless a value forbids it.
+_INSERT_JOINED = (f"INSERT INTO change_log ({', '.join(_COLUMNS)})"
+                  f" {bulk.select(_COLUMNS, {'tenant_id': '{}'}, joined=True)[0]}"
+                  " ON CONFLICT (tenant_id, id) DO NOTHING")
+_TEXT = bulk.text_positions(_COLUMNS, _ARRAYS)
 _TAKE = ("UPDATE ledger_head SET change_seq = change_seq + {} WHERE tenant_id = {}"
          " RETURNING change_seq")
 
@@ -106,7 +111,8 @@ async def _insert(ctx: TenantContext, values: list[tuple[Any, ...]]) -> list[str
     tenant_id = ctx.tenant_id
     rows = [(ids[i], tenant_id, first + i, *v) for i, v in enumerate(values)]
     if db.is_postgres():
-        await db.execute(_INSERT_ARRAYS, tenant_id, *bulk.arrays(rows, _ARRAYS))
+        joined, columns = bulk.joined_args(rows, _ARRAYS, _TEXT)
+        await db.execute(_INSERT_JOINED if joined else _INSERT_ARRAYS, tenant_id, *columns)
     else:
         await db.executemany(_INSERT, rows)
     return [encode_int(first + i) for i in range(len(values))]

@@ -23,7 +23,8 @@ def test_select_puts_constants_in_place_and_arrays_in_order():
     assert bulk.arrays([(1, "t", "a"), (2, "t", "b")], [0, 2]) == [[1, 2], ["a", "b"]]
 
 
-@pytest.mark.parametrize("name", ["contacts", "states", "events", "match", "granted"])
+@pytest.mark.parametrize("name", ["contacts", "states", "events", "match", "granted",
+                                  "contacts_joined", "states_joined", "events_joined"])
 def test_import_statements_route_to_one_tenant(name):
     """Each names its tenant as a plain parameter, and none reads a temporary
     table (Citus runs INSERT … SELECT from one as COPY, refused under RLS)."""
@@ -34,7 +35,41 @@ def test_import_statements_route_to_one_tenant(name):
         assert " ON CONFLICT " in sql
 
 
-def test_change_feed_insert_routes_to_one_tenant():
-    sql = db.compile_sql(changes._INSERT_ARRAYS, "postgres")
+@pytest.mark.parametrize("statement", [changes._INSERT_ARRAYS, changes._INSERT_JOINED])
+def test_change_feed_insert_routes_to_one_tenant(statement):
+    sql = db.compile_sql(statement, "postgres")
     assert violations(sql, [TENANT] * sql.count("$")) == []
     assert violations(sql.replace("SELECT s.id, $1", "SELECT s.id, s.tenant_id"), []) != []
+
+
+def test_joined_form_takes_text_columns_as_one_text_each():
+    sql, staged = bulk.select(("id", "tenant_id", "email", "seq"), {"tenant_id": "{}"}, joined=True)
+    assert sql == ("SELECT s.id, {}, s.email, s.seq FROM unnest({}::uuid[],"
+                   " string_to_array({}::text, chr(31), chr(30)), {}::bigint[]) AS s(id, email, seq)")
+    assert bulk.text_positions(("id", "tenant_id", "email", "seq"), staged) == [1]
+    assert bulk.joined(["a", None, "", "b"]) == "a\x1f\x1e\x1f\x1fb"
+    assert bulk.joined([]) == ""
+    # What string_to_array cannot give back: the plain arrays go instead.
+    for values in (["a\x1fb"], ["\x1e"], ["x", "a\x1eb"], [""], [1]):
+        assert bulk.joined(values) is None
+    assert bulk.joined_args([(1, "a\x1f"), (2, "b")], [0, 1], [1]) == (False, [[1, 2], ["a\x1f", "b"]])
+    assert bulk.joined_args([(1, "a"), (2, None)], [0, 1], [1]) == (True, [[1, 2], "a\x1f\x1e"])
+
+
+# Every shape of column string_to_array must give back as sent, beside ones it cannot.
+COLUMNS = [
+    [], [""], [None], ["", ""], [None, None], ["a", None, "", "b"], ["é\n\"'\\{},NULL", "  "],
+    ["a\x1fb", "c"], ["\x1e"], ["x\x1e", None],
+]
+
+
+@pytest.mark.parametrize("values", COLUMNS)
+async def test_joined_and_plain_forms_give_the_same_rows(backend, values):
+    if backend != "postgres":
+        pytest.skip("string_to_array is PostgreSQL's")
+    ids = list(range(len(values)))
+    joined, args = bulk.joined_args(list(zip(ids, values)), [0, 1], [1])
+    assert joined == (bulk.joined(values) is not None)
+    source = bulk.unnest([("n", "bigint"), ("v", "text")], joined=joined)
+    rows = await db.fetch(f"SELECT n, v FROM {source} ORDER BY n", *args)
+    assert [(r["n"], r["v"]) for r in rows] == list(zip(ids, values))

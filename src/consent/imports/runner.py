@@ -38,15 +38,18 @@ from typing import Any, Callable, Optional
 from consent import suppression
 from consent.imports import parse
 from consent.imports.validate import Rejection, Valid, load_catalog, validate
-from consent.imports.write import ChunkResult, Writer
-from optinbase import db
+from consent.imports.write import Ahead, ChunkResult, Writer
+from optinbase import db, process
 from optinbase.context import TenantContext
 from optinbase.errors import DomainError
 from optinbase.settings import get_settings
 from tenants import envelope
 
 ERRORS_KEPT = 1_000
-YIELD_ROWS = 100
+# Validating the next chunk yields this often: a statement of the chunk being
+# written that has finished waits for at most this many rows before its
+# successor leaves (100 rows: 0.72 s of 100,000 rows' small statements in flight, 25: 0.41 s).
+YIELD_ROWS = 25
 
 _PROGRESS = (
     "SELECT status, total, created, updated, rejected, errors, rows_done FROM import_job"
@@ -131,47 +134,54 @@ async def run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repor
             task, writing = writing, None
             report = await task
 
-    def send(upto: int) -> None:
+    def send(upto: int, ahead: Optional[Ahead] = None) -> None:
         nonlocal writing, chunk, rejections
         writing = asyncio.ensure_future(
-            _commit(ctx, job_id, writer, report, upto, chunk, rejections, now))
+            _commit(ctx, job_id, writer, report, upto, chunk, rejections, now, ahead))
         chunk, rejections = [], []
 
-    try:
-        for record in itertools.islice(source.records(), report.rows_done, None):
-            checked = validate(record, source.format, ctx, inputs.catalog, inputs.key,
-                               inputs.listed, now)
-            if isinstance(checked, Rejection):
-                rejections.append(checked)
-            else:
-                chunk.append(checked)
-            done += 1
-            if done % YIELD_ROWS == 0:
-                await asyncio.sleep(0)
-            if done % chunk_rows == 0:
-                await settle()
-                send(done)
-                if not side_by_side:
+    def prepared() -> Optional[Ahead]:
+        """The chunk worked out as if it named no stored contact, while the
+        previous one is still written (PostgreSQL; Writer.ahead)."""
+        return writer.ahead(chunk, now) if side_by_side and chunk else None
+
+    with process.bulk_work():  # fewer cyclic collections meanwhile
+        try:
+            for record in itertools.islice(source.records(), report.rows_done, None):
+                checked = validate(record, source.format, ctx, inputs.catalog, inputs.key,
+                                   inputs.listed, now)
+                if isinstance(checked, Rejection):
+                    rejections.append(checked)
+                else:
+                    chunk.append(checked)
+                done += 1
+                if done % YIELD_ROWS == 0:
+                    await asyncio.sleep(0)
+                if done % chunk_rows == 0:
+                    ahead = prepared()
                     await settle()
-                if progress:
-                    progress(done, source.total)
-        await settle()
-        if done > report.rows_done:  # the last, shorter chunk
-            send(done)
+                    send(done, ahead)
+                    if not side_by_side:
+                        await settle()
+                    if progress:
+                        progress(done, source.total)
             await settle()
-        if progress:
-            progress(done, source.total)
-    finally:
-        if writing is not None:  # failing elsewhere: the chunk being written rolls back
-            writing.cancel()
-            with contextlib.suppress(BaseException):
-                await writing
+            if done > report.rows_done:  # the last, shorter chunk
+                send(done, prepared())
+                await settle()
+            if progress:
+                progress(done, source.total)
+        finally:
+            if writing is not None:  # failing elsewhere: the chunk being written rolls back
+                writing.cancel()
+                with contextlib.suppress(BaseException):
+                    await writing
     return report
 
 
 async def _commit(ctx: TenantContext, job_id: uuid.UUID, writer: Writer, report: Report,
                   upto: int, rows: list[Valid], rejections: list[Rejection],
-                  now: dt.datetime) -> Report:
+                  now: dt.datetime, ahead: Optional[Ahead] = None) -> Report:
     """One chunk and the job's progress, in one tenant transaction (or in the
     caller's). Returns the report with the chunk."""
     async with envelope.tenant(ctx):
@@ -181,7 +191,7 @@ async def _commit(ctx: TenantContext, job_id: uuid.UUID, writer: Writer, report:
         if stored != report.rows_done:
             raise Superseded(f"import {job_id} was continued by another process")
         await writer.prepare()
-        result = await writer.write(rows, now) if rows else ChunkResult()
+        result = await writer.write(rows, now, ahead) if rows else ChunkResult()
         after = report.after(upto, result, rejections)
         await db.execute(
             _ADVANCE, after.rows_done, after.created, after.updated, after.rejected,

@@ -19,8 +19,12 @@
 
 On PostgreSQL the events are sealed while the contacts' INSERT runs, and the
 states built while the events' INSERT runs (`_meanwhile`): Python and the
-database work side by side. Ids come from optinbase.ids in bulk and nothing is
-looked up per row.
+database work side by side. Before a chunk's transaction the runner works it
+out as if it named nobody stored (`Writer.ahead`: people, contact rows, the
+events' ids, salts and personal digests) while the previous chunk is written;
+`write` uses that when the matching read finds nobody (every chunk of a first
+import) and matches the rows itself otherwise. Ids come from optinbase.ids in
+bulk and nothing is looked up per row.
 New contacts, ledger events and consent states get time-ordered (version 7)
 ids, so the rows of a big import go to the right edge of the primary keys and
 of the (tenant_id, contact_id, …) indexes rather than to random leaf pages.
@@ -91,11 +95,26 @@ def _values(columns: tuple[str, ...]) -> str:
     return f"VALUES ({', '.join(['{}'] * len(columns))})"
 
 
-_CONTACTS_FROM, _CONTACT_ARRAYS = bulk.select(CONTACT_COLUMNS, {"tenant_id": "{}"})
+_CONTACT_CONSTANTS = {"tenant_id": "{}"}
+_CONTACTS_FROM, _CONTACT_ARRAYS = bulk.select(CONTACT_COLUMNS, _CONTACT_CONSTANTS)
+_CONTACTS_JOINED, _ = bulk.select(CONTACT_COLUMNS, _CONTACT_CONSTANTS, joined=True)
+_CONTACT_TEXT = bulk.text_positions(CONTACT_COLUMNS, _CONTACT_ARRAYS)
 _EVENTS_FROM, _EVENT_ARRAYS = bulk.select(chain.EVENT_COLUMNS, {"tenant_id": "{}"})
+_EVENTS_JOINED, _ = bulk.select(chain.EVENT_COLUMNS, {"tenant_id": "{}"}, joined=True)
+_EVENT_TEXT = bulk.text_positions(chain.EVENT_COLUMNS, _EVENT_ARRAYS)
 # Arguments: tenant, updated_at, then the staged columns' arrays.
-_STATES_FROM, _ = bulk.select(STATE_COLUMNS, {
-    "tenant_id": "{}", "status": "'granted'", "expires_at": "NULL::timestamptz", "updated_at": "{}"})
+_STATE_CONSTANTS = {
+    "tenant_id": "{}", "status": "'granted'", "expires_at": "NULL::timestamptz", "updated_at": "{}"}
+_STATES_FROM, _STATE_ARRAYS = bulk.select(STATE_COLUMNS, _STATE_CONSTANTS)
+_STATES_JOINED, _ = bulk.select(STATE_COLUMNS, _STATE_CONSTANTS, joined=True)
+_STATE_TEXT = bulk.text_positions(STATE_COLUMNS, _STATE_ARRAYS)
+
+
+
+def _event_insert(source: str) -> str:
+    return (f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)}) {source}"
+            " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq")
+
 
 SQL = {
     "postgres": {
@@ -123,15 +142,17 @@ SQL = {
         # table, the tenant a plain parameter, ON CONFLICT on every insert
         # (on Citus, an INSERT … SELECT without it is run as COPY, which
         # row-level security refuses).
+        # Each of the three also in its `_joined` form (text columns as one
+        # text each, optinbase.bulk), the one used unless a value forbids it.
         "contacts": _contact_upsert(_CONTACTS_FROM, "contact.attributes || excluded.attributes"),
+        "contacts_joined": _contact_upsert(_CONTACTS_JOINED, "contact.attributes || excluded.attributes"),
         # The states the chunk's events now lead (the change feed's winners).
         "states": _state_upsert(_STATES_FROM) + " RETURNING event_id",
+        "states_joined": _state_upsert(_STATES_JOINED) + " RETURNING event_id",
         # Fresh time-ordered ids: the conflict clause never skips a row
         # (write checks the count); it is what routes the statement on Citus.
-        "events": (
-            f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)}) {_EVENTS_FROM}"
-            " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq"
-        ),
+        "events": _event_insert(_EVENTS_FROM),
+        "events_joined": _event_insert(_EVENTS_JOINED),
         # Identifiers and contacts as one array each: a btree walks the array
         # (one descent per key) under the generic plan, which cannot take a
         # tenant the statistics do not know yet for an empty one. No LIMIT in
@@ -180,6 +201,16 @@ class Person:
         self.email_hash, self.phone_hash = email_hash, phone_hash
         self.last_activity: Optional[dt.datetime] = None
         self.restricted = restricted
+
+
+class Ahead:
+    """A chunk worked out before its transaction (`Writer.ahead`)."""
+
+    __slots__ = ("result", "contacts", "digested")
+
+    def __init__(self, result: "ChunkResult", contacts: list[tuple[Any, ...]],
+                 digested: list[tuple[Any, ...]]):
+        self.result, self.contacts, self.digested = result, contacts, digested
 
 
 class ChunkResult:
@@ -262,21 +293,38 @@ class Writer:
                                  f"a {consent.channel} consent needs the person's phone number")
         return None
 
-    async def write(self, rows: list[Valid], now: dt.datetime) -> ChunkResult:
-        result, touched, pending = self.match(rows, await self._existing(rows), iter(uuid7s(len(rows))).__next__)
-        events = await self._new_events(pending, touched)
+    def ahead(self, rows: list[Valid], now: dt.datetime) -> "Ahead":
+        """What `write` makes of `rows` if none of them names a stored contact
+        (every chunk of a first import), worked out before the chunk's
+        transaction: the runner does it while the previous chunk is written."""
+        result, touched, pending = self.match(rows, {}, iter(uuid7s(len(rows))).__next__)
+        events = self._fresh(pending, set())
         contacts = self._contact_records(list(touched.values()), now)
+        return Ahead(result, contacts, chain.digested([self._event(p, c, now) for p, c in events]))
+
+    async def write(self, rows: list[Valid], now: dt.datetime,
+                    ahead: Optional["Ahead"] = None) -> ChunkResult:
+        """`ahead` (PostgreSQL): `self.ahead(rows, now)`, used when the matching
+        read finds no stored contact (else the rows are matched here)."""
+        found = await self._existing(rows)
         current: Optional[set[str]] = None  # SQLite: read by the feed
-        if self.engine == "postgres":
-            sealed, current = await self._write_postgres(contacts, events, now)
+        if ahead is not None and not found and self.engine == "postgres":
+            sealed, current = await self._write_postgres(ahead.contacts, [], now, ahead.digested)
+            result = ahead.result
         else:
-            await db.executemany(self.sql["contacts"], contacts)
-            sealed = self.chain.seal([self._event(p, c, now) for p, c in events])
-            await db.executemany(chain.INSERT_EVENT, sealed)
-            await db.executemany(self.sql["states"], [
-                (i, self.ctx.tenant_id, contact_id, channel, purpose_id, "granted", since, None, event_id, now)
-                for i, contact_id, channel, purpose_id, since, event_id in _states(sealed)
-            ])
+            result, touched, pending = self.match(rows, found, iter(uuid7s(len(rows))).__next__)
+            events = await self._new_events(pending, touched)
+            contacts = self._contact_records(list(touched.values()), now)
+            if self.engine == "postgres":
+                sealed, current = await self._write_postgres(contacts, events, now)
+            else:
+                await db.executemany(self.sql["contacts"], contacts)
+                sealed = self.chain.seal([self._event(p, c, now) for p, c in events])
+                await db.executemany(chain.INSERT_EVENT, sealed)
+                await db.executemany(self.sql["states"], [
+                    (i, self.ctx.tenant_id, contact_id, channel, purpose_id, "granted", since, None, event_id, now)
+                    for i, contact_id, channel, purpose_id, since, event_id in _states(sealed)
+                ])
         if sealed:
             await self.chain.save()
             await notify.grants_imported(self.ctx, sealed, current)
@@ -312,8 +360,9 @@ class Writer:
         return result, touched, pending
 
     async def _write_postgres(self, contacts: list[tuple[Any, ...]],
-                              events: list[tuple[Person, Consent]],
-                              now: dt.datetime) -> tuple[list[tuple[Any, ...]], set[str]]:
+                              events: list[tuple[Person, Consent]], now: dt.datetime,
+                              digested: Optional[list[tuple[Any, ...]]] = None,
+                              ) -> tuple[list[tuple[Any, ...]], set[str]]:
         """Each INSERT runs while Python prepares the rows of the next (sealing
         the ledger, then the states), instead of one waiting for the other.
         The events are sealed from the head read unlocked while the contacts
@@ -323,21 +372,29 @@ class Writer:
         consent state."""
         tenant_id = self.ctx.tenant_id
         seq, prev = await chain.head(tenant_id)  # unlocked: sealed ahead
-        new = [self._event(p, c, now) for p, c in events]
-        async with _meanwhile(self.sql["contacts"], tenant_id,
-                              *bulk.arrays(contacts, _CONTACT_ARRAYS)) if contacts else _idle():
-            sealed = chain.seal(new, seq, prev)
+        async with _meanwhile(*self._rows("contacts", tenant_id, contacts, _CONTACT_ARRAYS,
+                                          _CONTACT_TEXT)) if contacts else _idle():
+            if digested is None:  # `events` (else `digested`: their rows, from `ahead`)
+                digested = chain.digested([self._event(p, c, now) for p, c in events])
+            sealed = chain.rechain(digested, seq, prev)
         if not sealed:
             return [], set()
         sealed = await self.chain.lock_after(sealed, seq, prev)
-        async with _meanwhile(self.sql["events"], tenant_id,
-                              *bulk.arrays(sealed, _EVENT_ARRAYS)) as inserted:
+        async with _meanwhile(*self._rows("events", tenant_id, sealed, _EVENT_ARRAYS,
+                                          _EVENT_TEXT)) as inserted:
             states = _states(sealed)
         if len(inserted.result()) != len(sealed):
             raise RuntimeError("a ledger event of the chunk was not inserted")
-        current = await db.fetch(self.sql["states"], tenant_id, now,
-                                 *bulk.arrays(states, range(len(STAGED_STATE_COLUMNS))))
+        current = await db.fetch(*self._rows("states", tenant_id, states,
+                                             range(len(STAGED_STATE_COLUMNS)), _STATE_TEXT, now))
         return sealed, {str(r["event_id"]) for r in current}
+
+    def _rows(self, name: str, tenant_id: uuid.UUID, records: list[tuple[Any, ...]],
+              positions: Any, text: list[int], *constants: Any) -> list[Any]:
+        """The statement `name` with its arguments: the tenant, `constants`,
+        then `records` as columns, text ones joined where they can be."""
+        joined, columns = bulk.joined_args(records, positions, text)
+        return [self.sql[name + "_joined" if joined else name], tenant_id, *constants, *columns]
 
     async def _new_events(self, pending: list[tuple[Person, Consent]],
                           touched: dict[uuid.UUID, Person]) -> list[tuple[Person, Consent]]:
@@ -350,6 +407,12 @@ class Writer:
                     None if r["notice_id"] is None else r["notice_id"],
                     r["collected_at"].astimezone(_UTC),
                 ))
+        return self._fresh(pending, known)
+
+    def _fresh(self, pending: list[tuple[Person, Consent]],
+               known: set[tuple[Any, ...]]) -> list[tuple[Person, Consent]]:
+        """The consents of `pending` not `known` to the ledger, each once; the
+        people's last activity follows them."""
         events = []
         for person, c in pending:
             key = (person.id, c.channel, c.purpose_id, c.notice_id, c.collected_at)

@@ -191,6 +191,13 @@ def seal(events: list[NewEvent], seq: int, prev: str) -> list[tuple[Any, ...]]:
     (tenant, purposes, notices, the recording time) are computed once.
     Always the current format (2); page URLs lose their query (page_url).
     """
+    return rechain(digested(events), seq, prev)
+
+
+def digested(events: list[NewEvent]) -> list[tuple[Any, ...]]:
+    """The rows of `events` (EVENT_COLUMNS order) with ids, salts and
+    personal digests, not yet chained (seq 0, no prev_hash nor hash): what
+    `seal` does before `rechain`, and what does not depend on the head."""
     ids = uuid7s(len(events))
     salts = secrets.token_hex(16 * len(events))
     rows = []
@@ -206,7 +213,7 @@ def seal(events: list[NewEvent], seq: int, prev: str) -> list[tuple[Any, ...]]:
             new.recorded_at, new.actor, new.ip, new.user_agent, salt, digest, None, None,
             CURRENT_FORMAT,
         ))
-    return rechain(rows, seq, prev)
+    return rows
 
 
 def rechain(rows: list[tuple[Any, ...]], seq: int, prev: str) -> list[tuple[Any, ...]]:
@@ -216,31 +223,42 @@ def rechain(rows: list[tuple[Any, ...]], seq: int, prev: str) -> list[tuple[Any,
     chunk ahead, from the head read unlocked; when another writer appended
     meanwhile, this is what it redoes under the head's lock — about half the
     work of sealing again."""
-    texts: dict[Any, Optional[str]] = {None: None}
+    # The payload is `_json_list([...], ",")` of HASHED_FIELDS_2, built from
+    # pieces: what repeats from row to row (tenant, purpose, notice, channel,
+    # action, method, recording time, actor) is escaped once per distinct
+    # value; ids, numbers, times and hex digests need no escaping.
+    pieces: dict[Any, str] = {}
+    link = _quoted(prev) if prev is not None else "null"
     chained = []
     for row in rows:
         seq += 1
-        fields = []
-        for value in (row[_TENANT], row[_PURPOSE], row[_NOTICE], row[_RECORDED]):
-            text = texts.get(value, _MISSING)
-            if text is _MISSING:
-                text = texts[value] = (
-                    _fast_time(value) if isinstance(value, dt.datetime) else str(value)
-                )
-            fields.append(text)
-        tenant, purpose, notice, recorded = fields
-        payload = _json_list([
-            "2", str(row[_ID]), tenant, str(seq), row[_CHANNEL], purpose, row[_ACTION], notice,
-            row[_METHOD], _fast_time(row[_COLLECTED]), recorded, row[_ACTOR], row[_DIGEST], prev,
-        ], ",")
+        key = (row[_TENANT], row[_CHANNEL], row[_PURPOSE], row[_ACTION], row[_NOTICE],
+               row[_METHOD], row[_RECORDED], row[_ACTOR])
+        middle = pieces.get(key)
+        if middle is None:
+            middle = pieces[key] = _middle(key)
+        digest = row[_DIGEST]
+        payload = (f'["2","{row[_ID]}",{middle[0]},"{seq}",{middle[1]},'
+                   f'"{_fast_time(row[_COLLECTED])}",{middle[2]},'
+                   f'{"null" if digest is None else _quoted(digest)},{link}]')
         digest_of_event = hashlib.sha256(payload.encode()).hexdigest()
         chained.append((*row[:_SEQ], seq, *row[_SEQ + 1:_PREV], prev, digest_of_event,
                         *row[_HASH + 1:]))
         prev = digest_of_event
+        link = f'"{prev}"'
     return chained
 
 
-_MISSING = object()
+def _middle(key: tuple[Any, ...]) -> tuple[str, str, str]:
+    """The JSON texts (as `_json_list` writes them) of a row's repeating hashed
+    fields: tenant; channel, purpose, action, notice, method; recording time,
+    actor — in HASHED_FIELDS_2's order around the seq and the collection time."""
+    tenant, channel, purpose, action, notice, method, recorded, actor = (
+        None if value is None else _fast_time(value) if isinstance(value, dt.datetime)
+        else str(value) for value in key)
+    return (_json_list([tenant], "")[1:-1],
+            _json_list([channel, purpose, action, notice, method], ",")[1:-1],
+            _json_list([recorded, actor], ",")[1:-1])
 
 
 async def _lock_head(tenant_id: uuid.UUID) -> tuple[int, str]:

@@ -255,3 +255,27 @@ async def test_a_chunk_sealed_ahead_of_another_writer_is_chained_after_it(
     monkeypatch.setattr(chain, "head", real_head)
     assert await _verified(client, world.tenant) == 1 + 2 * CHUNK_ROWS + 10
     assert await _duplicated_grants(world.tenant.id) == 0
+
+
+async def test_people_named_again_in_later_chunks_are_matched_not_created_again(client, backend):
+    """A chunk is worked out ahead as if it named nobody stored (PostgreSQL,
+    while the previous chunk is written): one naming a person an earlier chunk
+    created, or naming someone twice, must come out as if matched in order."""
+    world = await make_world(await make_tenant())
+    notice, later = world.notice["id"], "2026-01-16T10:00:00Z"
+    lines = [HEADER]
+    lines += [f"a{i}@example.com,,A{i},email,newsletter,{notice},{WHEN}\n" for i in range(CHUNK_ROWS)]
+    lines.append(f"a5@example.com,,A5,email,newsletter,{notice},{later}\n")  # chunk 2: stored
+    lines += [f"b{i}@example.com,,B{i},email,newsletter,{notice},{WHEN}\n"
+              for i in range(CHUNK_ROWS - 1)]
+    lines += [f"b0@example.com,,B0,email,newsletter,{notice},{WHEN}\n",  # chunk 3: known grant
+              f"c0@example.com,,C0,email,newsletter,{notice},{WHEN}\n",
+              f"c0@example.com,,C0,email,newsletter,{notice},{later}\n"]  # twice in its chunk
+    body = "".join(lines).encode()
+    _, report, _ = await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
+                                          jobs.digest(body))
+    assert (report.created, report.updated, report.rejected) == (2 * CHUNK_ROWS, 3, 0)
+    contacts, events, _ = await tenant_counts(world.tenant.id)
+    assert (contacts, events) == (1 + 2 * CHUNK_ROWS, 1 + 2 * CHUNK_ROWS + 2)
+    assert await _verified(client, world.tenant) == 1 + 2 * CHUNK_ROWS + 2
+    assert await _duplicated_grants(world.tenant.id) == 0

@@ -117,3 +117,15 @@ def test_a_windows_1252_csv_is_refused_saying_so_and_how_to_fix_it():
         scan(body, "csv")
     assert "Windows-1252" in caught.value.detail and "CSV UTF-8" in caught.value.detail
     assert "missing header" not in caught.value.detail
+
+
+def test_a_csv_value_with_a_nul_rejects_its_row_only():
+    body = ("email,first_name,consent_channel\n"
+            "a@example.com,Ann,email\n"
+            "b@example.com,B\x00b,email\n"
+            "c@example.com,,\n")
+    first, second, third = records(body)
+    assert (first.contact, first.consents, first.problem) == (
+        {"email": "a@example.com", "first_name": "Ann"}, [{"channel": "email"}], None)
+    assert (second.line, second.contact, second.problem[0]) == (3, {}, "first_name")
+    assert (third.contact, third.consents, third.problem) == ({"email": "c@example.com"}, [], None)
