@@ -110,7 +110,6 @@ _STATES_JOINED, _ = bulk.select(STATE_COLUMNS, _STATE_CONSTANTS, joined=True)
 _STATE_TEXT = bulk.text_positions(STATE_COLUMNS, _STATE_ARRAYS)
 
 
-
 def _event_insert(source: str) -> str:
     return (f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)}) {source}"
             " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq")
