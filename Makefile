@@ -23,8 +23,12 @@ run: migrate
 	$(BIN)/optinbase serve
 
 # Runs on SQLite; on PostgreSQL too when TEST_POSTGRES_URL is set (see test-postgres).
+# Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set (some images set it):
+# the suite starts a few hundred Python processes (servers, workers, commands), and
+# each would compile the project's modules again (~9 % of the CLI tests' CPU).
+PYTEST = env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest
 test: install
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(PYTEST) -n $(TEST_WORKERS)
 
 # Prepares a local PostgreSQL (owner + application roles, fresh database) and
 # runs the whole suite on both engines.
@@ -32,7 +36,7 @@ test-postgres: install
 	scripts/prepare-postgres.sh $(PG_TEST_DB)
 	TEST_POSTGRES_URL=postgresql://optinbase_app@127.0.0.1:5432/$(PG_TEST_DB) \
 	TEST_POSTGRES_OWNER_URL=postgresql://optinbase_owner@127.0.0.1:5432/$(PG_TEST_DB) \
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(PYTEST) -n $(TEST_WORKERS)
 
 bench: install
 	bash bench/run.sh
