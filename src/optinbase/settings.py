@@ -198,8 +198,8 @@ def load_settings() -> Settings:
 # Default: RFC 9106's "low memory" choice. `owasp-minimum`, OWASP's floor (~6 times
 # cheaper), suits small hosts. `test-only` is for test suites, as Django's documentation
 # advises a fast hasher there: still argon2id through the same code, ~0.5 ms a hash
-# instead of ~20 (a fifth of the suite's CPU went to hashing the keys and passwords each
-# test makes); refused in production, where it would leave stolen hashes cheap to crack.
+# instead of ~20 (a third of the API tests' CPU went to hashing the keys and passwords
+# each test makes); refused in production, where it would leave stolen hashes cheap to crack.
 ARGON2_PROFILES = {
     "rfc9106-low-memory": dict(time_cost=3, memory_cost=65536, parallelism=4),
     "owasp-minimum": dict(time_cost=2, memory_cost=19456, parallelism=1),
