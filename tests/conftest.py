@@ -17,6 +17,10 @@ from pathlib import Path
 _LEDGER = Path(tempfile.mkdtemp(prefix="optinbase-ledger-"))
 os.environ.setdefault("LEDGER_CHECKPOINT_DIR", str(_LEDGER / "checkpoints"))
 os.environ.setdefault("ERASURE_JOURNAL_DIR", str(_LEDGER / "erasure-journal"))
+# This test process's own development secret, never ./.optinbase-secret: on a fresh
+# clone two xdist workers could each write that file, one keeping in memory a key the
+# file no longer holds (links signed by one key failed against the other).
+os.environ.setdefault("SECRET_KEY_FILE", str(_LEDGER / "secret-key"))
 # The development mailer of in-process workers (no SMTP_URL): never ./mail.
 os.environ.setdefault("MAIL_DIR", str(_LEDGER / "mail"))
 # The session's database keeps mail no test server delivered: /ready must not
