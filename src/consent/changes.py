@@ -79,14 +79,9 @@ _INSERT = (f"INSERT INTO change_log ({', '.join(_COLUMNS)})"
            f" VALUES ({', '.join(['{}'] * len(_COLUMNS))})")
 # PostgreSQL: a chunk of an import numbers 5,000 changes under the head's lock,
 # in one statement (optinbase.bulk) rather than 5,000 executions.
-_SELECT, _ARRAYS = bulk.select(_COLUMNS, {"tenant_id": "{}"})
-_INSERT_ARRAYS = (f"INSERT INTO change_log ({', '.join(_COLUMNS)}) {_SELECT}"
-                  " ON CONFLICT (tenant_id, id) DO NOTHING")  # fresh ids: routes it on Citus
-# The same with text columns as one text each (optinbase.bulk), unless a value forbids it.
-_INSERT_JOINED = (f"INSERT INTO change_log ({', '.join(_COLUMNS)})"
-                  f" {bulk.select(_COLUMNS, {'tenant_id': '{}'}, joined=True)[0]}"
-                  " ON CONFLICT (tenant_id, id) DO NOTHING")
-_TEXT = bulk.text_positions(_COLUMNS, _ARRAYS)
+_INSERT_BULK = bulk.Insert(_COLUMNS, {"tenant_id": "{}"}, lambda source: (
+    f"INSERT INTO change_log ({', '.join(_COLUMNS)}) {source}"
+    " ON CONFLICT (tenant_id, id) DO NOTHING"))  # fresh ids: routes it on Citus
 _TAKE = ("UPDATE ledger_head SET change_seq = change_seq + {} WHERE tenant_id = {}"
          " RETURNING change_seq")
 
@@ -111,8 +106,7 @@ async def _insert(ctx: TenantContext, values: list[tuple[Any, ...]]) -> list[str
     tenant_id = ctx.tenant_id
     rows = [(ids[i], tenant_id, first + i, *v) for i, v in enumerate(values)]
     if db.is_postgres():
-        joined, columns = bulk.joined_args(rows, _ARRAYS, _TEXT)
-        await db.execute(_INSERT_JOINED if joined else _INSERT_ARRAYS, tenant_id, *columns)
+        await db.execute(*_INSERT_BULK.call(rows, tenant_id))
     else:
         await db.executemany(_INSERT, rows)
     return [encode_int(first + i) for i in range(len(values))]

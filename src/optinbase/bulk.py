@@ -21,7 +21,7 @@ joined — a value holding either character, or one empty text alone, which
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 SEPARATOR, NULL = "\x1f", "\x1e"
 _JOINED = "string_to_array({}::text, chr(31), chr(30))"
@@ -107,3 +107,30 @@ def joined_args(records: Sequence[Sequence[Any]], positions: Sequence[int],
             return False, columns
         sent[j] = one
     return True, sent
+
+
+class Insert:
+    """An INSERT … SELECT over `columns` sent as arrays (`select`; `constants`
+    in place), in both its forms: `plain`, and `joined` (text columns as one
+    text each), which `call` picks unless a value forbids it. `build` makes
+    the statement around the SELECT."""
+
+    def __init__(self, columns: Sequence[str], constants: dict[str, str],
+                 build: Callable[[str], str]):
+        source, self.staged = select(columns, constants)
+        self.plain = build(source)
+        self.joined = build(select(columns, constants, joined=True)[0])
+        self.text = text_positions(columns, self.staged)
+
+    @property
+    def forms(self) -> tuple[str, str]:
+        return self.plain, self.joined
+
+    def call(self, records: Sequence[Sequence[Any]], *leading: Any,
+             staged: bool = False) -> list[Any]:
+        """The statement in the form `records` allow, then its arguments:
+        `leading` (the constants' values, in column order), then the records'
+        columns. `staged`: each record holds only the arrayed columns, in order."""
+        positions = range(len(self.staged)) if staged else self.staged
+        joined, columns = joined_args(records, positions, self.text)
+        return [self.joined if joined else self.plain, *leading, *columns]

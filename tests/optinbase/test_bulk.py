@@ -23,19 +23,22 @@ def test_select_puts_constants_in_place_and_arrays_in_order():
     assert bulk.arrays([(1, "t", "a"), (2, "t", "b")], [0, 2]) == [[1, 2], ["a", "b"]]
 
 
-@pytest.mark.parametrize("name", ["contacts", "states", "events", "match", "granted",
-                                  "contacts_joined", "states_joined", "events_joined"])
-def test_import_statements_route_to_one_tenant(name):
+IMPORT_STATEMENTS = [text for statement in write.SQL["postgres"].values() if not isinstance(statement, list)
+                     for text in (statement.forms if isinstance(statement, bulk.Insert) else [statement])]
+
+
+@pytest.mark.parametrize("statement", IMPORT_STATEMENTS)
+def test_import_statements_route_to_one_tenant(statement):
     """Each names its tenant as a plain parameter, and none reads a temporary
     table (Citus runs INSERT … SELECT from one as COPY, refused under RLS)."""
-    sql = db.compile_sql(write.SQL["postgres"][name], "postgres")
+    sql = db.compile_sql(statement, "postgres")
     assert violations(sql, [TENANT] * sql.count("$")) == []
     assert "(SELECT $" not in sql and "import_" not in sql
     if sql.startswith("INSERT"):
         assert " ON CONFLICT " in sql
 
 
-@pytest.mark.parametrize("statement", [changes._INSERT_ARRAYS, changes._INSERT_JOINED])
+@pytest.mark.parametrize("statement", changes._INSERT_BULK.forms)
 def test_change_feed_insert_routes_to_one_tenant(statement):
     sql = db.compile_sql(statement, "postgres")
     assert violations(sql, [TENANT] * sql.count("$")) == []

@@ -95,25 +95,15 @@ def _values(columns: tuple[str, ...]) -> str:
     return f"VALUES ({', '.join(['{}'] * len(columns))})"
 
 
-_CONTACT_CONSTANTS = {"tenant_id": "{}"}
-_CONTACTS_FROM, _CONTACT_ARRAYS = bulk.select(CONTACT_COLUMNS, _CONTACT_CONSTANTS)
-_CONTACTS_JOINED, _ = bulk.select(CONTACT_COLUMNS, _CONTACT_CONSTANTS, joined=True)
-_CONTACT_TEXT = bulk.text_positions(CONTACT_COLUMNS, _CONTACT_ARRAYS)
-_EVENTS_FROM, _EVENT_ARRAYS = bulk.select(chain.EVENT_COLUMNS, {"tenant_id": "{}"})
-_EVENTS_JOINED, _ = bulk.select(chain.EVENT_COLUMNS, {"tenant_id": "{}"}, joined=True)
-_EVENT_TEXT = bulk.text_positions(chain.EVENT_COLUMNS, _EVENT_ARRAYS)
-# Arguments: tenant, updated_at, then the staged columns' arrays.
-_STATE_CONSTANTS = {
-    "tenant_id": "{}", "status": "'granted'", "expires_at": "NULL::timestamptz", "updated_at": "{}"}
-_STATES_FROM, _STATE_ARRAYS = bulk.select(STATE_COLUMNS, _STATE_CONSTANTS)
-_STATES_JOINED, _ = bulk.select(STATE_COLUMNS, _STATE_CONSTANTS, joined=True)
-_STATE_TEXT = bulk.text_positions(STATE_COLUMNS, _STATE_ARRAYS)
-
-
-def _event_insert(source: str) -> str:
-    return (f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)}) {source}"
-            " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq")
-
+_CONTACTS = bulk.Insert(CONTACT_COLUMNS, {"tenant_id": "{}"}, lambda source: _contact_upsert(
+    source, "contact.attributes || excluded.attributes"))
+# Arguments: tenant, updated_at, then the staged columns.
+_STATES = bulk.Insert(STATE_COLUMNS, {
+    "tenant_id": "{}", "status": "'granted'", "expires_at": "NULL::timestamptz", "updated_at": "{}",
+}, lambda source: _state_upsert(source) + " RETURNING event_id")
+_EVENTS = bulk.Insert(chain.EVENT_COLUMNS, {"tenant_id": "{}"}, lambda source: (
+    f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)}) {source}"
+    " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq"))
 
 SQL = {
     "postgres": {
@@ -141,17 +131,14 @@ SQL = {
         # table, the tenant a plain parameter, ON CONFLICT on every insert
         # (on Citus, an INSERT … SELECT without it is run as COPY, which
         # row-level security refuses).
-        # Each of the three also in its `_joined` form (text columns as one
-        # text each, optinbase.bulk), the one used unless a value forbids it.
-        "contacts": _contact_upsert(_CONTACTS_FROM, "contact.attributes || excluded.attributes"),
-        "contacts_joined": _contact_upsert(_CONTACTS_JOINED, "contact.attributes || excluded.attributes"),
+        # Each in both forms (bulk.Insert: text columns joined, unless a
+        # value forbids it).
+        "contacts": _CONTACTS,
         # The states the chunk's events now lead (the change feed's winners).
-        "states": _state_upsert(_STATES_FROM) + " RETURNING event_id",
-        "states_joined": _state_upsert(_STATES_JOINED) + " RETURNING event_id",
+        "states": _STATES,
         # Fresh time-ordered ids: the conflict clause never skips a row
         # (write checks the count); it is what routes the statement on Citus.
-        "events": _event_insert(_EVENTS_FROM),
-        "events_joined": _event_insert(_EVENTS_JOINED),
+        "events": _EVENTS,
         # Identifiers and contacts as one array each: a btree walks the array
         # (one descent per key) under the generic plan, which cannot take a
         # tenant the statistics do not know yet for an empty one. No LIMIT in
@@ -371,29 +358,19 @@ class Writer:
         consent state."""
         tenant_id = self.ctx.tenant_id
         seq, prev = await chain.head(tenant_id)  # unlocked: sealed ahead
-        async with _meanwhile(*self._rows("contacts", tenant_id, contacts, _CONTACT_ARRAYS,
-                                          _CONTACT_TEXT)) if contacts else _idle():
+        async with _meanwhile(*_CONTACTS.call(contacts, tenant_id)) if contacts else _idle():
             if digested is None:  # `events` (else `digested`: their rows, from `ahead`)
                 digested = chain.digested([self._event(p, c, now) for p, c in events])
             sealed = chain.rechain(digested, seq, prev)
         if not sealed:
             return [], set()
         sealed = await self.chain.lock_after(sealed, seq, prev)
-        async with _meanwhile(*self._rows("events", tenant_id, sealed, _EVENT_ARRAYS,
-                                          _EVENT_TEXT)) as inserted:
+        async with _meanwhile(*_EVENTS.call(sealed, tenant_id)) as inserted:
             states = _states(sealed)
         if len(inserted.result()) != len(sealed):
             raise RuntimeError("a ledger event of the chunk was not inserted")
-        current = await db.fetch(*self._rows("states", tenant_id, states,
-                                             range(len(STAGED_STATE_COLUMNS)), _STATE_TEXT, now))
+        current = await db.fetch(*_STATES.call(states, tenant_id, now, staged=True))
         return sealed, {str(r["event_id"]) for r in current}
-
-    def _rows(self, name: str, tenant_id: uuid.UUID, records: list[tuple[Any, ...]],
-              positions: Any, text: list[int], *constants: Any) -> list[Any]:
-        """The statement `name` with its arguments: the tenant, `constants`,
-        then `records` as columns, text ones joined where they can be."""
-        joined, columns = bulk.joined_args(records, positions, text)
-        return [self.sql[name + "_joined" if joined else name], tenant_id, *constants, *columns]
 
     async def _new_events(self, pending: list[tuple[Person, Consent]],
                           touched: dict[uuid.UUID, Person]) -> list[tuple[Person, Consent]]:
