@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI", "").lower() == "true":
         raise RuntimeError(f"CI=true but {CHROMIUM} is missing: browser tests must run")
@@ -37,6 +38,16 @@ def running():
             yield chromium
         finally:
             chromium.close()
+
+
+def screenshot(page, engine: str, name: str, tmp_path: Path, *, full_page: bool = True) -> Path:
+    """The page photographed as `name`: into docs/screenshots/ (the README's
+    pictures) on the SQLite run when OPTINBASE_SCREENSHOTS=1, else into the
+    test's temporary directory (a run does not rewrite a committed file)."""
+    wanted = engine == "sqlite" and os.environ.get("OPTINBASE_SCREENSHOTS") == "1"
+    path = (SCREENSHOTS if wanted else tmp_path) / name
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
 
 
 def admin_page(browser, base_url: str, email: str, password: str, *, form: bool = False,

@@ -6,16 +6,14 @@ tenant's names never appear (admin.references)."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from pathlib import Path
 
 import pytest
 
 from consent import erasure
 from optinbase import db
 from tests.admin.staff import PASSWORD, make_staff
-from tests.e2e.browser.chromium import admin_page, running, sync_api
+from tests.e2e.browser.chromium import admin_page, running, screenshot, sync_api
 from tests.factories import (
     context,
     grant,
@@ -30,7 +28,6 @@ from tests.factories import (
 from tests.processes import Installation
 
 expect = sync_api.expect
-SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +85,7 @@ def test_the_ledger_names_contacts_purposes_and_notices(browser, server, world, 
     page = _list(browser, server, world, "consent_event")
     page.set_viewport_size({"width": 1280, "height": 600})
     # The README's picture (rewritten on the SQLite run with OPTINBASE_SCREENSHOTS=1).
-    wanted = engine == "sqlite" and os.environ.get("OPTINBASE_SCREENSHOTS") == "1"
-    page.screenshot(path=str((SHOTS if wanted else tmp_path) / "ledger.png"))
+    screenshot(page, engine, "ledger.png", tmp_path, full_page=False)
     ada = world["ada"]
     contacts = _column(page, "Contact")
     # Newest first: Ada's withdrawal, her grant, then the erased contact's grant.

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,7 +18,7 @@ import pytest
 from optinbase import db
 from optinbase.settings import get_settings
 from tests.admin.staff import PASSWORD, make_agency, make_staff
-from tests.e2e.browser.chromium import admin_page, running
+from tests.e2e.browser.chromium import admin_page, running, screenshot
 from tests.processes import Installation
 from tests.factories import (
     grant,
@@ -33,12 +31,6 @@ from tests.factories import (
     unique_slug,
 )
 
-SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
-
-
-def _shoot(page, engine: str, name: str, tmp_path: Path) -> None:
-    wanted = engine == "sqlite" and os.environ.get("OPTINBASE_SCREENSHOTS") == "1"
-    page.screenshot(path=str((SHOTS if wanted else tmp_path) / name), full_page=True)
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +229,7 @@ def test_contact_page(browser, server, world, engine, tmp_path):
     history = page.locator("#history").inner_text()
     assert "v3 (en)" in history and "v2 (en)" in history
     assert "access" in page.locator("#requests").inner_text()
-    _shoot(page, engine, "contact.png", tmp_path)
+    screenshot(page, engine, "contact.png", tmp_path)
     _spa(page, server, f"contact/{world['star']['id']}")  # the edit page links back
     page.locator("#contact-page-link").click()
     page.locator("#verdicts").wait_for()
@@ -264,12 +256,12 @@ def test_dashboard_and_agency_overview(browser, server, world, engine, tmp_path)
     assert int(figure.get_attribute("data-opt-ins")) >= 24
     assert int(figure.get_attribute("data-withdrawals")) == 5
     assert page.locator("#overdue-requests").inner_text() == "1"
-    _shoot(page, engine, "dashboard.png", tmp_path)
+    screenshot(page, engine, "dashboard.png", tmp_path)
     page.goto(f"{server.base_url}/admin/agency/")
     table = page.locator("#agency-overview")
     assert table.locator("tbody tr").count() == 2
     lune = table.locator(f'tr[data-tenant="{world["lune"]["id"]}"]')
     assert lune.locator("td.overdue").inner_text() == "1"
     assert "Outsider" not in table.inner_text()
-    _shoot(page, engine, "agency-overview.png", tmp_path)
+    screenshot(page, engine, "agency-overview.png", tmp_path)
     page.context.close()

@@ -14,7 +14,7 @@ against a real server process and a real SMTP server, on both engines:
   beside its field (aria-describedby), and the honeypot is out of sight and
   out of the accessibility tree;
 * the branded subscribe page (1280 px) is photographed: into
-  docs/screenshots/subscribe.png with `SCREENSHOTS=1`, else into the test's
+  docs/screenshots/subscribe.png with `OPTINBASE_SCREENSHOTS=1`, else into the test's
   temporary directory (a run does not rewrite a committed file).
 """
 
@@ -24,17 +24,15 @@ import datetime as dt
 import email.utils as email_utils
 import functools
 import http.server
-import os
 import re
 import threading
-from pathlib import Path
 from typing import Iterator
 
 import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.e2e.browser.chromium import launch, sync_api
+from tests.e2e.browser.chromium import launch, screenshot, sync_api
 from optinbase import db
 from tests.factories import (
     grant,
@@ -48,7 +46,6 @@ from tests.factories import (
 
 WIDTHS = (360, 1280)
 BLOCKING = ("serious", "critical")
-SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "screenshots" / "subscribe.png"
 LOGO = """<svg xmlns="http://www.w3.org/2000/svg" width="180" height="48" viewBox="0 0 180 48">
 <rect width="48" height="48" rx="10" fill="#c2410c"/><path d="M12 34 L24 12 L36 34 Z" fill="#fff"/>
 <text x="58" y="32" font-family="sans-serif" font-size="24" font-weight="700" fill="#1b1b1b">Acme</text>
@@ -218,8 +215,7 @@ def test_every_public_page_is_branded_informative_and_accessible(installation, s
         page.screenshot(path=str(tmp_path / "subscribe-360.png"), full_page=True)
         print(f"screenshots: {tmp_path}")
         page.set_viewport_size({"width": 1280, "height": 900})
-        shot = SCREENSHOT if os.environ.get("SCREENSHOTS") == "1" else tmp_path / SCREENSHOT.name
-        page.screenshot(path=str(shot), full_page=True)
+        shot = screenshot(page, engine, "subscribe.png", tmp_path)
         assert shot.stat().st_size > 10_000
 
         # An error: typed values and ticks come back, the message beside its field.
