@@ -142,8 +142,9 @@ async def run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repor
 
     def prepared() -> Optional[Ahead]:
         """The chunk worked out as if it named no stored contact, while the
-        previous one is still written (PostgreSQL; Writer.ahead)."""
-        return writer.ahead(chunk, now) if side_by_side and chunk else None
+        previous one is still written (PostgreSQL; Writer.ahead), as long as
+        the chunks so far named nobody stored."""
+        return writer.ahead(chunk, now) if side_by_side and chunk and writer.all_new else None
 
     with process.bulk_work():  # fewer cyclic collections meanwhile
         try:

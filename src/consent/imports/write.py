@@ -211,6 +211,10 @@ class Writer:
         self.engine = "postgres" if db.is_postgres() else "sqlite"
         self.sql = SQL[self.engine]
         self.chain = chain.Chain(ctx.tenant_id)
+        # Whether every chunk so far named nobody stored: working the next one
+        # out ahead (`ahead`) pays off only then — a file of known people would
+        # have each chunk matched twice.
+        self.all_new = True
 
     async def prepare(self) -> None:
         for statement in self.sql["stages"]:
@@ -293,6 +297,7 @@ class Writer:
         """`ahead` (PostgreSQL): `self.ahead(rows, now)`, used when the matching
         read finds no stored contact (else the rows are matched here)."""
         found = await self._existing(rows)
+        self.all_new = self.all_new and not found
         current: Optional[set[str]] = None  # SQLite: read by the feed
         if ahead is not None and not found and self.engine == "postgres":
             sealed, current = await self._write_postgres(ahead.contacts, [], now, ahead.digested)
