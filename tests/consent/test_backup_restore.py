@@ -8,6 +8,7 @@ database and `optinbase erasures reapply`, checked through a server on it."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sqlite3
 import subprocess
 import uuid
@@ -20,6 +21,7 @@ import msgspec
 import pytest
 
 from consent import erasure_journal
+from optinbase.settings import get_settings
 from tests import databases
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_request, make_tenant
 from tests.processes import Installation
@@ -191,18 +193,15 @@ async def test_backup_on_postgres_points_to_pg_dump(backend, tmp_path):
 
 
 def test_journal_skips_torn_and_foreign_lines(tmp_path, monkeypatch):
-    monkeypatch.setenv("ERASURE_JOURNAL_DIR", str(tmp_path))
-    from optinbase.settings import get_settings
-
-    get_settings.cache_clear()
-    try:
-        tenant_id, other = uuid.uuid4(), uuid.uuid4()
-        entry = erasure_journal.Entry(
-            format=erasure_journal.FORMAT, tenant_id=str(other), contact_id=None, at="x",
-            suppress=True, identifiers=[])
-        path = erasure_journal.path_for(tenant_id)
-        path.write_bytes(b'{"format": "optinbase-erasure/v1", "tenant\n'
-                         + msgspec.json.encode(entry) + b"\n")
-        assert list(erasure_journal.entries(tenant_id)) == []
-    finally:
-        get_settings.cache_clear()
+    # The journal's settings only: clearing the process's settings cache instead
+    # let the next test read settings the session app was not built with.
+    journal_here = dataclasses.replace(get_settings(), erasure_journal_dir=str(tmp_path))
+    monkeypatch.setattr(erasure_journal, "get_settings", lambda: journal_here)
+    tenant_id, other = uuid.uuid4(), uuid.uuid4()
+    entry = erasure_journal.Entry(
+        format=erasure_journal.FORMAT, tenant_id=str(other), contact_id=None, at="x",
+        suppress=True, identifiers=[])
+    path = erasure_journal.path_for(tenant_id)
+    path.write_bytes(b'{"format": "optinbase-erasure/v1", "tenant\n'
+                     + msgspec.json.encode(entry) + b"\n")
+    assert list(erasure_journal.entries(tenant_id)) == []
