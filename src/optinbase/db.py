@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import re
@@ -22,10 +23,11 @@ import uuid
 from functools import lru_cache
 from typing import Any, Callable, Optional, Sequence
 
+import aiosqlite
 from piccolo.engine import engine_finder
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType, dict_factory
 
 from piccolo.table import Table
 
@@ -420,6 +422,75 @@ class _PgTransaction:
             await self.connection.close()
 
 
+# Connections whose opening or ending a cancelled task left to finish on their
+# own (kept referenced until closed: the event loop holds tasks weakly).
+_finishing: set[asyncio.Task] = set()
+
+
+def _in_background(work: Any) -> asyncio.Task:
+    task = asyncio.ensure_future(work)
+    _finishing.add(task)
+    task.add_done_callback(_finishing.discard)
+    return task
+
+
+class _SqliteTransaction:
+    """One aiosqlite connection in one transaction, safe when its task is
+    cancelled. Piccolo's SQLiteTransaction is not: aiosqlite runs each call in
+    the connection's thread, and cancelling the awaiting coroutine does not
+    stop the call. A BEGIN IMMEDIATE cancelled while it waits for the write
+    lock takes the lock a moment later, in its thread, on a connection nobody
+    closes: every writer of every tenant then reads "database is locked". So
+    the opening (connect, BEGIN) and the ending (COMMIT or ROLLBACK, close)
+    each run as a task of their own that a cancellation does not interrupt;
+    a cancelled opening closes the connection it opened once it has.
+    Registered as Piccolo's current transaction: ORM queries inside join it."""
+
+    __slots__ = ("engine", "begin", "connection", "context")
+
+    def __init__(self, engine: SQLiteEngine, kind: TransactionType):
+        self.engine = engine
+        self.begin = f"BEGIN {kind.value}"
+
+    async def __aenter__(self) -> "_SqliteTransaction":
+        opening = _in_background(self._open())
+        try:
+            self.connection = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(self._close_opened)
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def _open(self) -> Any:
+        connection = await aiosqlite.connect(**self.engine.connection_kwargs)
+        try:
+            connection.row_factory = dict_factory
+            await connection.execute("PRAGMA foreign_keys = 1")
+            await connection.execute(self.begin)
+        except BaseException:
+            await connection.close()
+            raise
+        return connection
+
+    @staticmethod
+    def _close_opened(opening: asyncio.Task) -> None:
+        if not opening.cancelled() and opening.exception() is None:
+            _in_background(opening.result().close())  # closing ends the transaction
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            await asyncio.shield(_in_background(self._end(commit=exc_type is None)))
+        finally:
+            self.engine.current_transaction.reset(self.context)
+
+    async def _end(self, commit: bool) -> None:
+        try:
+            await self.connection.execute("COMMIT" if commit else "ROLLBACK")
+        finally:
+            await self.connection.close()
+
+
 class transaction:
     """The transaction primitive under every entry point; only the envelope
     (`tenants.envelope`) opens one. `settings` are the row-level-security
@@ -465,7 +536,7 @@ class transaction:
                                          snapshot=self.snapshot)
         else:
             kind = TransactionType.immediate if self.write else TransactionType.deferred
-            self._inner = SQLiteTransaction(engine, transaction_type=kind, allow_nested=False)
+            self._inner = _SqliteTransaction(engine, kind)
         await self._inner.__aenter__()
         # A SQLite transaction reads one snapshot whatever it was asked for: in
         # WAL mode from its first read on, and a writer holds the file.

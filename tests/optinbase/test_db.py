@@ -1,5 +1,8 @@
 """The data layer's transactions."""
 
+import asyncio
+import sqlite3
+
 import pytest
 
 from optinbase import db
@@ -43,3 +46,73 @@ async def test_after_commit_jobs_run_only_after_a_commit(backend):
     assert ran == ["committed"]
     with pytest.raises(RuntimeError):
         db.after_commit(job)
+
+
+def _sqlite_path(backend: str) -> str:
+    if backend != "sqlite":
+        pytest.skip("SQLite's file lock")
+    return db.get_engine().connection_kwargs["database"]
+
+
+def _file_is_free(path: str) -> bool:
+    """Whether another writer can take SQLite's write lock within two seconds."""
+    probe = sqlite3.connect(path, timeout=2, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        probe.close()
+
+
+async def test_a_write_cancelled_while_it_waits_for_the_lock_never_keeps_the_lock(backend):
+    """aiosqlite runs BEGIN IMMEDIATE in its thread; cancelling the task does
+    not stop it, so it takes the lock once the holder lets go. The connection
+    must still be closed, or every later writer reads "database is locked"."""
+    path = _sqlite_path(backend)
+    tenant = await make_tenant()
+    holder = sqlite3.connect(path, timeout=5, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+
+    async def write() -> None:
+        async with db.tenant_transaction(tenant.id):
+            await db.execute("SELECT 1")
+
+    task = asyncio.create_task(write())
+    await asyncio.sleep(0.3)  # its BEGIN IMMEDIATE now waits in aiosqlite's thread
+    task.cancel()
+    # Kept, as a job runner keeps a failure to report it: its traceback holds
+    # the transaction's frames, so the garbage collector cannot close for us.
+    with pytest.raises(asyncio.CancelledError) as cancelled:
+        await task
+    holder.execute("COMMIT")
+    holder.close()
+    await asyncio.sleep(0.5)  # the waiting BEGIN takes the lock, and the connection closes
+    assert _file_is_free(path), cancelled.value
+
+
+async def test_a_write_cancelled_mid_statement_rolls_back_and_frees_the_file(backend):
+    path = _sqlite_path(backend)
+    tenant = await make_tenant()
+    started = asyncio.Event()
+
+    async def write() -> None:
+        async with db.tenant_transaction(tenant.id):
+            await db.execute("UPDATE tenant SET name = {} WHERE id = {}", "cancelled", tenant.id)
+            started.set()
+            # A slow statement, running in aiosqlite's thread when the cancel comes.
+            await db.fetchval("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                              " WHERE i < 3000000) SELECT count(*) FROM n")
+
+    task = asyncio.create_task(write())
+    await started.wait()
+    task.cancel()
+    task.cancel()  # a second cancel, as a shutdown sends, must not skip the rollback
+    with pytest.raises(asyncio.CancelledError) as cancelled:
+        await task
+    await asyncio.sleep(0.2)
+    assert _file_is_free(path), cancelled.value
+    async with db.tenant_transaction(tenant.id, write=False):
+        assert await db.fetchval("SELECT name FROM tenant WHERE id = {}", tenant.id) != "cancelled"
