@@ -50,10 +50,13 @@ def screenshot(page, engine: str, name: str, tmp_path: Path, *, full_page: bool 
     return path
 
 
-def admin_page(browser, base_url: str, email: str, password: str, *, form: bool = False,
-               **context):
-    """A new page logged into the admin panel; `context`: Playwright's context
-    options (`locale="fr-FR"`: the browser's language). The session comes from
+def admin_page(browser, base_url: str, email: str, password: str, *, path: str = "/admin/",
+               form: bool = False, **context):
+    """A new page logged into the admin panel, opened at `path` (where the
+    test goes first: a panel screen, `/admin/#/contact`, loads the panel
+    once, not once for /admin/ and again for the screen); `context`:
+    Playwright's context options (`locale="fr-FR"`: the browser's
+    language). The session comes from
     the real login endpoint, posted over HTTP as the panel's form posts it, and
     its cookies go into the browser: the panel then loads once, not twice
     (Chromium's CPU is most of a browser test's). `form=True` logs in through
@@ -67,6 +70,10 @@ def admin_page(browser, base_url: str, email: str, password: str, *, form: bool 
         with page.expect_response("**/admin/public/login/") as login:
             page.press('input[type="password"]', "Enter")
         assert login.value.status == 200
+        if path != "/admin/":
+            page.goto(f"{base_url}{path}")
+            if path.startswith("/admin/#"):  # a hash change alone keeps the document
+                page.reload()
     else:
         with httpx.Client(base_url=base_url, timeout=15) as http:
             assert http.get("/admin/").status_code == 200  # sets the CSRF cookie
@@ -75,6 +82,6 @@ def admin_page(browser, base_url: str, email: str, password: str, *, form: bool 
             assert login.status_code == 200, login.text
             browser_context.add_cookies([{"name": cookie.name, "value": cookie.value, "url": base_url}
                                          for cookie in http.cookies.jar])
-        page.goto(f"{base_url}/admin/")
+        page.goto(f"{base_url}{path}")
     page.wait_for_load_state("networkidle")
     return page

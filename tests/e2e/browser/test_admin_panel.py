@@ -32,14 +32,13 @@ def browser(server, world):
         yield chromium
 
 
-def logged_in(browser, server, email: str, form: bool = False):
-    return admin_page(browser, server.base_url, email, PASSWORD, form=form)
+def logged_in(browser, server, email: str, path: str = "/admin/", form: bool = False):
+    return admin_page(browser, server.base_url, email, PASSWORD, path=path, form=form)
 
 
 def test_tenant_staff_see_only_their_contacts_and_edit_one(browser, server, world):
-    page = logged_in(browser, server, world["tenant_staff"], form=True)  # the login form too
-    page.goto(f"{server.base_url}/admin/#/contact")
-    page.reload()
+    page = logged_in(browser, server, world["tenant_staff"], "/admin/#/contact",
+                     form=True)  # the login form too
     page.get_by_text("someone@brw-a.example").first.wait_for(timeout=15000)
     body = page.content()
     assert "someone@brw-b.example" not in body and "someone@brw-a2.example" not in body
@@ -56,8 +55,7 @@ def test_tenant_staff_see_only_their_contacts_and_edit_one(browser, server, worl
 
 
 def test_agency_staff_switch_between_two_tenants_on_the_dashboard(browser, server, world):
-    page = logged_in(browser, server, world["agency_staff"])
-    page.goto(f"{server.base_url}/admin/dashboard/")
+    page = logged_in(browser, server, world["agency_staff"], "/admin/dashboard/")
     assert page.locator("h1").inner_text().startswith("Dashboard")
     names = set()
     for slug in ("BRW-A", "BRW-A2"):

@@ -65,9 +65,7 @@ def browser(server, world):
 
 
 def _list(browser, server, world, table: str):
-    page = admin_page(browser, server.base_url, world["staff"], PASSWORD)
-    page.goto(f"{server.base_url}/admin/#/{table}")
-    page.reload()
+    page = admin_page(browser, server.base_url, world["staff"], PASSWORD, path=f"/admin/#/{table}")
     page.locator(".table_wrapper tbody tr").first.wait_for(timeout=15000)
     page.wait_for_load_state("networkidle")
     return page

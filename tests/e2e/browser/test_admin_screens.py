@@ -115,8 +115,13 @@ def browser(server, world):
         yield chromium
 
 
-def _page(browser, server, email):
-    return admin_page(browser, server.base_url, email, PASSWORD)
+WIDE = {"width": 1280, "height": 900}
+
+
+def _page(browser, server, email, at: str, **context):
+    """Logged in, at `at`: a panel screen (`_spa`'s fragment) or a path."""
+    path = at if at.startswith("/") else f"/admin/#/{at}"
+    return admin_page(browser, server.base_url, email, PASSWORD, path=path, **context)
 
 
 def _spa(page, server, fragment: str) -> None:
@@ -131,8 +136,7 @@ def _api(server, world) -> httpx.Client:
 
 
 def test_read_only_tables_offer_no_writes(browser, server, world):
-    page = _page(browser, server, world["lune_staff"])
-    _spa(page, server, "consent_event")
+    page = _page(browser, server, world["lune_staff"], "consent_event")
     page.locator(".table_wrapper tbody tr").first.wait_for(timeout=15000)
     assert not page.locator('a[href$="/add/"]').first.is_visible()
     assert not page.locator(".table_wrapper tbody input[type=checkbox]").first.is_visible()
@@ -155,8 +159,7 @@ def test_extend_deadline_form_with_a_request_from_the_list(browser, server, worl
     api = _api(server, world)
     [request] = [r for r in api.get("/v1/requests", params={"status": "open"}).json()["items"]
                  if r["email"] == world["lune_request_email"]]
-    page = _page(browser, server, world["lune_staff"])
-    _spa(page, server, "forms/extend-deadline")
+    page = _page(browser, server, world["lune_staff"], "forms/extend-deadline")
     picker = page.locator('select[name="request_id"]')
     picker.wait_for(timeout=15000)
     assert world["lune_request_email"] in picker.inner_text()
@@ -173,8 +176,7 @@ def test_extend_deadline_form_with_a_request_from_the_list(browser, server, worl
 
 
 def test_segment_rules_refused_in_the_table_view(browser, server, world):
-    page = _page(browser, server, world["lune_staff"])
-    _spa(page, server, "segment/add")
+    page = _page(browser, server, world["lune_staff"], "segment/add")
     page.locator('input[name="name"]').wait_for(timeout=15000)
     page.locator('input[name="name"]').fill("Broken")
     rules = page.locator('textarea[name="rules"]')
@@ -189,9 +191,8 @@ def test_segment_rules_refused_in_the_table_view(browser, server, world):
 
 
 def test_suppression_forms(browser, server, world):
-    page = _page(browser, server, world["lune_staff"])
+    page = _page(browser, server, world["lune_staff"], "forms/add-suppression")
     address = f"{unique_slug('stop')}@example.org"
-    _spa(page, server, "forms/add-suppression")
     page.locator('input[name="email"]').wait_for(timeout=15000)
     page.locator('input[name="email"]').fill(address)
     page.locator('select[name="reason"]').select_option("complaint")
@@ -213,9 +214,7 @@ def test_suppression_forms(browser, server, world):
 
 
 def test_contact_page(browser, server, world, engine, tmp_path):
-    page = _page(browser, server, world["lune_staff"])
-    page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(f"{server.base_url}/admin/contacts/")
+    page = _page(browser, server, world["lune_staff"], "/admin/contacts/", viewport=WIDE)
     page.get_by_label("E-mail, phone or external id").fill(world["star"]["email"].upper())
     page.get_by_role("button", name="Search").click()
     page.get_by_role("link", name=world["star"]["email"]).click()
@@ -245,9 +244,8 @@ def test_dashboard_and_agency_overview(browser, server, world, engine, tmp_path)
     assert len(world["confirm_tokens"]) == 4
     for token in world["confirm_tokens"]:
         assert httpx.post(f"{server.base_url}/p/confirm/{token}").status_code == 200
-    page = _page(browser, server, world["agency_staff"])
-    page.set_viewport_size({"width": 1280, "height": 900})
-    page.goto(f"{server.base_url}/admin/dashboard/?tenant={world['lune']['id']}")
+    page = _page(browser, server, world["agency_staff"],
+                 f"/admin/dashboard/?tenant={world['lune']['id']}", viewport=WIDE)
     rate = page.locator("#double-opt-in")
     assert (rate.get_attribute("data-requested"), rate.get_attribute("data-confirmed")) == (
         "6", "4")

@@ -39,7 +39,8 @@ def browser(server, world):
 def test_build_preview_save_and_embed(browser, server, world):
     acme, other = world["acme"], world["other"]
     api = httpx.Client(base_url=server.base_url, timeout=10, headers=acme.headers)
-    page = admin_page(browser, server.base_url, world["staff"], PASSWORD)
+    page = admin_page(browser, server.base_url, world["staff"], PASSWORD,
+                      path="/admin/form-builder/")
     refused, dialogs = [], []  # the page's policy refusals; any alert() that ran
     page.on("console", lambda m: refused.append(m.text)
             if "Content Security Policy" in m.text or "Refused to" in m.text else None)

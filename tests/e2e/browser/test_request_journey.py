@@ -67,9 +67,8 @@ def test_request_submitted_verified_completed_in_the_admin_and_downloaded(instal
             assert request["verification"] == "link"
 
             # The DPO completes it with the admin's form.
-            dpo = admin_page(browser, server.base_url, dpo_email, PASSWORD)
-            dpo.goto(f"{server.base_url}/admin/#/data_subject_request")
-            dpo.reload()
+            dpo = admin_page(browser, server.base_url, dpo_email, PASSWORD,
+                             path="/admin/#/data_subject_request")
             dpo.get_by_text(lou).first.wait_for(timeout=15000)  # listed by the person
             dpo.goto(f"{server.base_url}/admin/#/forms/complete-request")
             dpo.reload()
