@@ -198,13 +198,14 @@ async def _fetch(engine: Engine, query: str, args: Sequence[Any]) -> list[Any]:
             return await conn.fetch(query, *args)
         finally:
             await conn.close()
+    # aiosqlite runs each call in the connection's thread, and every call is
+    # a hand-over there and back: one call executes and fetches (a cursor's
+    # execute, fetchall and close would be three).
     if tx is not None:
-        async with tx.connection.execute(query, args) as cursor:
-            return list(await cursor.fetchall())
+        return list(await tx.connection.execute_fetchall(query, args))
     connection = await engine.get_connection()
     try:
-        async with connection.execute(query, args) as cursor:
-            found = list(await cursor.fetchall())
+        found = list(await connection.execute_fetchall(query, args))
         await connection.commit()
         return found
     finally:
@@ -466,8 +467,8 @@ class _SqliteTransaction:
         connection = await aiosqlite.connect(**self.engine.connection_kwargs)
         try:
             connection.row_factory = dict_factory
-            await connection.execute("PRAGMA foreign_keys = 1")
-            await connection.execute(self.begin)
+            # One call to the connection's thread (a script); no transaction is open yet.
+            await connection.executescript(f"PRAGMA foreign_keys = 1; {self.begin}")
         except BaseException:
             await connection.close()
             raise
