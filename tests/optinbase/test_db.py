@@ -1,6 +1,7 @@
 """The data layer's transactions."""
 
 import asyncio
+import os
 import sqlite3
 
 import pytest
@@ -116,3 +117,55 @@ async def test_a_write_cancelled_mid_statement_rolls_back_and_frees_the_file(bac
     assert _file_is_free(path), cancelled.value
     async with db.tenant_transaction(tenant.id, write=False):
         assert await db.fetchval("SELECT name FROM tenant WHERE id = {}", tenant.id) != "cancelled"
+
+
+async def test_a_kept_sqlite_connection_carries_nothing_of_its_last_transaction(backend):
+    path = _sqlite_path(backend)
+    tenant = await make_tenant()
+    idle = db._sqlite_idle[id(db.get_engine())]
+    with pytest.raises(ValueError):
+        async with db.tenant_transaction(tenant.id):
+            await db.execute("UPDATE tenant SET name = {} WHERE id = {}", "rolled back", tenant.id)
+            raise ValueError("roll back")
+    assert idle.idle, "a connection that rolled back cleanly is kept"
+    kept = idle.idle[-1]
+    async with db.tenant_transaction(tenant.id):
+        assert db.get_engine().current_transaction.get().connection is kept  # reused
+        assert await db.fetchval("SELECT name FROM tenant WHERE id = {}", tenant.id) != "rolled back"
+        await db.execute("UPDATE tenant SET name = {} WHERE id = {}", "committed", tenant.id)
+    assert _file_is_free(path)  # nothing left open on the kept connection
+    probe = sqlite3.connect(path)
+    try:
+        assert probe.execute("SELECT name FROM tenant WHERE id = ?", (str(tenant.id),)).fetchone() \
+            == ("committed",)
+    finally:
+        probe.close()
+
+
+async def test_sqlite_connections_are_kept_from_start_to_stop_only(backend, tmp_path):
+    """Kept connections' threads would keep a command from exiting: `stop()`
+    closes them, and an engine never started keeps none."""
+    if backend != "sqlite":
+        pytest.skip("SQLite's connections")
+    previous = db.get_engine()
+    engine = db.engine_from_url(f"sqlite:///{tmp_path / 'kept.sqlite3'}")
+    db.use_engine(engine)
+    try:
+        async with db.transaction({}, write=True):
+            await db.execute("CREATE TABLE t (x INTEGER)")
+        assert id(engine) not in db._sqlite_idle  # not started: nothing kept
+        await db.start(engine)
+        for x in (1, 2):
+            async with db.transaction({}, write=True):
+                await db.execute("INSERT INTO t VALUES ({})", x)
+        assert len(db._sqlite_idle[id(engine)].idle) == 1  # one connection served both
+        kept = db._sqlite_idle[id(engine)].idle[0]
+        await db.stop(engine)
+        assert not db._sqlite_idle
+        with pytest.raises(ValueError, match="no active connection"):
+            await kept.execute("SELECT 1")
+        async with db.transaction({}, write=False):
+            assert [row["x"] for row in await db.fetch("SELECT x FROM t ORDER BY x")] == [1, 2]
+    finally:
+        db.use_engine(previous)
+        await db.start(previous)  # stop() let go of every engine's connections
