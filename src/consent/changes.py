@@ -95,13 +95,16 @@ async def _take(tenant_id: uuid.UUID, count: int) -> int:
     return int(last) - count + 1
 
 
-async def _insert(ctx: TenantContext, values: list[tuple[Any, ...]]) -> list[str]:
+async def _insert(ctx: TenantContext, values: list[tuple[Any, ...]],
+                  first: Optional[int] = None) -> list[str]:
     """Numbers rows of (kind, contact_id, channel, purpose_id, status, reason,
-    event_id, at), in order, and returns their cursors."""
+    event_id, at), in order, and returns their cursors. `first`: the first of
+    numbers already taken for them (chain.Chain.lock_after_taking)."""
     if not values:
         return []
     db.require_tenant(ctx.tenant_id)
-    first = await _take(ctx.tenant_id, len(values))
+    if first is None:
+        first = await _take(ctx.tenant_id, len(values))
     ids = uuid7s(len(values))
     tenant_id = ctx.tenant_id
     rows = [(ids[i], tenant_id, first + i, *v) for i, v in enumerate(values)]
@@ -119,11 +122,12 @@ async def record(ctx: TenantContext, changes: list[Change]) -> list[str]:
                                 c.reason, c.event_id, c.at) for c in changes])
 
 
-async def imported(ctx: TenantContext, events: list[tuple[Any, ...]]) -> list[str]:
+async def imported(ctx: TenantContext, events: list[tuple[Any, ...]],
+                   first: Optional[int] = None) -> list[str]:
     """The bulk form for an import's granted events, given as (id, contact_id,
-    channel, purpose_id, recorded_at): no object per row."""
+    channel, purpose_id, recorded_at): no object per row. `first`: as `_insert`."""
     return await _insert(ctx, [("consent", contact, channel, purpose, "granted", None, event, at)
-                               for event, contact, channel, purpose, at in events])
+                               for event, contact, channel, purpose, at in events], first)
 
 
 async def erased(ctx: TenantContext, contact_id: uuid.UUID, at: dt.datetime) -> str:

@@ -6,7 +6,8 @@ import uuid
 import pytest
 
 from consent import changes
-from consent.imports import write
+from consent.imports import runner, write
+from consent.ledger import chain
 from optinbase import bulk, db
 from tests.statement_guard import violations
 
@@ -76,3 +77,19 @@ async def test_joined_and_plain_forms_give_the_same_rows(backend, values):
     source = bulk.unnest([("n", "bigint"), ("v", "text")], joined=joined)
     rows = await db.fetch(f"SELECT n, v FROM {source} ORDER BY n", *args)
     assert [(r["n"], r["v"]) for r in rows] == list(zip(ids, values))
+
+
+def _chunk_statements() -> list[str]:
+    """What a chunk's transaction sends besides write.SQL: the job row's check
+    (with or without the progress, the planning settings in its select list or
+    RETURNING) and the head's lock that takes the feed's numbers."""
+    plan = write.PLAN["postgres"]
+    return [runner._CHECK.format(plan) + " FOR UPDATE", runner._ADVANCE_CHECKED + plan,
+            runner._ADVANCE, chain._LOCK_AND_TAKE]
+
+
+@pytest.mark.parametrize("statement", _chunk_statements())
+def test_chunk_statements_name_their_tenant(statement):
+    sql = db.compile_sql(statement, "postgres")
+    assert violations(sql, [TENANT] * sql.count("$")) == []
+    assert "(SELECT $" not in sql

@@ -1,5 +1,6 @@
 """Set-based writes of one chunk of valid import rows, in the caller's transaction
-(consent.imports.runner gives each chunk its own; `prepare` once per transaction).
+(consent.imports.runner gives each chunk its own, planned as `plan` says;
+`prepare` once per transaction).
 
 1. Match rows to existing contacts by e-mail, phone or external id (one query).
 2. Resolve people in Python: rows naming one person merge; a row whose
@@ -37,7 +38,7 @@ import contextlib
 import datetime as dt
 import json
 import uuid
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
 from consent import suppression
 from consent.imports.parse import column_name
@@ -105,28 +106,34 @@ _EVENTS = bulk.Insert(chain.EVENT_COLUMNS, {"tenant_id": "{}"}, lambda source: (
     f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)}) {source}"
     " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq"))
 
+PLAN = {
+    # Plans that do not depend on how big the statistics say the tenant
+    # or the tables are. A tenant they do not know yet (a first import,
+    # until the next ANALYZE) looks empty, through the statement's
+    # `tenant_id = $n` when planned with its value and through the
+    # row-level-security policy's `tenant_id = current_setting(…)` even in
+    # a generic plan; PostgreSQL then read the tenant's rows through any
+    # (tenant_id, …) index and filtered them against the chunk's keys —
+    # quadratic (the matching read took 1, 2.7, then 4 s for the second
+    # to fourth chunk of a new tenant). And a plan cached while a table
+    # was small (the foreign-key checks' plans live as long as the
+    # connection) scans it whole for each row once it has grown: the
+    # first chunk of a million-row import after a 2,000-row one took 24 s
+    # under the chain lock, until an ANALYZE. Forced custom plans, the
+    # old answer, planned each of those per-row checks again (most of the
+    # import's database time). A chunk reads nothing but its keys' rows:
+    # generic plans, index probes only. SET LOCAL: the pooled connection
+    # goes back as it was. Expressions the runner adds to the first
+    # statement of each chunk's transaction (its job row's check), which
+    # needs no plan of its own: one round trip less a chunk.
+    "postgres": (", set_config('plan_cache_mode', 'force_generic_plan', true),"
+                 " set_config('enable_bitmapscan', 'off', true),"
+                 " set_config('enable_seqscan', 'off', true)"),
+    "sqlite": "",
+}
+
 SQL = {
     "postgres": {
-        # Plans that do not depend on how big the statistics say the tenant
-        # or the tables are. A tenant they do not know yet (a first import,
-        # until the next ANALYZE) looks empty, through the statement's
-        # `tenant_id = $n` when planned with its value and through the
-        # row-level-security policy's `tenant_id = current_setting(…)` even in
-        # a generic plan; PostgreSQL then read the tenant's rows through any
-        # (tenant_id, …) index and filtered them against the chunk's keys —
-        # quadratic (the matching read took 1, 2.7, then 4 s for the second
-        # to fourth chunk of a new tenant). And a plan cached while a table
-        # was small (the foreign-key checks' plans live as long as the
-        # connection) scans it whole for each row once it has grown: the
-        # first chunk of a million-row import after a 2,000-row one took 24 s
-        # under the chain lock, until an ANALYZE. Forced custom plans, the
-        # old answer, planned each of those per-row checks again (most of the
-        # import's database time). A chunk reads nothing but its keys' rows:
-        # generic plans, index probes only. SET LOCAL: the pooled connection
-        # goes back as it was.
-        "stages": ["SELECT set_config('plan_cache_mode', 'force_generic_plan', true),"
-                   " set_config('enable_bitmapscan', 'off', true),"
-                   " set_config('enable_seqscan', 'off', true)"],
         # Rows go in as one array per column (optinbase.bulk): no staging
         # table, the tenant a plain parameter, ON CONFLICT on every insert
         # (on Citus, an INSERT … SELECT without it is run as COPY, which
@@ -153,7 +160,6 @@ SQL = {
         ),
     },
     "sqlite": {
-        "stages": [],
         # `WHERE true` is not needed with VALUES; SQLite binds one row per execution.
         "contacts": _contact_upsert(
             _values(CONTACT_COLUMNS), "json_patch(contact.attributes, excluded.attributes)"
@@ -216,9 +222,15 @@ class Writer:
         # have each chunk matched twice.
         self.all_new = True
 
+    @property
+    def plan(self) -> str:
+        """`, expression…` setting how the chunk's statements are planned
+        (PLAN): the runner appends it to the select list or
+        RETURNING of its first statement in each chunk's transaction, before
+        `prepare` and `write`."""
+        return PLAN[self.engine]
+
     async def prepare(self) -> None:
-        for statement in self.sql["stages"]:
-            await db.execute(statement)
         if self.engine == "sqlite":  # its write transaction holds the file anyway
             await self.chain.lock()
         # PostgreSQL: `_write_postgres` locks the head only once the contacts
@@ -283,14 +295,33 @@ class Writer:
                                  f"a {consent.channel} consent needs the person's phone number")
         return None
 
-    def ahead(self, rows: list[Valid], now: dt.datetime) -> "Ahead":
+    async def ahead(self, rows: list[Valid], now: dt.datetime,
+                    pause: Callable[[], Awaitable[Any]], step: int) -> "Ahead":
         """What `write` makes of `rows` if none of them names a stored contact
         (every chunk of a first import), worked out before the chunk's
-        transaction: the runner does it while the previous chunk is written."""
-        result, touched, pending = self.match(rows, {}, iter(uuid7s(len(rows))).__next__)
-        events = self._fresh(pending, set())
-        contacts = self._contact_records(list(touched.values()), now)
-        return Ahead(result, contacts, chain.digested([self._event(p, c, now) for p, c in events]))
+        transaction: the runner does it while the previous chunk is written.
+        `step` rows at a time, `pause` awaited in between: done in one go it
+        held the event loop ~41 ms a chunk, and the chunk being written (the
+        import's critical path) could not send its next statement meanwhile."""
+        new_id = iter(uuid7s(len(rows))).__next__
+        index: dict[tuple[str, str], Person] = {}
+        matched: tuple[ChunkResult, dict[uuid.UUID, Person], list[tuple[Person, Consent]]] = (
+            ChunkResult(), {}, [])
+        known: set[tuple[Any, ...]] = set()
+        digested: list[tuple[Any, ...]] = []
+        for start in range(0, len(rows), step):
+            seen = len(matched[2])
+            matched = self.match(rows[start:start + step], index, new_id, matched)
+            events = self._fresh(matched[2][seen:], known)
+            digested += chain.digested([self._event(p, c, now) for p, c in events])
+            await pause()
+        result, touched, _ = matched
+        people = list(touched.values())
+        contacts: list[tuple[Any, ...]] = []
+        for start in range(0, len(people), step):  # once every person's last activity is known
+            contacts += self._contact_records(people[start:start + step], now)
+            await pause()
+        return Ahead(result, contacts, digested)
 
     async def write(self, rows: list[Valid], now: dt.datetime,
                     ahead: Optional["Ahead"] = None) -> ChunkResult:
@@ -299,15 +330,17 @@ class Writer:
         found = await self._existing(rows)
         self.all_new = self.all_new and not found
         current: Optional[set[str]] = None  # SQLite: read by the feed
+        first: Optional[int] = None  # the change feed's numbers, when taken with the head
         if ahead is not None and not found and self.engine == "postgres":
-            sealed, current = await self._write_postgres(ahead.contacts, [], now, ahead.digested)
+            sealed, current, first = await self._write_postgres(
+                ahead.contacts, [], now, ahead.digested, fresh=True)
             result = ahead.result
         else:
             result, touched, pending = self.match(rows, found, iter(uuid7s(len(rows))).__next__)
             events = await self._new_events(pending, touched)
             contacts = self._contact_records(list(touched.values()), now)
             if self.engine == "postgres":
-                sealed, current = await self._write_postgres(contacts, events, now)
+                sealed, current, _ = await self._write_postgres(contacts, events, now)
             else:
                 await db.executemany(self.sql["contacts"], contacts)
                 sealed = self.chain.seal([self._event(p, c, now) for p, c in events])
@@ -318,16 +351,18 @@ class Writer:
                 ])
         if sealed:
             await self.chain.save()
-            await notify.grants_imported(self.ctx, sealed, current)
+            await notify.grants_imported(self.ctx, sealed, current, first)
         return result
 
-    def match(self, rows: list[Valid], index: dict[tuple[str, str], Person],
-              new_id: Any) -> tuple[ChunkResult, dict[uuid.UUID, Person], list[tuple[Person, Consent]]]:
+    def match(self, rows: list[Valid], index: dict[tuple[str, str], Person], new_id: Any,
+              into: Optional[tuple[ChunkResult, dict[uuid.UUID, Person],
+                                   list[tuple[Person, Consent]]]] = None,
+              ) -> tuple[ChunkResult, dict[uuid.UUID, Person], list[tuple[Person, Consent]]]:
         """People of the chunk's rows (stored ones from `index`, new ones drawn
-        from `new_id`): rows naming one person merge into it."""
-        result = ChunkResult()
-        touched: dict[uuid.UUID, Person] = {}
-        pending: list[tuple[Person, Consent]] = []
+        from `new_id`): rows naming one person merge into it. `into`: what
+        `match` returned for the chunk's rows before these (`ahead` matches a
+        chunk a slice at a time), added to."""
+        result, touched, pending = into or (ChunkResult(), {}, [])
         for row in rows:
             person = self._resolve(row, index, new_id)
             if isinstance(person, Rejection):
@@ -352,30 +387,40 @@ class Writer:
 
     async def _write_postgres(self, contacts: list[tuple[Any, ...]],
                               events: list[tuple[Person, Consent]], now: dt.datetime,
-                              digested: Optional[list[tuple[Any, ...]]] = None,
-                              ) -> tuple[list[tuple[Any, ...]], set[str]]:
+                              digested: Optional[list[tuple[Any, ...]]] = None, fresh: bool = False,
+                              ) -> tuple[list[tuple[Any, ...]], set[str], Optional[int]]:
         """Each INSERT runs while Python prepares the rows of the next (sealing
-        the ledger, then the states), instead of one waiting for the other.
-        The events are sealed from the head read unlocked while the contacts
-        go in, and the head is locked after them (`lock_after`): the tenant's
-        other writers wait for the events and states of a chunk only.
-        Returns the sealed events and the ids (text) of those now leading a
-        consent state."""
+        the ledger and the states, then nothing), instead of one waiting for the
+        other. The events are sealed from the head read unlocked while the
+        contacts go in, and the head is locked after them (`lock_after`): the
+        tenant's other writers wait for the events and states of a chunk only.
+        `fresh`: every contact is new, so every state is inserted and leads
+        the change feed — its numbers are taken, and the head moved, by the
+        statement that locks the head (`lock_after_taking`).
+        Returns the sealed events, the ids (text) of those now leading a
+        consent state, and the first change number when taken."""
         tenant_id = self.ctx.tenant_id
         seq, prev = await chain.head(tenant_id)  # unlocked: sealed ahead
         async with _meanwhile(*_CONTACTS.call(contacts, tenant_id)) if contacts else _idle():
             if digested is None:  # `events` (else `digested`: their rows, from `ahead`)
                 digested = chain.digested([self._event(p, c, now) for p, c in events])
             sealed = chain.rechain(digested, seq, prev)
+            states = _states(digested)  # ids and times: not moved by chaining again
         if not sealed:
-            return [], set()
-        sealed = await self.chain.lock_after(sealed, seq, prev)
+            return [], set(), None
+        first: Optional[int] = None
+        if fresh:
+            sealed, first = await self.chain.lock_after_taking(sealed, seq, prev, len(states))
+        else:
+            sealed = await self.chain.lock_after(sealed, seq, prev)
         async with _meanwhile(*_EVENTS.call(sealed, tenant_id)) as inserted:
-            states = _states(sealed)
+            arguments = _STATES.call(states, tenant_id, now, staged=True)
         if len(inserted.result()) != len(sealed):
             raise RuntimeError("a ledger event of the chunk was not inserted")
-        current = await db.fetch(*_STATES.call(states, tenant_id, now, staged=True))
-        return sealed, {str(r["event_id"]) for r in current}
+        current = {str(r["event_id"]) for r in await db.fetch(*arguments)}
+        if fresh and len(current) != len(states):
+            raise RuntimeError("a consent state of a new contact was not inserted")
+        return sealed, current, first
 
     async def _new_events(self, pending: list[tuple[Person, Consent]],
                           touched: dict[uuid.UUID, Person]) -> list[tuple[Person, Consent]]:

@@ -293,6 +293,7 @@ class Chain:
         self.tenant_id = tenant_id
         self.seq: Optional[int] = None  # known once locked
         self.prev = ""
+        self._stored: Optional[tuple[int, str]] = None  # the head as written, when it was
 
     async def lock(self) -> None:
         db.require_tenant(self.tenant_id)
@@ -323,12 +324,50 @@ class Chain:
             self.seq, self.prev = rows[-1][_SEQ], rows[-1][_HASH]
         return rows
 
+    async def lock_after_taking(self, rows: list[tuple[Any, ...]], seq: int, prev: str,
+                                changes: int) -> tuple[list[tuple[Any, ...]], int]:
+        """`lock_after` and, in the same statement, `changes` numbers of the
+        change feed (consent.changes: the head row's `change_seq`) and the
+        head moved past `rows` if it still is (`seq`, `prev`) — what the
+        import of a chunk of new people does in three round trips otherwise
+        (lock, save, take). When another writer appended meanwhile, the rows
+        are chained again after it and `save` writes the head. Returns the
+        rows to insert and the first of the numbers."""
+        db.require_tenant(self.tenant_id)
+        last, digest = rows[-1][_SEQ], rows[-1][_HASH]
+        args = (changes, seq, prev, last, seq, prev, digest, self.tenant_id)
+        row = await db.fetchrow(_LOCK_AND_TAKE, *args)
+        if row is None:
+            await ensure_head(self.tenant_id)
+            row = await db.fetchrow(_LOCK_AND_TAKE, *args)
+        self.seq, self.prev = int(row["seq"]), row["hash"]
+        if (self.seq, self.prev) == (last, digest):
+            self._stored = (last, digest)
+        else:  # not moved: (seq, prev) is another writer's head, locked now
+            rows = rechain(rows, self.seq, self.prev)
+            self.seq, self.prev = rows[-1][_SEQ], rows[-1][_HASH]
+        return rows, int(row["change_seq"]) - changes + 1
+
     async def save(self) -> None:
-        """Writes the head (after the batches' rows are inserted)."""
+        """Writes the head (after the batches' rows are inserted), unless
+        `lock_after_taking` already did."""
+        if self._stored == (self.seq, self.prev):
+            return
         await db.execute(
             "UPDATE ledger_head SET seq = {}, hash = {} WHERE tenant_id = {}",
             self.seq, self.prev, self.tenant_id,
         )
+
+
+# Chain.lock_after_taking: the head row locked, `change_seq` numbers taken, and
+# the head moved to the sealed rows' end only if it is still where they were
+# sealed from (every SET expression reads the row as it was).
+_LOCK_AND_TAKE = (
+    "UPDATE ledger_head SET change_seq = change_seq + {},"
+    " seq = CASE WHEN seq = {} AND hash = {} THEN {} ELSE seq END,"
+    " hash = CASE WHEN seq = {} AND hash = {} THEN {} ELSE hash END"
+    " WHERE tenant_id = {} RETURNING seq, hash, change_seq"
+)
 
 
 async def append(events: list[NewEvent]) -> list[dict[str, Any]]:

@@ -56,7 +56,8 @@ async def consent_changed(ctx: TenantContext, changed: list[tuple[dict[str, Any]
 
 
 async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]],
-                          current: Optional[set[str]] = None) -> None:
+                          current: Optional[set[str]] = None,
+                          first: Optional[int] = None) -> None:
     """The bulk form for imports (`sealed`: stored ledger rows, EVENT_COLUMNS
     order): one statement for the whole chunk, delivered in batches (a 20,000-row
     import is 40 POSTs per endpoint, not 20,000). `status` is null: an imported
@@ -64,13 +65,17 @@ async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]],
     that out per event would cost a query per row. The feed gets the events
     the states follow now (one read per 500 people), status `granted`: an
     event that changed no state is no change. `current`: the ids (text) of
-    those events, when the caller knows them (its state upsert returned them)."""
+    those events, when the caller knows them (its state upsert returned them).
+    `first`: the first of the feed's numbers, taken for them beforehand
+    (chain.Chain.lock_after_taking; as many as there are `current` events)."""
     if not sealed:
         return
     if current is None:
         current = await changes.current_events(ctx, (row[_CONTACT] for row in sealed))
     winners = [tuple(row[i] for i in _FEED) for row in sealed if str(row[_ID]) in current]
-    cursors = dict(zip((str(w[0]) for w in winners), await changes.imported(ctx, winners)))
+    if first is not None and len(winners) != len(current):
+        raise RuntimeError("numbers taken for other changes than the import's")
+    cursors = dict(zip((str(w[0]) for w in winners), await changes.imported(ctx, winners, first)))
     endpoints = await webhooks.subscribers(ctx.tenant_id, "consent.changed")
     if not endpoints:
         return

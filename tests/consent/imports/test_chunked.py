@@ -69,6 +69,20 @@ async def _job_row(tenant_id, job_id=None) -> dict:
     return dict(rows[0])
 
 
+async def _feed_numbers(tenant_id) -> tuple[int, int, int]:
+    """(changes, distinct numbers, the head's last number) of the tenant's
+    change feed: an import of new people takes its numbers with the head's
+    lock (chain.Chain.lock_after_taking), which must leave no gap nor twin."""
+    async with db.tenant_transaction(tenant_id, write=False):
+        row = await db.fetchrow(
+            "SELECT count(*) AS n, count(DISTINCT seq) AS d, coalesce(max(seq), 0) AS top"
+            " FROM change_log WHERE tenant_id = {}", tenant_id)
+        head = await db.fetchval("SELECT change_seq FROM ledger_head WHERE tenant_id = {}",
+                                 tenant_id)
+    assert row["top"] == head
+    return int(row["n"]), int(row["d"]), int(head)
+
+
 async def _duplicated_grants(tenant_id) -> int:
     """Ledger events recorded twice for one contact, channel, purpose and time."""
     async with db.tenant_transaction(tenant_id, write=False):
@@ -255,6 +269,7 @@ async def test_a_chunk_sealed_ahead_of_another_writer_is_chained_after_it(
     monkeypatch.setattr(chain, "head", real_head)
     assert await _verified(client, world.tenant) == 1 + 2 * CHUNK_ROWS + 10
     assert await _duplicated_grants(world.tenant.id) == 0
+    assert await _feed_numbers(world.tenant.id) == (1 + 2 * CHUNK_ROWS + 10,) * 3
 
 
 async def test_people_named_again_in_later_chunks_are_matched_not_created_again(client, backend):
@@ -279,3 +294,34 @@ async def test_people_named_again_in_later_chunks_are_matched_not_created_again(
     assert (contacts, events) == (1 + 2 * CHUNK_ROWS, 1 + 2 * CHUNK_ROWS + 2)
     assert await _verified(client, world.tenant) == 1 + 2 * CHUNK_ROWS + 2
     assert await _duplicated_grants(world.tenant.id) == 0
+
+
+async def test_a_person_named_in_two_slices_of_a_chunk_worked_out_ahead_is_one_contact(
+        client, backend):
+    """Working a chunk out ahead (PostgreSQL) goes runner.AHEAD_ROWS rows at a
+    time, the event loop free in between: a person named again a few slices
+    later in the same chunk is merged as if the chunk were matched in one go,
+    and their last activity is the later consent's."""
+    world = await make_world(await make_tenant())
+    notice, later = world.notice["id"], "2026-01-16T10:00:00Z"
+    lines = [HEADER]
+    lines += [f"d{i}@example.com,,D{i},email,newsletter,{notice},{WHEN}\n"
+              for i in range(2 * CHUNK_ROWS - 1)]
+    # the last row of the second chunk (worked out ahead), in its last slice
+    lines.append(f"d{CHUNK_ROWS}@example.com,,D,email,newsletter,{notice},{later}\n")
+    body = "".join(lines).encode()
+    _, report, _ = await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
+                                          jobs.digest(body))
+    assert (report.created, report.updated, report.rejected) == (2 * CHUNK_ROWS - 1, 1, 0)
+    contacts, events, _ = await tenant_counts(world.tenant.id)
+    assert (contacts, events) == (1 + 2 * CHUNK_ROWS - 1, 1 + 2 * CHUNK_ROWS)
+    async with db.tenant_transaction(world.tenant.id, write=False):
+        person = await db.fetchrow(
+            "SELECT first_name, last_activity_at FROM contact WHERE tenant_id = {} AND email = {}",
+            world.tenant.id, f"d{CHUNK_ROWS}@example.com")
+    assert person["first_name"] == "D"
+    assert person["last_activity_at"].isoformat().startswith("2026-01-16T10:00:00")
+    assert await _verified(client, world.tenant) == 1 + 2 * CHUNK_ROWS
+    assert await _duplicated_grants(world.tenant.id) == 0
+    # every grant leads its state (the later one of the person named twice)
+    assert await _feed_numbers(world.tenant.id) == (1 + 2 * CHUNK_ROWS - 1,) * 3
