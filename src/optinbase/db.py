@@ -235,6 +235,19 @@ async def execute(text: str, /, *args: Any, **named: Any) -> None:
     await fetch(text, *args, **named)
 
 
+async def affected(text: str, /, *args: Any) -> int:
+    """How many rows a PostgreSQL statement wrote (its command tag, `INSERT 0
+    2500`), in the current transaction: a bulk INSERT … ON CONFLICT whose
+    every row must go in is checked without sending the rows back (a
+    RETURNING column, fetched and decoded only to be counted)."""
+    engine = get_engine()
+    if not isinstance(engine, PostgresEngine):
+        raise RuntimeError("command tags are read on PostgreSQL only")
+    status = await _transaction_connection(engine).execute(
+        compile_sql(text, engine.engine_type), *args)
+    return int(status.rsplit(" ", 1)[-1])
+
+
 def _transaction_connection(engine: Engine) -> Any:
     tx = engine.current_transaction.get()
     if tx is None:

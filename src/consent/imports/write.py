@@ -102,9 +102,14 @@ _CONTACTS = bulk.Insert(CONTACT_COLUMNS, {"tenant_id": "{}"}, lambda source: _co
 _STATES = bulk.Insert(STATE_COLUMNS, {
     "tenant_id": "{}", "status": "'granted'", "expires_at": "NULL::timestamptz", "updated_at": "{}",
 }, lambda source: _state_upsert(source) + " RETURNING event_id")
+# Of new contacts only (`fresh`): every state goes in, none is sent back.
+_NEW_STATES = bulk.Insert(STATE_COLUMNS, {
+    "tenant_id": "{}", "status": "'granted'", "expires_at": "NULL::timestamptz", "updated_at": "{}",
+}, _state_upsert)
+# Counted by its command tag (db.affected), not by rows sent back.
 _EVENTS = bulk.Insert(chain.EVENT_COLUMNS, {"tenant_id": "{}"}, lambda source: (
     f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)}) {source}"
-    " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING seq"))
+    " ON CONFLICT (tenant_id, id) DO NOTHING"))
 
 PLAN = {
     # Plans that do not depend on how big the statistics say the tenant
@@ -143,6 +148,7 @@ SQL = {
         "contacts": _CONTACTS,
         # The states the chunk's events now lead (the change feed's winners).
         "states": _STATES,
+        "new_states": _NEW_STATES,
         # Fresh time-ordered ids: the conflict clause never skips a row
         # (write checks the count); it is what routes the statement on Citus.
         "events": _EVENTS,
@@ -413,14 +419,15 @@ class Writer:
             sealed, first = await self.chain.lock_after_taking(sealed, seq, prev, len(states))
         else:
             sealed = await self.chain.lock_after(sealed, seq, prev)
-        async with _meanwhile(*_EVENTS.call(sealed, tenant_id)) as inserted:
-            arguments = _STATES.call(states, tenant_id, now, staged=True)
-        if len(inserted.result()) != len(sealed):
+        async with _meanwhile(*_EVENTS.call(sealed, tenant_id), count=True) as inserted:
+            arguments = (_NEW_STATES if fresh else _STATES).call(states, tenant_id, now, staged=True)
+        if inserted.result() != len(sealed):
             raise RuntimeError("a ledger event of the chunk was not inserted")
-        current = {str(r["event_id"]) for r in await db.fetch(*arguments)}
-        if fresh and len(current) != len(states):
+        if not fresh:
+            return sealed, {str(r["event_id"]) for r in await db.fetch(*arguments)}, first
+        if await db.affected(*arguments) != len(states):
             raise RuntimeError("a consent state of a new contact was not inserted")
-        return sealed, current, first
+        return sealed, {str(state[-1]) for state in states}, first
 
     async def _new_events(self, pending: list[tuple[Person, Consent]],
                           touched: dict[uuid.UUID, Person]) -> list[tuple[Person, Consent]]:
@@ -471,11 +478,12 @@ class Writer:
 
 
 @contextlib.asynccontextmanager
-async def _meanwhile(insert: str, *args: Any) -> AsyncIterator["asyncio.Future[list[Any]]"]:
+async def _meanwhile(insert: str, *args: Any, count: bool = False) -> AsyncIterator["asyncio.Future[Any]"]:
     """Sends `insert` and lets the caller work while PostgreSQL runs it;
     leaving waits for it (also on an error: the connection must be free for
-    the rollback). Yields the statement's future (its rows once left)."""
-    running = asyncio.ensure_future(db.fetch(insert, *args))
+    the rollback). Yields the statement's future (its rows once left;
+    `count`: how many it wrote)."""
+    running = asyncio.ensure_future(db.affected(insert, *args) if count else db.fetch(insert, *args))
     await asyncio.sleep(0)  # the statement leaves before Python goes on
     try:
         yield running
