@@ -35,6 +35,7 @@ import uuid
 from typing import Any, Awaitable, Callable
 
 from litestar.connection import ASGIConnection
+from litestar.utils.scope.state import ScopeState
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import guard
@@ -179,6 +180,13 @@ class Envelope:
                     await _remember(ctx, key, buffered)
         except _Rollback:
             pass
+        except Exception:
+            # The commit failed (the database went away): nothing was sent, the
+            # answer is still buffered. The app's exception handler answers
+            # (a 503), which it does only for a response not yet started, and
+            # the handler's own answer, buffered, marked it started.
+            ScopeState.from_scope(scope).response_started = False
+            raise
         await buffered.flush(send)
 
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import os
@@ -333,7 +334,8 @@ def domain_error_of(exc: BaseException) -> Optional[DomainError]:
             return Forbidden(text.split("\n")[0])
         if isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
                             asyncpg.AdminShutdownError, asyncpg.TooManyConnectionsError)) or (
-                isinstance(exc, asyncpg.InterfaceError) and "connection" in text and "closed" in text):
+                isinstance(exc, asyncpg.InterfaceError) and "connection" in text
+                and ("closed" in text or "released back to the pool" in text)):
             return Unavailable("the database cannot be reached; try again shortly")
         if isinstance(exc, asyncpg.InternalClientError) and "another operation" in text:
             # A connection the server cut mid-exchange (a fast shutdown sends its
@@ -409,11 +411,11 @@ class _PgTransaction:
     for every request. Settings end with the transaction, so a pooled
     connection never carries one on."""
 
-    __slots__ = ("engine", "begin", "connection", "context")
+    __slots__ = ("engine", "begin", "connection", "context", "read_only")
 
     def __init__(self, engine: PostgresEngine, settings: dict[str, str], read_only: bool,
                  snapshot: bool = False):
-        self.engine = engine
+        self.engine, self.read_only = engine, read_only
         self.begin = _begin_sql(tuple(settings.items()), read_only, snapshot,
                                 _citus.get(id(engine), False))
 
@@ -432,6 +434,17 @@ class _PgTransaction:
         try:
             if not self.connection.is_closed() and self.connection.is_in_transaction():
                 await self.connection.execute("ROLLBACK" if exc_type else "COMMIT")
+        except Exception as failure:
+            # A connection the server cut (a restart) cannot end the transaction,
+            # and need not: the server ends it with the connection. Only a write's
+            # COMMIT failing is the caller's to know (its outcome is unknown); a
+            # rollback, or the end of a read-only transaction, going wrong does
+            # not replace the answer already decided (an error, or what was read).
+            with contextlib.suppress(Exception):  # (the pool may have let it go already)
+                self.connection.terminate()
+            if not (exc_type or self.read_only):
+                raise
+            logger.warning("transaction end failed on a lost connection: %s", failure)
         finally:
             self.engine.current_transaction.reset(self.context)
             await self._release()

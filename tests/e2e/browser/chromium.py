@@ -71,6 +71,9 @@ def admin_page(browser, base_url: str, email: str, password: str, *, path: str =
             page.press('input[type="password"]', "Enter")
         assert login.value.status == 200
         if path != "/admin/":
+            # The panel goes on loading once logged in: let it settle first, or
+            # its own navigation may land after ours.
+            page.wait_for_load_state("networkidle")
             page.goto(f"{base_url}{path}")
             if path.startswith("/admin/#"):  # a hash change alone keeps the document
                 page.reload()
