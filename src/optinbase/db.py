@@ -525,9 +525,10 @@ class _SqliteTransaction:
     stop the call. A BEGIN IMMEDIATE cancelled while it waits for the write
     lock takes the lock a moment later, in its thread, on a connection nobody
     closes: every writer of every tenant then reads "database is locked". So
-    the opening (connect, BEGIN) and the ending (COMMIT or ROLLBACK, close)
-    each run as a task of their own that a cancellation does not interrupt;
-    a cancelled opening closes the connection it opened once it has.
+    the opening (a kept connection or a new one, BEGIN) and the ending
+    (COMMIT or ROLLBACK, then the connection kept or closed) each run as a
+    task of their own that a cancellation does not interrupt; a cancelled
+    opening closes the connection it opened once it has.
     Registered as Piccolo's current transaction: ORM queries inside join it."""
 
     __slots__ = ("engine", "begin", "connection", "context", "idle")
@@ -550,7 +551,7 @@ class _SqliteTransaction:
         return self
 
     async def _open(self) -> Any:
-        connection = await (self.idle.take() if self.idle else
+        connection = await (self.idle.take() if self.idle is not None else
                             _sqlite_connect(self.engine.connection_kwargs))
         try:
             await connection.execute(self.begin)
