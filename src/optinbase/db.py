@@ -25,11 +25,10 @@ import uuid
 from functools import lru_cache
 from typing import Any, Callable, Optional, Sequence
 
-import aiosqlite
 from piccolo.engine import engine_finder
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType, dict_factory
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 
 from piccolo.table import Table
 
@@ -481,7 +480,7 @@ class _SqliteIdle:
     KEEP = 4  # SQLite has one writer at a time: a few readers beside it
 
     def __init__(self, engine: SQLiteEngine):
-        self.kwargs = engine.connection_kwargs
+        self.engine = engine  # (kept alive with it: its id, the key, is not reused meanwhile)
         self.idle: list[Any] = []
         self.pid = os.getpid()
 
@@ -490,7 +489,7 @@ class _SqliteIdle:
             self.idle, self.pid = [], os.getpid()
         if self.idle:
             return self.idle.pop()
-        return await _sqlite_connect(self.kwargs)
+        return await self.engine.get_connection()  # Piccolo's: foreign keys on, rows as dicts
 
     async def give_back(self, connection: Any) -> None:
         if len(self.idle) < self.KEEP and self.pid == os.getpid():
@@ -502,17 +501,6 @@ class _SqliteIdle:
         idle, self.idle = self.idle, []
         for connection in idle:
             await connection.close()
-
-
-async def _sqlite_connect(kwargs: dict[str, Any]) -> Any:
-    connection = await aiosqlite.connect(**kwargs)
-    try:
-        connection.row_factory = dict_factory
-        await connection.execute("PRAGMA foreign_keys = 1")  # (secure_delete: piccolo_conf)
-    except BaseException:
-        await connection.close()
-        raise
-    return connection
 
 
 _sqlite_idle: dict[int, _SqliteIdle] = {}  # id(engine) -> its idle connections
@@ -536,9 +524,7 @@ class _SqliteTransaction:
     def __init__(self, engine: SQLiteEngine, kind: TransactionType):
         self.engine = engine
         self.begin = f"BEGIN {kind.value}"
-        idle = _sqlite_idle.get(id(engine))  # None: not started, nothing kept
-        # (the ids of an engine gone and of a new one may be the same)
-        self.idle = idle if idle is not None and idle.kwargs is engine.connection_kwargs else None
+        self.idle = _sqlite_idle.get(id(engine))  # None: not started, nothing kept
 
     async def __aenter__(self) -> "_SqliteTransaction":
         opening = _in_background(self._open())
@@ -552,7 +538,7 @@ class _SqliteTransaction:
 
     async def _open(self) -> Any:
         connection = await (self.idle.take() if self.idle is not None else
-                            _sqlite_connect(self.engine.connection_kwargs))
+                            self.engine.get_connection())
         try:
             await connection.execute(self.begin)
         except BaseException:

@@ -54,10 +54,6 @@ YIELD_ROWS = 25
 # against validating's ~45.
 AHEAD_ROWS = 64
 
-
-def _pause() -> Any:
-    return asyncio.sleep(0)
-
 _PROGRESS = (
     "SELECT status, total, created, updated, rejected, errors, rows_done FROM import_job"
     " WHERE tenant_id = {} AND id = {}"
@@ -161,7 +157,7 @@ async def run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repor
         validating does), as long as the chunks so far named nobody stored."""
         if not (side_by_side and chunk and writer.all_new):
             return None
-        return await writer.ahead(chunk, now, _pause, AHEAD_ROWS)
+        return await writer.ahead(chunk, now, AHEAD_ROWS)
 
     with process.bulk_work():  # fewer cyclic collections meanwhile
         try:

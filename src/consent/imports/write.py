@@ -38,7 +38,7 @@ import contextlib
 import datetime as dt
 import json
 import uuid
-from typing import Any, AsyncIterator, Awaitable, Callable, Optional
+from typing import Any, AsyncIterator, Optional
 
 from consent import suppression
 from consent.imports.parse import column_name
@@ -301,12 +301,11 @@ class Writer:
                                  f"a {consent.channel} consent needs the person's phone number")
         return None
 
-    async def ahead(self, rows: list[Valid], now: dt.datetime,
-                    pause: Callable[[], Awaitable[Any]], step: int) -> "Ahead":
+    async def ahead(self, rows: list[Valid], now: dt.datetime, step: int) -> "Ahead":
         """What `write` makes of `rows` if none of them names a stored contact
         (every chunk of a first import), worked out before the chunk's
         transaction: the runner does it while the previous chunk is written.
-        `step` rows at a time, `pause` awaited in between: done in one go it
+        `step` rows at a time, yielding in between: done in one go it
         held the event loop ~41 ms a chunk, and the chunk being written (the
         import's critical path) could not send its next statement meanwhile."""
         new_id = iter(uuid7s(len(rows))).__next__
@@ -320,13 +319,13 @@ class Writer:
             matched = self.match(rows[start:start + step], index, new_id, matched)
             events = self._fresh(matched[2][seen:], known)
             digested += chain.digested([self._event(p, c, now) for p, c in events])
-            await pause()
+            await asyncio.sleep(0)
         result, touched, _ = matched
         people = list(touched.values())
         contacts: list[tuple[Any, ...]] = []
         for start in range(0, len(people), step):  # once every person's last activity is known
             contacts += self._contact_records(people[start:start + step], now)
-            await pause()
+            await asyncio.sleep(0)
         return Ahead(result, contacts, digested)
 
     async def write(self, rows: list[Valid], now: dt.datetime,
