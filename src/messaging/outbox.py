@@ -127,6 +127,7 @@ async def enqueue_email(
                                 **({"sender": sender} if sender else {})})),
         now, now,
     )
+    store.queued()
     return message_id
 
 
@@ -139,6 +140,16 @@ def _request_of(row: Any) -> Optional[str]:
         return None
     value = payload.get("request_id") if isinstance(payload, dict) else None
     return value if isinstance(value, str) else None
+
+
+async def _first_of(*events: asyncio.Event, timeout: float) -> None:
+    """Until one of `events` is set, or `timeout` seconds."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 class OutboxWorker:
@@ -367,14 +378,17 @@ class OutboxWorker:
                 await lane.close()
 
     async def _poll(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                busy = await self.run_once()
-            except Exception:  # keep the worker alive; the next poll retries
-                logger.exception("outbox worker pass failed")
-                busy = 0
-            if not busy:
+        queued = asyncio.Event()  # set by a commit that queued a message (store.queued)
+        store.resting.add(queued)
+        try:
+            while not stop.is_set():
+                queued.clear()  # what commits during the pass wakes the rest after it
                 try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
-                except asyncio.TimeoutError:
-                    pass
+                    busy = await self.run_once()
+                except Exception:  # keep the worker alive; the next poll retries
+                    logger.exception("outbox worker pass failed")
+                    busy = 0
+                if not busy:
+                    await _first_of(stop, queued, timeout=self.poll_seconds)
+        finally:
+            store.resting.discard(queued)

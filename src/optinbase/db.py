@@ -50,11 +50,14 @@ _after_commit: contextvars.ContextVar[Optional[list]] = contextvars.ContextVar(
 
 
 def after_commit(job: Any) -> None:
-    """`job` (an async callable) runs after the enclosing tenant transaction commits."""
+    """`job` (an async callable) runs after the enclosing tenant transaction
+    commits, once however often it was registered (a transaction queueing
+    10,000 e-mails wakes the outbox once)."""
     pending = _after_commit.get()
     if pending is None:
         raise RuntimeError("after_commit needs an enclosing tenant transaction")
-    pending.append(job)
+    if job not in pending:
+        pending.append(job)
 
 
 # Whether the transaction in progress may write (GET requests run READ ONLY).

@@ -93,6 +93,40 @@ async def test_messages_reach_the_smtp_server_with_their_headers(backend, smtp):
     assert await _statuses(tenant) == {"sent": 3}
 
 
+async def _arrived(smtp, prefix: str, seconds: float) -> float:
+    """Seconds until a message of this test reached the SMTP server (fails after `seconds`)."""
+    started = asyncio.get_running_loop().time()
+    while not _delivered_to(smtp, prefix):
+        assert asyncio.get_running_loop().time() - started < seconds, f"no {prefix} mail"
+        await asyncio.sleep(0.02)
+    return asyncio.get_running_loop().time() - started
+
+
+async def test_a_commit_that_queued_mail_wakes_the_resting_worker(backend, smtp):
+    """The worker polls every 30 s here, yet a confirmation committed while it
+    rests leaves at once; one that rolled back wakes nothing and is never sent."""
+    tenant = await make_tenant()
+    worker = OutboxWorker(smtp.url, SENDER, poll_seconds=30)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run_forever(stop))
+    try:
+        await _queue(tenant, 1, prefix="first")
+        await _arrived(smtp, "first", seconds=35)  # the first pass, or a wake-up
+        await asyncio.sleep(0.5)  # both lanes are resting now
+        with pytest.raises(ZeroDivisionError):
+            async with db.tenant_transaction(tenant.id):
+                await enqueue_email(tenant.id, to="undone0@example.com", subject="No", text="No")
+                1 / 0
+        await _queue(tenant, 1, prefix="woken")
+        waited = await _arrived(smtp, "woken", seconds=5)
+    finally:
+        stop.set()
+        await running
+    assert waited < 2, waited
+    assert _delivered_to(smtp, "undone") == []
+    assert await _statuses(tenant) == {"sent": 2}
+
+
 async def test_nothing_is_lost_while_smtp_is_down(backend):
     tenant = await make_tenant()
     port = free_port()
