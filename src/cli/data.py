@@ -29,6 +29,14 @@ def cmd_ledger_verify(args: argparse.Namespace) -> None:
     if result.ok:
         print(f"ledger ok: {result.events} events verified,"
               f" {result.checkpoints} checkpoints checked ({verdict.log})")
+        if result.events and not result.checkpoints:
+            # The chain alone cannot show events cut from its end with the head
+            # rewound to match: only a checkpoint published before can.
+            print(f"warning: no checkpoint in {verdict.log}: events removed from the end of"
+                  " the chain (its head rewound to match) would not show. The server and"
+                  " `optinbase worker` publish one each minute the chain moved; `optinbase"
+                  f" ledger checkpoint --tenant {args.tenant}` publishes one now.",
+                  file=sys.stderr)
         return
     broken = result.first_broken_checkpoint
     if result.first_broken_event is None and broken is not None:

@@ -114,6 +114,7 @@ async def test_cli_verify_names_the_checkpoint_a_truncation_contradicts(
 
     fine = optinbase(tmp_path, database_url, "ledger", "verify", "--tenant", slug)
     assert fine.returncode == 0 and "2 events verified, 1 checkpoints checked" in fine.stdout
+    assert fine.stderr == ""
 
     async with raw_dba(backend, database_url, tenant_id) as query:
         await delete_the_withdrawal(query, tenant_id, world.contact["id"])
@@ -127,6 +128,19 @@ async def test_cli_verify_names_the_checkpoint_a_truncation_contradicts(
     [message] = broken.stderr.strip().splitlines()
     assert f"checkpoint seq 2 signed at {line['at']} (line 1 of {log})" in message
     assert "ledger ends at event 1" in message and "truncation" in message
+
+
+async def test_cli_verify_without_a_checkpoint_says_what_it_cannot_see(
+        client, backend, database_url, tmp_path):
+    """Intact, but with no checkpoint behind it a cut end would verify too:
+    the command still passes, and says so."""
+    world = await make_world(await make_tenant())
+    await withdraw(client, world)
+    checked = optinbase(tmp_path, database_url, "ledger", "verify", "--tenant", world.tenant.slug)
+    assert checked.returncode == 0, checked.stderr
+    assert "2 events verified, 0 checkpoints checked" in checked.stdout
+    assert checked.stderr.startswith("warning: no checkpoint in ")
+    assert f"ledger checkpoint --tenant {world.tenant.slug}" in checked.stderr
 
 
 async def test_cli_verify_names_the_checkpoint_a_rewrite_contradicts(
