@@ -21,8 +21,10 @@ lifts both checks.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
+import ssl
 import typing
 
 import anyio
@@ -167,13 +169,20 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     `allow_private`, httpx's own transport is used as it is."""
 
     def __init__(self, *, allow_private: bool = False):
-        super().__init__(trust_env=False)
+        super().__init__(verify=_tls_context(), trust_env=False)
         if not allow_private:
             # The pool httpx would build, with our backend (httpx takes none).
             self._pool = httpcore.AsyncConnectionPool(
-                ssl_context=httpx.create_ssl_context(trust_env=False), keepalive_expiry=5.0,
+                ssl_context=_tls_context(), keepalive_expiry=5.0,
                 network_backend=GuardedBackend(),
             )
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's verifying context (certifi's CAs), built once per process: each
+    build loads the CAs again (~30 ms of CPU), and a transport built two."""
+    return httpx.create_ssl_context(trust_env=False)
 
 
 def client(*, allow_private: bool, timeout: httpx.Timeout) -> httpx.AsyncClient:

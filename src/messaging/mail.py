@@ -248,9 +248,15 @@ class SmtpMailer:
             else None
         )
         self._client: Optional[aiosmtplib.SMTP] = None
+        self._tls: Optional[ssl.SSLContext] = None
 
     def _tls_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.cafile)
+        """Built once per mailer: loading the CAs costs ~30 ms of CPU, which
+        every reconnection (servers drop idle clients) would pay again. A
+        changed `cafile` is read at the next start."""
+        if self._tls is None:
+            self._tls = ssl.create_default_context(cafile=self.cafile)
+        return self._tls
 
     async def _connection(self) -> aiosmtplib.SMTP:
         if self._client is not None and self._client.is_connected:

@@ -11,6 +11,7 @@ import time
 
 import httpx
 
+from tests import processes
 from tests.factories import unique_slug
 
 
@@ -28,21 +29,21 @@ def test_scrape_a_two_process_server(installation, engine):
     # Two processes each build the app: on a busy 2-core machine that takes a while.
     with installation.serving("--workers", "2", startup_seconds=120,
                               METRICS_TOKEN="s3cret-scrape-token") as server:
-        http = httpx.Client(base_url=server.base_url, timeout=10)
+        http = processes.http(server.base_url, timeout=10)
         assert http.get("/metrics").status_code == 401
         assert http.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
         auth = {"Authorization": "Bearer s3cret-scrape-token"}
         before = _value(http.get("/metrics", headers=auth).text, "optinbase_http_requests_total",
                         route="/health")
         for _ in range(40):  # new connections: the kernel spreads them over both processes
-            with httpx.Client(base_url=server.base_url, timeout=10) as one:
+            with processes.http(server.base_url, timeout=10) as one:
                 assert one.get("/health").status_code == 200
-        with httpx.Client(base_url=server.base_url, timeout=10) as one:
+        with processes.http(server.base_url, timeout=10) as one:
             assert one.get(f"/nowhere/{unique_slug('x')}@example.org").status_code == 404
         time.sleep(0.2)
         scrapes = []
         for _ in range(6):
-            with httpx.Client(base_url=server.base_url, timeout=10) as one:
+            with processes.http(server.base_url, timeout=10) as one:
                 answer = one.get("/metrics", headers=auth)
                 assert answer.status_code == 200
                 assert answer.headers["content-type"].startswith("text/plain")

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import secrets
 
-import httpx
 import pytest
 
 from tests.factories import make_notice, make_purpose, make_tenant, unique_slug
+from tests import processes
 from tests.processes import Installation
 
 
@@ -31,12 +31,13 @@ def test_two_servers_one_count_whatever_the_forwarding_header(engine, tmp_path, 
         (tmp_path / name).mkdir()
         servers.append(Installation.on(engine, tmp_path / name))
     with servers[0].serving(SECRET_KEY=secret, OUTBOX_WORKER="0") as a, \
-            servers[1].serving(SECRET_KEY=secret, OUTBOX_WORKER="0") as b:
+            servers[1].serving(SECRET_KEY=secret, OUTBOX_WORKER="0") as b, \
+            processes.http(timeout=10) as http:
         statuses = []
         for i in range(12):
             server = (a, b)[i % 2]
-            answer = httpx.post(f"{server.base_url}/p/{slug}/subscribe", timeout=10,
-                                headers={"X-Forwarded-For": f"203.0.113.{i}"},
-                                json={**body, "email": f"proc{i}@example.org"})
+            answer = http.post(f"{server.base_url}/p/{slug}/subscribe",
+                               headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                               json={**body, "email": f"proc{i}@example.org"})
             statuses.append(answer.status_code)
     assert statuses == [202] * 10 + [429, 429], statuses

@@ -8,8 +8,9 @@ import contextlib
 import os
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests import processes
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
@@ -78,7 +79,7 @@ def admin_page(browser, base_url: str, email: str, password: str, *, path: str =
             if path.startswith("/admin/#"):  # a hash change alone keeps the document
                 page.reload()
     else:
-        with httpx.Client(base_url=base_url, timeout=15) as http:
+        with processes.http(base_url, timeout=15) as http:
             assert http.get("/admin/").status_code == 200  # sets the CSRF cookie
             login = http.post("/admin/public/login/", json={"username": email, "password": password},
                               headers={"X-CSRFToken": http.cookies["csrftoken"]})
