@@ -127,7 +127,7 @@ async def enqueue_email(
                                 **({"sender": sender} if sender else {})})),
         now, now,
     )
-    store.queued()
+    await store.queued()
     return message_id
 
 
@@ -142,7 +142,26 @@ def _request_of(row: Any) -> Optional[str]:
     return value if isinstance(value, str) else None
 
 
-async def _first_of(*events: asyncio.Event, timeout: float) -> None:
+LISTEN_RETRY_SECONDS = 5.0
+
+
+async def _listen(stop: asyncio.Event) -> None:
+    """PostgreSQL: a commit in any process that queued a message (its NOTIFY,
+    store.queued) wakes this process's resting lanes. Without the listening
+    connection (the database restarting) the lanes poll as before, and it is
+    opened again after LISTEN_RETRY_SECONDS."""
+    while not stop.is_set():
+        try:
+            async with db.listening(store.CHANNEL, store.wake) as lost:
+                store.wake()  # what committed while nobody listened
+                await _first_of(stop, lost, timeout=None)
+        except Exception as exc:  # the next attempt, or the poll, covers it
+            logger.warning("outbox: not listening for new messages (%s); polling",
+                           type(exc).__name__)
+        await _first_of(stop, timeout=LISTEN_RETRY_SECONDS)
+
+
+async def _first_of(*events: asyncio.Event, timeout: Optional[float]) -> None:
     """Until one of `events` is set, or `timeout` seconds."""
     waits = [asyncio.ensure_future(event.wait()) for event in events]
     try:
@@ -371,8 +390,9 @@ class OutboxWorker:
     async def run_forever(self, stop: asyncio.Event) -> None:
         """This lane, plus a transactional one beside it (when this one serves more)."""
         lanes = [self] + ([self.lane(TRANSACTIONAL)] if self.max_priority > TRANSACTIONAL else [])
+        listener = [_listen(stop)] if db.is_postgres() else []
         try:
-            await asyncio.gather(*(lane._poll(stop) for lane in lanes))
+            await asyncio.gather(*(lane._poll(stop) for lane in lanes), *listener)
         finally:
             for lane in lanes:
                 await lane.close()

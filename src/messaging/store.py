@@ -22,20 +22,28 @@ from optinbase import db
 # The resting lanes of this process's workers (OutboxWorker._poll): a commit
 # that queued a message wakes them, so a confirmation leaves at once rather than
 # at the next poll (a second, on average half of one, per e-mail a person waits
-# for). Workers in other processes (`optinbase worker`) find it at their next poll.
+# for). On PostgreSQL the commit also sends a NOTIFY on CHANNEL, which the
+# workers of other processes (`optinbase worker`) listen to.
 resting: set[asyncio.Event] = set()
+CHANNEL = "optinbase_outbox"
 
 
-def queued() -> None:
+async def queued() -> None:
     """Where a message is queued, in its transaction: the workers of this
-    process start a pass once it commits (one wake-up per transaction however
-    many it queued; a rolled-back message wakes nobody)."""
-    db.after_commit(_wake)
+    process, and on PostgreSQL of every process, start a pass once it commits
+    (one wake-up per transaction however many it queued; PostgreSQL delivers
+    a NOTIFY at commit only, so a rolled-back message wakes nobody)."""
+    if db.after_commit(_wake) and db.is_postgres():
+        await db.execute(f"NOTIFY {CHANNEL}")
+
+
+def wake() -> None:
+    for event in tuple(resting):
+        event.set()
 
 
 async def _wake() -> None:
-    for event in tuple(resting):
-        event.set()
+    wake()
 
 
 # Priority classes (outbox_message.priority): claims take lower first.

@@ -210,7 +210,7 @@ async def enqueue_many(
         " VALUES ({}, {}, 'webhook', {}, {}, {}, {}, {}, 'pending', 0, {}, {})",
         rows,
     )
-    store.queued()
+    await store.queued()
 
 
 async def enqueue_event(tenant_id: uuid.UUID, event_type: str, data: dict[str, Any],

@@ -49,15 +49,17 @@ _after_commit: contextvars.ContextVar[Optional[list]] = contextvars.ContextVar(
 )
 
 
-def after_commit(job: Any) -> None:
+def after_commit(job: Any) -> bool:
     """`job` (an async callable) runs after the enclosing tenant transaction
     commits, once however often it was registered (a transaction queueing
-    10,000 e-mails wakes the outbox once)."""
+    10,000 e-mails wakes the outbox once). True when this call registered it."""
     pending = _after_commit.get()
     if pending is None:
         raise RuntimeError("after_commit needs an enclosing tenant transaction")
-    if job not in pending:
-        pending.append(job)
+    if job in pending:
+        return False
+    pending.append(job)
+    return True
 
 
 # Whether the transaction in progress may write (GET requests run READ ONLY).
@@ -122,6 +124,28 @@ async def start(engine: Engine | None = None, max_size: int = 20) -> None:
         # WAL lets readers run beside the one writer; the setting persists in the file.
         await engine.run_ddl("PRAGMA journal_mode=WAL")
         _sqlite_idle.setdefault(id(engine), _SqliteIdle(engine))
+
+
+@contextlib.asynccontextmanager
+async def listening(channel: str, notified: Callable[[], None]) -> Any:
+    """PostgreSQL: `notified()` on every NOTIFY on `channel`, on a connection
+    of its own (a LISTEN lives as long as its connection, never a pooled one).
+    Yields an event set when that connection is lost (the caller listens
+    again). Connection errors are the caller's."""
+    engine = get_engine()
+    if not isinstance(engine, PostgresEngine):
+        raise RuntimeError("LISTEN is PostgreSQL's")
+    lost = asyncio.Event()
+    conn = await engine.get_new_connection()
+    try:
+        conn.add_termination_listener(lambda _: lost.set())
+        await conn.add_listener(channel, lambda *_: notified())
+        yield lost
+    finally:
+        if not conn.is_closed():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), timeout=5)
+        conn.terminate()
 
 
 async def stop(engine: Engine | None = None) -> None:

@@ -9,11 +9,13 @@ import datetime as dt
 import re
 import uuid
 
+import asyncpg
 import pytest
 
-from messaging import store
+from messaging import outbox, store
 from messaging.outbox import MAX_ATTEMPTS, OutboxWorker, enqueue_email
 from optinbase import db
+from tests import databases
 from tests.factories import make_tenant
 from tests.messaging.smtp import SmtpServer, free_port
 
@@ -125,6 +127,41 @@ async def test_a_commit_that_queued_mail_wakes_the_resting_worker(backend, smtp)
     assert waited < 2, waited
     assert _delivered_to(smtp, "undone") == []
     assert await _statuses(tenant) == {"sent": 2}
+
+
+_LISTENERS = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+              f" AND query = 'LISTEN \"{store.CHANNEL}\"'")
+
+
+async def test_a_lost_listening_connection_is_opened_again(backend, monkeypatch):
+    """The database cut the worker's LISTEN connection (a restart, a failover):
+    it listens again, and a NOTIFY from any process wakes the resting lanes."""
+    if backend != "postgres":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    monkeypatch.setattr(outbox, "LISTEN_RETRY_SECONDS", 0.2)
+    woken, stop = asyncio.Event(), asyncio.Event()
+    store.resting.add(woken)
+    # The application role: it sees (and may end) its own sessions' statements.
+    app_role = await asyncpg.connect(databases.POSTGRES_URL)
+    try:
+        others = {r["pid"] for r in await app_role.fetch(_LISTENERS)}  # the session's servers'
+        listening = asyncio.create_task(outbox._listen(stop))
+        await asyncio.wait_for(woken.wait(), 10)  # listening (it wakes the lanes once)
+        [mine] = {r["pid"] for r in await app_role.fetch(_LISTENERS)} - others
+        woken.clear()
+        assert await app_role.fetchval("SELECT pg_terminate_backend($1)", mine)
+        await asyncio.wait_for(woken.wait(), 10)  # listening again
+        [again] = {r["pid"] for r in await app_role.fetch(_LISTENERS)} - others
+        assert again != mine
+        woken.clear()
+        await app_role.execute(f"NOTIFY {store.CHANNEL}")  # another process's commit
+        await asyncio.wait_for(woken.wait(), 10)
+        stop.set()
+        await asyncio.wait_for(listening, 10)
+    finally:
+        stop.set()
+        store.resting.discard(woken)
+        await app_role.close()
 
 
 async def test_nothing_is_lost_while_smtp_is_down(backend):
