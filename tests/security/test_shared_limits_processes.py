@@ -9,8 +9,8 @@ import secrets
 
 import pytest
 
-from tests.factories import make_notice, make_purpose, make_tenant, unique_slug
 from tests import processes
+from tests.factories import make_notice, make_purpose, make_tenant, unique_slug
 from tests.processes import Installation
 
 
