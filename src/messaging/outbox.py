@@ -153,8 +153,12 @@ async def _listen(stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             async with db.listening(store.CHANNEL, store.wake) as lost:
-                store.wake()  # what committed while nobody listened
-                await _first_of(stop, lost, timeout=None)
+                store.listening += 1
+                try:
+                    store.wake()  # what committed while nobody listened
+                    await _first_of(stop, lost, timeout=None)
+                finally:
+                    store.listening -= 1
         except Exception as exc:  # the next attempt, or the poll, covers it
             logger.warning("outbox: not listening for new messages (%s); polling",
                            type(exc).__name__)

@@ -26,6 +26,10 @@ from optinbase import db
 # workers of other processes (`optinbase worker`) listen to.
 resting: set[asyncio.Event] = set()
 CHANNEL = "optinbase_outbox"
+# This process's open LISTEN connections (OutboxWorker's `_listen`): while one
+# is open, the process hears its own commits' NOTIFY, and the in-memory wake-up
+# would only start a second pass for the same message.
+listening = 0
 
 
 async def queued() -> None:
@@ -43,7 +47,8 @@ def wake() -> None:
 
 
 async def _wake() -> None:
-    wake()
+    if not listening:
+        wake()
 
 
 # Priority classes (outbox_message.priority): claims take lower first.

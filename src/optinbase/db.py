@@ -142,10 +142,10 @@ async def listening(channel: str, notified: Callable[[], None]) -> Any:
         await conn.add_listener(channel, lambda *_: notified())
         yield lost
     finally:
-        if not conn.is_closed():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), timeout=5)
-        conn.terminate()
+        try:
+            await asyncio.wait_for(conn.close(), timeout=5)  # (a closed one: nothing to do)
+        except Exception:
+            conn.terminate()
 
 
 async def stop(engine: Engine | None = None) -> None:
