@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from consent import tokens
-from tests.e2e.browser.chromium import launch, sync_api
+from tests.e2e.browser.chromium import running
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant, unique_slug
 
 
@@ -37,31 +37,27 @@ def _violations(page) -> list[str]:
 
 
 def test_pages_work_under_their_policies(server, scene):
-    with sync_api.sync_playwright() as playwright:
-        browser = launch(playwright)
-        try:
-            page = browser.new_context().new_page()
-            violations = _violations(page)
-            page.goto(f"{server.base_url}/p/{scene['slug']}/subscribe")
-            page.fill('input[name="email"]', "browser-csp@example.org")
-            page.locator('input[type="checkbox"]').first.check()
-            with page.expect_response(f"**/p/{scene['slug']}/subscribe") as posted:
-                page.click('button[type="submit"]')
-            assert posted.value.status == 200  # the browser's Origin passed
-            assert posted.value.request.header_value("origin") == server.base_url
+    with running() as browser:
+        page = browser.new_context().new_page()
+        violations = _violations(page)
+        page.goto(f"{server.base_url}/p/{scene['slug']}/subscribe")
+        page.fill('input[name="email"]', "browser-csp@example.org")
+        page.locator('input[type="checkbox"]').first.check()
+        with page.expect_response(f"**/p/{scene['slug']}/subscribe") as posted:
+            page.click('button[type="submit"]')
+        assert posted.value.status == 200  # the browser's Origin passed
+        assert posted.value.request.header_value("origin") == server.base_url
 
-            page.goto(f"{server.base_url}{scene['unsubscribe']}")
-            assert page.evaluate("document.referrer") == ""
-            with page.expect_response(f"**{scene['unsubscribe']}") as posted:
-                page.click('button[type="submit"]')
-            assert posted.value.status == 200
-            assert posted.value.request.header_value("origin") == "null"
-            assert page.locator('[role="status"]').count() == 1  # unsubscribed
+        page.goto(f"{server.base_url}{scene['unsubscribe']}")
+        assert page.evaluate("document.referrer") == ""
+        with page.expect_response(f"**{scene['unsubscribe']}") as posted:
+            page.click('button[type="submit"]')
+        assert posted.value.status == 200
+        assert posted.value.request.header_value("origin") == "null"
+        assert page.locator('[role="status"]').count() == 1  # unsubscribed
 
-            page.goto(f"{server.base_url}/schema")
-            page.locator(".swagger-ui .info .title").wait_for(timeout=20_000)
-            page.goto(f"{server.base_url}/admin/")
-            page.locator('input[name="username"]').wait_for(timeout=20_000)
-            assert violations == []
-        finally:
-            browser.close()
+        page.goto(f"{server.base_url}/schema")
+        page.locator(".swagger-ui .info .title").wait_for(timeout=20_000)
+        page.goto(f"{server.base_url}/admin/")
+        page.locator('input[name="username"]').wait_for(timeout=20_000)
+        assert violations == []

@@ -1,12 +1,20 @@
 """Debian's Chromium driven by Playwright, for every browser test. Imported at
 the top of a test module: without /usr/bin/chromium the module is skipped — or
-fails under CI=true, where browser tests must run."""
+fails under CI=true, where browser tests must run.
+
+One Chromium per test process, launched at its first use and kept until the
+process ends (`running()` lends it to a module or a test and closes the
+contexts opened meanwhile): a Playwright driver and a Chromium launched for
+each module and test cost ~1 s of CPU each time, ~30 times a run."""
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextlib
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -20,25 +28,68 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"browser tests need {CHROMIUM} (apt-get install -y chromium)",
                 allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
+
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def launch(playwright):
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+class _Shared:
+    manager = None  # the sync_playwright() context manager, once started
+    playwright = None
+    browser = None
+
+
+def _coroutines_beside_playwright() -> None:
+    """Playwright's sync API keeps its event loop marked as this thread's
+    running loop between calls (its dispatcher greenlet is suspended inside
+    it), and asyncio refuses to run another loop while one is marked: an
+    async fixture or test (pytest-asyncio runs them, and closes its loop,
+    through asyncio.Runner) could not run once Chromium was up. While a
+    Runner works, the mark is lifted, and put back after."""
+
+    def beside_playwright(method):
+        def call(*args, **kwargs):
+            marked = asyncio._get_running_loop()
+            if _Shared.manager is None or marked is not _Shared.manager._loop:
+                return method(*args, **kwargs)
+            asyncio._set_running_loop(None)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                asyncio._set_running_loop(marked)
+        return call
+
+    asyncio.Runner.run = beside_playwright(asyncio.Runner.run)
+    asyncio.Runner.close = beside_playwright(asyncio.Runner.close)
+
+
+_coroutines_beside_playwright()
+
+
+def _stop() -> None:
+    """At the test process's exit: Chromium and the Playwright driver."""
+    if _Shared.manager is not None:
+        _Shared.manager.__exit__()
 
 
 @contextlib.contextmanager
-def running():
-    """Chromium for a module's tests. Start it after the async fixtures: a
-    running Playwright holds an event loop in this thread, where
-    pytest-asyncio can no longer run one."""
-    with sync_api.sync_playwright() as playwright:
-        chromium = launch(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+def running() -> Iterator:
+    """This process's Chromium for a module or a test (launched again if it
+    crashed); the browser contexts opened meanwhile are closed at the end."""
+    if _Shared.manager is None:
+        _Shared.manager = sync_api.sync_playwright()
+        _Shared.playwright = _Shared.manager.start()
+        atexit.register(_stop)
+    if _Shared.browser is None or not _Shared.browser.is_connected():
+        _Shared.browser = _Shared.playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    chromium = _Shared.browser
+    before = set(chromium.contexts)
+    try:
+        yield chromium
+    finally:
+        for context in chromium.contexts:
+            if context not in before:
+                context.close()
 
 
 def screenshot(page, engine: str, name: str, tmp_path: Path, *, full_page: bool = True) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.e2e.browser.chromium import launch, sync_api
+from tests.e2e.browser.chromium import running
 from tests.factories import TenantFixture, make_notice, make_purpose, make_tenant, unique_slug
 from tests.local_site import LocalSite
 from tests.messaging.smtp import free_port
@@ -51,8 +51,7 @@ def test_embedded_form_across_origins(installation, smtp, tenant):
         framed = host_site(embed["iframe"], framed_port)
         other = host_site(embed["script"] + embed["iframe"], other_port)  # not listed
         try:
-            with sync_api.sync_playwright() as playwright:
-                browser = launch(playwright)
+            with running() as browser:
                 page = browser.new_context(locale="en-GB").new_page()
                 page.goto(shop.origin + "/landing?utm_source=mail")
                 page.get_by_role("heading", name="Join our letter").wait_for()
@@ -88,7 +87,6 @@ def test_embedded_form_across_origins(installation, smtp, tenant):
                 page.get_by_text("Some of the information given is not valid.").wait_for()
                 assert api.get("/v1/contacts", params={"email": eve}).json()["items"] == []
                 assert page.frame_locator("iframe").get_by_role("heading").count() == 0
-                browser.close()
         finally:
             for site in (shop, framed, other):
                 site.stop()

@@ -17,7 +17,7 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.browser.chromium import launch, sync_api
+from tests.e2e.browser.chromium import running
 from tests.factories import TenantFixture, make_notice, make_purpose, make_tenant, unique_slug
 
 
@@ -50,8 +50,8 @@ def _states(api: httpx.Client, contact_id: str) -> dict:
 def test_unsubscribe_page_and_preference_centre_reached_by_a_link(installation, smtp, tenant,
                                                                    tmp_path):
     kim = f"{unique_slug('kim')}@example.org"
-    with installation.serving(SMTP_URL=smtp.url) as running:
-        api = httpx.Client(base_url=running.base_url, timeout=10, headers=tenant.headers)
+    with installation.serving(SMTP_URL=smtp.url) as server:
+        api = httpx.Client(base_url=server.base_url, timeout=10, headers=tenant.headers)
         contact = api.post("/v1/contacts", json={"email": kim, "phone": "+33612345678",
                                                  "locale": "en"}).json()
         notices = {n["purpose"]: n["id"] for n in api.get("/v1/notices").json()}
@@ -71,8 +71,7 @@ def test_unsubscribe_page_and_preference_centre_reached_by_a_link(installation, 
         [row] = [r for r in map(json.loads, export.text.splitlines())
                  if r["id"] == contact["id"]]
 
-        with sync_api.sync_playwright() as playwright:
-            browser = launch(playwright)
+        with running() as browser:
             page = browser.new_context(locale="en-GB").new_page()
             page.goto(row["unsubscribe_url"])
             page.get_by_role("button", name="Unsubscribe me").click()
@@ -102,7 +101,6 @@ def test_unsubscribe_page_and_preference_centre_reached_by_a_link(installation, 
             page.get_by_role("button", name="Unsubscribe from everything").click()
             page.get_by_text("you will receive nothing more").wait_for()
             page.screenshot(path=str(tmp_path / "everything.png"), full_page=True)
-            browser.close()
         assert set(_states(api, contact["id"]).values()) == {"withdrawn"}
 
 
@@ -112,12 +110,11 @@ def test_form_asks_for_the_phone_and_the_confirm_page_lists_every_consent(instal
     message next to the phone field (and nothing is recorded); with the number,
     the confirm page names each consent its one button confirms."""
     kim = f"{unique_slug('kim')}@example.org"
-    with installation.serving(SMTP_URL=smtp.url) as running:
-        api = httpx.Client(base_url=running.base_url, timeout=10, headers=tenant.headers)
-        with sync_api.sync_playwright() as playwright:
-            browser = launch(playwright)
+    with installation.serving(SMTP_URL=smtp.url) as server:
+        api = httpx.Client(base_url=server.base_url, timeout=10, headers=tenant.headers)
+        with running() as browser:
             page = browser.new_context(locale="en-GB").new_page()
-            page.goto(f"{running.base_url}/p/{tenant.slug}/subscribe")
+            page.goto(f"{server.base_url}/p/{tenant.slug}/subscribe")
             page.get_by_label("E-mail address (required)").fill(kim)
             page.locator('input[value="letter:email"]').check()
             page.locator('input[value="letter:sms"]').check()
@@ -147,7 +144,6 @@ def test_form_asks_for_the_phone_and_the_confirm_page_lists_every_consent(instal
             page.screenshot(path=str(tmp_path / "confirm.png"), full_page=True)
             page.get_by_role("button", name="Confirm").click()
             page.get_by_text("is confirmed").wait_for()
-            browser.close()
         [contact] = api.get("/v1/contacts", params={"email": kim}).json()["items"]
         assert set(_states(api, contact["id"]).values()) == {"granted"}
         assert len(_states(api, contact["id"])) == 3

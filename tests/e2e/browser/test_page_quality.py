@@ -32,7 +32,7 @@ import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.e2e.browser.chromium import launch, screenshot, sync_api
+from tests.e2e.browser.chromium import running, screenshot
 from optinbase import db
 from tests.factories import (
     grant,
@@ -186,8 +186,7 @@ def _branded(page, button: str = "rgb(194, 65, 12)") -> None:
 def test_every_public_page_is_branded_informative_and_accessible(installation, smtp, acme,
                                                                  pale, tmp_path, engine):
     kim = f"{unique_slug('kim')}@example.org"
-    with installation.serving(SMTP_URL=smtp.url) as server, sync_api.sync_playwright() as pw:
-        browser = launch(pw)
+    with installation.serving(SMTP_URL=smtp.url) as server, running() as browser:
         page = browser.new_context(locale="en-GB").new_page()
         page.set_default_timeout(15_000)
         axe = Checker(page, engine)
@@ -302,7 +301,6 @@ def test_every_public_page_is_branded_informative_and_accessible(installation, s
         assert AVIS in french.locator("blockquote").inner_text()
         _legal_block(french, "fr")
         Checker(french, engine).check("subscribe (fr)")
-        browser.close()
     assert axe.failures == [], axe.failures
 
 
@@ -318,9 +316,8 @@ def test_pages_reached_from_an_email_or_a_website_are_accessible(installation, s
     retention e-mail), the access request done with its package, and a form
     definition's hosted page — each the way its visitor gets there."""
     rea, sam, v2 = people
-    with installation.serving(SMTP_URL=smtp.url) as server, sync_api.sync_playwright() as pw:
+    with installation.serving(SMTP_URL=smtp.url) as server, running() as browser:
         api = httpx.Client(base_url=server.base_url, timeout=10, headers=acme.headers)
-        browser = launch(pw)
         page = browser.new_context(locale="en-GB").new_page()
         page.set_default_timeout(15_000)
         axe = Checker(page, engine)
@@ -401,5 +398,4 @@ def test_pages_reached_from_an_email_or_a_website_are_accessible(installation, s
         described = page.locator(f"#{email.get_attribute('aria-describedby')}")
         assert "valid e-mail address" in described.inner_text()
         axe.check("hosted form (error)")
-        browser.close()
     assert axe.failures == [], axe.failures

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.admin.staff import PASSWORD, make_staff
-from tests.e2e.browser.chromium import admin_page, launch, sync_api
+from tests.e2e.browser.chromium import admin_page, running
 from tests.factories import (
     grant,
     make_contact,
@@ -45,8 +45,7 @@ def test_request_submitted_verified_completed_in_the_admin_and_downloaded(instal
     with installation.serving(SMTP_URL=smtp.url) as server:
         api = httpx.Client(base_url=server.base_url, timeout=10, headers=tenant.headers)
 
-        with sync_api.sync_playwright() as playwright:
-            browser = launch(playwright)
+        with running() as browser:
             person = browser.new_context(locale="en-GB", accept_downloads=True).new_page()
             person.goto(f"{server.base_url}/p/{tenant.slug}/requests")
             person.get_by_label("Your request").select_option("access")
@@ -91,7 +90,6 @@ def test_request_submitted_verified_completed_in_the_admin_and_downloaded(instal
                 person.get_by_role("link", name="Download my data").click()
             saved = tmp_path / "package.zip"
             download.value.save_as(saved)
-            browser.close()
 
         archive = zipfile.ZipFile(io.BytesIO(saved.read_bytes()))
         data = json.loads(archive.read("data.json"))

@@ -9,7 +9,7 @@ import re
 import httpx
 import pytest
 
-from tests.e2e.browser.chromium import launch, sync_api
+from tests.e2e.browser.chromium import running
 from tests.factories import TenantFixture, make_notice, make_purpose, make_tenant, unique_slug
 
 NOTICE = "I would like Acme's monthly letter, by e-mail or by SMS."
@@ -29,8 +29,7 @@ def test_subscribe_confirm_and_preferences_by_keyboard(installation, smtp, tenan
     with installation.serving(SMTP_URL=smtp.url) as server:
         api = httpx.Client(base_url=server.base_url, timeout=10, headers=tenant.headers)
 
-        with sync_api.sync_playwright() as playwright:
-            browser = launch(playwright)
+        with running() as browser:
             page = browser.new_context(locale="en-GB").new_page()
             page.goto(f"{server.base_url}/p/{acme}/subscribe")
             assert page.locator("html").get_attribute("lang") == "en"
@@ -80,7 +79,6 @@ def test_subscribe_confirm_and_preferences_by_keyboard(installation, smtp, tenan
             page.get_by_text("Your choices are saved.").wait_for()
             assert not page.get_by_label("I agree, by e-mail").is_checked()
             page.screenshot(path=str(tmp_path / "preferences.png"), full_page=True)
-            browser.close()
 
         [contact] = api.get("/v1/contacts", params={"email": kim}).json()["items"]
         states = {(s["purpose"], s["channel"]): s["status"]
