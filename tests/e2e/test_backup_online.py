@@ -8,9 +8,9 @@ import sqlite3
 import threading
 import uuid
 
-import httpx
 
 from optinbase import ed25519
+from tests import processes
 from tests.processes import Installation
 
 
@@ -27,14 +27,14 @@ def test_backup_and_restore_under_a_running_server(tmp_path):
     mark = uuid.uuid4().hex[:8]
     person = {"email": f"online.{mark}@example.org", "first_name": f"Brunehilde{mark}"}
     with install.serving() as server:
-        api = httpx.Client(base_url=server.base_url, timeout=30,
+        api = processes.http(base_url=server.base_url, timeout=30,
                            headers={"Authorization": f"Bearer {secret}"})
         contact = api.post("/v1/contacts", json=person).json()
         statuses: list[int] = []
         stop = threading.Event()
 
         def write() -> None:  # the server keeps taking writes during the backup
-            with httpx.Client(base_url=server.base_url, timeout=30,
+            with processes.http(base_url=server.base_url, timeout=30,
                               headers={"Authorization": f"Bearer {secret}"}) as own:
                 while not stop.is_set():
                     statuses.append(own.post("/v1/contacts", json={

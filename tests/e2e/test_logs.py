@@ -16,8 +16,8 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 
+from tests import processes
 from tests.factories import make_notice, make_purpose, make_tenant, unique_slug
 from tests.messaging.smtp import free_port
 
@@ -48,8 +48,8 @@ async def test_no_personal_data_in_logs(installation, engine, tmp_path):
     mail_dir = tmp_path / "mail"
     with installation.serving(MAIL_DIR=str(mail_dir), LOG_LEVEL="DEBUG",
                               WEBHOOK_ALLOW_PRIVATE="1") as server:
-        api = httpx.Client(base_url=server.base_url, timeout=20, headers=tenant.headers)
-        public = httpx.Client(base_url=server.base_url, timeout=20)
+        api = processes.http(base_url=server.base_url, timeout=20, headers=tenant.headers)
+        public = processes.http(base_url=server.base_url, timeout=20)
         hook = api.post("/v1/webhooks", json={"url": f"http://127.0.0.1:{free_port()}/hook",
                                               "events": ["consent.changed", "contact.erased"]})
         assert hook.status_code == 201, hook.text  # nobody listens: deliveries fail, are retried
@@ -131,7 +131,7 @@ async def test_quiet_by_default_one_line_per_request(installation, engine):
     tenant = await make_tenant(slug=unique_slug("quiet"))
     with installation.serving() as server:
         start = len((installation.workdir / "server.log").read_text().splitlines())
-        api = httpx.Client(base_url=server.base_url, timeout=10, headers=tenant.headers)
+        api = processes.http(base_url=server.base_url, timeout=10, headers=tenant.headers)
         answers = [api.get("/v1/tenant"), api.get("/v1/purposes"), api.get("/health"),
                    api.post("/v1/purposes", json={"key": "x", "name": "X"})]
         assert [a.status_code for a in answers] == [200, 200, 200, 201]

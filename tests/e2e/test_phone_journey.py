@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import httpx
 import pytest
 
+from tests import processes
 from tests.calling_times import calling_slot
 from tests.factories import make_contact, make_notice, make_purpose, make_tenant, unique_slug
 
@@ -27,7 +27,7 @@ async def caller(engine: str):
 def test_phone_rules_on_a_real_server(installation, caller):
     tenant, script, person = caller
     with installation.serving() as server:
-        api = httpx.Client(base_url=server.base_url, timeout=10, headers=tenant.headers)
+        api = processes.http(base_url=server.base_url, timeout=10, headers=tenant.headers)
         proof = {"collected_via": "call", "script_version": "2026-12", "agent": "Agent 9",
                  "recording_ref": "rec-e2e-1"}
         granted = api.post(f"/v1/contacts/{person['id']}/consents", json={

@@ -14,6 +14,7 @@ import uuid
 import httpx
 
 from optinbase import ed25519
+from tests import processes
 from tests.factories import make_request, make_tenant
 from tests.processes import Installation
 
@@ -44,7 +45,7 @@ def test_ready_names_each_failure(tmp_path):
     install.cli("tenants", "create", "ready-shop", "--name", "Ready Shop")
     secret = install.cli("keys", "create", "--tenant", "ready-shop").strip().splitlines()[-1]
     with install.serving() as server:
-        http = httpx.Client(base_url=server.base_url, timeout=10)
+        http = processes.http(base_url=server.base_url, timeout=10)
         assert _reasons(http) == []
         asked = http.post("/v1/requests", json={"kind": "access", "email": "r@example.org"},
                           headers={"Authorization": f"Bearer {secret}"})

@@ -11,9 +11,9 @@ import datetime as dt
 import html
 import re
 
-import httpx
 import pytest
 
+from tests import processes
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant, unique_slug
 
 
@@ -37,8 +37,8 @@ async def acme(engine: str):
 def test_campaign_from_segment_to_confirmation(installation, smtp, acme):
     tenant, v1, v2, (anne, bruno) = acme
     with installation.serving(SMTP_URL=smtp.url) as server:
-        api = httpx.Client(base_url=server.base_url, timeout=10, headers=tenant.headers)
-        public = httpx.Client(base_url=server.base_url, timeout=10)
+        api = processes.http(base_url=server.base_url, timeout=10, headers=tenant.headers)
+        public = processes.http(base_url=server.base_url, timeout=10)
         segment = api.post("/v1/segments", json={"name": "before v2", "rules": {
             "type": "consent", "channel": "email", "purpose": "news",
             "notice_version": {"lt": 2}}}).json()

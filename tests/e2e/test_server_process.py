@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
+from tests import processes
 from tests.factories import TenantFixture, make_tenant, unique_slug
 
 
@@ -18,7 +18,7 @@ async def shop(engine: str) -> TenantFixture:
 
 
 def test_health_ready_and_openapi(server):
-    with httpx.Client(base_url=server.base_url, timeout=10) as http:
+    with processes.http(base_url=server.base_url, timeout=10) as http:
         assert http.get("/health").json() == {"status": "ok"}
         ready = http.get("/ready")
         assert ready.status_code == 200 and ready.json() == {"status": "ok"}
@@ -32,7 +32,7 @@ def test_health_ready_and_openapi(server):
 
 def test_consent_flow_then_cross_process_revocation(server, shop):
     key = shop.key
-    with httpx.Client(base_url=server.base_url, headers=shop.headers, timeout=10) as http:
+    with processes.http(base_url=server.base_url, headers=shop.headers, timeout=10) as http:
         assert http.get("/v1/tenant").json()["slug"] == shop.slug
         purpose = http.post("/v1/purposes", json={"key": "newsletter", "name": "Newsletter"})
         assert purpose.status_code == 201, purpose.text

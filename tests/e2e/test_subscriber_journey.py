@@ -7,9 +7,9 @@ from __future__ import annotations
 import html
 import re
 
-import httpx
 import pytest
 
+from tests import processes
 from tests.factories import make_contact, make_notice, make_purpose, make_tenant, unique_slug
 
 @pytest.fixture
@@ -28,8 +28,8 @@ def test_double_opt_in_then_one_click_unsubscribe(installation, smtp, acme):
     tenant, notice, contact = acme
     anne = contact["email"]
     with installation.serving(SMTP_URL=smtp.url) as server:
-        api = httpx.Client(base_url=server.base_url, timeout=10, headers=tenant.headers)
-        public = httpx.Client(base_url=server.base_url, timeout=10)
+        api = processes.http(base_url=server.base_url, timeout=10, headers=tenant.headers)
+        public = processes.http(base_url=server.base_url, timeout=10)
         requested = api.post(f"/v1/contacts/{contact['id']}/consents", json={
             "channel": "email", "purpose": "news", "action": "grant", "method": "web_form",
             "notice_id": notice["id"], "double_opt_in": True, "ip": "203.0.113.10",

@@ -7,7 +7,6 @@ rejected)."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest

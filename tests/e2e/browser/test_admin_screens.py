@@ -17,6 +17,7 @@ import pytest
 
 from optinbase import db
 from optinbase.settings import get_settings
+from tests import processes
 from tests.admin.staff import PASSWORD, make_agency, make_staff
 from tests.e2e.browser.chromium import admin_page, running, screenshot
 from tests.processes import Installation
@@ -131,7 +132,7 @@ def _spa(page, server, fragment: str) -> None:
 
 
 def _api(server, world) -> httpx.Client:
-    return httpx.Client(base_url=server.base_url, timeout=10,
+    return processes.http(base_url=server.base_url, timeout=10,
                         headers={"Authorization": f"Bearer {world['lune']['key']}"})
 
 

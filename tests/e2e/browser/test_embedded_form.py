@@ -8,9 +8,9 @@ site."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
+from tests import processes
 from tests.e2e.browser.chromium import running
 from tests.factories import TenantFixture, make_notice, make_purpose, make_tenant, unique_slug
 from tests.local_site import LocalSite
@@ -38,7 +38,7 @@ def test_embedded_form_across_origins(installation, smtp, tenant):
     kim, eve = f"{unique_slug('kim')}@example.org", f"{unique_slug('eve')}@example.org"
     shop_port, framed_port, other_port = free_port(), free_port(), free_port()
     with installation.serving(SMTP_URL=smtp.url) as server:
-        api = httpx.Client(base_url=server.base_url, timeout=10, headers=tenant.headers)
+        api = processes.http(base_url=server.base_url, timeout=10, headers=tenant.headers)
         made = api.post("/v1/forms", json={
             "name": "Shop footer", "purposes": ["letter"], "channels": ["email"],
             "language": "en", "texts": {"title": "Join our letter"},

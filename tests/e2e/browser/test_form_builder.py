@@ -9,6 +9,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests import processes
 from tests.admin.staff import PASSWORD, make_staff
 from tests.e2e.browser.chromium import admin_page, running, sync_api
 from tests.factories import make_notice, make_purpose, make_tenant, unique_slug
@@ -38,7 +39,7 @@ def browser(server, world):
 
 def test_build_preview_save_and_embed(browser, server, world):
     acme, other = world["acme"], world["other"]
-    api = httpx.Client(base_url=server.base_url, timeout=10, headers=acme.headers)
+    api = processes.http(base_url=server.base_url, timeout=10, headers=acme.headers)
     page = admin_page(browser, server.base_url, world["staff"], PASSWORD,
                       path="/admin/form-builder/")
     refused, dialogs = [], []  # the page's policy refusals; any alert() that ran

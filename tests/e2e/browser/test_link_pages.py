@@ -17,6 +17,7 @@ import time
 import httpx
 import pytest
 
+from tests import processes
 from tests.e2e.browser.chromium import running
 from tests.factories import TenantFixture, make_notice, make_purpose, make_tenant, unique_slug
 
@@ -51,7 +52,7 @@ def test_unsubscribe_page_and_preference_centre_reached_by_a_link(installation, 
                                                                    tmp_path):
     kim = f"{unique_slug('kim')}@example.org"
     with installation.serving(SMTP_URL=smtp.url) as server:
-        api = httpx.Client(base_url=server.base_url, timeout=10, headers=tenant.headers)
+        api = processes.http(base_url=server.base_url, timeout=10, headers=tenant.headers)
         contact = api.post("/v1/contacts", json={"email": kim, "phone": "+33612345678",
                                                  "locale": "en"}).json()
         notices = {n["purpose"]: n["id"] for n in api.get("/v1/notices").json()}
@@ -111,7 +112,7 @@ def test_form_asks_for_the_phone_and_the_confirm_page_lists_every_consent(instal
     the confirm page names each consent its one button confirms."""
     kim = f"{unique_slug('kim')}@example.org"
     with installation.serving(SMTP_URL=smtp.url) as server:
-        api = httpx.Client(base_url=server.base_url, timeout=10, headers=tenant.headers)
+        api = processes.http(base_url=server.base_url, timeout=10, headers=tenant.headers)
         with running() as browser:
             page = browser.new_context(locale="en-GB").new_page()
             page.goto(f"{server.base_url}/p/{tenant.slug}/subscribe")

@@ -28,10 +28,10 @@ import re
 import threading
 from typing import Iterator
 
-import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
+from tests import processes
 from tests.e2e.browser.chromium import running, screenshot
 from optinbase import db
 from tests.factories import (
@@ -317,7 +317,7 @@ def test_pages_reached_from_an_email_or_a_website_are_accessible(installation, s
     definition's hosted page — each the way its visitor gets there."""
     rea, sam, v2 = people
     with installation.serving(SMTP_URL=smtp.url) as server, running() as browser:
-        api = httpx.Client(base_url=server.base_url, timeout=10, headers=acme.headers)
+        api = processes.http(base_url=server.base_url, timeout=10, headers=acme.headers)
         page = browser.new_context(locale="en-GB").new_page()
         page.set_default_timeout(15_000)
         axe = Checker(page, engine)

@@ -11,9 +11,9 @@ import json
 import re
 import zipfile
 
-import httpx
 import pytest
 
+from tests import processes
 from tests.admin.staff import PASSWORD, make_staff
 from tests.e2e.browser.chromium import admin_page, running
 from tests.factories import (
@@ -43,7 +43,7 @@ def test_request_submitted_verified_completed_in_the_admin_and_downloaded(instal
                                                                            acme, tmp_path):
     tenant, dpo_email, lou = acme
     with installation.serving(SMTP_URL=smtp.url) as server:
-        api = httpx.Client(base_url=server.base_url, timeout=10, headers=tenant.headers)
+        api = processes.http(base_url=server.base_url, timeout=10, headers=tenant.headers)
 
         with running() as browser:
             person = browser.new_context(locale="en-GB", accept_downloads=True).new_page()

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 
+from tests import processes
 from tests.e2e.browser.chromium import running
 from tests.factories import TenantFixture, make_notice, make_purpose, make_tenant, unique_slug
 
@@ -27,7 +27,7 @@ async def tenant(engine: str) -> TenantFixture:
 def test_subscribe_confirm_and_preferences_by_keyboard(installation, smtp, tenant, tmp_path):
     acme, kim = tenant.slug, f"{unique_slug('kim')}@example.org"
     with installation.serving(SMTP_URL=smtp.url) as server:
-        api = httpx.Client(base_url=server.base_url, timeout=10, headers=tenant.headers)
+        api = processes.http(base_url=server.base_url, timeout=10, headers=tenant.headers)
 
         with running() as browser:
             page = browser.new_context(locale="en-GB").new_page()
