@@ -58,14 +58,17 @@ TRANSACTIONAL, STANDARD, BULK = 0, 1, 2
 # (pending again, its attempt not counted).
 OUTCOMES = ("sent", "logged", "cancelled", "pending", "dead", "released")
 
-# One class at a time (index outbox_message_due_class); leases that ran out aside.
-_SQLITE_DUE = (
-    "SELECT DISTINCT tenant_id, {} AS priority FROM outbox_message"
-    " WHERE status = 'pending' AND priority = {} AND next_attempt_at <= {}"
-)
+# One statement (on SQLite each statement outside a transaction opens a connection,
+# and idle workers ask every second): leases that ran out, then each class apart,
+# which index outbox_message_due_class serves.
 _SQLITE_LAPSED = (
     "SELECT tenant_id, min(priority) AS priority FROM outbox_message"
-    " WHERE status = 'sending' AND locked_until < {} AND priority <= {} GROUP BY tenant_id"
+    " WHERE status = 'sending' AND locked_until < {now} AND priority <= {max_priority}"
+    " GROUP BY tenant_id"
+)
+_SQLITE_DUE_IN_CLASS = (
+    " UNION ALL SELECT DISTINCT tenant_id, %d AS priority FROM outbox_message"
+    " WHERE status = 'pending' AND priority = %d AND next_attempt_at <= {now}"
 )
 
 _SQLITE_GIVE_UP = (
@@ -114,9 +117,8 @@ async def due_tenants(now: dt.datetime, max_priority: int) -> list[tuple[uuid.UU
         rows = await db.fetch("SELECT tenant_id, priority FROM optinbase_outbox_due({}, {})",
                               now, max_priority)
     else:
-        rows = await db.fetch(_SQLITE_LAPSED, now, max_priority)
-        for priority in range(max_priority + 1):
-            rows += await db.fetch(_SQLITE_DUE, priority, priority, now)
+        classes = "".join(_SQLITE_DUE_IN_CLASS % (p, p) for p in range(max_priority + 1))
+        rows = await db.fetch(_SQLITE_LAPSED + classes, now=now, max_priority=max_priority)
     best: dict[uuid.UUID, int] = {}
     for r in rows:
         tenant_id = r["tenant_id"]
