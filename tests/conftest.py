@@ -44,6 +44,13 @@ from tests import databases, processes
 from tests.databases import BACKENDS
 
 
+@pytest.fixture(scope="session", autouse=True)
+async def _pools() -> AsyncIterator[None]:
+    """The session's connection pools end with it (databases.in_use)."""
+    yield
+    await databases.close_all()
+
+
 @pytest.fixture(params=BACKENDS)
 async def backend(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """Runs the test on SQLite and on PostgreSQL (as the application role, RLS on)."""

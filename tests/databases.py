@@ -86,13 +86,23 @@ async def engine_for(backend: str) -> tuple[Engine, str]:
 @contextlib.asynccontextmanager
 async def in_use(backend: str) -> AsyncIterator[Engine]:
     """This process works on the session's test database of `backend` (the
-    application role on PostgreSQL), its pool started for the block."""
+    application role on PostgreSQL). On PostgreSQL its pool, and the owner's,
+    stay open for the session (`close_all` ends them): each new connection is
+    a backend whose catalog caches start cold, and a test used to open two or
+    three (the pool's first, the owner's set-up) — ~4,000 a run. SQLite's kept
+    connections close with the test (one may have restored the file under them)."""
     engine, _ = await engine_for(backend)
     db.use_engine(engine)
-    await db.start(engine)
+    await db.start(engine)  # again, if a test stopped it
     try:
         yield engine
     finally:
+        if backend == "sqlite":
+            await db.stop(engine)
+
+
+async def close_all() -> None:
+    for engine in [*(engine for engine, _ in engines.values()), *owner_engines.values()]:
         await db.stop(engine)
 
 
@@ -162,6 +172,7 @@ async def migrated_postgres() -> tuple[Engine, str]:
         await distribute()
         if app_role:
             await schema.grant_app_role(app_role)  # the shards made since carry them too
+    await db.start(owner, max_size=4)
     owner_engines["postgres"] = owner
     engine = db.engine_from_url(POSTGRES_URL)
     db.use_engine(engine)
