@@ -5,7 +5,8 @@ BIN = $(VENV)/bin
 PG_TEST_DB ?= optinbase_test
 # Test processes (pytest-xdist), each with a PostgreSQL database of its own: one more
 # than the cores, since ~15 % of a test process's time is spent waiting on the real
-# servers, browsers and mail servers it drives (2 cores: 303 s with 3, 328 s with 2).
+# servers, browsers and mail servers it drives (2 cores, back to back: 245 s with 3,
+# 269 s with 4; earlier 303 s with 3, 328 s with 2).
 TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1)')
 
 .PHONY: install migrate run test test-postgres bench messages clean
