@@ -36,7 +36,7 @@ def _violations(page) -> list[str]:
     return seen
 
 
-def test_pages_work_under_their_policies(server, scene):
+def test_pages_work_under_their_policies(server, scene, engine):
     with running() as browser:
         page = browser.new_context().new_page()
         violations = _violations(page)
@@ -56,8 +56,9 @@ def test_pages_work_under_their_policies(server, scene):
         assert posted.value.request.header_value("origin") == "null"
         assert page.locator('[role="status"]').count() == 1  # unsubscribed
 
-        page.goto(f"{server.base_url}/schema")
-        page.locator(".swagger-ui .info .title").wait_for(timeout=20_000)
+        if engine == "sqlite":  # Swagger UI reads no table (and costs ~5 s of CPU to lay out)
+            page.goto(f"{server.base_url}/schema")
+            page.locator(".swagger-ui .info .title").wait_for(timeout=20_000)
         page.goto(f"{server.base_url}/admin/")
         page.locator('input[name="username"]').wait_for(timeout=20_000)
         assert violations == []
