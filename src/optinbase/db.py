@@ -112,11 +112,12 @@ async def _record_statements(connection: Any) -> None:
 async def start(engine: Engine | None = None, max_size: int = 20) -> None:
     engine = engine or get_engine()
     if isinstance(engine, PostgresEngine):
-        if engine.pool is None:
-            await engine.start_connection_pool(
-                min_size=1, max_size=max_size, reset=_no_reset,
-                init=_record_statements if statement_recorder else None,
-            )
+        if engine.pool is not None:  # started already: start() may be called again
+            return
+        await engine.start_connection_pool(
+            min_size=1, max_size=max_size, reset=_no_reset,
+            init=_record_statements if statement_recorder else None,
+        )
         async with engine.pool.acquire() as conn:
             _citus[id(engine)] = bool(await conn.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"))
