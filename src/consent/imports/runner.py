@@ -23,6 +23,14 @@ current one is written (Python and the database side by side); on SQLite a
 write transaction holds the whole file, so chunks go one after the other and
 validating the next one is the gap in which other writers get the file
 (their busy timeout retries every 100 ms or less).
+
+On PostgreSQL two chunks can be in flight, each in its own transaction on its
+own connection (two backends, two cores): a chunk of new people that shares
+no identifier with the one before sends its contacts while that one's events
+and states go in, then waits for its commit at the chain head's lock. Its
+progress is written last, from the report the chunk before committed, and
+only if `rows_done` is that chunk's: a chunk never commits unless every chunk
+before it has, so a kill still leaves whole chunks in file order.
 """
 
 from __future__ import annotations
@@ -135,20 +143,39 @@ async def run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repor
     done = report.rows_done
     chunk: list[Valid] = []
     rejections: list[Rejection] = []
-    writing: Optional[asyncio.Task] = None
+    # Chunks being written, oldest first, with the identifiers of their
+    # people when worked out ahead (at most two: `behind`).
+    writing: list[tuple[asyncio.Task, Optional[frozenset]]] = []
+    pipelined = side_by_side and not db.in_transaction()
+    sent = report.rows_done  # rows up to the last chunk sent
     if progress:
         progress(done, source.total)
 
-    async def settle() -> None:
-        nonlocal writing, report
-        if writing is not None:
-            task, writing = writing, None
+    async def settle(keep: int = 0) -> None:
+        nonlocal report
+        while len(writing) > keep:
+            task, _ = writing[0]
             report = await task
+            writing.pop(0)
 
-    def send(upto: int, ahead: Optional[Ahead] = None) -> None:
-        nonlocal writing, chunk, rejections
-        writing = asyncio.ensure_future(
-            _commit(ctx, job_id, writer, report, upto, chunk, rejections, now, ahead))
+    def behind(ahead: Optional[Ahead]) -> bool:
+        """Whether this chunk can go in while the one being written finishes:
+        it names nobody stored (worked out ahead) and nobody of that chunk."""
+        if not (pipelined and ahead is not None and len(writing) == 1):
+            return False
+        keys = writing[0][1]
+        return keys is not None and keys.isdisjoint(ahead.keys)
+
+    async def send(upto: int, ahead: Optional[Ahead] = None) -> None:
+        nonlocal chunk, rejections, sent
+        await settle(1)
+        if not behind(ahead):
+            await settle()
+        sent = upto
+        base: Report | asyncio.Task = writing[-1][0] if writing else report
+        writing.append((asyncio.ensure_future(
+            _commit(ctx, job_id, writer, base, upto, chunk, rejections, now, ahead)),
+            ahead.keys if ahead is not None else None))
         chunk, rejections = [], []
 
     async def prepared() -> Optional[Ahead]:
@@ -172,32 +199,35 @@ async def run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repor
                 if done % YIELD_ROWS == 0:
                     await asyncio.sleep(0)
                 if done % chunk_rows == 0:
-                    ahead = await prepared()
-                    await settle()
-                    send(done, ahead)
+                    await send(done, await prepared())
                     if not side_by_side:
                         await settle()
                     if progress:
                         progress(done, source.total)
+            if done > sent:  # the last, shorter chunk
+                await send(done, await prepared())
             await settle()
-            if done > report.rows_done:  # the last, shorter chunk
-                send(done, await prepared())
-                await settle()
             if progress:
                 progress(done, source.total)
         finally:
-            if writing is not None:  # failing elsewhere: the chunk being written rolls back
-                writing.cancel()
+            for task, _ in reversed(writing):  # failing elsewhere: chunks being written roll back
+                task.cancel()
+            for task, _ in writing:
                 with contextlib.suppress(BaseException):
-                    await writing
+                    await task
     return report
 
 
-async def _commit(ctx: TenantContext, job_id: uuid.UUID, writer: Writer, report: Report,
-                  upto: int, rows: list[Valid], rejections: list[Rejection],
-                  now: dt.datetime, ahead: Optional[Ahead] = None) -> Report:
+async def _commit(ctx: TenantContext, job_id: uuid.UUID, writer: Writer,
+                  base: Report | asyncio.Task, upto: int, rows: list[Valid],
+                  rejections: list[Rejection], now: dt.datetime,
+                  ahead: Optional[Ahead] = None) -> Report:
     """One chunk and the job's progress, in one tenant transaction (or in the
-    caller's). Returns the report with the chunk."""
+    caller's). Returns the report with the chunk. `base`: the report before
+    it, or the chunk before, still being written (`_behind`)."""
+    if isinstance(base, asyncio.Task):
+        return await _behind(ctx, job_id, writer, base, upto, rows, rejections, now, ahead)
+    report = base
     # Worked out ahead: the progress is written by the job row's check, unless
     # the chunk named stored people after all (`write` matched it itself).
     expected = report.after(upto, ahead.result, rejections) if ahead is not None else None
@@ -217,6 +247,26 @@ async def _commit(ctx: TenantContext, job_id: uuid.UUID, writer: Writer, report:
             return expected
         after = report.after(upto, result, rejections)
         await db.execute(_ADVANCE, *_progress(after), ctx.tenant_id, job_id)
+    return after
+
+
+async def _behind(ctx: TenantContext, job_id: uuid.UUID, writer: Writer,
+                  before: asyncio.Task, upto: int, rows: list[Valid],
+                  rejections: list[Rejection], now: dt.datetime,
+                  ahead: Optional[Ahead]) -> Report:
+    """A chunk written while the one before (`before`) finishes: its job row
+    is only read at first (the planning settings; the chunk before holds the
+    row's lock), and its progress, built on the report that chunk committed,
+    is written last, where `rows_done` must be that chunk's."""
+    committed = asyncio.shield(before)  # cancelling this chunk does not cancel that one
+    async with envelope.tenant(ctx):
+        await db.fetchval(_CHECK.format(writer.plan), ctx.tenant_id, job_id)
+        result = await writer.write(rows, now, ahead, behind=committed)
+        report = await committed
+        after = report.after(upto, result, rejections)
+        if await db.fetchval(_ADVANCE_CHECKED, *_progress(after), ctx.tenant_id, job_id,
+                             report.rows_done) is None:
+            raise Superseded(f"import {job_id} was continued by another process")
     return after
 
 

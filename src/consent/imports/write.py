@@ -38,7 +38,7 @@ import contextlib
 import datetime as dt
 import json
 import uuid
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Awaitable, Optional
 
 from consent import suppression
 from consent.imports.parse import column_name
@@ -202,13 +202,15 @@ class Person:
 
 
 class Ahead:
-    """A chunk worked out before its transaction (`Writer.ahead`)."""
+    """A chunk worked out before its transaction (`Writer.ahead`); `keys`:
+    the (identifier, value) pairs its people hold."""
 
-    __slots__ = ("result", "contacts", "digested")
+    __slots__ = ("result", "contacts", "digested", "keys")
 
     def __init__(self, result: "ChunkResult", contacts: list[tuple[Any, ...]],
-                 digested: list[tuple[Any, ...]]):
+                 digested: list[tuple[Any, ...]], keys: frozenset[tuple[str, str]]):
         self.result, self.contacts, self.digested = result, contacts, digested
+        self.keys = keys
 
 
 class ChunkResult:
@@ -222,7 +224,11 @@ class Writer:
         self.ctx, self.fmt, self.listed = ctx, fmt, listed
         self.engine = "postgres" if db.is_postgres() else "sqlite"
         self.sql = SQL[self.engine]
-        self.chain = chain.Chain(ctx.tenant_id)
+        self.chain = chain.Chain(ctx.tenant_id)  # SQLite: one chunk at a time
+        # PostgreSQL: where the chain ends once the last chunk that locked the
+        # head commits — where a chunk written behind it (`write`'s `behind`)
+        # is sealed from.
+        self.tail: Optional[tuple[int, str]] = None
         # Whether every chunk so far named nobody stored: working the next one
         # out ahead (`ahead`) pays off only then — a file of known people would
         # have each chunk matched twice.
@@ -326,26 +332,38 @@ class Writer:
         for start in range(0, len(people), step):  # once every person's last activity is known
             contacts += self._contact_records(people[start:start + step], now)
             await asyncio.sleep(0)
-        return Ahead(result, contacts, digested)
+        return Ahead(result, contacts, digested, frozenset(index))
 
     async def write(self, rows: list[Valid], now: dt.datetime,
-                    ahead: Optional["Ahead"] = None) -> ChunkResult:
+                    ahead: Optional["Ahead"] = None,
+                    behind: Optional[Awaitable[Any]] = None) -> ChunkResult:
         """`ahead` (PostgreSQL): `self.ahead(rows, now)`, used when the matching
-        read finds no stored contact (else the rows are matched here)."""
+        read finds no stored contact (else the rows are matched here).
+        `behind` (PostgreSQL): the chunk before is still being written, in its
+        own transaction, and this awaits its commit. This chunk's contacts go
+        in meanwhile when they are all new (no identifier of that chunk's
+        people: the runner checks `Ahead.keys`), and it locks the chain head
+        once that commit is done (the ledger keeps the file's order); a chunk
+        naming stored people waits for it first, then matches (that chunk's
+        people and grants are stored by then)."""
         found = await self._existing(rows)
+        if found and behind is not None:
+            await behind
+            found, behind = await self._existing(rows), None
         self.all_new = self.all_new and not found
         current: Optional[set[str]] = None  # SQLite: read by the feed
         first: Optional[int] = None  # the change feed's numbers, when taken with the head
+        ledger = chain.Chain(self.ctx.tenant_id) if self.engine == "postgres" else self.chain
         if ahead is not None and not found and self.engine == "postgres":
             sealed, current, first = await self._write_postgres(
-                ahead.contacts, [], now, ahead.digested, fresh=True)
+                ledger, ahead.contacts, [], now, ahead.digested, fresh=True, behind=behind)
             result = ahead.result
         else:
             result, touched, pending = self.match(rows, found, iter(uuid7s(len(rows))).__next__)
             events = await self._new_events(pending, touched)
             contacts = self._contact_records(list(touched.values()), now)
             if self.engine == "postgres":
-                sealed, current, _ = await self._write_postgres(contacts, events, now)
+                sealed, current, _ = await self._write_postgres(ledger, contacts, events, now)
             else:
                 await db.executemany(self.sql["contacts"], contacts)
                 sealed = self.chain.seal([self._event(p, c, now) for p, c in events])
@@ -355,7 +373,7 @@ class Writer:
                     for i, contact_id, channel, purpose_id, since, event_id in _states(sealed)
                 ])
         if sealed:
-            await self.chain.save()
+            await ledger.save()
             await notify.grants_imported(self.ctx, sealed, current, first)
         return result
 
@@ -390,9 +408,10 @@ class Writer:
             pending.extend((person, consent) for consent in row.consents)
         return result, touched, pending
 
-    async def _write_postgres(self, contacts: list[tuple[Any, ...]],
+    async def _write_postgres(self, ledger: chain.Chain, contacts: list[tuple[Any, ...]],
                               events: list[tuple[Person, Consent]], now: dt.datetime,
                               digested: Optional[list[tuple[Any, ...]]] = None, fresh: bool = False,
+                              behind: Optional[Awaitable[Any]] = None,
                               ) -> tuple[list[tuple[Any, ...]], set[str], Optional[int]]:
         """Each INSERT runs while Python prepares the rows of the next (sealing
         the ledger and the states, then nothing), instead of one waiting for the
@@ -403,9 +422,16 @@ class Writer:
         the change feed — its numbers are taken, and the head moved, by the
         statement that locks the head (`lock_after_taking`).
         Returns the sealed events, the ids (text) of those now leading a
-        consent state, and the first change number when taken."""
+        consent state, and the first change number when taken.
+        `behind`: the chunk before, not committed yet: the events are sealed
+        after where it leaves the chain (`tail`) instead of after the head,
+        and the head is locked only once that chunk has committed — were it
+        locked first, that chunk would wait for this one's lock while this
+        one waits for its commit."""
         tenant_id = self.ctx.tenant_id
-        seq, prev = await chain.head(tenant_id)  # unlocked: sealed ahead
+        # Unlocked: sealed ahead, chained again under the lock if another
+        # writer appended meanwhile.
+        seq, prev = self.tail if behind is not None and self.tail else await chain.head(tenant_id)
         async with _meanwhile(*_CONTACTS.call(contacts, tenant_id)) if contacts else _idle():
             if digested is None:  # `events` (else `digested`: their rows, from `ahead`)
                 digested = chain.digested([self._event(p, c, now) for p, c in events])
@@ -413,11 +439,17 @@ class Writer:
             states = _states(digested)  # ids and times: not moved by chaining again
         if not sealed:
             return [], set(), None
+        if behind is not None:
+            await behind
+            if self.tail and self.tail != (seq, prev):  # where the chunk before ended it
+                seq, prev = self.tail
+                sealed = chain.rechain(digested, seq, prev)
         first: Optional[int] = None
         if fresh:
-            sealed, first = await self.chain.lock_after_taking(sealed, seq, prev, len(states))
+            sealed, first = await ledger.lock_after_taking(sealed, seq, prev, len(states))
         else:
-            sealed = await self.chain.lock_after(sealed, seq, prev)
+            sealed = await ledger.lock_after(sealed, seq, prev)
+        self.tail = ledger.seq, ledger.prev
         async with _meanwhile(*_EVENTS.call(sealed, tenant_id), count=True) as inserted:
             arguments = (_NEW_STATES if fresh else _STATES).call(states, tenant_id, now, staged=True)
         if inserted.result() != len(sealed):

@@ -16,13 +16,15 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from consent import tokens
-from consent.imports import jobs, parse
+from consent.imports import jobs, parse, runner, write
 from consent.ledger import chain
 from optinbase import db
 from optinbase.settings import get_settings
 from tests.consent.imports.test_cli_import import CHUNK_ROWS, tenant_counts, write_csv
-from tests.factories import context, make_contact, make_tenant, make_world
+from tests.factories import as_owner, context, make_contact, make_tenant, make_world
 from tests.processes import COMMAND
 
 ROWS = 20 * CHUNK_ROWS  # 5,000 rows by chunks of 250 (tests/conftest.py)
@@ -240,32 +242,44 @@ async def test_a_stopped_background_import_resumes_when_the_file_is_sent_again(
 
 async def test_a_chunk_sealed_ahead_of_another_writer_is_chained_after_it(
         client, backend, monkeypatch):
-    """On PostgreSQL a chunk's events are sealed from the chain head read
-    unlocked, while the contacts go in. Here every read is one event behind,
-    as if a writer had appended before the head was locked: each chunk is
-    chained again after the locked head, and the ledger verifies with every
-    grant once."""
+    """On PostgreSQL a chunk's events are sealed while the contacts go in,
+    from the chain head read unlocked, or — when the chunk before is still
+    being written — from where that chunk ends the chain (`Writer.tail`).
+    Here every such start is one event behind, as if a writer had appended
+    before the head was locked: each chunk is chained again after the locked
+    head, and the ledger verifies with every grant once."""
     world = await make_world(await make_tenant())
-    real_head = chain.head
+    real_head, real_write = chain.head, write.Writer._write_postgres
 
     async def behind(tenant_id):
         seq, prev = await real_head(tenant_id)
         return (seq - 1, "f" * 64) if seq else (seq, prev)
 
+    async def from_a_stale_tail(self, *args, behind=False, **named):
+        if behind and self.tail:
+            self.tail = (self.tail[0] - 1, "f" * 64)
+        return await real_write(self, *args, behind=behind, **named)
+
     chained_again = []
     rechain = chain.rechain
     monkeypatch.setattr(chain, "head", behind)
+    monkeypatch.setattr(write.Writer, "_write_postgres", from_a_stale_tail)
     monkeypatch.setattr(chain, "rechain", lambda rows, *head: chained_again.append(len(rows))
                         or rechain(rows, *head))
     body = _file(world.notice["id"], 2 * CHUNK_ROWS + 10, {})
     _, report, _ = await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
                                           jobs.digest(body))
     assert (report.created, report.rejected) == (2 * CHUNK_ROWS + 10, 0)
-    # Sealing chains once; PostgreSQL chains each chunk a second time, after the
-    # locked head. SQLite locks the head before sealing (its write transaction
-    # holds the file anyway).
+    # Sealing chains once. PostgreSQL chains each chunk at least once more:
+    # after the locked head, or after the chunk before once it locked the head
+    # (when that happens while this chunk's contacts go in). SQLite locks the
+    # head before sealing (its write transaction holds the file anyway).
     once = [CHUNK_ROWS, CHUNK_ROWS, 10]
-    assert chained_again == ([n for n in once for _ in "ab"] if backend == "postgres" else once)
+    if backend == "postgres":
+        assert sorted(set(chained_again)) == [10, CHUNK_ROWS], chained_again
+        assert chained_again.count(CHUNK_ROWS) >= 4 and chained_again.count(10) >= 2, chained_again
+    else:
+        assert chained_again == once
     monkeypatch.setattr(chain, "head", real_head)
     assert await _verified(client, world.tenant) == 1 + 2 * CHUNK_ROWS + 10
     assert await _duplicated_grants(world.tenant.id) == 0
@@ -325,3 +339,123 @@ async def test_a_person_named_in_two_slices_of_a_chunk_worked_out_ahead_is_one_c
     assert await _duplicated_grants(world.tenant.id) == 0
     # every grant leads its state (the later one of the person named twice)
     assert await _feed_numbers(world.tenant.id) == (1 + 2 * CHUNK_ROWS - 1,) * 3
+
+
+async def test_a_chunk_naming_someone_two_chunks_back_waits_for_the_one_before(
+        client, backend):
+    """On PostgreSQL a chunk of new people is written while the chunk before
+    it finishes. One whose matching read finds a person stored two chunks
+    back waits for that chunk's commit, then is matched as in a serial run:
+    the person is updated, not created again, and no grant is doubled."""
+    world = await make_world(await make_tenant())
+    notice, later = world.notice["id"], "2026-01-16T10:00:00Z"
+    lines = [HEADER]
+    for prefix in "ab":
+        lines += [f"{prefix}{i}@example.com,,{prefix}{i},email,newsletter,{notice},{WHEN}\n"
+                  for i in range(CHUNK_ROWS)]
+    lines.append(f"a7@example.com,,A7,email,newsletter,{notice},{later}\n")  # chunk 3: stored
+    lines += [f"c{i}@example.com,,C{i},email,newsletter,{notice},{WHEN}\n"
+              for i in range(CHUNK_ROWS - 1)]
+    body = "".join(lines).encode()
+    _, report, _ = await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
+                                          jobs.digest(body))
+    assert (report.created, report.updated, report.rejected) == (3 * CHUNK_ROWS - 1, 1, 0)
+    contacts, events, _ = await tenant_counts(world.tenant.id)
+    assert (contacts, events) == (1 + 3 * CHUNK_ROWS - 1, 1 + 3 * CHUNK_ROWS)
+    async with db.tenant_transaction(world.tenant.id, write=False):
+        person = await db.fetchrow(
+            "SELECT first_name, last_activity_at FROM contact WHERE tenant_id = {} AND email = {}",
+            world.tenant.id, "a7@example.com")
+    assert person["first_name"] == "A7"
+    assert person["last_activity_at"].isoformat().startswith("2026-01-16T10:00:00")
+    assert await _verified(client, world.tenant) == 1 + 3 * CHUNK_ROWS
+    assert await _duplicated_grants(world.tenant.id) == 0
+    assert await _feed_numbers(world.tenant.id) == (1 + 3 * CHUNK_ROWS,) * 3
+
+
+async def test_a_chunk_the_database_refuses_takes_the_chunk_behind_it_down_too(
+        client, backend, monkeypatch):
+    """A rule the database holds (added here by the owner: a constraint, NOT
+    VALID, on PostgreSQL; a trigger on SQLite) refuses one change-feed row of the fourth chunk — the last statement of
+    that chunk, while the fifth is being written behind it on PostgreSQL.
+    Neither commits: the job stands at three chunks, the tables hold exactly
+    those, and the ledger verifies. Once the constraint is gone, the same file
+    resumes and ends as one uninterrupted run would."""
+    world = await make_world(await make_tenant())
+    rows = 6 * CHUNK_ROWS
+    body = _file(world.notice["id"], rows, {})
+    refused = 1 + 3 * CHUNK_ROWS + CHUNK_ROWS // 2  # the world's grant is change 1
+    written_behind: list[int] = []
+    real_behind = runner._behind
+
+    async def noted(ctx, job_id, writer, before, upto, *args):
+        written_behind.append(upto)
+        return await real_behind(ctx, job_id, writer, before, upto, *args)
+
+    monkeypatch.setattr(runner, "_behind", noted)
+    refuse, allow = {
+        "postgres": (f"ALTER TABLE change_log ADD CONSTRAINT test_refused CHECK (seq <> {refused})"
+                     " NOT VALID", "ALTER TABLE change_log DROP CONSTRAINT test_refused"),
+        "sqlite": (f"CREATE TRIGGER test_refused BEFORE INSERT ON change_log WHEN NEW.seq = {refused}"
+                   " BEGIN SELECT RAISE(ABORT, 'test_refused'); END", "DROP TRIGGER test_refused"),
+    }[backend]
+    async with as_owner():
+        await db.execute(refuse)
+    try:
+        with pytest.raises(Exception, match="test_refused"):
+            await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
+                                   jobs.digest(body))
+    finally:
+        async with as_owner():
+            await db.execute(allow)
+    if backend == "postgres":
+        assert written_behind and written_behind[0] == 2 * CHUNK_ROWS, written_behind
+    else:
+        assert written_behind == []
+    job = await _job_row(world.tenant.id)
+    assert (job["status"], job["rows_done"], job["created"]) == (
+        "failed", 3 * CHUNK_ROWS, 3 * CHUNK_ROWS), job
+    assert await tenant_counts(world.tenant.id) == (1 + 3 * CHUNK_ROWS, 1 + 3 * CHUNK_ROWS, 1)
+    assert await _verified(client, world.tenant) == 1 + 3 * CHUNK_ROWS
+    assert await _feed_numbers(world.tenant.id) == (1 + 3 * CHUNK_ROWS,) * 3
+
+    job_id, report, resumed = await jobs.import_file(
+        context(world.tenant), parse.scan(body, "csv"), jobs.digest(body))
+    assert resumed and job_id == job["id"]
+    assert (report.created, report.updated, report.rejected) == (rows, 0, 0)
+    assert await tenant_counts(world.tenant.id) == (1 + rows, 1 + rows, 1)
+    assert await _verified(client, world.tenant) == 1 + rows
+    assert await _duplicated_grants(world.tenant.id) == 0
+    assert await _feed_numbers(world.tenant.id) == (1 + rows,) * 3
+
+
+async def test_a_chunk_behind_never_takes_the_ledger_before_the_one_ahead_of_it(
+        client, backend, monkeypatch):
+    """The first chunk is held up just before it locks the chain head, long
+    enough for the second, written behind it on PostgreSQL, to reach its own
+    lock first. The second waits for the first's commit (were it to lock the
+    head first, each would wait for the other for ever), so the ledger holds
+    the file's rows in file order."""
+    world = await make_world(await make_tenant())
+    held: list[int] = []
+    real_lock = chain.Chain.lock_after_taking
+
+    async def slow_first(self, rows, *args):
+        if not held:
+            held.append(len(rows))
+            await asyncio.sleep(0.5)
+        return await real_lock(self, rows, *args)
+
+    monkeypatch.setattr(chain.Chain, "lock_after_taking", slow_first)
+    body = _file(world.notice["id"], 3 * CHUNK_ROWS, {})
+    _, report, _ = await asyncio.wait_for(jobs.import_file(
+        context(world.tenant), parse.scan(body, "csv"), jobs.digest(body)), 60)
+    assert held == ([CHUNK_ROWS] if backend == "postgres" else []) and report.created == 3 * CHUNK_ROWS
+    async with db.tenant_transaction(world.tenant.id, write=False):
+        names = [r["first_name"] for r in await db.fetch(
+            "SELECT c.first_name FROM consent_event e JOIN contact c ON c.tenant_id = e.tenant_id"
+            " AND c.id = e.contact_id WHERE e.tenant_id = {} AND c.email LIKE 'good%' ORDER BY e.seq",
+            world.tenant.id)]
+    assert names == [f"G{i}" for i in range(3 * CHUNK_ROWS)]
+    assert await _verified(client, world.tenant) == 1 + 3 * CHUNK_ROWS
+    assert await _feed_numbers(world.tenant.id) == (1 + 3 * CHUNK_ROWS,) * 3
