@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import hashlib
 import logging
 import os
 import re
@@ -317,6 +318,29 @@ async def set_local(settings: dict[str, str]) -> None:
         return
     calls = ", ".join(["set_config({}, {}, true)"] * len(settings))
     await execute(f"SELECT {calls}", *(part for item in settings.items() for part in item))
+
+
+@contextlib.asynccontextmanager
+async def exclusive(name: str) -> Any:
+    """`async with db.exclusive(name) as held:` a lock on `name` for the
+    block, across processes and hosts: on PostgreSQL a session-level advisory
+    lock (coordinator-local on Citus), on a connection of its own so that no
+    transaction of the block carries it, and so that it ends with the block —
+    or with the process, the server dropping it with the connection. Never
+    waits: `held` says whether it was taken. SQLite: always taken (its one
+    writer at a time is the lock)."""
+    engine = get_engine()
+    if not isinstance(engine, PostgresEngine):
+        yield True
+        return
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
+                         signed=True)
+    connection = await engine.get_new_connection()
+    try:
+        yield bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", key))
+    finally:
+        with contextlib.suppress(Exception):  # closing the session ends the lock anyway
+            await connection.close()
 
 
 def row_lock(skip_locked: bool = False) -> str:

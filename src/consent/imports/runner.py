@@ -134,7 +134,24 @@ async def run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repor
               progress: Optional[Callable[[int, int], None]] = None) -> Report:
     """Imports the rows of `source` after `report.rows_done`, chunk by chunk,
     and returns the report once the last chunk committed (the job stays
-    `running`: finishing it is the caller's)."""
+    `running`: finishing it is the caller's).
+
+    One run of a job at a time, across processes (`db.exclusive`): the same
+    file sent again while it is imported stops at once (`Superseded`). The
+    chunk-level check of `rows_done` alone no longer suffices with two chunks
+    in flight — a chunk written behind another takes the job row only at its
+    end, and a second run holding that row while it waits for the first run's
+    uncommitted contacts would deadlock with it."""
+    if db.in_transaction():  # the caller's one transaction: nothing to resume
+        return await _run(ctx, source, job_id, report, progress)
+    async with db.exclusive(f"import:{job_id}") as held:
+        if not held:
+            raise Superseded(f"import {job_id} is being written by another process")
+        return await _run(ctx, source, job_id, report, progress)
+
+
+async def _run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, report: Report,
+               progress: Optional[Callable[[int, int], None]]) -> Report:
     inputs = await _Inputs().read(ctx)
     writer = Writer(ctx, source.format, inputs.listed)
     now = dt.datetime.now(dt.timezone.utc)

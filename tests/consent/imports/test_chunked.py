@@ -459,3 +459,39 @@ async def test_a_chunk_behind_never_takes_the_ledger_before_the_one_ahead_of_it(
     assert names == [f"G{i}" for i in range(3 * CHUNK_ROWS)]
     assert await _verified(client, world.tenant) == 1 + 3 * CHUNK_ROWS
     assert await _feed_numbers(world.tenant.id) == (1 + 3 * CHUNK_ROWS,) * 3
+
+
+async def test_the_same_file_sent_again_while_it_is_imported_is_written_by_one_run(
+        client, backend):
+    """An integrator retrying a big upload, or an operator running the same
+    command twice: the second run of the job finds the first one writing it.
+    On PostgreSQL it stops at once (the run's lock, `db.exclusive`); on SQLite
+    whichever run finds `rows_done` moved under its chunk stops. Either way
+    one run writes every chunk once: exact counts, no grant twice."""
+    world = await make_world(await make_tenant())
+    rows = 40 * CHUNK_ROWS
+    body = _file(world.notice["id"], rows, {})
+    ctx = context(world.tenant)
+    first = asyncio.ensure_future(jobs.import_file(ctx, parse.scan(body, "csv"), jobs.digest(body)))
+    for _ in range(3000):
+        await asyncio.sleep(0.01)
+        async with db.tenant_transaction(world.tenant.id, write=False):
+            if await db.fetchval("SELECT max(rows_done) FROM import_job WHERE tenant_id = {}",
+                                 world.tenant.id):
+                break
+    assert not first.done(), "the first run ended before the second began"
+    second = asyncio.ensure_future(jobs.import_file(ctx, parse.scan(body, "csv"), jobs.digest(body)))
+    outcomes = await asyncio.gather(first, second, return_exceptions=True)
+    stopped = [o for o in outcomes if isinstance(o, runner.Superseded)]
+    finished = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(stopped) == 1 and len(finished) == 1, outcomes
+    if backend == "postgres":
+        assert isinstance(outcomes[1], runner.Superseded), outcomes
+        assert "being written by another process" in str(outcomes[1])
+    job = await _job_row(world.tenant.id)
+    assert (job["status"], job["rows_done"], job["created"], job["updated"]) == (
+        "done", rows, rows, 0), job
+    assert await tenant_counts(world.tenant.id) == (1 + rows, 1 + rows, 1)
+    assert await _verified(client, world.tenant) == 1 + rows
+    assert await _duplicated_grants(world.tenant.id) == 0
+    assert await _feed_numbers(world.tenant.id) == (1 + rows,) * 3
