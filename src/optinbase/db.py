@@ -333,14 +333,32 @@ async def exclusive(name: str) -> Any:
     if not isinstance(engine, PostgresEngine):
         yield True
         return
-    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
-                         signed=True)
     connection = await engine.get_new_connection()
     try:
-        yield bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", key))
+        yield bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", _lock_key(name)))
     finally:
         with contextlib.suppress(Exception):  # closing the session ends the lock anyway
             await connection.close()
+
+
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
+                          signed=True)
+
+
+# A bigint advisory lock as pg_locks shows it: its high and low 32 bits, subid 1.
+_HELD = ("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+         " AND classid = {}::bigint::oid AND objid = {}::bigint::oid AND objsubid = 1"
+         " AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))")
+
+
+async def held(name: str) -> bool:
+    """Whether some session holds `exclusive(name)` now (PostgreSQL; read
+    from pg_locks, taking nothing). SQLite: never."""
+    if not is_postgres():
+        return False
+    key = _lock_key(name) & 0xFFFFFFFFFFFFFFFF
+    return bool(await fetchval(_HELD, key >> 32, key & 0xFFFFFFFF))
 
 
 def row_lock(skip_locked: bool = False) -> str:

@@ -335,13 +335,15 @@ ABANDONED_REASON = "interrupted: the process importing it stopped"
 async def fail_abandoned(ctx: TenantContext, tenant: TenantRecord, now: dt.datetime) -> int:
     """Housekeeping, for each tenant: background or command-line imports whose
     process died stay `running` with no progress; they become `failed`, their
-    committed chunks kept. A chunk being written holds its job's row
-    (PostgreSQL: SKIP LOCKED passes it by); jobs of this process are left
-    alone whatever their age. Returns how many."""
+    committed chunks kept. A chunk being written may hold its job's row
+    (PostgreSQL: SKIP LOCKED passes it by), and a live run holds its job's
+    lock (runner.run, `db.exclusive`) even while a chunk waits with the row
+    free; jobs of this process are left alone whatever their age. Returns
+    how many."""
     failed = 0
     for row in await db.fetch(_RUNNING_BEFORE + db.row_lock(skip_locked=True), ctx.tenant_id,
                               now - ABANDONED_AFTER):
-        if row["id"] in _live:
+        if row["id"] in _live or await db.held(runner.run_lock(row["id"])):
             continue
         await db.execute(_FAIL, f"{ABANDONED_REASON}; {_how_far(row['rows_done'], row['total'])}",
                          now, ctx.tenant_id, row["id"])

@@ -144,10 +144,15 @@ async def run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repor
     uncommitted contacts would deadlock with it."""
     if db.in_transaction():  # the caller's one transaction: nothing to resume
         return await _run(ctx, source, job_id, report, progress)
-    async with db.exclusive(f"import:{job_id}") as held:
+    async with db.exclusive(run_lock(job_id)) as held:
         if not held:
             raise Superseded(f"import {job_id} is being written by another process")
         return await _run(ctx, source, job_id, report, progress)
+
+
+def run_lock(job_id: uuid.UUID) -> str:
+    """The name of the lock a run of the job holds (db.exclusive)."""
+    return f"import:{job_id}"
 
 
 async def _run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, report: Report,

@@ -11,7 +11,7 @@ import uuid
 import asyncpg
 import pytest
 
-from consent.imports import jobs
+from consent.imports import jobs, runner
 from optinbase import db
 from optinbase.settings import get_settings
 from tests import databases
@@ -62,6 +62,27 @@ async def test_a_job_whose_row_is_held_is_alive(backend):
     finally:
         await holder.close()
     await housekeeping.fail_abandoned_imports(NOW)  # released without finishing: its process is gone
+    assert await _statuses(tenant, live) == {live: "failed"}
+
+
+async def test_a_job_whose_run_holds_its_lock_is_alive(backend):
+    """PostgreSQL: a run holds its job's lock (runner.run) for as long as it
+    writes, also while a chunk written behind another waits with the job's
+    row free. Housekeeping reads the lock without taking it."""
+    if backend != "postgres":
+        pytest.skip("advisory locks are PostgreSQL's")
+    tenant = await make_tenant()
+    live = await _job(tenant, "running", LONG_AGO)
+    async with db.exclusive(runner.run_lock(live)) as held:
+        assert held
+        assert await db.held(runner.run_lock(live))
+        assert not await db.held(runner.run_lock(uuid.uuid4()))
+        await housekeeping.fail_abandoned_imports(NOW)
+        assert await _statuses(tenant, live) == {live: "running"}
+        async with db.exclusive(runner.run_lock(live)) as again:
+            assert not again  # a second run of the job stops
+    assert not await db.held(runner.run_lock(live))
+    await housekeeping.fail_abandoned_imports(NOW)  # its process is gone
     assert await _statuses(tenant, live) == {live: "failed"}
 
 
