@@ -94,6 +94,21 @@ async def _duplicated_grants(tenant_id) -> int:
             tenant_id))
 
 
+async def _import_lines(world, lines: list[str]):
+    """The report of importing `lines` (a CSV) for the world's tenant."""
+    body = "".join(lines).encode()
+    _, report, _ = await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
+                                          jobs.digest(body))
+    return report
+
+
+async def _person(tenant_id, email: str) -> dict:
+    async with db.tenant_transaction(tenant_id, write=False):
+        return dict(await db.fetchrow(
+            "SELECT first_name, last_activity_at FROM contact WHERE tenant_id = {} AND email = {}",
+            tenant_id, email))
+
+
 async def test_an_unsubscribe_goes_in_while_a_big_import_runs(client, cli_env, tmp_path):
     world = await make_world(await make_tenant())
     path = write_csv(tmp_path / "big.csv", world.notice["id"], ROWS, "busy")
@@ -323,16 +338,11 @@ async def test_a_person_named_in_two_slices_of_a_chunk_worked_out_ahead_is_one_c
               for i in range(2 * CHUNK_ROWS - 1)]
     # the last row of the second chunk (worked out ahead), in its last slice
     lines.append(f"d{CHUNK_ROWS}@example.com,,D,email,newsletter,{notice},{later}\n")
-    body = "".join(lines).encode()
-    _, report, _ = await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
-                                          jobs.digest(body))
+    report = await _import_lines(world, lines)
     assert (report.created, report.updated, report.rejected) == (2 * CHUNK_ROWS - 1, 1, 0)
     contacts, events, _ = await tenant_counts(world.tenant.id)
     assert (contacts, events) == (1 + 2 * CHUNK_ROWS - 1, 1 + 2 * CHUNK_ROWS)
-    async with db.tenant_transaction(world.tenant.id, write=False):
-        person = await db.fetchrow(
-            "SELECT first_name, last_activity_at FROM contact WHERE tenant_id = {} AND email = {}",
-            world.tenant.id, f"d{CHUNK_ROWS}@example.com")
+    person = await _person(world.tenant.id, f"d{CHUNK_ROWS}@example.com")
     assert person["first_name"] == "D"
     assert person["last_activity_at"].isoformat().startswith("2026-01-16T10:00:00")
     assert await _verified(client, world.tenant) == 1 + 2 * CHUNK_ROWS
@@ -356,16 +366,11 @@ async def test_a_chunk_naming_someone_two_chunks_back_waits_for_the_one_before(
     lines.append(f"a7@example.com,,A7,email,newsletter,{notice},{later}\n")  # chunk 3: stored
     lines += [f"c{i}@example.com,,C{i},email,newsletter,{notice},{WHEN}\n"
               for i in range(CHUNK_ROWS - 1)]
-    body = "".join(lines).encode()
-    _, report, _ = await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
-                                          jobs.digest(body))
+    report = await _import_lines(world, lines)
     assert (report.created, report.updated, report.rejected) == (3 * CHUNK_ROWS - 1, 1, 0)
     contacts, events, _ = await tenant_counts(world.tenant.id)
     assert (contacts, events) == (1 + 3 * CHUNK_ROWS - 1, 1 + 3 * CHUNK_ROWS)
-    async with db.tenant_transaction(world.tenant.id, write=False):
-        person = await db.fetchrow(
-            "SELECT first_name, last_activity_at FROM contact WHERE tenant_id = {} AND email = {}",
-            world.tenant.id, "a7@example.com")
+    person = await _person(world.tenant.id, "a7@example.com")
     assert person["first_name"] == "A7"
     assert person["last_activity_at"].isoformat().startswith("2026-01-16T10:00:00")
     assert await _verified(client, world.tenant) == 1 + 3 * CHUNK_ROWS
