@@ -337,8 +337,26 @@ async def exclusive(name: str) -> Any:
     try:
         yield bool(await connection.fetchval("SELECT pg_try_advisory_lock($1)", _lock_key(name)))
     finally:
-        with contextlib.suppress(Exception):  # closing the session ends the lock anyway
-            await connection.close()
+        try:  # closing the session ends the lock
+            await asyncio.wait_for(connection.close(), timeout=5)
+        except Exception:
+            connection.terminate()
+
+
+async def hold(name: str) -> None:
+    """Takes the lock `name` until the current transaction ends (PostgreSQL:
+    a transaction-level advisory lock; SQLite: nothing, one writer at a time).
+    Another transaction waits for that end with `wait_for(name)`."""
+    if is_postgres():
+        await execute("SELECT pg_advisory_xact_lock({})", _lock_key(name))
+
+
+async def wait_for(name: str) -> None:
+    """Waits until no transaction `hold`s `name` (PostgreSQL). A wait in the
+    database rather than in Python: PostgreSQL's deadlock detector sees it
+    beside the row locks, where a cycle through it would otherwise hang."""
+    if is_postgres():
+        await execute("SELECT pg_advisory_xact_lock_shared({})", _lock_key(name))
 
 
 def _lock_key(name: str) -> int:

@@ -165,9 +165,8 @@ async def _run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repo
     done = report.rows_done
     chunk: list[Valid] = []
     rejections: list[Rejection] = []
-    # Chunks being written, oldest first, with the identifiers of their
-    # people when worked out ahead (at most two: `behind`).
-    writing: list[tuple[asyncio.Task, Optional[frozenset]]] = []
+    # Chunks being written, oldest first (at most two: `behind`).
+    writing: list[_Chunk] = []
     pipelined = side_by_side and not db.in_transaction()
     sent = report.rows_done  # rows up to the last chunk sent
     if progress:
@@ -176,8 +175,7 @@ async def _run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repo
     async def settle(keep: int = 0) -> None:
         nonlocal report
         while len(writing) > keep:
-            task, _ = writing[0]
-            report = await task
+            report = await writing[0].task
             writing.pop(0)
 
     def behind(ahead: Optional[Ahead]) -> bool:
@@ -185,7 +183,7 @@ async def _run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repo
         it names nobody stored (worked out ahead) and nobody of that chunk."""
         if not (pipelined and ahead is not None and len(writing) == 1):
             return False
-        keys = writing[0][1]
+        keys = writing[0].keys
         return keys is not None and keys.isdisjoint(ahead.keys)
 
     async def send(upto: int, ahead: Optional[Ahead] = None) -> None:
@@ -194,10 +192,11 @@ async def _run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repo
         if not behind(ahead):
             await settle()
         sent = upto
-        base: Report | asyncio.Task = writing[-1][0] if writing else report
-        writing.append((asyncio.ensure_future(
-            _commit(ctx, job_id, writer, base, upto, chunk, rejections, now, ahead)),
-            ahead.keys if ahead is not None else None))
+        base: Report | _Before = _Before(writing[-1]) if writing else report
+        this = _Chunk(job_id, upto, ahead.keys if ahead is not None else None)
+        this.task = asyncio.ensure_future(
+            _commit(ctx, job_id, writer, base, this, chunk, rejections, now, ahead))
+        writing.append(this)
         chunk, rejections = [], []
 
     async def prepared() -> Optional[Ahead]:
@@ -232,28 +231,82 @@ async def _run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repo
             if progress:
                 progress(done, source.total)
         finally:
-            for task, _ in reversed(writing):  # failing elsewhere: chunks being written roll back
-                task.cancel()
-            for task, _ in writing:
+            for being in reversed(writing):  # failing elsewhere: chunks being written roll back
+                being.task.cancel()
+            for being in writing:
                 with contextlib.suppress(BaseException):
-                    await task
+                    await being.task
     return report
 
 
+class _Chunk:
+    """A chunk being written: its task, the identifiers of its people when
+    worked out ahead, and the lock its transaction holds (`db.hold`) until it
+    ends — what a chunk written behind it waits for (`_Before`)."""
+
+    __slots__ = ("upto", "lock", "keys", "task", "holding")
+
+    def __init__(self, job_id: uuid.UUID, upto: int, keys: Optional[frozenset]):
+        self.upto, self.lock, self.keys = upto, f"import:{job_id}:{upto}", keys
+        self.task: Optional[asyncio.Task] = None
+        # Set once its transaction holds the lock (or has failed before):
+        # waiting for the lock before that would not wait at all.
+        self.holding = asyncio.Event()
+
+    async def begin(self) -> None:
+        """First in its transaction: the lock, then the signal (`_commit` gives
+        it too if the chunk fails before)."""
+        await db.hold(self.lock)
+        self.holding.set()
+
+
+class _Before:
+    """How a chunk written behind another waits for it: in the database (its
+    lock), so that PostgreSQL's deadlock detector sees the wait — a chunk
+    holding new contacts while it waited in Python could close a cycle
+    through another transaction (one waiting for those contacts' keys while
+    holding a row the chunk before needs) that would hang for ever — then
+    for its report. Waits once; later calls return the same report."""
+
+    def __init__(self, chunk: _Chunk):
+        self.chunk = chunk
+        self.report: Optional[Report] = None
+
+    async def __call__(self) -> Report:
+        if self.report is None:
+            await self.chunk.holding.wait()
+            await db.wait_for(self.chunk.lock)
+            assert self.chunk.task is not None
+            # shield: cancelling this chunk does not cancel that one
+            self.report = await asyncio.shield(self.chunk.task)
+        return self.report
+
+
 async def _commit(ctx: TenantContext, job_id: uuid.UUID, writer: Writer,
-                  base: Report | asyncio.Task, upto: int, rows: list[Valid],
+                  base: Report | _Before, this: _Chunk, rows: list[Valid],
                   rejections: list[Rejection], now: dt.datetime,
                   ahead: Optional[Ahead] = None) -> Report:
     """One chunk and the job's progress, in one tenant transaction (or in the
     caller's). Returns the report with the chunk. `base`: the report before
     it, or the chunk before, still being written (`_behind`)."""
-    if isinstance(base, asyncio.Task):
-        return await _behind(ctx, job_id, writer, base, upto, rows, rejections, now, ahead)
-    report = base
+    try:
+        if isinstance(base, _Before):
+            return await _behind(ctx, job_id, writer, base, this, rows, rejections, now, ahead)
+        return await _first(ctx, job_id, writer, base, this, rows, rejections, now, ahead)
+    finally:
+        this.holding.set()  # (failed before taking its lock: the chunk behind must not wait)
+
+
+async def _first(ctx: TenantContext, job_id: uuid.UUID, writer: Writer, report: Report,
+                 this: _Chunk, rows: list[Valid], rejections: list[Rejection],
+                 now: dt.datetime, ahead: Optional[Ahead]) -> Report:
+    """A chunk written when none is in flight before it: the job row's check
+    comes first and holds the row until it commits."""
     # Worked out ahead: the progress is written by the job row's check, unless
     # the chunk named stored people after all (`write` matched it itself).
-    expected = report.after(upto, ahead.result, rejections) if ahead is not None else None
+    expected = report.after(this.upto, ahead.result, rejections) if ahead is not None else None
     async with envelope.tenant(ctx):
+        await this.begin()
         if expected is not None:
             if await db.fetchval(_ADVANCE_CHECKED + writer.plan, *_progress(expected),
                                  ctx.tenant_id, job_id, report.rows_done) is None:
@@ -267,25 +320,24 @@ async def _commit(ctx: TenantContext, job_id: uuid.UUID, writer: Writer,
         result = await writer.write(rows, now, ahead) if rows else ChunkResult()
         if expected is not None and ahead is not None and result is ahead.result:
             return expected
-        after = report.after(upto, result, rejections)
+        after = report.after(this.upto, result, rejections)
         await db.execute(_ADVANCE, *_progress(after), ctx.tenant_id, job_id)
     return after
 
 
-async def _behind(ctx: TenantContext, job_id: uuid.UUID, writer: Writer,
-                  before: asyncio.Task, upto: int, rows: list[Valid],
-                  rejections: list[Rejection], now: dt.datetime,
-                  ahead: Optional[Ahead]) -> Report:
-    """A chunk written while the one before (`before`) finishes: its job row
-    is only read at first (the planning settings; the chunk before holds the
-    row's lock), and its progress, built on the report that chunk committed,
-    is written last, where `rows_done` must be that chunk's."""
-    committed = asyncio.shield(before)  # cancelling this chunk does not cancel that one
+async def _behind(ctx: TenantContext, job_id: uuid.UUID, writer: Writer, before: _Before,
+                  this: _Chunk, rows: list[Valid], rejections: list[Rejection],
+                  now: dt.datetime, ahead: Optional[Ahead]) -> Report:
+    """A chunk written while the one before finishes: its job row is only read
+    at first (the planning settings; the chunk before holds the row's lock),
+    and its progress, built on the report that chunk committed, is written
+    last, where `rows_done` must be that chunk's."""
     async with envelope.tenant(ctx):
+        await this.begin()
         await db.fetchval(_CHECK.format(writer.plan), ctx.tenant_id, job_id)
-        result = await writer.write(rows, now, ahead, behind=committed)
-        report = await committed
-        after = report.after(upto, result, rejections)
+        result = await writer.write(rows, now, ahead, behind=before)
+        report = await before()
+        after = report.after(this.upto, result, rejections)
         if await db.fetchval(_ADVANCE_CHECKED, *_progress(after), ctx.tenant_id, job_id,
                              report.rows_done) is None:
             raise Superseded(f"import {job_id} was continued by another process")

@@ -38,7 +38,7 @@ import contextlib
 import datetime as dt
 import json
 import uuid
-from typing import Any, AsyncIterator, Awaitable, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
 from consent import suppression
 from consent.imports.parse import column_name
@@ -336,11 +336,11 @@ class Writer:
 
     async def write(self, rows: list[Valid], now: dt.datetime,
                     ahead: Optional["Ahead"] = None,
-                    behind: Optional[Awaitable[Any]] = None) -> ChunkResult:
+                    behind: Optional[Callable[[], Awaitable[Any]]] = None) -> ChunkResult:
         """`ahead` (PostgreSQL): `self.ahead(rows, now)`, used when the matching
         read finds no stored contact (else the rows are matched here).
         `behind` (PostgreSQL): the chunk before is still being written, in its
-        own transaction, and this awaits its commit. This chunk's contacts go
+        own transaction, and `await behind()` waits for its commit. This chunk's contacts go
         in meanwhile when they are all new (no identifier of that chunk's
         people: the runner checks `Ahead.keys`), and it locks the chain head
         once that commit is done (the ledger keeps the file's order); a chunk
@@ -348,7 +348,7 @@ class Writer:
         people and grants are stored by then)."""
         found = await self._existing(rows)
         if found and behind is not None:
-            await behind
+            await behind()
             found, behind = await self._existing(rows), None
         self.all_new = self.all_new and not found
         current: Optional[set[str]] = None  # SQLite: read by the feed
@@ -411,7 +411,7 @@ class Writer:
     async def _write_postgres(self, ledger: chain.Chain, contacts: list[tuple[Any, ...]],
                               events: list[tuple[Person, Consent]], now: dt.datetime,
                               digested: Optional[list[tuple[Any, ...]]] = None, fresh: bool = False,
-                              behind: Optional[Awaitable[Any]] = None,
+                              behind: Optional[Callable[[], Awaitable[Any]]] = None,
                               ) -> tuple[list[tuple[Any, ...]], set[str], Optional[int]]:
         """Each INSERT runs while Python prepares the rows of the next (sealing
         the ledger and the states, then nothing), instead of one waiting for the
@@ -440,7 +440,7 @@ class Writer:
         if not sealed:
             return [], set(), None
         if behind is not None:
-            await behind
+            await behind()
             if self.tail and self.tail != (seq, prev):  # where the chunk before ended it
                 seq, prev = self.tail
                 sealed = chain.rechain(digested, seq, prev)

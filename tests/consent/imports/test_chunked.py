@@ -16,6 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from consent import tokens
@@ -23,6 +24,7 @@ from consent.imports import jobs, parse, runner, write
 from consent.ledger import chain
 from optinbase import db
 from optinbase.settings import get_settings
+from tests import databases
 from tests.consent.imports.test_cli_import import CHUNK_ROWS, tenant_counts, write_csv
 from tests.factories import as_owner, context, make_contact, make_tenant, make_world
 from tests.processes import COMMAND
@@ -393,9 +395,9 @@ async def test_a_chunk_the_database_refuses_takes_the_chunk_behind_it_down_too(
     written_behind: list[int] = []
     real_behind = runner._behind
 
-    async def noted(ctx, job_id, writer, before, upto, *args):
-        written_behind.append(upto)
-        return await real_behind(ctx, job_id, writer, before, upto, *args)
+    async def noted(ctx, job_id, writer, before, this, *args):
+        written_behind.append(this.upto)
+        return await real_behind(ctx, job_id, writer, before, this, *args)
 
     monkeypatch.setattr(runner, "_behind", noted)
     refuse, allow = {
@@ -500,3 +502,89 @@ async def test_the_same_file_sent_again_while_it_is_imported_is_written_by_one_r
     assert await _verified(client, world.tenant) == 1 + rows
     assert await _duplicated_grants(world.tenant.id) == 0
     assert await _feed_numbers(world.tenant.id) == (1 + rows,) * 3
+
+
+async def _insert_then_commit(other, tenant_id) -> None:
+    """The other writer's last statement and its end, as a request's."""
+    try:
+        await other.execute(
+            "INSERT INTO contact (id, tenant_id, email, attributes, created_at, updated_at)"
+            " VALUES ($1, $2, 'b0@example.com', '{}', now(), now())", uuid.uuid4(), tenant_id)
+    except BaseException:
+        await other.execute("ROLLBACK")
+        raise
+    await other.execute("COMMIT")
+
+
+async def test_a_cycle_through_another_writer_is_broken_by_the_database_not_hung(
+        backend, client, monkeypatch):
+    """PostgreSQL. The first chunk names a stored person P; the second, written
+    behind it, has inserted its new contacts. Another writer W updates P, then
+    inserts an e-mail the second chunk holds uncommitted (it waits for that
+    chunk), and the first chunk's upsert of P waits for W. The second chunk
+    waits for the first in the database (an advisory lock, `_Before`), so the
+    cycle is one PostgreSQL's deadlock detector sees: one side fails within
+    seconds instead of all three waiting for ever. Whatever failed, the file
+    resumes into an intact ledger."""
+    if backend != "postgres":
+        pytest.skip("row locks and the deadlock detector are PostgreSQL's")
+    world = await make_world(await make_tenant())
+    notice, tenant_id = world.notice["id"], world.tenant.id
+    stored = await make_contact(world.tenant, email="stored@example.com")
+    lines = [HEADER, f"stored@example.com,,P,email,newsletter,{notice},{WHEN}\n"]
+    lines += [f"a{i}@example.com,,A{i},email,newsletter,{notice},{WHEN}\n"
+              for i in range(CHUNK_ROWS - 1)]
+    lines += [f"b{i}@example.com,,B{i},email,newsletter,{notice},{WHEN}\n"
+              for i in range(CHUNK_ROWS)]
+    body = "".join(lines).encode()
+    second_waits = asyncio.Event()
+    other = await asyncpg.connect(databases.POSTGRES_URL)
+    await other.execute("SELECT set_config('app.tenant_id', $1, false)", str(tenant_id))
+    inserting: list[asyncio.Future] = []
+    real_write = write.Writer._write_postgres
+
+    async def with_another_writer(self, ledger, contacts, events, now, digested=None,
+                                  fresh=False, behind=None):
+        if behind is not None:  # the second chunk, its contacts in: it waits for the first
+            async def waiting():
+                second_waits.set()
+                return await behind()
+            return await real_write(self, ledger, contacts, events, now, digested, fresh, waiting)
+        if not fresh and not inserting:  # the first chunk, matched: it names P
+            await other.execute("BEGIN")
+            await other.execute("UPDATE contact SET first_name = 'W' WHERE tenant_id = $1"
+                                " AND id = $2", tenant_id, uuid.UUID(str(stored["id"])))
+            await asyncio.wait_for(second_waits.wait(), 30)
+            inserting.append(asyncio.ensure_future(_insert_then_commit(other, tenant_id)))
+            await asyncio.sleep(0.5)  # W waits for the second chunk
+        return await real_write(self, ledger, contacts, events, now, digested, fresh, behind)
+
+    real_existing = write.Writer._existing
+
+    async def matched_late(self, rows):
+        if not second_waits.is_set() and rows[0].values.get("email") == "stored@example.com":
+            await asyncio.sleep(0.3)  # the second chunk is worked out ahead meanwhile
+        return await real_existing(self, rows)
+
+    monkeypatch.setattr(write.Writer, "_existing", matched_late)
+    monkeypatch.setattr(write.Writer, "_write_postgres", with_another_writer)
+    run = asyncio.ensure_future(jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
+                                                 jobs.digest(body)))
+    try:
+        finished, _ = await asyncio.wait({run}, timeout=30)
+        assert finished, "the import and the other writer wait for each other for ever"
+        failures = [f for f in (run.exception(), *[
+            (await asyncio.gather(i, return_exceptions=True))[0] for i in inserting])
+            if isinstance(f, BaseException)]
+        assert len(failures) == 1 and "deadlock" in str(failures[0]), failures
+    finally:
+        await other.close()
+        if not run.done():
+            run.cancel()
+    monkeypatch.setattr(write.Writer, "_write_postgres", real_write)
+    monkeypatch.setattr(write.Writer, "_existing", real_existing)
+    if run.exception() is not None:  # the import was the side that failed: the file resumes
+        await jobs.import_file(context(world.tenant), parse.scan(body, "csv"), jobs.digest(body))
+    assert await tenant_counts(tenant_id) == (1 + 2 * CHUNK_ROWS, 1 + 2 * CHUNK_ROWS, 1)
+    assert await _verified(client, world.tenant) == 1 + 2 * CHUNK_ROWS
+    assert await _duplicated_grants(tenant_id) == 0
