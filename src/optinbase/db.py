@@ -594,6 +594,36 @@ class _SqliteIdle:
 _sqlite_idle: dict[int, _SqliteIdle] = {}  # id(engine) -> its idle connections
 
 
+_IMMEDIATE = f"BEGIN {TransactionType.immediate.value}"
+_BEGIN_AGAIN_SECONDS = 0.005
+
+
+async def _begin_immediate(connection: Any, engine: SQLiteEngine) -> None:
+    """BEGIN IMMEDIATE, asked again every 5 ms while another connection writes,
+    for as long as the engine's busy timeout. SQLite's own busy handler waits
+    longer and longer between its tries, 100 ms from the twelfth on, and a
+    long writer that commits often leaves short gaps: an import's chunks on
+    SQLite are apart by the validation of the next one, a few tens of
+    milliseconds, and a writer sleeping 100 ms at a time could miss them all
+    and wait for the whole file. (The handler stays on for every other
+    statement: only the opening of a write transaction polls.)"""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + float(engine.connection_kwargs.get("timeout", 5.0))
+    await connection.execute("PRAGMA busy_timeout = 0")
+    try:
+        while True:
+            try:
+                await connection.execute(_IMMEDIATE)
+                return
+            except sqlite3.OperationalError as failure:
+                if "locked" not in str(failure) or loop.time() >= deadline:
+                    raise
+            await asyncio.sleep(_BEGIN_AGAIN_SECONDS)
+    finally:
+        busy_ms = int(float(engine.connection_kwargs.get("timeout", 5.0)) * 1000)
+        await connection.execute(f"PRAGMA busy_timeout = {busy_ms}")
+
+
 class _SqliteTransaction:
     """One aiosqlite connection in one transaction, safe when its task is
     cancelled. Piccolo's SQLiteTransaction is not: aiosqlite runs each call in
@@ -628,7 +658,10 @@ class _SqliteTransaction:
         connection = await (self.idle.take() if self.idle is not None else
                             self.engine.get_connection())
         try:
-            await connection.execute(self.begin)
+            if self.begin == _IMMEDIATE:
+                await _begin_immediate(connection, self.engine)
+            else:
+                await connection.execute(self.begin)
         except BaseException:
             await connection.close()
             raise

@@ -22,7 +22,7 @@ transaction, as before. On PostgreSQL the next chunk is validated while the
 current one is written (Python and the database side by side); on SQLite a
 write transaction holds the whole file, so chunks go one after the other and
 validating the next one is the gap in which other writers get the file
-(their busy timeout retries every 100 ms or less).
+(a write transaction asks for it every 5 ms: db._begin_immediate).
 
 On PostgreSQL two chunks can be in flight, each in its own transaction on its
 own connection (two backends, two cores): a chunk of new people that shares
