@@ -143,11 +143,11 @@ async def run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repor
     end, and a second run holding that row while it waits for the first run's
     uncommitted contacts would deadlock with it."""
     if db.in_transaction():  # the caller's one transaction: nothing to resume
-        return await _run(ctx, source, job_id, report, progress)
+        return await _run(ctx, source, job_id, report, progress, pipelined=False)
     async with db.exclusive(run_lock(job_id)) as held:
         if not held:
             raise Superseded(f"import {job_id} is being written by another process")
-        return await _run(ctx, source, job_id, report, progress)
+        return await _run(ctx, source, job_id, report, progress, pipelined=db.is_postgres())
 
 
 def run_lock(job_id: uuid.UUID) -> str:
@@ -156,7 +156,9 @@ def run_lock(job_id: uuid.UUID) -> str:
 
 
 async def _run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, report: Report,
-               progress: Optional[Callable[[int, int], None]]) -> Report:
+               progress: Optional[Callable[[int, int], None]], pipelined: bool) -> Report:
+    """`pipelined`: two chunks may be in flight (PostgreSQL, each chunk in a
+    transaction of its own)."""
     inputs = await _Inputs().read(ctx)
     writer = Writer(ctx, source.format, inputs.listed)
     now = dt.datetime.now(dt.timezone.utc)
@@ -167,7 +169,6 @@ async def _run(ctx: TenantContext, source: parse.Source, job_id: uuid.UUID, repo
     rejections: list[Rejection] = []
     # Chunks being written, oldest first (at most two: `behind`).
     writing: list[_Chunk] = []
-    pipelined = side_by_side and not db.in_transaction()
     sent = report.rows_done  # rows up to the last chunk sent
     if progress:
         progress(done, source.total)

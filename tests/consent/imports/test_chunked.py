@@ -96,6 +96,16 @@ async def _duplicated_grants(tenant_id) -> int:
             tenant_id))
 
 
+async def _until_a_chunk_committed(tenant_id) -> None:
+    """Polls until an import of the tenant has committed its first chunk."""
+    for _ in range(3000):
+        await asyncio.sleep(0.01)
+        async with db.tenant_transaction(tenant_id, write=False):
+            if await db.fetchval("SELECT max(rows_done) FROM import_job WHERE tenant_id = {}",
+                                 tenant_id):
+                return
+
+
 async def _import_lines(world, lines: list[str]):
     """The report of importing `lines` (a CSV) for the world's tenant."""
     body = "".join(lines).encode()
@@ -226,13 +236,7 @@ async def test_a_stopped_background_import_resumes_when_the_file_is_sent_again(
         bad: f"bad,,Z,email,newsletter,{world.notice['id']},{WHEN}\n"})
     task = asyncio.ensure_future(jobs.import_file(
         context(world.tenant), parse.scan(body, "csv"), jobs.digest(body)))
-    for _ in range(3000):
-        await asyncio.sleep(0.01)
-        async with db.tenant_transaction(world.tenant.id, write=False):
-            done = await db.fetchval("SELECT max(rows_done) FROM import_job WHERE tenant_id = {}",
-                                     world.tenant.id)
-        if done:
-            break
+    await _until_a_chunk_committed(world.tenant.id)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     stopped = await _job_row(world.tenant.id)
@@ -480,12 +484,7 @@ async def test_the_same_file_sent_again_while_it_is_imported_is_written_by_one_r
     body = _file(world.notice["id"], rows, {})
     ctx = context(world.tenant)
     first = asyncio.ensure_future(jobs.import_file(ctx, parse.scan(body, "csv"), jobs.digest(body)))
-    for _ in range(3000):
-        await asyncio.sleep(0.01)
-        async with db.tenant_transaction(world.tenant.id, write=False):
-            if await db.fetchval("SELECT max(rows_done) FROM import_job WHERE tenant_id = {}",
-                                 world.tenant.id):
-                break
+    await _until_a_chunk_committed(world.tenant.id)
     assert not first.done(), "the first run ended before the second began"
     second = asyncio.ensure_future(jobs.import_file(ctx, parse.scan(body, "csv"), jobs.digest(body)))
     outcomes = await asyncio.gather(first, second, return_exceptions=True)
