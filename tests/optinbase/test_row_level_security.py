@@ -176,6 +176,44 @@ async def test_events_and_states_reach_their_tenant_through_composite_keys(two_w
                         "consent_state": {"contact", "purpose", "consent_event"}}
 
 
+async def test_a_state_naming_another_tenants_event_is_refused_when_it_commits(two_worlds):
+    """A state's event is checked at commit (deferred: an import writes a
+    chunk's states before it holds the ledger head, and their events after),
+    but checked: someone with write access cannot leave a state that follows
+    another tenant's event, nor one that follows no event. The deferred key is
+    the only one; every other reference is checked by its statement."""
+    a, b = two_worlds
+    conn = await _connect(databases.POSTGRES_URL)
+    try:
+        for event_id in (uuid.UUID(a.event["id"]), uuid.uuid4()):
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(b.tenant.id))
+                # Another state for B's own contact, on a channel it has none for.
+                assert await conn.execute(
+                    "INSERT INTO consent_state (id, tenant_id, contact_id, channel, purpose_id,"
+                    " status, since, event_id, updated_at) VALUES ($1, $2, $3, 'postal', $4,"
+                    " 'granted', now(), $5, now())",
+                    uuid.uuid4(), b.tenant.id, uuid.UUID(b.contact["id"]),
+                    uuid.UUID(b.purpose["id"]), event_id) == "INSERT 0 1"
+                with pytest.raises(asyncpg.ForeignKeyViolationError):
+                    await transaction.commit()
+            finally:
+                if not conn.is_closed() and conn.is_in_transaction():
+                    await transaction.rollback()
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('app.tenant_id', $1, true)", str(b.tenant.id))
+            stored = await conn.fetchval(
+                "SELECT count(*) FROM consent_state WHERE tenant_id = $1 AND channel = 'postal'",
+                b.tenant.id)
+        deferred = await conn.fetch("SELECT conname FROM pg_constraint WHERE condeferred")
+    finally:
+        await conn.close()
+    assert stored == 0
+    assert [r["conname"] for r in deferred] == ["consent_state_event_id_same_tenant"]
+
+
 async def test_api_keys_are_visible_only_by_their_presented_id(two_worlds):
     a, _ = two_worlds
     a_key_id = a.tenant.key.split("_")[1]

@@ -226,9 +226,13 @@ class Writer:
         self.sql = SQL[self.engine]
         self.chain = chain.Chain(ctx.tenant_id)  # SQLite: one chunk at a time
         # PostgreSQL: where the chain ends once the last chunk that locked the
-        # head commits — where a chunk written behind it (`write`'s `behind`)
-        # is sealed from.
+        # head commits — what a chunk written behind it (`write`'s `behind`)
+        # must follow — and where the last chunk sealed would leave it, what
+        # the chunk behind is sealed from: it starts about when the one
+        # before takes the head, and sealed from `tail` alone it was hashed
+        # twice nearly every time.
         self.tail: Optional[tuple[int, str]] = None
+        self.sealed_to: Optional[tuple[int, str]] = None
         # Whether every chunk so far named nobody stored: working the next one
         # out ahead (`ahead`) pays off only then — a file of known people would
         # have each chunk matched twice.
@@ -420,18 +424,23 @@ class Writer:
         tenant's other writers wait for the events and states of a chunk only.
         `fresh`: every contact is new, so every state is inserted and leads
         the change feed — its numbers are taken, and the head moved, by the
-        statement that locks the head (`lock_after_taking`).
+        statement that locks the head (`lock_after_taking`) — and the states
+        go in before that lock, naming events not inserted yet (their
+        reference is checked at commit): under the lock only the events and
+        the feed are written, the import's critical path.
         Returns the sealed events, the ids (text) of those now leading a
         consent state, and the first change number when taken.
         `behind`: the chunk before, not committed yet: the events are sealed
-        after where it leaves the chain (`tail`) instead of after the head,
+        after where it would leave the chain (`sealed_to`; chained again if
+        it did not: `tail`) instead of after the head,
         and the head is locked only once that chunk has committed — were it
         locked first, that chunk would wait for this one's lock while this
         one waits for its commit."""
         tenant_id = self.ctx.tenant_id
         # Unlocked: sealed ahead, chained again under the lock if another
         # writer appended meanwhile.
-        seq, prev = self.tail if behind is not None and self.tail else await chain.head(tenant_id)
+        seq, prev = (self.sealed_to if behind is not None and self.sealed_to
+                     else await chain.head(tenant_id))
         async with _meanwhile(*_CONTACTS.call(contacts, tenant_id)) if contacts else _idle():
             if digested is None:  # `events` (else `digested`: their rows, from `ahead`)
                 digested = chain.digested([self._event(p, c, now) for p, c in events])
@@ -439,6 +448,14 @@ class Writer:
             states = _states(digested)  # ids and times: not moved by chaining again
         if not sealed:
             return [], set(), None
+        self.sealed_to = chain.end_of(sealed)
+        encoded: Optional[tuple[list[tuple[Any, ...]], list[Any]]] = None
+        if fresh:  # their events' ids are drawn: checked at commit (deferred key)
+            async with _meanwhile(*_NEW_STATES.call(states, tenant_id, now, staged=True),
+                                  count=True) as stated:
+                encoded = sealed, _EVENTS.call(sealed, tenant_id)
+            if stated.result() != len(states):
+                raise RuntimeError("a consent state of a new contact was not inserted")
         if behind is not None:
             await behind()
             if self.tail and self.tail != (seq, prev):  # where the chunk before ended it
@@ -450,15 +467,16 @@ class Writer:
         else:
             sealed = await ledger.lock_after(sealed, seq, prev)
         self.tail = ledger.seq, ledger.prev
+        if encoded is not None:  # fresh: the states are in, only the events are left
+            events = encoded[1] if encoded[0] is sealed else _EVENTS.call(sealed, tenant_id)
+            if await db.affected(*events) != len(sealed):
+                raise RuntimeError("a ledger event of the chunk was not inserted")
+            return sealed, {str(state[-1]) for state in states}, first
         async with _meanwhile(*_EVENTS.call(sealed, tenant_id), count=True) as inserted:
-            arguments = (_NEW_STATES if fresh else _STATES).call(states, tenant_id, now, staged=True)
+            arguments = _STATES.call(states, tenant_id, now, staged=True)
         if inserted.result() != len(sealed):
             raise RuntimeError("a ledger event of the chunk was not inserted")
-        if not fresh:
-            return sealed, {str(r["event_id"]) for r in await db.fetch(*arguments)}, first
-        if await db.affected(*arguments) != len(states):
-            raise RuntimeError("a consent state of a new contact was not inserted")
-        return sealed, {str(state[-1]) for state in states}, first
+        return sealed, {str(r["event_id"]) for r in await db.fetch(*arguments)}, first
 
     async def _new_events(self, pending: list[tuple[Person, Consent]],
                           touched: dict[uuid.UUID, Person]) -> list[tuple[Person, Consent]]:

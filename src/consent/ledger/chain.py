@@ -249,6 +249,11 @@ def rechain(rows: list[tuple[Any, ...]], seq: int, prev: str) -> list[tuple[Any,
     return chained
 
 
+def end_of(rows: list[tuple[Any, ...]]) -> tuple[int, str]:
+    """(seq, hash) of the last of sealed `rows`: where they leave the chain."""
+    return rows[-1][_SEQ], rows[-1][_HASH]
+
+
 def _middle(key: tuple[Any, ...]) -> tuple[str, str, str]:
     """The JSON texts (as `_json_list` writes them) of a row's repeating hashed
     fields: tenant; channel, purpose, action, notice, method; recording time,
@@ -334,7 +339,7 @@ class Chain:
         are chained again after it and `save` writes the head. Returns the
         rows to insert and the first of the numbers."""
         db.require_tenant(self.tenant_id)
-        last, digest = rows[-1][_SEQ], rows[-1][_HASH]
+        last, digest = end_of(rows)
         args = (changes, seq, prev, last, seq, prev, digest, self.tenant_id)
         row = await db.fetchrow(_LOCK_AND_TAKE, *args)
         if row is None:

@@ -265,7 +265,8 @@ async def test_a_chunk_sealed_ahead_of_another_writer_is_chained_after_it(
         client, backend, monkeypatch):
     """On PostgreSQL a chunk's events are sealed while the contacts go in,
     from the chain head read unlocked, or — when the chunk before is still
-    being written — from where that chunk ends the chain (`Writer.tail`).
+    being written — from where that chunk would end the chain
+    (`Writer.sealed_to`).
     Here every such start is one event behind, as if a writer had appended
     before the head was locked: each chunk is chained again after the locked
     head, and the ledger verifies with every grant once."""
@@ -277,8 +278,8 @@ async def test_a_chunk_sealed_ahead_of_another_writer_is_chained_after_it(
         return (seq - 1, "f" * 64) if seq else (seq, prev)
 
     async def from_a_stale_tail(self, *args, behind=False, **named):
-        if behind and self.tail:
-            self.tail = (self.tail[0] - 1, "f" * 64)
+        if behind and self.sealed_to:
+            self.sealed_to = (self.sealed_to[0] - 1, "f" * 64)
         return await real_write(self, *args, behind=behind, **named)
 
     chained_again = []
@@ -292,8 +293,8 @@ async def test_a_chunk_sealed_ahead_of_another_writer_is_chained_after_it(
                                           jobs.digest(body))
     assert (report.created, report.rejected) == (2 * CHUNK_ROWS + 10, 0)
     # Sealing chains once. PostgreSQL chains each chunk at least once more:
-    # after the locked head, or after the chunk before once it locked the head
-    # (when that happens while this chunk's contacts go in). SQLite locks the
+    # after the locked head, or after the chunk before once it has committed.
+    # SQLite locks the
     # head before sealing (its write transaction holds the file anyway).
     once = [CHUNK_ROWS, CHUNK_ROWS, 10]
     if backend == "postgres":

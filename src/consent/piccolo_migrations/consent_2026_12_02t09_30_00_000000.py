@@ -1,0 +1,27 @@
+"""A consent state's event is checked at commit (issue 14 §4, import speed).
+
+`consent_state_event_id_same_tenant` becomes DEFERRABLE INITIALLY DEFERRED:
+a state must still name an event of its tenant, but the check runs when the
+transaction commits. An import writes the states of a chunk's new contacts
+before it takes the tenant's ledger head (their events' ids are drawn ahead),
+and only the events go in while the tenant's other writers wait — the state
+INSERT left the locked phase, which is the import's critical path. Declared
+on the constraint, not by `SET CONSTRAINTS`, which Citus does not send to the
+shards (citusdata/citus#2234). `ON DELETE RESTRICT` is never deferred.
+
+PostgreSQL only: the SQLite schema checks the reference by a trigger and its
+import writes events before states (no head is held across statements there).
+"""
+
+from optinbase.schema import raw_migration
+
+ID = "2026-12-02T09:30:00:000000"
+VERSION = "1.38.0"
+DESCRIPTION = "consent_state's event reference checked at commit"
+
+POSTGRES = [
+    "ALTER TABLE consent_state ALTER CONSTRAINT consent_state_event_id_same_tenant"
+    " DEFERRABLE INITIALLY DEFERRED",
+]
+
+forwards = raw_migration(ID, "consent", DESCRIPTION, POSTGRES, [])
