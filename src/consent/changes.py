@@ -73,14 +73,14 @@ def consent(event: dict[str, Any], status: Optional[str]) -> Change:
                   event_id=event["id"])
 
 
-_COLUMNS = ("id", "tenant_id", "seq", "kind", "contact_id", "channel", "purpose_id", "status",
+COLUMNS = ("id", "tenant_id", "seq", "kind", "contact_id", "channel", "purpose_id", "status",
             "reason", "event_id", "at")
-_INSERT = (f"INSERT INTO change_log ({', '.join(_COLUMNS)})"
-           f" VALUES ({', '.join(['{}'] * len(_COLUMNS))})")
+_INSERT = (f"INSERT INTO change_log ({', '.join(COLUMNS)})"
+           f" VALUES ({', '.join(['{}'] * len(COLUMNS))})")
 # PostgreSQL: a chunk of an import numbers 5,000 changes under the head's lock,
 # in one statement (optinbase.bulk) rather than 5,000 executions.
-_INSERT_BULK = bulk.Insert(_COLUMNS, {"tenant_id": "{}"}, lambda source: (
-    f"INSERT INTO change_log ({', '.join(_COLUMNS)}) {source}"
+_INSERT_BULK = bulk.Insert(COLUMNS, {"tenant_id": "{}"}, lambda source: (
+    f"INSERT INTO change_log ({', '.join(COLUMNS)}) {source}"
     " ON CONFLICT (tenant_id, id) DO NOTHING"))  # fresh ids: routes it on Citus
 _TAKE = ("UPDATE ledger_head SET change_seq = change_seq + {} WHERE tenant_id = {}"
          " RETURNING change_seq")
