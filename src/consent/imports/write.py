@@ -439,8 +439,8 @@ class Writer:
         tenant_id = self.ctx.tenant_id
         # Unlocked: sealed ahead, chained again under the lock if another
         # writer appended meanwhile.
-        seq, prev = (self.sealed_to if behind is not None and self.sealed_to
-                     else await chain.head(tenant_id))
+        start = (self.sealed_to or self.tail) if behind is not None else None
+        seq, prev = start or await chain.head(tenant_id)
         async with _meanwhile(*_CONTACTS.call(contacts, tenant_id)) if contacts else _idle():
             if digested is None:  # `events` (else `digested`: their rows, from `ahead`)
                 digested = chain.digested([self._event(p, c, now) for p, c in events])
@@ -448,7 +448,7 @@ class Writer:
             states = _states(digested)  # ids and times: not moved by chaining again
         if not sealed:
             return [], set(), None
-        self.sealed_to = chain.end_of(sealed)
+        own = self.sealed_to = chain.end_of(sealed)
         encoded: Optional[tuple[list[tuple[Any, ...]], list[Any]]] = None
         if fresh:  # their events' ids are drawn: checked at commit (deferred key)
             async with _meanwhile(*_NEW_STATES.call(states, tenant_id, now, staged=True),
@@ -461,12 +461,14 @@ class Writer:
             if self.tail and self.tail != (seq, prev):  # where the chunk before ended it
                 seq, prev = self.tail
                 sealed = chain.rechain(digested, seq, prev)
+                own = self._moved(own, chain.end_of(sealed))
         first: Optional[int] = None
         if fresh:
             sealed, first = await ledger.lock_after_taking(sealed, seq, prev, len(states))
         else:
             sealed = await ledger.lock_after(sealed, seq, prev)
         self.tail = ledger.seq, ledger.prev
+        self._moved(own, self.tail)
         if encoded is not None:  # fresh: the states are in, only the events are left
             events = encoded[1] if encoded[0] is sealed else _EVENTS.call(sealed, tenant_id)
             if await db.affected(*events) != len(sealed):
@@ -477,6 +479,15 @@ class Writer:
         if inserted.result() != len(sealed):
             raise RuntimeError("a ledger event of the chunk was not inserted")
         return sealed, {str(r["event_id"]) for r in await db.fetch(*arguments)}, first
+
+    def _moved(self, was: tuple[int, str], now: tuple[int, str]) -> tuple[int, str]:
+        """This chunk, chained again, now leaves the chain at `now`: the chunk
+        behind it is sealed from there, unless a later chunk was sealed since
+        (`sealed_to` is no longer `was`). Left as it was, every later chunk
+        would be sealed from a wrong end and chained twice in turn."""
+        if self.sealed_to == was:
+            self.sealed_to = now
+        return now
 
     async def _new_events(self, pending: list[tuple[Person, Consent]],
                           touched: dict[uuid.UUID, Person]) -> list[tuple[Person, Consent]]:

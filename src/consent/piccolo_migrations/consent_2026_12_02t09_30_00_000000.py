@@ -19,9 +19,13 @@ ID = "2026-12-02T09:30:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "consent_state's event reference checked at commit"
 
+# Dropped and added again in one statement rather than `ALTER CONSTRAINT`,
+# which Citus refuses on a distributed table (an existing cluster could not
+# migrate); adding a key it supports, DEFERRABLE included.
 POSTGRES = [
-    "ALTER TABLE consent_state ALTER CONSTRAINT consent_state_event_id_same_tenant"
-    " DEFERRABLE INITIALLY DEFERRED",
+    "ALTER TABLE consent_state DROP CONSTRAINT consent_state_event_id_same_tenant,"
+    " ADD CONSTRAINT consent_state_event_id_same_tenant FOREIGN KEY (tenant_id, event_id)"
+    " REFERENCES consent_event (tenant_id, id) ON DELETE RESTRICT DEFERRABLE INITIALLY DEFERRED",
 ]
 
 forwards = raw_migration(ID, "consent", DESCRIPTION, POSTGRES, [])

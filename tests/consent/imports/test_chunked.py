@@ -308,6 +308,32 @@ async def test_a_chunk_sealed_ahead_of_another_writer_is_chained_after_it(
     assert await _feed_numbers(world.tenant.id) == (1 + 2 * CHUNK_ROWS + 10,) * 3
 
 
+async def test_an_import_nobody_else_writes_to_hashes_each_chunk_about_once(
+        client, backend, monkeypatch):
+    """A chunk written behind another is sealed from where that one will end
+    the chain (`Writer.sealed_to`), set when it is sealed and again when it is
+    chained again: chunks are hashed once each, give or take the first chunk
+    behind (it may start before the first one is sealed, and then seals from
+    the head). Before, a chunk behind sealed from where the chunk before that
+    had ended, so every chunk was hashed twice."""
+    world = await make_world(await make_tenant())
+    hashed = []
+    rechain = chain.rechain
+    monkeypatch.setattr(chain, "rechain", lambda rows, *head: hashed.append(len(rows))
+                        or rechain(rows, *head))
+    chunks = 6
+    body = _file(world.notice["id"], chunks * CHUNK_ROWS, {})
+    _, report, _ = await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
+                                          jobs.digest(body))
+    assert report.created == chunks * CHUNK_ROWS
+    assert set(hashed) == {CHUNK_ROWS}
+    if backend == "postgres":
+        assert chunks <= len(hashed) <= chunks + 2, hashed
+    else:
+        assert len(hashed) == chunks
+    assert await _verified(client, world.tenant) == 1 + chunks * CHUNK_ROWS
+
+
 async def test_people_named_again_in_later_chunks_are_matched_not_created_again(client, backend):
     """A chunk is worked out ahead as if it named nobody stored (PostgreSQL,
     while the previous chunk is written): one naming a person an earlier chunk
