@@ -229,8 +229,8 @@ class Writer:
         # head commits — what a chunk written behind it (`write`'s `behind`)
         # must follow — and where the last chunk sealed would leave it, what
         # the chunk behind is sealed from: it starts about when the one
-        # before takes the head, and sealed from `tail` alone it was hashed
-        # twice nearly every time.
+        # before takes the head, and sealed from `tail` alone it was often
+        # hashed twice.
         self.tail: Optional[tuple[int, str]] = None
         self.sealed_to: Optional[tuple[int, str]] = None
         # Whether every chunk so far named nobody stored: working the next one
@@ -421,7 +421,8 @@ class Writer:
         the ledger and the states, then nothing), instead of one waiting for the
         other. The events are sealed from the head read unlocked while the
         contacts go in, and the head is locked after them (`lock_after`): the
-        tenant's other writers wait for the events and states of a chunk only.
+        tenant's other writers wait for a chunk's events, states (but see
+        `fresh`) and change feed only.
         `fresh`: every contact is new, so every state is inserted and leads
         the change feed — its numbers are taken, and the head moved, by the
         statement that locks the head (`lock_after_taking`) — and the states
