@@ -308,6 +308,7 @@ async def _first(ctx: TenantContext, job_id: uuid.UUID, writer: Writer, report: 
     expected = report.after(this.upto, ahead.result, rejections) if ahead is not None else None
     async with envelope.tenant(ctx):
         await this.begin()
+        await writer.replan()
         if expected is not None:
             if await db.fetchval(_ADVANCE_CHECKED + writer.plan, *_progress(expected),
                                  ctx.tenant_id, job_id, report.rows_done) is None:
@@ -335,6 +336,7 @@ async def _behind(ctx: TenantContext, job_id: uuid.UUID, writer: Writer, before:
     last, where `rows_done` must be that chunk's."""
     async with envelope.tenant(ctx):
         await this.begin()
+        await writer.replan()
         await db.fetchval(_CHECK.format(writer.plan), ctx.tenant_id, job_id)
         result = await writer.write(rows, now, ahead, behind=before)
         report = await before()

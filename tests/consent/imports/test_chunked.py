@@ -334,6 +334,31 @@ async def test_an_import_nobody_else_writes_to_hashes_each_chunk_about_once(
     assert await _verified(client, world.tenant) == 1 + chunks * CHUNK_ROWS
 
 
+async def test_the_first_chunks_of_an_import_plan_their_key_checks_again(client, backend, monkeypatch):
+    """A plan cached while the tenant tables were small may check a key
+    through another index on tenant_id and read the tenant's whole index for
+    each row (Writer.replan): a run's first chunks drop their connection's
+    cached plans, later ones keep them (planning again costs each chunk a few
+    milliseconds). SQLite caches no plan across statements that matters here."""
+    world = await make_world(await make_tenant())
+    sent = []
+    execute = db.execute
+
+    async def spied(text, *args, **named):
+        sent.append(text)
+        return await execute(text, *args, **named)
+
+    monkeypatch.setattr(db, "execute", spied)
+    chunks = write.REPLANNED_CHUNKS + 2
+    body = _file(world.notice["id"], chunks * CHUNK_ROWS, {})
+    _, report, _ = await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
+                                          jobs.digest(body))
+    assert report.created == chunks * CHUNK_ROWS
+    expected = write.REPLANNED_CHUNKS if backend == "postgres" else 0
+    assert sent.count("DISCARD PLANS") == expected
+    assert await _verified(client, world.tenant) == 1 + chunks * CHUNK_ROWS
+
+
 async def test_people_named_again_in_later_chunks_are_matched_not_created_again(client, backend):
     """A chunk is worked out ahead as if it named nobody stored (PostgreSQL,
     while the previous chunk is written): one naming a person an earlier chunk
