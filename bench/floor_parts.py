@@ -76,7 +76,6 @@ async def main(args: argparse.Namespace) -> None:
                 try:
                     for statement in statements:
                         await conn.execute(statement)
-                    await conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # checked by each INSERT
                     elapsed = sum((await insert_floor(conn)).values())
                 finally:
                     await transaction.rollback()  # schema and rows as they were

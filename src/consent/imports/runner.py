@@ -254,11 +254,13 @@ class _Chunk:
         # waiting for the lock before that would not wait at all.
         self.holding = asyncio.Event()
 
-    async def begin(self) -> None:
+    async def begin(self, writer: Writer) -> None:
         """First in its transaction: the lock, then the signal (`_commit` gives
-        it too if the chunk fails before)."""
+        it too if the chunk fails before), then the writer's plans
+        (`Writer.replan`)."""
         await db.hold(self.lock)
         self.holding.set()
+        await writer.replan()
 
 
 class _Before:
@@ -307,8 +309,7 @@ async def _first(ctx: TenantContext, job_id: uuid.UUID, writer: Writer, report: 
     # the chunk named stored people after all (`write` matched it itself).
     expected = report.after(this.upto, ahead.result, rejections) if ahead is not None else None
     async with envelope.tenant(ctx):
-        await this.begin()
-        await writer.replan()
+        await this.begin(writer)
         if expected is not None:
             if await db.fetchval(_ADVANCE_CHECKED + writer.plan, *_progress(expected),
                                  ctx.tenant_id, job_id, report.rows_done) is None:
@@ -335,8 +336,7 @@ async def _behind(ctx: TenantContext, job_id: uuid.UUID, writer: Writer, before:
     and its progress, built on the report that chunk committed, is written
     last, where `rows_done` must be that chunk's."""
     async with envelope.tenant(ctx):
-        await this.begin()
-        await writer.replan()
+        await this.begin(writer)
         await db.fetchval(_CHECK.format(writer.plan), ctx.tenant_id, job_id)
         result = await writer.write(rows, now, ahead, behind=before)
         report = await before()

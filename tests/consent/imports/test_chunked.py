@@ -106,12 +106,16 @@ async def _until_a_chunk_committed(tenant_id) -> None:
                 return
 
 
-async def _import_lines(world, lines: list[str]):
-    """The report of importing `lines` (a CSV) for the world's tenant."""
-    body = "".join(lines).encode()
+async def _imported(world, body: bytes):
+    """The report of importing `body` (a CSV) for the world's tenant."""
     _, report, _ = await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
                                           jobs.digest(body))
     return report
+
+
+async def _import_lines(world, lines: list[str]):
+    """The report of importing `lines` (a CSV) for the world's tenant."""
+    return await _imported(world, "".join(lines).encode())
 
 
 async def _person(tenant_id, email: str) -> dict:
@@ -289,13 +293,12 @@ async def test_a_chunk_sealed_ahead_of_another_writer_is_chained_after_it(
     monkeypatch.setattr(chain, "rechain", lambda rows, *head: chained_again.append(len(rows))
                         or rechain(rows, *head))
     body = _file(world.notice["id"], 2 * CHUNK_ROWS + 10, {})
-    _, report, _ = await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
-                                          jobs.digest(body))
+    report = await _imported(world, body)
     assert (report.created, report.rejected) == (2 * CHUNK_ROWS + 10, 0)
     # Sealing chains once. PostgreSQL chains each chunk at least once more:
     # after the locked head, or after the chunk before once it has committed.
-    # SQLite locks the
-    # head before sealing (its write transaction holds the file anyway).
+    # SQLite locks the head before sealing (its write transaction holds the
+    # file anyway).
     once = [CHUNK_ROWS, CHUNK_ROWS, 10]
     if backend == "postgres":
         assert sorted(set(chained_again)) == [10, CHUNK_ROWS], chained_again
@@ -323,8 +326,7 @@ async def test_an_import_nobody_else_writes_to_hashes_each_chunk_about_once(
                         or rechain(rows, *head))
     chunks = 6
     body = _file(world.notice["id"], chunks * CHUNK_ROWS, {})
-    _, report, _ = await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
-                                          jobs.digest(body))
+    report = await _imported(world, body)
     assert report.created == chunks * CHUNK_ROWS
     assert set(hashed) == {CHUNK_ROWS}
     if backend == "postgres":
@@ -351,8 +353,7 @@ async def test_the_first_chunks_of_an_import_plan_their_key_checks_again(client,
     monkeypatch.setattr(db, "execute", spied)
     chunks = write.REPLANNED_CHUNKS + 2
     body = _file(world.notice["id"], chunks * CHUNK_ROWS, {})
-    _, report, _ = await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
-                                          jobs.digest(body))
+    report = await _imported(world, body)
     assert report.created == chunks * CHUNK_ROWS
     expected = write.REPLANNED_CHUNKS if backend == "postgres" else 0
     assert sent.count("DISCARD PLANS") == expected
@@ -374,8 +375,7 @@ async def test_people_named_again_in_later_chunks_are_matched_not_created_again(
               f"c0@example.com,,C0,email,newsletter,{notice},{WHEN}\n",
               f"c0@example.com,,C0,email,newsletter,{notice},{later}\n"]  # twice in its chunk
     body = "".join(lines).encode()
-    _, report, _ = await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
-                                          jobs.digest(body))
+    report = await _imported(world, body)
     assert (report.created, report.updated, report.rejected) == (2 * CHUNK_ROWS, 3, 0)
     contacts, events, _ = await tenant_counts(world.tenant.id)
     assert (contacts, events) == (1 + 2 * CHUNK_ROWS, 1 + 2 * CHUNK_ROWS + 2)
@@ -466,8 +466,7 @@ async def test_a_chunk_the_database_refuses_takes_the_chunk_behind_it_down_too(
         await db.execute(refuse)
     try:
         with pytest.raises(Exception, match="test_refused"):
-            await jobs.import_file(context(world.tenant), parse.scan(body, "csv"),
-                                   jobs.digest(body))
+            await _imported(world, body)
     finally:
         async with as_owner():
             await db.execute(allow)
@@ -635,7 +634,7 @@ async def test_a_cycle_through_another_writer_is_broken_by_the_database_not_hung
     monkeypatch.setattr(write.Writer, "_write_postgres", real_write)
     monkeypatch.setattr(write.Writer, "_existing", real_existing)
     if run.exception() is not None:  # the import was the side that failed: the file resumes
-        await jobs.import_file(context(world.tenant), parse.scan(body, "csv"), jobs.digest(body))
+        await _imported(world, body)
     assert await tenant_counts(tenant_id) == (1 + 2 * CHUNK_ROWS, 1 + 2 * CHUNK_ROWS, 1)
     assert await _verified(client, world.tenant) == 1 + 2 * CHUNK_ROWS
     assert await _duplicated_grants(tenant_id) == 0
