@@ -77,11 +77,21 @@ COLUMNS = ("id", "tenant_id", "seq", "kind", "contact_id", "channel", "purpose_i
             "reason", "event_id", "at")
 _INSERT = (f"INSERT INTO change_log ({', '.join(COLUMNS)})"
            f" VALUES ({', '.join(['{}'] * len(COLUMNS))})")
-# PostgreSQL: a chunk of an import numbers 5,000 changes under the head's lock,
-# in one statement (optinbase.bulk) rather than 5,000 executions.
-_INSERT_BULK = bulk.Insert(COLUMNS, {"tenant_id": "{}"}, lambda source: (
-    f"INSERT INTO change_log ({', '.join(COLUMNS)}) {source}"
-    " ON CONFLICT (tenant_id, id) DO NOTHING"))  # fresh ids: routes it on Citus
+
+
+def _bulk_insert(source: str) -> str:
+    # Fresh ids never conflict: the clause is what routes the statement on Citus.
+    return f"INSERT INTO change_log ({', '.join(COLUMNS)}) {source} ON CONFLICT (tenant_id, id) DO NOTHING"
+
+
+# PostgreSQL: many changes in one statement (optinbase.bulk) rather than one
+# execution each — a withdrawal of everything, an expiry run.
+_INSERT_BULK = bulk.Insert(COLUMNS, {"tenant_id": "{}"}, _bulk_insert)
+# An import's chunk numbers thousands of grants under the head's lock (`imported`).
+_IMPORTED = bulk.Insert(COLUMNS, {
+    "tenant_id": "{}", "kind": "'consent'", "status": "'granted'", "reason": "NULL::text",
+    "at": "{}",
+}, _bulk_insert)
 _TAKE = ("UPDATE ledger_head SET change_seq = change_seq + {} WHERE tenant_id = {}"
          " RETURNING change_seq")
 
@@ -96,12 +106,12 @@ async def _take(tenant_id: uuid.UUID, count: int) -> int:
 
 
 async def _insert(ctx: TenantContext, values: list[tuple[Any, ...]],
-                  first: Optional[int] = None) -> list[str]:
+                  first: Optional[int] = None) -> int:
     """Numbers rows of (kind, contact_id, channel, purpose_id, status, reason,
-    event_id, at), in order, and returns their cursors. `first`: the first of
-    numbers already taken for them (chain.Chain.lock_after_taking)."""
+    event_id, at), in order, and returns the first number. `first`: the first
+    of numbers already taken for them (chain.Chain.lock_after_taking)."""
     if not values:
-        return []
+        return first or 0
     db.require_tenant(ctx.tenant_id)
     if first is None:
         first = await _take(ctx.tenant_id, len(values))
@@ -112,22 +122,39 @@ async def _insert(ctx: TenantContext, values: list[tuple[Any, ...]],
         await db.execute(*_INSERT_BULK.call(rows, tenant_id))
     else:
         await db.executemany(_INSERT, rows)
-    return [encode_int(first + i) for i in range(len(values))]
+    return first
 
 
 async def record(ctx: TenantContext, changes: list[Change]) -> list[str]:
     """Numbers `changes` (in order) in the caller's transaction and returns
     their cursors."""
-    return await _insert(ctx, [(c.kind, c.contact_id, c.channel, c.purpose_id, c.status,
-                                c.reason, c.event_id, c.at) for c in changes])
+    first = await _insert(ctx, [(c.kind, c.contact_id, c.channel, c.purpose_id, c.status,
+                                 c.reason, c.event_id, c.at) for c in changes])
+    return [encode_int(first + i) for i in range(len(changes))]
 
 
-async def imported(ctx: TenantContext, events: list[tuple[Any, ...]],
-                   first: Optional[int] = None) -> list[str]:
-    """The bulk form for an import's granted events, given as (id, contact_id,
-    channel, purpose_id, recorded_at): no object per row. `first`: as `_insert`."""
-    return await _insert(ctx, [("consent", contact, channel, purpose, "granted", None, event, at)
-                               for event, contact, channel, purpose, at in events], first)
+async def imported(ctx: TenantContext, events: list[tuple[Any, ...]], at: dt.datetime,
+                   first: Optional[int] = None) -> int:
+    """The bulk form for an import's granted events, given as (event_id,
+    contact_id, channel, purpose_id), all recorded at `at`: no object per
+    row. Returns the first of their numbers (`first`: as `_insert`); the nth
+    event's cursor is `encode_int(first + n)`. On PostgreSQL what every row
+    shares (kind, status, reason, time) goes once, as the statement's
+    constants (_IMPORTED): the statement runs under the ledger head's lock,
+    and each value sent per row was one more to encode and decode there."""
+    if not db.is_postgres():
+        return await _insert(ctx, [("consent", contact, channel, purpose, "granted", None, event, at)
+                                   for event, contact, channel, purpose in events], first)
+    db.require_tenant(ctx.tenant_id)
+    if not events:
+        return first or 0
+    if first is None:
+        first = await _take(ctx.tenant_id, len(events))
+    event_ids, contacts, channels, purposes = map(list, zip(*events))
+    await db.execute(*_IMPORTED.call_columns([
+        uuid7s(len(events)), list(range(first, first + len(events))), contacts, channels,
+        purposes, event_ids], ctx.tenant_id, at))
+    return first
 
 
 async def erased(ctx: TenantContext, contact_id: uuid.UUID, at: dt.datetime) -> str:
@@ -141,23 +168,23 @@ async def erased(ctx: TenantContext, contact_id: uuid.UUID, at: dt.datetime) -> 
 _CHUNK = 500
 
 
-async def current_events(ctx: TenantContext, contact_ids: Iterable[uuid.UUID]) -> set[str]:
-    """Ids (text) of the ledger events the states of these contacts follow now:
+async def current_events(ctx: TenantContext, contact_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    """Ids of the ledger events the states of these contacts follow now:
     which of an import's events changed a state (a back-dated one may not).
     Read by contact, the states' own index (PostgreSQL: one array; SQLite: in
     chunks of bound values)."""
     ids = list(dict.fromkeys(contact_ids))
-    current: set[str] = set()
+    current: set[uuid.UUID] = set()
     if db.is_postgres():  # one statement, the ids as one array
         rows = await db.fetch("SELECT event_id FROM consent_state WHERE tenant_id = {}"
                               " AND contact_id = ANY({}::uuid[])", ctx.tenant_id, ids)
-        return {str(r["event_id"]) for r in rows}
+        return {r["event_id"] for r in rows}
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start:start + _CHUNK]
         rows = await db.fetch(
             "SELECT event_id FROM consent_state WHERE tenant_id = {} AND contact_id IN ("
             + ", ".join(["{}"] * len(chunk)) + ")", ctx.tenant_id, *chunk)
-        current.update(str(r["event_id"]) for r in rows)
+        current.update(r["event_id"] for r in rows)
     return current
 
 

@@ -99,7 +99,11 @@ def joined_args(records: Sequence[Sequence[Any]], positions: Sequence[int],
     """The arguments for `select`'s statement: (True, …) with the columns at
     `text` (`text_positions`) joined, for the `joined=True` form, or (False,
     `arrays(…)`) for the plain form when one of them cannot be joined."""
-    columns: list[Any] = arrays(records, positions)
+    return joined_columns(arrays(records, positions), text)
+
+
+def joined_columns(columns: list[Any], text: Sequence[int]) -> tuple[bool, list[Any]]:
+    """`joined_args` of rows already taken apart: `columns`, one list each."""
     sent = list(columns)
     for j in text:
         one = joined(columns[j])
@@ -132,5 +136,13 @@ class Insert:
         `leading` (the constants' values, in column order), then the records'
         columns. `staged`: each record holds only the arrayed columns, in order."""
         positions = range(len(self.staged)) if staged else self.staged
-        joined, columns = joined_args(records, positions, self.text)
+        return self._form(*joined_args(records, positions, self.text), leading)
+
+    def call_columns(self, columns: list[list[Any]], *leading: Any) -> list[Any]:
+        """`call(…, staged=True)` of rows given as their columns, one list
+        each in order: a caller that has the columns needs no row built only
+        to be taken apart again."""
+        return self._form(*joined_columns(columns, self.text), leading)
+
+    def _form(self, joined: bool, columns: list[Any], leading: tuple[Any, ...]) -> list[Any]:
         return [self.joined if joined else self.plain, *leading, *columns]

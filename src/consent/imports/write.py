@@ -99,8 +99,11 @@ def _values(columns: tuple[str, ...]) -> str:
     return f"VALUES ({', '.join(['{}'] * len(columns))})"
 
 
-_CONTACTS = bulk.Insert(CONTACT_COLUMNS, {"tenant_id": "{}"}, lambda source: _contact_upsert(
-    source, "contact.attributes || excluded.attributes"))
+# Arguments: tenant, the chunk's time twice (created, updated), then the
+# rows' other columns: what every row shares goes once, not once a row.
+_CONTACTS = bulk.Insert(CONTACT_COLUMNS, {
+    "tenant_id": "{}", "created_at": "{}", "updated_at": "{}",
+}, lambda source: _contact_upsert(source, "contact.attributes || excluded.attributes"))
 # Arguments: tenant, updated_at, then the staged columns.
 _STATES = bulk.Insert(STATE_COLUMNS, {
     "tenant_id": "{}", "status": "'granted'", "expires_at": "NULL::timestamptz", "updated_at": "{}",
@@ -109,8 +112,14 @@ _STATES = bulk.Insert(STATE_COLUMNS, {
 _NEW_STATES = bulk.Insert(STATE_COLUMNS, {
     "tenant_id": "{}", "status": "'granted'", "expires_at": "NULL::timestamptz", "updated_at": "{}",
 }, _state_upsert)
-# Counted by its command tag (db.affected), not by rows sent back.
-_EVENTS = bulk.Insert(chain.EVENT_COLUMNS, {"tenant_id": "{}"}, lambda source: (
+# Counted by its command tag (db.affected), not by rows sent back. Arguments:
+# tenant, the chunk's time (recorded_at), the actor, then the rows' other
+# columns (`_events_call`): every imported event is a grant of the current
+# chain format.
+_EVENTS = bulk.Insert(chain.EVENT_COLUMNS, {
+    "tenant_id": "{}", "action": "'granted'", "recorded_at": "{}", "actor": "{}",
+    "chain_format": str(chain.CURRENT_FORMAT),
+}, lambda source: (
     f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)}) {source}"
     " ON CONFLICT (tenant_id, id) DO NOTHING"))
 
@@ -376,7 +385,7 @@ class Writer:
             await behind()
             found, behind = await self._existing(rows), None
         self.all_new = self.all_new and not found
-        current: Optional[set[str]] = None  # SQLite: read by the feed
+        current: Optional[set[uuid.UUID]] = None  # SQLite: read by the feed
         first: Optional[int] = None  # the change feed's numbers, when taken with the head
         ledger = chain.Chain(self.ctx.tenant_id) if self.engine == "postgres" else self.chain
         if ahead is not None and not found and self.engine == "postgres":
@@ -399,7 +408,7 @@ class Writer:
                 ])
         if sealed:
             await ledger.save()
-            await notify.grants_imported(self.ctx, sealed, current, first)
+            await notify.grants_imported(self.ctx, sealed, now, current, first)
         return result
 
     def match(self, rows: list[Valid], index: dict[tuple[str, str], Person], new_id: Any,
@@ -437,7 +446,7 @@ class Writer:
                               events: list[tuple[Person, Consent]], now: dt.datetime,
                               digested: Optional[list[tuple[Any, ...]]] = None, fresh: bool = False,
                               behind: Optional[Callable[[], Awaitable[Any]]] = None,
-                              ) -> tuple[list[tuple[Any, ...]], set[str], Optional[int]]:
+                              ) -> tuple[list[tuple[Any, ...]], set[uuid.UUID], Optional[int]]:
         """Each INSERT runs while Python prepares the rows of the next (sealing
         the ledger and the states, then nothing), instead of one waiting for the
         other. The events are sealed from the head read unlocked while the
@@ -450,7 +459,7 @@ class Writer:
         go in before that lock, naming events not inserted yet (their
         reference is checked at commit): under the lock only the events and
         the feed are written, the import's critical path.
-        Returns the sealed events, the ids (text) of those now leading a
+        Returns the sealed events, the ids of those now leading a
         consent state, and the first change number when taken.
         `behind`: the chunk before, not committed yet: the events are sealed
         after where it would leave the chain (`sealed_to`; chained again if
@@ -463,7 +472,7 @@ class Writer:
         # writer appended meanwhile.
         start = (self.sealed_to or self.tail) if behind is not None else None
         seq, prev = start or await chain.head(tenant_id)
-        async with _meanwhile(*_CONTACTS.call(contacts, tenant_id)) if contacts else _idle():
+        async with _meanwhile(*_CONTACTS.call(contacts, tenant_id, now, now)) if contacts else _idle():
             if digested is None:  # `events` (else `digested`: their rows, from `ahead`)
                 digested = chain.digested([self._event(p, c, now) for p, c in events])
             sealed = chain.rechain(digested, seq, prev)
@@ -475,7 +484,7 @@ class Writer:
         if fresh:  # their events' ids are drawn: checked at commit (deferred key)
             async with _meanwhile(*_NEW_STATES.call(states, tenant_id, now, staged=True),
                                   count=True) as stated:
-                encoded = sealed, _EVENTS.call(sealed, tenant_id)
+                encoded = sealed, self._events_call(sealed, now)
             if stated.result() != len(states):
                 raise RuntimeError("a consent state of a new contact was not inserted")
         if behind is not None:
@@ -492,15 +501,20 @@ class Writer:
         self.tail = ledger.seq, ledger.prev
         self._moved(own, self.tail)
         if encoded is not None:  # fresh: the states are in, only the events are left
-            events = encoded[1] if encoded[0] is sealed else _EVENTS.call(sealed, tenant_id)
+            events = encoded[1] if encoded[0] is sealed else self._events_call(sealed, now)
             if await db.affected(*events) != len(sealed):
                 raise RuntimeError("a ledger event of the chunk was not inserted")
-            return sealed, {str(state[-1]) for state in states}, first
-        async with _meanwhile(*_EVENTS.call(sealed, tenant_id), count=True) as inserted:
+            return sealed, {state[-1] for state in states}, first
+        async with _meanwhile(*self._events_call(sealed, now), count=True) as inserted:
             arguments = _STATES.call(states, tenant_id, now, staged=True)
         if inserted.result() != len(sealed):
             raise RuntimeError("a ledger event of the chunk was not inserted")
-        return sealed, {str(r["event_id"]) for r in await db.fetch(*arguments)}, first
+        return sealed, {r["event_id"] for r in await db.fetch(*arguments)}, first
+
+    def _events_call(self, sealed: list[tuple[Any, ...]], now: dt.datetime) -> list[Any]:
+        """_EVENTS and its arguments for `sealed`, events `_event` made: all
+        grants by this context's actor, recorded `now`, of the current format."""
+        return _EVENTS.call(sealed, self.ctx.tenant_id, now, self.ctx.actor)
 
     def _moved(self, was: tuple[int, str], now: tuple[int, str]) -> tuple[int, str]:
         """This chunk, chained again, now leaves the chain at `now`: the chunk

@@ -7,6 +7,7 @@ integrators fetch what they are allowed to."""
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import uuid
 from typing import Any, Optional
 
@@ -15,6 +16,7 @@ from consent.ledger.chain import EVENT_COLUMNS
 from consent.ledger.chain import canonical_time as rfc3339
 from messaging import webhooks
 from optinbase import db
+from optinbase.cursors import encode_int
 from optinbase.context import TenantContext
 
 
@@ -56,41 +58,43 @@ async def consent_changed(ctx: TenantContext, changed: list[tuple[dict[str, Any]
 
 
 async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]],
-                          current: Optional[set[str]] = None,
+                          recorded_at: dt.datetime, current: Optional[set[uuid.UUID]] = None,
                           first: Optional[int] = None) -> None:
     """The bulk form for imports (`sealed`: stored ledger rows, EVENT_COLUMNS
-    order): one statement for the whole chunk, delivered in batches (a 20,000-row
-    import is 40 POSTs per endpoint, not 20,000). `status` is null: an imported
-    grant older than a later withdrawal leaves the state as it was, and working
-    that out per event would cost a query per row. The feed gets the events
-    the states follow now (one read per 500 people), status `granted`: an
-    event that changed no state is no change. `current`: the ids (text) of
-    those events, when the caller knows them (its state upsert returned them).
-    `first`: the first of the feed's numbers, taken for them beforehand
+    order, all recorded at `recorded_at`): one statement for the whole chunk,
+    delivered in batches (a 20,000-row import is 40 POSTs per endpoint, not
+    20,000). `status` is null: an imported grant older than a later
+    withdrawal leaves the state as it was, and working that out per event
+    would cost a query per row. The feed gets the events the states follow
+    now (one read per 500 people), status `granted`: an event that changed
+    no state is no change. `current`: the ids of those events, when the
+    caller knows them (its state upsert returned them). `first`: the first
+    of the feed's numbers, taken for them beforehand
     (chain.Chain.lock_after_taking; as many as there are `current` events)."""
     if not sealed:
         return
     if current is None:
         current = await changes.current_events(ctx, (row[_CONTACT] for row in sealed))
-    winners = [tuple(row[i] for i in _FEED) for row in sealed if str(row[_ID]) in current]
+    winners = [row for row in sealed if row[_ID] in current]
     if first is not None and len(winners) != len(current):
         raise RuntimeError("numbers taken for other changes than the import's")
-    cursors = dict(zip((str(w[0]) for w in winners), await changes.imported(ctx, winners, first)))
+    first = await changes.imported(ctx, list(map(_FEED, winners)), recorded_at, first)
     endpoints = await webhooks.subscribers(ctx.tenant_id, "consent.changed")
     if not endpoints:
         return
+    cursors = {row[_ID]: encode_int(first + n) for n, row in enumerate(winners)}
     keys = await _purpose_keys(ctx)
     events = [dict(zip(EVENT_COLUMNS, row)) for row in sealed]
     await webhooks.enqueue_many(ctx.tenant_id, endpoints, "consent.changed", [
-        (_changed(e, keys[str(e["purpose_id"])], None, cursors.get(str(e["id"]))),
+        (_changed(e, keys[str(e["purpose_id"])], None, cursors.get(e["id"])),
          e["contact_id"]) for e in events
     ])
 
 
 # Positions in a sealed ledger row (chain.EVENT_COLUMNS) of what the feed keeps.
 _ID, _CONTACT = EVENT_COLUMNS.index("id"), EVENT_COLUMNS.index("contact_id")
-_FEED = tuple(EVENT_COLUMNS.index(c) for c in ("id", "contact_id", "channel", "purpose_id",
-                                                "recorded_at"))
+_FEED = operator.itemgetter(*(EVENT_COLUMNS.index(c) for c in (
+    "id", "contact_id", "channel", "purpose_id")))
 
 
 async def contact_erased(ctx: TenantContext, contact_id: uuid.UUID) -> None:
