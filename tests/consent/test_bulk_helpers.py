@@ -10,6 +10,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
+from consent.imports import write
 from consent.imports.validate import normal_ip
 from consent.ledger import chain
 from optinbase.ids import uuid4s, uuid7s
@@ -73,6 +74,21 @@ def test_rows_chained_again_after_another_head_verify_and_keep_their_ids():
                                                    "personal_digest", "source")]
     assert [[r[i] for i in kept] for r in again] == [[r[i] for i in kept] for r in ahead]
     assert all(a[-2] != b[-2] for a, b in zip(ahead, again))  # every hash moved
+
+
+async def test_a_chunk_chained_in_slices_is_the_chain_of_one_go(monkeypatch):
+    """An import chains a chunk a slice at a time, yielding between slices
+    (write._rechained): the rows are those chaining them in one go gives, the
+    links across the slices' seams included."""
+    monkeypatch.setattr(write, "SLICE_ROWS", 7)
+    tenant, purpose = uuid.uuid4(), uuid.uuid4()
+    now = dt.datetime.now(dt.timezone.utc)
+    rows = chain.digested([chain.NewEvent(
+        tenant_id=tenant, contact_id=uuid.uuid4(), channel="email", purpose_id=purpose,
+        action="granted", method="import", collected_at=now, recorded_at=now) for _ in range(30)])
+    sliced = await write._rechained(rows, 9, "ab" * 32)
+    assert sliced == chain.rechain(rows, 9, "ab" * 32)
+    _assert_chained(sliced, 10, "ab" * 32)
 
 
 @given(st.lists(st.one_of(st.none(), st.text()), max_size=16))

@@ -53,6 +53,8 @@ _UTC = dt.timezone.utc
 # How many of a run's first chunks plan again (Writer.replan): the tables hold
 # at least two chunks more by the last of them, on each pooled connection.
 REPLANNED_CHUNKS = 4
+# How many rows a chunk chains between two yields to the event loop (`_rechained`).
+SLICE_ROWS = 250
 
 CONTACT_COLUMNS = (
     "id", "tenant_id", "email", "phone", "external_id", "first_name", "last_name", "locale",
@@ -475,7 +477,7 @@ class Writer:
         async with _meanwhile(*_CONTACTS.call(contacts, tenant_id, now, now)) if contacts else _idle():
             if digested is None:  # `events` (else `digested`: their rows, from `ahead`)
                 digested = chain.digested([self._event(p, c, now) for p, c in events])
-            sealed = chain.rechain(digested, seq, prev)
+            sealed = await _rechained(digested, seq, prev)
             states = _states(digested)  # ids and times: not moved by chaining again
         if not sealed:
             return [], set(), None
@@ -585,6 +587,21 @@ async def _meanwhile(insert: str, *args: Any, count: bool = False) -> AsyncItera
         yield running
     finally:
         await running
+
+
+async def _rechained(rows: list[tuple[Any, ...]], seq: int, prev: str) -> list[tuple[Any, ...]]:
+    """`chain.rechain`, yielding to the event loop every SLICE_ROWS rows.
+    A chunk chains its events while the chunk before it holds the ledger
+    head, whose statements (events, change feed, commit: the import's
+    critical path) can only be sent on when the loop is free: chained in one
+    go, 2,500 rows held it 16 ms on average, up to 49 ms, at every turn."""
+    chained: list[tuple[Any, ...]] = []
+    for start in range(0, len(rows), SLICE_ROWS):
+        part = chain.rechain(rows[start:start + SLICE_ROWS], seq, prev)
+        chained += part
+        seq, prev = chain.end_of(part)
+        await asyncio.sleep(0)
+    return chained
 
 
 @contextlib.asynccontextmanager
