@@ -39,11 +39,23 @@ def test_import_statements_route_to_one_tenant(statement):
         assert " ON CONFLICT " in sql
 
 
-@pytest.mark.parametrize("statement", changes._INSERT_BULK.forms)
+@pytest.mark.parametrize("statement", changes._INSERT_BULK.forms + changes._IMPORTED.forms)
 def test_change_feed_insert_routes_to_one_tenant(statement):
     sql = db.compile_sql(statement, "postgres")
     assert violations(sql, [TENANT] * sql.count("$")) == []
     assert violations(sql.replace("SELECT s.id, $1", "SELECT s.id, s.tenant_id"), []) != []
+
+
+async def test_an_imported_event_record_is_a_row_of_the_ledger_table(backend):
+    """An import sends its sealed events as they are, one array of
+    consent_event records (write._EVENTS): a record is the table's row type,
+    so the ledger's column order must be EVENT_COLUMNS'. A column added to the
+    table, or moved, fails here rather than in an import."""
+    if backend != "postgres":
+        pytest.skip("row types are PostgreSQL's")
+    names = await db.fetch("SELECT attname FROM pg_attribute WHERE attrelid = 'consent_event'::regclass"
+                           " AND attnum > 0 AND NOT attisdropped ORDER BY attnum")
+    assert tuple(r["attname"] for r in names) == chain.EVENT_COLUMNS
 
 
 def test_joined_form_takes_text_columns_as_one_text_each():
