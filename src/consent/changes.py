@@ -105,6 +105,13 @@ async def _take(tenant_id: uuid.UUID, count: int) -> int:
     return int(last) - count + 1
 
 
+async def _numbers(ctx: TenantContext, count: int, first: Optional[int]) -> int:
+    """The first of `count` numbers for the tenant's changes: `first` when
+    taken already (chain.Chain.lock_after_taking), else taken now."""
+    db.require_tenant(ctx.tenant_id)
+    return first if first is not None else await _take(ctx.tenant_id, count)
+
+
 async def _insert(ctx: TenantContext, values: list[tuple[Any, ...]],
                   first: Optional[int] = None) -> int:
     """Numbers rows of (kind, contact_id, channel, purpose_id, status, reason,
@@ -112,9 +119,7 @@ async def _insert(ctx: TenantContext, values: list[tuple[Any, ...]],
     of numbers already taken for them (chain.Chain.lock_after_taking)."""
     if not values:
         return first or 0
-    db.require_tenant(ctx.tenant_id)
-    if first is None:
-        first = await _take(ctx.tenant_id, len(values))
+    first = await _numbers(ctx, len(values), first)
     ids = uuid7s(len(values))
     tenant_id = ctx.tenant_id
     rows = [(ids[i], tenant_id, first + i, *v) for i, v in enumerate(values)]
@@ -145,11 +150,9 @@ async def imported(ctx: TenantContext, events: list[tuple[Any, ...]], at: dt.dat
     if not db.is_postgres():
         return await _insert(ctx, [("consent", contact, channel, purpose, "granted", None, event, at)
                                    for event, contact, channel, purpose in events], first)
-    db.require_tenant(ctx.tenant_id)
     if not events:
         return first or 0
-    if first is None:
-        first = await _take(ctx.tenant_id, len(events))
+    first = await _numbers(ctx, len(events), first)
     event_ids, contacts, channels, purposes = map(list, zip(*events))
     await db.execute(*_IMPORTED.call_columns([
         uuid7s(len(events)), list(range(first, first + len(events))), contacts, channels,

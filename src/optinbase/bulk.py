@@ -47,7 +47,7 @@ def kind_of(name: str) -> str:
     return "timestamptz" if name.endswith("_at") or name == "since" else "text"
 
 
-_KINDS = {"external_id": "text", "at": "timestamptz", "seq": "bigint", "birth_year": "int", "chain_format": "int"}
+_KINDS = {"external_id": "text", "at": "timestamptz", "seq": "bigint", "birth_year": "int"}
 
 
 def select(columns: Sequence[str], constants: dict[str, str],

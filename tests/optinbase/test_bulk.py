@@ -46,16 +46,25 @@ def test_change_feed_insert_routes_to_one_tenant(statement):
     assert violations(sql.replace("SELECT s.id, $1", "SELECT s.id, s.tenant_id"), []) != []
 
 
-async def test_an_imported_event_record_is_a_row_of_the_ledger_table(backend):
+async def test_an_imported_event_record_is_a_row_of_the_ledger_table(backend, monkeypatch):
     """An import sends its sealed events as they are, one array of
     consent_event records (write._EVENTS): a record is the table's row type,
-    so the ledger's column order must be EVENT_COLUMNS'. A column added to the
-    table, or moved, fails here rather than in an import."""
+    filled by position, so the ledger's column order must be EVENT_COLUMNS'.
+    A column added to the table, or moved, fails here; and a database laid
+    out otherwise is refused by the import itself (write.check_event_records)
+    before a column could land in another's place."""
     if backend != "postgres":
         pytest.skip("row types are PostgreSQL's")
-    names = await db.fetch("SELECT attname FROM pg_attribute WHERE attrelid = 'consent_event'::regclass"
-                           " AND attnum > 0 AND NOT attisdropped ORDER BY attnum")
+    names = await db.fetch(write._RECORD_ORDER)
     assert tuple(r["attname"] for r in names) == chain.EVENT_COLUMNS
+    monkeypatch.setattr(write, "_records_checked", [])
+    await write.check_event_records()
+    swapped = list(chain.EVENT_COLUMNS)
+    at = swapped.index("collected_at")
+    swapped[at], swapped[at + 1] = swapped[at + 1], swapped[at]
+    monkeypatch.setattr(chain, "EVENT_COLUMNS", tuple(swapped))
+    with pytest.raises(RuntimeError, match="not in the order"):
+        await write.check_event_records()
 
 
 def test_joined_form_takes_text_columns_as_one_text_each():

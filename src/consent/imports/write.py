@@ -14,10 +14,9 @@
    keep stored values.
 5. Append ledger events (sealed by a chain.Chain whose head is locked once
    the contacts are in, until the chunk's transaction ends), on PostgreSQL
-   as one array of consent_event records; upsert consent_state as the
-   contacts, where a
-   stored state only yields to a later-or-equal `since` ("latest collected_at
-   wins", as in consents.apply_to_state).
+   as one array of consent_event records. Upsert consent_state the way the
+   contacts go in; a stored state only yields to a later-or-equal `since`
+   ("latest collected_at wins", as in consents.apply_to_state).
 
 On PostgreSQL the events are sealed while the contacts' INSERT runs, and the
 states built while the events' INSERT runs (`_meanwhile`): Python and the
@@ -126,6 +125,25 @@ _EVENTS = (
     + ", ".join("{}" if c == "tenant_id" else f"r.{c}" for c in chain.EVENT_COLUMNS)
     + " FROM unnest({}::consent_event[]) AS r ON CONFLICT (tenant_id, id) DO NOTHING")
 
+_RECORD_ORDER = ("SELECT attname FROM pg_attribute WHERE attrelid = 'consent_event'::regclass"
+                 " AND attnum > 0 AND NOT attisdropped ORDER BY attnum")
+_records_checked: list[tuple[str, ...]] = []  # the order found, once per process
+
+
+async def check_event_records() -> None:
+    """Refuses to write ledger events as records (_EVENTS) into a table
+    whose columns are not in EVENT_COLUMNS' order. A record is filled by
+    position: in a database whose columns were ever laid out otherwise,
+    columns of one type would swap silently — collected_at for recorded_at,
+    one hash for another — in rows that can never be changed again. Read
+    from the catalog once per process."""
+    if not _records_checked:
+        _records_checked.append(tuple(r["attname"] for r in await db.fetch(_RECORD_ORDER)))
+    if _records_checked[0] != chain.EVENT_COLUMNS:
+        raise RuntimeError("consent_event's columns are not in the order the import writes"
+                           f" them in: {', '.join(_records_checked[0])}")
+
+
 PLAN = {
     # Plans that do not depend on how big the statistics say the tenant
     # or the tables are. A tenant they do not know yet (a first import,
@@ -154,12 +172,12 @@ PLAN = {
 
 SQL = {
     "postgres": {
-        # Rows go in as one array per column (optinbase.bulk): no staging
-        # table, the tenant a plain parameter, ON CONFLICT on every insert
-        # (on Citus, an INSERT … SELECT without it is run as COPY, which
-        # row-level security refuses).
-        # Each in both forms (bulk.Insert: text columns joined, unless a
-        # value forbids it).
+        # Rows go in as one array per column (optinbase.bulk; the events as
+        # one array of records): no staging table, the tenant a plain
+        # parameter, ON CONFLICT on every insert (on Citus, an INSERT …
+        # SELECT without it is run as COPY, which row-level security
+        # refuses). The bulk.Insert ones in both forms (text columns
+        # joined, unless a value forbids it).
         "contacts": _CONTACTS,
         # The states the chunk's events now lead (the change feed's winners).
         "states": _STATES,
@@ -411,7 +429,7 @@ class Writer:
                 ])
         if sealed:
             await ledger.save()
-            await notify.grants_imported(self.ctx, sealed, now, current, first)
+            await notify.grants_imported(self.ctx, sealed, current, first)
         return result
 
     def match(self, rows: list[Valid], index: dict[tuple[str, str], Person], new_id: Any,
@@ -471,6 +489,7 @@ class Writer:
         locked first, that chunk would wait for this one's lock while this
         one waits for its commit."""
         tenant_id = self.ctx.tenant_id
+        await check_event_records()
         # Unlocked: sealed ahead, chained again under the lock if another
         # writer appended meanwhile.
         start = (self.sealed_to or self.tail) if behind is not None else None

@@ -58,10 +58,10 @@ async def consent_changed(ctx: TenantContext, changed: list[tuple[dict[str, Any]
 
 
 async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]],
-                          recorded_at: dt.datetime, current: Optional[set[uuid.UUID]] = None,
+                          current: Optional[set[uuid.UUID]] = None,
                           first: Optional[int] = None) -> None:
     """The bulk form for imports (`sealed`: stored ledger rows, EVENT_COLUMNS
-    order, all recorded at `recorded_at`): one statement for the whole chunk,
+    order, all recorded at one time, the chunk's): one statement for the whole chunk,
     delivered in batches (a 20,000-row import is 40 POSTs per endpoint, not
     20,000). `status` is null: an imported grant older than a later
     withdrawal leaves the state as it was, and working that out per event
@@ -78,6 +78,9 @@ async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]],
     winners = [row for row in sealed if row[_ID] in current]
     if first is not None and len(winners) != len(current):
         raise RuntimeError("numbers taken for other changes than the import's")
+    recorded_at = sealed[0][_RECORDED]  # the feed's time, sent once: the events' own
+    if any(row[_RECORDED] != recorded_at for row in winners):
+        raise RuntimeError("an import's chunk records its events at one time")
     first = await changes.imported(ctx, list(map(_FEED, winners)), recorded_at, first)
     endpoints = await webhooks.subscribers(ctx.tenant_id, "consent.changed")
     if not endpoints:
@@ -92,7 +95,7 @@ async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]],
 
 
 # Positions in a sealed ledger row (chain.EVENT_COLUMNS) of what the feed keeps.
-_ID, _CONTACT = EVENT_COLUMNS.index("id"), EVENT_COLUMNS.index("contact_id")
+_ID, _CONTACT, _RECORDED = map(EVENT_COLUMNS.index, ("id", "contact_id", "recorded_at"))
 _FEED = operator.itemgetter(*(EVENT_COLUMNS.index(c) for c in (
     "id", "contact_id", "channel", "purpose_id")))
 
