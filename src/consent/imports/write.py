@@ -115,8 +115,8 @@ _NEW_STATES = bulk.Insert(STATE_COLUMNS, {
     "tenant_id": "{}", "status": "'granted'", "expires_at": "NULL::timestamptz", "updated_at": "{}",
 }, _state_upsert)
 # Arguments: the tenant, then the sealed rows themselves, as one array of
-# consent_event records (EVENT_COLUMNS is the table's column order,
-# tests/optinbase/test_bulk.py): no column taken out of each row in Python, and
+# consent_event records (EVENT_COLUMNS must be the table's column order:
+# check_event_records): no column taken out of each row in Python, and
 # PostgreSQL unnests one array instead of one per column, each into a
 # tuplestore of its own (~12 % less of its CPU for this statement, which runs
 # under the ledger head's lock). Counted by its command tag (db.affected).
