@@ -80,18 +80,18 @@ _INSERT = (f"INSERT INTO change_log ({', '.join(COLUMNS)})"
 
 
 def _bulk_insert(source: str) -> str:
-    # Fresh ids never conflict: the clause is what routes the statement on Citus.
-    return f"INSERT INTO change_log ({', '.join(COLUMNS)}) {source} ON CONFLICT (tenant_id, id) DO NOTHING"
+    # Fresh ids (bulk.new_rows: routed on Citus by a conflict clause).
+    return f"INSERT INTO change_log ({', '.join(COLUMNS)}) {source}"
 
 
 # PostgreSQL: many changes in one statement (optinbase.bulk) rather than one
 # execution each — a withdrawal of everything, an expiry run.
-_INSERT_BULK = bulk.Insert(COLUMNS, {"tenant_id": "{}"}, _bulk_insert)
+_INSERT_BULK = bulk.Insert(COLUMNS, {"tenant_id": "{}"}, _bulk_insert, fresh=True)
 # An import's chunk numbers thousands of grants under the head's lock (`imported`).
 _IMPORTED = bulk.Insert(COLUMNS, {
     "tenant_id": "{}", "kind": "'consent'", "status": "'granted'", "reason": "NULL::text",
     "at": "{}",
-}, _bulk_insert)
+}, _bulk_insert, fresh=True)
 _TAKE = ("UPDATE ledger_head SET change_seq = change_seq + {} WHERE tenant_id = {}"
          " RETURNING change_seq")
 

@@ -92,6 +92,11 @@ def is_postgres(engine: Engine | None = None) -> bool:
     return (engine or get_engine()).engine_type == "postgres"
 
 
+def is_citus(engine: Engine | None = None) -> bool:
+    """Whether the engine's database is a Citus coordinator (read by `start`)."""
+    return _citus.get(id(engine or get_engine()), False)
+
+
 async def _no_reset(connection: Any) -> None:
     """Pool release hook: asyncpg already rolled back any open transaction, and
     we keep no session state (tenant settings are transaction-local), so the
@@ -504,7 +509,7 @@ class _PgTransaction:
                  snapshot: bool = False):
         self.engine, self.read_only = engine, read_only
         self.begin = _begin_sql(tuple(settings.items()), read_only, snapshot,
-                                _citus.get(id(engine), False))
+                                is_citus(engine))
 
     async def __aenter__(self) -> "_PgTransaction":
         pool = self.engine.pool
@@ -808,7 +813,7 @@ class narrowed:
         engine = get_engine()
         if isinstance(engine, PostgresEngine):
             await _transaction_connection(engine).execute(
-                _settings_sql(settings, _citus.get(id(engine), False)).lstrip("; "))
+                _settings_sql(settings, is_citus(engine)).lstrip("; "))
 
 
 def writable() -> bool:

@@ -24,26 +24,51 @@ def test_select_puts_constants_in_place_and_arrays_in_order():
     assert bulk.arrays([(1, "t", "a"), (2, "t", "b")], [0, 2]) == [[1, 2], ["a", "b"]]
 
 
-IMPORT_STATEMENTS = [text for statement in write.SQL["postgres"].values() if not isinstance(statement, list)
-                     for text in (statement.forms if isinstance(statement, bulk.Insert) else [statement])]
+IMPORT_STATEMENTS = {name: statement for name, statement in write.SQL["postgres"].items()
+                     if not isinstance(statement, list)}
 
 
-@pytest.mark.parametrize("statement", IMPORT_STATEMENTS)
-def test_import_statements_route_to_one_tenant(statement):
-    """Each names its tenant as a plain parameter, and none reads a temporary
-    table (Citus runs INSERT … SELECT from one as COPY, refused under RLS)."""
-    sql = db.compile_sql(statement, "postgres")
-    assert violations(sql, [TENANT] * sql.count("$")) == []
-    assert "(SELECT $" not in sql and "import_" not in sql
-    if sql.startswith("INSERT"):
-        assert " ON CONFLICT " in sql
+@pytest.fixture
+def on_citus(monkeypatch):
+    """Statements as sent to a Citus coordinator (bulk.new_rows)."""
+    monkeypatch.setattr(db, "is_citus", lambda engine=None: True)
 
 
-@pytest.mark.parametrize("statement", changes._INSERT_BULK.forms + changes._IMPORTED.forms)
-def test_change_feed_insert_routes_to_one_tenant(statement):
-    sql = db.compile_sql(statement, "postgres")
-    assert violations(sql, [TENANT] * sql.count("$")) == []
-    assert violations(sql.replace("SELECT s.id, $1", "SELECT s.id, s.tenant_id"), []) != []
+def _texts(statement) -> list[str]:
+    return list(statement.forms) if hasattr(statement, "forms") else [statement]
+
+
+@pytest.mark.parametrize("name", IMPORT_STATEMENTS)
+def test_import_statements_route_to_one_tenant(name, on_citus):
+    """Each names its tenant as a plain parameter, none reads a temporary
+    table, and every INSERT has a conflict clause on Citus (which runs an
+    INSERT … SELECT from a temporary table, or without such a clause, as
+    COPY, refused under RLS)."""
+    for text in _texts(IMPORT_STATEMENTS[name]):
+        sql = db.compile_sql(text, "postgres")
+        assert violations(sql, [TENANT] * sql.count("$")) == []
+        assert "(SELECT $" not in sql and "import_" not in sql
+        if sql.startswith("INSERT"):
+            assert " ON CONFLICT " in sql
+
+
+def test_new_rows_go_in_without_a_conflict_clause_on_postgresql():
+    """Rows under ids drawn for them: the clause would cost each row a probe
+    of the primary key on PostgreSQL, for a conflict that cannot be."""
+    for name in ("new_contacts", "new_states", "events"):
+        for text in _texts(IMPORT_STATEMENTS[name]):
+            assert text.startswith("INSERT") and " ON CONFLICT " not in text
+    for statement in (changes._INSERT_BULK, changes._IMPORTED):
+        assert [" ON CONFLICT " in text for text in statement.forms] == [False, False]
+
+
+@pytest.mark.parametrize("statement", [changes._INSERT_BULK, changes._IMPORTED])
+def test_change_feed_insert_routes_to_one_tenant(statement, on_citus):
+    for text in statement.forms:
+        sql = db.compile_sql(text, "postgres")
+        assert violations(sql, [TENANT] * sql.count("$")) == []
+        assert violations(sql.replace("SELECT s.id, $1", "SELECT s.id, s.tenant_id"), []) != []
+        assert sql.endswith(bulk.ROUTED)
 
 
 async def test_an_imported_event_record_is_a_row_of_the_ledger_table(backend, monkeypatch):

@@ -11,7 +11,8 @@
 4. Upsert contacts: INSERT … ON CONFLICT (tenant_id, id) DO UPDATE, on
    PostgreSQL one statement with the rows as one array per column
    (optinbase.bulk; no staging table), executemany on SQLite. Empty cells
-   keep stored values.
+   keep stored values. A chunk naming nobody stored inserts its people and
+   their states (bulk.new_rows: no conflict clause but on Citus).
 5. Append ledger events (sealed by a chain.Chain whose head is locked once
    the contacts are in, until the chunk's transaction ends), on PostgreSQL
    as one array of consent_event records. Upsert consent_state the way the
@@ -101,29 +102,38 @@ def _values(columns: tuple[str, ...]) -> str:
     return f"VALUES ({', '.join(['{}'] * len(columns))})"
 
 
+def _inserted(table: str, columns: tuple[str, ...]) -> Callable[[str], str]:
+    """The INSERT of rows under ids drawn for them (bulk.new_rows)."""
+    return lambda source: f"INSERT INTO {table} ({', '.join(columns)}) {source}"
+
+
 # Arguments: tenant, the chunk's time twice (created, updated), then the
 # rows' other columns: what every row shares goes once, not once a row.
-_CONTACTS = bulk.Insert(CONTACT_COLUMNS, {
-    "tenant_id": "{}", "created_at": "{}", "updated_at": "{}",
-}, lambda source: _contact_upsert(source, "contact.attributes || excluded.attributes"))
+_CONTACT_CONSTANTS = {"tenant_id": "{}", "created_at": "{}", "updated_at": "{}"}
+_CONTACTS = bulk.Insert(CONTACT_COLUMNS, _CONTACT_CONSTANTS, lambda source: _contact_upsert(
+    source, "contact.attributes || excluded.attributes"))
+# Of a chunk naming nobody stored (`fresh`): new people, inserted.
+_NEW_CONTACTS = bulk.Insert(CONTACT_COLUMNS, _CONTACT_CONSTANTS,
+                            _inserted("contact", CONTACT_COLUMNS), fresh=True)
 # Arguments: tenant, updated_at, then the staged columns.
-_STATES = bulk.Insert(STATE_COLUMNS, {
+_STATE_CONSTANTS = {
     "tenant_id": "{}", "status": "'granted'", "expires_at": "NULL::timestamptz", "updated_at": "{}",
-}, lambda source: _state_upsert(source) + " RETURNING event_id")
+}
+_STATES = bulk.Insert(STATE_COLUMNS, _STATE_CONSTANTS,
+                      lambda source: _state_upsert(source) + " RETURNING event_id")
 # Of new contacts only (`fresh`): every state goes in, none is sent back.
-_NEW_STATES = bulk.Insert(STATE_COLUMNS, {
-    "tenant_id": "{}", "status": "'granted'", "expires_at": "NULL::timestamptz", "updated_at": "{}",
-}, _state_upsert)
+_NEW_STATES = bulk.Insert(STATE_COLUMNS, _STATE_CONSTANTS,
+                          _inserted("consent_state", STATE_COLUMNS), fresh=True)
 # Arguments: the tenant, then the sealed rows themselves, as one array of
 # consent_event records (EVENT_COLUMNS must be the table's column order:
 # check_event_records): no column taken out of each row in Python, and
 # PostgreSQL unnests one array instead of one per column, each into a
 # tuplestore of its own (~12 % less of its CPU for this statement, which runs
 # under the ledger head's lock). Counted by its command tag (db.affected).
-_EVENTS = (
+_EVENTS = bulk.NewRows(
     f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)}) SELECT "
     + ", ".join("{}" if c == "tenant_id" else f"r.{c}" for c in chain.EVENT_COLUMNS)
-    + " FROM unnest({}::consent_event[]) AS r ON CONFLICT (tenant_id, id) DO NOTHING")
+    + " FROM unnest({}::consent_event[]) AS r")
 
 _RECORD_ORDER = ("SELECT attname FROM pg_attribute WHERE attrelid = 'consent_event'::regclass"
                  " AND attnum > 0 AND NOT attisdropped ORDER BY attnum")
@@ -174,16 +184,17 @@ SQL = {
     "postgres": {
         # Rows go in as one array per column (optinbase.bulk; the events as
         # one array of records): no staging table, the tenant a plain
-        # parameter, ON CONFLICT on every insert (on Citus, an INSERT …
-        # SELECT without it is run as COPY, which row-level security
-        # refuses). The bulk.Insert ones in both forms (text columns
+        # parameter, ON CONFLICT on every insert on Citus (which runs an
+        # INSERT … SELECT without it as COPY, refused by row-level
+        # security): an upsert's own, or for rows under new ids
+        # bulk.new_rows'. The bulk.Insert ones in both forms (text columns
         # joined, unless a value forbids it).
         "contacts": _CONTACTS,
         # The states the chunk's events now lead (the change feed's winners).
         "states": _STATES,
+        "new_contacts": _NEW_CONTACTS,
         "new_states": _NEW_STATES,
-        # Fresh time-ordered ids: the conflict clause never skips a row
-        # (write checks the count); it is what routes the statement on Citus.
+        # Fresh time-ordered ids (write checks the count).
         "events": _EVENTS,
         # Identifiers and contacts as one array each: a btree walks the array
         # (one descent per key) under the generic plan, which cannot take a
@@ -494,7 +505,8 @@ class Writer:
         # writer appended meanwhile.
         start = (self.sealed_to or self.tail) if behind is not None else None
         seq, prev = start or await chain.head(tenant_id)
-        async with _meanwhile(*_CONTACTS.call(contacts, tenant_id, now, now)) if contacts else _idle():
+        upsert = _NEW_CONTACTS if fresh else _CONTACTS
+        async with _meanwhile(*upsert.call(contacts, tenant_id, now, now)) if contacts else _idle():
             if digested is None:  # `events` (else `digested`: their rows, from `ahead`)
                 digested = chain.digested([self._event(p, c, now) for p, c in events])
             sealed = await _rechained(digested, seq, prev)
@@ -519,10 +531,10 @@ class Writer:
         self.tail = ledger.seq, ledger.prev
         self._moved(own, self.tail)
         if fresh:  # the states are in, only the events are left
-            if await db.affected(_EVENTS, tenant_id, sealed) != len(sealed):
+            if await db.affected(_EVENTS.sql, tenant_id, sealed) != len(sealed):
                 raise RuntimeError("a ledger event of the chunk was not inserted")
             return sealed, {state[-1] for state in states}, first
-        async with _meanwhile(_EVENTS, tenant_id, sealed, count=True) as inserted:
+        async with _meanwhile(_EVENTS.sql, tenant_id, sealed, count=True) as inserted:
             arguments = _STATES.call(states, tenant_id, now, staged=True)
         if inserted.result() != len(sealed):
             raise RuntimeError("a ledger event of the chunk was not inserted")

@@ -1,0 +1,66 @@
+"""How an import sends rows under ids it drew (optinbase.bulk.new_rows): a
+plain INSERT … SELECT on PostgreSQL — a conflict clause there cost each row
+a probe of the primary key for nothing — and, on Citus, one with `ON
+CONFLICT (tenant_id, id) DO NOTHING`, without which Citus runs an INSERT …
+SELECT as COPY, refused under row-level security. Both forms run here on
+PostgreSQL, the Citus one with the coordinator's transaction settings too
+(`db.is_citus`), and leave the same contacts, ledger and change feed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from optinbase import db
+from tests.consent.imports.test_chunked import (
+    HEADER, WHEN, _duplicated_grants, _feed_numbers, _import_lines, _verified,
+)
+from tests.consent.imports.test_cli_import import CHUNK_ROWS, tenant_counts
+from tests.factories import make_tenant, make_world
+
+WRITTEN = ("contact", "consent_state", "consent_event", "change_log")
+_INSERT_SELECT = re.compile(rf"INSERT INTO ({'|'.join(WRITTEN)}) \([^)]*\) SELECT ")
+
+
+@pytest.mark.parametrize("citus", [False, True], ids=["postgres-forms", "citus-forms"])
+async def test_an_import_sends_its_new_rows_in_the_form_its_database_routes(
+        client, backend, monkeypatch, citus):
+    if backend != "postgres":
+        pytest.skip("SQLite takes an import's rows one execution at a time")
+    monkeypatch.setattr(db, "is_citus", lambda engine=None: citus)
+    sent: list[str] = []
+    statement, compile_sql = db._statement, db.compile_sql
+
+    def spied_statement(text, *rest):
+        sent.append(" ".join(text.split()))
+        return statement(text, *rest)
+
+    def spied_compile(text, engine_type):
+        sent.append(" ".join(text.split()))
+        return compile_sql(text, engine_type)
+
+    monkeypatch.setattr(db, "_statement", spied_statement)
+    monkeypatch.setattr(db, "compile_sql", spied_compile)
+    world = await make_world(await make_tenant())
+    notice, later = world.notice["id"], "2026-01-16T10:00:00Z"
+    # Two chunks of new people, then one naming stored people (the upserts).
+    lines = [HEADER] + [f"n{i}@example.com,,N{i},email,newsletter,{notice},{WHEN}\n"
+                        for i in range(2 * CHUNK_ROWS)]
+    lines += [f"n{i}@example.com,,M{i},email,newsletter,{notice},{later}\n" for i in range(3)]
+    report = await _import_lines(world, lines)
+    assert (report.created, report.updated, report.rejected) == (2 * CHUNK_ROWS, 3, 0)
+
+    inserts = [text for text in sent if _INSERT_SELECT.match(text)]
+    assert {_INSERT_SELECT.match(text)[1] for text in inserts} == set(WRITTEN)
+    if citus:  # none would run as COPY
+        assert [text for text in inserts if " ON CONFLICT " not in text] == []
+    else:  # the new people's rows: no conflict clause into any of the four
+        assert {_INSERT_SELECT.match(text)[1] for text in inserts
+                if " ON CONFLICT " not in text} == set(WRITTEN)
+    contacts, events, _ = await tenant_counts(world.tenant.id)
+    assert (contacts, events) == (1 + 2 * CHUNK_ROWS, 1 + 2 * CHUNK_ROWS + 3)
+    assert await _verified(client, world.tenant) == 1 + 2 * CHUNK_ROWS + 3
+    assert await _duplicated_grants(world.tenant.id) == 0
+    changes, numbers, last = await _feed_numbers(world.tenant.id)
+    assert changes == numbers == last == 1 + 2 * CHUNK_ROWS + 3
