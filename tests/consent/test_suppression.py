@@ -152,3 +152,14 @@ async def test_exclusion_fragment_follows_the_list_and_identifier_changes(client
 def test_exclusion_alias_must_be_an_identifier():
     with pytest.raises(ValueError):
         suppression.exclusion_sql("c; DROP TABLE contact")
+
+
+@pytest.mark.parametrize("length", [0, 1, 32, 63, 64, 65, 200])
+def test_the_identifier_hash_is_hmac_sha256_for_any_key_length(length):
+    """suppression.identifier_hash pads each key once and copies the states:
+    the digest must stay the standard HMAC, keys longer than a block included."""
+    key = bytes(range(length % 256)) * (length // 256 + 1)
+    key = key[:length]
+    for text in ("ann@example.com", "+33612345678", "é@exämple.com", ""):
+        assert suppression.identifier_hash(key, text) == hmac.new(
+            key, text.encode(), hashlib.sha256).hexdigest()
