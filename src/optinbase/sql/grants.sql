@@ -74,6 +74,8 @@ GRANT EXECUTE ON FUNCTION optinbase_outbox_due(timestamptz, integer),
   optinbase_outbox_touch(uuid, uuid[], uuid, timestamptz),
   optinbase_outbox_record(uuid, uuid, uuid, text, timestamptz, text, timestamptz)
   TO :"app_role";
+-- Imports: the statistics of the four tables they grow, while small (migration consent_2026_12_02t15_40).
+GRANT EXECUTE ON FUNCTION optinbase_refresh_import_statistics() TO :"app_role";
 -- GET /metrics: counts and ages per tenant, summed by the caller (migration messaging_2026_12_01t11_00).
 GRANT EXECUTE ON FUNCTION optinbase_ops_gauges(timestamptz) TO :"app_role";
 GRANT SELECT, INSERT, UPDATE ON webhook_endpoint TO :"app_role";
