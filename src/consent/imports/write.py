@@ -176,18 +176,19 @@ PLAN = {
     # needs no plan of its own: one round trip less a chunk.
     "postgres": (", set_config('plan_cache_mode', 'force_generic_plan', true),"
                  " set_config('enable_bitmapscan', 'off', true),"
-                 " set_config('enable_seqscan', 'off', true)"
-                 # Yet which index a generic plan takes still follows the
-                 # statistics: tables analysed while empty (a new installation,
-                 # before autovacuum's first pass) made the matching read
-                 # filter the tenant's rows through a (tenant_id, postal_code)
-                 # index — 100,000 rows in 19.5 s instead of 6.5. The owner's
-                 # function analyses the four tables an import grows while they
-                 # are small and have outgrown their statistics (migration
-                 # consent_2026_12_02t15_40); a few catalog reads otherwise.
-                 ", optinbase_refresh_import_statistics()"),
+                 " set_config('enable_seqscan', 'off', true)"),
     "sqlite": "",
 }
+# Yet which index a generic plan takes still follows the statistics: tables
+# analysed while empty (a new installation, before autovacuum's first pass)
+# made the matching read filter the tenant's rows through a (tenant_id,
+# postal_code) index — a first 100,000-row import took 20 s, 9 s with this.
+# The owner's function analyses the four tables an import grows while they
+# are small and have outgrown their statistics (migration
+# consent_2026_12_02t15_40); a few catalog reads otherwise. PostgreSQL
+# only, and not on Citus: the chunk's first statement runs on a worker there,
+# whose tables are the shards, not the four it names.
+REFRESH = ", optinbase_refresh_import_statistics()"
 
 SQL = {
     "postgres": {
@@ -299,7 +300,8 @@ class Writer:
         (PLAN): the runner appends it to the select list or
         RETURNING of its first statement in each chunk's transaction, before
         `prepare` and `write`."""
-        return PLAN[self.engine]
+        refresh = self.engine == "postgres" and not db.is_citus()
+        return PLAN[self.engine] + (REFRESH if refresh else "")
 
     async def replan(self) -> None:
         """First in the transaction of each of a run's first chunks: the
