@@ -79,9 +79,8 @@ _INSERT = (f"INSERT INTO change_log ({', '.join(COLUMNS)})"
            f" VALUES ({', '.join(['{}'] * len(COLUMNS))})")
 
 
-def _bulk_insert(source: str) -> str:
-    # Fresh ids (bulk.new_rows: routed on Citus by a conflict clause).
-    return f"INSERT INTO change_log ({', '.join(COLUMNS)}) {source}"
+# Fresh ids (bulk.new_rows: routed on Citus by a conflict clause).
+_bulk_insert = bulk.inserting("change_log", COLUMNS)
 
 
 # PostgreSQL: many changes in one statement (optinbase.bulk) rather than one

@@ -46,6 +46,12 @@ def new_rows(statement: str) -> str:
     return statement + ROUTED if db.is_citus() else statement
 
 
+def inserting(table: str, columns: Sequence[str]) -> Callable[[str], str]:
+    """An `Insert`'s `build` for a plain INSERT INTO `table` (`columns`) of
+    its SELECT (with `fresh`: rows under ids drawn for them, `new_rows`)."""
+    return lambda source: f"INSERT INTO {table} ({', '.join(columns)}) {source}"
+
+
 def unnest(columns: Sequence[tuple[str, str]], alias: str = "s", joined: bool = False) -> str:
     """`unnest({}::type[], …) AS alias(name, …)` of (name, type) pairs: a FROM
     item whose `{}` placeholders take `arrays(...)` in the same order (`joined`:

@@ -102,11 +102,6 @@ def _values(columns: tuple[str, ...]) -> str:
     return f"VALUES ({', '.join(['{}'] * len(columns))})"
 
 
-def _inserted(table: str, columns: tuple[str, ...]) -> Callable[[str], str]:
-    """The INSERT of rows under ids drawn for them (bulk.new_rows)."""
-    return lambda source: f"INSERT INTO {table} ({', '.join(columns)}) {source}"
-
-
 # Arguments: tenant, the chunk's time twice (created, updated), then the
 # rows' other columns: what every row shares goes once, not once a row.
 _CONTACT_CONSTANTS = {"tenant_id": "{}", "created_at": "{}", "updated_at": "{}"}
@@ -114,7 +109,7 @@ _CONTACTS = bulk.Insert(CONTACT_COLUMNS, _CONTACT_CONSTANTS, lambda source: _con
     source, "contact.attributes || excluded.attributes"))
 # Of a chunk naming nobody stored (`fresh`): new people, inserted.
 _NEW_CONTACTS = bulk.Insert(CONTACT_COLUMNS, _CONTACT_CONSTANTS,
-                            _inserted("contact", CONTACT_COLUMNS), fresh=True)
+                            bulk.inserting("contact", CONTACT_COLUMNS), fresh=True)
 # Arguments: tenant, updated_at, then the staged columns.
 _STATE_CONSTANTS = {
     "tenant_id": "{}", "status": "'granted'", "expires_at": "NULL::timestamptz", "updated_at": "{}",
@@ -123,7 +118,7 @@ _STATES = bulk.Insert(STATE_COLUMNS, _STATE_CONSTANTS,
                       lambda source: _state_upsert(source) + " RETURNING event_id")
 # Of new contacts only (`fresh`): every state goes in, none is sent back.
 _NEW_STATES = bulk.Insert(STATE_COLUMNS, _STATE_CONSTANTS,
-                          _inserted("consent_state", STATE_COLUMNS), fresh=True)
+                          bulk.inserting("consent_state", STATE_COLUMNS), fresh=True)
 # Arguments: the tenant, then the sealed rows themselves, as one array of
 # consent_event records (EVENT_COLUMNS must be the table's column order:
 # check_event_records): no column taken out of each row in Python, and
