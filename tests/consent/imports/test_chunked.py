@@ -500,15 +500,15 @@ async def test_a_chunk_behind_never_takes_the_ledger_before_the_one_ahead_of_it(
     the file's rows in file order."""
     world = await make_world(await make_tenant())
     held: list[int] = []
-    real_lock = chain.Chain.lock_after_taking
+    real_append = write.Writer._append_at
 
-    async def slow_first(self, rows, *args):
+    async def slow_first(self, ledger, rows, *args):
         if not held:
             held.append(len(rows))
             await asyncio.sleep(0.5)
-        return await real_lock(self, rows, *args)
+        return await real_append(self, ledger, rows, *args)
 
-    monkeypatch.setattr(chain.Chain, "lock_after_taking", slow_first)
+    monkeypatch.setattr(write.Writer, "_append_at", slow_first)
     body = _file(world.notice["id"], 3 * CHUNK_ROWS, {})
     _, report, _ = await asyncio.wait_for(jobs.import_file(
         context(world.tenant), parse.scan(body, "csv"), jobs.digest(body)), 60)
@@ -554,6 +554,13 @@ async def test_the_same_file_sent_again_while_it_is_imported_is_written_by_one_r
     assert await _feed_numbers(world.tenant.id) == (1 + rows,) * 3
 
 
+async def _committed_rows(tenant_id) -> int:
+    """The rows the tenant's latest import job committed."""
+    async with db.tenant_transaction(tenant_id, write=False):
+        return await db.fetchval("SELECT rows_done FROM import_job WHERE tenant_id = {}"
+                                 " ORDER BY created_at DESC LIMIT 1", tenant_id)
+
+
 async def _insert_then_commit(other, tenant_id) -> None:
     """The other writer's last statement and its end, as a request's."""
     try:
@@ -593,21 +600,36 @@ async def test_a_cycle_through_another_writer_is_broken_by_the_database_not_hung
     inserting: list[asyncio.Future] = []
     real_write = write.Writer._write_postgres
 
+    class Waiting:
+        """The second chunk's view of the first: it notes when it waits for its commit."""
+
+        def __init__(self, before):
+            self.before = before
+
+        async def sealed(self):
+            await self.before.sealed()
+
+        async def __call__(self):
+            second_waits.set()
+            return await self.before()
+
+    async def then_insert():
+        await asyncio.wait_for(second_waits.wait(), 30)
+        await asyncio.sleep(0.2)  # the second chunk waits in the database
+        await _insert_then_commit(other, tenant_id)  # W waits for the second chunk
+
     async def with_another_writer(self, ledger, contacts, events, now, digested=None,
-                                  fresh=False, behind=None):
+                                  fresh=False, behind=None, on_sealed=lambda: None):
         if behind is not None:  # the second chunk, its contacts in: it waits for the first
-            async def waiting():
-                second_waits.set()
-                return await behind()
-            return await real_write(self, ledger, contacts, events, now, digested, fresh, waiting)
-        if not fresh and not inserting:  # the first chunk, matched: it names P
+            behind = Waiting(behind)
+        elif not fresh and not inserting:  # the first chunk, matched: it names P
             await other.execute("BEGIN")
             await other.execute("UPDATE contact SET first_name = 'W' WHERE tenant_id = $1"
                                 " AND id = $2", tenant_id, uuid.UUID(str(stored["id"])))
-            await asyncio.wait_for(second_waits.wait(), 30)
-            inserting.append(asyncio.ensure_future(_insert_then_commit(other, tenant_id)))
-            await asyncio.sleep(0.5)  # W waits for the second chunk
-        return await real_write(self, ledger, contacts, events, now, digested, fresh, behind)
+            inserting.append(asyncio.ensure_future(then_insert()))
+        # The first chunk's upsert of P waits for W.
+        return await real_write(self, ledger, contacts, events, now, digested, fresh, behind,
+                                on_sealed)
 
     real_existing = write.Writer._existing
 
@@ -633,8 +655,10 @@ async def test_a_cycle_through_another_writer_is_broken_by_the_database_not_hung
             run.cancel()
     monkeypatch.setattr(write.Writer, "_write_postgres", real_write)
     monkeypatch.setattr(write.Writer, "_existing", real_existing)
+    jobs_made = 1
     if run.exception() is not None:  # the import was the side that failed: the file resumes
+        jobs_made += await _committed_rows(tenant_id) == 0  # (from its start: a new job)
         await _imported(world, body)
-    assert await tenant_counts(tenant_id) == (1 + 2 * CHUNK_ROWS, 1 + 2 * CHUNK_ROWS, 1)
+    assert await tenant_counts(tenant_id) == (1 + 2 * CHUNK_ROWS, 1 + 2 * CHUNK_ROWS, jobs_made)
     assert await _verified(client, world.tenant) == 1 + 2 * CHUNK_ROWS
     assert await _duplicated_grants(tenant_id) == 0
