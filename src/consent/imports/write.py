@@ -317,9 +317,13 @@ class Writer:
         """`, expression…` setting how the chunk's statements are planned
         (PLAN): the runner appends it to the select list or
         RETURNING of its first statement in each chunk's transaction, before
-        `prepare` and `write`."""
-        refresh = self.engine == "postgres" and not db.is_citus()
-        return PLAN[self.engine] + (REFRESH if refresh else "")
+        `prepare` and `write`. None on Citus: it refuses a volatile function
+        in RETURNING ("non-IMMUTABLE functions are not allowed in the
+        RETURNING clause"), and a `set_config` stays on the coordinator
+        anyway, while the chunk's statements are planned on the workers."""
+        if db.is_citus():
+            return ""
+        return PLAN[self.engine] + (REFRESH if self.engine == "postgres" else "")
 
     async def replan(self) -> None:
         """First in the transaction of each of a run's first chunks: the
