@@ -473,19 +473,26 @@ def _checked(settings: tuple[tuple[str, str], ...]) -> None:
 
 
 @lru_cache(maxsize=4096)
-def _begin_sql(settings: tuple[tuple[str, str], ...], read_only: bool, snapshot: bool,
-               citus: bool) -> str:
-    """BEGIN and the settings, one simple-protocol round trip; written once
-    per tenant and kind of transaction rather than on every request."""
-    return ("BEGIN" + (" ISOLATION LEVEL REPEATABLE READ" if snapshot else "")
-            + (" READ ONLY" if read_only else "") + _settings_sql(dict(settings), citus))
+def begin_messages(settings: tuple[tuple[str, str], ...], read_only: bool, snapshot: bool,
+                   citus: bool) -> tuple[str, ...]:
+    """BEGIN and the settings, as the simple-protocol messages to send: one
+    round trip, written once per tenant and kind of transaction rather than
+    on every request. Two on Citus: it replays the whole message of a `SET
+    LOCAL` on each worker it propagates to — a BEGIN in it too, which every
+    worker answered with "there is already a transaction in progress", a
+    notice that cut the first line off a `COPY … TO STDOUT` export."""
+    begin = ("BEGIN" + (" ISOLATION LEVEL REPEATABLE READ" if snapshot else "")
+             + (" READ ONLY" if read_only else ""))
+    sets = _settings_sql(dict(settings), citus)
+    return (begin, sets.removeprefix("; ")) if citus else (begin + sets,)
 
 
 def _settings_sql(settings: dict[str, str], citus: bool) -> str:
     """Statements that set transaction-local settings. On Citus a `set_config`
     stays on the coordinator, so row-level security on the shards would see no
     tenant; `SET LOCAL` with `citus.propagate_set_commands = 'local'` reaches
-    them. Elsewhere one `SELECT set_config(...)` does it."""
+    them (in a message without BEGIN: `begin_messages`). Elsewhere one
+    `SELECT set_config(...)` does it."""
     if citus:
         return "".join(f"; SET LOCAL {name} = '{value}'" for name, value in
                        {"citus.propagate_set_commands": "local", **settings}.items())
@@ -508,14 +515,15 @@ class _PgTransaction:
     def __init__(self, engine: PostgresEngine, settings: dict[str, str], read_only: bool,
                  snapshot: bool = False):
         self.engine, self.read_only = engine, read_only
-        self.begin = _begin_sql(tuple(settings.items()), read_only, snapshot,
-                                is_citus(engine))
+        self.begin = begin_messages(tuple(settings.items()), read_only, snapshot,
+                                    is_citus(engine))
 
     async def __aenter__(self) -> "_PgTransaction":
         pool = self.engine.pool
         self.connection = await (pool.acquire() if pool else self.engine.get_new_connection())
         try:
-            await self.connection.execute(self.begin)
+            for message in self.begin:
+                await self.connection.execute(message)
         except BaseException:
             await self._release()
             raise
