@@ -134,9 +134,8 @@ async def require_reconsent(ctx: TenantContext, notice_id: uuid.UUID,
         " AND (s.expires_at IS NULL OR s.expires_at > {})"
         " AND COALESCE((SELECT n.version FROM consent_event e JOIN notice n"
         " ON n.tenant_id = e.tenant_id AND n.id = e.notice_id"
-        " WHERE e.tenant_id = {} AND e.id = s.event_id), 0) < {}",
-        ctx.tenant_id, notice["purpose_id"], *channels, expires_at, ctx.tenant_id,
-        int(notice["version"]))
+        " WHERE e.tenant_id = s.tenant_id AND e.id = s.event_id), 0) < {}",  # as segments'
+        ctx.tenant_id, notice["purpose_id"], *channels, expires_at, int(notice["version"]))
     for row in affected:
         await db.execute("UPDATE consent_state SET expires_at = {}, reminded_at = NULL"
                          " WHERE tenant_id = {} AND id = {}", expires_at, ctx.tenant_id,

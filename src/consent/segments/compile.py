@@ -153,10 +153,15 @@ class _Compiler:
         if rule.notice_version is not None:
             for op, bound in msgspec.structs.asdict(rule.notice_version).items():
                 if bound is not None:  # a fresh subquery each: its own arguments, in order
+                    # The event joined on the state's own tenant, not a
+                    # parameter: Citus takes the subquery, nested in an
+                    # EXISTS, for a join of shards only so ("complex joins
+                    # are only supported when … joined on their
+                    # distribution columns", seen on a real cluster).
                     text += (
                         " AND COALESCE((SELECT n.version FROM consent_event e JOIN notice n"
                         " ON n.tenant_id = e.tenant_id AND n.id = e.notice_id"
-                        f" WHERE e.tenant_id = {self.p(self.tenant_id)} AND e.id = cs.event_id),"
+                        " WHERE e.tenant_id = cs.tenant_id AND e.id = cs.event_id),"
                         f" 0) {_COMPARE[op]} {self.p(bound)}"
                     )
         if rule.older_than_days is not None:
