@@ -258,9 +258,14 @@ class OutboxWorker:
             rows = await store.claim(tenant_id, token, now, now + self.lease,
                                      max_priority=self.max_priority, limit=self.batch,
                                      max_attempts=MAX_ATTEMPTS, domain=self.domain)
-            endpoints = {e for e in map(_endpoint_of, rows) if e}
-            secrets = await webhooks.endpoint_secrets(tenant_id, endpoints) if endpoints else {}
-            record = await repository.tenant_by_id(tenant_id) if rows else None
+        endpoints = {e for e in map(_endpoint_of, rows) if e}
+        secrets, record = {}, None
+        if rows:  # read once the claim committed: on Citus a transaction whose
+            # shard placements the owner's claim wrote refuses the application
+            # role's reads there ("modified in this transaction by a different user")
+            async with envelope.delivery(tenant_id):
+                secrets = await webhooks.endpoint_secrets(tenant_id, endpoints) if endpoints else {}
+                record = await repository.tenant_by_id(tenant_id)
         return _Turn(tenant_id, token, rows, now + self.lease, secrets,
                      owned={row["id"] for row in rows}, tenant=record)
 

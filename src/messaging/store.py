@@ -114,8 +114,9 @@ async def due_tenants(now: dt.datetime, max_priority: int) -> list[tuple[uuid.UU
     """(tenant id, best due priority class) of every tenant with rows to send
     now (pending and due, or leased to a worker whose lease ran out)."""
     if db.is_postgres():
-        rows = await db.fetch("SELECT tenant_id, priority FROM optinbase_outbox_due({}, {})",
-                              now, max_priority)
+        async with db.across_tenants():
+            rows = await db.fetch("SELECT tenant_id, priority FROM optinbase_outbox_due({}, {})",
+                                  now, max_priority)
     else:
         classes = "".join(_SQLITE_DUE_IN_CLASS % (p, p) for p in range(max_priority + 1))
         rows = await db.fetch(_SQLITE_LAPSED + classes, now=now, max_priority=max_priority)

@@ -789,6 +789,16 @@ def tenant_transaction(tenant_id: uuid.UUID, *, write: bool = True,
                        snapshot=snapshot)
 
 
+def across_tenants() -> transaction:
+    """A transaction with no tenant, for the owner's functions that look
+    across tenants by setting each in turn (`optinbase_outbox_due`,
+    `optinbase_ops_gauges`): the application role sees no tenant's rows in
+    it. A transaction block, not one statement on its own, because Citus
+    carries a `SET LOCAL` made inside a function to the shards only inside
+    one (in autocommit those functions counted nothing there)."""
+    return transaction({}, write=False)
+
+
 class narrowed:
     """Inside a staff transaction (several tenants visible), run a block as one
     of them: the data layer's guard accepts that tenant, and on PostgreSQL

@@ -129,7 +129,8 @@ async def _database_rows(now: dt.datetime) -> list[tuple[str, Optional[int], Opt
     """(source, priority, kind, status, count, oldest due age): the outbox and
     the open requests, over every tenant."""
     if db.is_postgres():
-        rows = await db.fetch("SELECT * FROM optinbase_ops_gauges({})", now)
+        async with db.across_tenants():
+            rows = await db.fetch("SELECT * FROM optinbase_ops_gauges({})", now)
         return [(r["source"], r["priority"], r["kind"], r["status"], float(r["n"]),
                  r["oldest_due_seconds"]) for r in rows]
     result = []

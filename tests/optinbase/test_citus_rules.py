@@ -12,6 +12,7 @@ A scratch schema of deliberately wrong tables shows the check fails."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import asyncpg
@@ -71,6 +72,22 @@ async def test_the_statement_guard_knows_every_tenant_table(pg_owner):
         " WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'"
         " AND a.attname = 'tenant_id' AND a.attnotnull")
     assert {r["relname"] for r in tables} == TENANT_TABLES
+
+
+async def test_the_owners_functions_are_ones_citus_runs(pg_owner):
+    """Seen on a real cluster: a function that sets a row-level-security
+    setting with `set_config` sets it on the coordinator only (the shards'
+    policies saw no tenant: the outbox's due scan and the gauges counted
+    nothing), and a SQL-language function whose statements write with its
+    parameters cannot be planned ("use of parameters in SQL functions")."""
+    functions = await pg_owner.fetch(
+        "SELECT p.proname, l.lanname, p.prosrc FROM pg_proc p JOIN pg_language l"
+        " ON l.oid = p.prolang WHERE p.pronamespace = 'public'::regnamespace"
+        " AND p.proname LIKE 'optinbase%'")
+    assert len(functions) >= 5
+    assert [f["proname"] for f in functions if "set_config('app." in f["prosrc"]] == []
+    assert [f["proname"] for f in functions if f["lanname"] == "sql"
+            and re.search(r"\b(INSERT|UPDATE|DELETE)\b", f["prosrc"], re.I)] == []
 
 
 WRONG_TABLES = """
