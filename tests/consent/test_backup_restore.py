@@ -102,6 +102,8 @@ NOTHING_LEFT = " 0 contacts erased again, 0 suppressions put back"
 
 
 async def test_backup_erase_restore_reapply(client, backend, database_url, tmp_path):
+    if backend == "postgres" and databases.CITUS_URL:  # pg_dump of the coordinator holds no shard
+        pytest.skip("a restore of a Citus cluster is its workers' dumps too")
     tenant = await make_tenant()
     await make_purpose(tenant)
     notice = await make_notice(tenant)
