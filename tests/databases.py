@@ -2,7 +2,7 @@
 set) a fresh, migrated PostgreSQL schema used through the application role.
 
 CITUS_URL (the owner role on a Citus coordinator's database, with the citus
-extension and its workers registered, e.g. by `citus-cluster.sh reset-db`)
+extension and its workers registered, as DEVELOPERS.md says)
 runs the PostgreSQL suite there instead: after migrating, the fixture
 distributes the tables with scripts/citus-distribute.sql (DEVELOPERS.md)."""
 
