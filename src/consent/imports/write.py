@@ -133,7 +133,8 @@ _EVENTS = bulk.NewRows(
 # Writer._append_at: the head moved (chain.MOVE_HEAD), the events inserted
 # only if it was, and the feed's entries numbered from it (`feed`:
 # changes.imported_at_head, which writes nothing without a `head` row). One
-# statement: all or nothing, and no round trip under the head's lock.
+# statement: all or nothing, and no round trip between taking the head and
+# writing what it leads to.
 _APPEND_AT = (
     "WITH head AS (" + chain.MOVE_HEAD.replace("{}", "{{}}") + "),"
     " events AS (" + _EVENTS.text.replace("{}", "{{}}")
