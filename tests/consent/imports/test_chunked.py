@@ -512,7 +512,8 @@ async def test_a_chunk_behind_never_takes_the_ledger_before_the_one_ahead_of_it(
     body = _file(world.notice["id"], 3 * CHUNK_ROWS, {})
     _, report, _ = await asyncio.wait_for(jobs.import_file(
         context(world.tenant), parse.scan(body, "csv"), jobs.digest(body)), 60)
-    assert held == ([CHUNK_ROWS] if backend == "postgres" else []) and report.created == 3 * CHUNK_ROWS
+    on_postgres = backend == "postgres" and not db.is_citus()  # (Citus: lock_after_taking)
+    assert held == ([CHUNK_ROWS] if on_postgres else []) and report.created == 3 * CHUNK_ROWS
     async with db.tenant_transaction(world.tenant.id, write=False):
         names = [r["first_name"] for r in await db.fetch(
             "SELECT c.first_name FROM consent_event e JOIN contact c ON c.tenant_id = e.tenant_id"
@@ -624,6 +625,8 @@ async def test_a_cycle_through_another_writer_is_broken_by_the_database_not_hung
             behind = Waiting(behind)
         elif not fresh and not inserting:  # the first chunk, matched: it names P
             await other.execute("BEGIN")
+            await other.execute("SET LOCAL citus.propagate_set_commands = 'local'")
+            await other.execute(f"SET LOCAL app.tenant_id = '{tenant_id}'")
             await other.execute("UPDATE contact SET first_name = 'W' WHERE tenant_id = $1"
                                 " AND id = $2", tenant_id, uuid.UUID(str(stored["id"])))
             inserting.append(asyncio.ensure_future(then_insert()))

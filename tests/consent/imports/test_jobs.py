@@ -55,8 +55,10 @@ async def test_a_job_whose_row_is_held_is_alive(backend):
     holder = await asyncpg.connect(databases.POSTGRES_URL)
     try:
         async with holder.transaction():
-            await holder.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant.id))
-            await holder.execute("SELECT id FROM import_job WHERE id = $1 FOR UPDATE", live)
+            await holder.execute("SET LOCAL citus.propagate_set_commands = 'local'")
+            await holder.execute(f"SET LOCAL app.tenant_id = '{tenant.id}'")
+            await holder.execute("SELECT id FROM import_job WHERE tenant_id = $1 AND id = $2"
+                                 " FOR UPDATE", tenant.id, live)
             await housekeeping.fail_abandoned_imports(NOW)
             assert await _statuses(tenant, live) == {live: "running"}
     finally:
