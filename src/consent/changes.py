@@ -91,18 +91,6 @@ _IMPORTED = bulk.Insert(COLUMNS, {
     "tenant_id": "{}", "kind": "'consent'", "status": "'granted'", "reason": "NULL::text",
     "at": "{}",
 }, _bulk_insert, fresh=True)
-# An import's chunk of new people (consent.imports.write) writes its entries
-# in the statement that takes their numbers, after a CTE `head` (the head row
-# as updated: chain.MOVE_HEAD): `change_seq` is the last number taken, and the
-# nth of `count` entries is sent as n - count. No conflict clause: never sent
-# on Citus.
-_IMPORTED_AT_HEAD = (
-    f"INSERT INTO change_log ({', '.join(COLUMNS)}) SELECT s.id, {{}}, head.change_seq + s.seq,"
-    " 'consent', s.contact_id, s.channel, s.purpose_id, 'granted', NULL::text, s.event_id, {}"
-    " FROM head, " + bulk.unnest([("id", "uuid"), ("seq", "bigint"), ("contact_id", "uuid"),
-                                 ("channel", "text"), ("purpose_id", "uuid"),
-                                 ("event_id", "uuid")])
-)
 _TAKE = ("UPDATE ledger_head SET change_seq = change_seq + {} WHERE tenant_id = {}"
          " RETURNING change_seq")
 
@@ -169,17 +157,6 @@ async def imported(ctx: TenantContext, events: list[tuple[Any, ...]], at: dt.dat
         uuid7s(len(events)), list(range(first, first + len(events))), contacts, channels,
         purposes, event_ids], ctx.tenant_id, at))
     return first
-
-
-def imported_at_head(ctx: TenantContext, events: list[tuple[Any, ...]],
-                     at: dt.datetime) -> tuple[str, list[Any]]:
-    """`imported`'s rows as an INSERT to run in the statement that takes
-    their numbers, after its CTE `head` (_IMPORTED_AT_HEAD): (statement,
-    arguments). It writes nothing when `head` holds no row."""
-    count = len(events)
-    event_ids, contacts, channels, purposes = map(list, zip(*events)) if events else ([],) * 4
-    return _IMPORTED_AT_HEAD, [ctx.tenant_id, at, uuid7s(count), list(range(1 - count, 1)),
-                               contacts, channels, purposes, event_ids]
 
 
 async def erased(ctx: TenantContext, contact_id: uuid.UUID, at: dt.datetime) -> str:

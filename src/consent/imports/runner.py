@@ -245,7 +245,7 @@ class _Chunk:
     worked out ahead, and the lock its transaction holds (`db.hold`) until it
     ends — what a chunk written behind it waits for (`_Before`)."""
 
-    __slots__ = ("upto", "lock", "keys", "task", "holding", "sealed")
+    __slots__ = ("upto", "lock", "keys", "task", "holding")
 
     def __init__(self, job_id: uuid.UUID, upto: int, keys: Optional[frozenset]):
         self.upto, self.lock, self.keys = upto, f"import:{job_id}:{upto}", keys
@@ -253,9 +253,6 @@ class _Chunk:
         # Set once its transaction holds the lock (or has failed before):
         # waiting for the lock before that would not wait at all.
         self.holding = asyncio.Event()
-        # Set once its events are sealed (Writer.write's `on_sealed`) or it
-        # has ended: the chunk behind it seals its own after them.
-        self.sealed = asyncio.Event()
 
     async def begin(self, writer: Writer) -> None:
         """First in its transaction: the lock, then the signal (`_commit` gives
@@ -287,14 +284,6 @@ class _Before:
             self.report = await asyncio.shield(self.chunk.task)
         return self.report
 
-    async def sealed(self) -> None:
-        """Once the chunk before has sealed its events (or ended). Waited for
-        in Python, which no deadlock detector sees: that chunk seals after
-        statements that wait for no other transaction's rows (its job row's
-        check — only this run writes that row —, its matching read, the
-        head read unlocked), while its contacts go in."""
-        await self.chunk.sealed.wait()
-
 
 async def _commit(ctx: TenantContext, job_id: uuid.UUID, writer: Writer,
                   base: Report | _Before, this: _Chunk, rows: list[Valid],
@@ -309,7 +298,6 @@ async def _commit(ctx: TenantContext, job_id: uuid.UUID, writer: Writer,
         return await _first(ctx, job_id, writer, base, this, rows, rejections, now, ahead)
     finally:
         this.holding.set()  # (failed before taking its lock: the chunk behind must not wait)
-        this.sealed.set()  # (nothing sealed: the chunk behind appends after the head)
 
 
 async def _first(ctx: TenantContext, job_id: uuid.UUID, writer: Writer, report: Report,
@@ -332,7 +320,7 @@ async def _first(ctx: TenantContext, job_id: uuid.UUID, writer: Writer, report: 
             if stored != report.rows_done:
                 raise Superseded(f"import {job_id} was continued by another process")
         await writer.prepare()
-        result = await writer.write(rows, now, ahead, on_sealed=this.sealed.set) if rows else ChunkResult()
+        result = await writer.write(rows, now, ahead) if rows else ChunkResult()
         if expected is not None and ahead is not None and result is ahead.result:
             return expected
         after = report.after(this.upto, result, rejections)
@@ -350,7 +338,7 @@ async def _behind(ctx: TenantContext, job_id: uuid.UUID, writer: Writer, before:
     async with envelope.tenant(ctx):
         await this.begin(writer)
         await db.fetchval(_CHECK.format(writer.plan), ctx.tenant_id, job_id)
-        result = await writer.write(rows, now, ahead, behind=before, on_sealed=this.sealed.set)
+        result = await writer.write(rows, now, ahead, behind=before)
         report = await before()
         after = report.after(this.upto, result, rejections)
         if await db.fetchval(_ADVANCE_CHECKED, *_progress(after), ctx.tenant_id, job_id,

@@ -39,9 +39,9 @@ import contextlib
 import datetime as dt
 import json
 import uuid
-from typing import Any, AsyncIterator, Callable, Optional, Protocol
+from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
-from consent import changes, suppression
+from consent import suppression
 from consent.imports.parse import column_name
 from consent.imports.validate import IDENTIFIERS, Consent, Rejection, Valid
 from consent.ledger import chain, notify
@@ -129,19 +129,6 @@ _EVENTS = bulk.NewRows(
     f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)}) SELECT "
     + ", ".join("{}" if c == "tenant_id" else f"r.{c}" for c in chain.EVENT_COLUMNS)
     + " FROM unnest({}::consent_event[]) AS r")
-
-# Writer._append_at: the head moved (chain.MOVE_HEAD), the events inserted
-# only if it was, and the feed's entries numbered from it (`feed`:
-# changes.imported_at_head, which writes nothing without a `head` row). One
-# statement: all or nothing, and no round trip between taking the head and
-# writing what it leads to.
-_APPEND_AT = (
-    "WITH head AS (" + chain.MOVE_HEAD.replace("{}", "{{}}") + "),"
-    " events AS (" + _EVENTS.text.replace("{}", "{{}}")
-    + " WHERE EXISTS (SELECT FROM head) RETURNING 1),"
-    " feed AS ({feed})"
-    " SELECT change_seq, (SELECT count(*) FROM events) AS events FROM head"
-)
 
 _RECORD_ORDER = ("SELECT attname FROM pg_attribute WHERE attrelid = 'consent_event'::regclass"
                  " AND attnum > 0 AND NOT attisdropped ORDER BY attnum")
@@ -245,17 +232,6 @@ SQL = {
         ),
     },
 }
-
-
-class Before(Protocol):
-    """The chunk written before this one, still in flight (the runner's)."""
-
-    async def __call__(self) -> Any:
-        """Waits for its commit (raises if it failed)."""
-
-    async def sealed(self) -> None:
-        """Waits until its events are sealed (`Writer.sealed_to` is where
-        they end the chain), or it is known to append none."""
 
 
 class Person:
@@ -436,9 +412,7 @@ class Writer:
 
     async def write(self, rows: list[Valid], now: dt.datetime,
                     ahead: Optional["Ahead"] = None,
-                    behind: Optional[Before] = None,
-                    on_sealed: Callable[[], None] = lambda: None,
-                    ) -> ChunkResult:
+                    behind: Optional[Callable[[], Awaitable[Any]]] = None) -> ChunkResult:
         """`ahead` (PostgreSQL): `self.ahead(rows, now)`, used when the matching
         read finds no stored contact (else the rows are matched here).
         `behind` (PostgreSQL): the chunk before is still being written, in its
@@ -447,9 +421,7 @@ class Writer:
         people: the runner checks `Ahead.keys`), and it locks the chain head
         once that commit is done (the ledger keeps the file's order); a chunk
         naming stored people waits for it first, then matches (that chunk's
-        people and grants are stored by then). `on_sealed()`: called once
-        this chunk's events are sealed (what the chunk behind it waits for
-        before sealing its own: `Before.sealed`)."""
+        people and grants are stored by then)."""
         found = await self._existing(rows)
         if found and behind is not None:
             await behind()
@@ -457,20 +429,17 @@ class Writer:
         self.all_new = self.all_new and not found
         current: Optional[set[uuid.UUID]] = None  # SQLite: read by the feed
         first: Optional[int] = None  # the change feed's numbers, when taken with the head
-        fed = False  # its entries, when written with the head too
         ledger = chain.Chain(self.ctx.tenant_id) if self.engine == "postgres" else self.chain
         if ahead is not None and not found and self.engine == "postgres":
-            sealed, current, first, fed = await self._write_postgres(
-                ledger, ahead.contacts, [], now, ahead.digested, fresh=True, behind=behind,
-                on_sealed=on_sealed)
+            sealed, current, first = await self._write_postgres(
+                ledger, ahead.contacts, [], now, ahead.digested, fresh=True, behind=behind)
             result = ahead.result
         else:
             result, touched, pending = self.match(rows, found, iter(uuid7s(len(rows))).__next__)
             events = await self._new_events(pending, touched)
             contacts = self._contact_records(list(touched.values()), now)
             if self.engine == "postgres":
-                sealed, current, _, _ = await self._write_postgres(ledger, contacts, events, now,
-                                                                   on_sealed=on_sealed)
+                sealed, current, _ = await self._write_postgres(ledger, contacts, events, now)
             else:
                 await db.executemany(self.sql["contacts"], contacts)
                 sealed = self.chain.seal([self._event(p, c, now) for p, c in events])
@@ -481,7 +450,7 @@ class Writer:
                 ])
         if sealed:
             await ledger.save()
-            await notify.grants_imported(self.ctx, sealed, current, first, fed)
+            await notify.grants_imported(self.ctx, sealed, current, first)
         return result
 
     def match(self, rows: list[Valid], index: dict[tuple[str, str], Person], new_id: Any,
@@ -518,9 +487,8 @@ class Writer:
     async def _write_postgres(self, ledger: chain.Chain, contacts: list[tuple[Any, ...]],
                               events: list[tuple[Person, Consent]], now: dt.datetime,
                               digested: Optional[list[tuple[Any, ...]]] = None, fresh: bool = False,
-                              behind: Optional[Before] = None,
-                              on_sealed: Callable[[], None] = lambda: None,
-                              ) -> tuple[list[tuple[Any, ...]], set[uuid.UUID], Optional[int], bool]:
+                              behind: Optional[Callable[[], Awaitable[Any]]] = None,
+                              ) -> tuple[list[tuple[Any, ...]], set[uuid.UUID], Optional[int]]:
         """Each INSERT runs while Python prepares the rows of the next (sealing
         the ledger and the states, then nothing), instead of one waiting for the
         other. The events are sealed from the head read unlocked while the
@@ -528,58 +496,37 @@ class Writer:
         tenant's other writers wait for a chunk's events, states (but see
         `fresh`) and change feed only.
         `fresh`: every contact is new, so every state is inserted and leads
-        the change feed, and the states go in before the head's lock, naming
-        events not inserted yet (their reference is checked at commit): under
-        the lock only the events and the feed are written, the import's
-        critical path — off Citus by the one statement that takes the head
-        (`_append_at`), else the feed's numbers are taken, and the head
-        moved, by the statement that locks it (`lock_after_taking`).
+        the change feed — its numbers are taken, and the head moved, by the
+        statement that locks the head (`lock_after_taking`) — and the states
+        go in before that lock, naming events not inserted yet (their
+        reference is checked at commit): under the lock only the events and
+        the feed are written, the import's critical path.
         Returns the sealed events, the ids of those now leading a
-        consent state, the first change number when taken, and whether the
-        feed's entries are written too.
+        consent state, and the first change number when taken.
         `behind`: the chunk before, not committed yet: the events are sealed
-        after where it leaves the chain (`sealed_to`, once it is sealed;
-        chained again if it did not: `tail`) instead of after the head,
-        and the head is taken only from where that chunk leaves it, or once
-        it has committed — were it taken first, that chunk would wait for
-        this one's lock while this one waits for its commit."""
+        after where it would leave the chain (`sealed_to`; chained again if
+        it did not: `tail`) instead of after the head,
+        and the head is locked only once that chunk has committed — were it
+        locked first, that chunk would wait for this one's lock while this
+        one waits for its commit."""
         tenant_id = self.ctx.tenant_id
         await check_event_records()
         # Unlocked: sealed ahead, chained again under the lock if another
-        # writer appended meanwhile. Behind another chunk: after it, below.
-        seq, prev = await chain.head(tenant_id) if behind is None else (0, "")
+        # writer appended meanwhile.
+        start = (self.sealed_to or self.tail) if behind is not None else None
+        seq, prev = start or await chain.head(tenant_id)
         upsert = _NEW_CONTACTS if fresh else _CONTACTS
         async with _meanwhile(*upsert.call(contacts, tenant_id, now, now)) if contacts else _idle():
             if digested is None:  # `events` (else `digested`: their rows, from `ahead`)
                 digested = chain.digested([self._event(p, c, now) for p, c in events])
-            if behind is not None:  # where the chunk before ends it, once it is sealed
-                await behind.sealed()
-                seq, prev = self.sealed_to or self.tail or await chain.head(tenant_id)
             sealed = await _rechained(digested, seq, prev)
-            if sealed:
-                own = self.sealed_to = chain.end_of(sealed)
-            on_sealed()
             states = _states(digested)  # ids and times: not moved by chaining again
         if not sealed:
-            return [], set(), None, False
+            return [], set(), None
+        own = self.sealed_to = chain.end_of(sealed)
         if fresh:  # their events' ids are drawn: checked at commit (deferred key)
             if await db.affected(*_NEW_STATES.call(states, tenant_id, now, staged=True)) != len(states):
                 raise RuntimeError("a consent state of a new contact was not inserted")
-            current = {state[-1] for state in states}
-            if not db.is_citus():
-                first = await self._append_at(ledger, sealed, seq, prev, current, now)
-                if first is None and behind is not None:  # it had not taken the head yet
-                    await behind()
-                    behind = None
-                    if self.tail and self.tail != (seq, prev):  # where the chunk before ended it
-                        seq, prev = self.tail
-                        sealed = await _rechained(digested, seq, prev)
-                        own = self._moved(own, chain.end_of(sealed))
-                    first = await self._append_at(ledger, sealed, seq, prev, current, now)
-                if first is not None:
-                    self.tail = ledger.seq, ledger.prev
-                    self._moved(own, self.tail)
-                    return sealed, current, first, True
         if behind is not None:
             await behind()
             if self.tail and self.tail != (seq, prev):  # where the chunk before ended it
@@ -596,41 +543,12 @@ class Writer:
         if fresh:  # the states are in, only the events are left
             if await db.affected(_EVENTS.sql, tenant_id, sealed) != len(sealed):
                 raise RuntimeError("a ledger event of the chunk was not inserted")
-            return sealed, current, first, False
+            return sealed, {state[-1] for state in states}, first
         async with _meanwhile(_EVENTS.sql, tenant_id, sealed, count=True) as inserted:
             arguments = _STATES.call(states, tenant_id, now, staged=True)
         if inserted.result() != len(sealed):
             raise RuntimeError("a ledger event of the chunk was not inserted")
-        return sealed, {r["event_id"] for r in await db.fetch(*arguments)}, first, False
-
-    async def _append_at(self, ledger: chain.Chain, sealed: list[tuple[Any, ...]], seq: int,
-                         prev: str, current: set[uuid.UUID], now: dt.datetime) -> Optional[int]:
-        """A chunk of new people's events and change-feed entries, written by
-        the statement that moves the chain head to them from (`seq`, `prev`)
-        and takes the entries' numbers (_APPEND_AT). Sent as soon as the
-        states are in: it waits in the database for the writer holding the
-        head (the chunk before, mostly: the deadlock detector sees the wait),
-        and the events go in the moment the head is free, their records
-        encoded while that chunk still held it. (`seq`, `prev`) must be where
-        the chunk before leaves the chain as sealed (`sealed_to` once
-        `Before.sealed`), never where it starts: the head would be taken from under it, and it
-        would wait for this chunk's lock while this one waits for its commit.
-        Returns the first change number, or None when the head was elsewhere
-        and nothing was written (another writer appended meanwhile, the
-        chunk before was chained again or failed): the caller goes the
-        long way. PostgreSQL, not Citus."""
-        feed, feed_args = changes.imported_at_head(self.ctx, notify.feed_of(sealed, current), now)
-        last, digest = chain.end_of(sealed)
-        tenant_id = self.ctx.tenant_id
-        row = await db.fetchrow(
-            _APPEND_AT.format(feed=feed), len(current), last, digest, tenant_id, seq, prev,
-            tenant_id, sealed, *feed_args)
-        if row is None:
-            return None
-        if row["events"] != len(sealed):
-            raise RuntimeError("a ledger event of the chunk was not inserted")
-        ledger.moved(sealed)
-        return int(row["change_seq"]) - len(current) + 1
+        return sealed, {r["event_id"] for r in await db.fetch(*arguments)}, first
 
     def _moved(self, was: tuple[int, str], now: tuple[int, str]) -> tuple[int, str]:
         """This chunk, chained again, now leaves the chain at `now`: the chunk

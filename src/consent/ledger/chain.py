@@ -353,11 +353,6 @@ class Chain:
             self.seq, self.prev = rows[-1][_SEQ], rows[-1][_HASH]
         return rows, int(row["change_seq"]) - changes + 1
 
-    def moved(self, rows: list[tuple[Any, ...]]) -> None:
-        """The head is locked and was moved to the end of `rows`, by the
-        caller's statement (MOVE_HEAD); `save` has nothing left to write."""
-        self.seq, self.prev = self._stored = end_of(rows)
-
     async def save(self) -> None:
         """Writes the head (after the batches' rows are inserted), unless
         `lock_after_taking` already did."""
@@ -377,17 +372,6 @@ _LOCK_AND_TAKE = (
     " seq = CASE WHEN seq = {} AND hash = {} THEN {} ELSE seq END,"
     " hash = CASE WHEN seq = {} AND hash = {} THEN {} ELSE hash END"
     " WHERE tenant_id = {} RETURNING seq, hash, change_seq"
-)
-
-# The head moved from where rows were sealed, (seq, hash), to their end, with
-# `change_seq` numbers taken — matching no row, and so locking nothing, when
-# the head is elsewhere: another writer appended since, or the writer the rows
-# were sealed after has not taken the head yet. Waits, like any UPDATE, for a
-# transaction holding the head, then looks again at the head that one left.
-# Arguments: count, new seq, new hash, tenant, seq, hash (Chain.moved).
-MOVE_HEAD = (
-    "UPDATE ledger_head SET change_seq = change_seq + {}, seq = {}, hash = {}"
-    " WHERE tenant_id = {} AND seq = {} AND hash = {} RETURNING change_seq"
 )
 
 

@@ -59,7 +59,7 @@ async def consent_changed(ctx: TenantContext, changed: list[tuple[dict[str, Any]
 
 async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]],
                           current: Optional[set[uuid.UUID]] = None,
-                          first: Optional[int] = None, fed: bool = False) -> None:
+                          first: Optional[int] = None) -> None:
     """The bulk form for imports (`sealed`: stored ledger rows, EVENT_COLUMNS
     order, all recorded at one time, the chunk's): one statement for the whole chunk,
     delivered in batches (a 20,000-row import is 40 POSTs per endpoint, not
@@ -70,9 +70,7 @@ async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]],
     no state is no change. `current`: the ids of those events, when the
     caller knows them (its state upsert returned them). `first`: the first
     of the feed's numbers, taken for them beforehand
-    (chain.Chain.lock_after_taking; as many as there are `current` events).
-    `fed`: the feed's entries are written already, numbered from `first`
-    (changes.imported_at_head)."""
+    (chain.Chain.lock_after_taking; as many as there are `current` events)."""
     if not sealed:
         return
     if current is None:
@@ -83,10 +81,7 @@ async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]],
     recorded_at = sealed[0][_RECORDED]  # the feed's time, sent once: the events' own
     if any(row[_RECORDED] != recorded_at for row in winners):
         raise RuntimeError("an import's chunk records its events at one time")
-    if not fed:
-        first = await changes.imported(ctx, list(map(_FEED, winners)), recorded_at, first)
-    elif first is None:
-        raise RuntimeError("entries written without their numbers")
+    first = await changes.imported(ctx, list(map(_FEED, winners)), recorded_at, first)
     endpoints = await webhooks.subscribers(ctx.tenant_id, "consent.changed")
     if not endpoints:
         return
@@ -97,13 +92,6 @@ async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]],
         (_changed(e, keys[str(e["purpose_id"])], None, cursors.get(e["id"])),
          e["contact_id"]) for e in events
     ])
-
-
-def feed_of(sealed: list[tuple[Any, ...]], current: set[uuid.UUID]) -> list[tuple[Any, ...]]:
-    """The change feed's entries of the `sealed` events that `current`
-    states follow, in ledger order, as `changes.imported` takes them:
-    (event_id, contact_id, channel, purpose_id)."""
-    return [_FEED(row) for row in sealed if row[_ID] in current]
 
 
 # Positions in a sealed ledger row (chain.EVENT_COLUMNS) of what the feed keeps.
