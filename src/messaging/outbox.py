@@ -252,22 +252,40 @@ class OutboxWorker:
         return await self._work(await self._claim(tenant_id, clock), clock)
 
     async def _claim(self, tenant_id: uuid.UUID, clock: Callable[[], dt.datetime]) -> "_Turn":
-        """Leases a batch to a new token, with the secrets its webhooks need."""
+        """Leases a batch to a new token, with the secrets its webhooks need
+        and the tenant's record, read in the claim's transaction — on Citus
+        once it has committed: there a transaction whose shard placements
+        the owner's claim wrote refuses the application role's reads ("…
+        modified in this transaction by a different user"), and if that
+        second read fails the rows go back at once (`released`: the attempt
+        is given back), not when their lease runs out."""
         token, now = uuid.uuid4(), clock()
+        apart = db.is_citus()
         async with envelope.delivery(tenant_id):
             rows = await store.claim(tenant_id, token, now, now + self.lease,
                                      max_priority=self.max_priority, limit=self.batch,
                                      max_attempts=MAX_ATTEMPTS, domain=self.domain)
-        endpoints = {e for e in map(_endpoint_of, rows) if e}
-        secrets, record = {}, None
-        if rows:  # read once the claim committed: on Citus a transaction whose
-            # shard placements the owner's claim wrote refuses the application
-            # role's reads there ("modified in this transaction by a different user")
-            async with envelope.delivery(tenant_id):
-                secrets = await webhooks.endpoint_secrets(tenant_id, endpoints) if endpoints else {}
-                record = await repository.tenant_by_id(tenant_id)
-        return _Turn(tenant_id, token, rows, now + self.lease, secrets,
-                     owned={row["id"] for row in rows}, tenant=record)
+            turn = _Turn(tenant_id, token, rows, now + self.lease, {},
+                         owned={row["id"] for row in rows})
+            if rows and not apart:
+                await self._needs(turn)
+        if rows and apart:
+            try:
+                async with envelope.delivery(tenant_id):
+                    await self._needs(turn)
+            except BaseException:
+                turn.outcomes = [(row, "released", None, clock()) for row in rows]
+                await asyncio.shield(self._flush(turn, clock))
+                raise
+        return turn
+
+    @staticmethod
+    async def _needs(turn: "_Turn") -> None:
+        """What sending the turn's rows needs: its webhooks' secrets, the tenant's record."""
+        endpoints = {e for e in map(_endpoint_of, turn.rows) if e}
+        if endpoints:
+            turn.secrets = await webhooks.endpoint_secrets(turn.tenant_id, endpoints)
+        turn.tenant = await repository.tenant_by_id(turn.tenant_id)
 
     async def _work(self, turn: "_Turn", clock: Callable[[], dt.datetime]) -> int:
         """Sends the turn's rows while the lease surely holds (else extends it

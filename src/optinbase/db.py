@@ -525,6 +525,9 @@ class _PgTransaction:
             for message in self.begin:
                 await self.connection.execute(message)
         except BaseException:
+            if len(self.begin) > 1:  # (Citus) a BEGIN that went through: not pooled as it is
+                with contextlib.suppress(Exception):
+                    self.connection.terminate()
             await self._release()
             raise
         self.context = self.engine.current_transaction.set(self)
@@ -789,14 +792,15 @@ def tenant_transaction(tenant_id: uuid.UUID, *, write: bool = True,
                        snapshot=snapshot)
 
 
-def across_tenants() -> transaction:
-    """A transaction with no tenant, for the owner's functions that look
-    across tenants by setting each in turn (`optinbase_outbox_due`,
-    `optinbase_ops_gauges`): the application role sees no tenant's rows in
-    it. A transaction block, not one statement on its own, because Citus
-    carries a `SET LOCAL` made inside a function to the shards only inside
-    one (in autocommit those functions counted nothing there)."""
-    return transaction({}, write=False)
+def across_tenants() -> Any:
+    """Where to call the owner's functions that look across tenants by
+    setting each in turn (`optinbase_outbox_due`, `optinbase_ops_gauges`):
+    on Citus a transaction with no tenant (the application role sees no
+    tenant's rows in it), because Citus carries a `SET LOCAL` made inside a
+    function to the shards only inside a transaction block — in autocommit
+    those functions counted nothing there. Elsewhere the statement's own
+    transaction does, and this adds no round trip."""
+    return transaction({}, write=False) if is_citus() else contextlib.nullcontext()
 
 
 class narrowed:

@@ -214,6 +214,36 @@ async def test_one_message_id_for_every_attempt(backend):
         "sent", 3, first["message_id"])
 
 
+@pytest.mark.parametrize("citus", [False, True], ids=["in-the-claim", "after-the-claim"])
+async def test_a_turn_that_cannot_read_what_it_needs_gives_its_rows_back(
+        backend, smtp, monkeypatch, citus):
+    """The webhook secrets and the tenant's record are read in the claim's
+    transaction, or on Citus once the claim has committed (a transaction
+    whose shards the owner's claim wrote refuses the application role's
+    reads): a failure there must not leave the rows leased with an attempt
+    spent — repeated, it would kill a message never sent. Citus's order runs
+    here on PostgreSQL too (`db.is_citus`)."""
+    if citus and backend != "postgres":
+        pytest.skip("the Citus order is PostgreSQL's")
+    tenant = await make_tenant()
+    await _queue(tenant, 2, prefix="needs")
+    monkeypatch.setattr(db, "is_citus", lambda engine=None: citus)
+    real = outbox.repository.tenant_by_id
+
+    async def unreadable(tenant_id):
+        if tenant_id == tenant.id:
+            raise ConnectionResetError("the connection went away")
+        return await real(tenant_id)
+
+    monkeypatch.setattr(outbox.repository, "tenant_by_id", unreadable)
+    worker = OutboxWorker(smtp.url, SENDER)
+    await worker.run_once()
+    assert [(r["status"], r["attempts"]) for r in await _rows(tenant)] == [("pending", 0)] * 2
+    monkeypatch.setattr(outbox.repository, "tenant_by_id", real)
+    await drain(worker)
+    assert _delivered_to(smtp, "needs") == ["needs0@example.com", "needs1@example.com"]
+
+
 async def test_a_message_gives_up_after_the_last_attempt(backend):
     tenant = await make_tenant()
     await _queue(tenant, 1, prefix="dead")

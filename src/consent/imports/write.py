@@ -294,7 +294,7 @@ class Writer:
         """`, expression…` setting how the chunk's statements are planned
         (PLAN): the runner appends it to the select list or
         RETURNING of its first statement in each chunk's transaction, before
-        `prepare` and `write`. None on Citus: it refuses a volatile function
+        `prepare` and `write`. Empty on Citus: it refuses a volatile function
         in RETURNING ("non-IMMUTABLE functions are not allowed in the
         RETURNING clause"), and a `set_config` stays on the coordinator
         anyway, while the chunk's statements are planned on the workers."""

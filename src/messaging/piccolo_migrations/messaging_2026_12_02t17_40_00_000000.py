@@ -15,7 +15,8 @@ a real Citus 13.2 cluster: a coordinator and two workers).
   `CASE p_status WHEN 'released'` into "operator does not exist: text =
   boolean" on a worker (now `CASE WHEN p_status = 'released'`).
 
-Same names, arguments and results (CREATE OR REPLACE keeps the owner, and
+Their search path ends with pg_temp (before: the migrating session's, which
+put the caller's temporary tables first). Same names, arguments and results (CREATE OR REPLACE keeps the owner, and
 the rights `src/optinbase/sql/grants.sql` gives). SQLite has none of them.
 """
 
@@ -29,7 +30,7 @@ FUNCTIONS = [
     """
 CREATE OR REPLACE FUNCTION optinbase_outbox_due(p_now timestamptz, p_max_priority integer)
 RETURNS TABLE (tenant_id uuid, priority integer)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -63,7 +64,7 @@ END $$""",
 CREATE OR REPLACE FUNCTION optinbase_ops_gauges(p_now timestamptz)
 RETURNS TABLE (source text, priority integer, kind text, status text, n double precision,
                oldest_due_seconds double precision)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -96,7 +97,7 @@ CREATE OR REPLACE FUNCTION optinbase_outbox_claim(
   p_max_priority integer, p_limit integer, p_max_attempts integer, p_domain text)
 RETURNS TABLE (id uuid, kind varchar, recipient varchar, subject varchar, payload jsonb,
                attempts integer, priority integer, message_id varchar)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
@@ -127,7 +128,7 @@ END $$""",
 CREATE OR REPLACE FUNCTION optinbase_outbox_touch(p_tenant uuid, p_ids uuid[], p_token uuid,
                                                   p_until timestamptz)
 RETURNS SETOF uuid
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp
 AS $$
 BEGIN
   RETURN QUERY UPDATE outbox_message SET locked_until = p_until
@@ -140,7 +141,7 @@ CREATE OR REPLACE FUNCTION optinbase_outbox_record(
   p_tenant uuid, p_id uuid, p_token uuid, p_status text, p_next timestamptz,
   p_error text, p_at timestamptz)
 RETURNS boolean
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp
 AS $$
 DECLARE
   recorded integer;
