@@ -484,21 +484,24 @@ def begin_messages(settings: tuple[tuple[str, str], ...], read_only: bool, snaps
     begin = ("BEGIN" + (" ISOLATION LEVEL REPEATABLE READ" if snapshot else "")
              + (" READ ONLY" if read_only else ""))
     sets = _settings_sql(dict(settings), citus)
-    return (begin, sets.removeprefix("; ")) if citus else (begin + sets,)
+    if citus:
+        return begin, sets
+    return (f"{begin}; {sets}" if sets else begin,)
 
 
 def _settings_sql(settings: dict[str, str], citus: bool) -> str:
-    """Statements that set transaction-local settings. On Citus a `set_config`
+    """Statements (joined by "; ", none when nothing is to be set) that set
+    transaction-local settings. On Citus a `set_config`
     stays on the coordinator, so row-level security on the shards would see no
     tenant; `SET LOCAL` with `citus.propagate_set_commands = 'local'` reaches
     them (in a message without BEGIN: `begin_messages`). Elsewhere one
     `SELECT set_config(...)` does it."""
     if citus:
-        return "".join(f"; SET LOCAL {name} = '{value}'" for name, value in
-                       {"citus.propagate_set_commands": "local", **settings}.items())
+        return "; ".join(f"SET LOCAL {name} = '{value}'" for name, value in
+                         {"citus.propagate_set_commands": "local", **settings}.items())
     if not settings:
         return ""
-    return "; SELECT " + ", ".join(
+    return "SELECT " + ", ".join(
         f"set_config('{name}', '{value}', true)" for name, value in settings.items())
 
 
@@ -835,7 +838,7 @@ class narrowed:
         engine = get_engine()
         if isinstance(engine, PostgresEngine):
             await _transaction_connection(engine).execute(
-                _settings_sql(settings, is_citus(engine)).lstrip("; "))
+                _settings_sql(settings, is_citus(engine)))
 
 
 def writable() -> bool:
