@@ -106,7 +106,7 @@ async def _take(tenant_id: uuid.UUID, count: int) -> int:
 
 async def _numbers(ctx: TenantContext, count: int, first: Optional[int]) -> int:
     """The first of `count` numbers for the tenant's changes: `first` when
-    taken already (chain.Chain.lock_after_taking), else taken now."""
+    taken already (chain.Chain.lock_taking), else taken now."""
     db.require_tenant(ctx.tenant_id)
     return first if first is not None else await _take(ctx.tenant_id, count)
 
@@ -115,7 +115,7 @@ async def _insert(ctx: TenantContext, values: list[tuple[Any, ...]],
                   first: Optional[int] = None) -> int:
     """Numbers rows of (kind, contact_id, channel, purpose_id, status, reason,
     event_id, at), in order, and returns the first number. `first`: the first
-    of numbers already taken for them (chain.Chain.lock_after_taking)."""
+    of numbers already taken for them (chain.Chain.lock_taking)."""
     if not values:
         return first or 0
     first = await _numbers(ctx, len(values), first)

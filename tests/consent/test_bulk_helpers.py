@@ -10,7 +10,6 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from consent.imports import write
 from consent.imports.validate import normal_ip
 from consent.ledger import chain
 from optinbase.ids import uuid4s, uuid7s
@@ -57,38 +56,44 @@ def _assert_chained(rows, first_seq, prev):
         prev = event["hash"]
 
 
-def test_rows_chained_again_after_another_head_verify_and_keep_their_ids():
-    """An import's chunk sealed ahead, then another writer appended: the rows
-    chained after the new head verify, with the same ids, salts and digests."""
+def test_events_digested_ahead_verify_after_whichever_head_they_are_chained():
+    """An import digests a chunk's events before it locks the chain head, not
+    knowing where the head will be (another writer may append meanwhile):
+    chained after one head or another, the rows verify, with the same ids,
+    salts and digests."""
     tenant, purpose = uuid.uuid4(), uuid.uuid4()
     now = dt.datetime.now(dt.timezone.utc)
-    events = [chain.NewEvent(tenant_id=tenant, contact_id=uuid.uuid4(), channel="email",
-                             purpose_id=purpose, action="granted", method="import",
-                             collected_at=now - dt.timedelta(days=i), recorded_at=now,
-                             source="https://shop.example/?email=a@b.c", ip="192.0.2.7")
-              for i in range(20)]
-    ahead = chain.seal(events, 3, "cd" * 32)
-    again = chain.rechain(ahead, 4, "ef" * 32)
-    _assert_chained(again, 5, "ef" * 32)
+    events = chain.digested([chain.NewEvent(
+        tenant_id=tenant, contact_id=uuid.uuid4(), channel="email", purpose_id=purpose,
+        action="granted", method="import", collected_at=now - dt.timedelta(days=i),
+        recorded_at=now, source="https://shop.example/?email=a@b.c", ip="192.0.2.7")
+        for i in range(20)])
+    here = chain.chained(events, 3, "cd" * 32)
+    there = chain.chained(events, 4, "ef" * 32)
+    _assert_chained(here, 4, "cd" * 32)
+    _assert_chained(there, 5, "ef" * 32)
     kept = [chain.EVENT_COLUMNS.index(c) for c in ("id", "contact_id", "pii_salt",
                                                    "personal_digest", "source")]
-    assert [[r[i] for i in kept] for r in again] == [[r[i] for i in kept] for r in ahead]
-    assert all(a[-2] != b[-2] for a, b in zip(ahead, again))  # every hash moved
+    assert [[r[i] for i in kept] for r in there] == [[r[i] for i in kept] for r in here]
+    assert all(a[-2] != b[-2] for a, b in zip(here, there))  # every hash moved
 
 
-async def test_a_chunk_chained_in_slices_is_the_chain_of_one_go(monkeypatch):
-    """An import chains a chunk a slice at a time, yielding between slices
-    (write._rechained): the rows are those chaining them in one go gives, the
-    links across the slices' seams included."""
-    monkeypatch.setattr(write, "SLICE_ROWS", 7)
+def test_events_digested_in_slices_chain_as_one_batch():
+    """An import digests a chunk a slice at a time, yielding between slices
+    (write.Writer.ahead): the slices put together chain into one chain, the
+    links across the seams and events of other notices and times included."""
     tenant, purpose = uuid.uuid4(), uuid.uuid4()
     now = dt.datetime.now(dt.timezone.utc)
-    rows = chain.digested([chain.NewEvent(
-        tenant_id=tenant, contact_id=uuid.uuid4(), channel="email", purpose_id=purpose,
-        action="granted", method="import", collected_at=now, recorded_at=now) for _ in range(30)])
-    sliced = await write._rechained(rows, 9, "ab" * 32)
-    assert sliced == chain.rechain(rows, 9, "ab" * 32)
-    _assert_chained(sliced, 10, "ab" * 32)
+    events = chain.Unchained()
+    for part in range(3):
+        events.extend(chain.digested([chain.NewEvent(
+            tenant_id=tenant, contact_id=uuid.uuid4(), channel=("email", "sms")[i % 2],
+            purpose_id=purpose, action="granted", method="import", collected_at=now,
+            recorded_at=now + dt.timedelta(seconds=part), notice_id=uuid.uuid4() if i % 3 else None,
+            actor=None if part else 'cli:import "é"') for i in range(7)]))
+    assert len(events) == 21
+    _assert_chained(chain.chained(events, 9, "ab" * 32), 10, "ab" * 32)
+    _assert_chained(chain.chained(events, 0, chain.GENESIS), 1, chain.GENESIS)
 
 
 @given(st.lists(st.one_of(st.none(), st.text()), max_size=16))

@@ -54,8 +54,6 @@ _UTC = dt.timezone.utc
 # How many of a run's first chunks plan again (Writer.replan): the tables hold
 # at least two chunks more by the last of them, on each pooled connection.
 REPLANNED_CHUNKS = 4
-# How many rows a chunk chains between two yields to the event loop (`_rechained`).
-SLICE_ROWS = 250
 
 CONTACT_COLUMNS = (
     "id", "tenant_id", "email", "phone", "external_id", "first_name", "last_name", "locale",
@@ -129,6 +127,21 @@ _EVENTS = bulk.NewRows(
     f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)}) SELECT "
     + ", ".join("{}" if c == "tenant_id" else f"r.{c}" for c in chain.EVENT_COLUMNS)
     + " FROM unnest({}::consent_event[]) AS r")
+# The same, moving the chain head past the events (seq, hash, tenant first):
+# on PostgreSQL the chunk writes its head with its events, one round trip
+# less under the head's lock. Citus gets the head's own UPDATE (Chain.save):
+# it plans a data-modifying CTE beside an INSERT … SELECT differently.
+_EVENTS_AND_HEAD = ("WITH head AS (UPDATE ledger_head SET seq = {}, hash = {}"
+                    " WHERE tenant_id = {}) " + _EVENTS.text)
+
+
+def _events(sealed: list[tuple[Any, ...]], ledger: chain.Chain) -> tuple[Any, ...]:
+    """The statement inserting a chunk's `sealed` events and its arguments
+    (with the head on PostgreSQL, _EVENTS_AND_HEAD). Counted by its command
+    tag (db.affected)."""
+    if db.is_citus():
+        return _EVENTS.sql, ledger.tenant_id, sealed
+    return (_EVENTS_AND_HEAD, *ledger.written(), ledger.tenant_id, ledger.tenant_id, sealed)
 
 _RECORD_ORDER = ("SELECT attname FROM pg_attribute WHERE attrelid = 'consent_event'::regclass"
                  " AND attnum > 0 AND NOT attisdropped ORDER BY attnum")
@@ -201,6 +214,7 @@ SQL = {
         "new_states": _NEW_STATES,
         # Fresh time-ordered ids (write checks the count).
         "events": _EVENTS,
+        "events_and_head": _EVENTS_AND_HEAD,
         # Identifiers and contacts as one array each: a btree walks the array
         # (one descent per key) under the generic plan, which cannot take a
         # tenant the statistics do not know yet for an empty one. No LIMIT in
@@ -257,7 +271,7 @@ class Ahead:
     __slots__ = ("result", "contacts", "digested", "keys")
 
     def __init__(self, result: "ChunkResult", contacts: list[tuple[Any, ...]],
-                 digested: list[tuple[Any, ...]], keys: frozenset[tuple[str, str]]):
+                 digested: chain.Unchained, keys: frozenset[tuple[str, str]]):
         self.result, self.contacts, self.digested = result, contacts, digested
         self.keys = keys
 
@@ -274,14 +288,6 @@ class Writer:
         self.engine = "postgres" if db.is_postgres() else "sqlite"
         self.sql = SQL[self.engine]
         self.chain = chain.Chain(ctx.tenant_id)  # SQLite: one chunk at a time
-        # PostgreSQL: where the chain ends once the last chunk that locked the
-        # head commits — what a chunk written behind it (`write`'s `behind`)
-        # must follow — and where the last chunk sealed would leave it, what
-        # the chunk behind is sealed from: it starts about when the one
-        # before takes the head, and sealed from `tail` alone it was often
-        # hashed twice.
-        self.tail: Optional[tuple[int, str]] = None
-        self.sealed_to: Optional[tuple[int, str]] = None
         # PostgreSQL: the first chunks of a run plan again (`replan`).
         self.replans = REPLANNED_CHUNKS if self.engine == "postgres" else 0
         # Whether every chunk so far named nobody stored: working the next one
@@ -395,12 +401,12 @@ class Writer:
         matched: tuple[ChunkResult, dict[uuid.UUID, Person], list[tuple[Person, Consent]]] = (
             ChunkResult(), {}, [])
         known: set[tuple[Any, ...]] = set()
-        digested: list[tuple[Any, ...]] = []
+        digested = chain.Unchained()
         for start in range(0, len(rows), step):
             seen = len(matched[2])
             matched = self.match(rows[start:start + step], index, new_id, matched)
             events = self._fresh(matched[2][seen:], known)
-            digested += chain.digested([self._event(p, c, now) for p, c in events])
+            digested.extend(chain.digested([self._event(p, c, now) for p, c in events]))
             await asyncio.sleep(0)
         result, touched, _ = matched
         people = list(touched.values())
@@ -486,78 +492,60 @@ class Writer:
 
     async def _write_postgres(self, ledger: chain.Chain, contacts: list[tuple[Any, ...]],
                               events: list[tuple[Person, Consent]], now: dt.datetime,
-                              digested: Optional[list[tuple[Any, ...]]] = None, fresh: bool = False,
+                              digested: Optional[chain.Unchained] = None, fresh: bool = False,
                               behind: Optional[Callable[[], Awaitable[Any]]] = None,
                               ) -> tuple[list[tuple[Any, ...]], set[uuid.UUID], Optional[int]]:
-        """Each INSERT runs while Python prepares the rows of the next (sealing
-        the ledger and the states, then nothing), instead of one waiting for the
-        other. The events are sealed from the head read unlocked while the
-        contacts go in, and the head is locked after them (`lock_after`): the
-        tenant's other writers wait for a chunk's events, states (but see
-        `fresh`) and change feed only.
+        """Each INSERT runs while Python prepares the rows of the next (the
+        events digested, the states), instead of one waiting for the other.
+        The head is locked after the contacts (the tenant's other writers wait
+        for a chunk's events, states — but see `fresh` — and change feed
+        only), and the events are chained under that lock, once: everything
+        else their hashes cover was worked out before (`chain.digested`).
+        Chaining them ahead from a head read unlocked, as before, was undone
+        whenever another writer appended in between — the one-click
+        unsubscribes of the tenant during a big import, before nearly every
+        chunk — and then done again under the lock, the import's critical
+        path (issue 14: 1.5 s of 15 s of Python CPU at 200,000 rows).
         `fresh`: every contact is new, so every state is inserted and leads
-        the change feed — its numbers are taken, and the head moved, by the
-        statement that locks the head (`lock_after_taking`) — and the states
-        go in before that lock, naming events not inserted yet (their
-        reference is checked at commit): under the lock only the events and
-        the feed are written, the import's critical path.
-        Returns the sealed events, the ids of those now leading a
-        consent state, and the first change number when taken.
-        `behind`: the chunk before, not committed yet: the events are sealed
-        after where it would leave the chain (`sealed_to`; chained again if
-        it did not: `tail`) instead of after the head,
-        and the head is locked only once that chunk has committed — were it
-        locked first, that chunk would wait for this one's lock while this
-        one waits for its commit."""
+        the change feed — its numbers are taken by the statement that locks
+        the head (`lock_taking`) — and the states go in before that lock,
+        naming events not inserted yet (their reference is checked at
+        commit): under the lock only the events and the feed are written.
+        Returns the sealed events, the ids of those now leading a consent
+        state, and the first change number when taken.
+        `behind`: the chunk before, not committed yet: the head is locked only
+        once it has committed — were it locked first, that chunk would wait
+        for this one's lock while this one waits for its commit."""
         tenant_id = self.ctx.tenant_id
         await check_event_records()
-        # Unlocked: sealed ahead, chained again under the lock if another
-        # writer appended meanwhile.
-        start = (self.sealed_to or self.tail) if behind is not None else None
-        seq, prev = start or await chain.head(tenant_id)
         upsert = _NEW_CONTACTS if fresh else _CONTACTS
         async with _meanwhile(*upsert.call(contacts, tenant_id, now, now)) if contacts else _idle():
             if digested is None:  # `events` (else `digested`: their rows, from `ahead`)
                 digested = chain.digested([self._event(p, c, now) for p, c in events])
-            sealed = await _rechained(digested, seq, prev)
-            states = _states(digested)  # ids and times: not moved by chaining again
-        if not sealed:
+            states = _states(digested.rows)  # ids and times: not moved by chaining
+        if not digested:
             return [], set(), None
-        own = self.sealed_to = chain.end_of(sealed)
         if fresh:  # their events' ids are drawn: checked at commit (deferred key)
             if await db.affected(*_NEW_STATES.call(states, tenant_id, now, staged=True)) != len(states):
                 raise RuntimeError("a consent state of a new contact was not inserted")
         if behind is not None:
             await behind()
-            if self.tail and self.tail != (seq, prev):  # where the chunk before ended it
-                seq, prev = self.tail
-                sealed = chain.rechain(digested, seq, prev)
-                own = self._moved(own, chain.end_of(sealed))
         first: Optional[int] = None
         if fresh:
-            sealed, first = await ledger.lock_after_taking(sealed, seq, prev, len(states))
+            first = await ledger.lock_taking(len(states))
         else:
-            sealed = await ledger.lock_after(sealed, seq, prev)
-        self.tail = ledger.seq, ledger.prev
-        self._moved(own, self.tail)
+            await ledger.lock()
+        sealed = ledger.chain(digested)
+        insert = _events(sealed, ledger)
         if fresh:  # the states are in, only the events are left
-            if await db.affected(_EVENTS.sql, tenant_id, sealed) != len(sealed):
+            if await db.affected(*insert) != len(sealed):
                 raise RuntimeError("a ledger event of the chunk was not inserted")
             return sealed, {state[-1] for state in states}, first
-        async with _meanwhile(_EVENTS.sql, tenant_id, sealed, count=True) as inserted:
+        async with _meanwhile(*insert, count=True) as inserted:
             arguments = _STATES.call(states, tenant_id, now, staged=True)
         if inserted.result() != len(sealed):
             raise RuntimeError("a ledger event of the chunk was not inserted")
         return sealed, {r["event_id"] for r in await db.fetch(*arguments)}, first
-
-    def _moved(self, was: tuple[int, str], now: tuple[int, str]) -> tuple[int, str]:
-        """This chunk, chained again, now leaves the chain at `now`: the chunk
-        behind it is sealed from there, unless a later chunk was sealed since
-        (`sealed_to` is no longer `was`). Left as it was, every later chunk
-        would be sealed from a wrong end and chained twice in turn."""
-        if self.sealed_to == was:
-            self.sealed_to = now
-        return now
 
     async def _new_events(self, pending: list[tuple[Person, Consent]],
                           touched: dict[uuid.UUID, Person]) -> list[tuple[Person, Consent]]:
@@ -619,21 +607,6 @@ async def _meanwhile(insert: str, *args: Any, count: bool = False) -> AsyncItera
         yield running
     finally:
         await running
-
-
-async def _rechained(rows: list[tuple[Any, ...]], seq: int, prev: str) -> list[tuple[Any, ...]]:
-    """`chain.rechain`, yielding to the event loop every SLICE_ROWS rows.
-    A chunk chains its events while the chunk before it holds the ledger
-    head, whose statements (events, change feed, commit: the import's
-    critical path) can only be sent on when the loop is free: chained in one
-    go, 2,500 rows held it 16 ms on average, up to 49 ms, at every turn."""
-    chained: list[tuple[Any, ...]] = []
-    for start in range(0, len(rows), SLICE_ROWS):
-        part = chain.rechain(rows[start:start + SLICE_ROWS], seq, prev)
-        chained += part
-        seq, prev = chain.end_of(part)
-        await asyncio.sleep(0)
-    return chained
 
 
 @contextlib.asynccontextmanager

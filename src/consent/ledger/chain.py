@@ -150,11 +150,8 @@ EVENT_COLUMNS = (
     "method", "source", "collected_at", "recorded_at", "actor", "ip", "user_agent", "pii_salt",
     "personal_digest", "prev_hash", "hash", "chain_format",
 )
-# Positions of a stored row's fields (EVENT_COLUMNS order), read by `rechain`'s loop.
-(_ID, _TENANT, _SEQ, _CHANNEL, _PURPOSE, _ACTION, _NOTICE, _METHOD, _COLLECTED, _RECORDED,
- _ACTOR, _DIGEST, _PREV, _HASH) = (EVENT_COLUMNS.index(name) for name in (
-    "id", "tenant_id", "seq", "channel", "purpose_id", "action", "notice_id", "method",
-    "collected_at", "recorded_at", "actor", "personal_digest", "prev_hash", "hash"))
+# Positions of a stored row's chain fields (EVENT_COLUMNS order), filled in by `chained`.
+_SEQ, _PREV, _HASH = map(EVENT_COLUMNS.index, ("seq", "prev_hash", "hash"))
 INSERT_EVENT = (
     f"INSERT INTO consent_event ({', '.join(EVENT_COLUMNS)})"
     f" VALUES ({', '.join(['{}'] * len(EVENT_COLUMNS))})"
@@ -185,73 +182,89 @@ def seal(events: list[NewEvent], seq: int, prev: str) -> list[tuple[Any, ...]]:
     `seq` whose hash is `prev`.
 
     The same digests and hashes as `personal_digest` and `event_hash` (which
-    the verifier uses), computed in one tight loop: an import seals a million
+    the verifier uses), computed in tight loops: an import seals a million
     events, and per-field `_text` calls, a fresh JSON encoder per call and
     `uuid4()` were most of its Python time. Texts of values that repeat
     (tenant, purposes, notices, the recording time) are computed once.
     Always the current format (2); page URLs lose their query (page_url).
     """
-    return rechain(digested(events), seq, prev)
+    return chained(digested(events), seq, prev)
 
 
-def digested(events: list[NewEvent]) -> list[tuple[Any, ...]]:
-    """The rows of `events` (EVENT_COLUMNS order) with ids, salts and
-    personal digests, not yet chained (seq 0, no prev_hash nor hash): what
-    `seal` does before `rechain`, and what does not depend on the head."""
+class Unchained:
+    """Events ready to be chained (`digested`): their rows (EVENT_COLUMNS
+    order, seq 0, no prev_hash nor hash) and, for each, the bytes its hash
+    covers before its seq and between its seq and the previous hash. None of
+    it depends on the place in the chain, so an import works it out before it
+    locks the chain head; under the lock (`chained`) each event costs one
+    SHA-256 and its row, about a third of hashing it from its fields."""
+
+    __slots__ = ("rows", "pieces")
+
+    def __init__(self, rows: Optional[list[tuple[Any, ...]]] = None,
+                 pieces: Optional[list[tuple[bytes, bytes]]] = None):
+        self.rows: list[tuple[Any, ...]] = rows if rows is not None else []
+        self.pieces: list[tuple[bytes, bytes]] = pieces if pieces is not None else []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def extend(self, more: "Unchained") -> None:
+        self.rows += more.rows
+        self.pieces += more.pieces
+
+
+def digested(events: list[NewEvent]) -> Unchained:
+    """`events` with ids, salts and personal digests, and what their hashes
+    cover beside their seq and the previous hash: what `seal` does before
+    `chained`, and what does not depend on the head.
+
+    The hashed payload is `_json_list(…, ",")` of "2" and HASHED_FIELDS_2,
+    built from pieces: what repeats from event to event (tenant, channel,
+    purpose, action, notice, method, recording time, actor) is escaped once
+    per distinct value; ids, numbers, times and hex digests need no escaping."""
     ids = uuid7s(len(events))
     salts = secrets.token_hex(16 * len(events))
     rows = []
+    pieces = []
+    middles: dict[tuple[Any, ...], tuple[str, str, str]] = {}
     for index, new in enumerate(events):
         salt = salts[32 * index:32 * index + 32]
         source = page_url(new.source)
         digest = hashlib.sha256(_json_list([
             salt, str(new.contact_id), new.ip, new.user_agent, source,
         ], ", ").encode()).hexdigest()
+        key = (new.tenant_id, new.channel, new.purpose_id, new.action, new.notice_id,
+               new.method, new.recorded_at, new.actor)
+        middle = middles.get(key)
+        if middle is None:
+            middle = middles[key] = _middle(key)
         rows.append((
             ids[index], new.tenant_id, 0, new.contact_id, new.channel, new.purpose_id,
             new.action, new.notice_id, new.method, source, new.collected_at,
             new.recorded_at, new.actor, new.ip, new.user_agent, salt, digest, None, None,
             CURRENT_FORMAT,
         ))
-    return rows
+        pieces.append((
+            f'["2","{ids[index]}",{middle[0]},"'.encode(),
+            f'",{middle[1]},"{_fast_time(new.collected_at)}",{middle[2]},"{digest}",'.encode(),
+        ))
+    return Unchained(rows, pieces)
 
 
-def rechain(rows: list[tuple[Any, ...]], seq: int, prev: str) -> list[tuple[Any, ...]]:
-    """`rows` (sealed by `seal`) chained after event `seq` whose hash is `prev`
-    instead: new seq, prev_hash and hash; ids, salts and personal digests stay
-    (nothing in them depends on the place in the chain). An import seals a
-    chunk ahead, from the head read unlocked; when another writer appended
-    meanwhile, this is what it redoes under the head's lock — about half the
-    work of sealing again."""
-    # The payload is `_json_list([...], ",")` of HASHED_FIELDS_2, built from
-    # pieces: what repeats from row to row (tenant, purpose, notice, channel,
-    # action, method, recording time, actor) is escaped once per distinct
-    # value; ids, numbers, times and hex digests need no escaping.
-    pieces: dict[Any, str] = {}
-    link = _quoted(prev) if prev is not None else "null"
-    chained = []
-    for row in rows:
+def chained(events: Unchained, seq: int, prev: str) -> list[tuple[Any, ...]]:
+    """The stored rows of `events` chained after event `seq` whose hash is
+    `prev`: their seq, prev_hash and hash filled in."""
+    sha256 = hashlib.sha256
+    link = b"null]" if prev is None else b'"' + prev.encode() + b'"]'
+    rows = []
+    for row, (before, after) in zip(events.rows, events.pieces):
         seq += 1
-        key = (row[_TENANT], row[_CHANNEL], row[_PURPOSE], row[_ACTION], row[_NOTICE],
-               row[_METHOD], row[_RECORDED], row[_ACTOR])
-        middle = pieces.get(key)
-        if middle is None:
-            middle = pieces[key] = _middle(key)
-        digest = row[_DIGEST]
-        payload = (f'["2","{row[_ID]}",{middle[0]},"{seq}",{middle[1]},'
-                   f'"{_fast_time(row[_COLLECTED])}",{middle[2]},'
-                   f'{"null" if digest is None else _quoted(digest)},{link}]')
-        digest_of_event = hashlib.sha256(payload.encode()).hexdigest()
-        chained.append((*row[:_SEQ], seq, *row[_SEQ + 1:_PREV], prev, digest_of_event,
-                        *row[_HASH + 1:]))
-        prev = digest_of_event
-        link = f'"{prev}"'
-    return chained
-
-
-def end_of(rows: list[tuple[Any, ...]]) -> tuple[int, str]:
-    """(seq, hash) of the last of sealed `rows`: where they leave the chain."""
-    return rows[-1][_SEQ], rows[-1][_HASH]
+        digest = sha256(before + str(seq).encode() + after + link).hexdigest()
+        rows.append(row[:_SEQ] + (seq,) + row[_SEQ + 1:_PREV] + (prev, digest) + row[_HASH + 1:])
+        prev = digest
+        link = b'"' + digest.encode() + b'"]'
+    return rows
 
 
 def _middle(key: tuple[Any, ...]) -> tuple[str, str, str]:
@@ -290,9 +303,8 @@ async def ensure_head(tenant_id: uuid.UUID) -> None:
 
 class Chain:
     """A tenant's chain, its head locked and read once for the rest of the
-    transaction: batches are sealed one after the other from the head kept
-    here. An import seals a chunk while PostgreSQL still writes the previous
-    statement, so sealing must not wait for a query."""
+    transaction: batches are chained one after the other from the head kept
+    here, with no query in between."""
 
     def __init__(self, tenant_id: uuid.UUID):
         self.tenant_id = tenant_id
@@ -304,58 +316,45 @@ class Chain:
         db.require_tenant(self.tenant_id)
         self.seq, self.prev = await _lock_head(self.tenant_id)
 
-    def seal(self, events: list[NewEvent]) -> list[tuple[Any, ...]]:
-        """The stored rows (EVENT_COLUMNS order) of `events`, after the last batch."""
-        if self.seq is None:
-            raise RuntimeError("lock the chain before sealing")
-        if any(new.tenant_id != self.tenant_id for new in events):
-            raise ValueError("one chain, one tenant")
-        rows = seal(events, self.seq, self.prev)
-        if rows:
-            self.seq, self.prev = rows[-1][_SEQ], rows[-1][_HASH]
-        return rows
-
-    async def lock_after(self, rows: list[tuple[Any, ...]], seq: int,
-                         prev: str) -> list[tuple[Any, ...]]:
-        """Locks the head for `rows`, sealed (module `seal`) after an unlocked
-        read of it, (`seq`, `prev`), while other statements ran: they stand if
-        nobody appended since, else they are chained again after the locked
-        head (`rechain`). An import keeps the lock for its events only, not
-        for its contacts' upsert. Returns the rows to insert."""
-        await self.lock()
-        if (self.seq, self.prev) != (seq, prev):
-            rows = rechain(rows, self.seq, self.prev)
-        if rows:
-            self.seq, self.prev = rows[-1][_SEQ], rows[-1][_HASH]
-        return rows
-
-    async def lock_after_taking(self, rows: list[tuple[Any, ...]], seq: int, prev: str,
-                                changes: int) -> tuple[list[tuple[Any, ...]], int]:
-        """`lock_after` and, in the same statement, `changes` numbers of the
-        change feed (consent.changes: the head row's `change_seq`) and the
-        head moved past `rows` if it still is (`seq`, `prev`) — what the
-        import of a chunk of new people does in three round trips otherwise
-        (lock, save, take). When another writer appended meanwhile, the rows
-        are chained again after it and `save` writes the head. Returns the
-        rows to insert and the first of the numbers."""
+    async def lock_taking(self, changes: int) -> int:
+        """`lock`, and in the same statement `changes` numbers of the change
+        feed (consent.changes: the head row's `change_seq`), which a chunk of
+        an import takes for its new people's states: one round trip under the
+        head's lock instead of two. Returns the first of the numbers."""
         db.require_tenant(self.tenant_id)
-        last, digest = end_of(rows)
-        args = (changes, seq, prev, last, seq, prev, digest, self.tenant_id)
-        row = await db.fetchrow(_LOCK_AND_TAKE, *args)
+        row = await db.fetchrow(_LOCK_AND_TAKE, changes, self.tenant_id)
         if row is None:
             await ensure_head(self.tenant_id)
-            row = await db.fetchrow(_LOCK_AND_TAKE, *args)
+            row = await db.fetchrow(_LOCK_AND_TAKE, changes, self.tenant_id)
         self.seq, self.prev = int(row["seq"]), row["hash"]
-        if (self.seq, self.prev) == (last, digest):
-            self._stored = (last, digest)
-        else:  # not moved: (seq, prev) is another writer's head, locked now
-            rows = rechain(rows, self.seq, self.prev)
+        return int(row["change_seq"]) - changes + 1
+
+    def seal(self, events: list[NewEvent]) -> list[tuple[Any, ...]]:
+        """The stored rows (EVENT_COLUMNS order) of `events`, after the last batch."""
+        if any(new.tenant_id != self.tenant_id for new in events):
+            raise ValueError("one chain, one tenant")
+        return self.chain(digested(events))
+
+    def chain(self, events: Unchained) -> list[tuple[Any, ...]]:
+        """The stored rows of `events` (`digested` ahead of the lock), after the last batch."""
+        if self.seq is None:
+            raise RuntimeError("lock the chain before sealing")
+        rows = chained(events, self.seq, self.prev)
+        if rows:
             self.seq, self.prev = rows[-1][_SEQ], rows[-1][_HASH]
-        return rows, int(row["change_seq"]) - changes + 1
+        return rows
+
+    def written(self) -> tuple[int, str]:
+        """The head after the last batch, for a statement that writes it with
+        that batch's rows: `save` then has nothing left to do."""
+        if self.seq is None:
+            raise RuntimeError("lock the chain before sealing")
+        self._stored = (self.seq, self.prev)
+        return self._stored
 
     async def save(self) -> None:
-        """Writes the head (after the batches' rows are inserted), unless
-        `lock_after_taking` already did."""
+        """Writes the head (after the batches' rows are inserted), unless a
+        statement wrote it with them (`written`)."""
         if self._stored == (self.seq, self.prev):
             return
         await db.execute(
@@ -364,14 +363,10 @@ class Chain:
         )
 
 
-# Chain.lock_after_taking: the head row locked, `change_seq` numbers taken, and
-# the head moved to the sealed rows' end only if it is still where they were
-# sealed from (every SET expression reads the row as it was).
+# Chain.lock_taking: the head row locked and `change_seq` numbers taken.
 _LOCK_AND_TAKE = (
-    "UPDATE ledger_head SET change_seq = change_seq + {},"
-    " seq = CASE WHEN seq = {} AND hash = {} THEN {} ELSE seq END,"
-    " hash = CASE WHEN seq = {} AND hash = {} THEN {} ELSE hash END"
-    " WHERE tenant_id = {} RETURNING seq, hash, change_seq"
+    "UPDATE ledger_head SET change_seq = change_seq + {} WHERE tenant_id = {}"
+    " RETURNING seq, hash, change_seq"
 )
 
 

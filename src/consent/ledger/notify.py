@@ -70,7 +70,7 @@ async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]],
     no state is no change. `current`: the ids of those events, when the
     caller knows them (its state upsert returned them). `first`: the first
     of the feed's numbers, taken for them beforehand
-    (chain.Chain.lock_after_taking; as many as there are `current` events)."""
+    (chain.Chain.lock_taking; as many as there are `current` events)."""
     if not sealed:
         return
     if current is None:

@@ -26,7 +26,7 @@ from optinbase import db
 from optinbase.settings import get_settings
 from tests import databases
 from tests.consent.imports.test_cli_import import CHUNK_ROWS, tenant_counts, write_csv
-from tests.factories import as_owner, context, make_contact, make_tenant, make_world
+from tests.factories import as_owner, context, grant, make_contact, make_tenant, make_world
 from tests.processes import COMMAND
 
 ROWS = 20 * CHUNK_ROWS  # 5,000 rows by chunks of 250 (tests/conftest.py)
@@ -76,7 +76,7 @@ async def _job_row(tenant_id, job_id=None) -> dict:
 async def _feed_numbers(tenant_id) -> tuple[int, int, int]:
     """(changes, distinct numbers, the head's last number) of the tenant's
     change feed: an import of new people takes its numbers with the head's
-    lock (chain.Chain.lock_after_taking), which must leave no gap nor twin."""
+    lock (chain.Chain.lock_taking), which must leave no gap nor twin."""
     async with db.tenant_transaction(tenant_id, write=False):
         row = await db.fetchrow(
             "SELECT count(*) AS n, count(DISTINCT seq) AS d, coalesce(max(seq), 0) AS top"
@@ -265,75 +265,61 @@ async def test_a_stopped_background_import_resumes_when_the_file_is_sent_again(
     assert await _duplicated_grants(world.tenant.id) == 0
 
 
-async def test_a_chunk_sealed_ahead_of_another_writer_is_chained_after_it(
+async def test_each_chunk_is_chained_once_after_whoever_appended_before_its_lock(
         client, backend, monkeypatch):
-    """On PostgreSQL a chunk's events are sealed while the contacts go in,
-    from the chain head read unlocked, or — when the chunk before is still
-    being written — from where that chunk would end the chain
-    (`Writer.sealed_to`).
-    Here every such start is one event behind, as if a writer had appended
-    before the head was locked: each chunk is chained again after the locked
-    head, and the ledger verifies with every grant once."""
+    """Another writer of the tenant appends to the ledger just before each
+    chunk locks the chain head — as the tenant's one-click unsubscribes do
+    during a big import. Each chunk's events are chained once, under the
+    lock, after that writer's event: nothing is hashed ahead of the lock only
+    to be hashed again. The ledger verifies, with the other writer's events
+    between the chunks' and every grant of the file once. On SQLite a
+    chunk's write transaction holds the file from its start, so nobody
+    writes in between: the chunks are chained once each all the same."""
     world = await make_world(await make_tenant())
-    real_head, real_write = chain.head, write.Writer._write_postgres
-
-    async def behind(tenant_id):
-        seq, prev = await real_head(tenant_id)
-        return (seq - 1, "f" * 64) if seq else (seq, prev)
-
-    async def from_a_stale_tail(self, *args, behind=False, **named):
-        if behind and self.sealed_to:
-            self.sealed_to = (self.sealed_to[0] - 1, "f" * 64)
-        return await real_write(self, *args, behind=behind, **named)
-
-    chained_again = []
-    rechain = chain.rechain
-    monkeypatch.setattr(chain, "head", behind)
-    monkeypatch.setattr(write.Writer, "_write_postgres", from_a_stale_tail)
-    monkeypatch.setattr(chain, "rechain", lambda rows, *head: chained_again.append(len(rows))
-                        or rechain(rows, *head))
-    body = _file(world.notice["id"], 2 * CHUNK_ROWS + 10, {})
-    report = await _imported(world, body)
-    assert (report.created, report.rejected) == (2 * CHUNK_ROWS + 10, 0)
-    # Sealing chains once. PostgreSQL chains each chunk at least once more:
-    # after the locked head, or after the chunk before once it has committed.
-    # SQLite locks the head before sealing (its write transaction holds the
-    # file anyway).
-    once = [CHUNK_ROWS, CHUNK_ROWS, 10]
+    chained: list[int] = []
+    real_chained = chain.chained
+    monkeypatch.setattr(chain, "chained", lambda events, *head: chained.append(len(events))
+                        or real_chained(events, *head))
+    appended: list[int] = []
     if backend == "postgres":
-        assert sorted(set(chained_again)) == [10, CHUNK_ROWS], chained_again
-        assert chained_again.count(CHUNK_ROWS) >= 4 and chained_again.count(10) >= 2, chained_again
-    else:
-        assert chained_again == once
-    monkeypatch.setattr(chain, "head", real_head)
-    assert await _verified(client, world.tenant) == 1 + 2 * CHUNK_ROWS + 10
-    assert await _duplicated_grants(world.tenant.id) == 0
-    assert await _feed_numbers(world.tenant.id) == (1 + 2 * CHUNK_ROWS + 10,) * 3
+        turns: asyncio.Queue = asyncio.Queue()
+        done: asyncio.Queue = asyncio.Queue()
 
+        async def other_writer():  # a task of its own, outside the chunks' transactions
+            while True:
+                await turns.get()
+                await grant(world.tenant, world.contact["id"], world.notice["id"])
+                appended.append(1)
+                done.put_nowait(None)
 
-async def test_an_import_nobody_else_writes_to_hashes_each_chunk_about_once(
-        client, backend, monkeypatch):
-    """A chunk written behind another is sealed from where that one will end
-    the chain (`Writer.sealed_to`), set when it is sealed and again when it is
-    chained again: chunks are hashed once each, give or take the first chunk
-    behind (it may start before the first one is sealed, and then seals from
-    the head). Before, a chunk behind sealed from where the chunk before that
-    had ended, so every chunk was hashed twice."""
-    world = await make_world(await make_tenant())
-    hashed = []
-    rechain = chain.rechain
-    monkeypatch.setattr(chain, "rechain", lambda rows, *head: hashed.append(len(rows))
-                        or rechain(rows, *head))
+        def after_another_writer(real):
+            async def locking(self, *args):
+                turns.put_nowait(None)
+                await done.get()
+                return await real(self, *args)
+            return locking
+
+        writing = asyncio.ensure_future(other_writer())
+        monkeypatch.setattr(chain.Chain, "lock_taking", after_another_writer(chain.Chain.lock_taking))
     chunks = 6
-    body = _file(world.notice["id"], chunks * CHUNK_ROWS, {})
-    report = await _imported(world, body)
-    assert report.created == chunks * CHUNK_ROWS
-    assert set(hashed) == {CHUNK_ROWS}
-    if backend == "postgres":
-        assert chunks <= len(hashed) <= chunks + 2, hashed
-    else:
-        assert len(hashed) == chunks
-    assert await _verified(client, world.tenant) == 1 + chunks * CHUNK_ROWS
+    body = _file(world.notice["id"], chunks * CHUNK_ROWS + 10, {})
+    try:
+        report = await _imported(world, body)
+    finally:
+        if backend == "postgres":
+            writing.cancel()
+    assert (report.created, report.rejected) == (chunks * CHUNK_ROWS + 10, 0)
+    assert len(appended) == (chunks + 1 if backend == "postgres" else 0)
+    assert sorted(n for n in chained if n > 1) == [10] + [CHUNK_ROWS] * chunks, chained
+    assert await _verified(client, world.tenant) == 1 + chunks * CHUNK_ROWS + 10 + len(appended)
+    assert await _duplicated_grants(world.tenant.id) == 0
+    async with db.tenant_transaction(world.tenant.id, write=False):
+        order = [r["by_import"] for r in await db.fetch(
+            "SELECT contact_id <> {} AS by_import FROM consent_event WHERE tenant_id = {}"
+            " AND seq > 1 ORDER BY seq", uuid.UUID(world.contact["id"]), world.tenant.id)]
+    runs = [order[0]] + [b for a, b in zip(order, order[1:]) if a != b]
+    # the other writer's event, then a chunk's events, turn by turn
+    assert runs == [False, True] * len(appended) if appended else runs == [True], runs
 
 
 async def test_the_first_chunks_of_an_import_plan_their_key_checks_again(client, backend, monkeypatch):
@@ -500,15 +486,15 @@ async def test_a_chunk_behind_never_takes_the_ledger_before_the_one_ahead_of_it(
     the file's rows in file order."""
     world = await make_world(await make_tenant())
     held: list[int] = []
-    real_lock = chain.Chain.lock_after_taking
+    real_lock = chain.Chain.lock_taking
 
-    async def slow_first(self, rows, *args):
+    async def slow_first(self, changes):
         if not held:
-            held.append(len(rows))
+            held.append(changes)
             await asyncio.sleep(0.5)
-        return await real_lock(self, rows, *args)
+        return await real_lock(self, changes)
 
-    monkeypatch.setattr(chain.Chain, "lock_after_taking", slow_first)
+    monkeypatch.setattr(chain.Chain, "lock_taking", slow_first)
     body = _file(world.notice["id"], 3 * CHUNK_ROWS, {})
     _, report, _ = await asyncio.wait_for(jobs.import_file(
         context(world.tenant), parse.scan(body, "csv"), jobs.digest(body)), 60)
