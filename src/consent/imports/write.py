@@ -13,17 +13,19 @@
    (optinbase.bulk; no staging table), executemany on SQLite. Empty cells
    keep stored values. A chunk naming nobody stored inserts its people and
    their states (bulk.new_rows: no conflict clause but on Citus).
-5. Append ledger events (sealed by a chain.Chain whose head is locked once
+5. Append ledger events (chained by a chain.Chain whose head is locked once
    the contacts are in, until the chunk's transaction ends), on PostgreSQL
    as one array of consent_event records. Upsert consent_state the way the
    contacts go in; a stored state only yields to a later-or-equal `since`
    ("latest collected_at wins", as in consents.apply_to_state).
 
-On PostgreSQL the events are sealed while the contacts' INSERT runs, and the
-states built while the events' INSERT runs (`_meanwhile`): Python and the
-database work side by side. Before a chunk's transaction the runner works it
-out as if it named nobody stored (`Writer.ahead`: people, contact rows, the
-events' ids, salts and personal digests) while the previous chunk is written;
+On PostgreSQL the events are digested while the contacts' INSERT runs (all
+their hashes cover but their place in the chain: chain.digested) and chained
+under the head's lock, and the states are built while the events' INSERT runs
+(`_meanwhile`): Python and the database work side by side. Before a chunk's
+transaction the runner works it out as if it named nobody stored
+(`Writer.ahead`: people, contact rows, the events digested) while the
+previous chunk is written;
 `write` uses that when the matching read finds nobody (every chunk of a first
 import) and matches the rows itself otherwise. Ids come from optinbase.ids in
 bulk and nothing is looked up per row.
@@ -433,6 +435,7 @@ class Writer:
             await behind()
             found, behind = await self._existing(rows), None
         self.all_new = self.all_new and not found
+        listeners = await notify.import_listeners(self.ctx)  # before the head's lock
         current: Optional[set[uuid.UUID]] = None  # SQLite: read by the feed
         first: Optional[int] = None  # the change feed's numbers, when taken with the head
         ledger = chain.Chain(self.ctx.tenant_id) if self.engine == "postgres" else self.chain
@@ -456,7 +459,7 @@ class Writer:
                 ])
         if sealed:
             await ledger.save()
-            await notify.grants_imported(self.ctx, sealed, current, first)
+            await notify.grants_imported(self.ctx, listeners, sealed, current, first)
         return result
 
     def match(self, rows: list[Valid], index: dict[tuple[str, str], Person], new_id: Any,

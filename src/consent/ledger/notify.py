@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 import uuid
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 from consent import changes
 from consent.ledger.chain import EVENT_COLUMNS
@@ -57,7 +57,25 @@ async def consent_changed(ctx: TenantContext, changed: list[tuple[dict[str, Any]
     ])
 
 
-async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]],
+class Listeners(NamedTuple):
+    """Who hears of an import's grants (`import_listeners`): the tenant's
+    endpoints subscribed to `consent.changed` and, when there are any, its
+    purposes' keys by id (the events name a purpose by its key)."""
+
+    endpoints: list[tuple[uuid.UUID, str]]
+    purposes: dict[str, str]
+
+
+async def import_listeners(ctx: TenantContext) -> Listeners:
+    """Read by each chunk of an import before it locks the chain head: the
+    chunk holds that lock until it commits, and every statement under it
+    delays the tenant's other writers and the next chunk."""
+    endpoints = await webhooks.subscribers(ctx.tenant_id, "consent.changed")
+    return Listeners(endpoints, await _purpose_keys(ctx) if endpoints else {})
+
+
+async def grants_imported(ctx: TenantContext, listeners: Listeners,
+                          sealed: list[tuple[Any, ...]],
                           current: Optional[set[uuid.UUID]] = None,
                           first: Optional[int] = None) -> None:
     """The bulk form for imports (`sealed`: stored ledger rows, EVENT_COLUMNS
@@ -70,7 +88,8 @@ async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]],
     no state is no change. `current`: the ids of those events, when the
     caller knows them (its state upsert returned them). `first`: the first
     of the feed's numbers, taken for them beforehand
-    (chain.Chain.lock_taking; as many as there are `current` events)."""
+    (chain.Chain.lock_taking; as many as there are `current` events).
+    `listeners`: `import_listeners`, read before the head's lock."""
     if not sealed:
         return
     if current is None:
@@ -82,13 +101,12 @@ async def grants_imported(ctx: TenantContext, sealed: list[tuple[Any, ...]],
     if any(row[_RECORDED] != recorded_at for row in winners):
         raise RuntimeError("an import's chunk records its events at one time")
     first = await changes.imported(ctx, list(map(_FEED, winners)), recorded_at, first)
-    endpoints = await webhooks.subscribers(ctx.tenant_id, "consent.changed")
-    if not endpoints:
+    if not listeners.endpoints:
         return
     cursors = {row[_ID]: encode_int(first + n) for n, row in enumerate(winners)}
-    keys = await _purpose_keys(ctx)
+    keys = listeners.purposes
     events = [dict(zip(EVENT_COLUMNS, row)) for row in sealed]
-    await webhooks.enqueue_many(ctx.tenant_id, endpoints, "consent.changed", [
+    await webhooks.enqueue_many(ctx.tenant_id, listeners.endpoints, "consent.changed", [
         (_changed(e, keys[str(e["purpose_id"])], None, cursors.get(e["id"])),
          e["contact_id"]) for e in events
     ])
