@@ -6,6 +6,7 @@ import json
 import random
 import time
 import uuid
+import zoneinfo
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -94,6 +95,21 @@ def test_events_digested_in_slices_chain_as_one_batch():
     assert len(events) == 21
     _assert_chained(chain.chained(events, 9, "ab" * 32), 10, "ab" * 32)
     _assert_chained(chain.chained(events, 0, chain.GENESIS), 1, chain.GENESIS)
+
+
+def test_events_recorded_a_fold_apart_hash_as_the_verifier_does():
+    """Two times of one zone a fold apart (02:30 twice when Berlin leaves
+    summer time) are equal to Python, and hash alike, yet are different
+    instants with different texts in the hashed payload: each event's hash
+    is the verifier's."""
+    berlin = zoneinfo.ZoneInfo("Europe/Berlin")
+    tenant, purpose = uuid.uuid4(), uuid.uuid4()
+    events = [chain.NewEvent(
+        tenant_id=tenant, contact_id=uuid.uuid4(), channel="email", purpose_id=purpose,
+        action="granted", method="api", collected_at=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc),
+        recorded_at=dt.datetime(2020, 10, 25, 2, 30, fold=fold, tzinfo=berlin)) for fold in (0, 1)]
+    assert events[0].recorded_at == events[1].recorded_at
+    _assert_chained(chain.seal(events, 0, chain.GENESIS), 1, chain.GENESIS)
 
 
 @given(st.lists(st.one_of(st.none(), st.text()), max_size=16))

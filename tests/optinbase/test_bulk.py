@@ -128,10 +128,11 @@ async def test_joined_and_plain_forms_give_the_same_rows(backend, values):
 def _chunk_statements() -> list[str]:
     """What a chunk's transaction sends besides write.SQL: the job row's check
     (with or without the progress, the planning settings in its select list or
-    RETURNING) and the head's lock that takes the feed's numbers."""
+    RETURNING), the head's lock that takes the feed's numbers, and on
+    PostgreSQL (never on Citus) the events' statement that moves the head."""
     plan = write.PLAN["postgres"]
     return [runner._CHECK.format(plan) + " FOR UPDATE", runner._ADVANCE_CHECKED + plan,
-            runner._ADVANCE, chain._LOCK_AND_TAKE]
+            runner._ADVANCE, chain._LOCK_AND_TAKE, write._EVENTS_AND_HEAD]
 
 
 @pytest.mark.parametrize("statement", _chunk_statements())

@@ -216,7 +216,6 @@ SQL = {
         "new_states": _NEW_STATES,
         # Fresh time-ordered ids (write checks the count).
         "events": _EVENTS,
-        "events_and_head": _EVENTS_AND_HEAD,
         # Identifiers and contacts as one array each: a btree walks the array
         # (one descent per key) under the generic plan, which cannot take a
         # tenant the statistics do not know yet for an empty one. No LIMIT in
@@ -435,17 +434,18 @@ class Writer:
             await behind()
             found, behind = await self._existing(rows), None
         self.all_new = self.all_new and not found
-        listeners = await notify.import_listeners(self.ctx)  # before the head's lock
         current: Optional[set[uuid.UUID]] = None  # SQLite: read by the feed
         first: Optional[int] = None  # the change feed's numbers, when taken with the head
         ledger = chain.Chain(self.ctx.tenant_id) if self.engine == "postgres" else self.chain
         if ahead is not None and not found and self.engine == "postgres":
+            listeners = await self._listeners(len(ahead.digested))
             sealed, current, first = await self._write_postgres(
                 ledger, ahead.contacts, [], now, ahead.digested, fresh=True, behind=behind)
             result = ahead.result
         else:
             result, touched, pending = self.match(rows, found, iter(uuid7s(len(rows))).__next__)
             events = await self._new_events(pending, touched)
+            listeners = await self._listeners(len(events))
             contacts = self._contact_records(list(touched.values()), now)
             if self.engine == "postgres":
                 sealed, current, _ = await self._write_postgres(ledger, contacts, events, now)
@@ -461,6 +461,11 @@ class Writer:
             await ledger.save()
             await notify.grants_imported(self.ctx, listeners, sealed, current, first)
         return result
+
+    async def _listeners(self, events: int) -> notify.Listeners:
+        """Who hears of the chunk's grants, read before the head's lock (on
+        PostgreSQL the chunk holds it until it commits), when it has any."""
+        return await notify.import_listeners(self.ctx) if events else notify.Listeners([], {})
 
     def match(self, rows: list[Valid], index: dict[tuple[str, str], Person], new_id: Any,
               into: Optional[tuple[ChunkResult, dict[uuid.UUID, Person],
@@ -523,7 +528,7 @@ class Writer:
         await check_event_records()
         upsert = _NEW_CONTACTS if fresh else _CONTACTS
         async with _meanwhile(*upsert.call(contacts, tenant_id, now, now)) if contacts else _idle():
-            if digested is None:  # `events` (else `digested`: their rows, from `ahead`)
+            if digested is None:  # `events` (else `digested`: worked out by `ahead`)
                 digested = chain.digested([self._event(p, c, now) for p, c in events])
             states = _states(digested.rows)  # ids and times: not moved by chaining
         if not digested:

@@ -236,9 +236,11 @@ def digested(events: list[NewEvent]) -> Unchained:
         ], ", ").encode()).hexdigest()
         key = (new.tenant_id, new.channel, new.purpose_id, new.action, new.notice_id,
                new.method, new.recorded_at, new.actor)
-        middle = middles.get(key)
+        # (two times of one zone a fold apart are equal, and hash alike, yet
+        # are different instants: the fold is part of what the text depends on)
+        middle = middles.get((key, new.recorded_at.fold))
         if middle is None:
-            middle = middles[key] = _middle(key)
+            middle = middles[(key, new.recorded_at.fold)] = _middle(key)
         rows.append((
             ids[index], new.tenant_id, 0, new.contact_id, new.channel, new.purpose_id,
             new.action, new.notice_id, new.method, source, new.collected_at,

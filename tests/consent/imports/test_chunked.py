@@ -271,16 +271,20 @@ async def test_each_chunk_is_chained_once_after_whoever_appended_before_its_lock
     chunk locks the chain head — as the tenant's one-click unsubscribes do
     during a big import. Each chunk's events are chained once, under the
     lock, after that writer's event: nothing is hashed ahead of the lock only
-    to be hashed again. The ledger verifies, with the other writer's events
-    between the chunks' and every grant of the file once. On SQLite a
-    chunk's write transaction holds the file from its start, so nobody
-    writes in between: the chunks are chained once each all the same."""
+    to be hashed again. Chunks of new people take the head with the feed's
+    numbers (`Chain.lock_taking`); the last chunk names a stored person and
+    takes it the long way (`Chain.lock`). The ledger verifies, with the other
+    writer's events between the chunks' and every grant of the file once.
+    On SQLite a chunk's write transaction holds the file from its start, so
+    nobody writes in between: the chunks are chained once each all the same."""
     world = await make_world(await make_tenant())
+    stored = await make_contact(world.tenant, email="stored@example.com")
     chained: list[int] = []
     real_chained = chain.chained
     monkeypatch.setattr(chain, "chained", lambda events, *head: chained.append(len(events))
                         or real_chained(events, *head))
     appended: list[int] = []
+    taken: list[str] = []
     if backend == "postgres":
         turns: asyncio.Queue = asyncio.Queue()
         done: asyncio.Queue = asyncio.Queue()
@@ -294,22 +298,28 @@ async def test_each_chunk_is_chained_once_after_whoever_appended_before_its_lock
 
         def after_another_writer(real):
             async def locking(self, *args):
-                turns.put_nowait(None)
-                await done.get()
+                if asyncio.current_task() is not writing:  # (the other writer locks too)
+                    taken.append(real.__name__)
+                    turns.put_nowait(None)
+                    await done.get()
                 return await real(self, *args)
             return locking
 
         writing = asyncio.ensure_future(other_writer())
         monkeypatch.setattr(chain.Chain, "lock_taking", after_another_writer(chain.Chain.lock_taking))
+        monkeypatch.setattr(chain.Chain, "lock", after_another_writer(chain.Chain.lock))
     chunks = 6
-    body = _file(world.notice["id"], chunks * CHUNK_ROWS + 10, {})
+    body = _file(world.notice["id"], chunks * CHUNK_ROWS + 10,
+                 {chunks * CHUNK_ROWS + 9: f"{stored['email']},,S,email,newsletter,"
+                                           f"{world.notice['id']},{WHEN}\n"})
     try:
         report = await _imported(world, body)
     finally:
         if backend == "postgres":
             writing.cancel()
-    assert (report.created, report.rejected) == (chunks * CHUNK_ROWS + 10, 0)
-    assert len(appended) == (chunks + 1 if backend == "postgres" else 0)
+    assert (report.created, report.updated, report.rejected) == (chunks * CHUNK_ROWS + 9, 1, 0)
+    if backend == "postgres":
+        assert taken == ["lock_taking"] * chunks + ["lock"] and len(appended) == chunks + 1
     assert sorted(n for n in chained if n > 1) == [10] + [CHUNK_ROWS] * chunks, chained
     assert await _verified(client, world.tenant) == 1 + chunks * CHUNK_ROWS + 10 + len(appended)
     assert await _duplicated_grants(world.tenant.id) == 0
