@@ -281,16 +281,20 @@ def _middle(key: tuple[Any, ...]) -> tuple[str, str, str]:
             _json_list([recorded, actor], ",")[1:-1])
 
 
-async def _lock_head(tenant_id: uuid.UUID) -> tuple[int, str]:
-    """The chain head, locked until the transaction ends (PostgreSQL row lock;
-    SQLite write transactions are already exclusive)."""
-    lock = db.row_lock()
-    query = "SELECT seq, hash FROM ledger_head WHERE tenant_id = {}" + lock
-    row = await db.fetchrow(query, tenant_id)
+async def _lock_head(tenant_id: uuid.UUID, query: Optional[str] = None,
+                     *args: Any) -> Any:
+    """The chain head's row (seq, hash, …), locked until the transaction ends
+    (PostgreSQL row lock; SQLite write transactions are already exclusive):
+    read with `query` and `args` (by default a plain locking read), the row
+    made first when the tenant has none yet."""
+    if query is None:
+        query = "SELECT seq, hash FROM ledger_head WHERE tenant_id = {}" + db.row_lock()
+        args = (tenant_id,)
+    row = await db.fetchrow(query, *args)
     if row is None:
         await ensure_head(tenant_id)
-        row = await db.fetchrow(query, tenant_id)
-    return int(row["seq"]), row["hash"]
+        row = await db.fetchrow(query, *args)
+    return row
 
 
 async def ensure_head(tenant_id: uuid.UUID) -> None:
@@ -316,7 +320,8 @@ class Chain:
 
     async def lock(self) -> None:
         db.require_tenant(self.tenant_id)
-        self.seq, self.prev = await _lock_head(self.tenant_id)
+        row = await _lock_head(self.tenant_id)
+        self.seq, self.prev = int(row["seq"]), row["hash"]
 
     async def lock_taking(self, changes: int) -> int:
         """`lock`, and in the same statement `changes` numbers of the change
@@ -324,10 +329,7 @@ class Chain:
         an import takes for its new people's states: one round trip under the
         head's lock instead of two. Returns the first of the numbers."""
         db.require_tenant(self.tenant_id)
-        row = await db.fetchrow(_LOCK_AND_TAKE, changes, self.tenant_id)
-        if row is None:
-            await ensure_head(self.tenant_id)
-            row = await db.fetchrow(_LOCK_AND_TAKE, changes, self.tenant_id)
+        row = await _lock_head(self.tenant_id, _LOCK_AND_TAKE, changes, self.tenant_id)
         self.seq, self.prev = int(row["seq"]), row["hash"]
         return int(row["change_seq"]) - changes + 1
 
