@@ -91,8 +91,43 @@ _IMPORTED = bulk.Insert(COLUMNS, {
     "tenant_id": "{}", "kind": "'consent'", "status": "'granted'", "reason": "NULL::text",
     "at": "{}",
 }, _bulk_insert, fresh=True)
+# The same changes written by the statement that inserts their events, on
+# PostgreSQL (consent.imports.write, a chunk of new people): a data-modifying
+# CTE over `r`, the events' rows (chain.EVENT_COLUMNS) each with `feed_id` and
+# `place` (`placed`; null for an event no state follows). The contact,
+# channel, purpose, event id and time are the events' own, so per change only
+# its id and place travel, and no round trip of its own is made under the
+# head's lock. Arguments: the tenant, the first number (taken with the lock).
+FED_WITH_EVENTS = (
+    f"feed AS (INSERT INTO change_log ({', '.join(COLUMNS)})"
+    " SELECT r.feed_id, {}, {}::bigint + r.place, 'consent', r.contact_id, r.channel,"
+    " r.purpose_id, 'granted', NULL, r.id, r.recorded_at FROM r WHERE r.feed_id IS NOT NULL)"
+)
 _TAKE = ("UPDATE ledger_head SET change_seq = change_seq + {} WHERE tenant_id = {}"
          " RETURNING change_seq")
+
+
+def placed(event_ids: list[uuid.UUID], current: set[uuid.UUID],
+           ) -> tuple[list[Optional[uuid.UUID]], list[Optional[int]]]:
+    """For FED_WITH_EVENTS, beside each of `event_ids` (in ledger order): its
+    change's new id and place among the numbers taken (the nth event that
+    `current` holds takes the nth, as `imported` numbers them), or None twice
+    for an event that leads no state."""
+    ids = iter(uuid7s(len(current)))
+    feed_ids: list[Optional[uuid.UUID]] = []
+    places: list[Optional[int]] = []
+    place = 0
+    for event_id in event_ids:
+        if event_id in current:
+            feed_ids.append(next(ids))
+            places.append(place)
+            place += 1
+        else:
+            feed_ids.append(None)
+            places.append(None)
+    if place != len(current):
+        raise RuntimeError("a change for an event the chunk does not insert")
+    return feed_ids, places
 
 
 async def _take(tenant_id: uuid.UUID, count: int) -> int:

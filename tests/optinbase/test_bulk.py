@@ -129,10 +129,12 @@ def _chunk_statements() -> list[str]:
     """What a chunk's transaction sends besides write.SQL: the job row's check
     (with or without the progress, the planning settings in its select list or
     RETURNING), the head's lock that takes the feed's numbers, and on
-    PostgreSQL (never on Citus) the events' statement that moves the head."""
+    PostgreSQL (never on Citus) the events' statements that move the head (one
+    writing the change feed too)."""
     plan = write.PLAN["postgres"]
     return [runner._CHECK.format(plan) + " FOR UPDATE", runner._ADVANCE_CHECKED + plan,
-            runner._ADVANCE, chain._LOCK_AND_TAKE, write._EVENTS_AND_HEAD]
+            runner._ADVANCE, chain._LOCK_AND_TAKE, write._EVENTS_AND_HEAD,
+            write._EVENTS_HEAD_AND_FEED]
 
 
 @pytest.mark.parametrize("statement", _chunk_statements())

@@ -77,7 +77,7 @@ async def import_listeners(ctx: TenantContext) -> Listeners:
 async def grants_imported(ctx: TenantContext, listeners: Listeners,
                           sealed: list[tuple[Any, ...]],
                           current: Optional[set[uuid.UUID]] = None,
-                          first: Optional[int] = None) -> None:
+                          first: Optional[int] = None, fed: bool = False) -> None:
     """The bulk form for imports (`sealed`: stored ledger rows, EVENT_COLUMNS
     order, all recorded at one time, the chunk's): one statement for the whole chunk,
     delivered in batches (a 20,000-row import is 40 POSTs per endpoint, not
@@ -89,7 +89,9 @@ async def grants_imported(ctx: TenantContext, listeners: Listeners,
     caller knows them (its state upsert returned them). `first`: the first
     of the feed's numbers, taken for them beforehand
     (chain.Chain.lock_taking; as many as there are `current` events).
-    `listeners`: `import_listeners`, read before the head's lock."""
+    `fed`: the feed's rows went in with the events, numbered from `first`
+    (changes.FED_WITH_EVENTS). `listeners`: `import_listeners`, read before
+    the head's lock."""
     if not sealed:
         return
     if current is None:
@@ -100,7 +102,10 @@ async def grants_imported(ctx: TenantContext, listeners: Listeners,
     recorded_at = sealed[0][_RECORDED]  # the feed's time, sent once: the events' own
     if any(row[_RECORDED] != recorded_at for row in winners):
         raise RuntimeError("an import's chunk records its events at one time")
-    first = await changes.imported(ctx, list(map(_FEED, winners)), recorded_at, first)
+    if not fed:
+        first = await changes.imported(ctx, list(map(_FEED, winners)), recorded_at, first)
+    elif first is None:
+        raise RuntimeError("a feed written with the events is numbered beforehand")
     if not listeners.endpoints:
         return
     cursors = {row[_ID]: encode_int(first + n) for n, row in enumerate(winners)}

@@ -71,3 +71,37 @@ async def test_an_import_sends_its_new_rows_in_the_form_its_database_routes(
     assert await _duplicated_grants(world.tenant.id) == 0
     changes, numbers, last = await _feed_numbers(world.tenant.id)
     assert changes == numbers == last == 1 + 2 * CHUNK_ROWS + 3
+
+
+async def test_a_person_named_twice_in_a_chunk_of_new_people_has_one_change(client, backend):
+    """In a chunk of new people, the feed gets one change per consent state
+    — the event the state follows, not an earlier grant of the same person
+    in the same chunk — numbered in ledger order with no gap (on PostgreSQL
+    written by the events' own statement, write._EVENTS_HEAD_AND_FEED)."""
+    world = await make_world(await make_tenant())
+    notice = world.notice["id"]
+    rows = [("a", "2026-01-15T10:00:00Z"), ("b", WHEN), ("a", "2026-01-16T10:00:00Z"),
+            ("c", WHEN), ("a", "2026-01-14T10:00:00Z")]
+    report = await _import_lines(world, [HEADER] + [
+        f"{who}-twice@example.com,,{who.upper()},email,newsletter,{notice},{at}\n" for who, at in rows])
+    assert (report.created, report.updated, report.rejected) == (3, 2, 0)
+    async with db.tenant_transaction(world.tenant.id, write=False):
+        feed = await db.fetch(
+            "SELECT f.seq, f.event_id, c.email FROM change_log f JOIN contact c"
+            " ON c.tenant_id = f.tenant_id AND c.id = f.contact_id"
+            " WHERE f.tenant_id = {} AND c.email LIKE '%-twice@example.com' ORDER BY f.seq",
+            world.tenant.id)
+        states = {r["email"]: r["event_id"] for r in await db.fetch(
+            "SELECT s.event_id, c.email FROM consent_state s JOIN contact c"
+            " ON c.tenant_id = s.tenant_id AND c.id = s.contact_id"
+            " WHERE s.tenant_id = {} AND c.email LIKE '%-twice@example.com'", world.tenant.id)}
+        ledger = [r["id"] for r in await db.fetch(
+            "SELECT id FROM consent_event WHERE tenant_id = {} ORDER BY seq", world.tenant.id)]
+    # b, then a's latest grant (the third row), then c: the ledger's order
+    assert [r["email"][0] for r in feed] == ["b", "a", "c"]
+    assert {r["email"]: r["event_id"] for r in feed} == states
+    assert [r["event_id"] for r in feed] == [e for e in ledger if e in set(states.values())]
+    changes, numbers, last = await _feed_numbers(world.tenant.id)
+    assert changes == numbers == last == 1 + 3
+    assert [r["seq"] for r in feed] == [2, 3, 4]
+    assert await _verified(client, world.tenant) == 1 + 5
