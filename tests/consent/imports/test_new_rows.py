@@ -13,12 +13,14 @@ import re
 import pytest
 
 from optinbase import db
+from optinbase.cursors import encode_int
 from tests import databases
 from tests.consent.imports.test_chunked import (
     HEADER, WHEN, _duplicated_grants, _feed_numbers, _import_lines, _verified,
 )
 from tests.consent.imports.test_cli_import import CHUNK_ROWS, tenant_counts
 from tests.factories import make_tenant, make_world
+from tests.messaging.test_webhooks import _body, _endpoint, _rows
 
 WRITTEN = ("contact", "consent_state", "consent_event", "change_log")
 # (on PostgreSQL the events' statement moves the chain head too: write._EVENTS_AND_HEAD)
@@ -73,12 +75,14 @@ async def test_an_import_sends_its_new_rows_in_the_form_its_database_routes(
     assert changes == numbers == last == 1 + 2 * CHUNK_ROWS + 3
 
 
-async def test_a_person_named_twice_in_a_chunk_of_new_people_has_one_change(client, backend):
+async def test_a_person_named_again_in_a_chunk_of_new_people_has_one_change(client, backend):
     """In a chunk of new people, the feed gets one change per consent state
     — the event the state follows, not an earlier grant of the same person
     in the same chunk — numbered in ledger order with no gap (on PostgreSQL
-    written by the events' own statement, write._EVENTS_HEAD_AND_FEED)."""
+    written by the events' own statement, write._EVENTS_HEAD_AND_FEED), and
+    the chunk's webhook events carry those numbers' cursors."""
     world = await make_world(await make_tenant())
+    await _endpoint(client, world.tenant, "https://crm.example/hooks")
     notice = world.notice["id"]
     rows = [("a", "2026-01-15T10:00:00Z"), ("b", WHEN), ("a", "2026-01-16T10:00:00Z"),
             ("c", WHEN), ("a", "2026-01-14T10:00:00Z")]
@@ -105,3 +109,8 @@ async def test_a_person_named_twice_in_a_chunk_of_new_people_has_one_change(clie
     assert changes == numbers == last == 1 + 3
     assert [r["seq"] for r in feed] == [2, 3, 4]
     assert await _verified(client, world.tenant) == 1 + 5
+    [batch] = [_body(row) for row in await _rows(world.tenant)]
+    cursors = {e["data"]["event_id"]: e["data"]["cursor"] for e in batch["events"]}
+    assert len(cursors) == 5  # every grant is told, the superseded ones without a cursor
+    assert {event: cursor for event, cursor in cursors.items() if cursor} == {
+        str(r["event_id"]): encode_int(r["seq"]) for r in feed}
