@@ -30,6 +30,8 @@ from optinbase.i18n import N_
 REFERENCES: dict[str, dict[str, str]] = {
     "consent_event": {"contact_id": "contact", "purpose_id": "purpose", "notice_id": "notice"},
     "consent_state": {"contact_id": "contact", "purpose_id": "purpose"},
+    # a Piccolo ForeignKey, whose readable does not join (consent.tables.Notice)
+    "notice": {"purpose": "purpose"},
     "data_subject_request": {"contact_id": "contact"},
     "request_event": {"request_id": "data_subject_request"},
     "reconsent_campaign": {"segment_id": "segment", "purpose_id": "purpose",

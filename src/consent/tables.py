@@ -107,6 +107,21 @@ class Notice(Table, tablename="notice"):
     def get_readable(cls) -> Readable:
         return Readable(template="v%s (%s)", columns=[cls.version, cls.language])
 
+    @classmethod
+    def _get_related_readable(cls, column: ForeignKey) -> Readable:
+        """What the admin lists beside each foreign key (piccolo_api's
+        `__readable`). Piccolo reads a key's readable through a join on the key
+        alone — `notice.purpose_id = purpose.id`, two tables sharded by tenant,
+        which Citus refuses ("complex joins are only supported when all
+        distributed tables are co-located and joined on their distribution
+        columns"). The purpose's is the id itself here, no join: the admin
+        names it within the row's tenant (admin.references). The tenant's own
+        (a reference table on Citus) is Piccolo's."""
+        if column._meta.name == cls.purpose._meta.name:
+            return Readable(template="%s", columns=[cls.purpose],
+                            output_name=f"{column._meta.name}_readable")
+        return super()._get_related_readable(column)
+
 
 class ConsentEvent(Table, tablename="consent_event"):
     """The append-only ledger, hash-chained per tenant by `seq`.

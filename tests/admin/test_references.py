@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from admin import references
+from consent.tables import Notice
 from optinbase import db
 from tenants import envelope
 from tests.admin.scene import make_scene
@@ -109,3 +110,26 @@ async def test_a_row_without_its_tenant_gets_no_names(backend):
     row = {"contact_id": str(uuid.uuid4())}
     await references.attach("consent_event", [row])
     assert row == {"contact_id": row["contact_id"]}
+
+
+async def test_the_notice_list_names_its_purpose_without_joining_it(client):
+    """Piccolo reads a foreign key's readable through a join on the key alone
+    (`notice.purpose_id = purpose.id`: two tables sharded by tenant, which
+    Citus refuses); the notice's purpose is named like the composite
+    references instead, within the row's tenant (consent.tables.Notice)."""
+    query = str(Notice.select(*Notice._meta.columns, *(
+        Notice._get_related_readable(c) for c in Notice._meta.foreign_key_columns)))
+    assert " JOIN " in query and " JOIN \"purpose\"" not in query  # the tenant's name only
+    scene = await make_scene()
+    a, b = scene.a, scene.b
+    mine = await login(client, await make_staff(tenant=a.tenant.slug))
+    try:
+        rows = (await mine.get("/tables/notice/", __readable="true")).json()["rows"]
+        assert {r["id"] for r in rows} == {a.notice["id"]}
+        assert rows[0]["purpose_readable"] == "Newsletter (newsletter)"
+        assert rows[0]["tenant_readable"] == "Tenant"  # its name (make_tenant)
+        single = (await mine.get(f"/tables/notice/{a.notice['id']}/", __readable="true")).json()
+        assert single["purpose_readable"] == "Newsletter (newsletter)"
+        assert str(b.purpose["id"]) not in str(rows)
+    finally:
+        await mine.aclose()
