@@ -146,6 +146,9 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_CITUS_INSTALLED = "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
+
+
 async def grant_app_role(app_role: str) -> None:
     """Applies sql/grants.sql for `app_role` in one transaction (the role never
     sees a moment without its rights). The file is also valid psql:
@@ -154,6 +157,13 @@ async def grant_app_role(app_role: str) -> None:
     async with engine.transaction():
         connection = engine.current_transaction.get().connection
         database = await connection.fetchval("SELECT current_database()")
+        if await connection.fetchval(_CITUS_INSTALLED):
+            # Citus grants on a distributed table's shards in parallel, and then
+            # refuses a grant on a reference table in the same transaction
+            # ("cannot execute DDL on table "agency" because there was a
+            # parallel DDL access to distributed table …"): `optinbase migrate`
+            # on a distributed database failed there. One shard at a time.
+            await connection.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
         script = (
             GRANTS.read_text()
             .replace(':"app_role"', quote_ident(app_role))
