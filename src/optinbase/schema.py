@@ -161,8 +161,9 @@ async def grant_app_role(app_role: str) -> None:
             # Citus grants on a distributed table's shards in parallel, and then
             # refuses a grant on a reference table in the same transaction
             # ("cannot execute DDL on table "agency" because there was a
-            # parallel DDL access to distributed table …"): `optinbase migrate`
-            # on a distributed database failed there. One shard at a time.
+            # parallel DDL access to distributed table …"), as the test fixture
+            # once did after distributing — what `optinbase migrate` does on an
+            # upgrade of a distributed database. One shard at a time.
             await connection.execute("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'")
         script = (
             GRANTS.read_text()
