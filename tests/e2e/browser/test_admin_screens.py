@@ -54,7 +54,7 @@ async def world(engine: str) -> dict:
     for i in range(24):
         contact = await make_contact(lune, email=f"{unique_slug('client')}@example.org",
                                      first_name=f"Client {i}",  # SMS consent needs a phone
-                                     phone=f"+3361230{i:04d}")  # distinct from the star's
+                                     phone=f"+3378000{i:04d}")  # a range no other test uses
         people.append(contact)
         await grant(lune, contact["id"], notice["id"], method="web_form",
                     collected_at=(now - dt.timedelta(days=i % 20)).isoformat())
