@@ -92,6 +92,11 @@ def is_postgres(engine: Engine | None = None) -> bool:
     return (engine or get_engine()).engine_type == "postgres"
 
 
+# Whether the database has the citus extension (a coordinator): read by `start`
+# and by the schema's grants (optinbase.schema.grant_app_role).
+CITUS_INSTALLED = "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
+
+
 def is_citus(engine: Engine | None = None) -> bool:
     """Whether the engine's database is a Citus coordinator (read by `start`)."""
     return _citus.get(id(engine or get_engine()), False)
@@ -125,8 +130,7 @@ async def start(engine: Engine | None = None, max_size: int = 20) -> None:
             init=_record_statements if statement_recorder else None,
         )
         async with engine.pool.acquire() as conn:
-            _citus[id(engine)] = bool(await conn.fetchval(
-                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"))
+            _citus[id(engine)] = bool(await conn.fetchval(CITUS_INSTALLED))
     elif isinstance(engine, SQLiteEngine):
         # WAL lets readers run beside the one writer; the setting persists in the file.
         await engine.run_ddl("PRAGMA journal_mode=WAL")

@@ -146,9 +146,6 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-_CITUS_INSTALLED = "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')"
-
-
 async def grant_app_role(app_role: str) -> None:
     """Applies sql/grants.sql for `app_role` in one transaction (the role never
     sees a moment without its rights). The file is also valid psql:
@@ -157,7 +154,7 @@ async def grant_app_role(app_role: str) -> None:
     async with engine.transaction():
         connection = engine.current_transaction.get().connection
         database = await connection.fetchval("SELECT current_database()")
-        if await connection.fetchval(_CITUS_INSTALLED):
+        if await connection.fetchval(db.CITUS_INSTALLED):
             # Citus grants on a distributed table's shards in parallel, and then
             # refuses a grant on a reference table in the same transaction
             # ("cannot execute DDL on table "agency" because there was a

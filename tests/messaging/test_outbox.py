@@ -225,11 +225,9 @@ async def test_a_turn_that_cannot_read_what_it_needs_gives_its_rows_back(
     here on PostgreSQL too (`db.is_citus`)."""
     if citus and backend != "postgres":
         pytest.skip("the Citus order is PostgreSQL's")
-    if databases.CITUS_URL and not citus:
-        pytest.skip("a real Citus coordinator refuses PostgreSQL's order (the claim's shards)")
+    databases.in_forms_of(monkeypatch, citus, "order (the claim's shards)")
     tenant = await make_tenant()
     await _queue(tenant, 2, prefix="needs")
-    monkeypatch.setattr(db, "is_citus", lambda engine=None: citus)
     real = outbox.repository.tenant_by_id
 
     async def unreadable(tenant_id):

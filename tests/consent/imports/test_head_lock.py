@@ -40,9 +40,7 @@ AFTER_THE_LEDGER = (
 async def test_a_chunk_holds_the_head_only_for_what_needs_it(client, backend, monkeypatch, citus):
     if backend != "postgres":
         pytest.skip("SQLite's write transaction holds the whole file from its first statement")
-    if databases.CITUS_URL and not citus:
-        pytest.skip("a real Citus coordinator refuses PostgreSQL's forms (COPY under RLS)")
-    monkeypatch.setattr(db, "is_citus", lambda engine=None: citus)
+    databases.in_forms_of(monkeypatch, citus, "forms (COPY under RLS)")
     world = await make_world(await make_tenant())
     await _endpoint(client, world.tenant, "https://crm.example/hooks")
     sent: list[str] = []

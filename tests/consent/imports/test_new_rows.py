@@ -33,9 +33,7 @@ async def test_an_import_sends_its_new_rows_in_the_form_its_database_routes(
         client, backend, monkeypatch, citus):
     if backend != "postgres":
         pytest.skip("SQLite takes an import's rows one execution at a time")
-    if databases.CITUS_URL and not citus:
-        pytest.skip("a real Citus coordinator refuses PostgreSQL's forms (COPY under RLS)")
-    monkeypatch.setattr(db, "is_citus", lambda engine=None: citus)
+    databases.in_forms_of(monkeypatch, citus, "forms (COPY under RLS)")
     sent: list[str] = []
     statement, compile_sql = db._statement, db.compile_sql
 
