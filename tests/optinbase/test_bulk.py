@@ -34,6 +34,13 @@ def on_citus(monkeypatch):
     monkeypatch.setattr(db, "is_citus", lambda engine=None: True)
 
 
+@pytest.fixture
+def on_postgresql(monkeypatch):
+    """Statements as sent to PostgreSQL, whatever database the suite runs on
+    (CITUS_URL: a coordinator). These tests read the texts only."""
+    monkeypatch.setattr(db, "is_citus", lambda engine=None: False)
+
+
 def _texts(statement) -> list[str]:
     return list(statement.forms) if hasattr(statement, "forms") else [statement]
 
@@ -52,7 +59,7 @@ def test_import_statements_route_to_one_tenant(name, on_citus):
             assert " ON CONFLICT " in sql
 
 
-def test_new_rows_go_in_without_a_conflict_clause_on_postgresql():
+def test_new_rows_go_in_without_a_conflict_clause_on_postgresql(on_postgresql):
     """Rows under ids drawn for them: the clause would cost each row a probe
     of the primary key on PostgreSQL, for a conflict that cannot be."""
     for name in ("new_contacts", "new_states", "events"):
