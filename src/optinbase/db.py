@@ -512,13 +512,20 @@ def begin_messages(settings: tuple[tuple[str, str], ...], read_only: bool, snaps
     return (f"{begin}; {sets}" if sets else begin,)
 
 
+_UNQUOTABLE = re.compile(r"['\\]")
+
+
 def settings_sql(settings: dict[str, str], citus: bool) -> str:
     """Statements (joined by "; ", none when nothing is to be set) that set
     transaction-local settings. On Citus a `set_config`
     stays on the coordinator, so row-level security on the shards would see no
     tenant; `SET LOCAL` with `citus.propagate_set_commands = 'local'` reaches
     them (in a message without BEGIN: `begin_messages`). Elsewhere one
-    `SELECT set_config(...)` does it."""
+    `SELECT set_config(...)` does it. The values are written into the text
+    (a simple-protocol message takes no parameters): ids and key ids, which
+    never hold a quote; one that does is refused, not quoted."""
+    if any(_UNQUOTABLE.search(f"{name}{value}") for name, value in settings.items()):
+        raise ValueError("a transaction setting may not hold quotes or backslashes")
     if citus:
         return "; ".join(f"SET LOCAL {name} = '{value}'" for name, value in
                          {"citus.propagate_set_commands": "local", **settings}.items())

@@ -234,3 +234,14 @@ async def test_a_new_connection_looks_its_types_up_before_any_transaction(backen
         db.use_engine(previous)
     assert report.created == 1 and not report.rejected
     assert looked_up and True not in looked_up, looked_up
+
+
+@pytest.mark.parametrize("citus", [False, True])
+def test_a_transaction_setting_that_could_break_out_of_its_quotes_is_refused(citus):
+    """The settings are written into the statement's text: ids and key ids
+    never hold a quote, and a value that does is refused rather than quoted."""
+    tenant = "5f0c7d3e-2a51-4c1b-9a7e-0d2b9c4e1f00"
+    assert tenant in db.settings_sql({"app.tenant_id": tenant}, citus)
+    for hostile in ("x'); DROP TABLE contact; --", "x\\' OR true", "'"):
+        with pytest.raises(ValueError):
+            db.settings_sql({"app.tenant_id": hostile}, citus)
