@@ -32,6 +32,8 @@ import httpx
 from tests import databases
 from tests.messaging.smtp import free_port
 
+PORT_ATTEMPTS = 3  # `serving`: new free ports for a server that lost its own
+
 # Every httpx client builds a TLS context unless given one: certifi's CAs loaded
 # again, ~30 ms of CPU, even for the plain HTTP these tests speak to their servers.
 # A health poll made ten of them a second while its server was starting.
@@ -239,17 +241,28 @@ class Installation:
         """`optinbase serve [ARGS]` on a free port, once `/health` answers
         (within `startup_seconds`); `base_url` (also its PUBLIC_URL, for links
         in e-mails) says where."""
-        port = free_port()
-        self.base_url = f"http://127.0.0.1:{port}"
-        self.env.update(PUBLIC_URL=self.base_url, **env)
-        with self.process("serve", "--port", str(port), *args, log="server.log") as server, \
-                http(self.base_url, timeout=1) as probe:
-            deadline = time.monotonic() + startup_seconds
-            while True:
-                assert server.poll() is None, self.log_text()
-                with contextlib.suppress(httpx.TransportError):
-                    if probe.get("/health").status_code == 200:
-                        break
-                assert time.monotonic() < deadline, self.log_text()
-                time.sleep(0.1)
-            yield self
+        for _ in range(PORT_ATTEMPTS):
+            port = free_port()
+            self.base_url = f"http://127.0.0.1:{port}"
+            self.env.update(PUBLIC_URL=self.base_url, **env)
+            with self.process("serve", "--port", str(port), *args, log="server.log") as server, \
+                    http(self.base_url, timeout=1) as probe:
+                if self._answering(server, probe, startup_seconds):
+                    yield self
+                    return
+        raise AssertionError(f"no free port in {PORT_ATTEMPTS} tries: {self.log_text()}")
+
+    def _answering(self, server: Forked, probe: httpx.Client, startup_seconds: float) -> bool:
+        """Waits until the server answers `/health`; False if it lost its port
+        (another process took it between `free_port` and the server's bind:
+        the suite's own outgoing connections draw from the same range)."""
+        deadline = time.monotonic() + startup_seconds
+        while True:
+            if server.poll() is not None:
+                assert "address already in use" in self.log_text(), self.log_text()
+                return False
+            with contextlib.suppress(httpx.TransportError):
+                if probe.get("/health").status_code == 200:
+                    return True
+            assert time.monotonic() < deadline, self.log_text()
+            time.sleep(0.1)
