@@ -26,13 +26,22 @@ POSTGRES_OWNER_URL = os.environ.get("TEST_POSTGRES_OWNER_URL", "") or POSTGRES_U
 CITUS_URL = os.environ.get("CITUS_URL", "")
 
 
+def forms_of(monkeypatch: pytest.MonkeyPatch, citus: bool) -> None:
+    """The statements a Citus coordinator gets (`citus`) or PostgreSQL's own
+    (`db.is_citus`), whatever database the suite runs on: for tests that read
+    the texts, or run Citus's forms on PostgreSQL."""
+    monkeypatch.setattr(db, "is_citus", lambda engine=None: citus)
+
+
 def in_forms_of(monkeypatch: pytest.MonkeyPatch, citus: bool, refused: str) -> None:
-    """Runs the test with the statements a Citus coordinator gets (`citus`) or
-    PostgreSQL's own (`db.is_citus`). A real coordinator (CITUS_URL) refuses
-    PostgreSQL's — `refused` says which — so that variant skips there."""
+    """`forms_of`, for a test that runs the statements: a real coordinator
+    (CITUS_URL) refuses PostgreSQL's — `refused` says which — so that variant
+    skips there."""
     if CITUS_URL and not citus:
         pytest.skip(f"a real Citus coordinator refuses PostgreSQL's {refused}")
-    monkeypatch.setattr(db, "is_citus", lambda engine=None: citus)
+    forms_of(monkeypatch, citus)
+
+
 if CITUS_URL:  # the same database as the application role
     _owner, _app = urlparse(CITUS_URL).username, urlparse(POSTGRES_URL).username or "optinbase_app"
     POSTGRES_OWNER_URL, POSTGRES_URL = CITUS_URL, CITUS_URL.replace(f"//{_owner}@", f"//{_app}@", 1)

@@ -9,6 +9,7 @@ from consent import changes
 from consent.imports import runner, write
 from consent.ledger import chain
 from optinbase import bulk, db
+from tests import databases
 from tests.statement_guard import violations
 
 TENANT = str(uuid.uuid4())
@@ -31,14 +32,14 @@ IMPORT_STATEMENTS = {name: statement for name, statement in write.SQL["postgres"
 @pytest.fixture
 def on_citus(monkeypatch):
     """Statements as sent to a Citus coordinator (bulk.new_rows)."""
-    monkeypatch.setattr(db, "is_citus", lambda engine=None: True)
+    databases.forms_of(monkeypatch, True)
 
 
 @pytest.fixture
 def on_postgresql(monkeypatch):
     """Statements as sent to PostgreSQL, whatever database the suite runs on
     (CITUS_URL: a coordinator). These tests read the texts only."""
-    monkeypatch.setattr(db, "is_citus", lambda engine=None: False)
+    databases.forms_of(monkeypatch, False)
 
 
 def _texts(statement) -> list[str]:

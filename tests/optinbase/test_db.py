@@ -1,7 +1,6 @@
 """The data layer's transactions."""
 
 import asyncio
-import os
 import sqlite3
 
 import asyncpg
@@ -194,7 +193,7 @@ async def test_on_citus_begin_goes_alone_and_the_settings_follow(backend, monkey
                     " SET LOCAL app.tenant_id = '00000000-0000-0000-0000-000000000001'")
     tenant, other = await make_tenant(), await make_tenant()
     mine, _ = await make_purpose(tenant), await make_purpose(other)
-    monkeypatch.setattr(db, "is_citus", lambda engine=None: True)
+    databases.forms_of(monkeypatch, True)
     async with db.tenant_transaction(tenant.id, write=False):
         seen = await db.fetch("SELECT id FROM purpose WHERE tenant_id IN ({}, {})",
                               tenant.id, other.id)

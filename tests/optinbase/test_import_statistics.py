@@ -83,7 +83,7 @@ def test_every_import_chunk_refreshes_them_on_postgresql_but_not_on_citus(monkey
     writer = write.Writer.__new__(write.Writer)
     writer.engine = "postgres"
     assert writer.plan.endswith(", optinbase_refresh_import_statistics()")
-    monkeypatch.setattr(db, "is_citus", lambda engine=None: True)
+    databases.forms_of(monkeypatch, True)
     assert "optinbase_refresh" not in writer.plan
     writer.engine = "sqlite"
     assert writer.plan == ""
