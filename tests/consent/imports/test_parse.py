@@ -38,6 +38,37 @@ def test_bom_and_crlf_are_accepted():
     assert [r.contact for r in source.records()] == [{"email": "a@example.com", "first_name": "Ann"}]
 
 
+# Files whose records a count of lines would get wrong, and plain ones: the
+# count `scan` gives (counted without the reader when it can) is the number
+# of records the reader then yields.
+_COUNTED = [
+    "email\na@example.com\nb@example.com\n",
+    "email\na@example.com\nb@example.com",
+    "email\r\na@example.com\r\nb@example.com\r\n",
+    "email\ra@example.com\rb@example.com",
+    "email\na@example.com\r\nb@example.com\rc@example.com\n",
+    "email,first_name\na@example.com,Ann\n\nb@example.com,Bob\n",
+    "email,first_name\na@example.com,Ann\n , \t\nb@example.com,Bob\n",
+    "email,first_name\na@example.com,Ann\n\u00a0,\u2003\n",
+    "email,first_name\na@example.com,Ann\n\x0b\n",
+    "email,first_name\na@example.com,Ann\r\n\r\n",
+    "email,first_name\na@example.com,Ann\n\n\n",
+    "\n\nemail,first_name\na@example.com,Ann\n",
+    " ,\nemail,first_name\na@example.com,Ann\n",
+    "email;first_name\na@example.com;Ann\n ;; \nb@example.com;Bob",
+    "email;first_name\na@example.com;Ann\n , \nb@example.com;Bob",
+    'email,first_name\na@example.com,"Ann\n\nMarie"\n',
+    "email,first_name\na@example.com,Ann\x1cMarie\u2028\n",
+    "email\n" + "a@example.com\n" * 3 + "x" * MAX_LINE_BYTES + "\n",  # as long as a line may be
+]
+
+
+@pytest.mark.parametrize("body", _COUNTED)
+def test_the_count_of_a_csv_file_is_the_number_of_its_records(body):
+    source = scan(body.encode(), "csv")
+    assert source.total == len(list(source.records()))
+
+
 @pytest.mark.parametrize(("body", "line", "mentions"), [
     (b'email\n"a@example.com\n', 2, "quoting"),
     (b'email,first_name\na@example.com,"Bo"b\n', 2, "quoting"),
