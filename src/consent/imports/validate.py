@@ -232,12 +232,12 @@ def validate(
             raise _Reject(*record.problem)
         values, attributes = _contact(record, fmt, ctx.country)
         email_hash, phone_hash = suppression.hashes_of(key, values.get("email"), values.get("phone"))
-        for name, digest in (("email", email_hash), ("phone", phone_hash)):
-            if listed and suppression.listed_for(listed, [digest], None):
+        for name, digest in (("email", email_hash), ("phone", phone_hash)) if listed else ():
+            if suppression.listed_for(listed, [digest], None):
                 raise _Reject(column_name(fmt, name), "the person is on the suppression list")
         consents = [_consent(c, i, fmt, catalog, now) for i, c in enumerate(record.consents)]
-        for index, consent in enumerate(consents):
-            if listed and suppression.listed_for(listed, [email_hash, phone_hash], consent.channel):
+        for index, consent in enumerate(consents) if listed else ():
+            if suppression.listed_for(listed, [email_hash, phone_hash], consent.channel):
                 raise _Reject(
                     column_name(fmt, "channel", index),
                     f"the person is on the suppression list for the {consent.channel} channel",

@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import operator
 import uuid
 from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
@@ -372,13 +373,14 @@ class Writer:
                     index[(name, row[name])] = person
         return index
 
-    def _resolve(self, row: Valid, index: dict[tuple[str, str], Person],
-                 new_id: Any) -> Person | Rejection:
+    def _resolve(self, row: Valid, keys: list[tuple[str, str]],
+                 index: dict[tuple[str, str], Person], new_id: Any) -> Person | Rejection:
+        """`keys`: the row's (identifier, value) pairs."""
         matched: dict[int, tuple[str, Person]] = {}
-        for name in IDENTIFIERS:
-            person = index.get((name, row.values.get(name))) if row.values.get(name) else None
+        for key in keys:
+            person = index.get(key)
             if person is not None:
-                matched.setdefault(id(person), (name, person))
+                matched.setdefault(id(person), (key[0], person))
         if len(matched) > 1:
             (first, _), (second, _) = list(matched.values())[:2]
             return Rejection(row.line, column_name(self.fmt, second),
@@ -500,7 +502,9 @@ class Writer:
         chunk a slice at a time), added to."""
         result, touched, pending = into or (ChunkResult(), {}, [])
         for row in rows:
-            person = self._resolve(row, index, new_id)
+            values = row.values
+            keys = [(name, values[name]) for name in IDENTIFIERS if values.get(name)]
+            person = self._resolve(row, keys, index, new_id)
             if isinstance(person, Rejection):
                 result.rejections.append(person)
                 continue
@@ -508,17 +512,17 @@ class Writer:
                 result.updated += 1
             else:
                 result.created += 1
-            person.values.update(row.values)
-            person.attributes.update(row.attributes)
+            person.values.update(values)
+            if row.attributes:
+                person.attributes.update(row.attributes)
             if row.email_hash:
                 person.email_hash = row.email_hash
             if row.phone_hash:
                 person.phone_hash = row.phone_hash
-            for name in IDENTIFIERS:
-                if row.values.get(name):
-                    index[(name, row.values[name])] = person
+            for key in keys:
+                index[key] = person
             touched[person.id] = person
-            pending.extend((person, consent) for consent in row.consents)
+            pending += [(person, consent) for consent in row.consents]
         return result, touched, pending
 
     async def _write_postgres(self, ledger: chain.Chain, contacts: list[tuple[Any, ...]],
@@ -657,6 +661,8 @@ async def _idle() -> AsyncIterator[None]:
 
 _ID, _CONTACT, _CHANNEL, _PURPOSE, _COLLECTED = map(
     chain.EVENT_COLUMNS.index, ("id", "contact_id", "channel", "purpose_id", "collected_at"))
+_STATE_KEY = operator.itemgetter(_CONTACT, _CHANNEL, _PURPOSE)
+_STATE_OF = operator.itemgetter(_CONTACT, _CHANNEL, _PURPOSE, _COLLECTED, _ID)
 
 
 def _states(sealed: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -664,9 +670,10 @@ def _states(sealed: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     events, under a new id (STAGED_STATE_COLUMNS): the last grant in ledger
     order, where on equal times the later event wins."""
     latest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    kept_for = latest.get
     for row in sealed:
-        key = (row[_CONTACT], row[_CHANNEL], row[_PURPOSE])
-        kept = latest.get(key)
-        if kept is None or kept[3] <= row[_COLLECTED]:
-            latest[key] = (*key, row[_COLLECTED], row[_ID])
-    return [(i, *state) for i, state in zip(uuid7s(len(latest)), latest.values())]
+        key = _STATE_KEY(row)
+        kept = kept_for(key)
+        if kept is None or kept[_COLLECTED] <= row[_COLLECTED]:
+            latest[key] = row
+    return [(i, *_STATE_OF(row)) for i, row in zip(uuid7s(len(latest)), latest.values())]

@@ -225,30 +225,35 @@ def digested(events: list[NewEvent]) -> Unchained:
     per distinct value; ids, numbers, times and hex digests need no escaping."""
     ids = uuid7s(len(events))
     salts = secrets.token_hex(16 * len(events))
+    sha256, quoted = hashlib.sha256, _quoted
     rows = []
     pieces = []
     middles: dict[tuple[Any, ...], tuple[str, str, str]] = {}
     for index, new in enumerate(events):
         salt = salts[32 * index:32 * index + 32]
-        source = page_url(new.source)
-        digest = hashlib.sha256(_json_list([
-            salt, str(new.contact_id), new.ip, new.user_agent, source,
-        ], ", ").encode()).hexdigest()
-        key = (new.tenant_id, new.channel, new.purpose_id, new.action, new.notice_id,
-               new.method, new.recorded_at, new.actor)
+        source, ip, agent = page_url(new.source), new.ip, new.user_agent
+        # `_json_list([salt, contact id, ip, user agent, source], ", ")`,
+        # written out: the salt and the id are hex and need no escaping
+        digest = sha256((
+            f'["{salt}", "{new.contact_id}", {"null" if ip is None else quoted(ip)},'
+            f' {"null" if agent is None else quoted(agent)},'
+            f' {"null" if source is None else quoted(source)}]').encode()).hexdigest()
+        recorded = new.recorded_at
         # (two times of one zone a fold apart are equal, and hash alike, yet
         # are different instants: the fold is part of what the text depends on)
-        middle = middles.get((key, new.recorded_at.fold))
+        key = (new.tenant_id, new.channel, new.purpose_id, new.action, new.notice_id,
+               new.method, recorded, new.actor, recorded.fold)
+        middle = middles.get(key)
         if middle is None:
-            middle = middles[(key, new.recorded_at.fold)] = _middle(key)
+            middle = middles[key] = _middle(key[:-1])
+        event_id = ids[index]
         rows.append((
-            ids[index], new.tenant_id, 0, new.contact_id, new.channel, new.purpose_id,
+            event_id, new.tenant_id, 0, new.contact_id, new.channel, new.purpose_id,
             new.action, new.notice_id, new.method, source, new.collected_at,
-            new.recorded_at, new.actor, new.ip, new.user_agent, salt, digest, None, None,
-            CURRENT_FORMAT,
+            recorded, new.actor, ip, agent, salt, digest, None, None, CURRENT_FORMAT,
         ))
         pieces.append((
-            f'["2","{ids[index]}",{middle[0]},"'.encode(),
+            f'["2","{event_id}",{middle[0]},"'.encode(),
             f'",{middle[1]},"{_fast_time(new.collected_at)}",{middle[2]},"{digest}",'.encode(),
         ))
     return Unchained(rows, pieces)
