@@ -164,11 +164,12 @@ async def _insert(ctx: TenantContext, values: list[tuple[Any, ...]],
     return first
 
 
-async def record(ctx: TenantContext, changes: list[Change]) -> list[str]:
+async def record(ctx: TenantContext, changes: list[Change],
+                 first: Optional[int] = None) -> list[str]:
     """Numbers `changes` (in order) in the caller's transaction and returns
-    their cursors."""
+    their cursors. `first`: as `_insert`."""
     first = await _insert(ctx, [(c.kind, c.contact_id, c.channel, c.purpose_id, c.status,
-                                 c.reason, c.event_id, c.at) for c in changes])
+                                 c.reason, c.event_id, c.at) for c in changes], first)
     return [encode_int(first + i) for i in range(len(changes))]
 
 

@@ -9,13 +9,17 @@ click, offers "everything" and the way to the preference centre."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import uuid
 
+import pytest
+
 from consent import tokens
 from optinbase import db
 from optinbase.settings import get_settings
+from tests.api import conftest as api_conftest
 from tests.factories import grant, make_contact, make_notice, make_purpose, make_tenant
 from tests.messaging.scenes import confirmation_tokens
 
@@ -153,6 +157,32 @@ async def test_a_forwarded_link_cannot_grant_sms_or_phone(client):
     assert again.status_code == 200
     assert await _states(client, tenant, person) == {
         ("news", "sms"): "withdrawn", ("ads", "email"): "withdrawn"}
+
+
+async def test_a_one_click_withdrawal_holds_the_ledger_head_for_few_statements(client):
+    """Every statement between the head's lock and the commit delays the
+    tenant's other writers (an import's next chunk among them). On
+    PostgreSQL the lock takes the change feed's numbers, the event moves
+    the head, and one statement projects it onto the state and the contact
+    (the status it leaves): seven round trips with the feed, the webhook
+    endpoints and the page's purposes, where there were eleven."""
+    if not db.is_postgres():
+        pytest.skip("SQLite's write transaction holds the whole file")
+    tenant, person, link, notice, _ = await _scene(client, double_opt_in=[])
+    await grant(tenant, person["id"], notice["id"], channel="email", purpose="news")
+    await asyncio.sleep(0)  # (asyncpg hands logged statements over with call_soon)
+    api_conftest._sent.clear()
+    one_click = await client.post(f"/p/unsubscribe/{link}", data={"List-Unsubscribe": "One-Click"})
+    assert one_click.status_code == 200
+    await asyncio.sleep(0)
+    sent = [" ".join(sql.split()) for sql, _ in api_conftest._sent]
+    locked = next(i for i, sql in enumerate(sent) if sql.startswith("UPDATE ledger_head"))
+    held = sent[locked:sent.index("COMMIT", locked)]
+    assert [sql for sql in held if "ledger_head" in sql] == [held[0], held[1]]
+    assert "INSERT INTO consent_event" in held[1]
+    assert [sql for sql in held if "consent_state" in sql or "UPDATE contact" in sql] == [held[2]]
+    assert len(held) == 7, held
+    assert await _states(client, tenant, person) == {("news", "email"): "withdrawn"}
 
 
 async def test_one_click_withdraws_exactly_the_links_consent_and_the_page_offers_more(client):

@@ -80,24 +80,25 @@ def test_change_feed_insert_routes_to_one_tenant(statement, on_citus):
 
 
 async def test_an_imported_event_record_is_a_row_of_the_ledger_table(backend, monkeypatch):
-    """An import sends its sealed events as they are, one array of
-    consent_event records (write._EVENTS): a record is the table's row type,
-    filled by position, so the ledger's column order must be EVENT_COLUMNS'.
-    A column added to the table, or moved, fails here; and a database laid
-    out otherwise is refused by the import itself (write.check_event_records)
+    """The ledger sends its sealed events as they are, one array of
+    consent_event records (chain.EVENTS: an import's chunk, every consent
+    change on PostgreSQL): a record is the table's row type, filled by
+    position, so the ledger's column order must be EVENT_COLUMNS'. A column
+    added to the table, or moved, fails here; and a database laid out
+    otherwise is refused by the ledger itself (chain.check_event_records)
     before a column could land in another's place."""
     if backend != "postgres":
         pytest.skip("row types are PostgreSQL's")
-    names = await db.fetch(write._RECORD_ORDER)
+    names = await db.fetch(chain._RECORD_ORDER)
     assert tuple(r["attname"] for r in names) == chain.EVENT_COLUMNS
-    monkeypatch.setattr(write, "_records_checked", [])
-    await write.check_event_records()
+    monkeypatch.setattr(chain, "_records_checked", [])
+    await chain.check_event_records()
     swapped = list(chain.EVENT_COLUMNS)
     at = swapped.index("collected_at")
     swapped[at], swapped[at + 1] = swapped[at + 1], swapped[at]
     monkeypatch.setattr(chain, "EVENT_COLUMNS", tuple(swapped))
     with pytest.raises(RuntimeError, match="not in the order"):
-        await write.check_event_records()
+        await chain.check_event_records()
 
 
 def test_joined_form_takes_text_columns_as_one_text_each():
@@ -141,7 +142,7 @@ def _chunk_statements() -> list[str]:
     writing the change feed too)."""
     plan = write.PLAN["postgres"]
     return [runner._CHECK.format(plan) + " FOR UPDATE", runner._ADVANCE_CHECKED + plan,
-            runner._ADVANCE, chain._LOCK_AND_TAKE, write._EVENTS_AND_HEAD,
+            runner._ADVANCE, chain._LOCK_AND_TAKE, chain.EVENTS_AND_HEAD,
             write._EVENTS_HEAD_AND_FEED]
 
 

@@ -120,24 +120,6 @@ _STATES = bulk.Insert(STATE_COLUMNS, _STATE_CONSTANTS,
 # Of new contacts only (`fresh`): every state goes in, none is sent back.
 _NEW_STATES = bulk.Insert(STATE_COLUMNS, _STATE_CONSTANTS,
                           bulk.inserting("consent_state", STATE_COLUMNS), fresh=True)
-# Arguments: the tenant, then the sealed rows themselves, as one array of
-# consent_event records (EVENT_COLUMNS must be the table's column order:
-# check_event_records): no column taken out of each row in Python, and
-# PostgreSQL unnests one array instead of one per column, each into a
-# tuplestore of its own (~12 % less of its CPU for this statement, which runs
-# under the ledger head's lock). Counted by its command tag (db.affected).
-_EVENTS = bulk.NewRows(
-    f"INSERT INTO consent_event ({', '.join(chain.EVENT_COLUMNS)}) SELECT "
-    + ", ".join("{}" if c == "tenant_id" else f"r.{c}" for c in chain.EVENT_COLUMNS)
-    + " FROM unnest({}::consent_event[]) AS r")
-# The same, moving the chain head past the events (seq, hash, tenant first):
-# on PostgreSQL the chunk writes its head with its events, one round trip
-# less under the head's lock. Citus gets the head's own UPDATE (Chain.save):
-# it plans a data-modifying CTE beside an INSERT … SELECT differently.
-_EVENTS_AND_HEAD = ("WITH head AS (UPDATE ledger_head SET seq = {}, hash = {}"
-                    " WHERE tenant_id = {}) " + _EVENTS.text)
-
-
 # A chunk of new people on PostgreSQL: its head, events and change feed
 # (consent.changes.FED_WITH_EVENTS) in one statement, `r` the events' records
 # each beside its change's id and place: one round trip under the head's lock
@@ -155,36 +137,16 @@ _EVENTS_HEAD_AND_FEED = (
 def _events(sealed: list[tuple[Any, ...]], ledger: chain.Chain,
             feed: Optional[tuple[list[Any], list[Any], int]] = None) -> tuple[Any, ...]:
     """The statement inserting a chunk's `sealed` events and its arguments
-    (with the head on PostgreSQL, _EVENTS_AND_HEAD; and with `feed`, the
+    (with the head on PostgreSQL: chain.Chain.inserting; and with `feed`, the
     change ids and places of `changes.placed` and the first number, the
     change feed too: _EVENTS_HEAD_AND_FEED). Counted by its command tag
     (db.affected): the events' rows."""
-    tenant_id = ledger.tenant_id
-    if db.is_citus():
-        return _EVENTS.sql, tenant_id, sealed
-    if feed is None:
-        return (_EVENTS_AND_HEAD, *ledger.written(), tenant_id, tenant_id, sealed)
+    if feed is None or db.is_citus():
+        return ledger.inserting(sealed)
     feed_ids, places, first = feed
+    tenant_id = ledger.tenant_id
     return (_EVENTS_HEAD_AND_FEED, *ledger.written(), tenant_id, sealed, feed_ids, places,
             tenant_id, first, tenant_id)
-
-_RECORD_ORDER = ("SELECT attname FROM pg_attribute WHERE attrelid = 'consent_event'::regclass"
-                 " AND attnum > 0 AND NOT attisdropped ORDER BY attnum")
-_records_checked: list[tuple[str, ...]] = []  # the order found, once per process
-
-
-async def check_event_records() -> None:
-    """Refuses to write ledger events as records (_EVENTS) into a table
-    whose columns are not in EVENT_COLUMNS' order. A record is filled by
-    position: in a database whose columns were ever laid out otherwise,
-    columns of one type would swap silently — collected_at for recorded_at,
-    one hash for another — in rows that can never be changed again. Read
-    from the catalog once per process."""
-    if not _records_checked:
-        _records_checked.append(tuple(r["attname"] for r in await db.fetch(_RECORD_ORDER)))
-    if _records_checked[0] != chain.EVENT_COLUMNS:
-        raise RuntimeError("consent_event's columns are not in the order the import writes"
-                           f" them in: {', '.join(_records_checked[0])}")
 
 
 PLAN = {
@@ -238,7 +200,7 @@ SQL = {
         "new_contacts": _NEW_CONTACTS,
         "new_states": _NEW_STATES,
         # Fresh time-ordered ids (write checks the count).
-        "events": _EVENTS,
+        "events": chain.EVENTS,
         # Identifiers and contacts as one array each: a btree walks the array
         # (one descent per key) under the generic plan, which cannot take a
         # tenant the statistics do not know yet for an empty one. No LIMIT in
@@ -556,7 +518,7 @@ class Writer:
         once it has committed — were it locked first, that chunk would wait
         for this one's lock while this one waits for its commit."""
         tenant_id = self.ctx.tenant_id
-        await check_event_records()
+        await chain.check_event_records()
         upsert = _NEW_CONTACTS if fresh else _CONTACTS
         async with _meanwhile(*upsert.call(contacts, tenant_id, now, now)) if contacts else _idle():
             if digested is None:  # `events` (else `digested`: worked out by `ahead`)

@@ -111,8 +111,8 @@ async def confirm(ctx: TenantContext, tenant: TenantRecord, token: str, ip: Opti
 
 
 _SUBSCRIPTION = (
-    "SELECT c.id AS contact_id, c.locale, c.language, p.name AS purpose_name,"
-    " s.status, s.notice_text, s.notice_language"
+    "SELECT c.id AS contact_id, c.locale, c.language, p.key AS purpose_key,"
+    " p.name AS purpose_name, s.status, s.notice_text, s.notice_language"
     " FROM contact c JOIN purpose p ON p.tenant_id = c.tenant_id AND p.id = {}"
     " LEFT JOIN (SELECT cs.contact_id, cs.status, n.text AS notice_text,"
     "   n.language AS notice_language FROM consent_state cs"
@@ -196,9 +196,7 @@ async def unsubscribe(ctx: TenantContext, tenant: TenantRecord, token: str, ip: 
     link = _link(token, ctx)
     row = await _subscription(link)
     contact_id, now = row["contact_id"], dt.datetime.now(dt.timezone.utc)
-    key = await db.fetchval("SELECT key FROM purpose WHERE tenant_id = {} AND id = {}",
-                            ctx.tenant_id, link.purpose_id)
-    source = link_rules.proof("unsubscribe", key or "?", link.channel, token)
+    source = link_rules.proof("unsubscribe", row["purpose_key"], link.channel, token)
     if everything:
         held = await db.fetch(
             "SELECT channel, purpose_id FROM consent_state WHERE tenant_id = {}"

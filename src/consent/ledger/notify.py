@@ -39,14 +39,16 @@ async def _purpose_keys(ctx: TenantContext, ids: Optional[dict[str, Any]] = None
     return {str(r["id"]): r["key"] for r in rows}
 
 
-async def consent_changed(ctx: TenantContext, changed: list[tuple[dict[str, Any], str]]) -> None:
+async def consent_changed(ctx: TenantContext, changed: list[tuple[dict[str, Any], str]],
+                          first: Optional[int] = None) -> None:
     """After the ledger events of one change were projected onto consent_state
     (each with the state's status afterwards: a back-dated event may leave it
     unchanged). One event is one delivery, which goes with the person on
     erasure (contact_id); several (a preference-centre save, expiries, a
     withdrawal of everything) go as batched deliveries. Each is a change of
-    the feed."""
-    cursors = await changes.record(ctx, [changes.consent(e, status) for e, status in changed])
+    the feed (`first`: the first of their numbers, when taken already)."""
+    cursors = await changes.record(ctx, [changes.consent(e, status) for e, status in changed],
+                                   first)
     endpoints = await webhooks.subscribers(ctx.tenant_id, "consent.changed") if changed else []
     if not endpoints:
         return

@@ -27,50 +27,74 @@ STATUS_OF = {
 
 _UPSERT_STATE = (
     "INSERT INTO consent_state (id, tenant_id, contact_id, channel, purpose_id, status, since,"
-    " expires_at, event_id, updated_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
+    " expires_at, event_id, updated_at) VALUES ({id}, {tenant}, {contact}, {channel}, {purpose},"
+    " {status}, {since}, {expires}, {event}, {at})"
     " ON CONFLICT (tenant_id, contact_id, channel, purpose_id) DO UPDATE SET"
     " status = excluded.status, since = excluded.since, expires_at = excluded.expires_at,"
     " event_id = excluded.event_id, updated_at = excluded.updated_at, reminded_at = NULL"
     " WHERE consent_state.since <= excluded.since"
 )
+_TOUCH_CONTACT = (
+    "UPDATE contact SET last_activity_at = {since} WHERE tenant_id = {tenant} AND id = {contact}"
+    " AND (last_activity_at IS NULL OR last_activity_at < {since})"
+)
+_STATUS = (
+    "SELECT status FROM consent_state WHERE tenant_id = {tenant} AND contact_id = {contact}"
+    " AND channel = {channel} AND purpose_id = {purpose}"
+)
+# The three in one statement (PostgreSQL): the state upserted, the contact's
+# last activity moved, and the status the state is left in — the upsert's own
+# when it wrote the row, else (an event older than the state's) the stored
+# one, which the statement's snapshot sees as it was, and it was not changed.
+# Each consent change runs it while it holds the tenant's ledger head: one
+# round trip there instead of three.
+_PROJECT = (
+    f"WITH state AS ({_UPSERT_STATE} RETURNING status), activity AS ({_TOUCH_CONTACT})"
+    f" SELECT status FROM state UNION ALL {_STATUS} AND NOT EXISTS (SELECT FROM state)"
+)
 
 
 async def record_events(ctx: TenantContext, events: list[chain.NewEvent]) -> list[dict]:
     """Appends events to the ledger and projects each onto consent_state: the one
-    way a consent change is written (API, pages, confirmations, expiries)."""
-    stored = await chain.append(events)
-    await project(ctx, stored)
+    way a consent change is written (API, pages, confirmations, expiries). The
+    statement locking the chain head takes the change feed's numbers for them
+    too (one change per event: `project`)."""
+    if not events:
+        return []
+    ledger = chain.Chain(ctx.tenant_id)
+    first = await ledger.lock_taking(len(events))
+    stored = await ledger.append(events)
+    await project(ctx, stored, first)
     return stored
 
 
-async def project(ctx: TenantContext, events: list[dict[str, Any]]) -> list[str]:
+async def project(ctx: TenantContext, events: list[dict[str, Any]],
+                  first: Optional[int] = None) -> list[str]:
     """Projects stored ledger events onto consent_state and announces them as
     one change (webhooks: one delivery, or batches when there are several);
-    returns each resulting status."""
+    returns each resulting status. `first`: the first of the change feed's
+    numbers taken for them (chain.Chain.lock_taking), else taken here."""
     statuses = [await apply_to_state(ctx, event, announce=False) for event in events]
-    await notify.consent_changed(ctx, list(zip(events, statuses)))
+    await notify.consent_changed(ctx, list(zip(events, statuses)), first)
     return statuses
 
 
 async def apply_to_state(ctx: TenantContext, event: dict[str, Any], *, announce: bool = True) -> str:
     """Projects one ledger event onto consent_state; returns the resulting
     status. `announce=False` leaves the webhook to the caller (`project`)."""
-    await db.execute(
-        _UPSERT_STATE,
-        uuid.uuid4(), ctx.tenant_id, event["contact_id"], event["channel"],
-        event["purpose_id"], STATUS_OF[event["action"]], event["collected_at"],
-        await valid_until(ctx, event), event["id"], event["recorded_at"],
-    )
-    await db.execute(
-        "UPDATE contact SET last_activity_at = {} WHERE tenant_id = {} AND id = {}"
-        " AND (last_activity_at IS NULL OR last_activity_at < {})",
-        event["collected_at"], ctx.tenant_id, event["contact_id"], event["collected_at"],
-    )
-    status = await db.fetchval(
-        "SELECT status FROM consent_state WHERE tenant_id = {} AND contact_id = {}"
-        " AND channel = {} AND purpose_id = {}",
-        ctx.tenant_id, event["contact_id"], event["channel"], event["purpose_id"],
-    )
+    values = {
+        "id": uuid.uuid4(), "tenant": ctx.tenant_id, "contact": event["contact_id"],
+        "channel": event["channel"], "purpose": event["purpose_id"],
+        "status": STATUS_OF[event["action"]], "since": event["collected_at"],
+        "expires": await valid_until(ctx, event), "event": event["id"],
+        "at": event["recorded_at"],
+    }
+    if db.is_postgres() and not db.is_citus():  # (Citus: one statement a table, as SQLite)
+        status = await db.fetchval(_PROJECT, **values)
+    else:
+        await db.execute(_UPSERT_STATE, **values)
+        await db.execute(_TOUCH_CONTACT, **values)
+        status = await db.fetchval(_STATUS, **values)
     if announce:
         await notify.consent_changed(ctx, [(event, status)])
     return status

@@ -23,7 +23,7 @@ from tests.factories import make_tenant, make_world
 from tests.messaging.test_webhooks import _body, _endpoint, _rows
 
 WRITTEN = ("contact", "consent_state", "consent_event", "change_log")
-# (on PostgreSQL the events' statement moves the chain head too: write._EVENTS_AND_HEAD)
+# (on PostgreSQL the events' statement moves the chain head too: chain.EVENTS_AND_HEAD)
 _INSERT_SELECT = re.compile(
     rf"(?:WITH head AS \(UPDATE ledger_head [^)]*\) )?INSERT INTO ({'|'.join(WRITTEN)}) \([^)]*\) SELECT ")
 
