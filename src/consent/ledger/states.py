@@ -79,9 +79,11 @@ async def project(ctx: TenantContext, events: list[dict[str, Any]],
     return statuses
 
 
-async def apply_to_state(ctx: TenantContext, event: dict[str, Any], *, announce: bool = True) -> str:
+async def apply_to_state(ctx: TenantContext, event: dict[str, Any], *, announce: bool = True,
+                         first: Optional[int] = None) -> str:
     """Projects one ledger event onto consent_state; returns the resulting
-    status. `announce=False` leaves the webhook to the caller (`project`)."""
+    status. `announce=False` leaves the webhook to the caller (`project`);
+    `first`: the change feed's number when taken with the head's lock."""
     values = {
         "id": uuid.uuid4(), "tenant": ctx.tenant_id, "contact": event["contact_id"],
         "channel": event["channel"], "purpose": event["purpose_id"],
@@ -96,7 +98,7 @@ async def apply_to_state(ctx: TenantContext, event: dict[str, Any], *, announce:
         await db.execute(_TOUCH_CONTACT, **values)
         status = await db.fetchval(_STATUS, **values)
     if announce:
-        await notify.consent_changed(ctx, [(event, status)])
+        await notify.consent_changed(ctx, [(event, status)], first)
     return status
 
 
