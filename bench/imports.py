@@ -352,15 +352,15 @@ async def _autovacuum_stand_in(once: bool = False) -> None:
 
 
 async def main(args: argparse.Namespace) -> dict:
-    from consent.imports import jobs, parse
+    from consent.imports import jobs, parse, runner
     from consent.ledger import chain
     from optinbase import db, process
     from optinbase.context import TenantContext
     from tenants import repository
 
-    # Two connections: the import writes a chunk while the one before it
-    # finishes (consent.imports.runner), and its PostgreSQL CPU is theirs.
-    await db.start(max_size=2)
+    # As many connections as the import writes chunks at once (runner.IN_FLIGHT,
+    # as the command line), and its PostgreSQL CPU is theirs.
+    await db.start(max_size=runner.IN_FLIGHT)
     process.started()  # as the server and the command line do once started
     folder = tempfile.mkdtemp(prefix="bench-unsubscribe-")
     unsubscribing = None
@@ -390,7 +390,7 @@ async def main(args: argparse.Namespace) -> dict:
             profiler = cProfile.Profile()
             profiler.enable()
         await _autovacuum_stand_in(once=True)
-        backends = await _backends(ctx.tenant_id, 2)
+        backends = await _backends(ctx.tenant_id, runner.IN_FLIGHT)
         started, wall, cpu = time.perf_counter(), time.time(), time.process_time()
         backend_cpu = sum(map(_cpu_seconds, backends))
         source = parse.scan(body, "csv")

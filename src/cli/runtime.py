@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, Coroutine
 
+from consent.imports import runner
 from optinbase import db, process
 from optinbase.settings import get_settings
 
@@ -29,7 +30,7 @@ def run(fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     get_settings()
 
     async def main() -> Any:
-        await db.start(max_size=2)
+        await db.start(max_size=runner.IN_FLIGHT)  # an import's chunks, each on its own
         process.started()
         try:
             return await fn()
