@@ -14,7 +14,7 @@
   "latest collected_at wins".
 * `runner`: chunk after chunk, each committed with the job's progress (rows
   done, counts, rejections) in its own tenant transaction: the tenant's other
-  writers go in between chunks; a kill loses at most the chunk being written.
+  writers go in between chunks; a kill loses at most the chunks being written.
 * `jobs`: the ImportJob row, how an import starts, resumes (the same file
   again continues its interrupted job) and fails.
 """

@@ -3,7 +3,7 @@
 Rows commit chunk by chunk (consent.imports.runner): each chunk with the job's
 progress in one tenant transaction, so the tenant's unsubscribes and
 confirmations go in between chunks instead of waiting for the whole file, and
-a kill loses at most the chunk being written.
+a kill loses at most the chunks being written.
 
 * `optinbase import FILE` creates its job (committed at once), then commits
   chunk after chunk. Killed or failed midway, the job keeps what committed

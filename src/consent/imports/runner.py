@@ -9,7 +9,7 @@ locked for the end of that transaction only (on PostgreSQL from the chunk's
 ledger events on: consent.imports.write), so the tenant's other writers —
 unsubscribes, confirmations, API consents — go in between two chunks instead of
 waiting for the whole file. A chunk is all or nothing: a kill loses at most the
-chunk being written, never half a row, and its ledger events with it.
+chunks being written, never half a row, and their ledger events with them.
 
 Resuming starts after `rows_done` with the stored counts: the report of a
 resumed job is the report of one uninterrupted run. Each chunk first checks,
