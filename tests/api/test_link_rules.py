@@ -166,8 +166,9 @@ async def test_a_one_click_withdrawal_holds_the_ledger_head_for_few_statements(c
     the head, and one statement projects it onto the state and the contact
     (the status it leaves): seven round trips with the feed, the webhook
     endpoints and the page's purposes, where there were eleven."""
-    if not db.is_postgres():
-        pytest.skip("SQLite's write transaction holds the whole file")
+    if not db.is_postgres() or db.is_citus():
+        pytest.skip("SQLite's write transaction holds the whole file; Citus keeps a statement"
+                    " a table")
     tenant, person, link, notice, _ = await _scene(client, double_opt_in=[])
     await grant(tenant, person["id"], notice["id"], channel="email", purpose="news")
     await asyncio.sleep(0)  # (asyncpg hands logged statements over with call_soon)
