@@ -97,21 +97,15 @@ async def record_consent(
         tenant, data.channel, data.double_opt_in
     ):
         action = "requested"
-    # The head's lock takes the change feed's number too (one round trip less under it).
-    ledger = chain.Chain(ctx.tenant_id)
-    first = await ledger.lock_taking(1)
-    [event] = await ledger.append(
-        [
-            chain.NewEvent(
-                tenant_id=ctx.tenant_id, contact_id=contact_id, channel=data.channel,
-                purpose_id=purpose_id, action=action, method=data.method,
-                collected_at=collected_at, recorded_at=now, notice_id=notice_id,
-                source=data.source, actor=ctx.actor, ip=_check_ip(data.ip),
-                user_agent=data.user_agent,
-            )
-        ]
-    )
-    status = await states.apply_to_state(ctx, event, first=first)
+    [event], [status] = await states.record(ctx, [
+        chain.NewEvent(
+            tenant_id=ctx.tenant_id, contact_id=contact_id, channel=data.channel,
+            purpose_id=purpose_id, action=action, method=data.method,
+            collected_at=collected_at, recorded_at=now, notice_id=notice_id,
+            source=data.source, actor=ctx.actor, ip=_check_ip(data.ip),
+            user_agent=data.user_agent,
+        )
+    ])
     await phone.store_proof(ctx, event["id"], data)
     if action == "requested":
         settings = get_settings()

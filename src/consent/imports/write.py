@@ -17,7 +17,7 @@
    the contacts are in, until the chunk's transaction ends), on PostgreSQL
    as one array of consent_event records. Upsert consent_state the way the
    contacts go in; a stored state only yields to a later-or-equal `since`
-   ("latest collected_at wins", as in consents.apply_to_state).
+   ("latest collected_at wins", as in states.apply_to_state).
 
 On PostgreSQL the events are digested while the contacts' INSERT runs (all
 their hashes cover but their place in the chain: chain.digested) and chained

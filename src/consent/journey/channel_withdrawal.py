@@ -26,7 +26,7 @@ async def withdraw_channel(ctx: TenantContext, contact_id: uuid.UUID, channel: s
     now = dt.datetime.now(dt.timezone.utc)
     purposes = [r["purpose_id"] for r in await db.fetch(
         _LIVE_STATES, ctx.tenant_id, contact_id, channel)]
-    events = await chain.append([
+    _, statuses = await states.record(ctx, [
         chain.NewEvent(
             tenant_id=ctx.tenant_id, contact_id=contact_id, channel=channel, purpose_id=purpose,
             action="withdrawn", method=method, collected_at=collected_at, recorded_at=now,
@@ -34,5 +34,4 @@ async def withdraw_channel(ctx: TenantContext, contact_id: uuid.UUID, channel: s
         )
         for purpose in purposes
     ])
-    statuses = await states.project(ctx, events)
     return statuses.count("withdrawn")

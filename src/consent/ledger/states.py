@@ -56,16 +56,22 @@ _PROJECT = (
 
 async def record_events(ctx: TenantContext, events: list[chain.NewEvent]) -> list[dict]:
     """Appends events to the ledger and projects each onto consent_state: the one
-    way a consent change is written (API, pages, confirmations, expiries). The
-    statement locking the chain head takes the change feed's numbers for them
-    too (one change per event: `project`)."""
+    way a consent change is written (API, pages, confirmations, expiries, SMS
+    STOP). Returns the stored events; `record` gives their statuses too."""
+    return (await record(ctx, events))[0]
+
+
+async def record(ctx: TenantContext, events: list[chain.NewEvent],
+                 ) -> tuple[list[dict], list[str]]:
+    """`record_events`, returning the stored events and the status each
+    leaves its state in. The statement locking the chain head takes the
+    change feed's numbers for them too (one change per event: `project`)."""
     if not events:
-        return []
+        return [], []
     ledger = chain.Chain(ctx.tenant_id)
     first = await ledger.lock_taking(len(events))
     stored = await ledger.append(events)
-    await project(ctx, stored, first)
-    return stored
+    return stored, await project(ctx, stored, first)
 
 
 async def project(ctx: TenantContext, events: list[dict[str, Any]],
@@ -74,16 +80,14 @@ async def project(ctx: TenantContext, events: list[dict[str, Any]],
     one change (webhooks: one delivery, or batches when there are several);
     returns each resulting status. `first`: the first of the change feed's
     numbers taken for them (chain.Chain.lock_taking), else taken here."""
-    statuses = [await apply_to_state(ctx, event, announce=False) for event in events]
+    statuses = [await apply_to_state(ctx, event) for event in events]
     await notify.consent_changed(ctx, list(zip(events, statuses)), first)
     return statuses
 
 
-async def apply_to_state(ctx: TenantContext, event: dict[str, Any], *, announce: bool = True,
-                         first: Optional[int] = None) -> str:
+async def apply_to_state(ctx: TenantContext, event: dict[str, Any]) -> str:
     """Projects one ledger event onto consent_state; returns the resulting
-    status. `announce=False` leaves the webhook to the caller (`project`);
-    `first`: the change feed's number when taken with the head's lock."""
+    status (announcing it is `project`'s)."""
     values = {
         "id": uuid.uuid4(), "tenant": ctx.tenant_id, "contact": event["contact_id"],
         "channel": event["channel"], "purpose": event["purpose_id"],
@@ -92,14 +96,10 @@ async def apply_to_state(ctx: TenantContext, event: dict[str, Any], *, announce:
         "at": event["recorded_at"],
     }
     if db.is_postgres() and not db.is_citus():  # (Citus: one statement a table, as SQLite)
-        status = await db.fetchval(_PROJECT, **values)
-    else:
-        await db.execute(_UPSERT_STATE, **values)
-        await db.execute(_TOUCH_CONTACT, **values)
-        status = await db.fetchval(_STATUS, **values)
-    if announce:
-        await notify.consent_changed(ctx, [(event, status)], first)
-    return status
+        return await db.fetchval(_PROJECT, **values)
+    await db.execute(_UPSERT_STATE, **values)
+    await db.execute(_TOUCH_CONTACT, **values)
+    return await db.fetchval(_STATUS, **values)
 
 
 async def valid_until(ctx: TenantContext, event: dict[str, Any]) -> Optional[dt.datetime]:
